@@ -1,0 +1,124 @@
+/*
+ * conf: the typed, immutable configuration of skydns.
+ *
+ * conf_load() parses the INI file (libinih for the syntax; keys, aliases and
+ * validation are ours), checks every value and returns a conf_t nobody
+ * modifies afterwards. A reload builds a new conf_t and swaps it in main().
+ * Any unknown section or key, or a bad value, fails with "FILE:LINE: message".
+ * Keys of the original SkyDNS keep working (aliases noted below).
+ * conf/ uses no third-party library besides libinih.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_MAX_DOMAINS 16
+#define CONF_MAX_SERVERS 16
+#define CONF_MAX_SUBDOMAINS 64
+
+typedef struct {
+	struct sockaddr_storage sa;
+	socklen_t len;
+} conf_addr_t;
+
+typedef struct {
+	uint8_t name[255]; /* wire form, lowercase */
+	size_t namelen;
+	size_t nservers;
+	conf_addr_t servers[CONF_MAX_SERVERS];
+} conf_subdomain_t;
+
+typedef struct conf {
+	char *path; /* the file it came from */
+
+	/* [Dns] */
+	size_t ndomains; /* >= 1; dns-domains ('%'-separated), alias dns-domain; default skydns.local. */
+	uint8_t domains[CONF_MAX_DOMAINS][255]; /* wire form, lowercase */
+	size_t domainlens[CONF_MAX_DOMAINS];
+	conf_addr_t dns_addr;   /* dns-addr, "ip:port" or "[ip6]:port"; default 127.0.0.1:53 */
+	unsigned workers;       /* workers; 0 = one per online CPU */
+	uint16_t edns_bufsize;  /* edns-bufsize, 512..4096, default 1232 */
+	uint32_t min_ttl;       /* min-ttl: SOA minimum = negative TTL, default 60 */
+	uint32_t tcp_idle_ms;   /* tcp-idle-timeout (seconds in file), default 10 s */
+	unsigned tcp_max_conns; /* tcp-max-connections per worker, default 1024 */
+	size_t nnameservers;    /* nameservers, alias ex-nameservers; comma list ip[:port] */
+	conf_addr_t nameservers[CONF_MAX_SERVERS];
+	bool nameservers_set;   /* key present (even empty: then use /etc/resolv.conf) */
+	size_t nsubdomains;     /* subDomainServers, alias inDomainServers */
+	conf_subdomain_t subdomains[CONF_MAX_SUBDOMAINS];
+	uint32_t forward_timeout_ms; /* forward-timeout (seconds, may be fractional), default 2 */
+	size_t cache_size;      /* cacheSize, entries, default 100000; 0 disables */
+	char *ip_monitor_path;  /* ip-monitor-path, default /skydns/monitor/status/ */
+	uint32_t shutdown_grace_ms; /* shutdown-grace (seconds), default 5 */
+
+	/* [Store] */
+	char *data_dir;   /* data-dir, default /var/lib/skydns */
+	size_t map_size;  /* map-size, bytes; suffixes K M G; default 1G */
+
+	/* [Log] */
+	char *log_dir;     /* log-dir, default none */
+	int log_level;     /* log-level, default info */
+	bool log_to_stdio; /* log-to-stdio, default true */
+
+	/* [Fun] */
+	bool random_one; /* random-one */
+	bool hone_one;   /* hone-one; exclusive with random-one */
+
+	/* [Api] (alias section [SkydnsApi] with skydns-auth; [Stats] statsServer, statsServerAuthToken) */
+	bool api_enable;   /* api-enable, default false */
+	char *api_address; /* api-address, default 127.0.0.1:9001 */
+	char *api_token;   /* api-token, alias skydns-auth / statsServerAuthToken; NULL = none */
+	char *api_certfile;
+	char *api_keyfile;
+
+	/* [Etcd] */
+	char *etcd_servers; /* comma list of URLs; NULL = etcd off */
+	char *etcd_prefix;  /* default /skydns */
+	char *etcd_certfile;
+	char *etcd_keyfile;
+	char *etcd_cafile;
+
+	/* [Kubernetes] */
+	bool k8s_enable;
+	char *k8s_server;     /* server URL; NULL = in-cluster */
+	char *k8s_token_file;
+	char *k8s_cafile;
+	char *k8s_kubeconfig;
+	char *kube_domain;    /* default cluster.local. */
+	char *svc_ip_source;  /* clusterIP | externalIP */
+
+	/* [Probe] */
+	bool probe_enable;
+	char *scan_ports;      /* scann-ports (original spelling), alias scan-ports */
+	uint32_t check_interval_ms;
+	uint32_t check_timeout_ms;
+	unsigned rise;
+	unsigned fall;
+	bool icmp;
+} conf_t;
+
+/**
+ * Load and validate a config file.
+ * @param out receives an owned conf_t (free with conf_free), only on success.
+ * @param err receives "FILE:LINE: message" (or "FILE: message") on failure.
+ * @return 0, ERR_CONFIG, -errno (file unreadable).
+ */
+int conf_load(const char *path, conf_t **out, char *err, size_t errlen);
+
+/** Defaults only, as if loading an empty file. @param out owned. */
+int conf_defaults(conf_t **out);
+
+/** Free; NULL is a no-op. */
+void conf_free(conf_t *c);
+
+/**
+ * Parse "ip", "ip:port", "[ip6]:port" (default_port when absent).
+ * @return 0 or ERR_PARSE.
+ */
+int conf_parse_addr(const char *text, uint16_t default_port, conf_addr_t *out);
+
+/** Index of the local domain containing the wire name (lowercase), or -1. Longest match. */
+int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);

@@ -1,0 +1,114 @@
+/*
+ * server/query: one DNS query in, one response out. No I/O, no allocation,
+ * no locks: a pure function of (request bytes, read snapshot, config,
+ * client address, per-worker random state). Workers call it from their
+ * ring loop; tests and the fuzzer call it directly.
+ *
+ * Threads: a query_ctx_t belongs to one worker thread. Its counters are
+ * written only by that thread (relaxed atomic stores) and may be read by any
+ * thread with relaxed atomic loads (see query_stats_read()).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/wire.h"
+
+struct conf;
+struct store_rtxn;
+
+enum {
+	QUERY_STAT_QUERIES,
+	QUERY_STAT_UDP,
+	QUERY_STAT_TCP,
+	QUERY_STAT_TRUNCATED,
+	QUERY_STAT_DROPPED,
+	QUERY_STAT_FORWARD, /* handed to the forwarder */
+	QUERY_STAT_RCODE0,  /* QUERY_STAT_RCODE0 + rcode, rcodes 0..15 */
+	QUERY_STAT_BADVERS = QUERY_STAT_RCODE0 + 16,
+	QUERY_STAT_TYPE_A,
+	QUERY_STAT_TYPE_AAAA,
+	QUERY_STAT_TYPE_SRV,
+	QUERY_STAT_TYPE_CNAME,
+	QUERY_STAT_TYPE_PTR,
+	QUERY_STAT_TYPE_TXT,
+	QUERY_STAT_TYPE_MX,
+	QUERY_STAT_TYPE_NS,
+	QUERY_STAT_TYPE_SOA,
+	QUERY_STAT_TYPE_OTHER,
+	QUERY_STAT_COUNT
+};
+
+typedef struct {
+	uint64_t v[QUERY_STAT_COUNT];
+} query_stats_t;
+
+/* Per-worker state for query processing. Embed; init with query_ctx_init. */
+typedef struct {
+	const struct conf *conf;  /* borrowed; the worker swaps it on reload */
+	struct store_rtxn *txn;   /* borrowed; renewed by the worker per batch */
+	uint64_t rng[2];          /* xorshift128+ state: rotation, random-one */
+	query_stats_t stats;
+} query_ctx_t;
+
+/* Who asked, and how. */
+typedef struct {
+	uint8_t addr[16]; /* client IP, 4 or 16 bytes used (for hone-one) */
+	uint8_t addrlen;
+	bool tcp;
+} query_client_t;
+
+/* The parsed question, filled by query_process (also for QUERY_FORWARD). */
+typedef struct {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t qname[WIRE_NAME_MAX]; /* as received: case preserved */
+	size_t qnamelen;
+	bool edns;
+	uint16_t edns_udp;   /* client's advertised size (0 without EDNS) */
+	bool edns_do;
+	size_t resp_limit;   /* effective response size limit for this query */
+} query_t;
+
+enum {
+	QUERY_REPLY = 0,   /* resp holds *resplen bytes to send */
+	QUERY_DROP = 1,    /* send nothing (not a query, too short for a header) */
+	QUERY_FORWARD = 2, /* not ours and forwarding is configured: see *q */
+};
+
+/** Initialize; seed the random state from `seed` (use getrandom at startup). */
+void query_ctx_init(query_ctx_t *ctx, const struct conf *conf, uint64_t seed);
+
+/**
+ * Answer one query.
+ * @param req,reqlen  the request as received (untrusted).
+ * @param resp,cap    output buffer (at least 512 bytes; 65535 for TCP).
+ * @param resplen     receives the response length on QUERY_REPLY.
+ * @param q           receives the parsed question (valid on REPLY and FORWARD;
+ *                    zeroed fields if the header could not be parsed).
+ * @return QUERY_REPLY, QUERY_DROP or QUERY_FORWARD. Never fails otherwise:
+ *         store errors become SERVFAIL.
+ */
+int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const query_client_t *cl,
+		  uint8_t *resp, size_t cap, size_t *resplen, query_t *q);
+
+/**
+ * Build a reply with only header, question (and OPT when the query had
+ * EDNS) and the given rcode, e.g. SERVFAIL from the forwarder.
+ * @return length written, or 0 if it does not fit.
+ */
+size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap);
+
+/** Add 1 to a counter of the owning thread. */
+static inline void query_stat_inc(query_stats_t *s, unsigned which)
+{
+	__atomic_store_n(&s->v[which], __atomic_load_n(&s->v[which], __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/** Add a worker's counters into *sum (any thread). */
+void query_stats_read(const query_stats_t *s, query_stats_t *sum);

@@ -1,0 +1,44 @@
+/*
+ * server: the DNS serving side of the skydns daemon: one worker thread per
+ * CPU, each with its own io_uring, its own SO_REUSEPORT UDP socket and TCP
+ * listener, and its own store read txn. Workers never block and never take
+ * a lock; main() owns the server_t and is the only caller of these
+ * functions.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "server/query.h"
+
+struct conf;
+struct store;
+
+typedef struct server server_t;
+
+/**
+ * Bind every worker's sockets and start the worker threads.
+ * @param conf  borrowed; must outlive the server or be replaced with
+ *              server_reload() before it is freed.
+ * @param store borrowed; must outlive the server.
+ * @param out   owned; free with server_stop().
+ * @return 0, -errno (bind failed: address in use, permission), ERR_*.
+ */
+int server_start(server_t **out, const struct conf *conf, struct store *store);
+
+/**
+ * Hand the workers a new config (SIGHUP). Only settings that do not need
+ * new sockets take effect (domains, selection mode, EDNS size, timeouts);
+ * the caller keeps the old conf alive until this returns: workers switch at
+ * their next batch and the call waits for all of them.
+ */
+int server_reload(server_t *srv, const struct conf *conf);
+
+/** Stop every worker, close sockets, free. NULL is a no-op. */
+void server_stop(server_t *srv);
+
+/** Sum of every worker's counters, readable while serving. */
+void server_stats(server_t *srv, query_stats_t *out);
+
+/** Number of worker threads running. */
+unsigned server_workers(const server_t *srv);

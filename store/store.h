@@ -1,0 +1,221 @@
+/*
+ * store: the LMDB record store, the single state shared by the server,
+ * the admin API, the watchers and the probe. Only store/ includes lmdb.h.
+ *
+ * Schema (named DBIs in one environment):
+ *   rrsets  key = name key (see common/wire.h) || 0x00 || type (u16 BE)
+ *           val = rrset header || entries. Header: mode (u8), flags (u8),
+ *           count (u16 BE). Entry: source id (u8), ttl (u32 BE),
+ *           rdlength (u16 BE), rdata (uncompressed wire, names lowercase
+ *           as given). From ttl onward an entry is byte-for-byte what goes
+ *           into a packet after owner/type/class, so answers are memcpy.
+ *           Several sources may contribute entries to one rrset.
+ *   bysrc   key = source id (u8) || name key || 0x00 || type; val empty.
+ *           Lets a source find and replace all of its records at once.
+ *   health  key = address (4 or 16 bytes); val = status (u8, STORE_HEALTH_*),
+ *           changed-at (u64 BE, unix ms), source name (text).
+ *   meta    "generation" -> u64 BE, bumped by every committed write txn
+ *           (used as SOA serial); "src:<name>" -> source id (u8);
+ *           "version" -> schema version.
+ *
+ * Threads: a store_t is shared by every thread of one process. Each thread
+ * uses at most one read txn handle at a time, and keeps it across queries by
+ * reset/renew (never hold a read snapshot while idle: it pins pages).
+ * Write txns are serialized by LMDB across threads and processes; keep them
+ * short. Never carry a store_t across fork(): open it after forking.
+ *
+ * Consistency: a write txn commits as a whole or not at all; a failed call
+ * inside a write txn leaves the txn usable but the caller should abort.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+typedef struct store_rtxn store_rtxn_t;
+typedef struct store_wtxn store_wtxn_t;
+
+#define STORE_SOURCE_MAX 64 /* max length of a source name, incl. NUL */
+
+/* Answer selection mode stored with an rrset (DESIGN §3). */
+enum {
+	STORE_MODE_DEFAULT = 0, /* use the domain's configured mode */
+	STORE_MODE_ALL = 1,
+	STORE_MODE_RANDOM_ONE = 2,
+	STORE_MODE_HONE_ONE = 3,
+};
+
+enum {
+	STORE_HEALTH_UNKNOWN = 0, /* no record: counts as UP */
+	STORE_HEALTH_UP = 1,
+	STORE_HEALTH_DOWN = 2,
+};
+
+enum {
+	STORE_F_RDONLY = 1 << 0, /* open read-only (server-only processes may still write health) */
+};
+
+/**
+ * Open (creating if needed) the store in directory `dir`.
+ * @param mapsize maximum size of the map in bytes (LMDB mapsize).
+ * @param out     receives the handle (owned; free with store_close).
+ * @return 0, -errno, ERR_STORE (incompatible or corrupt store).
+ */
+int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags);
+/** Close; NULL is a no-op. All txns must be ended first. */
+void store_close(store_t *s);
+/** Clear stale reader slots left by crashed processes (mdb_reader_check). @return cleared count or <0. */
+int store_reader_check(store_t *s);
+
+/* ---- read side ---- */
+
+/** Begin a read txn. @param out receives an owned handle (store_read_end frees). */
+int store_read_begin(store_t *s, store_rtxn_t **out);
+/** Release the snapshot but keep the handle for store_read_renew. */
+void store_read_reset(store_rtxn_t *t);
+/** Take a fresh snapshot on a reset handle. */
+int store_read_renew(store_rtxn_t *t);
+/** End and free; NULL is a no-op. */
+void store_read_end(store_rtxn_t *t);
+
+/** Generation of the snapshot (SOA serial). */
+uint64_t store_generation(store_rtxn_t *t);
+
+/* A view of one rrset. All pointers borrowed: valid until the txn is reset/ended. */
+typedef struct {
+	uint16_t type;
+	uint8_t mode;  /* STORE_MODE_* */
+	uint16_t count;
+	const uint8_t *entries; /* count entries, layout in the file comment */
+	size_t len;             /* bytes of entries */
+} store_rrset_t;
+
+/* Iterate the entries of an rrset without touching raw offsets. */
+typedef struct {
+	uint8_t source_id;
+	uint32_t ttl;
+	uint16_t rdlen;
+	const uint8_t *rdata;
+	const uint8_t *wire; /* ttl||rdlength||rdata, 6 + rdlen bytes, ready to copy */
+} store_rr_t;
+
+/** @return 1 and fills rr, 0 at the end, ERR_STORE on a corrupt value. *pos starts at 0. */
+int store_rrset_next(const store_rrset_t *set, size_t *pos, store_rr_t *rr);
+
+/* Result of looking up one name for one type. */
+typedef struct {
+	bool exists;        /* the name has rrsets or descendants (empty non-terminal) */
+	bool has_rrset;     /* rrset for the asked type found */
+	bool has_cname;     /* the name has a CNAME rrset */
+	store_rrset_t rrset; /* valid when has_rrset */
+	store_rrset_t cname; /* valid when has_cname */
+} store_lookup_t;
+
+/**
+ * Look a name up by its key (common/wire.h) for one type. One cursor walk:
+ * also reports whether the name exists and whether it holds a CNAME.
+ * qtype ANY is not special here: it finds an rrset only if type 255 is stored.
+ * @return 0 (result in *out, also when nothing exists) or ERR_STORE.
+ */
+int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype,
+		 store_lookup_t *out);
+
+/**
+ * Call fn for every rrset of every name whose key starts with `key` (the
+ * subtree at that name; keylen 0 = everything), in key order.
+ * fn returns 0 to go on, anything else stops the walk and is returned.
+ */
+typedef int (*store_iter_fn)(void *ctx, const uint8_t *key, size_t keylen,
+			     const store_rrset_t *set);
+int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn fn, void *ctx);
+
+/**
+ * Health of an address (4 bytes IPv4 or 16 bytes IPv6).
+ * @return STORE_HEALTH_* (UNKNOWN when no record), or ERR_STORE.
+ */
+int store_health_get(store_rtxn_t *t, const uint8_t *addr, size_t addrlen);
+/** True when the snapshot holds no health records at all (lets the query path skip lookups). */
+bool store_health_empty(store_rtxn_t *t);
+
+/** Iterate health records; fn as for store_iter. */
+typedef int (*store_health_fn)(void *ctx, const uint8_t *addr, size_t addrlen, int status,
+			       uint64_t changed_ms, const char *source);
+int store_health_iter(store_rtxn_t *t, store_health_fn fn, void *ctx);
+
+/**
+ * Source ids present at a name (any type): bit i set when source id i has
+ * an entry there (ids < 64). Lets the API refuse names owned by k8s.
+ */
+int store_name_sources(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint64_t *mask);
+/** Look up a source's id without creating it. @return id (>=0) or ERR_NOTFOUND. */
+int store_source_find(store_rtxn_t *t, const char *source);
+
+/* ---- write side ---- */
+
+/** Begin a write txn (blocks while another writer holds the lock). @param out owned. */
+int store_write_begin(store_t *s, store_wtxn_t **out);
+/** Commit, bump the generation, free the handle (also on failure). @return 0, ERR_SPACE, ... */
+int store_write_commit(store_wtxn_t *w);
+/** Abort and free; NULL is a no-op. */
+void store_write_abort(store_wtxn_t *w);
+
+/**
+ * Get or create the id of a source name ("import:skydns.local.", "api",
+ * "etcd", "k8s", ...). At most 64 sources.
+ * @return id (>= 0) or ERR_TOOBIG / ERR_INVAL.
+ */
+int store_source_id(store_wtxn_t *w, const char *source);
+
+/** Remove every entry that source id `src` contributed, anywhere. */
+int store_source_clear(store_wtxn_t *w, int src);
+
+/**
+ * Add one RR. `name` is a valid wire name (any case; stored by key).
+ * An identical entry (same source, type, rdata) is replaced (new ttl), not
+ * duplicated. Rdata is stored as given: callers lowercase embedded names.
+ * @return 0, ERR_INVAL (bad name/rdlen), ERR_TOOBIG (rrset > 64 KiB), ERR_SPACE.
+ */
+int store_rr_add(store_wtxn_t *w, int src, const uint8_t *name, size_t namelen, uint16_t type,
+		 uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
+
+/**
+ * Delete RRs of source `src` at `name`: type 0 = every type; rdata NULL =
+ * every entry of that type. Entries of other sources stay.
+ * @return 0 when something was deleted, ERR_NOTFOUND when nothing matched.
+ */
+int store_rr_del(store_wtxn_t *w, int src, const uint8_t *name, size_t namelen, uint16_t type,
+		 const uint8_t *rdata, uint16_t rdlen);
+
+/** Set the selection mode of an existing rrset. @return 0 or ERR_NOTFOUND. */
+int store_rrset_set_mode(store_wtxn_t *w, const uint8_t *name, size_t namelen, uint16_t type,
+			 uint8_t mode);
+
+/** Set the health of an address. @param source who says so (text, borrowed). */
+int store_health_set(store_wtxn_t *w, const uint8_t *addr, size_t addrlen, int status,
+		     const char *source);
+/** Remove a health record. @return 0 or ERR_NOTFOUND. */
+int store_health_del(store_wtxn_t *w, const uint8_t *addr, size_t addrlen);
+
+/**
+ * Read-your-writes inside a write txn: a read txn view over the write txn,
+ * valid until the write txn ends. Borrowed; do not reset/renew/end it.
+ */
+store_rtxn_t *store_write_view(store_wtxn_t *w);
+
+/* ---- zone import (ldns; off the hot path) ---- */
+
+/**
+ * Load an RFC 1035 master file into the store in one write txn, replacing
+ * everything the previous import of the same origin put there (source
+ * "import:<origin>"). SOA at the apex is validated but not stored (skydns
+ * synthesizes its SOA); every other record must be at or below the origin.
+ * @param origin  wire name the file is relative to; its $ORIGIN may not
+ *                leave it.
+ * @param err     receives "PATH:LINE: message" on failure.
+ * @param nrr     receives the number of records loaded (may be NULL).
+ * @return 0, ERR_PARSE (store unchanged), ERR_SPACE, -errno.
+ */
+int store_import_zone(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
+		      char *err, size_t errlen, size_t *nrr);

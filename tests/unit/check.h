@@ -1,0 +1,41 @@
+/*
+ * A tiny unit-test harness: CHECK() records a failure and goes on, so one
+ * run reports every broken case. check_done() prints the closing
+ * "N passed, N failed" line and returns the process exit status.
+ */
+#pragma once
+
+#include <stdio.h>
+#include <string.h>
+
+static int check_passed, check_failed;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			check_passed++;                                                            \
+		} else {                                                                           \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                         \
+	do {                                                                                       \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                    \
+		if (check_a_ == check_b_) {                                                        \
+			check_passed++;                                                            \
+		} else {                                                                           \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, \
+				__LINE__, #a, #b, check_a_, check_b_);                             \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
+
+static inline int check_done(void)
+{
+	printf("%d passed, %d failed\n", check_passed, check_failed);
+	return check_failed ? 1 : 0;
+}
