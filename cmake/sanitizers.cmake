@@ -12,3 +12,12 @@ if(ENABLE_TSAN)
 	add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
 	add_link_options(-fsanitize=thread)
 endif()
+if(ENABLE_FUZZ)
+	if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+		message(FATAL_ERROR "ENABLE_FUZZ needs clang (CC=clang)")
+	endif()
+	# Instrument every library for coverage; only the fuzz targets link libFuzzer's main.
+	add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+		-fno-sanitize-recover=undefined)
+	add_link_options(-fsanitize=address,undefined)
+endif()
