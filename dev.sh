@@ -111,11 +111,13 @@ cmd_run() {
 }
 
 # ---------------------------------------------------------------------------
-# FUZZ STEP (issue 7 fills this in). Runs only when fuzz/CMakeLists.txt defines
-# targets: builds the tree with clang + libFuzzer into ./build-fuzz and runs the
-# tests labelled "fuzz" (each target for a bounded time / over its corpus).
+# FUZZ STEP (issue 7 fills this in). Runs only when fuzz/ has targets
+# (fuzz/fuzz_*.c, built by fuzz/CMakeLists.txt): builds the tree with clang +
+# libFuzzer into ./build-fuzz and runs the tests labelled "fuzz" (each target
+# for a bounded time / over its corpus).
 run_fuzz() {
-	if ! grep -Eq '^[[:space:]]*(add_executable|add_test)\(' fuzz/CMakeLists.txt 2>/dev/null; then
+	if ! compgen -G 'fuzz/fuzz_*.c' >/dev/null ||
+		! grep -q 'add_executable' fuzz/CMakeLists.txt 2>/dev/null; then
 		say "fuzz: no targets in fuzz/CMakeLists.txt yet, skipping"
 		return 0
 	fi
