@@ -1,0 +1,729 @@
+#include "server/query.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "server/select.h"
+#include "store/store.h"
+
+#define QUERY_OPT_LEN 11     /* root name, type, class, ttl, rdlen */
+#define QUERY_CNAME_MAX 8    /* CNAME links chased inside the store (DESIGN §3) */
+#define QUERY_NS_TTL 3600    /* TTL of the synthesized apex NS */
+#define QUERY_PTR_MAX 0x3fff /* highest offset a compression pointer can reach */
+#define QUERY_TYPE_HINFO 13
+#define QUERY_OPCODE(f) (((f) >> 11) & 0xf)
+/* Request bits a reply copies: opcode, RD, CD. */
+#define QUERY_COPY_FLAGS (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)
+
+/* Outcome of parsing everything after the header. */
+enum { PARSE_OK, PARSE_FORMERR, PARSE_BADVERS };
+
+/* A name that may already sit uncompressed in the response at `off`. */
+typedef struct {
+	const uint8_t *name; /* wire form */
+	size_t len;
+	size_t off; /* 0 = no copy yet */
+} name_ref_t;
+
+/* Response under construction. Writer errors are OR-ed into err (all are
+ * negative), so a failed put anywhere means "does not fit". */
+typedef struct {
+	query_ctx_t *ctx;
+	const conf_t *conf;
+	const query_t *q;
+	const query_client_t *cl;
+	wire_writer_t w;
+	int err;
+	int store_err;
+	uint16_t rcode;
+	uint16_t an, ns;
+} build_t;
+
+static uint64_t rng_next(uint64_t s[2])
+{
+	uint64_t a = s[0], b = s[1];
+	s[0] = b;
+	a ^= a << 23;
+	s[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+	return s[1] + b;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void query_ctx_init(query_ctx_t *ctx, const struct conf *conf, uint64_t seed)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->conf = conf;
+	ctx->rng[0] = splitmix64(&seed);
+	ctx->rng[1] = splitmix64(&seed);
+	if ((ctx->rng[0] | ctx->rng[1]) == 0)
+		ctx->rng[1] = 1; /* xorshift must not start from all zeros */
+}
+
+void query_stats_read(const query_stats_t *s, query_stats_t *sum)
+{
+	for (size_t i = 0; i < QUERY_STAT_COUNT; i++)
+		sum->v[i] += __atomic_load_n(&s->v[i], __ATOMIC_RELAXED);
+}
+
+static unsigned stat_of_type(uint16_t t)
+{
+	switch (t) {
+	case WIRE_TYPE_A:
+		return QUERY_STAT_TYPE_A;
+	case WIRE_TYPE_AAAA:
+		return QUERY_STAT_TYPE_AAAA;
+	case WIRE_TYPE_SRV:
+		return QUERY_STAT_TYPE_SRV;
+	case WIRE_TYPE_CNAME:
+		return QUERY_STAT_TYPE_CNAME;
+	case WIRE_TYPE_PTR:
+		return QUERY_STAT_TYPE_PTR;
+	case WIRE_TYPE_TXT:
+		return QUERY_STAT_TYPE_TXT;
+	case WIRE_TYPE_MX:
+		return QUERY_STAT_TYPE_MX;
+	case WIRE_TYPE_NS:
+		return QUERY_STAT_TYPE_NS;
+	case WIRE_TYPE_SOA:
+		return QUERY_STAT_TYPE_SOA;
+	default:
+		return QUERY_STAT_TYPE_OTHER;
+	}
+}
+
+/* ---- request parsing ---- */
+
+/* Skip one RR of the answer or authority section; names are validated. */
+static int skip_rr(wire_reader_t *r)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+	uint16_t rdlen;
+
+	if (wire_get_name(r, name, &len) < 0 || wire_skip(r, 8) < 0 || wire_get_u16(r, &rdlen) < 0)
+		return -1;
+	return wire_skip(r, rdlen) < 0 ? -1 : 0;
+}
+
+/* Options are walked only to check their framing; unknown ones are ignored. */
+static int check_opt_rdata(wire_reader_t *r, uint16_t rdlen)
+{
+	wire_reader_t o;
+	uint16_t code, olen;
+
+	if (wire_remaining(r) < rdlen)
+		return -1;
+	wire_reader_init(&o, r->base + r->pos, rdlen);
+	while (wire_remaining(&o) > 0) {
+		if (wire_get_u16(&o, &code) < 0 || wire_get_u16(&o, &olen) < 0 ||
+		    wire_skip(&o, olen) < 0)
+			return -1;
+	}
+	return wire_skip(r, rdlen);
+}
+
+/* One RR of the additional section: only the OPT matters. */
+static int parse_additional_rr(wire_reader_t *r, query_t *q, uint8_t *version)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+	uint16_t type, class, rdlen;
+	uint32_t ttl;
+
+	if (wire_get_name(r, name, &len) < 0 || wire_get_u16(r, &type) < 0 ||
+	    wire_get_u16(r, &class) < 0 || wire_get_u32(r, &ttl) < 0 || wire_get_u16(r, &rdlen) < 0)
+		return -1;
+	if (type != WIRE_TYPE_OPT)
+		return wire_skip(r, rdlen) < 0 ? -1 : 0;
+	/* RFC 6891 §6.1.1: one OPT at most, owned by the root. */
+	if (q->edns || len != 1)
+		return -1;
+	q->edns = true;
+	q->edns_udp = class;
+	q->edns_do = (ttl & 0x8000) != 0;
+	*version = (uint8_t)(ttl >> 16);
+	return check_opt_rdata(r, rdlen);
+}
+
+static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q)
+{
+	uint8_t version = 0;
+
+	for (uint32_t i = 0; i < (uint32_t)cnt[1] + cnt[2]; i++) {
+		if (skip_rr(r) < 0)
+			return PARSE_FORMERR;
+	}
+	for (uint32_t i = 0; i < cnt[3]; i++) {
+		if (parse_additional_rr(r, q, &version) < 0)
+			return PARSE_FORMERR;
+	}
+	/* Bytes past the counted sections mean the counts lie. */
+	if (wire_remaining(r) > 0)
+		return PARSE_FORMERR;
+	return version > 0 ? PARSE_BADVERS : PARSE_OK;
+}
+
+static int parse_question(wire_reader_t *r, query_t *q)
+{
+	size_t len;
+
+	if (wire_get_name(r, q->qname, &len) < 0 || wire_get_u16(r, &q->qtype) < 0 ||
+	    wire_get_u16(r, &q->qclass) < 0)
+		return -1;
+	q->qnamelen = len;
+	return 0;
+}
+
+static size_t udp_limit(const query_t *q, const conf_t *c)
+{
+	size_t lim = q->edns_udp;
+
+	if (!q->edns)
+		return 512;
+	if (lim > c->edns_bufsize)
+		lim = c->edns_bufsize;
+	return lim < 512 ? 512 : lim;
+}
+
+/* ---- response pieces ---- */
+
+/* Header with zero counts; callers patch the counts they use. */
+static int put_header(wire_writer_t *w, const query_t *q, uint16_t flags)
+{
+	int e = wire_put_u16(w, q->id);
+	e |= wire_put_u16(w, flags);
+	e |= wire_put_u32(w, 0);
+	e |= wire_put_u32(w, 0);
+	return e;
+}
+
+static uint16_t reply_flags(const query_t *q, uint16_t rcode)
+{
+	return (uint16_t)(WIRE_FLAG_QR | (q->flags & QUERY_COPY_FLAGS) | (rcode & 0xf));
+}
+
+static int put_question(wire_writer_t *w, const query_t *q)
+{
+	int e = wire_put_bytes(w, q->qname, q->qnamelen);
+	e |= wire_put_u16(w, q->qtype);
+	e |= wire_put_u16(w, q->qclass);
+	return e;
+}
+
+static int put_opt(wire_writer_t *w, uint16_t bufsize, uint16_t rcode)
+{
+	int e = wire_put_u8(w, 0);
+	e |= wire_put_u16(w, WIRE_TYPE_OPT);
+	e |= wire_put_u16(w, bufsize);
+	/* Extended rcode: its high 8 bits; version 0; DO clear (no DNSSEC here). */
+	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24);
+	e |= wire_put_u16(w, 0);
+	return e;
+}
+
+/* Header, optional question, optional OPT: no records. @return length or 0. */
+static size_t reply_bare(const query_t *q, uint16_t rcode, bool question, uint16_t bufsize,
+			 uint8_t *resp, size_t cap)
+{
+	wire_writer_t w;
+	int e;
+
+	wire_writer_init(&w, resp, cap);
+	if (put_header(&w, q, reply_flags(q, rcode)) < 0)
+		return 0;
+	e = 0;
+	if (question) {
+		e |= put_question(&w, q);
+		wire_patch_u16(&w, 4, 1);
+	}
+	if (q->edns) {
+		e |= put_opt(&w, bufsize, rcode);
+		wire_patch_u16(&w, 10, 1);
+	}
+	return e < 0 ? 0 : w.pos;
+}
+
+size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap)
+{
+	/* No conf here: advertise the limit this query was answered under. */
+	size_t adv = q->resp_limit < 512 ? 512 : q->resp_limit > 4096 ? 4096 : q->resp_limit;
+
+	return reply_bare(q, rcode, q->qnamelen > 0, (uint16_t)adv, resp, cap);
+}
+
+/* ---- answer assembly ---- */
+
+static void put_name(build_t *b, name_ref_t *n)
+{
+	if (n->off > 0 && n->off <= QUERY_PTR_MAX) {
+		b->err |= wire_put_u16(&b->w, (uint16_t)(0xc000 | n->off));
+		return;
+	}
+	if (b->w.pos <= QUERY_PTR_MAX)
+		n->off = b->w.pos;
+	b->err |= wire_put_bytes(&b->w, n->name, n->len);
+}
+
+/* Owner, type, class, then the stored ttl||rdlength||rdata. @return rdata offset. */
+static size_t put_stored_rr(build_t *b, name_ref_t *owner, uint16_t type, const store_rr_t *rr)
+{
+	size_t at;
+
+	put_name(b, owner);
+	b->err |= wire_put_u16(&b->w, type);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	at = b->w.pos + 6;
+	b->err |= wire_put_bytes(&b->w, rr->wire, 6 + (size_t)rr->rdlen);
+	b->an++;
+	return at;
+}
+
+static void put_rrset_plain(build_t *b, name_ref_t *owner, const store_rrset_t *set)
+{
+	store_rr_t rr;
+	size_t pos = 0;
+	int rc;
+
+	while ((rc = store_rrset_next(set, &pos, &rr)) == 1)
+		put_stored_rr(b, owner, set->type, &rr);
+	if (rc < 0)
+		b->store_err = rc;
+}
+
+/* Every address, starting at a random one: no health records to honour. */
+static void put_rrset_rotated(build_t *b, name_ref_t *owner, const store_rrset_t *set, size_t k)
+{
+	store_rr_t rr;
+	size_t pos = 0, i = 0;
+	int rc;
+
+	while ((rc = store_rrset_next(set, &pos, &rr)) == 1) {
+		if (i++ >= k)
+			put_stored_rr(b, owner, set->type, &rr);
+	}
+	pos = 0;
+	for (i = 0; i < k && (rc = store_rrset_next(set, &pos, &rr)) == 1; i++)
+		put_stored_rr(b, owner, set->type, &rr);
+	if (rc < 0)
+		b->store_err = rc;
+}
+
+static unsigned rrset_mode(const build_t *b, const store_rrset_t *set)
+{
+	if (set->mode != STORE_MODE_DEFAULT)
+		return set->mode;
+	if (b->conf->random_one)
+		return STORE_MODE_RANDOM_ONE;
+	if (b->conf->hone_one)
+		return STORE_MODE_HONE_ONE;
+	return STORE_MODE_ALL;
+}
+
+static void put_rrset_selected(build_t *b, name_ref_t *owner, const store_rrset_t *set,
+			       unsigned mode, bool health)
+{
+	select_addr_t cand[SELECT_MAX];
+	const uint8_t *wires[SELECT_MAX];
+	uint16_t order[SELECT_MAX];
+	store_rr_t rr;
+	size_t pos = 0, n = 0;
+	int rc = 0;
+
+	while (n < SELECT_MAX && (rc = store_rrset_next(set, &pos, &rr)) == 1) {
+		cand[n].addr = rr.rdata;
+		cand[n].len = rr.rdlen;
+		/* A failed health read counts as UP: fail open, never fail the answer. */
+		cand[n].down = health && store_health_get(b->ctx->txn, rr.rdata, rr.rdlen) ==
+					     STORE_HEALTH_DOWN;
+		wires[n++] = rr.wire;
+	}
+	if (n < SELECT_MAX && rc < 0) {
+		b->store_err = rc;
+		return;
+	}
+	size_t k =
+	    select_answer(mode, cand, n, b->cl->addr, b->cl->addrlen, rng_next(b->ctx->rng), order);
+	for (size_t i = 0; i < k; i++) {
+		rr.wire = wires[order[i]];
+		rr.rdlen = cand[order[i]].len;
+		put_stored_rr(b, owner, set->type, &rr);
+	}
+}
+
+static void put_rrset(build_t *b, name_ref_t *owner, const store_rrset_t *set)
+{
+	if (set->count <= 1 || (set->type != WIRE_TYPE_A && set->type != WIRE_TYPE_AAAA)) {
+		put_rrset_plain(b, owner, set);
+		return;
+	}
+	unsigned mode = rrset_mode(b, set);
+	bool health = !store_health_empty(b->ctx->txn);
+	if (mode == STORE_MODE_ALL && !health) {
+		put_rrset_rotated(b, owner, set, (size_t)(rng_next(b->ctx->rng) % set->count));
+		return;
+	}
+	put_rrset_selected(b, owner, set, mode, health);
+}
+
+/* Patch an rdlength written at `at` once the rdata (ending at pos) is known. */
+static void patch_rdlen(build_t *b, size_t at)
+{
+	if (b->err == 0)
+		wire_patch_u16(&b->w, at, (uint16_t)(b->w.pos - at - 2));
+}
+
+static void put_prefixed(build_t *b, const char *label, name_ref_t *zone)
+{
+	size_t n = strlen(label);
+
+	b->err |= wire_put_u8(&b->w, (uint8_t)n);
+	b->err |= wire_put_bytes(&b->w, label, n);
+	put_name(b, zone);
+}
+
+/* The synthesized SOA (DESIGN §3); answer or authority section. */
+static void put_soa(build_t *b, name_ref_t *zone, bool authority)
+{
+	uint32_t minimum = b->conf->min_ttl;
+	size_t at;
+
+	put_name(b, zone);
+	b->err |= wire_put_u16(&b->w, WIRE_TYPE_SOA);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	/* Negative TTL = min(SOA TTL, minimum): both are min_ttl. */
+	b->err |= wire_put_u32(&b->w, minimum);
+	at = b->w.pos;
+	b->err |= wire_put_u16(&b->w, 0);
+	put_prefixed(b, "ns1", zone);
+	put_prefixed(b, "hostmaster", zone);
+	b->err |= wire_put_u32(&b->w, (uint32_t)store_generation(b->ctx->txn));
+	b->err |= wire_put_u32(&b->w, 3600);
+	b->err |= wire_put_u32(&b->w, 600);
+	b->err |= wire_put_u32(&b->w, 86400);
+	b->err |= wire_put_u32(&b->w, minimum);
+	patch_rdlen(b, at);
+	if (authority)
+		b->ns++;
+	else
+		b->an++;
+}
+
+static void put_synth_ns(build_t *b, name_ref_t *zone)
+{
+	size_t at;
+
+	put_name(b, zone);
+	b->err |= wire_put_u16(&b->w, WIRE_TYPE_NS);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, QUERY_NS_TTL);
+	at = b->w.pos;
+	b->err |= wire_put_u16(&b->w, 0);
+	put_prefixed(b, "ns1", zone);
+	patch_rdlen(b, at);
+	b->an++;
+}
+
+/* RFC 8482: a minimal answer to ANY instead of every rrset. */
+static void put_any_hinfo(build_t *b, name_ref_t *owner)
+{
+	static const uint8_t rdata[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+
+	put_name(b, owner);
+	b->err |= wire_put_u16(&b->w, QUERY_TYPE_HINFO);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, b->conf->min_ttl);
+	b->err |= wire_put_u16(&b->w, sizeof(rdata));
+	b->err |= wire_put_bytes(&b->w, rdata, sizeof(rdata));
+	b->an++;
+}
+
+/* The zone apex as a name_ref: a pointer into `cur`'s copy when it has one. */
+static name_ref_t zone_ref(const conf_t *c, int zi, const name_ref_t *cur)
+{
+	name_ref_t z = {c->domains[zi], c->domainlens[zi], 0};
+
+	if (cur->off > 0)
+		z.off = cur->off + cur->len - z.len;
+	return z;
+}
+
+/* Walk state for one name of the CNAME chain. */
+typedef struct {
+	name_ref_t cur;
+	uint8_t lower[WIRE_NAME_MAX]; /* cur, lowercased, for conf matching */
+	int zi;
+	const uint8_t *seen[QUERY_CNAME_MAX + 1];
+	size_t seenlen[QUERY_CNAME_MAX + 1];
+	unsigned links;
+} chase_t;
+
+static bool chase_seen(const chase_t *ch, const uint8_t *name, size_t len)
+{
+	for (unsigned i = 0; i <= ch->links; i++) {
+		if (wire_name_equal(ch->seen[i], ch->seenlen[i], name, len))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Add the CNAME at cur and move cur to its target when the target is local.
+ * @return true to look the target up, false when the chain stops here.
+ */
+static bool follow_cname(build_t *b, chase_t *ch, const store_rrset_t *cname)
+{
+	store_rr_t rr;
+	size_t pos = 0;
+	int rc = store_rrset_next(cname, &pos, &rr);
+
+	if (rc != 1) {
+		b->store_err = rc < 0 ? rc : ERR_STORE;
+		return false;
+	}
+	size_t rdoff = put_stored_rr(b, &ch->cur, WIRE_TYPE_CNAME, &rr);
+	if (wire_name_check(rr.rdata, rr.rdlen) < 0 || chase_seen(ch, rr.rdata, rr.rdlen))
+		return false;
+	memcpy(ch->lower, rr.rdata, rr.rdlen);
+	wire_name_lower(ch->lower, rr.rdlen);
+	int zi = conf_domain_of(b->conf, ch->lower, rr.rdlen);
+	if (zi < 0)
+		return false; /* not ours: the resolver chases it */
+	ch->links++;
+	ch->seen[ch->links] = rr.rdata;
+	ch->seenlen[ch->links] = rr.rdlen;
+	ch->cur.name = rr.rdata;
+	ch->cur.len = rr.rdlen;
+	ch->cur.off = rdoff <= QUERY_PTR_MAX ? rdoff : 0;
+	ch->zi = zi;
+	return true;
+}
+
+/* Answer for ch->cur. @return true when a CNAME moved the chase on. */
+static bool answer_name(build_t *b, chase_t *ch)
+{
+	const conf_t *c = b->conf;
+	uint16_t qtype = b->q->qtype;
+	bool apex = ch->cur.len == c->domainlens[ch->zi];
+	name_ref_t zone = zone_ref(c, ch->zi, &ch->cur);
+	store_lookup_t lk;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+
+	if (apex && qtype == WIRE_TYPE_SOA) {
+		put_soa(b, &ch->cur, false);
+		return false;
+	}
+	if (wire_name_to_key(ch->lower, ch->cur.len, key, &keylen) < 0 || b->ctx->txn == NULL) {
+		b->store_err = ERR_STORE;
+		return false;
+	}
+	int rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk);
+	if (rc < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	if (lk.has_rrset) {
+		put_rrset(b, &ch->cur, &lk.rrset);
+	} else if (apex && qtype == WIRE_TYPE_NS) {
+		put_synth_ns(b, &ch->cur);
+	} else if (lk.has_cname && qtype != WIRE_TYPE_CNAME) {
+		/* Chain too long: stop with what was collected (NOERROR). */
+		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
+	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
+		put_any_hinfo(b, &ch->cur);
+	} else {
+		b->rcode = (lk.exists || apex) ? WIRE_RCODE_NOERROR : WIRE_RCODE_NXDOMAIN;
+		put_soa(b, &zone, true);
+	}
+	return false;
+}
+
+static void answer_local(build_t *b, const uint8_t *lower, int zi)
+{
+	chase_t ch;
+
+	ch.cur.name = b->q->qname;
+	ch.cur.len = b->q->qnamelen;
+	ch.cur.off = WIRE_HDR_LEN;
+	memcpy(ch.lower, lower, b->q->qnamelen);
+	ch.zi = zi;
+	ch.seen[0] = b->q->qname;
+	ch.seenlen[0] = b->q->qnamelen;
+	ch.links = 0;
+	/* Bounded: follow_cname stops after QUERY_CNAME_MAX links. */
+	while (answer_name(b, &ch) && b->err == 0 && b->store_err == 0)
+		;
+}
+
+/* Finish: TC or SERVFAIL fallbacks, OPT, header counts. @return length. */
+static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
+{
+	if (b->store_err < 0) {
+		b->rcode = WIRE_RCODE_SERVFAIL;
+		flags &= (uint16_t)~WIRE_FLAG_AA;
+	}
+	if (b->store_err < 0 || b->err < 0) {
+		/* Never a partial RRset: all records go, the client retries over TCP. */
+		if (b->store_err == 0) {
+			flags |= WIRE_FLAG_TC;
+			query_stat_inc(&b->ctx->stats, QUERY_STAT_TRUNCATED);
+		}
+		b->w.pos = qend;
+		b->an = b->ns = 0;
+	}
+	b->w.cap += optroom;
+	wire_patch_u16(&b->w, 2, reply_flags(b->q, b->rcode) | flags);
+	wire_patch_u16(&b->w, 4, 1);
+	wire_patch_u16(&b->w, 6, b->an);
+	wire_patch_u16(&b->w, 8, b->ns);
+	if (b->q->edns) {
+		if (put_opt(&b->w, b->conf->edns_bufsize, b->rcode) < 0)
+			return 0;
+		wire_patch_u16(&b->w, 10, 1);
+	}
+	return b->w.pos;
+}
+
+static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client_t *cl,
+			  const uint8_t *lower, int zi, uint8_t *resp, size_t cap, uint16_t *rcode)
+{
+	build_t b = {.ctx = ctx, .conf = ctx->conf, .q = q, .cl = cl};
+	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
+	size_t optroom = q->edns ? QUERY_OPT_LEN : 0;
+
+	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
+		return 0;
+	wire_writer_init(&b.w, resp, lim - optroom);
+	if ((put_header(&b.w, q, 0) | put_question(&b.w, q)) < 0)
+		return 0;
+	size_t qend = b.w.pos;
+	answer_local(&b, lower, zi);
+	size_t len = finish(&b, qend, optroom, b.store_err < 0 ? 0 : WIRE_FLAG_AA);
+	*rcode = b.rcode;
+	return len;
+}
+
+/* ---- dispatch ---- */
+
+static bool forwarding_on(const conf_t *c)
+{
+	return c->nnameservers > 0 || c->nameservers_set || c->nsubdomains > 0;
+}
+
+static bool in_subdomain_server(const conf_t *c, const uint8_t *lower, size_t len)
+{
+	for (size_t i = 0; i < c->nsubdomains; i++) {
+		if (wire_name_is_subdomain(lower, len, c->subdomains[i].name,
+					   c->subdomains[i].namelen))
+			return true;
+	}
+	return false;
+}
+
+static void count_rcode(query_ctx_t *ctx, uint16_t rcode)
+{
+	query_stat_inc(&ctx->stats, rcode < 16 ? QUERY_STAT_RCODE0 + rcode : QUERY_STAT_BADVERS);
+}
+
+static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, bool question,
+		       uint8_t *resp, size_t cap, size_t *resplen)
+{
+	size_t len = reply_bare(q, rcode, question, ctx->conf->edns_bufsize, resp, cap);
+
+	if (len == 0) {
+		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		return QUERY_DROP;
+	}
+	count_rcode(ctx, rcode);
+	*resplen = len;
+	return QUERY_REPLY;
+}
+
+/* After a valid question: class, type, and whose name it is. */
+static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
+		 size_t cap, size_t *resplen)
+{
+	const conf_t *c = ctx->conf;
+	uint8_t lower[WIRE_NAME_MAX];
+	uint16_t rcode = 0;
+
+	query_stat_inc(&ctx->stats, stat_of_type(q->qtype));
+	if ((q->qclass != WIRE_CLASS_IN && q->qclass != WIRE_CLASS_ANY) ||
+	    q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR)
+		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
+	memcpy(lower, q->qname, q->qnamelen);
+	wire_name_lower(lower, q->qnamelen);
+	/* A subDomainServers entry wins even inside a local domain. */
+	int zi =
+	    in_subdomain_server(c, lower, q->qnamelen) ? -1 : conf_domain_of(c, lower, q->qnamelen);
+	if (zi < 0) {
+		if (!forwarding_on(c))
+			return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
+		query_stat_inc(&ctx->stats, QUERY_STAT_FORWARD);
+		return QUERY_FORWARD;
+	}
+	size_t len = reply_local(ctx, q, cl, lower, zi, resp, cap, &rcode);
+	if (len == 0) {
+		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		return QUERY_DROP;
+	}
+	count_rcode(ctx, rcode);
+	*resplen = len;
+	return QUERY_REPLY;
+}
+
+static void query_reset(query_t *q)
+{
+	q->id = q->flags = q->qtype = q->qclass = 0;
+	q->qnamelen = 0;
+	q->edns = q->edns_do = false;
+	q->edns_udp = 0;
+	q->resp_limit = 512;
+}
+
+int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const query_client_t *cl,
+		  uint8_t *resp, size_t cap, size_t *resplen, query_t *q)
+{
+	wire_reader_t r;
+	uint16_t cnt[4];
+
+	query_reset(q);
+	if (reqlen < WIRE_HDR_LEN || (wire_read_u16(req + 2) & WIRE_FLAG_QR)) {
+		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		return QUERY_DROP;
+	}
+	wire_reader_init(&r, req, reqlen);
+	wire_get_u16(&r, &q->id);
+	wire_get_u16(&r, &q->flags);
+	for (int i = 0; i < 4; i++)
+		wire_get_u16(&r, &cnt[i]);
+	query_stat_inc(&ctx->stats, QUERY_STAT_QUERIES);
+	query_stat_inc(&ctx->stats, cl->tcp ? QUERY_STAT_TCP : QUERY_STAT_UDP);
+
+	bool qok = cnt[0] == 1 && parse_question(&r, q) == 0;
+	if (!qok)
+		q->qnamelen = 0;
+	if (QUERY_OPCODE(q->flags) != 0)
+		return reply_rcode(ctx, q, WIRE_RCODE_NOTIMP, qok, resp, cap, resplen);
+	if (!qok)
+		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, false, resp, cap, resplen);
+
+	int pr = parse_sections(&r, cnt, q);
+	if (pr == PARSE_FORMERR) {
+		q->edns = false; /* its OPT may be the broken part: answer without one */
+		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, true, resp, cap, resplen);
+	}
+	q->resp_limit = cl->tcp ? cap : udp_limit(q, ctx->conf);
+	if (pr == PARSE_BADVERS)
+		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, true, resp, cap, resplen);
+	return route(ctx, q, cl, resp, cap, resplen);
+}
