@@ -1,0 +1,403 @@
+/*
+ * skydns: the daemon's composition root, the only file that includes every
+ * module. It parses flags, loads the config, opens the store, runs the
+ * one-shot commands (-import, -set-status) or starts the DNS workers and
+ * the admin API, then handles signals on a signalfd: SIGHUP reloads the
+ * config, SIGTERM drains for shutdown-grace then exits, SIGINT exits now.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "server/server.h"
+#include "store/store.h"
+
+#define DEFAULT_CONF "/etc/skydns/skydns.conf"
+#define READER_CHECK_MS 10000
+
+typedef struct {
+	const char *conf_path;
+	bool check_config;
+	bool version;
+	const char *import;
+	const char *origin;
+	const char *status_ip;
+	const char *status;
+} opts_t;
+
+/* Everything main() owns while serving. */
+typedef struct {
+	conf_t *conf;
+	conf_t *api_conf; /* the conf api_start borrowed: kept until api_stop */
+	store_t *store;
+	server_t *srv;
+	api_t *api;
+	int sfd;
+} daemon_t;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: skydns [-config-file FILE] [-check-config] [-version]\n"
+		   "              [-import ZONEFILE [-origin NAME]] [-set-status IP UP|DOWN]\n"
+		   "  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
+		   "  -check-config   validate the config and exit (0 ok, 2 error)\n"
+		   "  -version        print the version and exit\n"
+		   "  -import FILE    load a zone file into the store (replaces the previous\n"
+		   "                  import of the same origin) and exit\n"
+		   "  -origin NAME    origin of the zone file (default: first local domain)\n"
+		   "  -set-status IP UP|DOWN  record an address's health in the store and exit\n");
+}
+
+/* Accept -flag and --flag. */
+static bool flag_is(const char *arg, const char *name)
+{
+	if (arg[0] != '-')
+		return false;
+	arg += arg[1] == '-' ? 2 : 1;
+	return strcmp(arg, name) == 0;
+}
+
+/* @return 0 to go on, 1 to exit 0 (help), 2 on a usage error. */
+static int parse_flags(int argc, char **argv, opts_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->conf_path = DEFAULT_CONF;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has1 = i + 1 < argc, has2 = i + 2 < argc;
+
+		if ((flag_is(a, "config-file") || strcmp(a, "-c") == 0) && has1)
+			o->conf_path = argv[++i];
+		else if (flag_is(a, "check-config"))
+			o->check_config = true;
+		else if (flag_is(a, "version"))
+			o->version = true;
+		else if (flag_is(a, "import") && has1)
+			o->import = argv[++i];
+		else if (flag_is(a, "origin") && has1)
+			o->origin = argv[++i];
+		else if (flag_is(a, "set-status") && has2) {
+			o->status_ip = argv[++i];
+			o->status = argv[++i];
+		} else if (flag_is(a, "h") || flag_is(a, "help")) {
+			usage(stdout);
+			return 1;
+		} else {
+			fprintf(stderr, "skydns: unknown or incomplete flag: %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (o->origin && !o->import) {
+		fprintf(stderr, "skydns: -origin needs -import\n");
+		return 2;
+	}
+	return 0;
+}
+
+static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
+{
+	uint8_t origin[WIRE_NAME_MAX];
+	size_t originlen, nrr = 0;
+	char err[512] = "";
+	int ret;
+
+	if (o->origin) {
+		ret = wire_name_from_text(o->origin, origin, &originlen);
+		if (ret < 0) {
+			fprintf(stderr, "skydns: -origin %s: %s\n", o->origin, err_str(ret));
+			return 1;
+		}
+		wire_name_lower(origin, originlen);
+		if (conf_domain_of(conf, origin, originlen) < 0) {
+			fprintf(stderr,
+				"skydns: -origin %s is not in a local domain (dns-domains)\n",
+				o->origin);
+			return 1;
+		}
+	} else {
+		originlen = conf->domainlens[0];
+		memcpy(origin, conf->domains[0], originlen);
+	}
+	ret = store_import_zone(store, o->import, origin, originlen, err, sizeof(err), &nrr);
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", err[0] ? err : err_str(ret));
+		if (err[0] && ret != ERR_PARSE)
+			fprintf(stderr, "skydns: import: %s\n", err_str(ret));
+		return 1;
+	}
+	printf("imported %zu records from %s\n", nrr, o->import);
+	return 0;
+}
+
+static int do_set_status(store_t *store, const opts_t *o)
+{
+	uint8_t addr[16];
+	size_t len = 4;
+	store_wtxn_t *w = NULL;
+	int status, ret;
+
+	if (strcasecmp(o->status, "UP") == 0)
+		status = STORE_HEALTH_UP;
+	else if (strcasecmp(o->status, "DOWN") == 0)
+		status = STORE_HEALTH_DOWN;
+	else {
+		fprintf(stderr, "skydns: -set-status: status must be UP or DOWN, not %s\n",
+			o->status);
+		return 1;
+	}
+	if (inet_pton(AF_INET, o->status_ip, addr) != 1) {
+		len = 16;
+		if (inet_pton(AF_INET6, o->status_ip, addr) != 1) {
+			fprintf(stderr, "skydns: -set-status: not an IP address: %s\n",
+				o->status_ip);
+			return 1;
+		}
+	}
+	ret = store_write_begin(store, &w);
+	if (ret == 0)
+		ret = store_health_set(w, addr, len, status, "cli");
+	if (ret == 0) {
+		ret = store_write_commit(w);
+		w = NULL;
+	}
+	store_write_abort(w);
+	if (ret < 0) {
+		fprintf(stderr, "skydns: -set-status %s: %s\n", o->status_ip, err_str(ret));
+		return 1;
+	}
+	printf("%s is now %s\n", o->status_ip, status == STORE_HEALTH_UP ? "UP" : "DOWN");
+	return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void api_stats_hook(void *ctx, unsigned long long *out, unsigned n)
+{
+	query_stats_t s;
+
+	server_stats(ctx, &s);
+	for (unsigned i = 0; i < n; i++)
+		out[i] = i < QUERY_STAT_COUNT ? s.v[i] : 0;
+}
+
+static void addr_text(const conf_addr_t *a, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (a->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+		snprintf(out, cap, "%s:%u", ip, port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, cap, "[%s]:%u", ip, port);
+	}
+}
+
+static void reload(daemon_t *d)
+{
+	char err[512] = "";
+	conf_t *nc = NULL;
+	int ret = conf_load(d->conf->path, &nc, err, sizeof(err));
+
+	if (ret < 0) {
+		log_err("reload: %s; keeping the running config", err[0] ? err : err_str(ret));
+		return;
+	}
+	ret = server_reload(d->srv, nc);
+	if (ret < 0) {
+		/* A worker may still read the old conf: leak it rather than free it under it. */
+		log_err("reload: workers did not switch in time: %s", err_str(ret));
+		d->conf = nc;
+		return;
+	}
+	log_open(nc->log_dir, nc->log_to_stdio, nc->log_level, "skydns");
+	if (d->conf != d->api_conf)
+		conf_free(d->conf);
+	d->conf = nc;
+	log_info("reload: config %s applied", nc->path);
+}
+
+/* Wait for a signal up to timeout_ms. @return the signal number, or 0. */
+static int next_signal(int sfd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+	struct signalfd_siginfo si;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+/* SIGTERM: /ready says 503 and workers keep answering for shutdown-grace. */
+static void drain(daemon_t *d, int sig)
+{
+	uint64_t end = mono_ms() + (sig == SIGTERM ? d->conf->shutdown_grace_ms : 0);
+
+	api_set_draining(d->api, true);
+	log_info("shutdown: %s, draining for %u ms", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		 sig == SIGTERM ? d->conf->shutdown_grace_ms : 0);
+	for (uint64_t now = mono_ms(); now < end; now = mono_ms()) {
+		int s = next_signal(d->sfd, (int)(end - now));
+
+		if (s == SIGTERM || s == SIGINT)
+			break; /* a second signal: stop now */
+	}
+}
+
+static void serve_loop(daemon_t *d)
+{
+	uint64_t next_check = mono_ms() + READER_CHECK_MS;
+
+	for (;;) {
+		uint64_t now = mono_ms();
+		int sig = next_signal(d->sfd, now < next_check ? (int)(next_check - now) : 0);
+
+		if (sig == SIGHUP)
+			reload(d);
+		else if (sig == SIGTERM || sig == SIGINT) {
+			drain(d, sig);
+			return;
+		}
+		if (mono_ms() >= next_check) {
+			int n = store_reader_check(d->store);
+
+			if (n > 0)
+				log_info("store: cleared %d stale reader slots", n);
+			next_check = mono_ms() + READER_CHECK_MS;
+		}
+	}
+}
+
+static int block_signals(void)
+{
+	sigset_t all, handled;
+
+	/* Threads inherit this mask: only main sees signals, through the signalfd. */
+	signal(SIGPIPE, SIG_IGN);
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGHUP);
+	return signalfd(-1, &handled, SFD_CLOEXEC);
+}
+
+static int run_daemon(daemon_t *d)
+{
+	api_hooks_t hooks = {.query_stats = api_stats_hook};
+	char addr[INET6_ADDRSTRLEN + 16];
+	int ret;
+
+	d->sfd = block_signals();
+	if (d->sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	ret = server_start(&d->srv, d->conf, d->store);
+	addr_text(&d->conf->dns_addr, addr, sizeof(addr));
+	if (ret < 0) {
+		log_err("start: serving on %s: %s", addr, err_str(ret));
+		return 1;
+	}
+	hooks.ctx = d->srv;
+	ret = api_start(&d->api, d->conf, d->store, &hooks);
+	if (ret < 0) {
+		log_err("start: api: %s", err_str(ret));
+		return 1;
+	}
+	d->api_conf = d->conf;
+	log_info("serving on %s with %u workers", addr, server_workers(d->srv));
+	serve_loop(d);
+	log_info("shutdown: stopping");
+	return 0;
+}
+
+static void daemon_free(daemon_t *d)
+{
+	api_stop(d->api);
+	server_stop(d->srv);
+	store_close(d->store);
+	if (d->api_conf && d->api_conf != d->conf)
+		conf_free(d->api_conf);
+	conf_free(d->conf);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	log_close();
+}
+
+int main(int argc, char **argv)
+{
+	daemon_t d = {.sfd = -1};
+	char err[512] = "";
+	opts_t o;
+	int ret;
+
+	ret = parse_flags(argc, argv, &o);
+	if (ret != 0)
+		return ret == 1 ? 0 : 2;
+	if (o.version) {
+		printf("skydns %s\n", SKYDNS_VERSION);
+		return 0;
+	}
+	ret = conf_load(o.conf_path, &d.conf, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", err[0] ? err : err_str(ret));
+		return 2;
+	}
+	if (o.check_config) {
+		printf("%s: ok\n", o.conf_path);
+		conf_free(d.conf);
+		return 0;
+	}
+	ret = log_open(d.conf->log_dir, d.conf->log_to_stdio, d.conf->log_level, "skydns");
+	if (ret < 0)
+		fprintf(stderr, "skydns: log: %s\n", err_str(ret));
+	ret = store_open(&d.store, d.conf->data_dir, d.conf->map_size, 0);
+	if (ret < 0) {
+		log_err("store: open %s: %s", d.conf->data_dir, err_str(ret));
+		fprintf(stderr, "skydns: store: open %s: %s\n", d.conf->data_dir, err_str(ret));
+		ret = 1;
+	} else if (o.import)
+		ret = do_import(d.conf, d.store, &o);
+	else if (o.status_ip)
+		ret = do_set_status(d.store, &o);
+	else
+		ret = run_daemon(&d);
+	daemon_free(&d);
+	return ret;
+}

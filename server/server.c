@@ -1,0 +1,209 @@
+/*
+ * server: sockets and threads around the workers (server/worker.h).
+ * main() calls everything here from one thread.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "server/worker.h"
+
+#define SERVER_START_WAIT_MS 5000
+#define SERVER_RELOAD_WAIT_MS 2000
+
+struct server {
+	worker_t *workers; /* owned, n entries */
+	unsigned n;
+	unsigned started; /* threads created */
+	uint64_t gen;	  /* last reload generation */
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int sock_open(const conf_addr_t *a, int type)
+{
+	int one = 1, fd, ret;
+
+	fd = socket(a->sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (a->sa.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0)
+		goto fail;
+	if (type == SOCK_STREAM && listen(fd, 1024) < 0)
+		goto fail;
+	return fd;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void pin(pthread_t t, unsigned i, long ncpu)
+{
+	cpu_set_t set;
+	int ret;
+
+	CPU_ZERO(&set);
+	CPU_SET((int)(i % (unsigned long)ncpu), &set);
+	ret = pthread_setaffinity_np(t, sizeof(set), &set);
+	if (ret != 0)
+		log_warn("server: pin worker %u to cpu %ld: %s", i, (long)(i % (unsigned long)ncpu),
+			 err_str(-ret));
+}
+
+/* Wait until the worker finished its setup (ring, buffers, read txn). */
+static int wait_started(worker_t *w)
+{
+	for (int i = 0; i < SERVER_START_WAIT_MS; i++) {
+		int st = atomic_load(&w->state);
+
+		if (st != 0)
+			return st < 0 ? st : 0;
+		sleep_ms(1);
+	}
+	return ERR_TIMEOUT;
+}
+
+static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct store *store,
+			long ncpu)
+{
+	worker_t *w = &srv->workers[i];
+	int udp = -1, tcp = -1, ret;
+	sigset_t all, old;
+
+	udp = sock_open(&conf->dns_addr, SOCK_DGRAM);
+	if (udp < 0)
+		return udp;
+	tcp = sock_open(&conf->dns_addr, SOCK_STREAM);
+	if (tcp < 0) {
+		close(udp);
+		return tcp;
+	}
+	ret = worker_init(w, i, udp, tcp, conf, store);
+	if (ret < 0) {
+		worker_deinit(w);
+		return ret;
+	}
+	/* Only main handles signals: the thread starts with all of them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret < 0) {
+		worker_deinit(w);
+		return ret;
+	}
+	srv->started++;
+	pin(w->thread, i, ncpu);
+	return wait_started(w);
+}
+
+int server_start(server_t **out, const struct conf *conf, struct store *store)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	server_t *srv;
+	unsigned n = conf->workers;
+	int ret = 0;
+
+	if (ncpu < 1)
+		ncpu = 1;
+	if (n == 0)
+		n = (unsigned)ncpu;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->workers = calloc(n, sizeof(*srv->workers));
+	if (!srv->workers) {
+		free(srv);
+		return -ENOMEM;
+	}
+	srv->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		ret = start_worker(srv, i, conf, store, ncpu);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0) {
+		server_stop(srv);
+		return ret;
+	}
+	*out = srv;
+	return 0;
+}
+
+int server_reload(server_t *srv, const struct conf *conf)
+{
+	uint64_t gen = ++srv->gen;
+
+	for (unsigned i = 0; i < srv->started; i++) {
+		worker_t *w = &srv->workers[i];
+
+		atomic_store_explicit(&w->conf_next, conf, memory_order_release);
+		atomic_store_explicit(&w->gen_want, gen, memory_order_release);
+		worker_wake(w);
+	}
+	for (int t = 0; t < SERVER_RELOAD_WAIT_MS; t++) {
+		unsigned done = 0;
+
+		for (unsigned i = 0; i < srv->started; i++)
+			if (atomic_load_explicit(&srv->workers[i].gen_ack, memory_order_acquire) >=
+			    gen)
+				done++;
+		if (done == srv->started)
+			return 0;
+		sleep_ms(1);
+	}
+	return ERR_TIMEOUT;
+}
+
+void server_stop(server_t *srv)
+{
+	if (!srv)
+		return;
+	for (unsigned i = 0; i < srv->started; i++) {
+		atomic_store(&srv->workers[i].stop, true);
+		worker_wake(&srv->workers[i]);
+	}
+	for (unsigned i = 0; i < srv->started; i++) {
+		pthread_join(srv->workers[i].thread, NULL);
+		worker_deinit(&srv->workers[i]);
+	}
+	free(srv->workers);
+	free(srv);
+}
+
+void server_stats(server_t *srv, query_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < srv->started; i++)
+		query_stats_read(&srv->workers[i].qctx.stats, out);
+}
+
+unsigned server_workers(const server_t *srv)
+{
+	return srv->started;
+}

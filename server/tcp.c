@@ -1,0 +1,250 @@
+#include "server/tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "server/worker.h"
+
+int tcp_pool_init(tcp_pool_t *p, unsigned n)
+{
+	size_t per = (size_t)TCP_RBUF + TCP_WBUF;
+
+	memset(p, 0, sizeof(*p));
+	if (n == 0)
+		return 0;
+	p->conns = calloc(n, sizeof(*p->conns));
+	p->free = calloc(n, sizeof(*p->free));
+	p->membytes = per * n;
+	/* Reserved, not touched: a connection's pages become resident only when it is used. */
+	p->mem = mmap(NULL, p->membytes, PROT_READ | PROT_WRITE,
+		      MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+	if (!p->conns || !p->free || p->mem == MAP_FAILED) {
+		if (p->mem == MAP_FAILED)
+			p->mem = NULL;
+		tcp_pool_deinit(p);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		p->conns[i].fd = -1;
+		p->conns[i].rbuf = p->mem + per * i;
+		p->conns[i].wbuf = p->conns[i].rbuf + TCP_RBUF;
+		p->free[i] = n - 1 - i;
+	}
+	p->n = n;
+	p->nfree = n;
+	return 0;
+}
+
+void tcp_pool_deinit(tcp_pool_t *p)
+{
+	for (unsigned i = 0; p->conns && i < p->n; i++)
+		if (p->conns[i].fd >= 0)
+			close(p->conns[i].fd);
+	free(p->conns);
+	free(p->free);
+	if (p->mem)
+		munmap(p->mem, p->membytes);
+	memset(p, 0, sizeof(*p));
+}
+
+void tcp_arm_accept(struct worker *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_multishot_accept(sqe, w->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_ACCEPT, 0));
+}
+
+/* The slot goes back to the pool only when the kernel holds no SQE of it. */
+static void conn_maybe_free(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	if (c->in_use && c->fd < 0 && !c->recv_pending && !c->send_pending) {
+		c->in_use = false;
+		w->tcp.free[w->tcp.nfree++] = idx;
+	}
+}
+
+static void conn_close(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	if (c->fd >= 0) {
+		/* shutdown first: it completes our pending recv/send SQEs, which close alone would
+		 * not. */
+		shutdown(c->fd, SHUT_RDWR);
+		close(c->fd);
+		c->fd = -1;
+	}
+	conn_maybe_free(w, idx);
+}
+
+static void conn_arm_recv(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, TCP_RBUF - c->rlen, 0);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_RECV, idx));
+	c->recv_pending = true;
+}
+
+static void conn_arm_send(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_send(sqe, c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_SEND, idx));
+	c->send_pending = true;
+}
+
+void tcp_reply(struct worker *w, uint32_t idx, size_t len)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	if (len == 0 || len > TCP_WBUF - 2 || c->fd < 0) {
+		c->send_pending = false;
+		conn_close(w, idx);
+		return;
+	}
+	wire_write_u16(c->wbuf, (uint16_t)len);
+	c->wlen = (uint32_t)len + 2;
+	c->woff = 0;
+	conn_arm_send(w, idx);
+}
+
+/* Answer one framed query of mlen bytes at rbuf + 2, then drop it from rbuf. */
+static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	worker_reply_to_t to = {.tcp = true, .idx = idx};
+	size_t len = 0, used = 2 + mlen;
+	query_t q;
+	int ret;
+
+	worker_txn(w);
+	ret =
+	    query_process(&w->qctx, c->rbuf + 2, mlen, &c->cl, c->wbuf + 2, TCP_WBUF - 2, &len, &q);
+	memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+	c->rlen -= (uint32_t)used;
+	/* Reserve the connection's one send before the reply exists (the forwarder answers later).
+	 */
+	c->send_pending = true;
+	if (ret == QUERY_REPLY)
+		tcp_reply(w, idx, len);
+	else if (ret == QUERY_FORWARD)
+		worker_forward(w, &q, to);
+	else
+		tcp_reply(w, idx, 0);
+}
+
+/* Next step of a connection: answer a buffered query, or read more. */
+static void conn_pump(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	size_t mlen;
+
+	if (c->fd < 0 || c->send_pending)
+		return;
+	if (c->rlen >= 2) {
+		mlen = wire_read_u16(c->rbuf);
+		if (mlen < WIRE_HDR_LEN || mlen > TCP_RBUF - 2) {
+			conn_close(w, idx);
+			return;
+		}
+		if (c->rlen >= 2 + mlen) {
+			conn_query(w, idx, mlen);
+			return;
+		}
+	}
+	if (!c->recv_pending)
+		conn_arm_recv(w, idx);
+}
+
+void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	tcp_conn_t *c;
+	uint32_t idx;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop))
+		tcp_arm_accept(w);
+	if (cqe->res < 0)
+		return;
+	if (w->tcp.nfree == 0) {
+		close(cqe->res); /* over tcp-max-connections: refuse */
+		return;
+	}
+	idx = w->tcp.free[--w->tcp.nfree];
+	c = &w->tcp.conns[idx];
+	c->fd = cqe->res;
+	c->in_use = true;
+	c->recv_pending = c->send_pending = false;
+	c->rlen = c->wlen = c->woff = 0;
+	c->last_ms = w->now_ms;
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sslen) < 0)
+		sslen = 0;
+	worker_client(&c->cl, (struct sockaddr *)&ss, sslen, true);
+	conn_pump(w, idx);
+}
+
+void tcp_on_recv(struct worker *w, const struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+	tcp_conn_t *c;
+
+	if (idx >= w->tcp.n)
+		return;
+	c = &w->tcp.conns[idx];
+	c->recv_pending = false;
+	if (c->fd < 0 || cqe->res <= 0) {
+		conn_close(w, idx); /* EOF, error, or completion of a closed connection */
+		return;
+	}
+	c->rlen += (uint32_t)cqe->res;
+	c->last_ms = w->now_ms;
+	conn_pump(w, idx);
+}
+
+void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+	tcp_conn_t *c;
+
+	if (idx >= w->tcp.n)
+		return;
+	c = &w->tcp.conns[idx];
+	c->send_pending = false;
+	if (c->fd < 0 || cqe->res <= 0) {
+		conn_close(w, idx);
+		return;
+	}
+	c->last_ms = w->now_ms;
+	c->woff += (uint32_t)cqe->res;
+	if (c->woff < c->wlen)
+		conn_arm_send(w, idx); /* short write */
+	else
+		conn_pump(w, idx);
+}
+
+void tcp_sweep(struct worker *w)
+{
+	uint64_t idle = w->conf->tcp_idle_ms;
+
+	for (uint32_t i = 0; i < w->tcp.n; i++) {
+		tcp_conn_t *c = &w->tcp.conns[i];
+
+		if (c->fd >= 0 && w->now_ms - c->last_ms >= idle)
+			conn_close(w, i);
+	}
+}

@@ -1,0 +1,388 @@
+#include "server/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+#define WORKER_BGID 1
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,
+		struct store *store)
+{
+	uint64_t seed = 0;
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->idx = idx;
+	w->udp_fd = udp_fd;
+	w->tcp_fd = tcp_fd;
+	w->conf = conf;
+	w->store = store;
+	atomic_init(&w->conf_next, conf);
+	atomic_init(&w->gen_want, 0);
+	atomic_init(&w->gen_ack, 0);
+	atomic_init(&w->stop, false);
+	atomic_init(&w->state, 0);
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	w->slots = calloc(WORKER_NBUFS, sizeof(*w->slots));
+	w->slot_free = calloc(WORKER_NBUFS, sizeof(*w->slot_free));
+	if (w->efd < 0 || !w->slots || !w->slot_free)
+		return w->efd < 0 ? -errno : -ENOMEM;
+	for (unsigned i = 0; i < WORKER_NBUFS; i++)
+		w->slot_free[i] = WORKER_NBUFS - 1 - i;
+	w->nfree = WORKER_NBUFS;
+	ret = tcp_pool_init(&w->tcp, tcp_fd >= 0 ? conf->tcp_max_conns : 0);
+	if (ret < 0)
+		return ret;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = now_ms() ^ ((uint64_t)idx << 32);
+	query_ctx_init(&w->qctx, conf, seed);
+	return 0;
+}
+
+void worker_deinit(worker_t *w)
+{
+	tcp_pool_deinit(&w->tcp);
+	free(w->slots);
+	free(w->slot_free);
+	if (w->efd >= 0)
+		close(w->efd);
+	if (w->udp_fd >= 0)
+		close(w->udp_fd);
+	if (w->tcp_fd >= 0)
+		close(w->tcp_fd);
+	w->slots = NULL;
+	w->slot_free = NULL;
+	w->efd = w->udp_fd = w->tcp_fd = -1;
+}
+
+void worker_wake(worker_t *w)
+{
+	eventfd_write(w->efd, 1);
+}
+
+struct store_rtxn *worker_txn(worker_t *w)
+{
+	int ret;
+
+	if (!w->txn_live) {
+		ret = store_read_renew(w->rtx);
+		if (ret < 0 && log_ratelimit_ok(&w->rl, 1))
+			log_err("server: worker %u: store read renew: %s", w->idx, err_str(ret));
+		w->txn_live = true;
+	}
+	return w->rtx;
+}
+
+/* ---- arming ---- */
+
+static void arm_udp_recv(worker_t *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_recvmsg_multishot(sqe, w->udp_fd, &w->recv_msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = WORKER_BGID;
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_RECV, 0));
+}
+
+static void arm_eventfd(worker_t *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_EVENTFD, 0));
+}
+
+static void arm_timer(worker_t *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	uint32_t ms = w->conf->tcp_idle_ms / 4;
+
+	/* Sweep often enough that an idle connection outlives its timeout by at most 25 %. */
+	if (ms < 100)
+		ms = 100;
+	if (ms > 1000)
+		ms = 1000;
+	w->tick.tv_sec = ms / 1000;
+	w->tick.tv_nsec = (long long)(ms % 1000) * 1000000;
+	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_TIMER, 0));
+}
+
+/* ---- replies ---- */
+
+uint8_t *worker_reply_buf(worker_t *w, worker_reply_to_t to, size_t *cap)
+{
+	if (to.tcp) {
+		*cap = TCP_WBUF - 2;
+		return w->tcp.conns[to.idx].wbuf + 2;
+	}
+	*cap = sizeof(w->slots[to.idx].buf);
+	return w->slots[to.idx].buf;
+}
+
+static void slot_release(worker_t *w, uint32_t idx)
+{
+	w->slot_free[w->nfree++] = idx;
+}
+
+void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
+{
+	struct io_uring_sqe *sqe;
+	udp_slot_t *s;
+
+	if (to.tcp) {
+		tcp_reply(w, to.idx, len);
+		return;
+	}
+	if (len == 0) {
+		slot_release(w, to.idx);
+		return;
+	}
+	s = &w->slots[to.idx];
+	s->iov.iov_base = s->buf;
+	s->iov.iov_len = len;
+	s->msg.msg_iov = &s->iov;
+	s->msg.msg_iovlen = 1;
+	sqe = uring_sqe(&w->ring);
+	io_uring_prep_sendmsg(sqe, w->udp_fd, &s->msg, 0);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_SEND, to.idx));
+}
+
+void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
+{
+	size_t cap, len;
+	uint8_t *buf = worker_reply_buf(w, to, &cap);
+
+	/* Forwarding hook: hand q and `to` to the forwarder here (see worker.h). */
+	len = query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap);
+	worker_reply(w, to, len);
+}
+
+/* ---- UDP ---- */
+
+void worker_client(query_client_t *cl, const struct sockaddr *sa, socklen_t len, bool tcp)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->tcp = tcp;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(cl->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		cl->addrlen = 4;
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		memcpy(cl->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		cl->addrlen = 16;
+	}
+}
+
+static void udp_query(worker_t *w, const uint8_t *req, size_t reqlen, const void *name,
+		      socklen_t namelen)
+{
+	worker_reply_to_t to = {.tcp = false};
+	query_client_t cl;
+	query_t q;
+	size_t len = 0;
+	udp_slot_t *s;
+	int ret;
+
+	if (w->nfree == 0) {
+		query_stat_inc(&w->qctx.stats, QUERY_STAT_DROPPED);
+		return;
+	}
+	if (namelen > sizeof(s->addr))
+		return;
+	to.idx = w->slot_free[--w->nfree];
+	s = &w->slots[to.idx];
+	memcpy(&s->addr, name, namelen);
+	s->msg.msg_name = &s->addr;
+	s->msg.msg_namelen = namelen;
+	worker_client(&cl, (const struct sockaddr *)&s->addr, namelen, false);
+	worker_txn(w);
+	ret = query_process(&w->qctx, req, reqlen, &cl, s->buf, sizeof(s->buf), &len, &q);
+	if (ret == QUERY_REPLY)
+		worker_reply(w, to, len);
+	else if (ret == QUERY_FORWARD)
+		worker_forward(w, &q, to);
+	else
+		slot_release(w, to.idx);
+}
+
+static void udp_on_recv(worker_t *w, const struct io_uring_cqe *cqe)
+{
+	struct io_uring_recvmsg_out *out;
+	unsigned bid;
+	uint8_t *buf;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		arm_udp_recv(w); /* multishot ended (-ENOBUFS included): not fatal */
+	if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
+		return;
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	buf = uring_buf(&w->rbufs, bid);
+	out = io_uring_recvmsg_validate(buf, cqe->res, &w->recv_msg);
+	/* A datagram larger than the buffer is not a query we can answer whole: drop it. */
+	if (out && !(out->flags & MSG_TRUNC) && out->namelen <= w->recv_msg.msg_namelen)
+		udp_query(w, io_uring_recvmsg_payload(out, &w->recv_msg),
+			  io_uring_recvmsg_payload_length(out, cqe->res, &w->recv_msg),
+			  io_uring_recvmsg_name(out), out->namelen);
+	/* query_process wrote into the slot: the receive buffer is free again. */
+	uring_buf_recycle(&w->rbufs, bid);
+}
+
+static void udp_on_send(worker_t *w, const struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+
+	if (idx < WORKER_NBUFS)
+		slot_release(w, idx);
+}
+
+/* ---- loop ---- */
+
+static void worker_check_reload(worker_t *w)
+{
+	uint64_t want = atomic_load_explicit(&w->gen_want, memory_order_acquire);
+
+	if (want == atomic_load_explicit(&w->gen_ack, memory_order_relaxed))
+		return;
+	w->conf = atomic_load_explicit(&w->conf_next, memory_order_acquire);
+	w->qctx.conf = w->conf;
+	atomic_store_explicit(&w->gen_ack, want, memory_order_release);
+}
+
+static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
+{
+	switch (uring_ud_type(cqe->user_data)) {
+	case UD_UDP_RECV:
+		udp_on_recv(w, cqe);
+		break;
+	case UD_UDP_SEND:
+		udp_on_send(w, cqe);
+		break;
+	case UD_TCP_ACCEPT:
+		tcp_on_accept(w, cqe);
+		break;
+	case UD_TCP_RECV:
+		tcp_on_recv(w, cqe);
+		break;
+	case UD_TCP_SEND:
+		tcp_on_send(w, cqe);
+		break;
+	case UD_EVENTFD:
+		if (!atomic_load(&w->stop))
+			arm_eventfd(w);
+		break;
+	case UD_TIMER:
+		tcp_sweep(w);
+		/* Forwarding hook: the forwarder's timeout handler runs here. */
+		arm_timer(w);
+		break;
+	case UD_UPSTREAM: /* Forwarding hook: no upstream sockets are armed yet. */
+	default:
+		break;
+	}
+}
+
+static int worker_setup(worker_t *w)
+{
+	int ret = uring_init(&w->ring, WORKER_RING);
+
+	if (ret < 0)
+		return ret;
+	w->ring_ok = true;
+	ret = uring_bufs_init(&w->rbufs, &w->ring, WORKER_NBUFS, WORKER_BUFSIZE, WORKER_BGID);
+	if (ret < 0)
+		return ret;
+	ret = store_read_begin(w->store, &w->rtx);
+	if (ret < 0)
+		return ret;
+	store_read_reset(w->rtx);
+	w->qctx.txn = w->rtx;
+	w->recv_msg.msg_namelen = sizeof(struct sockaddr_in6);
+	w->now_ms = now_ms();
+	arm_udp_recv(w);
+	if (w->tcp_fd >= 0)
+		tcp_arm_accept(w);
+	arm_eventfd(w);
+	arm_timer(w);
+	return 0;
+}
+
+static void worker_teardown(worker_t *w)
+{
+	if (w->ring_ok) {
+		uring_bufs_deinit(&w->rbufs, &w->ring);
+		io_uring_queue_exit(&w->ring);
+		w->ring_ok = false;
+	}
+	store_read_end(w->rtx);
+	w->rtx = NULL;
+	w->qctx.txn = NULL;
+}
+
+static void worker_loop(worker_t *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n;
+	int ret;
+
+	while (!atomic_load(&w->stop)) {
+		/* Reset before sleeping: an idle reader pins old pages (LMDB caveat). */
+		if (w->txn_live) {
+			store_read_reset(w->rtx);
+			w->txn_live = false;
+		}
+		ret = io_uring_submit_and_wait(&w->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
+			log_err("server: worker %u: io_uring: %s", w->idx, err_str(ret));
+			break;
+		}
+		w->now_ms = now_ms();
+		worker_check_reload(w);
+		n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			worker_dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
+	if (w->txn_live) {
+		store_read_reset(w->rtx);
+		w->txn_live = false;
+	}
+}
+
+void *worker_main(void *arg)
+{
+	worker_t *w = arg;
+	int ret = worker_setup(w);
+
+	if (ret < 0) {
+		worker_teardown(w);
+		atomic_store(&w->state, ret);
+		return NULL;
+	}
+	atomic_store(&w->state, 1);
+	worker_loop(w);
+	tcp_pool_deinit(&w->tcp);
+	worker_teardown(w);
+	return NULL;
+}

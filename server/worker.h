@@ -1,0 +1,125 @@
+/*
+ * server/worker: one DNS worker thread. It owns an io_uring, a UDP socket
+ * and a TCP listener (SO_REUSEPORT siblings of the other workers'), a store
+ * read txn, a provided-buffer ring for UDP receives, a pool of UDP response
+ * slots and a pool of TCP connections, all allocated before serving starts.
+ *
+ * Threads: everything in worker_t belongs to the worker thread, except the
+ * fields marked "shared", which main() touches through server.c only.
+ * Invariants: the worker never blocks except in io_uring_submit_and_wait,
+ * never mallocs after worker_init, and holds a read snapshot only while
+ * it processes a batch of completions.
+ *
+ * Forwarding hook (server/forward.[ch], a sans-IO module, not wired yet):
+ *  - worker_init creates the forwarder and its upstream UDP sockets; each
+ *    socket gets a recv SQE with user_data uring_ud(UD_UPSTREAM, i);
+ *  - worker_dispatch's UD_UPSTREAM case hands the datagram to the forwarder;
+ *  - the UD_TIMER tick calls the forwarder's timeout handler;
+ *  - worker_forward() (QUERY_FORWARD from query_process) passes the query
+ *    and its worker_reply_to_t; when the forwarder has an answer (or gives
+ *    up) it calls worker_reply() with the same worker_reply_to_t.
+ *  Until then worker_forward() answers SERVFAIL at once.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "server/query.h"
+#include "server/tcp.h"
+#include "server/uring.h"
+#include "common/log.h"
+
+struct conf;
+struct store;
+struct store_rtxn;
+
+#define WORKER_NBUFS 1024    /* UDP receive buffers = UDP response slots */
+#define WORKER_BUFSIZE 2048  /* one receive buffer: header + address + query */
+#define WORKER_UDP_RESP 4096 /* largest UDP response (edns-bufsize max) */
+#define WORKER_RING 4096     /* SQ entries */
+
+/* A UDP response in flight: buffer, address and msghdr stay put until the send completes. */
+typedef struct {
+	struct sockaddr_storage addr;
+	struct iovec iov;
+	struct msghdr msg;
+	uint8_t buf[WORKER_UDP_RESP];
+} udp_slot_t;
+
+/* Where a reply goes: a UDP response slot or a TCP connection. */
+typedef struct {
+	bool tcp;
+	uint32_t idx;
+} worker_reply_to_t;
+
+typedef struct worker {
+	unsigned idx;
+	int udp_fd; /* owned */
+	int tcp_fd; /* owned; -1 when TCP is off */
+	int efd;    /* owned; wakes the ring (reload, stop) */
+	struct io_uring ring;
+	bool ring_ok;
+	uring_bufs_t rbufs;
+	struct msghdr recv_msg; /* template for multishot recvmsg */
+
+	udp_slot_t *slots; /* owned, WORKER_NBUFS */
+	uint32_t *slot_free;
+	unsigned nfree;
+
+	tcp_pool_t tcp;
+
+	const struct conf *conf; /* the conf the worker uses now */
+	struct store *store;
+	struct store_rtxn *rtx;
+	bool txn_live;
+	query_ctx_t qctx;
+
+	uint64_t efd_val;
+	struct __kernel_timespec tick;
+	uint64_t now_ms; /* CLOCK_MONOTONIC at the start of the batch */
+	log_ratelimit_t rl;
+
+	pthread_t thread;
+	/* shared with server.c */
+	_Atomic(const struct conf *) conf_next;
+	_Atomic uint64_t gen_want;
+	_Atomic uint64_t gen_ack;
+	_Atomic bool stop;
+	_Atomic int state; /* 0 starting, 1 serving, <0 setup failed (-errno) */
+} worker_t;
+
+/**
+ * Prepare a worker (main thread): memory, eventfd. Takes ownership of the
+ * sockets (closed by worker_deinit, even when this fails).
+ * @return 0 or -errno.
+ */
+int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,
+		struct store *store);
+
+/** Thread entry: sets up the ring, serves until stopped. arg is a worker_t *. */
+void *worker_main(void *arg);
+
+/** Wake the worker's ring (it then notices stop or a new conf). Any thread. */
+void worker_wake(worker_t *w);
+
+/** Free everything; the thread must have been joined (or never started). */
+void worker_deinit(worker_t *w);
+
+/** The read snapshot for this batch, renewed on first use. */
+struct store_rtxn *worker_txn(worker_t *w);
+
+/** Hand a QUERY_FORWARD query to the forwarder (today: SERVFAIL). */
+void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to);
+
+/** Send `len` bytes already written into the reply buffer of `to`. */
+void worker_reply(worker_t *w, worker_reply_to_t to, size_t len);
+
+/** Reply buffer of `to` and its capacity (for the forwarder and query_process). */
+uint8_t *worker_reply_buf(worker_t *w, worker_reply_to_t to, size_t *cap);
+
+/** Fill a query_client_t from a socket address (4 or 16 address bytes). */
+void worker_client(query_client_t *cl, const struct sockaddr *sa, socklen_t len, bool tcp);
