@@ -1,0 +1,1027 @@
+#include "conf/conf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wire.h"
+
+/*
+ * Parsing model: libinih does the INI syntax and calls on_key() for every
+ * "key = value". We feed it through our own line reader (read_line()) so we
+ * know the line number (Debian's inih is built without INI_HANDLER_LINENO),
+ * can strip leading blanks (inih would otherwise take an indented line as a
+ * continuation of the previous value) and can reject unknown sections even
+ * when they hold no key. Each key is looked up in keys[] and handed to its
+ * setter, which validates the text and writes the typed field.
+ */
+
+enum section {
+	SEC_NONE = -1,
+	SEC_DNS,
+	SEC_STORE,
+	SEC_LOG,
+	SEC_FUN,
+	SEC_API,
+	SEC_STATS,
+	SEC_ETCD,
+	SEC_K8S,
+	SEC_PROBE,
+};
+
+static const struct {
+	const char *name;
+	enum section id;
+} sections[] = {
+    {"Dns", SEC_DNS},	     {"Store", SEC_STORE},
+    {"Log", SEC_LOG},	     {"Fun", SEC_FUN},
+    {"Api", SEC_API},	     {"SkydnsApi", SEC_API}, /* original skydns-kubeapi spelling */
+    {"Stats", SEC_STATS},    {"Etcd", SEC_ETCD},
+    {"Kubernetes", SEC_K8S}, {"Kube2Skydns", SEC_K8S}, /* original skydns-kubeapi spelling */
+    {"Probe", SEC_PROBE},
+};
+
+#define KNOWN_SECTIONS "Dns, Store, Log, Fun, Api, Stats, Etcd, Kubernetes, Probe"
+
+typedef struct keydef keydef_t;
+
+/* A setter validates `val`; on failure it writes what it expected into msg. */
+typedef int (*setter_fn)(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen);
+
+struct keydef {
+	enum section sec;
+	const char *names[3]; /* canonical spelling first, then aliases */
+	setter_fn set;
+	size_t off;  /* field in conf_t */
+	size_t size; /* its sizeof, for integer fields */
+	uint64_t min, max;
+};
+
+#define MAX_SEEN 64
+#define TOKEN_MAX 256
+
+typedef struct {
+	conf_t *c;
+	const char *path;
+	FILE *f;
+	unsigned line;
+	int ret; /* first error; later ones are not reported */
+	char *err;
+	size_t errlen;
+	size_t nseen;
+	struct {
+		size_t off;
+		unsigned line;
+	} seen[MAX_SEEN];
+	bool stats_server; /* [Stats] statsServer given: it implies the API */
+} parser_t;
+
+static const size_t string_fields[] = {
+    offsetof(conf_t, path),	      offsetof(conf_t, ip_monitor_path),
+    offsetof(conf_t, data_dir),	      offsetof(conf_t, log_dir),
+    offsetof(conf_t, api_address),    offsetof(conf_t, api_token),
+    offsetof(conf_t, api_certfile),   offsetof(conf_t, api_keyfile),
+    offsetof(conf_t, etcd_servers),   offsetof(conf_t, etcd_prefix),
+    offsetof(conf_t, etcd_certfile),  offsetof(conf_t, etcd_keyfile),
+    offsetof(conf_t, etcd_cafile),    offsetof(conf_t, k8s_server),
+    offsetof(conf_t, k8s_token_file), offsetof(conf_t, k8s_cafile),
+    offsetof(conf_t, k8s_kubeconfig), offsetof(conf_t, kube_domain),
+    offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
+};
+
+static char **str_field(conf_t *c, size_t off)
+{
+	return (char **)(void *)((char *)c + off);
+}
+
+/* Replace a string field; NULL or "" (when allowed) clears it. */
+static int set_string_field(conf_t *c, size_t off, const char *val)
+{
+	char *copy = NULL;
+
+	if (val && !(copy = strdup(val)))
+		return -ENOMEM;
+	free(*str_field(c, off));
+	*str_field(c, off) = copy;
+	return 0;
+}
+
+static void put_uint(conf_t *c, const keydef_t *k, uint64_t v)
+{
+	void *p = (char *)c + k->off;
+
+	switch (k->size) {
+	case sizeof(uint16_t):
+		*(uint16_t *)p = (uint16_t)v;
+		break;
+	case sizeof(uint32_t):
+		*(uint32_t *)p = (uint32_t)v;
+		break;
+	default:
+		*(uint64_t *)p = v;
+		break;
+	}
+}
+
+static int expected(char *msg, size_t msglen, const char *val, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int expected(char *msg, size_t msglen, const char *val, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < msglen)
+		snprintf(msg + n, msglen - (size_t)n, ", got \"%s\"", val);
+	return ERR_CONFIG;
+}
+
+/* ---- scalar parsers (return false on any junk, never partial) ---- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *yes[] = {"true", "yes", "on", "1"};
+	static const char *no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* "2", "0.5", "1.250": seconds with at most millisecond precision, as ms. */
+static bool parse_seconds_ms(const char *s, uint64_t *out)
+{
+	uint64_t sec = 0, ms = 0;
+	int digits = 0;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (sec > 1000000000)
+			return false;
+		sec = sec * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+			if (digits >= 3)
+				return false;
+			ms = ms * 10 + (uint64_t)(*s - '0');
+		}
+		if (digits == 0)
+			return false;
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	if (*s)
+		return false;
+	*out = sec * 1000 + ms;
+	return true;
+}
+
+/* "1073741824", "512K", "64M", "1G" (binary multiples). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t len = strlen(s);
+	unsigned shift = 0;
+	uint64_t v;
+
+	if (len == 0 || len >= sizeof(num))
+		return false;
+	memcpy(num, s, len + 1);
+	switch (num[len - 1]) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift)
+		num[len - 1] = '\0';
+	if (!parse_u64(num, &v) || v > (UINT64_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+static void fmt_seconds(uint64_t ms, char *out, size_t cap)
+{
+	if (ms % 1000 == 0)
+		snprintf(out, cap, "%llu", (unsigned long long)(ms / 1000));
+	else if (ms % 100 == 0)
+		snprintf(out, cap, "%llu.%llu", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000 / 100));
+	else if (ms % 10 == 0)
+		snprintf(out, cap, "%llu.%02llu", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000 / 10));
+	else
+		snprintf(out, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000));
+}
+
+static void fmt_size(uint64_t v, char *out, size_t cap)
+{
+	static const char suffix[] = "GMK";
+
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned shift = 30 - 10 * i;
+		if (v >= (1ULL << shift) && v % (1ULL << shift) == 0) {
+			snprintf(out, cap, "%llu%c", (unsigned long long)(v >> shift), suffix[i]);
+			return;
+		}
+	}
+	snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+/*
+ * Next item of a separated list, blanks trimmed. Empty items are returned
+ * (as "") so callers can reject "a,,b".
+ * @return 1 with an item, 0 at the end, -1 when an item exceeds TOKEN_MAX.
+ */
+static int next_token(const char **cur, const char *seps, char out[TOKEN_MAX])
+{
+	const char *s = *cur, *e;
+	size_t n;
+
+	if (!s)
+		return 0;
+	e = s + strcspn(s, seps);
+	*cur = *e ? e + 1 : NULL;
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	n = (size_t)(e - s);
+	if (n >= TOKEN_MAX)
+		return -1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/* ---- public helpers ---- */
+
+static bool parse_port(const char *s, uint16_t *out)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, &v) || v == 0 || v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+static int make_addr(int family, const char *ip, uint16_t port, conf_addr_t *out)
+{
+	conf_addr_t a;
+
+	memset(&a, 0, sizeof(a));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+		if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1)
+			return ERR_PARSE;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		a.len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.sa;
+		if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) != 1)
+			return ERR_PARSE;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		a.len = sizeof(*sin6);
+	}
+	*out = a;
+	return 0;
+}
+
+int conf_parse_addr(const char *text, uint16_t default_port, conf_addr_t *out)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *end;
+	uint16_t port = default_port;
+	size_t n;
+
+	if (text[0] == '[') {
+		end = strchr(text, ']');
+		if (!end || (end[1] && (end[1] != ':' || !parse_port(end + 2, &port))))
+			return ERR_PARSE;
+		n = (size_t)(end - text - 1);
+		if (n >= sizeof(host))
+			return ERR_PARSE;
+		memcpy(host, text + 1, n);
+		host[n] = '\0';
+		return make_addr(AF_INET6, host, port, out);
+	}
+	colon = strchr(text, ':');
+	if (colon && strchr(colon + 1, ':')) /* two colons: bare IPv6, no port */
+		return make_addr(AF_INET6, text, port, out);
+	n = colon ? (size_t)(colon - text) : strlen(text);
+	if (n >= sizeof(host) || (colon && !parse_port(colon + 1, &port)))
+		return ERR_PARSE;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	return make_addr(AF_INET, host, port, out);
+}
+
+int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < c->ndomains; i++) {
+		if (best >= 0 && c->domainlens[i] <= c->domainlens[best])
+			continue;
+		if (wire_name_is_subdomain(name, len, c->domains[i], c->domainlens[i]))
+			best = (int)i;
+	}
+	return best;
+}
+
+/* ---- setters ---- */
+
+static int set_bool(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	bool b;
+
+	if (!parse_bool(val, &b))
+		return expected(msg, msglen, val, "expected true or false (yes/no, on/off, 1/0)");
+	*(bool *)((char *)c + k->off) = b;
+	return 0;
+}
+
+static int set_uint(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	uint64_t v;
+
+	if (!parse_u64(val, &v) || v < k->min || v > k->max)
+		return expected(msg, msglen, val, "expected a number from %llu to %llu",
+				(unsigned long long)k->min, (unsigned long long)k->max);
+	put_uint(c, k, v);
+	return 0;
+}
+
+static int set_seconds(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char lo[32], hi[32];
+	uint64_t ms;
+
+	if (!parse_seconds_ms(val, &ms) || ms < k->min || ms > k->max) {
+		fmt_seconds(k->min, lo, sizeof(lo));
+		fmt_seconds(k->max, hi, sizeof(hi));
+		return expected(msg, msglen, val, "expected seconds from %s to %s", lo, hi);
+	}
+	put_uint(c, k, ms);
+	return 0;
+}
+
+static int set_size(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char lo[32], hi[32];
+	uint64_t v;
+
+	if (!parse_size(val, &v) || v < k->min || v > k->max) {
+		fmt_size(k->min, lo, sizeof(lo));
+		fmt_size(k->max, hi, sizeof(hi));
+		return expected(msg, msglen, val,
+				"expected a size from %s to %s (suffix K, M or G)", lo, hi);
+	}
+	put_uint(c, k, v);
+	return 0;
+}
+
+/* Strings: min = 1 means required (no empty value); otherwise "" unsets. */
+static int set_str(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	if (!*val && k->min)
+		return expected(msg, msglen, val, "expected a non-empty value");
+	return set_string_field(c, k->off, *val ? val : NULL);
+}
+
+/* An absolute etcd-style path; `dir` keeps exactly one trailing '/'. */
+static int set_etcd_path(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char buf[TOKEN_MAX + 1];
+	size_t n = strlen(val);
+
+	if (val[0] != '/' || n >= TOKEN_MAX)
+		return expected(msg, msglen, val, "expected an absolute key path such as /skydns");
+	memcpy(buf, val, n + 1);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	if (k->max && n > 1) /* ip-monitor-path is a directory: the ip is appended */
+		strcat(buf, "/");
+	return set_string_field(c, k->off, buf);
+}
+
+static int parse_domain(const char *text, uint8_t name[WIRE_NAME_MAX], size_t *len)
+{
+	size_t n;
+	int ret = wire_name_from_text(text, name, &n);
+
+	if (ret < 0)
+		return ret;
+	if (n <= 1)
+		return ERR_PARSE; /* the root: skydns is not a root server */
+	wire_name_lower(name, n);
+	*len = n;
+	return 0;
+}
+
+static int set_domains(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	uint8_t names[CONF_MAX_DOMAINS][WIRE_NAME_MAX];
+	size_t lens[CONF_MAX_DOMAINS], n = 0;
+	char tok[TOKEN_MAX];
+	const char *cur = val;
+	int r;
+
+	(void)k;
+	while ((r = next_token(&cur, "%,", tok)) > 0) {
+		if (n == CONF_MAX_DOMAINS)
+			return expected(msg, msglen, val, "expected at most %d domains",
+					CONF_MAX_DOMAINS);
+		if (parse_domain(tok, names[n], &lens[n]) < 0)
+			return expected(
+			    msg, msglen, val,
+			    "expected domain names separated by '%%', \"%s\" is not one", tok);
+		for (size_t i = 0; i < n; i++)
+			if (wire_name_equal(names[i], lens[i], names[n], lens[n]))
+				return expected(msg, msglen, val, "domain \"%s\" is listed twice",
+						tok);
+		n++;
+	}
+	if (r < 0)
+		return expected(msg, msglen, val, "expected shorter domain names");
+	memcpy(c->domains, names, sizeof(names[0]) * n);
+	memcpy(c->domainlens, lens, sizeof(lens[0]) * n);
+	c->ndomains = n;
+	return 0;
+}
+
+static int set_dns_addr(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	(void)k;
+	if (conf_parse_addr(val, 53, &c->dns_addr) < 0)
+		return expected(msg, msglen, val,
+				"expected an address such as 127.0.0.1:53 or [::1]:53");
+	return 0;
+}
+
+/* A listen address for civetweb: validated here, kept as text. */
+static int set_http_addr(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_addr_t a;
+
+	/* sin_port and sin6_port share their offset (RFC 3493). */
+	if (conf_parse_addr(val, 0, &a) < 0 || ((struct sockaddr_in *)&a.sa)->sin_port == 0)
+		return expected(msg, msglen, val,
+				"expected an address with a port such as 127.0.0.1:9001");
+	return set_string_field(c, k->off, val);
+}
+
+/* "ip[:port],ip[:port]" into servers[]; an empty list is fine. */
+static int parse_servers(const char *list, conf_addr_t servers[CONF_MAX_SERVERS], size_t *n,
+			 char *bad, size_t badlen)
+{
+	char tok[TOKEN_MAX];
+	const char *cur = list;
+	size_t count = 0;
+	int r;
+
+	while (*list && (r = next_token(&cur, ",", tok)) != 0) {
+		snprintf(bad, badlen, "%s", r < 0 ? "" : tok);
+		if (r < 0 || count == CONF_MAX_SERVERS ||
+		    conf_parse_addr(tok, 53, &servers[count]) < 0)
+			return ERR_PARSE;
+		count++;
+	}
+	*n = count;
+	return 0;
+}
+
+static int set_nameservers(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_addr_t servers[CONF_MAX_SERVERS];
+	char bad[TOKEN_MAX];
+	size_t n;
+
+	(void)k;
+	if (parse_servers(val, servers, &n, bad, sizeof(bad)) < 0)
+		return expected(msg, msglen, val,
+				"expected at most %d addresses ip[:port] separated by ',' "
+				"(\"%s\" is wrong)",
+				CONF_MAX_SERVERS, bad);
+	memcpy(c->nameservers, servers, sizeof(servers[0]) * n);
+	c->nnameservers = n;
+	c->nameservers_set = true;
+	return 0;
+}
+
+/* One "sub.domain@ip:port,ip:port" item. */
+static int parse_subdomain(const char *item, conf_subdomain_t *sd)
+{
+	char dom[TOKEN_MAX], bad[TOKEN_MAX];
+	const char *at = strchr(item, '@');
+	size_t n;
+
+	if (!at || strchr(at + 1, '@') || (size_t)(at - item) >= sizeof(dom))
+		return ERR_PARSE;
+	n = (size_t)(at - item);
+	memcpy(dom, item, n);
+	dom[n] = '\0';
+	while (n > 0 && (dom[n - 1] == ' ' || dom[n - 1] == '\t'))
+		dom[--n] = '\0';
+	if (parse_domain(dom, sd->name, &sd->namelen) < 0)
+		return ERR_PARSE;
+	if (parse_servers(at + 1, sd->servers, &sd->nservers, bad, sizeof(bad)) < 0 ||
+	    sd->nservers == 0)
+		return ERR_PARSE;
+	return 0;
+}
+
+static int set_subdomains(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	/* 64 entries of ~2.3 KB: too big for the stack, and failure must not touch c. */
+	conf_subdomain_t *sds = calloc(CONF_MAX_SUBDOMAINS, sizeof(*sds));
+	char tok[TOKEN_MAX];
+	const char *cur = val;
+	size_t n = 0;
+	int r, ret = ERR_CONFIG;
+
+	(void)k;
+	if (!sds)
+		return -ENOMEM;
+	while (*val && (r = next_token(&cur, "%", tok)) != 0) {
+		if (r < 0 || n == CONF_MAX_SUBDOMAINS || parse_subdomain(tok, &sds[n]) < 0) {
+			expected(
+			    msg, msglen, val,
+			    "expected at most %d items sub.domain@ip[:port],ip[:port] separated "
+			    "by '%%' (\"%s\" is wrong)",
+			    CONF_MAX_SUBDOMAINS, r < 0 ? "" : tok);
+			goto out;
+		}
+		n++;
+	}
+	memcpy(c->subdomains, sds, sizeof(sds[0]) * n);
+	c->nsubdomains = n;
+	ret = 0;
+out:
+	free(sds);
+	return ret;
+}
+
+static int set_log_level(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	uint64_t v;
+	int lvl;
+
+	(void)k;
+	/* The original passed log-level to glog -v, so numbers stay valid. */
+	if (parse_u64(val, &v))
+		lvl = v <= LOG_LVL_DEBUG ? (int)v : -1;
+	else
+		lvl = log_level_parse(val);
+	if (lvl < 0)
+		return expected(msg, msglen, val, "expected error, warn, info, debug or 0 to 3");
+	c->log_level = lvl;
+	return 0;
+}
+
+static int set_svc_ip_source(conf_t *c, const keydef_t *k, const char *val, char *msg,
+			     size_t msglen)
+{
+	if (strcasecmp(val, "clusterIP") == 0)
+		return set_string_field(c, k->off, "clusterIP");
+	if (strcasecmp(val, "externalIP") == 0)
+		return set_string_field(c, k->off, "externalIP");
+	return expected(msg, msglen, val, "expected clusterIP or externalIP");
+}
+
+static int set_kube_domain(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	char text[WIRE_NAME_TEXT_MAX];
+	size_t len;
+
+	if (parse_domain(val, name, &len) < 0 || wire_name_to_text(name, len, text, sizeof(text)))
+		return expected(msg, msglen, val, "expected a domain name such as cluster.local.");
+	return set_string_field(c, k->off, text);
+}
+
+/* Comma list of ports, stored normalized ("80,443"). */
+static int set_ports(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char tok[TOKEN_MAX], out[TOKEN_MAX] = "";
+	const char *cur = val;
+	uint16_t port;
+	size_t len = 0;
+	int r;
+
+	while (*val && (r = next_token(&cur, ",", tok)) != 0) {
+		if (r < 0 || !parse_port(tok, &port) || len + 7 > sizeof(out))
+			return expected(msg, msglen, val,
+					"expected ports from 1 to 65535 separated by ','");
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%u", len ? "," : "",
+					(unsigned)port);
+	}
+	return set_string_field(c, k->off, *out ? out : NULL);
+}
+
+/* Comma list of http(s) URLs, stored without blanks; "" unsets. */
+static int set_urls(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char tok[TOKEN_MAX], out[TOKEN_MAX] = "";
+	const char *cur = val;
+	size_t len = 0;
+	int r;
+
+	while (*val && (r = next_token(&cur, ",", tok)) != 0) {
+		if (r < 0 || (strncasecmp(tok, "http://", 7) && strncasecmp(tok, "https://", 8)) ||
+		    len + strlen(tok) + 2 > sizeof(out))
+			return expected(msg, msglen, val,
+					"expected http:// or https:// URLs separated by ','");
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", tok);
+	}
+	return set_string_field(c, k->off, *out ? out : NULL);
+}
+
+/* The original's [Stats] server: now the admin API, which also serves stats. */
+static int set_stats_server(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	if (!*val)
+		return 0;
+	return set_http_addr(c, k, val, msg, msglen);
+}
+
+/* Keys of the original with no meaning here: checked, then dropped. */
+static int set_ignored_bool(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	bool b;
+
+	(void)c;
+	(void)k;
+	if (!parse_bool(val, &b))
+		return expected(msg, msglen, val, "expected true or false");
+	return 0;
+}
+
+#define F(field) offsetof(conf_t, field), sizeof(((conf_t *)0)->field)
+#define NAMES(...)                                                                                 \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
+#define SEC(x) ((x)*1000)
+#define MIB (1ULL << 20)
+
+static const keydef_t keys[] = {
+    {SEC_DNS, NAMES("dns-domains", "dns-domain"), set_domains, F(ndomains), 0, 0},
+    {SEC_DNS, NAMES("dns-addr"), set_dns_addr, F(dns_addr), 0, 0},
+    {SEC_DNS, NAMES("workers"), set_uint, F(workers), 0, 1024},
+    {SEC_DNS, NAMES("edns-bufsize"), set_uint, F(edns_bufsize), 512, 4096},
+    {SEC_DNS, NAMES("min-ttl"), set_uint, F(min_ttl), 0, 86400},
+    {SEC_DNS, NAMES("tcp-idle-timeout"), set_seconds, F(tcp_idle_ms), 100, SEC(3600)},
+    {SEC_DNS, NAMES("tcp-max-connections"), set_uint, F(tcp_max_conns), 1, 1000000},
+    {SEC_DNS, NAMES("nameservers", "ex-nameservers"), set_nameservers, F(nameservers), 0, 0},
+    {SEC_DNS, NAMES("subDomainServers", "inDomainServers"), set_subdomains, F(subdomains), 0, 0},
+    {SEC_DNS, NAMES("forward-timeout"), set_seconds, F(forward_timeout_ms), 10, SEC(60)},
+    {SEC_DNS, NAMES("cacheSize", "cache-size"), set_uint, F(cache_size), 0, 100000000},
+    {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
+    {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
+    {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},
+    {SEC_STORE, NAMES("data-dir"), set_str, F(data_dir), 1, 0},
+    {SEC_STORE, NAMES("map-size"), set_size, F(map_size), MIB, 1ULL << 40},
+    {SEC_LOG, NAMES("log-dir"), set_str, F(log_dir), 0, 0},
+    {SEC_LOG, NAMES("log-level"), set_log_level, F(log_level), 0, 0},
+    {SEC_LOG, NAMES("log-to-stdio"), set_bool, F(log_to_stdio), 0, 0},
+    {SEC_FUN, NAMES("random-one"), set_bool, F(random_one), 0, 0},
+    {SEC_FUN, NAMES("hone-one"), set_bool, F(hone_one), 0, 0},
+    {SEC_API, NAMES("api-enable"), set_bool, F(api_enable), 0, 0},
+    {SEC_API, NAMES("api-address"), set_http_addr, F(api_address), 0, 0},
+    {SEC_API, NAMES("api-token", "skydns-auth"), set_str, F(api_token), 0, 0},
+    {SEC_API, NAMES("api-certfile"), set_str, F(api_certfile), 0, 0},
+    {SEC_API, NAMES("api-keyfile"), set_str, F(api_keyfile), 0, 0},
+    {SEC_STATS, NAMES("statsServer"), set_stats_server, F(api_address), 0, 0},
+    {SEC_STATS, NAMES("statsServerAuthToken"), set_str, F(api_token), 0, 0},
+    {SEC_ETCD, NAMES("etcd-servers"), set_urls, F(etcd_servers), 0, 0},
+    {SEC_ETCD, NAMES("etcd-prefix"), set_etcd_path, F(etcd_prefix), 1, 0},
+    {SEC_ETCD, NAMES("etcd-certfile"), set_str, F(etcd_certfile), 0, 0},
+    {SEC_ETCD, NAMES("etcd-keyfile"), set_str, F(etcd_keyfile), 0, 0},
+    {SEC_ETCD, NAMES("etcd-cafile"), set_str, F(etcd_cafile), 0, 0},
+    {SEC_K8S, NAMES("enable", "kube-enable"), set_bool, F(k8s_enable), 0, 0},
+    {SEC_K8S, NAMES("server"), set_urls, F(k8s_server), 0, 0},
+    {SEC_K8S, NAMES("token-file"), set_str, F(k8s_token_file), 0, 0},
+    {SEC_K8S, NAMES("cafile"), set_str, F(k8s_cafile), 0, 0},
+    {SEC_K8S, NAMES("kubeconfig"), set_str, F(k8s_kubeconfig), 0, 0},
+    {SEC_K8S, NAMES("kube-domain"), set_kube_domain, F(kube_domain), 0, 0},
+    {SEC_K8S, NAMES("svc-ip-source"), set_svc_ip_source, F(svc_ip_source), 0, 0},
+    {SEC_PROBE, NAMES("enable"), set_bool, F(probe_enable), 0, 0},
+    {SEC_PROBE, NAMES("scann-ports", "scan-ports"), set_ports, F(scan_ports), 0, 0},
+    {SEC_PROBE, NAMES("check-interval"), set_seconds, F(check_interval_ms), 100, SEC(86400)},
+    {SEC_PROBE, NAMES("check-timeout"), set_seconds, F(check_timeout_ms), 10, SEC(60)},
+    {SEC_PROBE, NAMES("rise"), set_uint, F(rise), 1, 100},
+    {SEC_PROBE, NAMES("fall"), set_uint, F(fall), 1, 100},
+    {SEC_PROBE, NAMES("icmp"), set_bool, F(icmp), 0, 0},
+};
+
+/* ---- the inih glue ---- */
+
+static int fail(parser_t *p, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(parser_t *p, int ret, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->ret)
+		return p->ret;
+	p->ret = ret;
+	/* Checks of the whole file have no line: "FILE: message". */
+	if (p->line)
+		n = snprintf(p->err, p->errlen, "%s:%u: ", p->path, p->line);
+	else
+		n = snprintf(p->err, p->errlen, "%s: ", p->path);
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+static enum section find_section(const char *name)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcasecmp(name, sections[i].name) == 0)
+			return sections[i].id;
+	return SEC_NONE;
+}
+
+static const keydef_t *find_key(enum section sec, const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].sec != sec)
+			continue;
+		for (size_t j = 0; j < 3 && keys[i].names[j]; j++)
+			if (strcasecmp(name, keys[i].names[j]) == 0)
+				return &keys[i];
+	}
+	return NULL;
+}
+
+/* A field set twice (also through two aliases) is an error, not "last wins". */
+static unsigned seen_before(parser_t *p, const keydef_t *k)
+{
+	if (k->size == 0)
+		return 0;
+	for (size_t i = 0; i < p->nseen; i++)
+		if (p->seen[i].off == k->off)
+			return p->seen[i].line;
+	if (p->nseen < MAX_SEEN) {
+		p->seen[p->nseen].off = k->off;
+		p->seen[p->nseen].line = p->line;
+		p->nseen++;
+	}
+	return 0;
+}
+
+static bool was_set(const parser_t *p, size_t off)
+{
+	for (size_t i = 0; i < p->nseen; i++)
+		if (p->seen[i].off == off)
+			return true;
+	return false;
+}
+
+/* The original (gcfg) allowed "value" in double quotes; "" is an empty value. */
+static const char *unquote(const char *val, char *buf, size_t cap)
+{
+	size_t n = strlen(val);
+
+	if (n < 2 || val[0] != '"' || val[n - 1] != '"' || n - 1 > cap)
+		return val;
+	memcpy(buf, val + 1, n - 2);
+	buf[n - 2] = '\0';
+	return buf;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	parser_t *p = user;
+	const keydef_t *k;
+	enum section sec = find_section(section);
+	char msg[512], buf[TOKEN_MAX + 2];
+	unsigned first;
+	int ret;
+
+	if (p->ret)
+		return 0;
+	if (!*section)
+		return !fail(p, ERR_CONFIG, "%s: key outside of any [section]", name);
+	if (sec == SEC_NONE)
+		return !fail(p, ERR_CONFIG, "[%s]: unknown section (expected one of %s)", section,
+			     KNOWN_SECTIONS);
+	if (!(k = find_key(sec, name)))
+		return !fail(p, ERR_CONFIG, "[%s] %s: unknown key", section, name);
+	if ((first = seen_before(p, k)))
+		return !fail(p, ERR_CONFIG, "[%s] %s: already set on line %u", section, name,
+			     first);
+	msg[0] = '\0';
+	value = unquote(value, buf, sizeof(buf));
+	ret = k->set(p->c, k, value, msg, sizeof(msg));
+	if (ret == ERR_CONFIG)
+		return !fail(p, ret, "[%s] %s: %s", section, name, msg);
+	if (ret < 0)
+		return !fail(p, ret, "[%s] %s: %s", section, name, err_str(ret));
+	if (sec == SEC_STATS && k->off == offsetof(conf_t, api_address))
+		p->stats_server = *value != '\0';
+	return 1;
+}
+
+/*
+ * fgets for inih, counting lines. Leading blanks are dropped so inih never
+ * takes an indented key for a continuation line; section headers are
+ * checked here so an empty unknown section is still reported.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	parser_t *p = stream;
+	size_t skip, len;
+	char *close;
+
+	if (p->ret || !fgets(str, num, p->f))
+		return NULL;
+	p->line++;
+	len = strlen(str);
+	if (len > 0 && str[len - 1] != '\n' && !feof(p->f)) {
+		fail(p, ERR_CONFIG, "line longer than %d characters", num - 3);
+		return NULL;
+	}
+	skip = strspn(str, " \t");
+	memmove(str, str + skip, len - skip + 1);
+	if (str[0] == '[' && (close = strchr(str, ']'))) {
+		*close = '\0';
+		if (find_section(str + 1) == SEC_NONE)
+			fail(p, ERR_CONFIG, "[%s]: unknown section (expected one of %s)", str + 1,
+			     KNOWN_SECTIONS);
+		*close = ']';
+		if (p->ret)
+			return NULL;
+	}
+	return str;
+}
+
+/* ---- checks that need the whole file ---- */
+
+static int cross_check(parser_t *p)
+{
+	conf_t *c = p->c;
+
+	p->line = 0;
+	if (c->random_one && c->hone_one)
+		return fail(p, ERR_CONFIG, "[Fun] random-one and hone-one exclude each other");
+	if (!c->api_certfile != !c->api_keyfile)
+		return fail(p, ERR_CONFIG, "[Api] api-certfile and api-keyfile go together");
+	if (!c->etcd_certfile != !c->etcd_keyfile)
+		return fail(p, ERR_CONFIG, "[Etcd] etcd-certfile and etcd-keyfile go together");
+	if (c->check_timeout_ms > c->check_interval_ms)
+		return fail(p, ERR_CONFIG, "[Probe] check-timeout must not exceed check-interval");
+	if (p->stats_server && !was_set(p, offsetof(conf_t, api_enable)))
+		c->api_enable = true;
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+void conf_free(conf_t *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < sizeof(string_fields) / sizeof(string_fields[0]); i++)
+		free(*str_field(c, string_fields[i]));
+	free(c);
+}
+
+int conf_defaults(conf_t **out)
+{
+	conf_t *c = calloc(1, sizeof(*c));
+	int ret = -ENOMEM;
+
+	if (!c)
+		return -ENOMEM;
+	if (parse_domain("skydns.local.", c->domains[0], &c->domainlens[0]) < 0 ||
+	    conf_parse_addr("127.0.0.1", 53, &c->dns_addr) < 0) {
+		ret = ERR_INVAL; /* wire.c broken: nothing a user can fix */
+		goto fail;
+	}
+	c->ndomains = 1;
+	c->edns_bufsize = 1232;
+	c->min_ttl = 60;
+	c->tcp_idle_ms = SEC(10);
+	c->tcp_max_conns = 1024;
+	c->forward_timeout_ms = SEC(2);
+	c->cache_size = 100000;
+	c->shutdown_grace_ms = SEC(5);
+	c->map_size = 1ULL << 30;
+	c->log_level = LOG_LVL_INFO;
+	c->log_to_stdio = true;
+	c->check_interval_ms = SEC(5);
+	c->check_timeout_ms = SEC(1);
+	c->rise = 2;
+	c->fall = 3;
+	if (!(c->ip_monitor_path = strdup("/skydns/monitor/status/")) ||
+	    !(c->data_dir = strdup("/var/lib/skydns")) ||
+	    !(c->api_address = strdup("127.0.0.1:9001")) || !(c->etcd_prefix = strdup("/skydns")) ||
+	    !(c->kube_domain = strdup("cluster.local.")) ||
+	    !(c->svc_ip_source = strdup("clusterIP")))
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	conf_free(c);
+	return ret;
+}
+
+int conf_load(const char *path, conf_t **out, char *err, size_t errlen)
+{
+	parser_t p = {.path = path, .err = err, .errlen = errlen};
+	int ret, r;
+
+	if (errlen)
+		err[0] = '\0';
+	if ((ret = conf_defaults(&p.c)) < 0)
+		return ret;
+	if (!(p.c->path = strdup(path))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (!(p.f = fopen(path, "r"))) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	r = ini_parse_stream(read_line, &p, on_key, &p);
+	if (!p.ret && ferror(p.f))
+		fail(&p, -EIO, "%s", strerror(EIO));
+	if (!p.ret && r > 0) {
+		p.line = (unsigned)r;
+		fail(&p, ERR_CONFIG, "syntax error, expected [section] or key = value");
+	}
+	if (!p.ret && r < 0)
+		fail(&p, -ENOMEM, "%s", strerror(ENOMEM));
+	if (!p.ret)
+		cross_check(&p);
+	if ((ret = p.ret) < 0)
+		goto out;
+	*out = p.c;
+	p.c = NULL;
+	ret = 0;
+out:
+	if (p.f)
+		fclose(p.f);
+	conf_free(p.c);
+	return ret;
+}

@@ -1,0 +1,755 @@
+/*
+ * conf/: every key, every alias, every error message with its FILE:LINE,
+ * address parsing, domain matching, and the shipped example configs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+
+static char g_dir[64];
+static char g_path[128];
+
+/* Write `text` to <tmp>/skydns.conf and load it. */
+static int load(const char *text, conf_t **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(g_path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	fclose(f);
+	return conf_load(g_path, out, err, errlen);
+}
+
+/* Load text that must fail; check the code and the whole message. */
+static void expect_error(const char *text, int code, const char *msg_after_path)
+{
+	char err[512], want[512];
+	conf_t *c = (conf_t *)0x1; /* must stay untouched on failure */
+	int ret = load(text, &c, err, sizeof(err));
+
+	CHECK_EQ_INT(ret, code);
+	CHECK(c == (conf_t *)0x1);
+	snprintf(want, sizeof(want), "%s%s", g_path, msg_after_path);
+	if (strcmp(err, want) != 0)
+		fprintf(stderr, "  got:  %s\n  want: %s\n", err, want);
+	CHECK(strcmp(err, want) == 0);
+}
+
+static conf_t *expect_ok(const char *text)
+{
+	char err[512] = "";
+	conf_t *c = NULL;
+	int ret = load(text, &c, err, sizeof(err));
+
+	if (ret != 0)
+		fprintf(stderr, "  unexpected error %d: %s\n", ret, err);
+	CHECK_EQ_INT(ret, 0);
+	return c;
+}
+
+static uint16_t port_of(const conf_addr_t *a)
+{
+	return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+/* "1.2.3.4:53" or "[::1]:53" */
+static const char *addr_text(const conf_addr_t *a, char *buf, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (a->sa.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->sa)->sin_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "%s:%u", ip, port_of(a));
+	} else {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, ip,
+			  sizeof(ip));
+		snprintf(buf, cap, "[%s]:%u", ip, port_of(a));
+	}
+	return buf;
+}
+
+static bool addr_is(const conf_addr_t *a, const char *want)
+{
+	char buf[80];
+
+	addr_text(a, buf, sizeof(buf));
+	if (strcmp(buf, want) != 0)
+		fprintf(stderr, "  address %s, want %s\n", buf, want);
+	return strcmp(buf, want) == 0;
+}
+
+static bool domain_is(const uint8_t *name, size_t len, const char *want)
+{
+	char text[WIRE_NAME_TEXT_MAX];
+
+	if (wire_name_to_text(name, len, text, sizeof(text)) < 0)
+		return false;
+	if (strcmp(text, want) != 0)
+		fprintf(stderr, "  domain %s, want %s\n", text, want);
+	return strcmp(text, want) == 0;
+}
+
+static bool str_is(const char *s, const char *want)
+{
+	if (!s || !want)
+		return s == want;
+	return strcmp(s, want) == 0;
+}
+
+static void check_defaults(const conf_t *c)
+{
+	CHECK_EQ_INT(c->ndomains, 1);
+	CHECK(domain_is(c->domains[0], c->domainlens[0], "skydns.local."));
+	CHECK(addr_is(&c->dns_addr, "127.0.0.1:53"));
+	CHECK_EQ_INT(c->workers, 0);
+	CHECK_EQ_INT(c->edns_bufsize, 1232);
+	CHECK_EQ_INT(c->min_ttl, 60);
+	CHECK_EQ_INT(c->tcp_idle_ms, 10000);
+	CHECK_EQ_INT(c->tcp_max_conns, 1024);
+	CHECK_EQ_INT(c->nnameservers, 0);
+	CHECK(!c->nameservers_set);
+	CHECK_EQ_INT(c->nsubdomains, 0);
+	CHECK_EQ_INT(c->forward_timeout_ms, 2000);
+	CHECK_EQ_INT(c->cache_size, 100000);
+	CHECK(str_is(c->ip_monitor_path, "/skydns/monitor/status/"));
+	CHECK_EQ_INT(c->shutdown_grace_ms, 5000);
+	CHECK(str_is(c->data_dir, "/var/lib/skydns"));
+	CHECK_EQ_INT(c->map_size, 1ULL << 30);
+	CHECK(c->log_dir == NULL);
+	CHECK_EQ_INT(c->log_level, LOG_LVL_INFO);
+	CHECK(c->log_to_stdio);
+	CHECK(!c->random_one && !c->hone_one);
+	CHECK(!c->api_enable);
+	CHECK(str_is(c->api_address, "127.0.0.1:9001"));
+	CHECK(c->api_token == NULL && c->api_certfile == NULL && c->api_keyfile == NULL);
+	CHECK(c->etcd_servers == NULL);
+	CHECK(str_is(c->etcd_prefix, "/skydns"));
+	CHECK(!c->k8s_enable && c->k8s_server == NULL);
+	CHECK(str_is(c->kube_domain, "cluster.local."));
+	CHECK(str_is(c->svc_ip_source, "clusterIP"));
+	CHECK(!c->probe_enable && c->scan_ports == NULL);
+	CHECK_EQ_INT(c->check_interval_ms, 5000);
+	CHECK_EQ_INT(c->check_timeout_ms, 1000);
+	CHECK_EQ_INT(c->rise, 2);
+	CHECK_EQ_INT(c->fall, 3);
+	CHECK(!c->icmp);
+}
+
+static void test_defaults(void)
+{
+	conf_t *c = NULL;
+
+	CHECK_EQ_INT(conf_defaults(&c), 0);
+	if (c)
+		check_defaults(c);
+	conf_free(c);
+	c = expect_ok("; nothing but a comment\n\n# and another\n");
+	if (c) {
+		check_defaults(c);
+		CHECK(str_is(c->path, g_path));
+	}
+	conf_free(c);
+	conf_free(NULL);
+}
+
+static const char all_keys[] =
+    "[Dns]\n"
+    "dns-domains = Skydns.Local.%example.com,corp.example.com.\n"
+    "dns-addr = [::1]:5353\n"
+    "workers = 3\n"
+    "edns-bufsize = 4096\n"
+    "min-ttl = 30\n"
+    "tcp-idle-timeout = 2.5\n"
+    "tcp-max-connections = 77\n"
+    "nameservers = 8.8.8.8, 9.9.9.9:5300,[2001:db8::1]:54,::1\n"
+    "subDomainServers = a.example.com@10.0.0.1:53,10.0.0.2%B.Example.org."
+    "@[::1]:5353\n"
+    "forward-timeout = 0.25\n"
+    "cacheSize = 0\n"
+    "ip-monitor-path = /hades/monitor/status\n"
+    "shutdown-grace = 0\n"
+    "[Store]\n"
+    "data-dir = /tmp/skydns-data\n"
+    "map-size = 64M\n"
+    "[Log]\n"
+    "log-dir = /tmp/skydns-log\n"
+    "log-level = debug\n"
+    "log-to-stdio = no\n"
+    "[Fun]\n"
+    "random-one = yes\n"
+    "hone-one = off\n"
+    "[Api]\n"
+    "api-enable = on\n"
+    "api-address = [::1]:9101\n"
+    "api-token = s3cret\n"
+    "api-certfile = /etc/skydns/api.pem\n"
+    "api-keyfile = /etc/skydns/api.key\n"
+    "[Etcd]\n"
+    "etcd-servers = http://127.0.0.1:2379, https://10.0.0.1:2379\n"
+    "etcd-prefix = /dns/\n"
+    "etcd-certfile = /c.pem\n"
+    "etcd-keyfile = /k.pem\n"
+    "etcd-cafile = /ca.pem\n"
+    "[Kubernetes]\n"
+    "enable = 1\n"
+    "server = https://10.96.0.1:443\n"
+    "token-file = /var/run/token\n"
+    "cafile = /var/run/ca.crt\n"
+    "kubeconfig = /etc/kubeconfig\n"
+    "kube-domain = Cluster.Example\n"
+    "svc-ip-source = externalip\n"
+    "[Probe]\n"
+    "enable = TRUE\n"
+    "scann-ports = 80, 0443,8080\n"
+    "check-interval = 10\n"
+    "check-timeout = 0.5\n"
+    "rise = 4\n"
+    "fall = 5\n"
+    "icmp = true\n";
+
+static void test_every_key(void)
+{
+	conf_t *c = expect_ok(all_keys);
+
+	if (!c)
+		return;
+	CHECK_EQ_INT(c->ndomains, 3);
+	CHECK(domain_is(c->domains[0], c->domainlens[0], "skydns.local."));
+	CHECK(domain_is(c->domains[1], c->domainlens[1], "example.com."));
+	CHECK(domain_is(c->domains[2], c->domainlens[2], "corp.example.com."));
+	CHECK(addr_is(&c->dns_addr, "[::1]:5353"));
+	CHECK_EQ_INT(c->workers, 3);
+	CHECK_EQ_INT(c->edns_bufsize, 4096);
+	CHECK_EQ_INT(c->min_ttl, 30);
+	CHECK_EQ_INT(c->tcp_idle_ms, 2500);
+	CHECK_EQ_INT(c->tcp_max_conns, 77);
+	CHECK(c->nameservers_set);
+	CHECK_EQ_INT(c->nnameservers, 4);
+	CHECK(addr_is(&c->nameservers[0], "8.8.8.8:53"));
+	CHECK(addr_is(&c->nameservers[1], "9.9.9.9:5300"));
+	CHECK(addr_is(&c->nameservers[2], "[2001:db8::1]:54"));
+	CHECK(addr_is(&c->nameservers[3], "[::1]:53"));
+	CHECK_EQ_INT(c->nsubdomains, 2);
+	CHECK(domain_is(c->subdomains[0].name, c->subdomains[0].namelen, "a.example.com."));
+	CHECK_EQ_INT(c->subdomains[0].nservers, 2);
+	CHECK(addr_is(&c->subdomains[0].servers[0], "10.0.0.1:53"));
+	CHECK(addr_is(&c->subdomains[0].servers[1], "10.0.0.2:53"));
+	CHECK(domain_is(c->subdomains[1].name, c->subdomains[1].namelen, "b.example.org."));
+	CHECK_EQ_INT(c->subdomains[1].nservers, 1);
+	CHECK(addr_is(&c->subdomains[1].servers[0], "[::1]:5353"));
+	CHECK_EQ_INT(c->forward_timeout_ms, 250);
+	CHECK_EQ_INT(c->cache_size, 0);
+	CHECK(str_is(c->ip_monitor_path, "/hades/monitor/status/"));
+	CHECK_EQ_INT(c->shutdown_grace_ms, 0);
+	CHECK(str_is(c->data_dir, "/tmp/skydns-data"));
+	CHECK_EQ_INT(c->map_size, 64ULL << 20);
+	CHECK(str_is(c->log_dir, "/tmp/skydns-log"));
+	CHECK_EQ_INT(c->log_level, LOG_LVL_DEBUG);
+	CHECK(!c->log_to_stdio);
+	CHECK(c->random_one && !c->hone_one);
+	CHECK(c->api_enable);
+	CHECK(str_is(c->api_address, "[::1]:9101"));
+	CHECK(str_is(c->api_token, "s3cret"));
+	CHECK(str_is(c->api_certfile, "/etc/skydns/api.pem"));
+	CHECK(str_is(c->api_keyfile, "/etc/skydns/api.key"));
+	CHECK(str_is(c->etcd_servers, "http://127.0.0.1:2379,https://10.0.0.1:2379"));
+	CHECK(str_is(c->etcd_prefix, "/dns"));
+	CHECK(str_is(c->etcd_certfile, "/c.pem"));
+	CHECK(str_is(c->etcd_keyfile, "/k.pem"));
+	CHECK(str_is(c->etcd_cafile, "/ca.pem"));
+	CHECK(c->k8s_enable);
+	CHECK(str_is(c->k8s_server, "https://10.96.0.1:443"));
+	CHECK(str_is(c->k8s_token_file, "/var/run/token"));
+	CHECK(str_is(c->k8s_cafile, "/var/run/ca.crt"));
+	CHECK(str_is(c->k8s_kubeconfig, "/etc/kubeconfig"));
+	CHECK(str_is(c->kube_domain, "cluster.example."));
+	CHECK(str_is(c->svc_ip_source, "externalIP"));
+	CHECK(c->probe_enable);
+	CHECK(str_is(c->scan_ports, "80,443,8080"));
+	CHECK_EQ_INT(c->check_interval_ms, 10000);
+	CHECK_EQ_INT(c->check_timeout_ms, 500);
+	CHECK_EQ_INT(c->rise, 4);
+	CHECK_EQ_INT(c->fall, 5);
+	CHECK(c->icmp);
+	conf_free(c);
+}
+
+static void test_aliases(void)
+{
+	conf_t *c;
+
+	/* The original SkyDNS spellings, in mixed case, quoted like gcfg allowed. */
+	c = expect_ok("[DNS]\n"
+		      "DNS-Domain = a.example%b.example.\n"
+		      "ex-nameservers = \"\"\n"
+		      "inDomainServers = x.a.example@1.2.3.4:99\n"
+		      "CACHESIZE = 5\n"
+		      "skipDomain = false\n"
+		      "[skydnsapi]\n"
+		      "api-enable = YES\n"
+		      "skydns-auth = 123456789\n"
+		      "[Fun]\n"
+		      "hone-one = true\n"
+		      "[Probe]\n"
+		      "scan-ports = 22\n"
+		      "[Kube2Skydns]\n"
+		      "kube-enable = NO\n");
+	if (c) {
+		CHECK_EQ_INT(c->ndomains, 2);
+		CHECK(domain_is(c->domains[1], c->domainlens[1], "b.example."));
+		CHECK(c->nameservers_set);
+		CHECK_EQ_INT(c->nnameservers, 0);
+		CHECK_EQ_INT(c->nsubdomains, 1);
+		CHECK(addr_is(&c->subdomains[0].servers[0], "1.2.3.4:99"));
+		CHECK_EQ_INT(c->cache_size, 5);
+		CHECK(c->api_enable);
+		CHECK(str_is(c->api_token, "123456789"));
+		CHECK(c->hone_one && !c->random_one);
+		CHECK(str_is(c->scan_ports, "22"));
+		CHECK(!c->k8s_enable);
+	}
+	conf_free(c);
+
+	/* [Stats] statsServer is the API address and turns the API on. */
+	c = expect_ok(
+	    "[Stats]\nstatsServer = 127.0.0.1:9600\nstatsServerAuthToken = @skydns.com\n");
+	if (c) {
+		CHECK(c->api_enable);
+		CHECK(str_is(c->api_address, "127.0.0.1:9600"));
+		CHECK(str_is(c->api_token, "@skydns.com"));
+	}
+	conf_free(c);
+
+	/* ... unless api-enable says otherwise, in either order. */
+	c = expect_ok("[Api]\napi-enable = false\n[Stats]\nstatsServer = 127.0.0.1:9600\n");
+	if (c)
+		CHECK(!c->api_enable);
+	conf_free(c);
+	c = expect_ok("[Stats]\nstatsServer = \"\"\n");
+	if (c)
+		CHECK(!c->api_enable && str_is(c->api_address, "127.0.0.1:9001"));
+	conf_free(c);
+
+	/* skydns-auth is also accepted inside [Api]. */
+	c = expect_ok("[Api]\nskydns-auth = t0k\n");
+	if (c)
+		CHECK(str_is(c->api_token, "t0k"));
+	conf_free(c);
+
+	/* Indented keys are keys, not continuation lines; inline comments go. */
+	c = expect_ok("[Dns]\n  workers = 2 ; two\n\tmin-ttl = 9\n");
+	if (c) {
+		CHECK_EQ_INT(c->workers, 2);
+		CHECK_EQ_INT(c->min_ttl, 9);
+	}
+	conf_free(c);
+}
+
+static void test_booleans(void)
+{
+	static const struct {
+		const char *text;
+		bool value;
+	} cases[] = {{"true", true},   {"Yes", true}, {"ON", true},   {"1", true},
+		     {"false", false}, {"no", false}, {"Off", false}, {"0", false}};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[Log]\nlog-to-stdio = %s\n", cases[i].text);
+		conf_t *c = expect_ok(text);
+		if (c)
+			CHECK(c->log_to_stdio == cases[i].value);
+		conf_free(c);
+	}
+	expect_error("[Log]\nlog-to-stdio = maybe\n", ERR_CONFIG,
+		     ":2: [Log] log-to-stdio: expected true or false (yes/no, on/off, 1/0), got "
+		     "\"maybe\"");
+}
+
+static void test_numbers(void)
+{
+	conf_t *c;
+
+	c = expect_ok("[Store]\nmap-size = 2G\n[Log]\nlog-level = 0\n[Dns]\nedns-bufsize = 512\n");
+	if (c) {
+		CHECK_EQ_INT(c->map_size, 2ULL << 30);
+		CHECK_EQ_INT(c->log_level, LOG_LVL_ERR);
+		CHECK_EQ_INT(c->edns_bufsize, 512);
+	}
+	conf_free(c);
+	c = expect_ok("[Store]\nmap-size = 1048576\n[Log]\nlog-level = warning\n");
+	if (c) {
+		CHECK_EQ_INT(c->map_size, 1 << 20);
+		CHECK_EQ_INT(c->log_level, LOG_LVL_WARN);
+	}
+	conf_free(c);
+	c = expect_ok("[Store]\nmap-size = 4096k\n[Dns]\nforward-timeout = 1.5\n");
+	if (c) {
+		CHECK_EQ_INT(c->map_size, 4 << 20);
+		CHECK_EQ_INT(c->forward_timeout_ms, 1500);
+	}
+	conf_free(c);
+}
+
+static void test_bad_values(void)
+{
+	expect_error("; laptop\n[Dns]\ndns-addr = 127.0.0.1:5353\n\nworkers = 2\n\n"
+		     "edns-bufsize = 9000\n",
+		     ERR_CONFIG,
+		     ":7: [Dns] edns-bufsize: expected a number from 512 to 4096, got \"9000\"");
+	expect_error("[Dns]\nedns-bufsize = 511\n", ERR_CONFIG,
+		     ":2: [Dns] edns-bufsize: expected a number from 512 to 4096, got \"511\"");
+	expect_error("[Dns]\nworkers = -1\n", ERR_CONFIG,
+		     ":2: [Dns] workers: expected a number from 0 to 1024, got \"-1\"");
+	expect_error("[Dns]\nworkers = 2x\n", ERR_CONFIG,
+		     ":2: [Dns] workers: expected a number from 0 to 1024, got \"2x\"");
+	expect_error("[Dns]\ncacheSize = 99999999999999999999999\n", ERR_CONFIG,
+		     ":2: [Dns] cacheSize: expected a number from 0 to 100000000, got "
+		     "\"99999999999999999999999\"");
+	expect_error("[Dns]\nforward-timeout = 0.0001\n", ERR_CONFIG,
+		     ":2: [Dns] forward-timeout: expected seconds from 0.01 to 60, got \"0.0001\"");
+	expect_error("[Dns]\ntcp-idle-timeout = 1.\n", ERR_CONFIG,
+		     ":2: [Dns] tcp-idle-timeout: expected seconds from 0.1 to 3600, got \"1.\"");
+	expect_error("[Dns]\ndns-addr = 127.0.0.1:70000\n", ERR_CONFIG,
+		     ":2: [Dns] dns-addr: expected an address such as 127.0.0.1:53 or [::1]:53, "
+		     "got \"127.0.0.1:70000\"");
+	expect_error("[Dns]\ndns-domains = a..b\n", ERR_CONFIG,
+		     ":2: [Dns] dns-domains: expected domain names separated by '%', \"a..b\" is "
+		     "not one, got \"a..b\"");
+	expect_error("[Dns]\ndns-domain = .\n", ERR_CONFIG,
+		     ":2: [Dns] dns-domain: expected domain names separated by '%', \".\" is not "
+		     "one, got \".\"");
+	expect_error("[Dns]\ndns-domains = a.%A.\n", ERR_CONFIG,
+		     ":2: [Dns] dns-domains: domain \"A.\" is listed twice, got \"a.%A.\"");
+	expect_error("[Dns]\nnameservers = 8.8.8.8,,9.9.9.9\n", ERR_CONFIG,
+		     ":2: [Dns] nameservers: expected at most 16 addresses ip[:port] separated by "
+		     "',' (\"\" is wrong), got \"8.8.8.8,,9.9.9.9\"");
+	expect_error("[Dns]\nex-nameservers = 8.8.8.8:53,dns.google\n", ERR_CONFIG,
+		     ":2: [Dns] ex-nameservers: expected at most 16 addresses ip[:port] separated "
+		     "by ',' (\"dns.google\" is wrong), got \"8.8.8.8:53,dns.google\"");
+	expect_error("[Dns]\nsubDomainServers = a.example@\n", ERR_CONFIG,
+		     ":2: [Dns] subDomainServers: expected at most 64 items "
+		     "sub.domain@ip[:port],ip[:port] separated by '%' (\"a.example@\" is wrong), "
+		     "got \"a.example@\"");
+	expect_error("[Dns]\ninDomainServers = a.example\n", ERR_CONFIG,
+		     ":2: [Dns] inDomainServers: expected at most 64 items "
+		     "sub.domain@ip[:port],ip[:port] separated by '%' (\"a.example\" is wrong), "
+		     "got \"a.example\"");
+	expect_error(
+	    "[Dns]\nip-monitor-path = status\n", ERR_CONFIG,
+	    ":2: [Dns] ip-monitor-path: expected an absolute key path such as /skydns, got "
+	    "\"status\"");
+	expect_error(
+	    "[Store]\nmap-size = 10T\n", ERR_CONFIG,
+	    ":2: [Store] map-size: expected a size from 1M to 1024G (suffix K, M or G), got "
+	    "\"10T\"");
+	expect_error(
+	    "[Store]\nmap-size = 1K\n", ERR_CONFIG,
+	    ":2: [Store] map-size: expected a size from 1M to 1024G (suffix K, M or G), got "
+	    "\"1K\"");
+	expect_error("[Store]\ndata-dir =\n", ERR_CONFIG,
+		     ":2: [Store] data-dir: expected a non-empty value, got \"\"");
+	expect_error("[Log]\nlog-level = loud\n", ERR_CONFIG,
+		     ":2: [Log] log-level: expected error, warn, info, debug or 0 to 3, got "
+		     "\"loud\"");
+	expect_error("[Log]\nlog-level = 4\n", ERR_CONFIG,
+		     ":2: [Log] log-level: expected error, warn, info, debug or 0 to 3, got \"4\"");
+	expect_error("[Api]\napi-address = 127.0.0.1\n", ERR_CONFIG,
+		     ":2: [Api] api-address: expected an address with a port such as "
+		     "127.0.0.1:9001, got \"127.0.0.1\"");
+	expect_error("[Etcd]\netcd-servers = 127.0.0.1:2379\n", ERR_CONFIG,
+		     ":2: [Etcd] etcd-servers: expected http:// or https:// URLs separated by ',', "
+		     "got \"127.0.0.1:2379\"");
+	expect_error("[Kubernetes]\nsvc-ip-source = nodeIP\n", ERR_CONFIG,
+		     ":2: [Kubernetes] svc-ip-source: expected clusterIP or externalIP, got "
+		     "\"nodeIP\"");
+	expect_error("[Kubernetes]\nkube-domain = a..b\n", ERR_CONFIG,
+		     ":2: [Kubernetes] kube-domain: expected a domain name such as cluster.local., "
+		     "got \"a..b\"");
+	expect_error(
+	    "[Probe]\nscann-ports = 80,http\n", ERR_CONFIG,
+	    ":2: [Probe] scann-ports: expected ports from 1 to 65535 separated by ',', got "
+	    "\"80,http\"");
+	expect_error("[Probe]\nrise = 0\n", ERR_CONFIG,
+		     ":2: [Probe] rise: expected a number from 1 to 100, got \"0\"");
+	expect_error("[Dns]\nskipDomain = sometimes\n", ERR_CONFIG,
+		     ":2: [Dns] skipDomain: expected true or false, got \"sometimes\"");
+}
+
+static void test_structure_errors(void)
+{
+	char text[400];
+
+	expect_error("[Dns]\nworkers = 1\ndns-adress = 127.0.0.1\n", ERR_CONFIG,
+		     ":3: [Dns] dns-adress: unknown key");
+	/* A key valid in another section is still unknown here. */
+	expect_error("[Dns]\ndata-dir = /tmp\n", ERR_CONFIG, ":2: [Dns] data-dir: unknown key");
+	expect_error("[Dns]\nworkers = 1\n\n[Dnss]\nworkers = 1\n", ERR_CONFIG,
+		     ":4: [Dnss]: unknown section (expected one of Dns, Store, Log, Fun, Api, "
+		     "Stats, Etcd, Kubernetes, Probe)");
+	/* Reported even when the section is empty. */
+	expect_error("[Dns]\n[General]\n", ERR_CONFIG,
+		     ":2: [General]: unknown section (expected one of Dns, Store, Log, Fun, Api, "
+		     "Stats, Etcd, Kubernetes, Probe)");
+	expect_error("workers = 1\n", ERR_CONFIG, ":1: workers: key outside of any [section]");
+	expect_error("[Dns]\nworkers\n", ERR_CONFIG,
+		     ":2: syntax error, expected [section] or key = value");
+	expect_error("[Dns\n", ERR_CONFIG, ":1: syntax error, expected [section] or key = value");
+	expect_error("[Dns]\nworkers = 1\nWorkers = 2\n", ERR_CONFIG,
+		     ":3: [Dns] Workers: already set on line 2");
+	expect_error("[Dns]\ndns-domain = a.\ndns-domains = b.\n", ERR_CONFIG,
+		     ":3: [Dns] dns-domains: already set on line 2");
+	expect_error("[Api]\napi-token = x\n[Stats]\nstatsServerAuthToken = y\n", ERR_CONFIG,
+		     ":4: [Stats] statsServerAuthToken: already set on line 2");
+	/* The first error wins; later lines are not parsed into the message. */
+	expect_error("[Dns]\nworkers = x\nfoo = 1\n", ERR_CONFIG,
+		     ":2: [Dns] workers: expected a number from 0 to 1024, got \"x\"");
+
+	memset(text, 0, sizeof(text));
+	strcpy(text, "[Dns]\nip-monitor-path = /");
+	memset(text + strlen(text), 'a', 250);
+	strcat(text, "\n");
+	expect_error(text, ERR_CONFIG, ":2: line longer than 197 characters");
+}
+
+static void test_fun_modes(void)
+{
+	conf_t *c = expect_ok("[Fun]\nrandom-one = true\n");
+
+	CHECK(c && c->random_one && !c->hone_one);
+	conf_free(c);
+	c = expect_ok("[Fun]\nhone-one = true\nrandom-one = false\n");
+	CHECK(c && c->hone_one && !c->random_one);
+	conf_free(c);
+	expect_error("[Fun]\nrandom-one = true\nhone-one = true\n", ERR_CONFIG,
+		     ": [Fun] random-one and hone-one exclude each other");
+}
+
+static void test_cross_checks(void)
+{
+	expect_error("[Api]\napi-certfile = /a.pem\n", ERR_CONFIG,
+		     ": [Api] api-certfile and api-keyfile go together");
+	expect_error("[Etcd]\netcd-keyfile = /a.key\n", ERR_CONFIG,
+		     ": [Etcd] etcd-certfile and etcd-keyfile go together");
+	expect_error("[Probe]\ncheck-interval = 1\ncheck-timeout = 2\n", ERR_CONFIG,
+		     ": [Probe] check-timeout must not exceed check-interval");
+	/* No token on a public address is api_start's call, not conf's. */
+	conf_t *c = expect_ok("[Api]\napi-enable = true\napi-address = 0.0.0.0:9001\n");
+	conf_free(c);
+}
+
+static void test_subdomains(void)
+{
+	conf_t *c = expect_ok("[Dns]\nsubDomainServers = one.example@1.1.1.1 % two.EXAMPLE.@"
+			      "2.2.2.2:5300,[2001:db8::2]:53,::3%three.example@3.3.3.3\n");
+
+	if (c) {
+		CHECK_EQ_INT(c->nsubdomains, 3);
+		CHECK(domain_is(c->subdomains[0].name, c->subdomains[0].namelen, "one.example."));
+		CHECK_EQ_INT(c->subdomains[0].nservers, 1);
+		CHECK(addr_is(&c->subdomains[0].servers[0], "1.1.1.1:53"));
+		CHECK(domain_is(c->subdomains[1].name, c->subdomains[1].namelen, "two.example."));
+		CHECK_EQ_INT(c->subdomains[1].nservers, 3);
+		CHECK(addr_is(&c->subdomains[1].servers[0], "2.2.2.2:5300"));
+		CHECK(addr_is(&c->subdomains[1].servers[1], "[2001:db8::2]:53"));
+		CHECK(addr_is(&c->subdomains[1].servers[2], "[::3]:53"));
+		CHECK(domain_is(c->subdomains[2].name, c->subdomains[2].namelen, "three.example."));
+	}
+	conf_free(c);
+	c = expect_ok("[Dns]\nsubDomainServers =\n");
+	CHECK(c && c->nsubdomains == 0);
+	conf_free(c);
+	expect_error("[Dns]\nsubDomainServers = a@1.1.1.1@2.2.2.2\n", ERR_CONFIG,
+		     ":2: [Dns] subDomainServers: expected at most 64 items "
+		     "sub.domain@ip[:port],ip[:port] separated by '%' (\"a@1.1.1.1@2.2.2.2\" is "
+		     "wrong), got \"a@1.1.1.1@2.2.2.2\"");
+}
+
+static void test_parse_addr(void)
+{
+	static const struct {
+		const char *text;
+		const char *want; /* NULL: must fail */
+	} cases[] = {
+	    {"1.2.3.4", "1.2.3.4:53"},
+	    {"1.2.3.4:5353", "1.2.3.4:5353"},
+	    {"[::1]:5300", "[::1]:5300"},
+	    {"[::1]", "[::1]:53"},
+	    {"::1", "[::1]:53"},
+	    {"2001:db8::1", "[2001:db8::1]:53"},
+	    {"::ffff:1.2.3.4", "[::ffff:1.2.3.4]:53"},
+	    {"1.2.3", NULL},
+	    {"1.2.3.4:", NULL},
+	    {"1.2.3.4:0", NULL},
+	    {"1.2.3.4:65536", NULL},
+	    {"1.2.3.4:+53", NULL},
+	    {"[::1", NULL},
+	    {"[::1]53", NULL},
+	    {"[1.2.3.4]:53", NULL},
+	    {"::1:53:x", NULL},
+	    {"localhost:53", NULL},
+	    {"", NULL},
+	};
+	conf_addr_t a, untouched;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&a, 0xAB, sizeof(a));
+		untouched = a;
+		int ret = conf_parse_addr(cases[i].text, 53, &a);
+		if (cases[i].want) {
+			CHECK_EQ_INT(ret, 0);
+			CHECK(addr_is(&a, cases[i].want));
+			CHECK_EQ_INT(a.len, a.sa.ss_family == AF_INET
+						? sizeof(struct sockaddr_in)
+						: sizeof(struct sockaddr_in6));
+		} else {
+			if (ret != ERR_PARSE)
+				fprintf(stderr, "  \"%s\" parsed\n", cases[i].text);
+			CHECK_EQ_INT(ret, ERR_PARSE);
+			CHECK(memcmp(&a, &untouched, sizeof(a)) == 0);
+		}
+	}
+	CHECK_EQ_INT(conf_parse_addr("10.0.0.1", 9001, &a), 0);
+	CHECK_EQ_INT(port_of(&a), 9001);
+}
+
+static void wire(const char *text, uint8_t name[WIRE_NAME_MAX], size_t *len)
+{
+	CHECK_EQ_INT(wire_name_from_text(text, name, len), 0);
+}
+
+static void test_domain_of(void)
+{
+	conf_t *c = expect_ok("[Dns]\ndns-domains = example.com%sub.example.com%skydns.local\n");
+	static const struct {
+		const char *name;
+		int want;
+	} cases[] = {
+	    {"example.com.", 0},
+	    {"www.EXAMPLE.com.", 0},
+	    {"sub.example.com.", 1},
+	    {"a.b.sub.example.com", 1},
+	    {"xsub.example.com.", 0},
+	    {"notexample.com.", -1},
+	    {"com.", -1},
+	    {".", -1},
+	    {"skydns.local", 2},
+	    {"x.skydns.LOCAL.", 2},
+	    {"skydns.local.example.", -1},
+	};
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		wire(cases[i].name, name, &len);
+		int got = conf_domain_of(c, name, len);
+		if (got != cases[i].want)
+			fprintf(stderr, "  %s -> %d\n", cases[i].name, got);
+		CHECK_EQ_INT(got, cases[i].want);
+	}
+	conf_free(c);
+}
+
+static void test_missing_file(void)
+{
+	char err[256], path[160];
+	conf_t *c = NULL;
+
+	snprintf(path, sizeof(path), "%s/nope.conf", g_dir);
+	CHECK_EQ_INT(conf_load(path, &c, err, sizeof(err)), -ENOENT);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "nope.conf: No such file or directory") != NULL);
+}
+
+static void src_dir(char *out, size_t cap)
+{
+	const char *env = getenv("SKYDNS_SRC");
+	const char *file = __FILE__, *cut;
+
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	/* __FILE__ is <src>/tests/unit/test_conf.c */
+	cut = strstr(file, "tests/unit/test_conf.c");
+	snprintf(out, cap, "%.*s", cut ? (int)(cut - file) : 0, file);
+	if (!*out)
+		snprintf(out, cap, ".");
+}
+
+static void test_examples(void)
+{
+	static const char *files[] = {"conf/skydns.conf", "conf/examples/minimal.conf",
+				      "conf/examples/etcd.conf", "conf/examples/k8s.conf",
+				      "conf/examples/original.conf"};
+	char src[256], path[512], err[512];
+
+	src_dir(src, sizeof(src));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		conf_t *c = NULL;
+		snprintf(path, sizeof(path), "%s/%s", src, files[i]);
+		int ret = conf_load(path, &c, err, sizeof(err));
+		if (ret)
+			fprintf(stderr, "  %s: %s\n", path, err);
+		CHECK_EQ_INT(ret, 0);
+		if (!c)
+			continue;
+		if (i == 0) {
+			CHECK(addr_is(&c->dns_addr, "127.0.0.1:5353"));
+			CHECK(str_is(c->data_dir, "./data/store"));
+			CHECK(c->log_to_stdio && c->log_level == LOG_LVL_INFO);
+			CHECK(domain_is(c->domains[0], c->domainlens[0], "skydns.local."));
+			CHECK(!c->api_enable && str_is(c->api_address, "127.0.0.1:9001"));
+		}
+		if (i == 4) {
+			CHECK(c->hone_one && c->api_enable);
+			CHECK(str_is(c->api_address, "127.0.0.1:9600"));
+			CHECK(str_is(c->api_token, "123456789"));
+			CHECK(str_is(c->ip_monitor_path, "/skydns/monitor/status/"));
+			CHECK(c->etcd_certfile == NULL);
+			CHECK_EQ_INT(c->log_level, 2);
+		}
+		conf_free(c);
+	}
+}
+
+int main(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/test_conf.XXXXXX");
+	if (!mkdtemp(g_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(g_path, sizeof(g_path), "%s/skydns.conf", g_dir);
+
+	test_defaults();
+	test_every_key();
+	test_aliases();
+	test_booleans();
+	test_numbers();
+	test_bad_values();
+	test_structure_errors();
+	test_fun_modes();
+	test_cross_checks();
+	test_subdomains();
+	test_parse_addr();
+	test_domain_of();
+	test_missing_file();
+	test_examples();
+
+	unlink(g_path);
+	rmdir(g_dir);
+	return check_done();
+}
