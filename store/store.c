@@ -1,0 +1,270 @@
+/*
+ * store.c: the LMDB environment, schema set-up and version check, MDB error
+ * translation, and the read txn handle lifecycle (reset/renew per batch).
+ *
+ * Durability: the env is opened without MDB_NOSYNC/MDB_NOMETASYNC, so a
+ * commit that returned 0 survives kill -9 and power loss.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "common/err.h"
+#include "common/wire.h"
+#include "store/store_internal.h"
+
+int store_mdb_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return ERR_NOTFOUND;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		return ERR_SPACE;
+	case MDB_KEYEXIST:
+		return ERR_CONFLICT;
+	case MDB_BAD_VALSIZE:
+		return ERR_INVAL;
+	default:
+		break;
+	}
+	/* errno values are positive; every MDB_* code is negative. */
+	if (rc > 0)
+		return -rc;
+	return ERR_STORE;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0)
+		return -EINVAL;
+	if (len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		char c = path[i];
+		path[i] = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		path[i] = c;
+	}
+	return 0;
+}
+
+int store_meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *key, uint64_t *out)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int rc = mdb_get(txn, meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		*out = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return store_mdb_err(rc);
+	if (v.mv_size != 8)
+		return ERR_STORE;
+	const uint8_t *p = v.mv_data;
+	*out = ((uint64_t)wire_read_u32(p) << 32) | wire_read_u32(p + 4);
+	return 0;
+}
+
+/* A fresh store gets the version; an older one is fine; a newer one is refused. */
+static int schema_check(MDB_txn *txn, MDB_dbi meta)
+{
+	MDB_val k = {7, "version"}, v;
+	uint8_t buf[4];
+	int rc = mdb_get(txn, meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		wire_write_u32(buf, STORE_SCHEMA_VERSION);
+		v.mv_size = sizeof(buf);
+		v.mv_data = buf;
+		return store_mdb_err(mdb_put(txn, meta, &k, &v, 0));
+	}
+	if (rc != 0)
+		return store_mdb_err(rc);
+	if (v.mv_size != 4 || wire_read_u32(v.mv_data) > STORE_SCHEMA_VERSION)
+		return ERR_STORE;
+	return 0;
+}
+
+static int schema_open(store_t *s)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	if (rc != 0)
+		return store_mdb_err(rc);
+	if ((rc = mdb_dbi_open(txn, "rrsets", MDB_CREATE, &s->rrsets)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "bysrc", MDB_CREATE, &s->bysrc)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "health", MDB_CREATE, &s->health)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+		mdb_txn_abort(txn);
+		return store_mdb_err(rc);
+	}
+	if ((rc = schema_check(txn, s->meta)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return store_mdb_err(mdb_txn_commit(txn));
+}
+
+int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags)
+{
+	store_t *s = NULL;
+	int ret, rc;
+
+	if (!out || !dir || mapsize == 0)
+		return ERR_INVAL;
+	if ((ret = mkdir_p(dir)) < 0)
+		return ret;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->flags = flags;
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		free(s);
+		return store_mdb_err(rc);
+	}
+	/* NOTLS: a worker's read handle outlives reset/renew and may sit on a
+	 * thread that also runs a write txn; NORDAHEAD: random access. */
+	if ((rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, 512)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, mapsize)) != 0 ||
+	    (rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0640)) != 0) {
+		ret =
+		    rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? ERR_STORE : store_mdb_err(rc);
+		goto fail;
+	}
+	if ((ret = schema_open(s)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	mdb_env_close(s->env);
+	free(s);
+	return ret;
+}
+
+void store_close(store_t *s)
+{
+	if (!s)
+		return;
+	mdb_env_close(s->env);
+	free(s);
+}
+
+int store_reader_check(store_t *s)
+{
+	int dead = 0;
+	int rc = mdb_reader_check(s->env, &dead);
+
+	return rc ? store_mdb_err(rc) : dead;
+}
+
+/* Cache what the query path asks per query, once per snapshot. */
+static int rtxn_load(store_rtxn_t *t)
+{
+	MDB_stat st;
+	int rc = mdb_stat(t->txn, t->s->health, &st);
+
+	if (rc != 0)
+		return store_mdb_err(rc);
+	t->nhealth = st.ms_entries;
+	return store_meta_get_u64(t->txn, t->s->meta, "generation", &t->gen);
+}
+
+int store_read_begin(store_t *s, store_rtxn_t **out)
+{
+	store_rtxn_t *t = calloc(1, sizeof(*t));
+	int ret, rc;
+
+	if (!t)
+		return -ENOMEM;
+	t->s = s;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn)) != 0) {
+		free(t);
+		return store_mdb_err(rc);
+	}
+	if ((rc = mdb_cursor_open(t->txn, s->rrsets, &t->cur)) != 0) {
+		ret = store_mdb_err(rc);
+		goto fail;
+	}
+	if ((ret = rtxn_load(t)) < 0)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	if (t->cur)
+		mdb_cursor_close(t->cur);
+	mdb_txn_abort(t->txn);
+	free(t);
+	return ret;
+}
+
+void store_read_reset(store_rtxn_t *t)
+{
+	if (!t || t->view)
+		return;
+	mdb_txn_reset(t->txn);
+}
+
+int store_read_renew(store_rtxn_t *t)
+{
+	int rc;
+
+	if (t->view)
+		return 0;
+	if ((rc = mdb_txn_renew(t->txn)) != 0)
+		return store_mdb_err(rc);
+	if ((rc = mdb_cursor_renew(t->txn, t->cur)) != 0) {
+		mdb_txn_reset(t->txn);
+		return store_mdb_err(rc);
+	}
+	rc = rtxn_load(t);
+	if (rc < 0)
+		mdb_txn_reset(t->txn);
+	return rc;
+}
+
+void store_read_end(store_rtxn_t *t)
+{
+	if (!t || t->view)
+		return;
+	mdb_cursor_close(t->cur);
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+uint64_t store_generation(store_rtxn_t *t)
+{
+	uint64_t gen;
+
+	/* A view sees its own writes, so it cannot use a cached value. */
+	if (t->view && store_meta_get_u64(t->txn, t->s->meta, "generation", &gen) == 0)
+		return gen;
+	return t->gen;
+}
+
+bool store_health_empty(store_rtxn_t *t)
+{
+	MDB_stat st;
+
+	if (t->view)
+		return mdb_stat(t->txn, t->s->health, &st) != 0 || st.ms_entries == 0;
+	return t->nhealth == 0;
+}

@@ -1,0 +1,587 @@
+/*
+ * test_store: the LMDB store against a temp directory: lookup semantics
+ * (exists, empty non-terminals, CNAME), sources, deletes, txn atomicity,
+ * generation, map-full recovery, health, iteration, persistence, layout.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "common/err.h"
+#include "common/wire.h"
+#include "store/store.h"
+#include "tests/unit/check.h"
+
+#define MAP (64u << 20)
+
+static char g_dir[256];
+
+typedef struct {
+	uint8_t b[WIRE_NAME_MAX];
+	size_t n;
+} nm_t;
+
+static nm_t nm(const char *text)
+{
+	nm_t r = {{0}, 0};
+	if (wire_name_from_text(text, r.b, &r.n) < 0)
+		fprintf(stderr, "bad test name %s\n", text);
+	return r;
+}
+
+static int look(store_rtxn_t *t, const char *text, uint16_t type, store_lookup_t *out)
+{
+	nm_t n = nm(text);
+	uint8_t key[WIRE_KEY_MAX];
+	size_t klen = 0;
+
+	if (wire_name_to_key(n.b, n.n, key, &klen) < 0)
+		return ERR_INVAL;
+	return store_lookup(t, key, klen, type, out);
+}
+
+static int add(store_wtxn_t *w, int src, const char *name, uint16_t type, uint32_t ttl,
+	       const void *rd, uint16_t rdlen)
+{
+	nm_t n = nm(name);
+	return store_rr_add(w, src, n.b, n.n, type, ttl, rd, rdlen);
+}
+
+static int add_a(store_wtxn_t *w, int src, const char *name, uint8_t last)
+{
+	uint8_t ip[4] = {10, 0, 0, last};
+	return add(w, src, name, WIRE_TYPE_A, 300, ip, 4);
+}
+
+static int del(store_wtxn_t *w, int src, const char *name, uint16_t type, const void *rd,
+	       uint16_t rdlen)
+{
+	nm_t n = nm(name);
+	return store_rr_del(w, src, n.b, n.n, type, rd, rdlen);
+}
+
+/* Count of entries in the rrset name/type in a fresh snapshot, -1 when absent. */
+static int count_of(store_t *s, const char *name, uint16_t type)
+{
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	int ret = -2;
+
+	if (store_read_begin(s, &t) < 0)
+		return -2;
+	if (look(t, name, type, &lk) == 0)
+		ret = lk.has_rrset ? lk.rrset.count : -1;
+	store_read_end(t);
+	return ret;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void test_lookup(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	uint8_t cname[] = "\5alias\7example\0";
+	int api;
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	CHECK(api >= 0);
+	CHECK_EQ_INT(add_a(w, api, "www.Example.", 1), 0);
+	CHECK_EQ_INT(add_a(w, api, "WWW.example.", 2), 0);
+	CHECK_EQ_INT(add_a(w, api, "a.b.c.example.", 3), 0);
+	CHECK_EQ_INT(add(w, api, "tv.example.", WIRE_TYPE_CNAME, 60, "\3www\7example", 13), 0);
+	CHECK_EQ_INT(add_a(w, api, "wwwx.example.", 4), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	(void)cname;
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(look(t, "www.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && lk.has_rrset && !lk.has_cname);
+	CHECK_EQ_INT(lk.rrset.count, 2);
+	CHECK_EQ_INT(lk.rrset.type, WIRE_TYPE_A);
+	/* Entry layout: src, then ttl||rdlen||rdata ready for a packet. */
+	CHECK_EQ_INT(lk.rrset.len, 2 * (7 + 4));
+	CHECK_EQ_INT(lk.rrset.entries[0], api);
+	CHECK_MEM(lk.rrset.entries + 1, "\0\0\x01\x2c\0\x04\x0a\0\0\x01", 10);
+	size_t pos = 0;
+	store_rr_t rr;
+	CHECK_EQ_INT(store_rrset_next(&lk.rrset, &pos, &rr), 1);
+	CHECK_EQ_INT(rr.ttl, 300);
+	CHECK_EQ_INT(rr.rdlen, 4);
+	CHECK(rr.wire == lk.rrset.entries + 1);
+	CHECK_EQ_INT(store_rrset_next(&lk.rrset, &pos, &rr), 1);
+	CHECK_EQ_INT(rr.rdata[3], 2);
+	CHECK_EQ_INT(store_rrset_next(&lk.rrset, &pos, &rr), 0);
+
+	/* NODATA: the name exists, not the type. */
+	CHECK_EQ_INT(look(t, "www.example.", WIRE_TYPE_AAAA, &lk), 0);
+	CHECK(lk.exists && !lk.has_rrset);
+	/* NXDOMAIN, including a name that is a byte prefix of an existing one. */
+	CHECK_EQ_INT(look(t, "nx.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	CHECK_EQ_INT(look(t, "ww.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	CHECK_EQ_INT(look(t, "x.www.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	/* Empty non-terminals exist. */
+	CHECK_EQ_INT(look(t, "b.c.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && !lk.has_rrset);
+	CHECK_EQ_INT(look(t, "c.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists);
+	CHECK_EQ_INT(look(t, "example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && !lk.has_rrset);
+	CHECK_EQ_INT(look(t, ".", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && !lk.has_rrset);
+	CHECK_EQ_INT(look(t, "other.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	/* CNAME is reported whatever the asked type. */
+	CHECK_EQ_INT(look(t, "TV.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && lk.has_cname && !lk.has_rrset);
+	CHECK_EQ_INT(lk.cname.count, 1);
+	pos = 0;
+	CHECK_EQ_INT(store_rrset_next(&lk.cname, &pos, &rr), 1);
+	CHECK_EQ_INT(rr.ttl, 60);
+	CHECK_EQ_INT(rr.rdlen, 13);
+	CHECK_MEM(rr.rdata, "\3www\7example", 13);
+	CHECK_EQ_INT(look(t, "tv.example.", WIRE_TYPE_CNAME, &lk), 0);
+	CHECK(lk.has_rrset && lk.has_cname);
+	store_read_end(t);
+}
+
+static void test_sources(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t klen;
+	uint64_t mask = 0;
+	int api, etcd;
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	etcd = store_source_id(w, "etcd");
+	CHECK(etcd >= 0 && etcd != api);
+	CHECK_EQ_INT(store_source_id(w, "etcd"), etcd);
+	CHECK_EQ_INT(store_source_id(w, ""), ERR_INVAL);
+	CHECK_EQ_INT(add_a(w, etcd, "www.example.", 9), 0);
+	CHECK_EQ_INT(add_a(w, etcd, "www.example.", 1), 0); /* same rdata, other source */
+	CHECK_EQ_INT(add_a(w, etcd, "only-etcd.example.", 7), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "www.example.", WIRE_TYPE_A), 4);
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_source_find(t, "etcd"), etcd);
+	CHECK_EQ_INT(store_source_find(t, "k8s"), ERR_NOTFOUND);
+	nm_t n = nm("www.example.");
+	CHECK_EQ_INT(wire_name_to_key(n.b, n.n, key, &klen), 0);
+	CHECK_EQ_INT(store_name_sources(t, key, klen, &mask), 0);
+	CHECK_EQ_INT(mask, (1ull << api) | (1ull << etcd));
+	n = nm("only-etcd.example.");
+	CHECK_EQ_INT(wire_name_to_key(n.b, n.n, key, &klen), 0);
+	CHECK_EQ_INT(store_name_sources(t, key, klen, &mask), 0);
+	CHECK_EQ_INT(mask, 1ull << etcd);
+	store_read_end(t);
+
+	/* Identical (source, rdata) replaces: new ttl, same count. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	uint8_t ip[4] = {10, 0, 0, 9};
+	CHECK_EQ_INT(add(w, etcd, "www.example.", WIRE_TYPE_A, 77, ip, 4), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "www.example.", WIRE_TYPE_A), 4);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	store_lookup_t lk;
+	store_rr_t rr;
+	size_t pos = 0;
+	int found = 0;
+	CHECK_EQ_INT(look(t, "www.example.", WIRE_TYPE_A, &lk), 0);
+	while (store_rrset_next(&lk.rrset, &pos, &rr) == 1)
+		found += rr.source_id == etcd && rr.rdata[3] == 9 && rr.ttl == 77;
+	CHECK_EQ_INT(found, 1);
+	store_read_end(t);
+
+	/* Clearing etcd leaves api's entries and drops etcd-only names. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_source_clear(w, etcd), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "www.example.", WIRE_TYPE_A), 2);
+	CHECK_EQ_INT(count_of(s, "only-etcd.example.", WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(look(t, "only-etcd.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	store_read_end(t);
+	/* A second clear finds nothing left (bysrc was kept in step). */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(del(w, etcd, "www.example.", 0, NULL, 0), ERR_NOTFOUND);
+	store_write_abort(w);
+}
+
+static void test_delete(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	uint8_t ip1[4] = {10, 0, 0, 1}, ip9[4] = {10, 0, 0, 9};
+	int api, k8s;
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	k8s = store_source_id(w, "k8s");
+	CHECK_EQ_INT(add_a(w, api, "d.example.", 1), 0);
+	CHECK_EQ_INT(add_a(w, api, "d.example.", 2), 0);
+	CHECK_EQ_INT(add_a(w, k8s, "d.example.", 1), 0);
+	CHECK_EQ_INT(add(w, api, "d.example.", WIRE_TYPE_TXT, 5, "\2hi", 3), 0);
+	CHECK_EQ_INT(add(w, api, "d.example.", WIRE_TYPE_AAAA, 5, "0123456789abcdef", 16), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_A), 3);
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(del(w, api, "d.example.", WIRE_TYPE_A, ip9, 4), ERR_NOTFOUND);
+	CHECK_EQ_INT(del(w, api, "d.example.", WIRE_TYPE_A, ip1, 4), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_A), 2); /* api .2 and k8s .1 */
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(del(w, api, "d.example.", WIRE_TYPE_TXT, NULL, 0), 0);
+	CHECK_EQ_INT(del(w, api, "d.example.", WIRE_TYPE_TXT, NULL, 0), ERR_NOTFOUND);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_TXT), -1);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_AAAA), 1);
+
+	/* Whole name for one source: k8s's A stays. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(del(w, api, "d.example.", 0, NULL, 0), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_AAAA), -1);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(del(w, k8s, "d.example.", 0, NULL, 0), 0);
+	CHECK_EQ_INT(del(w, k8s, "d.example.", 0, NULL, 0), ERR_NOTFOUND);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(count_of(s, "d.example.", WIRE_TYPE_A), -1);
+}
+
+static void test_txn(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	uint64_t g0, g1;
+	int api;
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	g0 = store_generation(t);
+	CHECK(g0 > 0);
+	store_read_reset(t);
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	CHECK_EQ_INT(add_a(w, api, "aborted.example.", 1), 0);
+	/* Read-your-writes through the view. */
+	CHECK_EQ_INT(look(store_write_view(w), "aborted.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && lk.has_rrset);
+	store_write_abort(w);
+	CHECK_EQ_INT(count_of(s, "aborted.example.", WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	CHECK_EQ_INT(store_generation(t), g0);
+	CHECK_EQ_INT(look(t, "aborted.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+
+	/* A held snapshot does not see a later commit until renewed. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(add_a(w, api, "later.example.", 1), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(look(t, "later.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists);
+	CHECK_EQ_INT(store_generation(t), g0);
+	store_read_reset(t);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	g1 = store_generation(t);
+	CHECK_EQ_INT(g1, g0 + 1);
+	CHECK_EQ_INT(look(t, "later.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && lk.has_rrset);
+	store_read_end(t);
+
+	/* Mode is kept across adds. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	nm_t n = nm("later.example.");
+	CHECK_EQ_INT(store_rrset_set_mode(w, n.b, n.n, WIRE_TYPE_A, STORE_MODE_HONE_ONE), 0);
+	CHECK_EQ_INT(store_rrset_set_mode(w, n.b, n.n, WIRE_TYPE_MX, STORE_MODE_ALL), ERR_NOTFOUND);
+	CHECK_EQ_INT(add_a(w, api, "later.example.", 2), 0);
+	CHECK_EQ_INT(look(store_write_view(w), "later.example.", WIRE_TYPE_A, &lk), 0);
+	CHECK_EQ_INT(lk.rrset.mode, STORE_MODE_HONE_ONE);
+	CHECK_EQ_INT(lk.rrset.count, 2);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+}
+
+static void test_source_limit(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	char name[32];
+	int last = 0;
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	for (int i = 0; i < 70 && last >= 0; i++) {
+		snprintf(name, sizeof(name), "src-%d", i);
+		last = store_source_id(w, name);
+	}
+	CHECK_EQ_INT(last, ERR_TOOBIG);
+	CHECK_EQ_INT(store_source_id(w, "api"), 0); /* existing ones still resolve */
+	store_write_abort(w);
+}
+
+static int count_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	(void)key;
+	(void)keylen;
+	(void)set;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int stop_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	(void)key;
+	(void)keylen;
+	(void)set;
+	(*(int *)ctx)++;
+	return 42;
+}
+
+static void test_iter(store_t *s)
+{
+	store_rtxn_t *t = NULL;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t klen;
+	int n = 0;
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	nm_t c = nm("c.example.");
+	CHECK_EQ_INT(wire_name_to_key(c.b, c.n, key, &klen), 0);
+	CHECK_EQ_INT(store_iter(t, key, klen, count_cb, &n), 0);
+	CHECK_EQ_INT(n, 1); /* a.b.c.example. A */
+	c = nm("www.example.");
+	CHECK_EQ_INT(wire_name_to_key(c.b, c.n, key, &klen), 0);
+	n = 0;
+	CHECK_EQ_INT(store_iter(t, key, klen, count_cb, &n), 0);
+	CHECK_EQ_INT(n, 1); /* not wwwx.example. */
+	n = 0;
+	CHECK_EQ_INT(store_iter(t, NULL, 0, count_cb, &n), 0);
+	/* www A, a.b.c A, tv CNAME, wwwx A, later A */
+	CHECK_EQ_INT(n, 5);
+	n = 0;
+	CHECK_EQ_INT(store_iter(t, NULL, 0, stop_cb, &n), 42);
+	CHECK_EQ_INT(n, 1);
+	store_read_end(t);
+}
+
+typedef struct {
+	int n, up, down;
+	char src[STORE_SOURCE_MAX];
+} hctx_t;
+
+static int health_cb(void *ctx, const uint8_t *addr, size_t addrlen, int status,
+		     uint64_t changed_ms, const char *source)
+{
+	hctx_t *h = ctx;
+	(void)addr;
+	h->n++;
+	h->up += status == STORE_HEALTH_UP;
+	h->down += status == STORE_HEALTH_DOWN;
+	if (addrlen == 16)
+		snprintf(h->src, sizeof(h->src), "%s", source);
+	return changed_ms > 1600000000000ull ? 0 : -1;
+}
+
+static void test_health(store_t *s)
+{
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	uint8_t a1[4] = {10, 0, 0, 1}, a2[4] = {10, 0, 0, 2};
+	uint8_t a6[16] = {0xfd, 0, [15] = 1};
+	hctx_t h = {0};
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK(store_health_empty(t));
+	CHECK_EQ_INT(store_health_get(t, a1, 4), STORE_HEALTH_UNKNOWN);
+	CHECK_EQ_INT(store_health_get(t, a1, 3), ERR_INVAL);
+	store_read_reset(t);
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_health_set(w, a1, 4, STORE_HEALTH_DOWN, "probe"), 0);
+	CHECK_EQ_INT(store_health_set(w, a2, 4, STORE_HEALTH_UP, "probe"), 0);
+	CHECK_EQ_INT(store_health_set(w, a6, 16, STORE_HEALTH_UP, "etcd"), 0);
+	CHECK(!store_health_empty(store_write_view(w)));
+	CHECK_EQ_INT(store_write_commit(w), 0);
+
+	CHECK(store_health_empty(t)); /* cached per snapshot: renew needed */
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	CHECK(!store_health_empty(t));
+	CHECK_EQ_INT(store_health_get(t, a1, 4), STORE_HEALTH_DOWN);
+	CHECK_EQ_INT(store_health_get(t, a2, 4), STORE_HEALTH_UP);
+	CHECK_EQ_INT(store_health_get(t, a6, 16), STORE_HEALTH_UP);
+	CHECK_EQ_INT(store_health_iter(t, health_cb, &h), 0);
+	CHECK_EQ_INT(h.n, 3);
+	CHECK_EQ_INT(h.up, 2);
+	CHECK_EQ_INT(h.down, 1);
+	CHECK(strcmp(h.src, "etcd") == 0);
+	store_read_reset(t);
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_health_del(w, a1, 4), 0);
+	CHECK_EQ_INT(store_health_del(w, a1, 4), ERR_NOTFOUND);
+	CHECK_EQ_INT(store_health_del(w, a2, 4), 0);
+	CHECK_EQ_INT(store_health_del(w, a6, 16), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	CHECK(store_health_empty(t));
+	CHECK_EQ_INT(store_health_get(t, a1, 4), STORE_HEALTH_UNKNOWN);
+	store_read_end(t);
+}
+
+/* A tiny map fills up; the failed txn leaves the committed content whole. */
+static void test_map_full(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+	store_wtxn_t *w = NULL;
+	char name[64];
+	int committed = 0, ret = 0, src;
+
+	snprintf(dir, sizeof(dir), "%s/tiny", g_dir);
+	CHECK_EQ_INT(store_open(&s, dir, 128 << 10, 0), 0);
+	if (!s)
+		return;
+	/* One record per txn until the map is full. */
+	for (int i = 0; i < 5000 && ret == 0; i++) {
+		CHECK_EQ_INT(store_write_begin(s, &w), 0);
+		src = store_source_id(w, "api");
+		snprintf(name, sizeof(name), "host-%04d.full.example.", i);
+		ret = add_a(w, src, name, (uint8_t)i);
+		if (ret == 0)
+			ret = store_write_commit(w);
+		else
+			store_write_abort(w);
+		if (ret == 0)
+			committed++;
+	}
+	CHECK_EQ_INT(ret, ERR_SPACE);
+	CHECK(committed > 10);
+	/* One big batch also fails as a whole. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	src = store_source_id(w, "api");
+	ret = 0;
+	for (int i = 0; i < 5000 && ret == 0; i++) {
+		snprintf(name, sizeof(name), "batch-%04d.full.example.", i);
+		ret = add_a(w, src, name, 1);
+	}
+	if (ret == 0)
+		ret = store_write_commit(w);
+	else
+		store_write_abort(w);
+	CHECK_EQ_INT(ret, ERR_SPACE);
+	int present = 0;
+	for (int i = 0; i < committed; i++) {
+		snprintf(name, sizeof(name), "host-%04d.full.example.", i);
+		present += count_of(s, name, WIRE_TYPE_A) == 1;
+	}
+	CHECK_EQ_INT(present, committed);
+	CHECK_EQ_INT(count_of(s, "batch-0000.full.example.", WIRE_TYPE_A), -1);
+	store_close(s);
+}
+
+/* A store written by a newer schema is refused. */
+static void test_version(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint8_t v99[4] = {0, 0, 0, 99};
+	MDB_val k = {7, "version"}, v = {4, v99};
+
+	snprintf(dir, sizeof(dir), "%s/newer", g_dir);
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	store_close(s);
+	s = NULL;
+	CHECK_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0640), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	CHECK_EQ_INT(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), ERR_STORE);
+	CHECK(s == NULL);
+}
+
+static void test_reopen(const char *dir)
+{
+	store_t *s = NULL;
+	store_rtxn_t *t = NULL;
+
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (!s)
+		return;
+	CHECK_EQ_INT(count_of(s, "www.example.", WIRE_TYPE_A), 2);
+	CHECK_EQ_INT(count_of(s, "later.example.", WIRE_TYPE_A), 2);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_source_find(t, "api"), 0);
+	CHECK(store_generation(t) >= 8);
+	store_read_end(t);
+	CHECK(store_reader_check(s) >= 0);
+	store_close(s);
+
+	/* Read-only handles refuse record writes but may write health. */
+	CHECK_EQ_INT(store_open(&s, dir, MAP, STORE_F_RDONLY), 0);
+	if (!s)
+		return;
+	store_wtxn_t *w = NULL;
+	uint8_t a[4] = {1, 2, 3, 4};
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(add_a(w, 0, "ro.example.", 1), ERR_READONLY);
+	CHECK_EQ_INT(store_health_set(w, a, 4, STORE_HEALTH_UP, "probe"), 0);
+	store_write_abort(w);
+	store_close(s);
+}
+
+int main(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+
+	snprintf(g_dir, sizeof(g_dir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(g_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s/a/b", g_dir); /* created like mkdir -p */
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (s) {
+		test_lookup(s);
+		test_sources(s);
+		test_delete(s);
+		test_txn(s);
+		test_source_limit(s);
+		test_iter(s);
+		test_health(s);
+		store_close(s);
+		test_reopen(dir);
+	}
+	test_map_full();
+	test_version();
+	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
