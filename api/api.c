@@ -1,35 +1,455 @@
 /*
- * api: civetweb start/stop, routing and auth (DESIGN §6).
+ * api: civetweb start/stop, routing, auth and reply helpers (DESIGN §6).
  */
 #include "api/api.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "api/api_internal.h"
+#include "api/api_json.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "conf/conf.h"
 
-struct api {
-	int unused;
-};
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+int api_reply_text(struct mg_connection *c, int status, const char *ctype, const char *body,
+		   size_t len)
+{
+	/* Close after every reply: an unread request body must not be parsed as the next request.
+	 */
+	mg_printf(c,
+		  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		  status, status_text(status), ctype, len);
+	mg_write(c, body, len);
+	return status;
+}
+
+int api_reply_json(struct mg_connection *c, int status, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int ret;
+
+	json_decref(doc);
+	if (!text) {
+		static const char oom[] = "{\"error\":\"out of memory\"}";
+		return api_reply_text(c, 500, "application/json", oom, sizeof(oom) - 1);
+	}
+	size_t n = strlen(text);
+	text[n] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	ret = api_reply_text(c, status, "application/json", text, n + 1);
+	free(text);
+	return ret;
+}
+
+int api_reply_error(struct mg_connection *c, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return api_reply_json(c, status, json_pack("{s:s}", "error", msg));
+}
+
+int api_reply_err_code(struct mg_connection *c, int code, const char *what)
+{
+	switch (code) {
+	case ERR_NOTFOUND:
+		return api_reply_error(c, 404, "%s: not found", what);
+	case ERR_CONFLICT:
+	case ERR_READONLY:
+		return api_reply_error(c, 409, "%s: %s", what, err_str(code));
+	case ERR_TOOBIG:
+	case ERR_SPACE:
+		return api_reply_error(c, 413, "%s: %s", what, err_str(code));
+	case ERR_INVAL:
+	case ERR_PARSE:
+		return api_reply_error(c, 400, "%s: %s", what, err_str(code));
+	default:
+		log_err("api: %s: %s", what, err_str(code));
+		return api_reply_error(c, 500, "%s: %s", what, err_str(code));
+	}
+}
+
+int api_read_body(struct mg_connection *c, char **out, size_t *len)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	size_t cap = 4096, n = 0;
+	char *buf;
+
+	if (ri->content_length > API_BODY_MAX)
+		return API_JSON_TOOBIG; /* refuse before reading a byte */
+	if (ri->content_length >= 0)
+		cap = (size_t)ri->content_length + 1;
+	if (!(buf = malloc(cap)))
+		return -ENOMEM;
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *nb;
+			if (cap > API_BODY_MAX + 1 || !(nb = realloc(buf, cap * 2))) {
+				free(buf);
+				return cap > API_BODY_MAX + 1 ? API_JSON_TOOBIG : -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		int r = mg_read(c, buf + n, cap - 1 - n);
+		if (r < 0) {
+			free(buf);
+			return -EIO;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > API_BODY_MAX) {
+		free(buf);
+		return API_JSON_TOOBIG;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Constant time in the length of the configured token: no early exit on a mismatch. */
+static bool token_equal(const char *want, const char *got, size_t gotlen)
+{
+	size_t wlen = strlen(want);
+	unsigned char diff = (unsigned char)(wlen != gotlen);
+
+	for (size_t i = 0; i < wlen; i++)
+		diff |= (unsigned char)want[i] ^ (unsigned char)(i < gotlen ? got[i] : 0);
+	return diff == 0;
+}
+
+static bool authorized(const api_t *api, struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *h = mg_get_header(c, "Authorization");
+	char qtok[512];
+
+	if (!api->token)
+		return true;
+	if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+		return token_equal(api->token, h, strlen(h));
+	}
+	if (ri->query_string) {
+		int n = mg_get_var(ri->query_string, strlen(ri->query_string), "token", qtok,
+				   sizeof(qtok));
+		if (n >= 0)
+			return token_equal(api->token, qtok, (size_t)n);
+	}
+	return false;
+}
+
+static int handle_ready(api_t *api, struct mg_connection *c)
+{
+	if (atomic_load(&api->draining))
+		return api_reply_json(c, 503, json_pack("{s:s}", "status", "draining"));
+	return api_reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static int route_skydns(api_t *api, struct mg_connection *c, const char *method, const char *p)
+{
+	if (strncmp(p, "api/", 4) == 0)
+		return api_records_handle(api, c, method, p + 4);
+	if (strcmp(p, "api") == 0)
+		return api_records_handle(api, c, method, "");
+	if (strncmp(p, "status/", 7) == 0)
+		return api_status_handle(api, c, method, p + 7);
+	if (strcmp(p, "status") == 0)
+		return api_status_handle(api, c, method, "");
+	if (strcmp(p, "stats") == 0 || strcmp(p, "stats/") == 0) {
+		if (strcmp(method, "GET") != 0)
+			return api_reply_error(c, 405, "method %s not allowed here", method);
+		return api_stats_handle(api, c, "");
+	}
+	return api_reply_error(c, 404, "no such route");
+}
+
+static int route_plain(api_t *api, struct mg_connection *c, const char *method, const char *uri)
+{
+	int which = strcmp(uri, "/health") == 0	   ? 1
+		    : strcmp(uri, "/ready") == 0   ? 2
+		    : strcmp(uri, "/metrics") == 0 ? 3
+						   : 0;
+
+	if (!which)
+		return api_reply_error(c, 404, "no such route");
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return api_reply_error(c, 405, "method %s not allowed here", method);
+	if (which == 1)
+		return api_reply_json(c, 200, json_pack("{s:s}", "status", "ok"));
+	if (which == 2)
+		return handle_ready(api, c);
+	return api_metrics_handle(api, c);
+}
+
+static int on_request(struct mg_connection *c, void *cbdata)
+{
+	api_t *api = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *uri = ri->local_uri ? ri->local_uri : "";
+	const char *method = ri->request_method ? ri->request_method : "";
+
+	if (strncmp(uri, "/skydns/", 8) != 0)
+		return route_plain(api, c, method, uri);
+	if (!authorized(api, c))
+		return api_reply_error(c, 401, "missing or bad token");
+	return route_skydns(api, c, method, uri + 8);
+}
+
+static int on_log(const struct mg_connection *c, const char *msg)
+{
+	(void)c;
+	log_warn("api: civetweb: %s", msg);
+	return 1;
+}
+
+static bool addr_is_loopback(const conf_addr_t *a)
+{
+	if (a->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)&a->sa;
+		return (ntohl(s->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (a->sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->sa;
+		return IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
+	}
+	return false;
+}
+
+/* Build civetweb's listening_ports value: "ip:port", 's' suffix for TLS. */
+static int listen_spec(const conf_t *conf, char *out, size_t cap, bool *loopback)
+{
+	conf_addr_t a;
+	char ip[INET6_ADDRSTRLEN];
+	bool tls = conf->api_certfile && conf->api_certfile[0];
+
+	if (conf_parse_addr(conf->api_address ? conf->api_address : "127.0.0.1:9001", 9001, &a) <
+	    0) {
+		log_err("api: bad api-address \"%s\"", conf->api_address);
+		return ERR_CONFIG;
+	}
+	*loopback = addr_is_loopback(&a);
+	if (a.sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a.sa;
+		if (!mg_check_feature(MG_FEATURES_IPV6)) {
+			log_err("api: api-address %s: this civetweb build has no IPv6 support",
+				conf->api_address);
+			return ERR_CONFIG;
+		}
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+		snprintf(out, cap, "[%s]:%u%s", ip, ntohs(s->sin6_port), tls ? "s" : "");
+	} else {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)&a.sa;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+		snprintf(out, cap, "%s:%u%s", ip, ntohs(s->sin_port), tls ? "s" : "");
+	}
+	return 0;
+}
+
+static int check_conf(const conf_t *conf, char *spec, size_t cap)
+{
+	bool loopback = false;
+	bool has_token = conf->api_token && conf->api_token[0];
+	int ret;
+
+	if ((ret = listen_spec(conf, spec, cap, &loopback)) < 0)
+		return ret;
+	if (!loopback && !has_token) {
+		log_err(
+		    "api: refusing to serve %s without api-token (only loopback may go without)",
+		    conf->api_address);
+		return ERR_CONFIG;
+	}
+	if ((conf->api_certfile && conf->api_certfile[0]) && !mg_check_feature(MG_FEATURES_TLS)) {
+		log_err("api: api-certfile set but civetweb was built without TLS");
+		return ERR_CONFIG;
+	}
+	return 0;
+}
+
+static int copy_file(int to, const char *path)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (write(to, buf, n) != (ssize_t)n) {
+			ret = -EIO;
+			break;
+		}
+	}
+	if (ferror(f))
+		ret = -EIO;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * civetweb loads certificate and key from the one PEM named by
+ * ssl_certificate. With a separate key file, join both into a memfd so the
+ * key never lands in another file on disk.
+ */
+static int tls_pem(api_t *api, const conf_t *conf, char *path, size_t cap)
+{
+	int ret;
+
+	if (!conf->api_keyfile || !conf->api_keyfile[0] ||
+	    strcmp(conf->api_keyfile, conf->api_certfile) == 0) {
+		snprintf(path, cap, "%s", conf->api_certfile);
+		return 0;
+	}
+	if ((api->pemfd = memfd_create("skydns-api-tls", MFD_CLOEXEC)) < 0)
+		return -errno;
+	if ((ret = copy_file(api->pemfd, conf->api_certfile)) < 0 ||
+	    (ret = copy_file(api->pemfd, conf->api_keyfile)) < 0) {
+		log_err("api: reading api-certfile/api-keyfile: %s", err_str(ret));
+		return ret;
+	}
+	snprintf(path, cap, "/proc/self/fd/%d", api->pemfd);
+	return 0;
+}
+
+static int start_civetweb(api_t *api, const conf_t *conf, const char *spec)
+{
+	struct mg_callbacks cb = {.log_message = on_log};
+	const char *opts[16];
+	char errtext[256] = "";
+	struct mg_error_data errd = {.text = errtext, .text_buffer_size = sizeof(errtext)};
+	struct mg_init_data init = {.callbacks = &cb, .user_data = api};
+	char pem[PATH_MAX];
+	size_t n = 0;
+
+	opts[n++] = "listening_ports";
+	opts[n++] = spec;
+	opts[n++] = "num_threads";
+	opts[n++] = "4";
+	opts[n++] = "request_timeout_ms";
+	opts[n++] = "10000";
+	opts[n++] = "enable_keep_alive";
+	opts[n++] = "no";
+	if (conf->api_certfile && conf->api_certfile[0]) {
+		int ret = tls_pem(api, conf, pem, sizeof(pem));
+		if (ret < 0)
+			return ret;
+		opts[n++] = "ssl_certificate";
+		opts[n++] = pem;
+	}
+	opts[n] = NULL;
+	init.configuration_options = opts;
+	api->ctx = mg_start2(&init, &errd);
+	if (!api->ctx) {
+		log_err("api: cannot listen on %s: %s", spec,
+			errtext[0] ? errtext : "unknown error");
+		return strstr(errtext, "bind") || strstr(errtext, "port") ? -EADDRINUSE
+									  : ERR_CONFIG;
+	}
+	mg_set_request_handler(api->ctx, "/", on_request, api);
+	return 0;
+}
 
 int api_start(api_t **out, const struct conf *conf, struct store *store, const api_hooks_t *hooks)
 {
-	(void)store;
-	(void)hooks;
+	char spec[128];
+	api_t *api = NULL;
+	int ret;
+
 	if (!conf->api_enable) {
 		*out = NULL;
 		return 0;
 	}
-	return ERR_CONFIG;
+	if ((ret = check_conf(conf, spec, sizeof(spec))) < 0)
+		return ret;
+	if (!(api = calloc(1, sizeof(*api))))
+		return -ENOMEM;
+	api->pemfd = -1;
+	api->conf = conf;
+	api->store = store;
+	if (hooks)
+		api->hooks = *hooks;
+	if (conf->api_token && conf->api_token[0] && !(api->token = strdup(conf->api_token))) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	mg_init_library(conf->api_certfile && conf->api_certfile[0] ? MG_FEATURES_TLS : 0);
+	if ((ret = start_civetweb(api, conf, spec)) < 0) {
+		mg_exit_library();
+		goto fail;
+	}
+	log_info("api: listening on %s%s", spec, api->token ? " (token required)" : "");
+	*out = api;
+	return 0;
+fail:
+	if (api->pemfd >= 0)
+		close(api->pemfd);
+	free(api->token);
+	free(api);
+	return ret;
 }
 
 void api_set_draining(api_t *api, bool draining)
 {
-	(void)api;
-	(void)draining;
+	if (api)
+		atomic_store(&api->draining, draining);
 }
 
 void api_stop(api_t *api)
 {
+	if (!api)
+		return;
+	mg_stop(api->ctx);
+	mg_exit_library();
+	if (api->pemfd >= 0)
+		close(api->pemfd);
+	free(api->token);
 	free(api);
 }

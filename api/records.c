@@ -1,0 +1,690 @@
+/*
+ * api/records: GET|POST|PUT|DELETE /skydns/api/<name> and the list at
+ * /skydns/api/. One write txn per request, committed before the reply, so
+ * DNS answers with the change by the time the client sees the response; any
+ * refusal aborts the txn and the store is unchanged.
+ */
+#include "api/api_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "api/api_json.h"
+#include "api/api_render.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+#define API_SOURCE "api"
+#define K8S_SOURCE "k8s"
+
+typedef struct {
+	uint8_t name[WIRE_NAME_MAX]; /* lowercase wire form */
+	size_t len;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	char text[WIRE_NAME_TEXT_MAX];
+} rname_t;
+
+/* State of one write request. */
+typedef struct {
+	api_t *api;
+	const api_req_t *req;
+	store_wtxn_t *w;
+	store_rtxn_t *v; /* read view of w */
+	int src;
+	rname_t name;
+	rname_t alias;	/* cname requests */
+	rname_t target; /* SRV target / MX / PTR host; SRV with ips: the name */
+	char msg[300];
+} wreq_t;
+
+static int refuse(wreq_t *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(wreq_t *q, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int rname_finish(rname_t *n)
+{
+	wire_name_lower(n->name, n->len);
+	if (wire_name_to_key(n->name, n->len, n->key, &n->keylen) < 0)
+		return ERR_INVAL;
+	return wire_name_to_text(n->name, n->len, n->text, sizeof(n->text)) < 0 ? ERR_INVAL : 0;
+}
+
+/* Append the first local domain to a relative wire name. */
+static int append_domain(const conf_t *conf, rname_t *n)
+{
+	size_t dlen = conf->domainlens[0];
+
+	if (n->len - 1 + dlen > WIRE_NAME_MAX)
+		return ERR_TOOBIG;
+	memcpy(n->name + n->len - 1, conf->domains[0], dlen);
+	n->len = n->len - 1 + dlen;
+	return 0;
+}
+
+/*
+ * Owner names (DESIGN §6): "name." is absolute; otherwise a name already
+ * inside a local domain is taken as is and anything else gets the first
+ * local domain appended ("cctv2" -> "cctv2.skydns.local."). The result must
+ * lie inside a local domain.
+ */
+static int resolve_owner(const conf_t *conf, const char *text, rname_t *out)
+{
+	rname_t n;
+	size_t tl = strlen(text);
+
+	if (tl == 0 || strcmp(text, ".") == 0 || wire_name_from_text(text, n.name, &n.len) < 0)
+		return ERR_INVAL;
+	wire_name_lower(n.name, n.len);
+	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0 &&
+	    append_domain(conf, &n) < 0)
+		return ERR_TOOBIG;
+	if (conf_domain_of(conf, n.name, n.len) < 0)
+		return ERR_NOTFOUND;
+	if (rname_finish(&n) < 0)
+		return ERR_INVAL;
+	*out = n;
+	return 0;
+}
+
+/* Targets (SRV/MX/PTR) may point anywhere: only a single label is made local. */
+static int resolve_target(const conf_t *conf, const char *text, rname_t *out)
+{
+	rname_t n;
+
+	if (wire_name_from_text(text, n.name, &n.len) < 0 || n.len < 2)
+		return ERR_INVAL;
+	if (!strchr(text, '.') && append_domain(conf, &n) < 0)
+		return ERR_TOOBIG;
+	if (rname_finish(&n) < 0)
+		return ERR_INVAL;
+	*out = n;
+	return 0;
+}
+
+/* ---- generating the records a request stands for ---- */
+
+typedef int (*rr_fn)(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+		     uint16_t rdlen);
+
+static int each_addr(wreq_t *q, rr_fn fn)
+{
+	for (size_t i = 0; i < q->req->naddrs; i++) {
+		const api_addr_t *a = &q->req->addrs[i];
+		int ret = fn(q, &q->name, a->len == 4 ? WIRE_TYPE_A : WIRE_TYPE_AAAA, a->b, a->len);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int each_srv(wreq_t *q, rr_fn fn)
+{
+	uint8_t rd[6 + WIRE_NAME_MAX];
+
+	wire_write_u16(rd, q->req->priority);
+	wire_write_u16(rd + 2, q->req->weight);
+	memcpy(rd + 6, q->target.name, q->target.len);
+	for (size_t i = 0; i < q->req->nports; i++) {
+		wire_write_u16(rd + 4, q->req->ports[i]);
+		int ret = fn(q, &q->name, WIRE_TYPE_SRV, rd, (uint16_t)(6 + q->target.len));
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int each_txt(wreq_t *q, rr_fn fn)
+{
+	uint8_t rd[API_TEXT_MAX + API_TEXT_MAX / 255 + 2];
+	size_t n = 0;
+
+	/* A TXT string holds at most 255 bytes: split longer text. */
+	for (size_t pos = 0; pos < q->req->textlen;) {
+		size_t l = q->req->textlen - pos > 255 ? 255 : q->req->textlen - pos;
+		rd[n++] = (uint8_t)l;
+		memcpy(rd + n, q->req->text + pos, l);
+		n += l;
+		pos += l;
+	}
+	return fn(q, &q->name, WIRE_TYPE_TXT, rd, (uint16_t)n);
+}
+
+static int each_rr(wreq_t *q, rr_fn fn)
+{
+	uint8_t rd[2 + WIRE_NAME_MAX];
+	int ret;
+
+	if (q->req->type != API_T_SRV || q->req->naddrs) {
+		if ((ret = each_addr(q, fn)) < 0)
+			return ret;
+	}
+	switch (q->req->type) {
+	case API_T_CNAME:
+		return q->alias.len
+			   ? fn(q, &q->alias, WIRE_TYPE_CNAME, q->name.name, (uint16_t)q->name.len)
+			   : 0;
+	case API_T_SRV:
+		return q->req->nports ? each_srv(q, fn) : 0;
+	case API_T_TXT:
+		return q->req->textlen ? each_txt(q, fn) : 0;
+	case API_T_MX:
+		if (!q->target.len)
+			return 0;
+		wire_write_u16(rd, q->req->priority);
+		memcpy(rd + 2, q->target.name, q->target.len);
+		return fn(q, &q->name, WIRE_TYPE_MX, rd, (uint16_t)(2 + q->target.len));
+	case API_T_PTR:
+		return q->target.len
+			   ? fn(q, &q->name, WIRE_TYPE_PTR, q->target.name, (uint16_t)q->target.len)
+			   : 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- checks against the current store ---- */
+
+/* Does source `src` already hold exactly this entry? @return 1, 0 or <0. */
+static int find_entry(store_rtxn_t *v, const rname_t *owner, uint16_t type, int src,
+		      const uint8_t *rd, uint16_t rdlen, uint32_t *ttl)
+{
+	store_lookup_t lk;
+	store_rr_t rr;
+	size_t pos = 0;
+	int ret;
+
+	if ((ret = store_lookup(v, owner->key, owner->keylen, type, &lk)) < 0)
+		return ret;
+	if (!lk.has_rrset)
+		return 0;
+	while ((ret = store_rrset_next(&lk.rrset, &pos, &rr)) == 1) {
+		if (rr.source_id == src && rr.rdlen == rdlen && memcmp(rr.rdata, rd, rdlen) == 0) {
+			if (ttl)
+				*ttl = rr.ttl;
+			return 1;
+		}
+	}
+	return ret;
+}
+
+typedef struct {
+	size_t keylen;
+	bool other; /* holds an rrset that is not a CNAME */
+	bool cname;
+} probe_t;
+
+static int probe_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	probe_t *p = ctx;
+
+	(void)key;
+	if (keylen != p->keylen)
+		return 1; /* a descendant: the name's own rrsets come first */
+	if (set->type == WIRE_TYPE_CNAME)
+		p->cname = true;
+	else if (set->count)
+		p->other = true;
+	return 0;
+}
+
+static int name_probe(store_rtxn_t *v, const rname_t *n, probe_t *p)
+{
+	int ret;
+
+	*p = (probe_t){.keylen = n->keylen};
+	ret = store_iter(v, n->key, n->keylen, probe_cb, p);
+	return ret < 0 ? ret : 0;
+}
+
+static int check_k8s(wreq_t *q, const rname_t *n)
+{
+	uint64_t mask = 0;
+	int k = store_source_find(q->v, K8S_SOURCE);
+	int ret;
+
+	if (k < 0)
+		return 0; /* the watcher never wrote anything */
+	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
+		return ret;
+	if (k < 64 && (mask >> k) & 1)
+		return refuse(q, ERR_READONLY,
+			      "%s is managed by the Kubernetes watcher (read-only)", n->text);
+	return 0;
+}
+
+/* CNAME and other data cannot share a name (RFC 1034 §3.6.2). */
+static int check_cname_rules(wreq_t *q, const rname_t *owner, uint16_t type)
+{
+	probe_t p;
+	int ret;
+
+	if ((ret = name_probe(q->v, owner, &p)) < 0)
+		return ret;
+	if (type == WIRE_TYPE_CNAME && (p.other || p.cname))
+		return refuse(q, ERR_CONFLICT, "%s already has records; a CNAME cannot join them",
+			      owner->text);
+	if (type != WIRE_TYPE_CNAME && p.cname)
+		return refuse(q, ERR_CONFLICT, "%s is a CNAME; it cannot hold other records",
+			      owner->text);
+	return 0;
+}
+
+static int rr_check_new(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+			uint16_t rdlen)
+{
+	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, NULL);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 1)
+		return refuse(q, ERR_CONFLICT, "%s already has this %s record", owner->text,
+			      type == WIRE_TYPE_A	? "A"
+			      : type == WIRE_TYPE_AAAA	? "AAAA"
+			      : type == WIRE_TYPE_CNAME ? "CNAME"
+							: "same");
+	return check_cname_rules(q, owner, type);
+}
+
+static int rr_add(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+	int ret = store_rr_add(q->w, q->src, owner->name, owner->len, type, q->req->ttl, rd, rdlen);
+
+	if (ret < 0)
+		return refuse(q, ret, "adding to %s: %s", owner->text, err_str(ret));
+	return 0;
+}
+
+static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+		       uint16_t rdlen)
+{
+	int ret;
+
+	(void)rd;
+	(void)rdlen;
+	ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, NULL, 0);
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+static int rr_del_exact(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+			uint16_t rdlen)
+{
+	int ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, rd, rdlen);
+
+	if (ret == ERR_NOTFOUND)
+		return refuse(q, ret, "%s has no such record", owner->text);
+	return ret;
+}
+
+static int apply_mode(wreq_t *q)
+{
+	const api_req_t *r = q->req;
+	bool v4 = false, v6 = false;
+	int ret = 0;
+
+	if (!r->mode)
+		return 0;
+	for (size_t i = 0; i < r->naddrs; i++)
+		*(r->addrs[i].len == 4 ? &v4 : &v6) = true;
+	if (r->type == API_T_A || (r->nupdates && r->updates[0].to.len == 4))
+		v4 = true;
+	if (r->type == API_T_AAAA || (r->nupdates && r->updates[0].to.len == 16))
+		v6 = true;
+	if (v4)
+		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_A,
+					   (uint8_t)r->mode);
+	if (ret == 0 && v6)
+		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_AAAA,
+					   (uint8_t)r->mode);
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* ---- the operations ---- */
+
+static int op_create(wreq_t *q)
+{
+	int ret;
+
+	if ((ret = each_rr(q, rr_check_new)) < 0 || (ret = each_rr(q, rr_add)) < 0)
+		return ret;
+	return apply_mode(q);
+}
+
+static int op_update_addrs(wreq_t *q)
+{
+	const api_req_t *r = q->req;
+	char from[64], to[64];
+	int ret;
+
+	for (size_t i = 0; i < r->nupdates; i++) {
+		const api_update_t *u = &r->updates[i];
+		uint16_t type = u->from.len == 4 ? WIRE_TYPE_A : WIRE_TYPE_AAAA;
+		uint32_t ttl = r->ttl;
+
+		api_addr_format(&u->from, from, sizeof(from));
+		api_addr_format(&u->to, to, sizeof(to));
+		ret = find_entry(q->v, &q->name, type, q->src, u->from.b, u->from.len, &ttl);
+		if (ret == 0)
+			return refuse(q, ERR_NOTFOUND, "%s has no address %s", q->name.text, from);
+		if (ret < 0 || (ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, type,
+						   u->from.b, u->from.len)) < 0)
+			return ret;
+		if (find_entry(q->v, &q->name, type, q->src, u->to.b, u->to.len, NULL) == 1)
+			return refuse(q, ERR_CONFLICT, "%s already has address %s", q->name.text,
+				      to);
+		if ((ret = store_rr_add(q->w, q->src, q->name.name, q->name.len, type,
+					r->has_ttl ? r->ttl : ttl, u->to.b, u->to.len)) < 0)
+			return ret;
+	}
+	return apply_mode(q);
+}
+
+/* PUT without "update": the request's records replace the API's records of those types. */
+static int op_update(wreq_t *q)
+{
+	int ret;
+
+	if (q->req->nupdates)
+		return op_update_addrs(q);
+	if ((ret = each_rr(q, rr_del_type)) < 0 || (ret = each_rr(q, rr_check_new)) < 0 ||
+	    (ret = each_rr(q, rr_add)) < 0)
+		return ret;
+	return apply_mode(q);
+}
+
+static int op_delete(wreq_t *q)
+{
+	const api_req_t *r = q->req;
+	int ret;
+	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nports;
+
+	if (exact)
+		return each_rr(q, rr_del_exact);
+	ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, r->type, NULL, 0);
+	if (ret == ERR_NOTFOUND)
+		return refuse(q, ret, "%s has no API records%s", q->name.text,
+			      r->type ? " of that type" : "");
+	return ret;
+}
+
+/* ---- request plumbing ---- */
+
+static int resolve_req_names(wreq_t *q)
+{
+	const conf_t *conf = q->api->conf;
+	const api_req_t *r = q->req;
+	int ret;
+
+	if (r->alias[0]) {
+		ret = resolve_owner(conf, r->alias, &q->alias);
+		if (ret < 0)
+			return refuse(q, ERR_INVAL,
+				      "alias \"%.200s\" is not a name inside a local domain",
+				      r->alias);
+	}
+	if (r->target[0]) {
+		if (resolve_target(conf, r->target, &q->target) < 0)
+			return refuse(q, ERR_INVAL, "bad host name \"%.200s\"", r->target);
+	} else if (r->type == API_T_SRV) {
+		q->target = q->name; /* SRV with ips: the name's own addresses */
+	}
+	return 0;
+}
+
+static int run_op(wreq_t *q)
+{
+	int ret;
+
+	if ((ret = resolve_req_names(q)) < 0)
+		return ret;
+	if ((ret = store_write_begin(q->api->store, &q->w)) < 0)
+		return refuse(q, ret, "store: %s", err_str(ret));
+	q->v = store_write_view(q->w);
+	if ((q->src = store_source_id(q->w, API_SOURCE)) < 0) {
+		ret = refuse(q, q->src, "store: %s", err_str(q->src));
+		goto fail;
+	}
+	if ((ret = check_k8s(q, &q->name)) < 0 ||
+	    (q->alias.len && (ret = check_k8s(q, &q->alias)) < 0))
+		goto fail;
+	if (q->req->op == API_OP_CREATE)
+		ret = op_create(q);
+	else if (q->req->op == API_OP_UPDATE)
+		ret = op_update(q);
+	else
+		ret = op_delete(q);
+	if (ret < 0)
+		goto fail;
+	ret = store_write_commit(q->w);
+	q->w = NULL;
+	if (ret < 0)
+		return refuse(q, ret, "store commit: %s", err_str(ret));
+	return 0;
+fail:
+	store_write_abort(q->w);
+	q->w = NULL;
+	if (!q->msg[0])
+		refuse(q, ret, "%s: %s", q->name.text, err_str(ret));
+	return ret;
+}
+
+static int status_of(int code)
+{
+	switch (code) {
+	case ERR_NOTFOUND:
+		return 404;
+	case ERR_CONFLICT:
+	case ERR_READONLY:
+		return 409;
+	case ERR_INVAL:
+	case ERR_PARSE:
+		return 400;
+	case ERR_TOOBIG:
+	case ERR_SPACE:
+		return 413;
+	default:
+		return 500;
+	}
+}
+
+static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status);
+
+static int handle_write(api_t *api, struct mg_connection *c, int op, const rname_t *name)
+{
+	char *body = NULL;
+	size_t len = 0;
+	wreq_t q = {.api = api, .name = *name};
+	api_req_t *req = NULL;
+	int ret;
+
+	if ((ret = api_read_body(c, &body, &len)) < 0) {
+		ret = ret == API_JSON_TOOBIG
+			  ? api_reply_error(c, 413, "body larger than %d bytes", API_BODY_MAX)
+			  : api_reply_error(c, 400, "cannot read the body");
+		goto out;
+	}
+	if (!(req = malloc(sizeof(*req)))) {
+		ret = api_reply_error(c, 500, "out of memory");
+		goto out;
+	}
+	if ((ret = api_json_parse(op, body, len, req, q.msg, sizeof(q.msg))) < 0) {
+		ret = api_reply_error(c, ret == API_JSON_TOOBIG ? 413 : 400, "%s", q.msg);
+		goto out;
+	}
+	q.req = req;
+	if ((ret = run_op(&q)) < 0) {
+		if (status_of(ret) == 500)
+			log_err("api: %s %s: %s", op == API_OP_DELETE ? "delete" : "write",
+				name->text, q.msg);
+		ret = api_reply_error(c, status_of(ret), "%s", q.msg);
+		goto out;
+	}
+	if (op == API_OP_DELETE)
+		ret = api_reply_json(c, 200,
+				     json_pack("{s:s,s:b}", "name", name->text, "deleted", 1));
+	else
+		ret = show_name(api, c, name, op == API_OP_CREATE ? 201 : 200);
+out:
+	free(req);
+	free(body);
+	return ret;
+}
+
+/* ---- reads ---- */
+
+typedef struct {
+	json_t *names; /* list: array of name objects */
+	json_t *cur;   /* the name object being filled */
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	size_t only_keylen; /* show: stop at descendants; 0 = list everything */
+	bool single;
+	int err;
+} collect_t;
+
+static json_t *name_object(const uint8_t *key, size_t keylen)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+	char text[WIRE_NAME_TEXT_MAX];
+
+	if (wire_key_to_name(key, keylen, name, &len) < 0 ||
+	    wire_name_to_text(name, len, text, sizeof(text)) < 0)
+		return NULL;
+	return json_pack("{s:s,s:[]}", "name", text, "records");
+}
+
+static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	collect_t *cl = ctx;
+	json_t *rec;
+
+	if (cl->single && keylen != cl->only_keylen)
+		return 1;
+	if (set->count == 0)
+		return 0;
+	if (!cl->cur || keylen != cl->keylen || memcmp(key, cl->key, keylen) != 0) {
+		if (!(cl->cur = name_object(key, keylen)))
+			return cl->err = ERR_STORE;
+		json_array_append_new(cl->names, cl->cur);
+		memcpy(cl->key, key, keylen);
+		cl->keylen = keylen;
+	}
+	if (!(rec = api_render_rrset(set)))
+		return cl->err = ERR_STORE;
+	json_array_append_new(json_object_get(cl->cur, "records"), rec);
+	return 0;
+}
+
+static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+{
+	collect_t cl = {.names = json_array(), .single = true, .only_keylen = n->keylen};
+	store_rtxn_t *t = NULL;
+	int ret;
+
+	if (!cl.names)
+		return api_reply_error(c, 500, "out of memory");
+	if ((ret = store_read_begin(api->store, &t)) < 0) {
+		json_decref(cl.names);
+		return api_reply_err_code(c, ret, "store");
+	}
+	ret = store_iter(t, n->key, n->keylen, collect_cb, &cl);
+	store_read_end(t);
+	if (ret < 0 || cl.err < 0) {
+		json_decref(cl.names);
+		return api_reply_err_code(c, ret < 0 ? ret : cl.err, n->text);
+	}
+	if (json_array_size(cl.names) == 0) {
+		json_decref(cl.names);
+		return api_reply_error(c, 404, "%s: no such name", n->text);
+	}
+	json_t *doc = json_incref(json_array_get(cl.names, 0));
+	json_decref(cl.names);
+	return api_reply_json(c, status, doc);
+}
+
+/* A domain listed inside another configured domain would be listed twice. */
+static bool domain_nested(const conf_t *conf, size_t i)
+{
+	for (size_t j = 0; j < conf->ndomains; j++) {
+		if (j != i &&
+		    wire_name_is_subdomain(conf->domains[i], conf->domainlens[i], conf->domains[j],
+					   conf->domainlens[j]) &&
+		    !(wire_name_equal(conf->domains[i], conf->domainlens[i], conf->domains[j],
+				      conf->domainlens[j]) &&
+		      j > i))
+			return true;
+	}
+	return false;
+}
+
+static int list_names(api_t *api, struct mg_connection *c)
+{
+	const conf_t *conf = api->conf;
+	collect_t cl = {.names = json_array()};
+	store_rtxn_t *t = NULL;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	int ret = 0;
+
+	if (!cl.names)
+		return api_reply_error(c, 500, "out of memory");
+	if ((ret = store_read_begin(api->store, &t)) < 0) {
+		json_decref(cl.names);
+		return api_reply_err_code(c, ret, "store");
+	}
+	for (size_t i = 0; i < conf->ndomains && ret >= 0 && cl.err == 0; i++) {
+		if (domain_nested(conf, i) ||
+		    wire_name_to_key(conf->domains[i], conf->domainlens[i], key, &keylen) < 0)
+			continue;
+		cl.cur = NULL;
+		ret = store_iter(t, key, keylen, collect_cb, &cl);
+	}
+	store_read_end(t);
+	if (ret < 0 || cl.err < 0) {
+		json_decref(cl.names);
+		return api_reply_err_code(c, ret < 0 ? ret : cl.err, "list");
+	}
+	return api_reply_json(c, 200, json_pack("{s:o}", "names", cl.names));
+}
+
+int api_records_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest)
+{
+	rname_t name;
+	int ret;
+
+	if (rest[0] == '\0') {
+		if (strcmp(method, "GET") != 0)
+			return api_reply_error(c, 405, "method %s not allowed on the list", method);
+		return list_names(api, c);
+	}
+	int op = strcmp(method, "POST") == 0	 ? API_OP_CREATE
+		 : strcmp(method, "PUT") == 0	 ? API_OP_UPDATE
+		 : strcmp(method, "DELETE") == 0 ? API_OP_DELETE
+						 : 0;
+	if (!op && strcmp(method, "GET") != 0)
+		return api_reply_error(c, 405, "method %s not allowed", method);
+	if ((ret = resolve_owner(api->conf, rest, &name)) < 0)
+		return api_reply_error(c, 400, "\"%.200s\" is not a name inside a local domain",
+				       rest);
+	if (!op)
+		return show_name(api, c, &name, 200);
+	return handle_write(api, c, op, &name);
+}

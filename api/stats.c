@@ -1,0 +1,212 @@
+/*
+ * api/stats: GET /skydns/stats (JSON) and GET /metrics (Prometheus text
+ * exposition format 0.0.4). Worker counters come summed from the
+ * query_stats hook; workers are never waited for.
+ */
+#include "api/api_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "common/err.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "server/query.h"
+#include "store/store.h"
+
+static const char *const rcode_names[16] = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
+};
+
+static const struct {
+	unsigned stat;
+	const char *name;
+} type_stats[] = {
+    {QUERY_STAT_TYPE_A, "A"},	      {QUERY_STAT_TYPE_AAAA, "AAAA"}, {QUERY_STAT_TYPE_SRV, "SRV"},
+    {QUERY_STAT_TYPE_CNAME, "CNAME"}, {QUERY_STAT_TYPE_PTR, "PTR"},   {QUERY_STAT_TYPE_TXT, "TXT"},
+    {QUERY_STAT_TYPE_MX, "MX"},	      {QUERY_STAT_TYPE_NS, "NS"},     {QUERY_STAT_TYPE_SOA, "SOA"},
+    {QUERY_STAT_TYPE_OTHER, "other"},
+};
+
+#define NTYPES (sizeof(type_stats) / sizeof(type_stats[0]))
+
+static void read_counters(const api_t *api, unsigned long long *v)
+{
+	memset(v, 0, sizeof(*v) * QUERY_STAT_COUNT);
+	if (api->hooks.query_stats)
+		api->hooks.query_stats(api->hooks.ctx, v, QUERY_STAT_COUNT);
+}
+
+typedef struct {
+	long count;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+} count_t;
+
+static int count_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	count_t *c = ctx;
+
+	if (set->count == 0 || (keylen == c->keylen && memcmp(key, c->key, keylen) == 0))
+		return 0;
+	c->count++;
+	memcpy(c->key, key, keylen);
+	c->keylen = keylen;
+	return 0;
+}
+
+static long count_names(store_rtxn_t *t)
+{
+	count_t c = {0};
+	int ret = store_iter(t, NULL, 0, count_cb, &c);
+
+	return ret < 0 ? ret : c.count;
+}
+
+/* Store facts for stats and metrics; zeros when the store cannot be read. */
+static void store_facts(api_t *api, uint64_t *gen, long *names)
+{
+	store_rtxn_t *t = NULL;
+
+	*gen = 0;
+	*names = 0;
+	if (store_read_begin(api->store, &t) < 0)
+		return;
+	*gen = store_generation(t);
+	*names = count_names(t);
+	if (*names < 0)
+		*names = 0;
+	store_read_end(t);
+}
+
+int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
+{
+	unsigned long long v[QUERY_STAT_COUNT];
+	json_t *rc = json_object(), *types = json_object();
+	uint64_t gen;
+	long names;
+
+	(void)rest;
+	read_counters(api, v);
+	store_facts(api, &gen, &names);
+	for (unsigned i = 0; i < 16; i++) {
+		if (v[QUERY_STAT_RCODE0 + i] || i <= 5)
+			json_object_set_new(rc, rcode_names[i],
+					    json_integer((json_int_t)v[QUERY_STAT_RCODE0 + i]));
+	}
+	json_object_set_new(rc, "BADVERS", json_integer((json_int_t)v[QUERY_STAT_BADVERS]));
+	for (size_t i = 0; i < NTYPES; i++)
+		json_object_set_new(types, type_stats[i].name,
+				    json_integer((json_int_t)v[type_stats[i].stat]));
+	return api_reply_json(
+	    c, 200,
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}", "queries",
+		      (json_int_t)v[QUERY_STAT_QUERIES], "udp", (json_int_t)v[QUERY_STAT_UDP],
+		      "tcp", (json_int_t)v[QUERY_STAT_TCP], "truncated",
+		      (json_int_t)v[QUERY_STAT_TRUNCATED], "dropped",
+		      (json_int_t)v[QUERY_STAT_DROPPED], "forward",
+		      (json_int_t)v[QUERY_STAT_FORWARD], "rcode", rc, "qtype", types, "domainSize",
+		      (json_int_t)names, "generation", (json_int_t)gen));
+}
+
+/* A growable text buffer for the exposition; `oom` sticks once set. */
+typedef struct {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (int tries = 0; tries < 2 && !b->oom; tries++) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (b->cap + (size_t)n) * 2;
+		char *np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+}
+
+static void metric_head(sbuf_t *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_queries(sbuf_t *b, const unsigned long long *v)
+{
+	metric_head(b, "skydns_queries_total", "counter", "DNS queries received, by transport.");
+	sb_printf(b, "skydns_queries_total{proto=\"udp\"} %llu\n", v[QUERY_STAT_UDP]);
+	sb_printf(b, "skydns_queries_total{proto=\"tcp\"} %llu\n", v[QUERY_STAT_TCP]);
+	metric_head(b, "skydns_responses_total", "counter", "DNS responses sent, by rcode.");
+	for (unsigned i = 0; i < 16; i++) {
+		if (v[QUERY_STAT_RCODE0 + i] || i <= 5)
+			sb_printf(b, "skydns_responses_total{rcode=\"%s\"} %llu\n", rcode_names[i],
+				  v[QUERY_STAT_RCODE0 + i]);
+	}
+	sb_printf(b, "skydns_responses_total{rcode=\"BADVERS\"} %llu\n", v[QUERY_STAT_BADVERS]);
+	metric_head(b, "skydns_queries_by_type_total", "counter", "DNS queries, by question type.");
+	for (size_t i = 0; i < NTYPES; i++)
+		sb_printf(b, "skydns_queries_by_type_total{type=\"%s\"} %llu\n", type_stats[i].name,
+			  v[type_stats[i].stat]);
+	metric_head(b, "skydns_truncated_total", "counter", "UDP responses sent with TC set.");
+	sb_printf(b, "skydns_truncated_total %llu\n", v[QUERY_STAT_TRUNCATED]);
+	metric_head(b, "skydns_dropped_total", "counter", "Packets dropped without a reply.");
+	sb_printf(b, "skydns_dropped_total %llu\n", v[QUERY_STAT_DROPPED]);
+	metric_head(b, "skydns_forwarded_total", "counter", "Queries handed to the forwarder.");
+	sb_printf(b, "skydns_forwarded_total %llu\n", v[QUERY_STAT_FORWARD]);
+}
+
+int api_metrics_handle(api_t *api, struct mg_connection *c)
+{
+	unsigned long long v[QUERY_STAT_COUNT];
+	sbuf_t b = {.cap = 8192};
+	uint64_t gen;
+	long names;
+	int ret;
+
+	if (!(b.p = malloc(b.cap)))
+		return api_reply_error(c, 500, "out of memory");
+	read_counters(api, v);
+	store_facts(api, &gen, &names);
+	metric_head(&b, "skydns_up", "gauge", "1 while the server runs.");
+	sb_printf(&b, "skydns_up 1\n");
+	metric_head(&b, "skydns_ready", "gauge", "1 when ready, 0 while draining.");
+	sb_printf(&b, "skydns_ready %d\n", atomic_load(&api->draining) ? 0 : 1);
+	metrics_queries(&b, v);
+	metric_head(&b, "skydns_store_generation", "gauge", "Store generation (SOA serial).");
+	sb_printf(&b, "skydns_store_generation %llu\n", (unsigned long long)gen);
+	metric_head(&b, "skydns_store_names", "gauge", "Names holding records in the store.");
+	sb_printf(&b, "skydns_store_names %ld\n", names);
+	if (b.oom) {
+		free(b.p);
+		return api_reply_error(c, 500, "out of memory");
+	}
+	ret = api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+	free(b.p);
+	return ret;
+}
