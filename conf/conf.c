@@ -892,8 +892,13 @@ static char *read_line(char *str, int num, void *stream)
 	size_t skip, len;
 	char *close;
 
-	if (p->ret || !fgets(str, num, p->f))
+	if (p->ret)
 		return NULL;
+	if (!fgets(str, num, p->f)) {
+		if (ferror(p->f)) /* e.g. EISDIR: fopen(dir, "r") succeeds */
+			fail(p, errno ? -errno : -EIO, "%s", strerror(errno ? errno : EIO));
+		return NULL;
+	}
 	p->line++;
 	len = strlen(str);
 	if (len > 0 && str[len - 1] != '\n' && !feof(p->f)) {
@@ -1004,8 +1009,6 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen)
 		goto out;
 	}
 	r = ini_parse_stream(read_line, &p, on_key, &p);
-	if (!p.ret && ferror(p.f))
-		fail(&p, -EIO, "%s", strerror(EIO));
 	if (!p.ret && r > 0) {
 		p.line = (unsigned)r;
 		fail(&p, ERR_CONFIG, "syntax error, expected [section] or key = value");

@@ -671,6 +671,9 @@ static void test_missing_file(void)
 	CHECK_EQ_INT(conf_load(path, &c, err, sizeof(err)), -ENOENT);
 	CHECK(c == NULL);
 	CHECK(strstr(err, "nope.conf: No such file or directory") != NULL);
+	CHECK_EQ_INT(conf_load(g_dir, &c, err, sizeof(err)), -EISDIR);
+	CHECK(c == NULL);
+	CHECK(strstr(err, ": Is a directory") != NULL);
 }
 
 static void src_dir(char *out, size_t cap)
