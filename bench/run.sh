@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# bench/run.sh — skydns against NSD and Knot DNS on the same zone, one command.
+#
+# Usage:
+#   bench/run.sh [auth]     authoritative: skydns, NSD, Knot DNS and the io_uring UDP
+#                           echo floor, all serving bench/data/skydns.local.zone
+#   bench/run.sh forward    caching forwarders in front of one NSD: skydns vs Unbound,
+#                           cache warmed with one pass over the query file first
+#   (./dev.sh bench [auth|forward] installs what is missing and runs this.)
+#
+# Env (defaults in brackets):
+#   ROUNDS [2]            rounds; servers alternate inside a round, order flips each round
+#   BENCH_SECONDS [10]    length of every measured run
+#   SERVERS               auth: ["skydns nsd knot echo"], forward: ["skydns unbound"]
+#   DNSPERF_ARGS ["-T 2 -c 8"]   FAST_ARGS ["-M -c 8 -q 256"]   LATQPS [20000]
+#   SKYDNS_BUILD_DIR [build]     where skydns is (built Release there if missing)
+#   NSVC NMULTI NAAAA NCNAME NSRV  zone sizes (see make-zone.sh); bench/data is
+#                         regenerated when they differ from the last run
+#
+# Method (see bench/README.md of the shared material): every server gets one worker
+# and CPU 1 (taskset, re-applied to all its threads after start, since Knot pins its
+# own); load generators run on CPU 0. Per server and round:
+#   dnsperf  $DNSPERF_ARGS                      -> QPS, lost, server CPU µs/query
+#   latprobe $FAST_ARGS (recvmmsg/sendmmsg batches, so the server is the limit) -> same
+#   latprobe -Q $LATQPS (open loop, fixed rate) -> p50 / p99 latency
+#   VmHWM of the server's processes              -> peak RSS
+# Server CPU = utime+stime of all its processes and threads (/proc/PID/stat) over the
+# run, divided by the queries answered. Everything on 127.0.0.1; every process this
+# script starts is stopped by PID on exit.
+# Output: one row per measurement in bench/results/<date>-<mode>.tsv, a table on stdout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+DATA=$HERE/data
+RUN=$HERE/run
+BIN=$RUN/bin
+RESULTS=$HERE/results
+ZONE=$DATA/skydns.local.zone
+QUERIES=$DATA/queries.txt
+
+MODE=${1:-auth}
+ROUNDS=${ROUNDS:-2}
+SECS=${BENCH_SECONDS:-10}
+DNSPERF_ARGS=${DNSPERF_ARGS:-"-T 2 -c 8"}
+FAST_ARGS=${FAST_ARGS:-"-M -c 8 -q 256"}
+LATQPS=${LATQPS:-20000}
+BUILD_DIR=${SKYDNS_BUILD_DIR:-$ROOT/build}
+SKYDNS=$BUILD_DIR/server/skydns
+HZ=$(getconf CLK_TCK)
+SRV_CPU=1 GEN_CPU=0
+
+case $MODE in
+auth) SERVERS=${SERVERS:-"skydns nsd knot echo"} ;;
+forward) SERVERS=${SERVERS:-"skydns unbound"} ;;
+*)
+	sed -n '2,9p' "$0" >&2
+	exit 2
+	;;
+esac
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# ------------------------------------------------------------ processes --
+SRV_PIDS=() # top-level PIDs of everything started here
+
+tree_pids() { # PID and all its descendants
+	local p=$1 c
+	[ -d "/proc/$p" ] || return 0
+	echo "$p"
+	for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do tree_pids "$c"; done
+}
+
+stop_pids() { # stop these PIDs and their descendants: TERM, wait up to 10 s, KILL
+	local p all=() alive
+	for p in "$@"; do mapfile -t -O "${#all[@]}" all < <(tree_pids "$p"); done
+	[ "${#all[@]}" -gt 0 ] || return 0
+	kill "${all[@]}" 2>/dev/null || true
+	for _ in $(seq 1 40); do
+		alive=0
+		for p in "${all[@]}"; do [ -d "/proc/$p" ] && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.25
+	done
+	for p in "${all[@]}"; do [ -d "/proc/$p" ] && kill -9 "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+stop_all() {
+	if [ "${#SRV_PIDS[@]}" -gt 0 ]; then stop_pids "${SRV_PIDS[@]}"; fi
+	SRV_PIDS=()
+}
+
+# stop one server and forget its PID, so a recycled PID is never signalled later
+stop_server() {
+	local p keep=()
+	stop_pids "$1"
+	for p in "${SRV_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	SRV_PIDS=("${keep[@]}")
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+spawn() { # logfile cpu cmd... : start in the background pinned to cpu
+	local logf=$1 cpu=$2
+	shift 2
+	taskset -c "$cpu" "$@" >"$logf" 2>&1 &
+	SRV_PIDS+=("$!")
+	LAST_PID=$!
+}
+
+cpu_ticks() { # utime+stime of a PID tree, threads included
+	local t=0 p v
+	for p in $(tree_pids "$1"); do
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+hwm_kb() { # peak RSS (VmHWM) summed over a PID tree
+	local t=0 p v
+	for p in $(tree_pids "$1"); do
+		v=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+pin_tree() { # Knot sets its own thread affinity: put every thread back on our CPU
+	local p
+	for p in $(tree_pids "$1"); do taskset -a -p -c "$SRV_CPU" "$p" >/dev/null 2>&1 || true; done
+}
+
+port_busy() { ss -Hlnut "( sport = :$1 )" 2>/dev/null | grep -q .; }
+NEXT_PORT=5400
+# sets PORT to the first free loopback port from NEXT_PORT on (not in a subshell:
+# NEXT_PORT must advance so two servers never get the same port)
+alloc_port() {
+	PORT=$NEXT_PORT
+	while port_busy "$PORT"; do
+		PORT=$((PORT + 1))
+		[ "$PORT" -lt 5700 ] || die "no free port in 5400-5699"
+	done
+	NEXT_PORT=$((PORT + 1))
+}
+
+dig_short() { # port name type
+	kdig +time=1 +retry=0 +short @127.0.0.1 -p "$1" "$2" "$3" 2>/dev/null
+}
+
+wait_ready() { # name port: up to 30 s for a correct answer (any answer for echo)
+	for _ in $(seq 1 120); do
+		[ -d "/proc/$LAST_PID" ] || return 1
+		if [ "$1" = echo ]; then
+			kdig +time=1 +retry=0 @127.0.0.1 -p "$2" svc-0.default.svc.skydns.local A 2>/dev/null |
+				grep -q 'status:' && return 0
+		elif dig_short "$2" svc-0.default.svc.skydns.local A | grep -qx 10.0.0.0; then
+			return 0
+		fi
+		sleep 0.25
+	done
+	return 1
+}
+
+# A benchmark of wrong answers is worthless: check a few before measuring.
+sanity() { # port
+	local p=$1 bad=0
+	[ "$(dig_short "$p" svc-1.default.svc.skydns.local A)" = 10.0.0.1 ] || bad=1
+	[ "$(dig_short "$p" multi-1.default.svc.skydns.local A | wc -l)" = 3 ] || bad=1
+	dig_short "$p" alias-1.default.svc.skydns.local A | grep -qx 10.0.0.1 || bad=1
+	[ "$(dig_short "$p" svc-1.default.svc.skydns.local AAAA)" = fd00::1 ] || bad=1
+	dig_short "$p" _http._tcp.svc-1.default.svc.skydns.local SRV | grep -q '^0 10 80 ' || bad=1
+	kdig +time=1 +retry=0 @127.0.0.1 -p "$p" nx-1.default.svc.skydns.local A 2>/dev/null |
+		grep -q 'status: NXDOMAIN' || bad=1
+	return "$bad"
+}
+
+# ---------------------------------------------------------------- setup --
+build_tools() {
+	mkdir -p "$BIN"
+	if [ ! -x "$BIN/latprobe" ] || [ "$HERE/latprobe.c" -nt "$BIN/latprobe" ]; then
+		cc -O2 -o "$BIN/latprobe" "$HERE/latprobe.c" || die "cannot build latprobe"
+	fi
+	if [ ! -x "$BIN/echo" ] || [ "$HERE/echo.c" -nt "$BIN/echo" ]; then
+		cc -O2 -o "$BIN/echo" "$HERE/echo.c" -lpthread -luring || die "cannot build echo"
+	fi
+}
+
+# skydns is optional: while it does not build, the peers are still measured.
+build_skydns() {
+	case " $SERVERS " in *" skydns "*) ;; *) return 0 ;; esac
+	if [ ! -x "$SKYDNS" ]; then
+		log "building skydns (Release) into $BUILD_DIR"
+		if ! { cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+			cmake --build "$BUILD_DIR" -j"$(nproc)" --target skydns >"$RUN/skydns-build.log" 2>&1; }; then
+			log "WARNING: skydns does not build (see $RUN/skydns-build.log); measuring the others"
+			SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
+		fi
+	fi
+}
+
+make_data() {
+	local sizes="${NSVC:-} ${NMULTI:-} ${NAAAA:-} ${NCNAME:-} ${NSRV:-} ${NQ:-}"
+	if [ -f "$ZONE" ] && [ -f "$QUERIES" ] && [ "$(cat "$DATA/.sizes" 2>/dev/null)" = "$sizes" ]; then
+		return 0
+	fi
+	"$HERE/make-zone.sh" "$DATA" >&2
+	echo "$sizes" >"$DATA/.sizes"
+}
+
+# ------------------------------------------------------------ servers ---
+# start_X PORT [UPSTREAM_PORT]: writes its config under $RUN/X, starts it pinned to
+# SRV_CPU in the foreground (&), sets LAST_PID.
+
+skydns_conf() { # dir port [upstream]
+	cat >"$1/skydns.conf" <<EOF
+[Dns]
+dns-addr = 127.0.0.1:$2
+workers = 1
+EOF
+	if [ -n "${3:-}" ]; then
+		# forwarder: no local domain may cover the benchmark zone
+		printf 'dns-domains = bench.invalid.\nnameservers = 127.0.0.1:%s\ncacheSize = 200000\n' \
+			"$3" >>"$1/skydns.conf"
+	else
+		printf 'dns-domains = skydns.local.\n' >>"$1/skydns.conf"
+	fi
+	printf '[Store]\ndata-dir = %s/store\n[Log]\nlog-level = warn\n' "$1" >>"$1/skydns.conf"
+}
+
+start_skydns() {
+	local d=$RUN/skydns
+	mkdir -p "$d/store"
+	skydns_conf "$d" "$1" "${2:-}"
+	spawn "$d/stdout" "$SRV_CPU" "$SKYDNS" -config-file "$d/skydns.conf"
+}
+
+# import once per benchmark run (the store persists across restarts)
+import_skydns() {
+	local d=$RUN/skydns t0 t1
+	rm -rf "$d"
+	mkdir -p "$d/store"
+	skydns_conf "$d" 53
+	t0=$(date +%s%N)
+	if ! "$SKYDNS" -config-file "$d/skydns.conf" -import "$ZONE" >"$d/import.log" 2>&1; then
+		log "WARNING: skydns import failed (see $d/import.log); measuring the others"
+		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
+		return 0
+	fi
+	t1=$(date +%s%N)
+	log "skydns: imported $(wc -l <"$ZONE") zone lines in $(((t1 - t0) / 1000000)) ms," \
+		"store $(du -sh "$d/store" | cut -f1)"
+}
+
+nsd_conf() { # dir port
+	cat >"$1/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1@$2
+  server-count: 1
+  reuseport: yes
+  do-ip6: no
+  username: ""
+  chroot: ""
+  zonesdir: "$1"
+  database: ""
+  zonelistfile: "$1/zone.list"
+  xfrdfile: "$1/xfrd.state"
+  xfrdir: "$1"
+  pidfile: "$1/nsd.pid"
+  verbosity: 0
+  minimal-responses: yes
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: skydns.local
+  zonefile: $ZONE
+EOF
+}
+
+start_nsd() {
+	local d=$RUN/nsd
+	rm -rf "$d" && mkdir -p "$d"
+	nsd_conf "$d" "$1"
+	spawn "$d/stdout" "$SRV_CPU" nsd -d -c "$d/nsd.conf"
+}
+
+# Knot: no RRL module configured (off), one UDP worker; it adds no additional
+# records it does not need, so it needs no minimal-responses switch.
+start_knot() {
+	local d=$RUN/knot
+	rm -rf "$d" && mkdir -p "$d"
+	cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$1
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    udp-max-payload: 1232
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$d"
+template:
+  - id: default
+    storage: "$d"
+    semantic-checks: off
+    journal-content: none
+    zonefile-sync: -1
+    zonefile-load: whole
+zone:
+  - domain: skydns.local
+    file: "$ZONE"
+EOF
+	spawn "$d/stdout" "$SRV_CPU" knotd -c "$d/knot.conf"
+}
+
+start_echo() {
+	mkdir -p "$RUN/echo"
+	spawn "$RUN/echo/stdout" "$SRV_CPU" "$BIN/echo" "$1" 1 uring
+}
+
+start_unbound() { # port upstream
+	local d=$RUN/unbound
+	rm -rf "$d" && mkdir -p "$d"
+	cat >"$d/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1@$1
+    port: $1
+    num-threads: 1
+    so-reuseport: yes
+    do-ip6: no
+    username: ""
+    chroot: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    use-syslog: no
+    verbosity: 0
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "iterator"
+    msg-cache-size: 64m
+    rrset-cache-size: 128m
+    num-queries-per-thread: 4096
+    minimal-responses: yes
+    qname-minimisation: no
+forward-zone:
+    name: "skydns.local."
+    forward-addr: 127.0.0.1@$2
+remote-control:
+    control-enable: no
+EOF
+	spawn "$d/stdout" "$SRV_CPU" unbound -d -c "$d/unbound.conf"
+}
+
+# The forwarders' upstream: one NSD, on the load generator's CPU so the
+# forwarder's core does only the forwarder's work (it is busy only on misses).
+start_upstream() {
+	local d=$RUN/upstream-nsd
+	rm -rf "$d" && mkdir -p "$d"
+	nsd_conf "$d" "$1"
+	spawn "$d/stdout" "$GEN_CPU" nsd -d -c "$d/nsd.conf"
+	wait_ready nsd "$1" || die "upstream NSD does not answer (see $d/stdout)"
+}
+
+version_of() {
+	case $1 in
+	skydns) "$SKYDNS" -version 2>&1 | head -n1 | tr ' ' '-' ;;
+	nsd) nsd -v 2>&1 | awk 'NR==1 {print "NSD-" $3}' ;;
+	knot) knotd -V 2>&1 | awk 'NR==1 {print "Knot-" $NF}' ;;
+	unbound) unbound -V 2>&1 | awk 'NR==1 {print "Unbound-" $2}' ;;
+	echo) echo "io_uring-echo" ;;
+	esac
+}
+
+# ---------------------------------------------------------- measuring ---
+# measure SERVER PORT PID ROUND KIND: one load run, one TSV row
+measure() {
+	local srv=$1 port=$2 pid=$3 round=$4 kind=$5 out t0 t1 rc=0
+	out=$RUN/$srv-$kind-r$round.txt
+	t0=$(cpu_ticks "$pid")
+	case $kind in
+	dnsperf)
+		# shellcheck disable=SC2086 # word splitting of the args is intended
+		taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
+			$DNSPERF_ARGS >"$out" 2>&1 || rc=$?
+		;;
+	fast)
+		# shellcheck disable=SC2086
+		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
+			$FAST_ARGS >"$out" 2>&1 || rc=$?
+		;;
+	lat)
+		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
+			-c 4 -Q "$LATQPS" >"$out" 2>&1 || rc=$?
+		;;
+	esac
+	t1=$(cpu_ticks "$pid")
+	[ "$rc" = 0 ] || log "WARNING: $kind against $srv exited $rc (see $out)"
+	awk -v srv="$srv" -v ver="$(version_of "$srv")" -v round="$round" -v kind="$kind" \
+		-v secs="$SECS" -v ticks=$((t1 - t0)) -v hz="$HZ" -v hwm="$(hwm_kb "$pid")" '
+	BEGIN { p50 = p99 = "-" }
+	/Queries completed:/  { ans = $3 }
+	/Queries lost:/       { lost = $3 }
+	/Queries per second:/ { qps = $4 }
+	/Response codes:/     { for (i = 3; i <= NF; i++) if ($i == "NXDOMAIN") nx = $(i + 1) }
+	/^sent .* received/   { ans = $4; lost = $6; qps = $4 / secs }
+	/^rcodes/             { nx = $5 }
+	/^latency_ms/         { p50 = $5; p99 = $9 }
+	END {
+		uspq = ans ? 1e6 * ticks / hz / ans : 0
+		printf "%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.2f\t%s\t%s\t%d\n", round, srv, ver, kind,
+			qps, ans, lost, ans ? 100 * nx / ans : 0, uspq, p50, p99, hwm
+	}' "$out" | tee -a "$TSV" | awk -F'\t' '{
+		printf "  %-8s %-7s %8s qps  lost %-6s nx %5s%%  %6s us/q  p50 %s p99 %s ms  hwm %d KiB\n",
+			$2, $4, $5, $7, $8, $9, $10, $11, $12 }' >&2
+}
+
+# bench_one SERVER ROUND: start, check, warm up, the three loads, stop
+bench_one() {
+	local srv=$1 round=$2 port pid
+	port=${PORTS[$srv]}
+	log "round $round: $srv on 127.0.0.1:$port (CPU $SRV_CPU, 1 worker)"
+	if [ "$MODE" = forward ]; then "start_$srv" "$port" "$UP_PORT"; else "start_$srv" "$port"; fi
+	pid=$LAST_PID
+	if ! wait_ready "$srv" "$port"; then
+		log "WARNING: $srv did not answer on port $port (see $RUN/$srv/stdout); skipped"
+		stop_server "$pid"
+		return 0
+	fi
+	pin_tree "$pid"
+	if [ "$srv" != echo ] && ! sanity "$port"; then
+		log "WARNING: $srv gives wrong answers to the sanity queries; its numbers are suspect"
+	fi
+	# warm-up: one pass over the query file (fills forwarders' caches, faults pages in)
+	taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -n 1 -c 4 -t 2 \
+		>"$RUN/$srv-warm-r$round.txt" 2>&1 || true
+	measure "$srv" "$port" "$pid" "$round" dnsperf
+	measure "$srv" "$port" "$pid" "$round" fast
+	measure "$srv" "$port" "$pid" "$round" lat
+	stop_server "$pid"
+}
+
+# ------------------------------------------------------------- report ---
+report() {
+	awk -F'\t' -v mode="$MODE" '
+	function med(key,    n, i, j, t, v) {
+		n = cnt[key]; if (!n) return -1
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	function add(key, x) { val[key, ++cnt[key]] = x + 0 }
+	function show(x, f) { return x < 0 ? "-" : sprintf(f, x) }
+	NR == 1 { next }
+	{
+		s = $2; if (!(s in seen)) { seen[s] = 1; order[++ns] = s; ver[s] = $3 }
+		add(s SUBSEP $4 SUBSEP "qps", $5); add(s SUBSEP $4 SUBSEP "us", $9)
+		lost[s] += $7; if ($12 + 0 > hwm[s]) hwm[s] = $12
+		if ($4 == "lat") { add(s SUBSEP "p50", $10); add(s SUBSEP "p99", $11) }
+	}
+	END {
+		printf "\nMedians over rounds (%s). QPS and server CPU µs per answered query.\n", mode
+		printf "%-10s %-16s | %9s %7s | %9s %7s | %8s %8s | %6s | %8s\n", "server", "version",
+			"dnsperf", "us/q", "batched", "us/q", "p50 ms", "p99 ms", "lost", "RSS MiB"
+		for (i = 1; i <= ns; i++) {
+			s = order[i]
+			printf "%-10s %-16s | %9s %7s | %9s %7s | %8s %8s | %6d | %8.1f\n", s, ver[s],
+				show(med(s SUBSEP "dnsperf" SUBSEP "qps"), "%.0f"), show(med(s SUBSEP "dnsperf" SUBSEP "us"), "%.2f"),
+				show(med(s SUBSEP "fast" SUBSEP "qps"), "%.0f"), show(med(s SUBSEP "fast" SUBSEP "us"), "%.2f"),
+				show(med(s SUBSEP "p50"), "%.3f"), show(med(s SUBSEP "p99"), "%.3f"), lost[s], hwm[s] / 1024
+		}
+		if (!("skydns" in seen)) { print "\n(no skydns rows: no ratios)"; exit }
+		printf "\nRatios skydns / peer (QPS: higher is better; µs/q and p99: lower is better)\n"
+		printf "%-10s | %9s %9s | %9s %9s | %7s\n", "peer", "dnsperf", "us/q", "batched", "us/q", "p99"
+		for (i = 1; i <= ns; i++) {
+			p = order[i]; if (p == "skydns") continue
+			printf "%-10s |", p
+			split("dnsperf" SUBSEP "qps,dnsperf" SUBSEP "us,fast" SUBSEP "qps,fast" SUBSEP "us,p99", ks, ",")
+			for (k = 1; k <= 5; k++) {
+				a = med("skydns" SUBSEP ks[k]); b = med(p SUBSEP ks[k])
+				printf " %9s", (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-"
+				if (k == 2 || k == 4) printf " |"
+			}
+			printf "\n"
+		}
+	}' "$TSV"
+}
+
+# --------------------------------------------------------------- main ---
+main() {
+	local r s list
+	mkdir -p "$RUN" "$RESULTS"
+	build_tools
+	make_data
+	build_skydns
+	TSV=$RESULTS/$(date +%Y%m%d-%H%M%S)-$MODE.tsv
+	printf 'round\tserver\tversion\tload\tqps\tanswered\tlost\tnxdomain_pct\tsrv_us_per_q\tp50_ms\tp99_ms\thwm_kb\n' >"$TSV"
+
+	declare -gA PORTS
+	if [ "$MODE" = forward ]; then
+		alloc_port
+		UP_PORT=$PORT
+		log "upstream NSD on 127.0.0.1:$UP_PORT (CPU $GEN_CPU)"
+		start_upstream "$UP_PORT"
+	else
+		case " $SERVERS " in *" skydns "*) import_skydns ;; esac
+	fi
+	for s in $SERVERS; do
+		declare -F "start_$s" >/dev/null || die "unknown server $s"
+		alloc_port
+		PORTS[$s]=$PORT
+	done
+	log "mode $MODE: servers [$SERVERS], $ROUNDS round(s) of ${SECS} s runs"
+	for r in $(seq 1 "$ROUNDS"); do
+		list=$SERVERS
+		# flip the order every other round, so drift on a shared box hits everyone alike
+		[ $((r % 2)) = 0 ] && list=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+		for s in $list; do bench_one "$s" "$r"; done
+	done
+	report
+	log "rows: $TSV"
+}
+
+main "$@"
