@@ -1,0 +1,208 @@
+# lib.sh: sourced by every shell integration test. Drives the real skydns on
+# loopback with real dig. Provides a temp dir per test (removed on exit, with
+# every started process killed), free ports, config writing, start/stop with
+# deadlines (no bare sleeps), and assertions that count passes and failures.
+# Usage: . "$(dirname "$0")/lib.sh"; ...; finish
+
+set -u
+
+: "${SKYDNS_BUILD:?set SKYDNS_BUILD to the build directory}"
+SKYDNS_BIN=${SKYDNS_BIN:-$SKYDNS_BUILD/server/skydns}
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=/usr/bin/python3 # Debian's, which has python3-dnspython
+DNSRAW="$PY $LIB_DIR/dnsraw.py"
+
+T=$(mktemp -d /tmp/skydns-it.XXXXXX)
+CONF=$T/skydns.conf
+LOG=$T/skydns.log
+PORT=
+SKY_PID=
+LIB_PIDS=()
+PASSED=0
+FAILED=0
+
+lib_cleanup() {
+	local p
+	for p in $SKY_PID "${LIB_PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap lib_cleanup EXIT
+
+[ -x "$SKYDNS_BIN" ] || {
+	echo "lib.sh: $SKYDNS_BIN not built" >&2
+	exit 1
+}
+
+now_ms() {
+	date +%s%3N
+}
+
+# An unused loopback port, free for both UDP and TCP.
+free_port() {
+	$PY - <<'PYEOF'
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break
+PYEOF
+}
+
+# write_conf [DNS_LINE...]: a config on 127.0.0.1:$PORT with its store in $T.
+# Extra arguments are lines of the [Dns] section; $CONF_EXTRA is appended
+# at the end (other sections).
+write_conf() {
+	[ -n "$PORT" ] || PORT=$(free_port)
+	{
+		echo "[Dns]"
+		echo "dns-addr = 127.0.0.1:$PORT"
+		echo "nameservers = 127.0.0.1:9"
+		echo "shutdown-grace = 1"
+		local l
+		for l in "$@"; do echo "$l"; done
+		echo "[Store]"
+		echo "data-dir = $T/data"
+		echo "map-size = 256M"
+		echo "[Log]"
+		echo "log-to-stdio = true"
+		echo "log-level = info"
+		echo "${CONF_EXTRA:-}"
+	} >"$CONF"
+}
+
+# dig_short NAME [TYPE] [dig options...]
+dig_short() {
+	local name=$1 type=${2:-A}
+	shift
+	[ $# -gt 0 ] && shift
+	dig +short +time=2 +tries=2 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1
+}
+
+# The rcode text of a query: NOERROR, NXDOMAIN, ...
+dig_rcode() {
+	local name=$1 type=${2:-A}
+	shift
+	[ $# -gt 0 ] && shift
+	dig +time=2 +tries=2 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1 |
+		sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
+}
+
+skydns_alive() {
+	[ -n "$SKY_PID" ] && kill -0 "$SKY_PID" 2>/dev/null
+}
+
+# Start skydns in the background; wait (10 s at most) until it answers the SOA.
+skydns_start() {
+	"$SKYDNS_BIN" -config-file "$CONF" "$@" >>"$LOG" 2>&1 &
+	SKY_PID=$!
+	local deadline=$(($(now_ms) + 10000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		if ! skydns_alive; then
+			break
+		fi
+		if dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 skydns.local. SOA 2>/dev/null |
+			grep -q hostmaster; then
+			return 0
+		fi
+	done
+	echo "skydns did not start answering within 10 s; log:" >&2
+	cat "$LOG" >&2
+	fail "skydns start"
+	finish
+}
+
+# skydns_stop [SIGNAL]: stop and wait (10 s at most); the exit status is in $SKY_RC.
+skydns_stop() {
+	local sig=${1:-TERM}
+	SKY_RC=
+	[ -n "$SKY_PID" ] || return 0
+	kill -"$sig" "$SKY_PID" 2>/dev/null
+	local deadline=$(($(now_ms) + 10000))
+	while skydns_alive && [ "$(now_ms)" -lt "$deadline" ]; do
+		sleep 0.05
+	done
+	if skydns_alive; then
+		echo "skydns did not exit within 10 s of SIG$sig" >&2
+		kill -9 "$SKY_PID"
+	fi
+	wait "$SKY_PID" 2>/dev/null
+	SKY_RC=$?
+	SKY_PID=
+}
+
+# wait_for DESC TIMEOUT_MS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local desc=$1 ms=$2
+	shift 2
+	local deadline=$(($(now_ms) + ms))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	echo "timed out after ${ms} ms waiting for: $desc" >&2
+	return 1
+}
+
+pass() {
+	PASSED=$((PASSED + 1))
+	echo "ok: $1"
+}
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $1" >&2
+}
+
+# assert_eq DESC EXPECTED ACTUAL
+assert_eq() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1: expected [$2], got [$3]"
+	fi
+}
+
+# assert_contains DESC HAYSTACK NEEDLE
+assert_contains() {
+	case $2 in
+	*"$3"*) pass "$1" ;;
+	*) fail "$1: [$3] not found in [$2]" ;;
+	esac
+}
+
+# assert_rcode DESC NAME TYPE RCODE [dig options...]
+assert_rcode() {
+	local desc=$1 name=$2 type=$3 want=$4
+	shift 4
+	assert_eq "$desc" "$want" "$(dig_rcode "$name" "$type" "$@")"
+}
+
+# assert_true DESC COMMAND...
+assert_true() {
+	local desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	if [ "$FAILED" -ne 0 ] && [ -f "$LOG" ]; then
+		echo "--- skydns log (last 30 lines) ---" >&2
+		tail -n 30 "$LOG" >&2
+	fi
+	[ "$FAILED" -eq 0 ] || exit 1
+	exit 0
+}
