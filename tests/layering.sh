@@ -129,18 +129,15 @@ check_include() {
 
 # Check every .c/.h of root/folder; prints violations, returns their count (capped).
 check_folder() {
-	local root=$1 folder=$2 bad=0 path rel line text re
+	local root=$1 folder=$2 bad=0 path line text re
 	re='^[[:space:]]*#[[:space:]]*include[[:space:]]*([<"])([^>"]+)[>"]'
-	while IFS= read -r -d '' path; do
-		rel=${path#"$root"/}
-		line=0
-		while IFS= read -r text || [ -n "$text" ]; do
-			line=$((line + 1))
-			[[ $text =~ $re ]] || continue
-			check_include "$root" "$rel" "$line" "${BASH_REMATCH[1]}" \
-				"${BASH_REMATCH[2]}" || bad=$((bad + 1))
-		done <"$path"
-	done < <(find "$root/$folder" -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
+	# grep -n prints path:line:text; only the include lines reach the bash loop.
+	while IFS=: read -r path line text; do
+		[[ $text =~ $re ]] || continue
+		check_include "$root" "${path#"$root"/}" "$line" "${BASH_REMATCH[1]}" \
+			"${BASH_REMATCH[2]}" || bad=$((bad + 1))
+	done < <(find "$root/$folder" -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z |
+		xargs -0 -r grep -nHE '^[[:space:]]*#[[:space:]]*include')
 	[ "$bad" -gt 100 ] && bad=100
 	return "$bad"
 }
