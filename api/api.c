@@ -232,7 +232,11 @@ static int on_request(struct mg_connection *c, void *cbdata)
 {
 	api_t *api = cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(c);
-	const char *uri = ri->local_uri ? ri->local_uri : "";
+	/* The raw form: civetweb's cleaned local_uri drops a trailing '.', which makes a name
+	 * absolute. */
+	const char *uri = ri->local_uri_raw ? ri->local_uri_raw
+			  : ri->local_uri   ? ri->local_uri
+					    : "";
 	const char *method = ri->request_method ? ri->request_method : "";
 
 	if (strncmp(uri, "/skydns/", 8) != 0)
