@@ -191,16 +191,20 @@ build_tools() {
 	fi
 }
 
-# skydns is optional: while it does not build, the peers are still measured.
+# skydns is optional: while it does not build, the peers are still measured. An
+# existing binary is used (with a warning) when the current tree does not build.
 build_skydns() {
 	case " $SERVERS " in *" skydns "*) ;; *) return 0 ;; esac
-	if [ ! -x "$SKYDNS" ]; then
-		log "building skydns (Release) into $BUILD_DIR"
-		if ! { cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
-			cmake --build "$BUILD_DIR" -j"$(nproc)" --target skydns >"$RUN/skydns-build.log" 2>&1; }; then
-			log "WARNING: skydns does not build (see $RUN/skydns-build.log); measuring the others"
-			SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
-		fi
+	log "building skydns (Release) in $BUILD_DIR"
+	if cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$RUN/skydns-build.log" 2>&1 &&
+		cmake --build "$BUILD_DIR" -j"$(nproc)" --target skydns >>"$RUN/skydns-build.log" 2>&1; then
+		return 0
+	fi
+	if [ -x "$SKYDNS" ]; then
+		log "WARNING: the tree does not build (see $RUN/skydns-build.log); using the existing $SKYDNS"
+	else
+		log "WARNING: skydns does not build (see $RUN/skydns-build.log); measuring the others"
+		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
 	fi
 }
 
@@ -222,6 +226,7 @@ skydns_conf() { # dir port [upstream]
 [Dns]
 dns-addr = 127.0.0.1:$2
 workers = 1
+shutdown-grace = 0
 EOF
 	if [ -n "${3:-}" ]; then
 		# forwarder: no local domain may cover the benchmark zone
