@@ -1,0 +1,657 @@
+#include "server/cache.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/wire.h"
+
+#define NIL UINT32_MAX
+#define CTAB_MAX 64	/* compression targets remembered per message */
+#define PTR_MAX 0x3FFFu /* highest offset a compression pointer can reach */
+#define OPT_LEN 11	/* root owner, type, class, ttl, rdlen 0 */
+#define FLAG_OPCODE 0x7800u
+#define FLAG_RCODE 0x000Fu
+#define EDNS_DO 0x8000u
+
+/* RR types whose RDATA holds names (RFC 1035 + RFC 3597 §4). */
+enum {
+	T_MD = 3,
+	T_MF = 4,
+	T_MB = 7,
+	T_MG = 8,
+	T_MR = 9,
+	T_MINFO = 14,
+	T_RP = 17,
+	T_AFSDB = 18,
+	T_RT = 21,
+	T_KX = 36,
+};
+
+struct entry {
+	uint32_t hash;
+	uint32_t next; /* bucket chain, or free list */
+	uint64_t insert_ms;
+	uint64_t expire_ms;
+	uint16_t len;
+	uint16_t keylen; /* qname + qtype + qclass, at offset WIRE_HDR_LEN of msg */
+	uint8_t used;
+	uint8_t ref; /* CLOCK reference bit */
+	uint8_t do_bit;
+	uint8_t msg[CACHE_MSG_MAX];
+};
+
+_Static_assert(sizeof(struct entry) <= CACHE_ENTRY_SIZE, "CACHE_ENTRY_SIZE out of date");
+
+struct cache {
+	size_t cap;
+	size_t count;
+	size_t hand;
+	uint32_t mask;
+	uint32_t free_head;
+	uint64_t seed;
+	uint32_t *buckets;
+	struct entry *e;
+	cache_stats_t st;
+};
+
+/* ---- counters --------------------------------------------------------- */
+
+static void stat_inc(uint64_t *v)
+{
+	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+void cache_stats_read(const cache_t *c, cache_stats_t *out)
+{
+	out->hits = __atomic_load_n(&c->st.hits, __ATOMIC_RELAXED);
+	out->misses = __atomic_load_n(&c->st.misses, __ATOMIC_RELAXED);
+	out->evictions = __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
+	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
+	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
+}
+
+/* ---- normalizing ------------------------------------------------------- */
+
+/* Offsets of names (and their suffixes) already written: compression targets. */
+typedef struct {
+	uint16_t off[CTAB_MAX];
+	size_t n;
+} ctab_t;
+
+static int ctab_find(const ctab_t *t, const wire_writer_t *w, const uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		wire_reader_t r;
+		uint8_t cand[WIRE_NAME_MAX];
+		size_t clen;
+
+		wire_reader_init(&r, w->base, w->pos);
+		r.pos = t->off[i];
+		if (wire_get_name(&r, cand, &clen) == 0 && wire_name_equal(cand, clen, name, len))
+			return t->off[i];
+	}
+	return -1;
+}
+
+/* Write a valid wire name, pointing to an earlier copy of a suffix when allowed. */
+static int put_name(wire_writer_t *w, ctab_t *t, const uint8_t *name, size_t len, bool compress)
+{
+	size_t off = 0;
+	int ret;
+
+	while (off < len && name[off] != 0) {
+		int at = compress ? ctab_find(t, w, name + off, len - off) : -1;
+		if (at >= 0)
+			return wire_put_u16(w, (uint16_t)(0xC000u | (unsigned)at));
+		size_t here = w->pos;
+		if ((ret = wire_put_bytes(w, name + off, 1u + name[off])) < 0)
+			return ret;
+		if (here <= PTR_MAX && t->n < CTAB_MAX)
+			t->off[t->n++] = (uint16_t)here;
+		off += 1u + name[off];
+	}
+	return wire_put_u8(w, 0);
+}
+
+static int copy_name(wire_reader_t *r, wire_writer_t *w, ctab_t *t, bool compress)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+	int ret;
+
+	if ((ret = wire_get_name(r, name, &len)) < 0)
+		return ret;
+	return put_name(w, t, name, len, compress);
+}
+
+static int copy_bytes(wire_reader_t *r, wire_writer_t *w, size_t n)
+{
+	uint8_t buf[512];
+	int ret;
+
+	while (n > 0) {
+		size_t k = n < sizeof(buf) ? n : sizeof(buf);
+		if ((ret = wire_get_bytes(r, buf, k)) < 0 || (ret = wire_put_bytes(w, buf, k)) < 0)
+			return ret;
+		n -= k;
+	}
+	return 0;
+}
+
+/* SOA: two names then serial, refresh, retry, expire, minimum. */
+static int copy_soa(wire_reader_t *r, wire_writer_t *w, ctab_t *t, uint32_t *minimum)
+{
+	uint32_t v = 0;
+	int ret;
+
+	if ((ret = copy_name(r, w, t, true)) < 0 || (ret = copy_name(r, w, t, true)) < 0)
+		return ret;
+	for (int i = 0; i < 5; i++) {
+		if ((ret = wire_get_u32(r, &v)) < 0 || (ret = wire_put_u32(w, v)) < 0)
+			return ret;
+	}
+	*minimum = v;
+	return 0;
+}
+
+/* Copy RDATA ending at `end`, decompressing the names of known types. */
+static int copy_rdata(wire_reader_t *r, size_t end, uint16_t type, wire_writer_t *w, ctab_t *t,
+		      uint32_t *soa_min)
+{
+	int ret;
+
+	switch (type) {
+	case WIRE_TYPE_NS:
+	case WIRE_TYPE_CNAME:
+	case WIRE_TYPE_PTR:
+	case T_MD:
+	case T_MF:
+	case T_MB:
+	case T_MG:
+	case T_MR:
+		ret = copy_name(r, w, t, true);
+		break;
+	case T_MINFO:
+	case T_RP:
+		ret = copy_name(r, w, t, type == T_MINFO);
+		if (ret == 0)
+			ret = copy_name(r, w, t, type == T_MINFO);
+		break;
+	case WIRE_TYPE_MX:
+	case T_AFSDB:
+	case T_RT:
+	case T_KX:
+		ret = copy_bytes(r, w, 2);
+		if (ret == 0)
+			ret = copy_name(r, w, t, type == WIRE_TYPE_MX);
+		break;
+	case WIRE_TYPE_SRV:
+		ret = copy_bytes(r, w, 6);
+		if (ret == 0)
+			ret = copy_name(r, w, t, false);
+		break;
+	case WIRE_TYPE_SOA:
+		ret = copy_soa(r, w, t, soa_min);
+		break;
+	default:
+		ret = end >= r->pos ? copy_bytes(r, w, end - r->pos) : ERR_MALFORMED;
+		break;
+	}
+	if (ret == 0 && r->pos != end)
+		ret = ERR_MALFORMED; /* RDLENGTH disagrees with the RDATA */
+	return ret;
+}
+
+typedef struct {
+	uint32_t min_ttl;
+	uint32_t soa_neg; /* min(SOA TTL, SOA minimum) of an authority SOA */
+	bool soa_seen;
+} ttl_acc_t;
+
+/* One RR: copy it unless it is OPT. @return 1 copied, 0 skipped, or an error. */
+static int copy_rr(wire_reader_t *r, wire_writer_t *w, ctab_t *t, int section, ttl_acc_t *acc)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen, rdlen_at;
+	uint16_t type, cls, rdlen;
+	uint32_t ttl, soa_min = 0;
+	int ret;
+
+	if ((ret = wire_get_name(r, name, &namelen)) < 0 || (ret = wire_get_u16(r, &type)) < 0 ||
+	    (ret = wire_get_u16(r, &cls)) < 0 || (ret = wire_get_u32(r, &ttl)) < 0 ||
+	    (ret = wire_get_u16(r, &rdlen)) < 0)
+		return ret;
+	if (wire_remaining(r) < rdlen)
+		return ERR_TRUNC;
+	size_t end = r->pos + rdlen;
+	if (type == WIRE_TYPE_OPT) {
+		if (section != 2 || namelen != 1)
+			return ERR_MALFORMED;
+		return wire_skip(r, rdlen) < 0 ? ERR_TRUNC : 0;
+	}
+	if (ttl > 0x7FFFFFFFu)
+		ttl = 0; /* RFC 2181 §8 */
+	if ((ret = put_name(w, t, name, namelen, true)) < 0 || (ret = wire_put_u16(w, type)) < 0 ||
+	    (ret = wire_put_u16(w, cls)) < 0 || (ret = wire_put_u32(w, ttl)) < 0)
+		return ret;
+	rdlen_at = w->pos;
+	if ((ret = wire_put_u16(w, 0)) < 0 || (ret = copy_rdata(r, end, type, w, t, &soa_min)) < 0)
+		return ret;
+	wire_patch_u16(w, rdlen_at, (uint16_t)(w->pos - rdlen_at - 2));
+	if (ttl < acc->min_ttl)
+		acc->min_ttl = ttl;
+	if (type == WIRE_TYPE_SOA && section == 1 && !acc->soa_seen) {
+		acc->soa_seen = true;
+		acc->soa_neg = ttl < soa_min ? ttl : soa_min;
+	}
+	return 1;
+}
+
+/* How long a normalized answer may be cached, in seconds (0 = not at all). */
+static uint32_t cache_ttl(uint16_t flags, uint16_t ancount, const ttl_acc_t *acc)
+{
+	uint16_t rcode = flags & FLAG_RCODE;
+	uint32_t ttl = acc->min_ttl;
+
+	if (flags & WIRE_FLAG_TC)
+		return 0;
+	if (rcode == WIRE_RCODE_SERVFAIL)
+		return CACHE_SERVFAIL_TTL;
+	if (rcode == WIRE_RCODE_NXDOMAIN || (rcode == WIRE_RCODE_NOERROR && ancount == 0)) {
+		if (!acc->soa_seen)
+			return 0; /* RFC 2308 §5: no SOA, no negative caching */
+		if (acc->soa_neg < ttl)
+			ttl = acc->soa_neg;
+	} else if (rcode != WIRE_RCODE_NOERROR) {
+		return 0;
+	}
+	return ttl > CACHE_MAX_TTL ? CACHE_MAX_TTL : ttl;
+}
+
+static int parse_question(wire_reader_t *r, cache_msg_t *m)
+{
+	int ret;
+
+	if ((ret = wire_get_name(r, m->qname, &m->qnamelen)) < 0 ||
+	    (ret = wire_get_u16(r, &m->qtype)) < 0 || (ret = wire_get_u16(r, &m->qclass)) < 0)
+		return ret;
+	wire_name_lower(m->qname, m->qnamelen);
+	return 0;
+}
+
+static int put_header_question(wire_writer_t *w, ctab_t *t, const cache_msg_t *m)
+{
+	int ret;
+
+	if ((ret = wire_put_u16(w, m->id)) < 0 || (ret = wire_put_u16(w, m->flags)) < 0 ||
+	    (ret = wire_put_u16(w, 1)) < 0 || (ret = wire_put_u16(w, 0)) < 0 ||
+	    (ret = wire_put_u16(w, 0)) < 0 || (ret = wire_put_u16(w, 0)) < 0 ||
+	    (ret = put_name(w, t, m->qname, m->qnamelen, false)) < 0 ||
+	    (ret = wire_put_u16(w, m->qtype)) < 0 || (ret = wire_put_u16(w, m->qclass)) < 0)
+		return ret;
+	return 0;
+}
+
+int cache_msg_parse(const uint8_t *msg, size_t len, uint8_t *out, size_t cap, size_t *outlen,
+		    cache_msg_t *info)
+{
+	wire_reader_t r;
+	wire_writer_t w;
+	ctab_t t = {.n = 0};
+	ttl_acc_t acc = {.min_ttl = UINT32_MAX};
+	cache_msg_t m;
+	uint16_t qd, counts[3], kept[3] = {0, 0, 0};
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	wire_reader_init(&r, msg, len);
+	if ((ret = wire_get_u16(&r, &m.id)) < 0 || (ret = wire_get_u16(&r, &m.flags)) < 0 ||
+	    (ret = wire_get_u16(&r, &qd)) < 0 || (ret = wire_get_u16(&r, &counts[0])) < 0 ||
+	    (ret = wire_get_u16(&r, &counts[1])) < 0 || (ret = wire_get_u16(&r, &counts[2])) < 0)
+		return ret;
+	if (qd != 1)
+		return ERR_MALFORMED;
+	if ((ret = parse_question(&r, &m)) < 0)
+		return ret;
+	wire_writer_init(&w, out, cap);
+	if ((ret = put_header_question(&w, &t, &m)) < 0)
+		return ret;
+	for (int s = 0; s < 3; s++) {
+		for (unsigned i = 0; i < counts[s]; i++) {
+			if ((ret = copy_rr(&r, &w, &t, s, &acc)) < 0)
+				return ret;
+			kept[s] += (uint16_t)ret;
+		}
+	}
+	wire_patch_u16(&w, 6, kept[0]);
+	wire_patch_u16(&w, 8, kept[1]);
+	wire_patch_u16(&w, 10, kept[2]);
+	m.ancount = kept[0];
+	m.ttl = cache_ttl(m.flags, kept[0], &acc);
+	*info = m;
+	*outlen = w.pos;
+	return 0;
+}
+
+int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, size_t *outlen,
+		    cache_msg_t *info)
+{
+	wire_writer_t w;
+	ctab_t t = {.n = 0};
+	cache_msg_t m;
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	m.id = q->id;
+	m.flags = (uint16_t)(WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA | (rcode & FLAG_RCODE));
+	m.qtype = q->qtype;
+	m.qclass = q->qclass;
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_INVAL;
+	memcpy(m.qname, q->qname, q->qnamelen);
+	m.qnamelen = q->qnamelen;
+	wire_name_lower(m.qname, m.qnamelen);
+	wire_writer_init(&w, out, cap);
+	if ((ret = put_header_question(&w, &t, &m)) < 0)
+		return ret;
+	ttl_acc_t acc = {.min_ttl = UINT32_MAX};
+	m.ttl = cache_ttl(m.flags, 0, &acc);
+	*info = m;
+	*outlen = w.pos;
+	return 0;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static uint16_t reply_flags(uint16_t up, const query_t *q)
+{
+	uint16_t f = (uint16_t)(WIRE_FLAG_QR | WIRE_FLAG_RA | (up & (FLAG_OPCODE | FLAG_RCODE)));
+
+	f |= up & WIRE_FLAG_TC;
+	f |= q->flags & (WIRE_FLAG_RD | WIRE_FLAG_CD);
+	if ((up & WIRE_FLAG_AD) && (q->edns_do || (q->flags & WIRE_FLAG_AD)))
+		f |= WIRE_FLAG_AD; /* RFC 6840 §5.8 */
+	return f;
+}
+
+static int put_opt(wire_writer_t *w, const query_t *q, uint16_t our_udp)
+{
+	int ret;
+
+	if ((ret = wire_put_u8(w, 0)) < 0 || (ret = wire_put_u16(w, WIRE_TYPE_OPT)) < 0 ||
+	    (ret = wire_put_u16(w, our_udp)) < 0 || (ret = wire_put_u16(w, 0)) < 0 ||
+	    (ret = wire_put_u16(w, q->edns_do ? EDNS_DO : 0)) < 0 || (ret = wire_put_u16(w, 0)) < 0)
+		return ret;
+	return 0;
+}
+
+/* Lower every RR TTL of a (normalized, hence valid) message by age. */
+static int age_ttls(uint8_t *msg, size_t len, uint32_t age)
+{
+	wire_reader_t r;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen;
+	uint16_t n[3], rdlen;
+	uint32_t ttl;
+	int ret;
+
+	wire_reader_init(&r, msg, len);
+	r.pos = 6;
+	if ((ret = wire_get_u16(&r, &n[0])) < 0 || (ret = wire_get_u16(&r, &n[1])) < 0 ||
+	    (ret = wire_get_u16(&r, &n[2])) < 0 || (ret = wire_get_name(&r, name, &namelen)) < 0 ||
+	    (ret = wire_skip(&r, 4)) < 0)
+		return ret;
+	for (unsigned i = 0; i < (unsigned)n[0] + n[1] + n[2]; i++) {
+		if ((ret = wire_get_name(&r, name, &namelen)) < 0 || (ret = wire_skip(&r, 4)) < 0)
+			return ret;
+		size_t at = r.pos;
+		if ((ret = wire_get_u32(&r, &ttl)) < 0 || (ret = wire_get_u16(&r, &rdlen)) < 0 ||
+		    (ret = wire_skip(&r, rdlen)) < 0)
+			return ret;
+		wire_write_u32(msg + at, ttl > age ? ttl - age : 0); /* at + 4 <= len: read above */
+	}
+	return 0;
+}
+
+int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	size_t qend = WIRE_HDR_LEN + q->qnamelen + 4;
+	size_t limit = q->resp_limit >= 512 ? q->resp_limit : 512;
+	size_t opt = q->edns ? OPT_LEN : 0;
+	bool trunc;
+	wire_writer_t w;
+	int ret;
+
+	if (limit > cap)
+		limit = cap;
+	if (len < qend || !wire_name_equal(norm + WIRE_HDR_LEN, q->qnamelen, q->qname, q->qnamelen))
+		return ERR_INVAL;
+	trunc = len + opt > limit;
+	if (qend + opt > limit)
+		return ERR_TOOBIG;
+	wire_writer_init(&w, resp, cap);
+	if ((ret = wire_put_bytes(&w, norm, trunc ? qend : len)) < 0)
+		return ret;
+	wire_write_u16(resp, q->id);
+	wire_write_u16(resp + 2,
+		       reply_flags(wire_read_u16(norm + 2), q) | (trunc ? WIRE_FLAG_TC : 0));
+	/* The client's spelling of the name (0x20); owners pointing at it follow. */
+	memcpy(resp + WIRE_HDR_LEN, q->qname, q->qnamelen);
+	if (trunc) {
+		wire_write_u16(resp + 6, 0);
+		wire_write_u16(resp + 8, 0);
+		wire_write_u16(resp + 10, 0);
+	} else if (age > 0 && (ret = age_ttls(resp, len, age)) < 0) {
+		return ret;
+	}
+	if (opt) {
+		if ((ret = put_opt(&w, q, our_udp)) < 0)
+			return ret;
+		wire_write_u16(resp + 10, (uint16_t)(wire_read_u16(resp + 10) + 1));
+	}
+	*resplen = w.pos;
+	return 0;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+int cache_new(cache_t **out, size_t entries, uint64_t seed)
+{
+	cache_t *c;
+	size_t nb = 2;
+
+	if (entries == 0 || entries >= NIL / 2)
+		return ERR_INVAL;
+	while (nb < 2 * entries)
+		nb <<= 1;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->e = calloc(entries, sizeof(*c->e));
+	c->buckets = malloc(nb * sizeof(*c->buckets));
+	if (!c->e || !c->buckets) {
+		cache_free(c);
+		return -ENOMEM;
+	}
+	memset(c->buckets, 0xFF, nb * sizeof(*c->buckets));
+	for (size_t i = 0; i < entries; i++)
+		c->e[i].next = i + 1 < entries ? (uint32_t)(i + 1) : NIL;
+	c->cap = entries;
+	c->mask = (uint32_t)(nb - 1);
+	c->seed = seed;
+	c->free_head = 0;
+	*out = c;
+	return 0;
+}
+
+void cache_free(cache_t *c)
+{
+	if (!c)
+		return;
+	free(c->e);
+	free(c->buckets);
+	free(c);
+}
+
+size_t cache_count(const cache_t *c)
+{
+	return c->count;
+}
+
+size_t cache_capacity(const cache_t *c)
+{
+	return c->cap;
+}
+
+/* Key bytes: lowercase qname, qtype, qclass (the question of a normalized message). */
+typedef struct {
+	uint8_t b[WIRE_NAME_MAX + 4];
+	size_t len;
+	bool do_bit;
+	uint32_t hash;
+} ckey_t;
+
+static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, bool do_bit)
+{
+	uint64_t h = seed ^ 0xcbf29ce484222325ull ^ (do_bit ? 0x9E3779B97F4A7C15ull : 0);
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t qnamelen,
+		     uint16_t qtype, uint16_t qclass, bool do_bit)
+{
+	memcpy(k->b, qname, qnamelen);
+	wire_name_lower(k->b, qnamelen);
+	wire_write_u16(k->b + qnamelen, qtype);
+	wire_write_u16(k->b + qnamelen + 2, qclass);
+	k->len = qnamelen + 4;
+	k->do_bit = do_bit;
+	k->hash = key_hash(c->seed, k->b, k->len, do_bit);
+}
+
+static uint32_t find(const cache_t *c, const ckey_t *k)
+{
+	for (uint32_t i = c->buckets[k->hash & c->mask]; i != NIL; i = c->e[i].next) {
+		const struct entry *e = &c->e[i];
+		if (e->hash == k->hash && e->keylen == k->len && e->do_bit == k->do_bit &&
+		    memcmp(e->msg + WIRE_HDR_LEN, k->b, k->len) == 0)
+			return i;
+	}
+	return NIL;
+}
+
+static void unlink_entry(cache_t *c, uint32_t idx)
+{
+	uint32_t *pp = &c->buckets[c->e[idx].hash & c->mask];
+
+	while (*pp != idx)
+		pp = &c->e[*pp].next;
+	*pp = c->e[idx].next;
+	c->e[idx].used = 0;
+	c->e[idx].next = c->free_head;
+	c->free_head = idx;
+	c->count--;
+}
+
+/* CLOCK: expired entries go first, then the first one not used since the last sweep. */
+static void evict_one(cache_t *c, uint64_t now_ms)
+{
+	for (size_t n = 0; n < 2 * c->cap + 1; n++) {
+		struct entry *e = &c->e[c->hand];
+		uint32_t idx = (uint32_t)c->hand;
+
+		c->hand = (c->hand + 1) % c->cap;
+		if (!e->used)
+			continue;
+		if (e->expire_ms <= now_ms) {
+			stat_inc(&c->st.expired);
+			unlink_entry(c, idx);
+			return;
+		}
+		if (e->ref) {
+			e->ref = 0;
+			continue;
+		}
+		stat_inc(&c->st.evictions);
+		unlink_entry(c, idx);
+		return;
+	}
+}
+
+int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
+		 uint64_t now_ms)
+{
+	ckey_t k;
+	uint32_t idx;
+	struct entry *e;
+
+	if (info->ttl == 0)
+		return ERR_INVAL;
+	if (len > CACHE_MSG_MAX)
+		return ERR_TOOBIG;
+	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit);
+	idx = find(c, &k);
+	if (idx != NIL)
+		unlink_entry(c, idx);
+	if (c->free_head == NIL)
+		evict_one(c, now_ms);
+	idx = c->free_head;
+	assert(idx != NIL); /* a full table always has an entry CLOCK can take */
+	e = &c->e[idx];
+	c->free_head = e->next;
+	memcpy(e->msg, norm, len);
+	e->len = (uint16_t)len;
+	e->keylen = (uint16_t)k.len;
+	e->hash = k.hash;
+	e->do_bit = do_bit;
+	e->insert_ms = now_ms;
+	e->expire_ms = now_ms + (uint64_t)info->ttl * 1000u;
+	e->used = 1;
+	e->ref = 0;
+	e->next = c->buckets[k.hash & c->mask];
+	c->buckets[k.hash & c->mask] = idx;
+	c->count++;
+	stat_inc(&c->st.inserts);
+	return 0;
+}
+
+int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
+		 size_t cap, size_t *resplen)
+{
+	ckey_t k;
+	uint32_t idx;
+	struct entry *e;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
+	idx = find(c, &k);
+	if (idx == NIL) {
+		stat_inc(&c->st.misses);
+		return ERR_NOTFOUND;
+	}
+	e = &c->e[idx];
+	if (e->expire_ms <= now_ms) {
+		stat_inc(&c->st.expired);
+		stat_inc(&c->st.misses);
+		unlink_entry(c, idx);
+		return ERR_NOTFOUND;
+	}
+	uint64_t age = (now_ms - e->insert_ms) / 1000u;
+	int ret = cache_msg_finish(e->msg, e->len, q, our_udp, (uint32_t)age, resp, cap, resplen);
+	if (ret < 0)
+		return ret;
+	e->ref = 1;
+	stat_inc(&c->st.hits);
+	return 0;
+}

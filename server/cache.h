@@ -1,0 +1,130 @@
+/*
+ * server/cache: a per-worker cache of forwarded answers, and the message
+ * normalizer the forwarder uses for every upstream answer.
+ *
+ * Threads: a cache_t belongs to one worker thread; no locks. Counters are
+ * written with relaxed atomic stores so another thread may read them with
+ * cache_stats_read().
+ *
+ * Memory: every entry is preallocated at cache_new() (a fixed array of
+ * CACHE_ENTRY_SIZE-byte entries plus a bucket array of 4 bytes per entry,
+ * rounded up to a power of two >= 2 * entries). Nothing is allocated after
+ * that. Answers whose normalized form exceeds CACHE_MSG_MAX are not cached.
+ * The array comes from calloc, so untouched entries cost only address space.
+ *
+ * A "normalized" message (cache_msg_parse) is what the cache stores and
+ * what client replies are built from: header with QDCOUNT 1, the question
+ * with a lowercased name, every RR of the upstream message except OPT,
+ * re-encoded with our own compression (pointers only to names we wrote), so
+ * no pointer can reach bytes of the untrusted original.
+ *
+ * Invariants: count <= capacity; an entry is served only while
+ * now < insert time + its TTL; TTLs served = stored TTL - age (whole s).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/query.h"
+
+#define CACHE_MSG_MAX 1232    /* largest normalized answer cached, bytes */
+#define CACHE_MAX_TTL 86400u  /* TTLs above are cached for this long */
+#define CACHE_SERVFAIL_TTL 5u /* SERVFAIL is remembered this long at most */
+#define CACHE_ENTRY_SIZE 1264 /* bytes per entry: CACHE_MSG_MAX + bookkeeping */
+
+typedef struct cache cache_t;
+
+typedef struct {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t evictions; /* live entries pushed out to make room */
+	uint64_t inserts;
+	uint64_t expired; /* entries dropped because their TTL ran out */
+} cache_stats_t;
+
+/* What cache_msg_parse learnt about a message. */
+typedef struct {
+	uint16_t id;
+	uint16_t flags; /* header flags word, rcode in the low 4 bits */
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t qname[WIRE_NAME_MAX]; /* lowercase */
+	size_t qnamelen;
+	uint16_t ancount;
+	uint32_t ttl; /* seconds it may be cached (RFC 2308 for negatives); 0 = never */
+} cache_msg_t;
+
+/**
+ * Create a cache.
+ * @param out      receives an owned cache (free with cache_free), only on success.
+ * @param entries  capacity in answers (>= 1).
+ * @param seed     random seed for the bucket hash (hash flooding).
+ * @return 0, -ENOMEM or ERR_INVAL.
+ */
+int cache_new(cache_t **out, size_t entries, uint64_t seed);
+
+/** Free; NULL is a no-op. */
+void cache_free(cache_t *c);
+
+/**
+ * Remember a normalized answer for the key (its question, do_bit).
+ * An existing entry for the key is replaced.
+ * @param norm,len a message produced by cache_msg_parse (borrowed; copied).
+ * @param info     its facts from cache_msg_parse.
+ * @return 0, ERR_TOOBIG (len > CACHE_MSG_MAX) or ERR_INVAL (TTL 0: TC,
+ *         REFUSED, negative answer without SOA, ...). Not cached on error.
+ */
+int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
+		 uint64_t now_ms);
+
+/**
+ * Answer q from the cache: the client's ID and question case, RA set, AA
+ * cleared, every TTL lowered by the entry's age, OPT added when q had EDNS,
+ * TC when it exceeds q->resp_limit.
+ * @param our_udp  UDP size we advertise in our OPT.
+ * @return 0 (resp holds *resplen bytes), ERR_NOTFOUND (miss or expired) or
+ *         ERR_TOOBIG (cap too small even for a truncated reply).
+ */
+int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
+		 size_t cap, size_t *resplen);
+
+/** Number of entries held now (<= capacity). */
+size_t cache_count(const cache_t *c);
+size_t cache_capacity(const cache_t *c);
+
+/** Copy the counters (any thread; relaxed loads). */
+void cache_stats_read(const cache_t *c, cache_stats_t *out);
+
+/**
+ * Validate an untrusted message fully and normalize it (see above): one
+ * question, every counted RR present, names valid (compression loops and
+ * forward pointers rejected), RDATA names of known types decompressed and
+ * their RDATA consumed exactly, OPT only in the additional section.
+ * @param out,cap  receives the normalized message (cap up to 65535).
+ * @param info     filled on success.
+ * @return 0, ERR_TRUNC, ERR_MALFORMED or ERR_TOOBIG (out too small).
+ */
+int cache_msg_parse(const uint8_t *msg, size_t len, uint8_t *out, size_t cap, size_t *outlen,
+		    cache_msg_t *info);
+
+/**
+ * Build the normalized form of an answer with no records: q's question
+ * (lowercased), flags QR|RD|RA and `rcode`. Used for SERVFAIL.
+ * @return 0 or ERR_TOOBIG.
+ */
+int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, size_t *outlen,
+		    cache_msg_t *info);
+
+/**
+ * Turn a normalized message into the reply for one client: q's ID and
+ * question case, RD/CD echoed, RA set, AA cleared, AD kept only for DO/AD
+ * clients, TTLs minus `age` seconds, our OPT (our_udp, DO echoed) when q had
+ * EDNS, and header + question + OPT with TC when the whole does not fit
+ * min(q->resp_limit, cap).
+ * @return 0 or ERR_TOOBIG (not even the truncated form fits), ERR_INVAL
+ *         (q's question differs from the message's).
+ */
+int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen);

@@ -1,0 +1,746 @@
+#include "server/forward.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/wire.h"
+
+#define NIL UINT32_MAX
+#define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
+#define NBUCKETS 8192			  /* in-flight question hash, power of two */
+#define MSG_MAX 65535
+#define EDNS_DO 0x8000u
+#define RESOLV_CONF "/etc/resolv.conf"
+
+struct group {
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen;
+	size_t n;
+	size_t stat0; /* index of its first server in f->srv */
+	uint32_t try_ms;
+};
+
+struct inflight {
+	uint32_t hnext;
+	uint32_t hash;
+	uint32_t waiters; /* list of struct waiter */
+	uint32_t apos;	  /* index in f->active */
+	uint64_t deadline;
+	uint16_t id;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t qname[WIRE_NAME_MAX]; /* lowercase */
+	uint8_t qnamelen;
+	uint8_t group;
+	uint8_t cur; /* server being tried, index in the group */
+	uint8_t sock;
+	bool used, tcp, queued, do_bit, cd, has_id;
+};
+
+struct waiter {
+	uint32_t next;
+	forward_client_t client;
+	query_t q;
+};
+
+struct reply {
+	uint32_t waiter;
+	uint32_t gen; /* answer generation, or NIL for SERVFAIL */
+};
+
+struct forward {
+	struct group groups[NGROUPS];
+	size_t ngroups;
+	forward_server_stats_t srv[NGROUPS * CONF_MAX_SERVERS];
+	size_t nsrv;
+	uint16_t edns_udp;
+	uint64_t rng[2];
+	forward_stats_t st;
+	cache_t *cache;
+
+	struct inflight fl[FORWARD_MAX_INFLIGHT];
+	uint32_t fl_free[FORWARD_MAX_INFLIGHT];
+	size_t nfl_free;
+	uint32_t active[FORWARD_MAX_INFLIGHT];
+	size_t nactive;
+	uint16_t idmap[65536]; /* query ID -> in-flight index + 1 */
+	uint32_t buckets[NBUCKETS];
+
+	struct waiter w[FORWARD_MAX_WAITERS];
+	uint32_t w_free;
+
+	uint32_t sendq[FORWARD_MAX_INFLIGHT]; /* each in-flight entry at most once */
+	size_t send_head, nsend;
+	struct reply replyq[FORWARD_MAX_WAITERS]; /* each waiter at most once */
+	size_t reply_head, nreply;
+
+	uint8_t *answer, *scratch; /* MSG_MAX each: current normalized answer, next one */
+	size_t answer_len;
+	uint32_t answer_gen;
+	cache_msg_t answer_info;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void inc(uint64_t *v)
+{
+	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t rnd(forward_t *f)
+{
+	uint64_t s1 = f->rng[0];
+	const uint64_t s0 = f->rng[1];
+
+	f->rng[0] = s0;
+	s1 ^= s1 << 23;
+	f->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return f->rng[1] + s0;
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static bool addr_equal(const conf_addr_t *a, const conf_addr_t *b)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->sa;
+	const struct sockaddr *sb = (const struct sockaddr *)&b->sa;
+
+	if (sa->sa_family != sb->sa_family)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)sa, *y = (const void *)sb;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)sa, *y = (const void *)sb;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* A server that is us: dns-addr itself, or loopback on our port when we listen on any. */
+static bool addr_is_self(const conf_addr_t *srv, const conf_addr_t *self)
+{
+	const struct sockaddr *s = (const struct sockaddr *)&srv->sa;
+	const struct sockaddr *me = (const struct sockaddr *)&self->sa;
+
+	if (addr_equal(srv, self))
+		return true;
+	if (s->sa_family == AF_INET && me->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)s, *y = (const void *)me;
+		return x->sin_port == y->sin_port && y->sin_addr.s_addr == htonl(INADDR_ANY) &&
+		       (ntohl(x->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (s->sa_family == AF_INET6 && me->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)s, *y = (const void *)me;
+		return x->sin6_port == y->sin6_port && IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr) &&
+		       IN6_IS_ADDR_LOOPBACK(&x->sin6_addr);
+	}
+	return false;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int parse_ns_addr(const char *text, conf_addr_t *out)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->sa;
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(53);
+		out->len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(53);
+		out->len = sizeof(*v6);
+		return 0;
+	}
+	return ERR_PARSE;
+}
+
+/* The `nameserver` lines of resolv.conf(5); a missing file means no servers. */
+static size_t read_resolv_conf(const char *path, conf_addr_t *out, size_t max)
+{
+	char line[512], addr[128];
+	size_t n = 0;
+	FILE *fp = fopen(path, "re");
+
+	if (!fp) {
+		log_warn("forward: %s: %s; no upstream servers", path, strerror(errno));
+		return 0;
+	}
+	while (n < max && fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, " nameserver %127s", addr) != 1)
+			continue;
+		char *pct = strchr(addr, '%'); /* link-local zone: not supported */
+		if (pct)
+			*pct = '\0';
+		if (parse_ns_addr(addr, &out[n]) == 0)
+			n++;
+		else
+			log_warn("forward: %s: bad nameserver '%s' ignored", path, addr);
+	}
+	fclose(fp);
+	return n;
+}
+
+static void add_group(forward_t *f, const conf_t *c, const uint8_t *name, size_t namelen,
+		      const conf_addr_t *srv, size_t n)
+{
+	struct group *g = &f->groups[f->ngroups++];
+	char text[INET6_ADDRSTRLEN + 8];
+
+	memcpy(g->name, name, namelen);
+	g->namelen = namelen;
+	g->stat0 = f->nsrv;
+	g->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (addr_is_self(&srv[i], &c->dns_addr)) {
+			const struct sockaddr_in *v4 = (const void *)&srv[i].sa;
+			const struct sockaddr_in6 *v6 = (const void *)&srv[i].sa;
+			const void *a = v4->sin_family == AF_INET ? (const void *)&v4->sin_addr
+								  : (const void *)&v6->sin6_addr;
+			if (!inet_ntop(v4->sin_family, a, text, sizeof(text)))
+				strcpy(text, "?");
+			log_warn("forward: upstream %s is this server (dns-addr): forwarding loop, "
+				 "server skipped",
+				 text);
+			continue;
+		}
+		f->srv[f->nsrv++].addr = srv[i];
+		g->n++;
+	}
+	uint32_t per = g->n ? c->forward_timeout_ms / (uint32_t)g->n : 0;
+	g->try_ms = per > FORWARD_MIN_TRY_MS ? per : FORWARD_MIN_TRY_MS;
+}
+
+static void setup_groups(forward_t *f, const conf_t *c, const char *resolv)
+{
+	conf_addr_t rc[CONF_MAX_SERVERS];
+	static const uint8_t root[1] = {0};
+
+	if (c->nnameservers > 0) {
+		add_group(f, c, root, 1, c->nameservers, c->nnameservers);
+	} else {
+		size_t n = read_resolv_conf(resolv ? resolv : RESOLV_CONF, rc, CONF_MAX_SERVERS);
+		add_group(f, c, root, 1, rc, n);
+	}
+	for (size_t i = 0; i < c->nsubdomains && i < CONF_MAX_SUBDOMAINS; i++) {
+		const conf_subdomain_t *s = &c->subdomains[i];
+		add_group(f, c, s->name, s->namelen, s->servers, s->nservers);
+	}
+}
+
+int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
+{
+	forward_t *f;
+	uint64_t x = opts->seed;
+	unsigned nw = opts->nworkers ? opts->nworkers : 1;
+	int ret;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->answer = malloc(MSG_MAX);
+	f->scratch = malloc(MSG_MAX);
+	if (!f->answer || !f->scratch) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (c->cache_size > 0) {
+		size_t per = c->cache_size / nw;
+		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
+			goto fail;
+	}
+	f->rng[0] = splitmix(&x);
+	f->rng[1] = splitmix(&x) | 1;
+	f->edns_udp = c->edns_bufsize >= 512 ? c->edns_bufsize : 1232;
+	memset(f->buckets, 0xFF, sizeof(f->buckets));
+	for (size_t i = 0; i < FORWARD_MAX_INFLIGHT; i++)
+		f->fl_free[i] = (uint32_t)(FORWARD_MAX_INFLIGHT - 1 - i);
+	f->nfl_free = FORWARD_MAX_INFLIGHT;
+	for (size_t i = 0; i < FORWARD_MAX_WAITERS; i++)
+		f->w[i].next = i + 1 < FORWARD_MAX_WAITERS ? (uint32_t)(i + 1) : NIL;
+	f->w_free = 0;
+	setup_groups(f, c, opts->resolv_conf);
+	*out = f;
+	return 0;
+fail:
+	forward_free(f);
+	return ret;
+}
+
+void forward_free(forward_t *f)
+{
+	if (!f)
+		return;
+	cache_free(f->cache);
+	free(f->answer);
+	free(f->scratch);
+	free(f);
+}
+
+/* ---- in-flight table --------------------------------------------------- */
+
+static uint32_t q_hash(const uint8_t *name, size_t len, uint16_t qtype, uint16_t qclass,
+		       bool do_bit)
+{
+	uint32_t h = 2166136261u ^ qtype ^ ((uint32_t)qclass << 16) ^ (do_bit ? 0x5bd1e995u : 0);
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ name[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t fl_find(const forward_t *f, const uint8_t *lname, size_t len, const query_t *q,
+			uint32_t h)
+{
+	for (uint32_t i = f->buckets[h & (NBUCKETS - 1)]; i != NIL; i = f->fl[i].hnext) {
+		const struct inflight *e = &f->fl[i];
+		if (e->hash == h && e->qtype == q->qtype && e->qclass == q->qclass &&
+		    e->do_bit == q->edns_do && e->qnamelen == len &&
+		    memcmp(e->qname, lname, len) == 0)
+			return i;
+	}
+	return NIL;
+}
+
+static void fl_release(forward_t *f, uint32_t idx)
+{
+	struct inflight *e = &f->fl[idx];
+	uint32_t *pp = &f->buckets[e->hash & (NBUCKETS - 1)];
+	uint32_t last;
+
+	while (*pp != idx)
+		pp = &f->fl[*pp].hnext;
+	*pp = e->hnext;
+	f->idmap[e->id] = 0;
+	e->has_id = false;
+	last = f->active[--f->nactive];
+	f->active[e->apos] = last;
+	f->fl[last].apos = e->apos;
+	e->used = false;
+	f->fl_free[f->nfl_free++] = idx;
+}
+
+static uint16_t new_id(forward_t *f)
+{
+	for (int i = 0; i < 64; i++) {
+		uint16_t id = (uint16_t)rnd(f);
+		if (f->idmap[id] == 0)
+			return id;
+	}
+	for (uint32_t id = (uint16_t)rnd(f), n = 0; n < 65536; n++, id = (id + 1) & 0xFFFF)
+		if (f->idmap[id] == 0)
+			return (uint16_t)id;
+	return 0; /* unreachable: at most FORWARD_MAX_INFLIGHT IDs are in use */
+}
+
+/* Send the question to server `cur` of its group: fresh ID and socket, new deadline. */
+static void start_try(forward_t *f, uint32_t idx, bool tcp, uint64_t now_ms)
+{
+	struct inflight *e = &f->fl[idx];
+	const struct group *g = &f->groups[e->group];
+
+	if (e->has_id)
+		f->idmap[e->id] = 0;
+	e->id = new_id(f);
+	f->idmap[e->id] = (uint16_t)(idx + 1);
+	e->has_id = true;
+	e->tcp = tcp;
+	e->sock = (uint8_t)(rnd(f) % FORWARD_SOCKETS);
+	e->deadline = now_ms + (tcp ? 2u * g->try_ms : g->try_ms);
+	inc(&f->srv[g->stat0 + e->cur].queries);
+	if (!e->queued) {
+		e->queued = true;
+		f->sendq[(f->send_head + f->nsend++) % FORWARD_MAX_INFLIGHT] = idx;
+	}
+}
+
+/* Longest subdomain group containing the name, else group 0. */
+static uint8_t pick_group(const forward_t *f, const uint8_t *name, size_t len)
+{
+	size_t best = 0, bestlen = 0;
+
+	for (size_t i = 1; i < f->ngroups; i++) {
+		const struct group *g = &f->groups[i];
+		if (g->namelen > bestlen &&
+		    wire_name_is_subdomain(name, len, g->name, g->namelen)) {
+			best = i;
+			bestlen = g->namelen;
+		}
+	}
+	return (uint8_t)best;
+}
+
+static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, uint32_t h,
+			 uint8_t group)
+{
+	uint32_t idx = f->fl_free[--f->nfl_free];
+	struct inflight *e = &f->fl[idx];
+
+	e->hash = h;
+	e->hnext = f->buckets[h & (NBUCKETS - 1)];
+	f->buckets[h & (NBUCKETS - 1)] = idx;
+	e->waiters = NIL;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	memcpy(e->qname, lname, q->qnamelen);
+	e->qnamelen = (uint8_t)q->qnamelen;
+	e->group = group;
+	e->cur = 0;
+	e->do_bit = q->edns_do;
+	e->cd = (q->flags & WIRE_FLAG_CD) != 0;
+	e->used = true;
+	e->apos = (uint32_t)f->nactive;
+	f->active[f->nactive++] = idx;
+	return idx;
+}
+
+/* Build our own SERVFAIL for q into resp. */
+static int servfail(forward_t *f, const query_t *q, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	uint8_t norm[WIRE_HDR_LEN + WIRE_NAME_MAX + 4];
+	cache_msg_t info;
+	size_t len;
+
+	inc(&f->st.servfail);
+	if (cache_msg_rcode(q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &len, &info) < 0 ||
+	    cache_msg_finish(norm, len, q, f->edns_udp, 0, resp, cap, resplen) < 0)
+		*resplen = 0;
+	return FWD_FAILED;
+}
+
+static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forward_client_t *client)
+{
+	uint32_t wi = f->w_free;
+
+	if (wi == NIL)
+		return ERR_SPACE;
+	f->w_free = f->w[wi].next;
+	f->w[wi].q = *q;
+	f->w[wi].client = *client;
+	f->w[wi].next = f->fl[idx].waiters;
+	f->fl[idx].waiters = wi;
+	return 0;
+}
+
+int forward_query(forward_t *f, const query_t *q, const forward_client_t *client, uint64_t now_ms,
+		  uint8_t *resp, size_t cap, size_t *resplen)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	uint32_t h, idx;
+	uint8_t group;
+
+	inc(&f->st.queries);
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return servfail(f, q, resp, cap, resplen);
+	if (f->cache && cache_lookup(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
+		return (wire_read_u16(resp + 2) & 0xF) == WIRE_RCODE_SERVFAIL ? FWD_FAILED
+									      : FWD_ANSWERED;
+	memcpy(lname, q->qname, q->qnamelen);
+	wire_name_lower(lname, q->qnamelen);
+	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
+	idx = fl_find(f, lname, q->qnamelen, q, h);
+	if (idx != NIL) {
+		if (add_waiter(f, idx, q, client) < 0)
+			goto drop;
+		inc(&f->st.joined);
+		return FWD_PENDING;
+	}
+	group = pick_group(f, lname, q->qnamelen);
+	if (f->groups[group].n == 0)
+		return servfail(f, q, resp, cap, resplen);
+	if (f->nfl_free == 0 || f->w_free == NIL)
+		goto drop;
+	idx = fl_alloc(f, q, lname, h, group);
+	add_waiter(f, idx, q, client);
+	inc(&f->st.forwarded);
+	start_try(f, idx, false, now_ms);
+	return FWD_PENDING;
+drop:
+	inc(&f->st.inflight_drops);
+	return servfail(f, q, resp, cap, resplen);
+}
+
+/* ---- upstream packets -------------------------------------------------- */
+
+static int build_query(const struct inflight *e, uint16_t edns_udp, uint8_t *buf, size_t cap,
+		       size_t *len)
+{
+	wire_writer_t w;
+	uint16_t flags = (uint16_t)(WIRE_FLAG_RD | (e->cd ? WIRE_FLAG_CD : 0));
+	int ret;
+
+	wire_writer_init(&w, buf, cap);
+	if ((ret = wire_put_u16(&w, e->id)) < 0 || (ret = wire_put_u16(&w, flags)) < 0 ||
+	    (ret = wire_put_u16(&w, 1)) < 0 || (ret = wire_put_u16(&w, 0)) < 0 ||
+	    (ret = wire_put_u16(&w, 0)) < 0 || (ret = wire_put_u16(&w, 1)) < 0 ||
+	    (ret = wire_put_bytes(&w, e->qname, e->qnamelen)) < 0 ||
+	    (ret = wire_put_u16(&w, e->qtype)) < 0 || (ret = wire_put_u16(&w, e->qclass)) < 0)
+		return ret;
+	/* OPT: our buffer size, DO when the client wants DNSSEC records. */
+	if ((ret = wire_put_u8(&w, 0)) < 0 || (ret = wire_put_u16(&w, WIRE_TYPE_OPT)) < 0 ||
+	    (ret = wire_put_u16(&w, edns_udp)) < 0 || (ret = wire_put_u16(&w, 0)) < 0 ||
+	    (ret = wire_put_u16(&w, e->do_bit ? EDNS_DO : 0)) < 0 ||
+	    (ret = wire_put_u16(&w, 0)) < 0)
+		return ret;
+	*len = w.pos;
+	return 0;
+}
+
+int forward_next_send(forward_t *f, forward_send_t *out)
+{
+	while (f->nsend > 0) {
+		uint32_t idx = f->sendq[f->send_head];
+		struct inflight *e = &f->fl[idx];
+
+		f->send_head = (f->send_head + 1) % FORWARD_MAX_INFLIGHT;
+		f->nsend--;
+		e->queued = false;
+		if (!e->used ||
+		    build_query(e, f->edns_udp, out->pkt, sizeof(out->pkt), &out->len) < 0)
+			continue;
+		out->to = &f->srv[f->groups[e->group].stat0 + e->cur].addr;
+		out->sock = e->tcp ? FORWARD_SOCK_TCP : e->sock;
+		out->id = e->id;
+		return 1;
+	}
+	return 0;
+}
+
+/* Hand every waiting client to the reply queue; gen NIL = SERVFAIL. */
+static void complete(forward_t *f, uint32_t idx, uint32_t gen)
+{
+	for (uint32_t wi = f->fl[idx].waiters; wi != NIL; wi = f->w[wi].next) {
+		struct reply *r = &f->replyq[(f->reply_head + f->nreply++) % FORWARD_MAX_WAITERS];
+		r->waiter = wi;
+		r->gen = gen;
+	}
+	fl_release(f, idx);
+}
+
+static void cache_servfail(forward_t *f, const struct inflight *e, uint64_t now_ms)
+{
+	uint8_t norm[WIRE_HDR_LEN + WIRE_NAME_MAX + 4];
+	cache_msg_t info;
+	query_t q;
+	size_t len;
+
+	if (!f->cache)
+		return;
+	memset(&q, 0, sizeof(q));
+	memcpy(q.qname, e->qname, e->qnamelen);
+	q.qnamelen = e->qnamelen;
+	q.qtype = e->qtype;
+	q.qclass = e->qclass;
+	if (cache_msg_rcode(&q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &len, &info) == 0)
+		cache_insert(f->cache, norm, len, &info, e->do_bit, now_ms);
+}
+
+/* The current try failed: next server, or SERVFAIL for everyone. */
+static void next_server(forward_t *f, uint32_t idx, uint64_t now_ms)
+{
+	struct inflight *e = &f->fl[idx];
+
+	if ((size_t)e->cur + 1 < f->groups[e->group].n) {
+		e->cur++;
+		start_try(f, idx, false, now_ms);
+		return;
+	}
+	cache_servfail(f, e, now_ms);
+	complete(f, idx, NIL);
+}
+
+static bool upstream_failed(uint16_t flags)
+{
+	switch (flags & 0xF) {
+	case WIRE_RCODE_SERVFAIL:
+	case WIRE_RCODE_REFUSED:
+	case WIRE_RCODE_FORMERR:
+	case WIRE_RCODE_NOTIMP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool question_matches(const struct inflight *e, const cache_msg_t *m)
+{
+	return m->qtype == e->qtype && m->qclass == e->qclass && m->qnamelen == e->qnamelen &&
+	       memcmp(m->qname, e->qname, e->qnamelen) == 0;
+}
+
+/* Accept a parsed answer for in-flight entry idx. */
+static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_msg_t *m,
+			  uint64_t now_ms)
+{
+	struct inflight *e = &f->fl[idx];
+	uint8_t *tmp;
+
+	if ((m->flags & WIRE_FLAG_TC) && !e->tcp) {
+		inc(&f->st.tcp_retries);
+		start_try(f, idx, true, now_ms);
+		return;
+	}
+	if (upstream_failed(m->flags) && (size_t)e->cur + 1 < f->groups[e->group].n) {
+		inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
+		next_server(f, idx, now_ms);
+		return;
+	}
+	if (upstream_failed(m->flags))
+		inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
+	tmp = f->answer;
+	f->answer = f->scratch;
+	f->scratch = tmp;
+	f->answer_len = len;
+	f->answer_info = *m;
+	f->answer_gen = (f->answer_gen + 1) % NIL;
+	if (f->cache)
+		cache_insert(f->cache, f->answer, len, m, e->do_bit, now_ms);
+	complete(f, idx, f->answer_gen);
+}
+
+void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt, size_t len,
+		       uint64_t now_ms)
+{
+	wire_reader_t r;
+	uint16_t id, flags;
+	cache_msg_t m;
+	size_t nlen;
+	uint32_t idx;
+
+	wire_reader_init(&r, pkt, len);
+	if (wire_get_u16(&r, &id) < 0 || wire_get_u16(&r, &flags) < 0 || f->idmap[id] == 0) {
+		inc(&f->st.ignored);
+		return;
+	}
+	idx = f->idmap[id] - 1u;
+	struct inflight *e = &f->fl[idx];
+	const struct group *g = &f->groups[e->group];
+	if (!(flags & WIRE_FLAG_QR) || !addr_equal(from, &f->srv[g->stat0 + e->cur].addr)) {
+		inc(&f->st.ignored);
+		return;
+	}
+	if (cache_msg_parse(pkt, len, f->scratch, MSG_MAX, &nlen, &m) < 0) {
+		inc(&f->st.malformed);
+		inc(&f->srv[g->stat0 + e->cur].errors);
+		return;
+	}
+	if (!question_matches(e, &m)) {
+		inc(&f->st.ignored);
+		return;
+	}
+	accept_answer(f, idx, nlen, &m, now_ms);
+}
+
+int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t cap)
+{
+	while (f->nreply > 0) {
+		struct reply r = f->replyq[f->reply_head];
+		struct waiter *w = &f->w[r.waiter];
+		size_t len = 0;
+		int ret;
+
+		f->reply_head = (f->reply_head + 1) % FORWARD_MAX_WAITERS;
+		f->nreply--;
+		if (r.gen == f->answer_gen && f->answer_len > 0) {
+			ret = cache_msg_finish(f->answer, f->answer_len, &w->q, f->edns_udp, 0, buf,
+					       cap, &len);
+			if (ret < 0)
+				servfail(f, &w->q, buf, cap, &len);
+		} else {
+			servfail(f, &w->q, buf, cap, &len);
+		}
+		out->client = w->client;
+		out->len = len;
+		w->next = f->w_free;
+		f->w_free = r.waiter;
+		if (len > 0)
+			return 1;
+	}
+	return 0;
+}
+
+void forward_on_tick(forward_t *f, uint64_t now_ms)
+{
+	size_t i = 0;
+
+	while (i < f->nactive) {
+		uint32_t idx = f->active[i];
+		struct inflight *e = &f->fl[idx];
+
+		if (e->deadline > now_ms) {
+			i++;
+			continue;
+		}
+		inc(&f->srv[f->groups[e->group].stat0 + e->cur].timeouts);
+		next_server(f, idx, now_ms);
+		if (f->fl[idx].used)
+			i++; /* retried: still here, deadline in the future */
+			     /* else released: active[i] now holds another entry, look at it */
+	}
+}
+
+uint64_t forward_next_timeout(const forward_t *f)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < f->nactive; i++)
+		if (f->fl[f->active[i]].deadline < t)
+			t = f->fl[f->active[i]].deadline;
+	return t;
+}
+
+size_t forward_inflight(const forward_t *f)
+{
+	return f->nactive;
+}
+
+void forward_stats_read(const forward_t *f, forward_stats_t *out)
+{
+	const uint64_t *src = (const uint64_t *)&f->st;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t i = 0; i < offsetof(forward_stats_t, cache) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	if (f->cache)
+		cache_stats_read(f->cache, &out->cache);
+	else
+		memset(&out->cache, 0, sizeof(out->cache));
+}
+
+size_t forward_server_count(const forward_t *f)
+{
+	return f->nsrv;
+}
+
+int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *out)
+{
+	if (i >= f->nsrv)
+		return ERR_INVAL;
+	out->addr = f->srv[i].addr;
+	out->queries = __atomic_load_n(&f->srv[i].queries, __ATOMIC_RELAXED);
+	out->timeouts = __atomic_load_n(&f->srv[i].timeouts, __ATOMIC_RELAXED);
+	out->errors = __atomic_load_n(&f->srv[i].errors, __ATOMIC_RELAXED);
+	return 0;
+}

@@ -1,0 +1,167 @@
+/*
+ * server/forward: the sans-IO forwarder of one worker. It decides which
+ * upstream server to ask, builds the upstream queries, matches the answers,
+ * handles per-try timeouts, TC -> TCP retries and failover, coalesces
+ * identical questions in flight, caches answers (server/cache.h) and builds
+ * the client replies. It does no I/O: the worker moves the bytes.
+ *
+ * Threads: a forward_t belongs to one worker thread; no locks. Counters are
+ * written with relaxed atomic stores, readable from any thread through
+ * forward_stats_read() / forward_server_stats().
+ *
+ * Memory: everything (in-flight table, waiting clients, answer buffers, the
+ * cache) is allocated by forward_new(); nothing afterwards.
+ *
+ * How the worker drives it (all calls from the worker thread):
+ *   1. query_process() returned QUERY_FORWARD:
+ *        r = forward_query(f, &q, &client, now, resp, cap, &len);
+ *        FWD_ANSWERED / FWD_FAILED: send resp[0..len) to the client now.
+ *        FWD_PENDING: nothing to send to the client yet.
+ *   2. After forward_query, forward_on_packet and forward_on_tick, drain
+ *        while (forward_next_send(f, &s))  -> sendmsg s.pkt to *s.to on UDP
+ *                                            socket s.sock of s.to's family,
+ *                                            or over a new TCP connection
+ *                                            (2-byte length) when s.sock is
+ *                                            FORWARD_SOCK_TCP;
+ *        while (forward_next_reply(f, &r, buf, cap)) -> send buf[0..r.len)
+ *                                            to r.client.
+ *      Replies must be drained before the next forward_on_packet (the
+ *      answer they are built from is replaced by the next one; undrained
+ *      replies degrade to SERVFAIL).
+ *   3. Every datagram read on an upstream UDP socket, and every whole
+ *      message read from an upstream TCP connection (without the length
+ *      prefix): forward_on_packet(f, &from, pkt, len, now).
+ *   4. At forward_next_timeout(f) (absolute ms) or on any periodic tick:
+ *      forward_on_tick(f, now). A failed TCP connect needs no call: the try
+ *      times out.
+ * `now` is a monotonic clock in milliseconds (CLOCK_MONOTONIC).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "server/cache.h"
+#include "server/query.h"
+
+#define FORWARD_SOCKETS 8	  /* upstream UDP sockets per worker and family */
+#define FORWARD_SOCK_TCP (-1)	  /* forward_send_t.sock: use a TCP connection */
+#define FORWARD_MAX_INFLIGHT 4096 /* distinct questions upstream at once */
+#define FORWARD_MAX_WAITERS 8192  /* clients waiting for them */
+#define FORWARD_MIN_TRY_MS 200	  /* a try never gets less time than this */
+#define FORWARD_QUERY_MAX 300	  /* upstream query size bound: 12 + 255 + 4 + 11 */
+
+enum {
+	FWD_ANSWERED = 0, /* resp holds the answer (cache hit) */
+	FWD_PENDING = 1,  /* asked upstream (or joined an identical question in flight) */
+	FWD_FAILED = 2,	  /* resp holds SERVFAIL (no server, table full, cached SERVFAIL) */
+};
+
+/* Who gets a reply. The forwarder copies it and hands it back untouched. */
+typedef struct {
+	conf_addr_t addr; /* client address, for UDP replies */
+	uint64_t cookie;  /* the worker's handle: listening socket, TCP connection id, ... */
+	bool tcp;
+} forward_client_t;
+
+typedef struct {
+	const conf_addr_t *to; /* borrowed; valid until forward_free */
+	int sock;	       /* 0..FORWARD_SOCKETS-1, or FORWARD_SOCK_TCP */
+	uint16_t id;	       /* the query ID (for logs) */
+	size_t len;
+	uint8_t pkt[FORWARD_QUERY_MAX];
+} forward_send_t;
+
+typedef struct {
+	forward_client_t client;
+	size_t len; /* bytes written to the caller's buffer */
+} forward_reply_t;
+
+typedef struct {
+	uint64_t queries;	 /* forward_query calls */
+	uint64_t forwarded;	 /* questions sent upstream (first try) */
+	uint64_t joined;	 /* queries that joined an identical question in flight */
+	uint64_t tcp_retries;	 /* TC over UDP, asked again over TCP */
+	uint64_t servfail;	 /* clients answered SERVFAIL by us */
+	uint64_t ignored;	 /* upstream packets: unknown ID, wrong source or question */
+	uint64_t malformed;	 /* upstream packets that did not parse */
+	uint64_t inflight_drops; /* in-flight or waiter table full */
+	cache_stats_t cache;
+} forward_stats_t;
+
+typedef struct {
+	conf_addr_t addr;
+	uint64_t queries;  /* tries sent to it (UDP and TCP) */
+	uint64_t timeouts; /* tries that got no usable answer in time */
+	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
+} forward_server_stats_t;
+
+typedef struct {
+	uint64_t seed;		 /* random seed (getrandom at startup) */
+	unsigned nworkers;	 /* conf cache_size is split evenly over this many (0 = 1) */
+	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
+} forward_opts_t;
+
+typedef struct forward forward_t;
+
+/**
+ * Create the forwarder of one worker: copies the upstream servers out of
+ * `c` (so `c` may be freed afterwards), reads resolv_conf when `c` has no
+ * nameservers, drops (with a warning) any server equal to dns-addr, and
+ * preallocates everything.
+ * @param out receives an owned forwarder (forward_free), only on success.
+ * @return 0, -ENOMEM or ERR_INVAL.
+ */
+int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts);
+
+/** Free; NULL is a no-op. */
+void forward_free(forward_t *f);
+
+/**
+ * Forward one client query.
+ * @param q      the parsed question from query_process (borrowed; copied).
+ * @param client borrowed; copied.
+ * @param resp,cap,resplen  filled on FWD_ANSWERED and FWD_FAILED.
+ * @return FWD_ANSWERED, FWD_PENDING or FWD_FAILED.
+ */
+int forward_query(forward_t *f, const query_t *q, const forward_client_t *client, uint64_t now_ms,
+		  uint8_t *resp, size_t cap, size_t *resplen);
+
+/** Next upstream packet to send. @return 1 (out filled) or 0 (none). */
+int forward_next_send(forward_t *f, forward_send_t *out);
+
+/**
+ * An upstream message arrived (untrusted). Accepted only from the server
+ * the question was sent to, with its ID, QR set, exactly one question
+ * equal to ours, and fully parseable; otherwise ignored and counted.
+ * @param from the peer address (borrowed).
+ */
+void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt, size_t len,
+		       uint64_t now_ms);
+
+/**
+ * Next client reply to send.
+ * @param buf,cap where to build it (65535 fits any reply).
+ * @return 1 (out and buf filled) or 0 (none left).
+ */
+int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t cap);
+
+/** Expire tries due at now_ms: next server, or SERVFAIL to every waiting client. */
+void forward_on_tick(forward_t *f, uint64_t now_ms);
+
+/** Earliest try deadline (absolute ms), UINT64_MAX when nothing is in flight. */
+uint64_t forward_next_timeout(const forward_t *f);
+
+/** Questions in flight now. */
+size_t forward_inflight(const forward_t *f);
+
+/** Counters (any thread). */
+void forward_stats_read(const forward_t *f, forward_stats_t *out);
+
+/** Number of upstream servers known (all groups). */
+size_t forward_server_count(const forward_t *f);
+
+/** Counters of server i (< forward_server_count). @return 0 or ERR_INVAL. */
+int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *out);
