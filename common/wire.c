@@ -92,10 +92,13 @@ int wire_skip(wire_reader_t *r, size_t n)
  * strictly decrease, so no loop can exist, and a pointer past the end or
  * forward is malformed by the same test. This also rejects pointers into the
  * same name's earlier labels, which no correct encoder produces.
+ *
+ * Labels are copied straight into `out` (a staging copy doubled the cost on
+ * the hot path), so on failure `out` holds garbage; r->pos and *outlen are
+ * untouched, as the header promises.
  */
 int wire_get_name(wire_reader_t *r, uint8_t out[WIRE_NAME_MAX], size_t *outlen)
 {
-	uint8_t buf[WIRE_NAME_MAX];
 	const uint8_t *p = r->base;
 	size_t len = r->len, pos = r->pos, run_start = r->pos, end = 0, n = 0;
 	unsigned hops = 0;
@@ -121,13 +124,12 @@ int wire_get_name(wire_reader_t *r, uint8_t out[WIRE_NAME_MAX], size_t *outlen)
 			return ERR_MALFORMED;
 		if (len - pos < 1u + c)
 			return ERR_TRUNC;
-		memcpy(buf + n, p + pos, 1u + c);
+		memcpy(out + n, p + pos, 1u + c);
 		n += 1u + c;
 		pos += 1u + c;
 		if (c == 0)
 			break;
 	}
-	memcpy(out, buf, n);
 	*outlen = n;
 	r->pos = end ? end : pos;
 	return 0;
@@ -294,23 +296,30 @@ unsigned wire_name_labels(const uint8_t *name, size_t len)
 /*
  * The key is the name without its root octet, labels reversed: a label at
  * name offset o with length l lands at key offset keylen - (o + 1 + l). One
- * forward pass, no label stack.
+ * forward pass that also validates (no label stack, no second walk); on
+ * failure `key` holds garbage and *keylen is untouched.
  */
 int wire_name_to_key(const uint8_t *name, size_t len, uint8_t key[WIRE_KEY_MAX], size_t *keylen)
 {
 	size_t klen, pos = 0;
 
-	if (wire_name_check(name, len) < 0)
+	if (!name || len == 0 || len > WIRE_NAME_MAX)
 		return ERR_MALFORMED;
 	klen = len - 1;
-	while (name[pos] != 0) {
+	for (;;) {
 		size_t l = name[pos];
+		if (l == 0)
+			break;
+		if (l > WIRE_LABEL_MAX || pos + 1 + l > klen)
+			return ERR_MALFORMED;
 		uint8_t *dst = key + klen - (pos + 1 + l);
 		dst[0] = (uint8_t)l;
 		for (size_t i = 1; i <= l; i++)
 			dst[i] = lower(name[pos + i]);
 		pos += 1 + l;
 	}
+	if (pos != klen)
+		return ERR_MALFORMED;
 	*keylen = klen;
 	return 0;
 }
