@@ -69,9 +69,14 @@ write_conf() {
 	{
 		echo "[Dns]"
 		echo "dns-addr = 127.0.0.1:$PORT"
-		echo "nameservers = 127.0.0.1:9"
-		echo "shutdown-grace = 1"
-		local l
+		local l d
+		# Defaults unless an argument sets the same key.
+		for d in "nameservers = 127.0.0.1:9" "shutdown-grace = 1"; do
+			for l in "$@"; do
+				[ "${l%% *}" = "${d%% *}" ] && continue 2
+			done
+			echo "$d"
+		done
 		for l in "$@"; do echo "$l"; done
 		echo "[Store]"
 		echo "data-dir = $T/data"
@@ -124,23 +129,27 @@ skydns_start() {
 	finish
 }
 
-# skydns_stop [SIGNAL]: stop and wait (10 s at most); the exit status is in $SKY_RC.
-skydns_stop() {
-	local sig=${1:-TERM}
+# skydns_wait: wait (10 s at most) for skydns to exit; its status goes to $SKY_RC.
+skydns_wait() {
 	SKY_RC=
 	[ -n "$SKY_PID" ] || return 0
-	kill -"$sig" "$SKY_PID" 2>/dev/null
 	local deadline=$(($(now_ms) + 10000))
 	while skydns_alive && [ "$(now_ms)" -lt "$deadline" ]; do
 		sleep 0.05
 	done
 	if skydns_alive; then
-		echo "skydns did not exit within 10 s of SIG$sig" >&2
+		echo "skydns did not exit within 10 s" >&2
 		kill -9 "$SKY_PID"
 	fi
 	wait "$SKY_PID" 2>/dev/null
 	SKY_RC=$?
 	SKY_PID=
+}
+
+# skydns_stop [SIGNAL]: signal (default TERM) and wait; the exit status is in $SKY_RC.
+skydns_stop() {
+	[ -n "$SKY_PID" ] && kill -"${1:-TERM}" "$SKY_PID" 2>/dev/null
+	skydns_wait
 }
 
 # wait_for DESC TIMEOUT_MS COMMAND...: poll until COMMAND succeeds.
