@@ -80,7 +80,8 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 
 	if (keylen > WIRE_KEY_MAX)
 		return ERR_INVAL;
-	memcpy(buf, key, keylen);
+	if (keylen)
+		memcpy(buf, key, keylen);
 	buf[keylen] = 0;
 	/* key||0x00 sorts first among the name's rrsets, and every descendant
 	 * (key||len||...) sorts right after them. */
@@ -103,7 +104,8 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_mdb_err(rc);
 	/* Empty non-terminal: the next key lies below the name. */
-	if (!res.exists && rc == 0 && k.mv_size > keylen && memcmp(k.mv_data, key, keylen) == 0)
+	if (!res.exists && rc == 0 && k.mv_size > keylen &&
+	    (keylen == 0 || memcmp(k.mv_data, key, keylen) == 0))
 		res.exists = true;
 	*out = res;
 	return 0;
@@ -159,7 +161,8 @@ int store_name_sources(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint6
 
 	if (keylen > WIRE_KEY_MAX)
 		return ERR_INVAL;
-	memcpy(buf, key, keylen);
+	if (keylen)
+		memcpy(buf, key, keylen);
 	buf[keylen] = 0;
 	rc = mdb_cursor_get(t->cur, &k, &v, MDB_SET_RANGE);
 	for (; rc == 0 && key_is_rrset_of(&k, key, keylen);

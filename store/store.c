@@ -206,6 +206,7 @@ int store_read_begin(store_t *s, store_rtxn_t **out)
 	}
 	if ((ret = rtxn_load(t)) < 0)
 		goto fail;
+	t->live = true;
 	*out = t;
 	return 0;
 fail:
@@ -218,9 +219,10 @@ fail:
 
 void store_read_reset(store_rtxn_t *t)
 {
-	if (!t || t->view)
+	if (!t || t->view || !t->live)
 		return;
 	mdb_txn_reset(t->txn);
+	t->live = false;
 }
 
 int store_read_renew(store_rtxn_t *t)
@@ -229,16 +231,19 @@ int store_read_renew(store_rtxn_t *t)
 
 	if (t->view)
 		return 0;
+	store_read_reset(t); /* renew on a live handle = a fresh snapshot */
 	if ((rc = mdb_txn_renew(t->txn)) != 0)
 		return store_mdb_err(rc);
 	if ((rc = mdb_cursor_renew(t->txn, t->cur)) != 0) {
 		mdb_txn_reset(t->txn);
 		return store_mdb_err(rc);
 	}
-	rc = rtxn_load(t);
-	if (rc < 0)
+	if ((rc = rtxn_load(t)) < 0) {
 		mdb_txn_reset(t->txn);
-	return rc;
+		return rc;
+	}
+	t->live = true;
+	return 0;
 }
 
 void store_read_end(store_rtxn_t *t)

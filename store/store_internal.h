@@ -33,6 +33,7 @@ struct store_rtxn {
 	uint64_t gen;	 /* meta generation of this snapshot */
 	size_t nhealth;	 /* health entries in this snapshot */
 	bool view;	 /* wraps a write txn: not ours to reset/renew/end */
+	bool live;	 /* holds a snapshot (not reset) */
 };
 
 struct store_wtxn {

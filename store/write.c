@@ -210,6 +210,10 @@ static int rrset_set_ttl(store_wtxn_t *w, MDB_val *k, const MDB_val *old, size_t
 	return ret;
 }
 
+/*
+ * STORE_F_RDONLY guards records only: a server-only process keeps a
+ * writable env so it may still record health (store.h).
+ */
 static int check_writable(store_wtxn_t *w, int src)
 {
 	if (w->s->flags & STORE_F_RDONLY)

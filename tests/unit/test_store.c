@@ -5,6 +5,11 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +98,6 @@ static void test_lookup(store_t *s)
 	store_wtxn_t *w = NULL;
 	store_rtxn_t *t = NULL;
 	store_lookup_t lk;
-	uint8_t cname[] = "\5alias\7example\0";
 	int api;
 
 	CHECK_EQ_INT(store_write_begin(s, &w), 0);
@@ -105,7 +109,6 @@ static void test_lookup(store_t *s)
 	CHECK_EQ_INT(add(w, api, "tv.example.", WIRE_TYPE_CNAME, 60, "\3www\7example", 13), 0);
 	CHECK_EQ_INT(add_a(w, api, "wwwx.example.", 4), 0);
 	CHECK_EQ_INT(store_write_commit(w), 0);
-	(void)cname;
 
 	CHECK_EQ_INT(store_read_begin(s, &t), 0);
 	CHECK_EQ_INT(look(t, "www.example.", WIRE_TYPE_A, &lk), 0);
@@ -557,6 +560,139 @@ static void test_reopen(const char *dir)
 	store_close(s);
 }
 
+/*
+ * A committed txn survives kill -9 of its writer, and a reader slot left by
+ * a killed process is reclaimed by store_reader_check.
+ */
+static void test_kill9(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(dir, sizeof(dir), "%s/kill", g_dir);
+	/* Open first: the last process to open a lock file resets its reader table. */
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (!s)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		store_t *cs = NULL; /* the child opens its own handle */
+		store_wtxn_t *w = NULL;
+		store_rtxn_t *t = NULL;
+		if (store_open(&cs, dir, MAP, 0) < 0 || store_write_begin(cs, &w) < 0 ||
+		    add_a(w, store_source_id(w, "api"), "durable.example.", 1) < 0 ||
+		    store_write_commit(w) < 0 || store_read_begin(cs, &t) < 0)
+			_exit(3);
+		raise(SIGKILL); /* no close: its reader slot stays taken */
+		_exit(4);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK_EQ_INT(store_reader_check(s), 1);
+	CHECK_EQ_INT(store_reader_check(s), 0);
+	CHECK_EQ_INT(count_of(s, "durable.example.", WIRE_TYPE_A), 1);
+	store_close(s);
+	s = NULL;
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (s)
+		CHECK_EQ_INT(count_of(s, "durable.example.", WIRE_TYPE_A), 1);
+	store_close(s);
+}
+
+/*
+ * Readers on other threads (reset/renew per batch, MDB_NOTLS) always see
+ * whole commits: the writer puts N entries into two rrsets in one txn, so a
+ * snapshot with unequal counts would be a torn read.
+ */
+typedef struct {
+	store_t *s;
+	atomic_bool stop;
+	atomic_int torn, reads, errors;
+} race_t;
+
+static void *race_reader(void *arg)
+{
+	race_t *r = arg;
+	store_rtxn_t *t = NULL;
+	store_lookup_t a, b;
+
+	if (store_read_begin(r->s, &t) < 0) {
+		atomic_fetch_add(&r->errors, 1);
+		return NULL;
+	}
+	for (int i = 0; i < 200000 && !atomic_load(&r->stop); i++) {
+		if (look(t, "one.race.", WIRE_TYPE_A, &a) < 0 ||
+		    look(t, "two.race.", WIRE_TYPE_A, &b) < 0) {
+			atomic_fetch_add(&r->errors, 1);
+			break;
+		}
+		int na = a.has_rrset ? a.rrset.count : 0, nb = b.has_rrset ? b.rrset.count : 0;
+		if (na != nb || (uint64_t)na != store_generation(t) % 5)
+			atomic_fetch_add(&r->torn, 1);
+		atomic_fetch_add(&r->reads, 1);
+		if (i % 16 == 15) {
+			store_read_reset(t);
+			if (store_read_renew(t) < 0) {
+				atomic_fetch_add(&r->errors, 1);
+				break;
+			}
+		}
+	}
+	store_read_end(t);
+	return NULL;
+}
+
+static void race_commit(store_t *s, uint64_t gen)
+{
+	store_wtxn_t *w = NULL;
+	int src;
+
+	if (store_write_begin(s, &w) < 0)
+		return;
+	src = store_source_id(w, "race");
+	store_source_clear(w, src);
+	/* This commit makes generation gen+1: store (gen+1) % 5 entries. */
+	for (uint64_t i = 0; i < (gen + 1) % 5; i++) {
+		add_a(w, src, "one.race.", (uint8_t)i);
+		add_a(w, src, "two.race.", (uint8_t)i);
+	}
+	if (store_write_commit(w) < 0)
+		fprintf(stderr, "race commit failed\n");
+}
+
+static void test_threads(void)
+{
+	char dir[300];
+	race_t r = {0};
+	pthread_t th[2];
+	store_rtxn_t *t = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/race", g_dir);
+	CHECK_EQ_INT(store_open(&r.s, dir, MAP, 0), 0);
+	if (!r.s)
+		return;
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ_INT(pthread_create(&th[i], NULL, race_reader, &r), 0);
+	for (int i = 0; i < 200; i++) {
+		uint64_t gen = 0;
+		if (store_read_begin(r.s, &t) == 0) {
+			gen = store_generation(t);
+			store_read_end(t);
+		}
+		race_commit(r.s, gen);
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(atomic_load(&r.errors), 0);
+	CHECK_EQ_INT(atomic_load(&r.torn), 0);
+	CHECK(atomic_load(&r.reads) > 0);
+	store_close(r.s);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -582,6 +718,8 @@ int main(void)
 	}
 	test_map_full();
 	test_version();
+	test_kill9();
+	test_threads();
 	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
