@@ -122,7 +122,9 @@ static int check_opt_rdata(wire_reader_t *r, uint16_t rdlen)
 
 	if (wire_remaining(r) < rdlen)
 		return -1;
-	wire_reader_init(&o, r->base + r->pos, rdlen);
+	/* The same bytes, ending where the RR's rdata ends. */
+	o = *r;
+	o.len = r->pos + rdlen;
 	while (wire_remaining(&o) > 0) {
 		if (wire_get_u16(&o, &code) < 0 || wire_get_u16(&o, &olen) < 0 ||
 		    wire_skip(&o, olen) < 0)
