@@ -38,25 +38,27 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-	fputs(
-	    "usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
-	    "commands:\n"
-	    "  -list                      print every name and its records\n"
-	    "  -show NAME                 print one name\n"
-	    "  -domain NAME -method create|update|delete [-type A] [-ips \"a;b\"]\n"
-	    "         [-alias NAME] [-updates \"ips:old->new[;old->new]\"]\n"
-	    "                             create: add -ips (or a CNAME -alias to NAME)\n"
-	    "                             update: -updates replaces addresses; -ips replaces all\n"
-	    "                             delete: -ips removes those, none removes the name\n"
-	    "  -status IP [UP|DOWN]       show or set the health of an address\n"
-	    "options:\n"
-	    "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
-	    "                    an http:// or https:// URL is taken as is\n"
-	    "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header\n"
-	    "  -type TYPE        record type for -domain (default A)\n"
-	    "  -json             print the server's JSON instead of the table\n"
-	    "  -h                this help\n",
-	    f);
+	fputs("usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
+	      "commands:\n"
+	      "  -list             print every name and its records\n"
+	      "  -show NAME        print one name\n"
+	      "  -domain NAME      write NAME (short names get the first local domain);\n"
+	      "                    with -method and -ips, -alias or -updates\n"
+	      "  -status IP [UP|DOWN]  show, or set, the health of an address\n"
+	      "options for -domain:\n"
+	      "  -method M         create (POST), update (PUT) or delete (DELETE); default create\n"
+	      "  -type TYPE        record type (default A; cname when -alias is given)\n"
+	      "  -ips \"a;b\"        addresses: create adds them, update replaces the set,\n"
+	      "                    delete removes them (no -ips: delete the whole name)\n"
+	      "  -alias NAME       create: make NAME a CNAME of -domain\n"
+	      "  -updates \"ips:old->new[;old->new]\"  update: replace addresses one by one\n"
+	      "options:\n"
+	      "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
+	      "                    an http:// or https:// URL is taken as is\n"
+	      "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header\n"
+	      "  -json             print the server's JSON instead of the table\n"
+	      "  -h                this help\n",
+	      f);
 }
 
 static int parse_args(int argc, char **argv, cli_opts_t *o)
