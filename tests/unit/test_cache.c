@@ -1,0 +1,419 @@
+/* Unit tests of server/cache: normalizing, TTL countdown, negative caching, capacity. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/err.h"
+#include "common/wire.h"
+#include "server/cache.h"
+
+/* ---- packet builder (upstream answers) ------------------------------------ */
+
+typedef struct {
+	uint8_t buf[8192];
+	wire_writer_t w;
+	size_t counts_at;
+	uint16_t n[3];
+} pkt_t;
+
+static void pkt_start(pkt_t *p, uint16_t id, uint16_t flags, const char *qname, uint16_t qtype)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+
+	memset(p->n, 0, sizeof(p->n));
+	wire_writer_init(&p->w, p->buf, sizeof(p->buf));
+	wire_put_u16(&p->w, id);
+	wire_put_u16(&p->w, flags);
+	wire_put_u16(&p->w, 1);
+	wire_put_u16(&p->w, 0);
+	wire_put_u16(&p->w, 0);
+	wire_put_u16(&p->w, 0);
+	wire_name_from_text(qname, name, &len);
+	wire_put_bytes(&p->w, name, len);
+	wire_put_u16(&p->w, qtype);
+	wire_put_u16(&p->w, WIRE_CLASS_IN);
+}
+
+/* An RR whose owner is the question name (pointer to offset 12). */
+static void pkt_rr(pkt_t *p, int sec, uint16_t type, uint32_t ttl, const void *rdata, size_t rdlen)
+{
+	wire_put_u16(&p->w, 0xC00C);
+	wire_put_u16(&p->w, type);
+	wire_put_u16(&p->w, WIRE_CLASS_IN);
+	wire_put_u32(&p->w, ttl);
+	wire_put_u16(&p->w, (uint16_t)rdlen);
+	wire_put_bytes(&p->w, rdata, rdlen);
+	p->n[sec]++;
+}
+
+static void pkt_a(pkt_t *p, uint32_t ttl, uint8_t last)
+{
+	uint8_t a[4] = {192, 0, 2, last};
+	pkt_rr(p, 0, WIRE_TYPE_A, ttl, a, 4);
+}
+
+/* SOA in authority: mname/rname as pointers to the question name. */
+static void pkt_soa(pkt_t *p, uint32_t ttl, uint32_t minimum)
+{
+	uint8_t rd[24];
+	wire_write_u16(rd, 0xC00C);
+	wire_write_u16(rd + 2, 0xC00C);
+	for (int i = 0; i < 4; i++)
+		wire_write_u32(rd + 4 + 4 * i, 1000u + (unsigned)i);
+	wire_write_u32(rd + 20, minimum);
+	pkt_rr(p, 1, WIRE_TYPE_SOA, ttl, rd, sizeof(rd));
+}
+
+static size_t pkt_end(pkt_t *p)
+{
+	wire_patch_u16(&p->w, 6, p->n[0]);
+	wire_patch_u16(&p->w, 8, p->n[1]);
+	wire_patch_u16(&p->w, 10, p->n[2]);
+	return p->w.pos;
+}
+
+static void mkq(query_t *q, const char *name, uint16_t qtype, uint16_t id)
+{
+	memset(q, 0, sizeof(*q));
+	wire_name_from_text(name, q->qname, &q->qnamelen);
+	q->qtype = qtype;
+	q->qclass = WIRE_CLASS_IN;
+	q->id = id;
+	q->flags = WIRE_FLAG_RD;
+	q->resp_limit = 512;
+}
+
+/* TTLs of the answer section of a reply, in order. @return how many. */
+static int answer_ttls(const uint8_t *m, size_t len, uint32_t *ttls, int max)
+{
+	wire_reader_t r;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t nl;
+	uint16_t an, rdlen;
+	int n = 0;
+
+	wire_reader_init(&r, m, len);
+	r.pos = 6;
+	if (wire_get_u16(&r, &an) < 0 || wire_skip(&r, 4) < 0 || wire_get_name(&r, name, &nl) < 0 ||
+	    wire_skip(&r, 4) < 0)
+		return -1;
+	for (; n < an && n < max; n++) {
+		if (wire_get_name(&r, name, &nl) < 0 || wire_skip(&r, 4) < 0 ||
+		    wire_get_u32(&r, &ttls[n]) < 0 || wire_get_u16(&r, &rdlen) < 0 ||
+		    wire_skip(&r, rdlen) < 0)
+			return -1;
+	}
+	return n;
+}
+
+static int insert_pkt(cache_t *c, pkt_t *p, uint64_t now, cache_msg_t *info)
+{
+	uint8_t norm[65535];
+	size_t len, plen = pkt_end(p);
+	int ret = cache_msg_parse(p->buf, plen, norm, sizeof(norm), &len, info);
+	if (ret < 0)
+		return ret;
+	return cache_insert(c, norm, len, info, false, now);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_hit_and_countdown(void)
+{
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	query_t q;
+	uint8_t resp[4096];
+	size_t len = 0;
+	uint32_t ttls[4];
+
+	CHECK_EQ_INT(cache_new(&c, 16, 42), 0);
+	pkt_start(&p, 0x9999, WIRE_FLAG_QR | WIRE_FLAG_AA | WIRE_FLAG_RD | WIRE_FLAG_RA,
+		  "www.Example.COM", WIRE_TYPE_A);
+	pkt_a(&p, 300, 1);
+	pkt_a(&p, 100, 2);
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	CHECK_EQ_INT(info.ttl, 100);
+
+	mkq(&q, "WWW.example.com", WIRE_TYPE_A, 0x1234);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000 + 30500, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(wire_read_u16(resp), 0x1234);
+	CHECK(wire_read_u16(resp + 2) & WIRE_FLAG_RA);
+	CHECK(!(wire_read_u16(resp + 2) & WIRE_FLAG_AA));
+	CHECK_MEM(resp + WIRE_HDR_LEN, q.qname, q.qnamelen); /* 0x20 echo */
+	CHECK_EQ_INT(answer_ttls(resp, len, ttls, 4), 2);
+	CHECK_EQ_INT(ttls[0], 270);
+	CHECK_EQ_INT(ttls[1], 70);
+
+	/* Other type, other key. */
+	mkq(&q, "www.example.com", WIRE_TYPE_AAAA, 1);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 2000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	/* DO bit is part of the key. */
+	mkq(&q, "www.example.com", WIRE_TYPE_A, 1);
+	q.edns = true;
+	q.edns_do = true;
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 2000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+
+	/* Min TTL 100 s: expired at +100 s exactly. */
+	mkq(&q, "www.example.com", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000 + 99999, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(answer_ttls(resp, len, ttls, 4), 2);
+	CHECK_EQ_INT(ttls[1], 1);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000 + 100000, resp, sizeof(resp), &len),
+		     ERR_NOTFOUND);
+	CHECK_EQ_INT(cache_count(c), 0);
+
+	cache_stats_t st;
+	cache_stats_read(c, &st);
+	CHECK_EQ_INT(st.hits, 2);
+	CHECK_EQ_INT(st.misses, 3);
+	CHECK_EQ_INT(st.inserts, 1);
+	cache_free(c);
+}
+
+static void test_negative(void)
+{
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	query_t q;
+	uint8_t resp[4096];
+	size_t len;
+
+	CHECK_EQ_INT(cache_new(&c, 16, 1), 0);
+	/* NXDOMAIN: min(SOA TTL 3600, minimum 60). */
+	pkt_start(&p, 1, WIRE_FLAG_QR | 3, "nx.example.com", WIRE_TYPE_A);
+	pkt_soa(&p, 3600, 60);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), 0);
+	CHECK_EQ_INT(info.ttl, 60);
+	/* NODATA: SOA TTL 30 below minimum 600. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "nodata.example.com", WIRE_TYPE_AAAA);
+	pkt_soa(&p, 30, 600);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), 0);
+	CHECK_EQ_INT(info.ttl, 30);
+	mkq(&q, "NODATA.example.com", WIRE_TYPE_AAAA, 7);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 29999, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(wire_read_u16(resp + 8), 1); /* SOA kept in authority */
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 30000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	/* Negative without SOA: not cached (RFC 2308 §5). */
+	pkt_start(&p, 1, WIRE_FLAG_QR | 3, "nosoa.example.com", WIRE_TYPE_A);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), ERR_INVAL);
+	/* SERVFAIL: 5 s at most. */
+	pkt_start(&p, 1, WIRE_FLAG_QR | 2, "sf.example.com", WIRE_TYPE_A);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), 0);
+	CHECK_EQ_INT(info.ttl, CACHE_SERVFAIL_TTL);
+	mkq(&q, "sf.example.com", WIRE_TYPE_A, 7);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 4999, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(wire_read_u16(resp + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 5000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	/* REFUSED, TC: never. */
+	pkt_start(&p, 1, WIRE_FLAG_QR | 5, "ref.example.com", WIRE_TYPE_A);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), ERR_INVAL);
+	pkt_start(&p, 1, WIRE_FLAG_QR | WIRE_FLAG_TC, "tc.example.com", WIRE_TYPE_A);
+	pkt_a(&p, 300, 1);
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), ERR_INVAL);
+	cache_free(c);
+}
+
+static void test_oversize(void)
+{
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	uint8_t txt[201];
+
+	CHECK_EQ_INT(cache_new(&c, 4, 1), 0);
+	memset(txt, 'x', sizeof(txt));
+	txt[0] = 200;
+	pkt_start(&p, 1, WIRE_FLAG_QR, "big.example.com", WIRE_TYPE_TXT);
+	for (int i = 0; i < 7; i++)
+		pkt_rr(&p, 0, WIRE_TYPE_TXT, 60, txt, sizeof(txt));
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), ERR_TOOBIG);
+	CHECK_EQ_INT(cache_count(c), 0);
+	cache_free(c);
+}
+
+static void mkname(char *buf, size_t cap, int i)
+{
+	snprintf(buf, cap, "host%d.example.org", i);
+}
+
+static void test_capacity_and_clock(void)
+{
+	enum { N = 64 };
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	query_t q;
+	uint8_t resp[2048];
+	size_t len, maxcount = 0;
+	char name[64];
+	cache_stats_t st;
+
+	CHECK_EQ_INT(cache_new(&c, N, 7), 0);
+	for (int i = 0; i < 3 * N; i++) {
+		mkname(name, sizeof(name), i);
+		pkt_start(&p, 1, WIRE_FLAG_QR, name, WIRE_TYPE_A);
+		pkt_a(&p, 600, (uint8_t)i);
+		CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+		if (cache_count(c) > maxcount)
+			maxcount = cache_count(c);
+	}
+	CHECK_EQ_INT(maxcount, N);
+	cache_stats_read(c, &st);
+	CHECK_EQ_INT(st.inserts, 3 * N);
+	CHECK_EQ_INT(st.evictions, 2 * N);
+	/* The last N names are the ones kept. */
+	int hits = 0;
+	for (int i = 2 * N; i < 3 * N; i++) {
+		mkname(name, sizeof(name), i);
+		mkq(&q, name, WIRE_TYPE_A, 1);
+		hits += cache_lookup(c, &q, 1232, 2000, resp, sizeof(resp), &len) == 0;
+	}
+	CHECK_EQ_INT(hits, N);
+
+	cache_free(c);
+
+	/* CLOCK: a referenced entry gets a second chance, the next one goes. */
+	CHECK_EQ_INT(cache_new(&c, 4, 7), 0);
+	for (int i = 0; i < 4; i++) {
+		mkname(name, sizeof(name), i);
+		pkt_start(&p, 1, WIRE_FLAG_QR, name, WIRE_TYPE_A);
+		pkt_a(&p, 600, 1);
+		CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	}
+	mkq(&q, "host0.example.org", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000, resp, sizeof(resp), &len), 0);
+	pkt_start(&p, 1, WIRE_FLAG_QR, "host9.example.org", WIRE_TYPE_A);
+	pkt_a(&p, 600, 1);
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000, resp, sizeof(resp), &len), 0);
+	mkq(&q, "host1.example.org", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 1000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	CHECK_EQ_INT(cache_count(c), 4);
+	cache_free(c);
+}
+
+static void test_truncation_and_edns(void)
+{
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	query_t q;
+	uint8_t resp[4096], txt[201];
+	size_t len;
+
+	CHECK_EQ_INT(cache_new(&c, 4, 1), 0);
+	memset(txt, 'y', sizeof(txt));
+	txt[0] = 200;
+	pkt_start(&p, 1, WIRE_FLAG_QR, "mid.example.com", WIRE_TYPE_TXT);
+	for (int i = 0; i < 3; i++)
+		pkt_rr(&p, 0, WIRE_TYPE_TXT, 60, txt, sizeof(txt));
+	CHECK_EQ_INT(insert_pkt(c, &p, 0, &info), 0);
+
+	mkq(&q, "mid.example.com", WIRE_TYPE_TXT, 5);
+	q.resp_limit = 512; /* plain UDP */
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 10, resp, sizeof(resp), &len), 0);
+	CHECK(wire_read_u16(resp + 2) & WIRE_FLAG_TC);
+	CHECK(len <= 512);
+	CHECK_EQ_INT(wire_read_u16(resp + 6), 0);
+	CHECK_EQ_INT(wire_read_u16(resp + 10), 0);
+
+	q.edns = true;
+	q.edns_udp = 1232;
+	q.resp_limit = 1232;
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 10, resp, sizeof(resp), &len), 0);
+	CHECK(!(wire_read_u16(resp + 2) & WIRE_FLAG_TC));
+	CHECK_EQ_INT(wire_read_u16(resp + 6), 3);
+	CHECK_EQ_INT(wire_read_u16(resp + 10), 1); /* our OPT */
+	CHECK_EQ_INT(wire_read_u16(resp + len - 11 + 1), WIRE_TYPE_OPT);
+	CHECK_EQ_INT(wire_read_u16(resp + len - 11 + 3), 1232);
+	cache_free(c);
+}
+
+static void test_parse_rejects(void)
+{
+	uint8_t norm[4096];
+	size_t len;
+	cache_msg_t info;
+	pkt_t p;
+
+	/* A CNAME whose target is a pointer to itself: a loop. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "loop.example.com", WIRE_TYPE_A);
+	size_t rr = p.w.pos;
+	uint8_t rd[2];
+	wire_write_u16(rd, (uint16_t)(0xC000 | (rr + 12)));
+	pkt_rr(&p, 0, WIRE_TYPE_CNAME, 60, rd, 2);
+	size_t plen = pkt_end(&p);
+	CHECK(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info) < 0);
+
+	/* Counts that lie. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "lie.example.com", WIRE_TYPE_A);
+	pkt_a(&p, 60, 1);
+	plen = pkt_end(&p);
+	wire_write_u16(p.buf + 6, 2);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info), ERR_TRUNC);
+
+	/* RDLENGTH larger than an MX's RDATA. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "mx.example.com", WIRE_TYPE_MX);
+	uint8_t mx[5] = {0, 10, 0xC0, 12, 0};
+	pkt_rr(&p, 0, WIRE_TYPE_MX, 60, mx, sizeof(mx));
+	plen = pkt_end(&p);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info), ERR_MALFORMED);
+
+	/* Two questions. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "two.example.com", WIRE_TYPE_A);
+	plen = pkt_end(&p);
+	wire_write_u16(p.buf + 4, 2);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info), ERR_MALFORMED);
+
+	/* A compressed CNAME target is decompressed and re-pointed correctly. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "alias.example.com", WIRE_TYPE_CNAME);
+	uint8_t cn[7] = {4, 'r', 'e', 'a', 'l', 0xC0, 18}; /* "real" + "example.com" */
+	pkt_rr(&p, 0, WIRE_TYPE_CNAME, 60, cn, sizeof(cn));
+	plen = pkt_end(&p);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info), 0);
+	wire_reader_t r;
+	uint8_t name[WIRE_NAME_MAX], want[WIRE_NAME_MAX];
+	size_t nl, wl;
+	uint16_t rdlen;
+	wire_reader_init(&r, norm, len);
+	r.pos = WIRE_HDR_LEN;
+	CHECK_EQ_INT(wire_get_name(&r, name, &nl), 0);
+	CHECK_EQ_INT(wire_skip(&r, 4), 0);
+	CHECK_EQ_INT(wire_get_name(&r, name, &nl), 0);
+	CHECK_EQ_INT(wire_skip(&r, 8), 0);
+	CHECK_EQ_INT(wire_get_u16(&r, &rdlen), 0);
+	CHECK_EQ_INT(wire_get_name(&r, name, &nl), 0);
+	wire_name_from_text("real.example.com", want, &wl);
+	CHECK(wire_name_equal(name, nl, want, wl));
+	CHECK_EQ_INT(r.pos, len);
+
+	/* OPT is stripped. */
+	pkt_start(&p, 1, WIRE_FLAG_QR, "opt.example.com", WIRE_TYPE_A);
+	pkt_a(&p, 60, 1);
+	wire_put_u8(&p.w, 0);
+	wire_put_u16(&p.w, WIRE_TYPE_OPT);
+	wire_put_u16(&p.w, 4096);
+	wire_put_u32(&p.w, 0);
+	wire_put_u16(&p.w, 0);
+	p.n[2]++;
+	plen = pkt_end(&p);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, norm, sizeof(norm), &len, &info), 0);
+	CHECK_EQ_INT(wire_read_u16(norm + 10), 0);
+	CHECK_EQ_INT(len, plen - 11);
+}
+
+int main(void)
+{
+	test_hit_and_countdown();
+	test_negative();
+	test_oversize();
+	test_capacity_and_clock();
+	test_truncation_and_edns();
+	test_parse_rejects();
+	return check_done();
+}

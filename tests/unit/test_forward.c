@@ -1,0 +1,543 @@
+/* Unit tests of server/forward, driven with a fake upstream (no sockets). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/err.h"
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "server/forward.h"
+
+static uint8_t g_resp[65535];
+
+static conf_addr_t addr4(const char *ip, uint16_t port)
+{
+	conf_addr_t a;
+	struct sockaddr_in *s = (struct sockaddr_in *)&a.sa;
+
+	memset(&a, 0, sizeof(a));
+	s->sin_family = AF_INET;
+	s->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &s->sin_addr);
+	a.len = sizeof(*s);
+	return a;
+}
+
+static bool same_addr(const conf_addr_t *a, const conf_addr_t *b)
+{
+	const struct sockaddr_in *x = (const void *)&a->sa, *y = (const void *)&b->sa;
+	return x->sin_family == y->sin_family && x->sin_port == y->sin_port &&
+	       x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+static conf_t *mkconf(void)
+{
+	conf_t *c = calloc(1, sizeof(*c));
+	c->dns_addr = addr4("127.0.0.1", 53);
+	c->edns_bufsize = 1232;
+	c->forward_timeout_ms = 2000;
+	c->cache_size = 1000;
+	c->nnameservers = 2;
+	c->nameservers_set = true;
+	c->nameservers[0] = addr4("127.0.0.2", 5300);
+	c->nameservers[1] = addr4("127.0.0.3", 5300);
+	return c;
+}
+
+static forward_t *mkfwd(const conf_t *c, const char *resolv)
+{
+	forward_t *f = NULL;
+	forward_opts_t o = {.seed = 12345, .nworkers = 1, .resolv_conf = resolv};
+	CHECK_EQ_INT(forward_new(&f, c, &o), 0);
+	return f;
+}
+
+static void mkq(query_t *q, const char *name, uint16_t qtype, uint16_t id)
+{
+	memset(q, 0, sizeof(*q));
+	wire_name_from_text(name, q->qname, &q->qnamelen);
+	q->qtype = qtype;
+	q->qclass = WIRE_CLASS_IN;
+	q->id = id;
+	q->flags = WIRE_FLAG_RD;
+	q->resp_limit = 512;
+}
+
+static int ask(forward_t *f, const query_t *q, uint64_t cookie, uint64_t now, size_t *len)
+{
+	forward_client_t cl;
+	memset(&cl, 0, sizeof(cl));
+	cl.cookie = cookie;
+	return forward_query(f, q, &cl, now, g_resp, sizeof(g_resp), len);
+}
+
+/* The upstream query: ID and question (checked to be lowercase and with OPT). */
+typedef struct {
+	forward_send_t s;
+	uint8_t qname[WIRE_NAME_MAX];
+	size_t qnamelen;
+	uint16_t qtype;
+} sent_t;
+
+static int next_send(forward_t *f, sent_t *out)
+{
+	wire_reader_t r;
+	uint16_t ar;
+
+	if (!forward_next_send(f, &out->s))
+		return 0;
+	wire_reader_init(&r, out->s.pkt, out->s.len);
+	r.pos = 10;
+	if (wire_get_u16(&r, &ar) < 0 || wire_get_name(&r, out->qname, &out->qnamelen) < 0 ||
+	    wire_get_u16(&r, &out->qtype) < 0)
+		return -1;
+	CHECK_EQ_INT(ar, 1);
+	return 1;
+}
+
+/* An upstream answer for a sent query: `nrr` A records with `ttl`, optional TXT padding. */
+static size_t mkans(uint8_t *buf, size_t cap, uint16_t id, uint16_t flags, const uint8_t *qname,
+		    size_t qnamelen, uint16_t qtype, int nrr, uint32_t ttl)
+{
+	wire_writer_t w;
+
+	wire_writer_init(&w, buf, cap);
+	wire_put_u16(&w, id);
+	wire_put_u16(&w, flags);
+	wire_put_u16(&w, 1);
+	wire_put_u16(&w, (uint16_t)nrr);
+	wire_put_u16(&w, 0);
+	wire_put_u16(&w, 0);
+	wire_put_bytes(&w, qname, qnamelen);
+	wire_put_u16(&w, qtype);
+	wire_put_u16(&w, WIRE_CLASS_IN);
+	for (int i = 0; i < nrr; i++) {
+		wire_put_u16(&w, 0xC00C);
+		wire_put_u16(&w, WIRE_TYPE_A);
+		wire_put_u16(&w, WIRE_CLASS_IN);
+		wire_put_u32(&w, ttl);
+		wire_put_u16(&w, 4);
+		wire_put_u32(&w, 0xC0000200u + (uint32_t)i);
+	}
+	return w.pos;
+}
+
+static size_t answer_for(const sent_t *s, uint8_t *buf, int nrr, uint32_t ttl)
+{
+	return mkans(buf, 4096, s->s.id, WIRE_FLAG_QR | WIRE_FLAG_AA | WIRE_FLAG_RD, s->qname,
+		     s->qnamelen, s->qtype, nrr, ttl);
+}
+
+static uint32_t first_ttl(const uint8_t *m, size_t len)
+{
+	wire_reader_t r;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t nl;
+	uint32_t ttl = 0;
+
+	wire_reader_init(&r, m, len);
+	r.pos = WIRE_HDR_LEN;
+	if (wire_get_name(&r, name, &nl) < 0 || wire_skip(&r, 4) < 0 ||
+	    wire_get_name(&r, name, &nl) < 0 || wire_skip(&r, 4) < 0 || wire_get_u32(&r, &ttl) < 0)
+		return 0;
+	return ttl;
+}
+
+static void test_basic_and_cache(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535];
+	size_t len;
+
+	mkq(&q, "Www.Example.NET", WIRE_TYPE_A, 0xABCD);
+	CHECK_EQ_INT(ask(f, &q, 77, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	CHECK_EQ_INT(next_send(f, &(sent_t){0}), 0);
+	CHECK(same_addr(s.s.to, &c->nameservers[0]));
+	CHECK(s.s.sock >= 0 && s.s.sock < FORWARD_SOCKETS);
+	uint8_t lower[WIRE_NAME_MAX];
+	memcpy(lower, q.qname, q.qnamelen);
+	wire_name_lower(lower, q.qnamelen);
+	CHECK_MEM(s.qname, lower, q.qnamelen);
+
+	size_t alen = answer_for(&s, ans, 2, 300);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 1050);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(rep.client.cookie, 77);
+	CHECK_EQ_INT(wire_read_u16(out), 0xABCD);
+	CHECK(wire_read_u16(out + 2) & WIRE_FLAG_RA);
+	CHECK(!(wire_read_u16(out + 2) & WIRE_FLAG_AA));
+	CHECK_MEM(out + WIRE_HDR_LEN, q.qname, q.qnamelen);
+	CHECK_EQ_INT(wire_read_u16(out + 6), 2);
+	CHECK_EQ_INT(first_ttl(out, rep.len), 300);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
+	CHECK_EQ_INT(forward_inflight(f), 0);
+
+	/* Second query 10 s later: cache hit, TTL counted down, nothing sent. */
+	mkq(&q, "www.example.net", WIRE_TYPE_A, 0x1111);
+	CHECK_EQ_INT(ask(f, &q, 78, 11050, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(wire_read_u16(g_resp), 0x1111);
+	CHECK_EQ_INT(first_ttl(g_resp, len), 290);
+	CHECK_EQ_INT(next_send(f, &s), 0);
+
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.forwarded, 1);
+	CHECK_EQ_INT(st.cache.hits, 1);
+	CHECK_EQ_INT(st.cache.misses, 1);
+	forward_free(f);
+	free(c);
+}
+
+static void test_mismatch_ignored(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535], other[WIRE_NAME_MAX];
+	size_t len, alen, olen;
+
+	mkq(&q, "m.example.net", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+
+	/* Wrong ID. */
+	alen = mkans(ans, sizeof(ans), (uint16_t)(s.s.id + 1), WIRE_FLAG_QR, s.qname, s.qnamelen,
+		     s.qtype, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	/* Wrong source (the other server, and another port). */
+	alen = answer_for(&s, ans, 1, 60);
+	forward_on_packet(f, &c->nameservers[1], ans, alen, 10);
+	conf_addr_t port = addr4("127.0.0.2", 5301);
+	forward_on_packet(f, &port, ans, alen, 10);
+	/* Wrong question name, wrong type. */
+	wire_name_from_text("evil.example.net", other, &olen);
+	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, other, olen, s.qtype, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, s.qname, s.qnamelen, WIRE_TYPE_AAAA, 1,
+		     60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	/* Not a response. */
+	alen = mkans(ans, sizeof(ans), s.s.id, 0, s.qname, s.qnamelen, s.qtype, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	/* Compression loop in the answer: owner points at itself. */
+	alen = answer_for(&s, ans, 1, 60);
+	wire_write_u16(ans + WIRE_HDR_LEN + s.qnamelen + 4,
+		       (uint16_t)(0xC000 | (WIRE_HDR_LEN + s.qnamelen + 4)));
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	/* Truncated garbage. */
+	forward_on_packet(f, &c->nameservers[0], ans, 3, 10);
+
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
+	CHECK_EQ_INT(forward_inflight(f), 1);
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.ignored, 7);
+	CHECK_EQ_INT(st.malformed, 1);
+
+	/* Same server, answer with the question in other case: accepted. */
+	uint8_t upper[WIRE_NAME_MAX];
+	memcpy(upper, s.qname, s.qnamelen);
+	upper[1] = 'M';
+	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, upper, s.qnamelen, s.qtype, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 20);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(wire_read_u16(out + 6), 1);
+	forward_free(f);
+	free(c);
+}
+
+static void test_timeout_failover_servfail(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s1, s2;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535];
+	size_t len;
+
+	mkq(&q, "slow.example.net", WIRE_TYPE_A, 9);
+	CHECK_EQ_INT(ask(f, &q, 5, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s1), 1);
+	CHECK_EQ_INT(forward_next_timeout(f), 1000); /* 2 s budget / 2 servers */
+	forward_on_tick(f, 999);
+	CHECK_EQ_INT(next_send(f, &s2), 0);
+	forward_on_tick(f, 1000);
+	CHECK_EQ_INT(next_send(f, &s2), 1);
+	CHECK(same_addr(s2.s.to, &c->nameservers[1]));
+	/* A late answer of the first server is no longer accepted. */
+	size_t alen = answer_for(&s1, ans, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 1100);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
+	forward_on_tick(f, 2000);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(rep.client.cookie, 5);
+	CHECK_EQ_INT(wire_read_u16(out), 9);
+	CHECK_EQ_INT(wire_read_u16(out + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+	CHECK_EQ_INT(forward_inflight(f), 0);
+
+	forward_server_stats_t ss;
+	CHECK_EQ_INT(forward_server_stats(f, 0, &ss), 0);
+	CHECK_EQ_INT(ss.queries, 1);
+	CHECK_EQ_INT(ss.timeouts, 1);
+	CHECK_EQ_INT(forward_server_stats(f, 1, &ss), 0);
+	CHECK_EQ_INT(ss.timeouts, 1);
+
+	/* SERVFAIL is cached for 5 s, then asked again. */
+	CHECK_EQ_INT(ask(f, &q, 6, 6999, &len), FWD_FAILED);
+	CHECK_EQ_INT(wire_read_u16(g_resp + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+	CHECK_EQ_INT(next_send(f, &s1), 0);
+	CHECK_EQ_INT(ask(f, &q, 6, 7000, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s1), 1);
+
+	/* An upstream SERVFAIL moves on to the next server. */
+	alen = mkans(ans, sizeof(ans), s1.s.id, WIRE_FLAG_QR | WIRE_RCODE_SERVFAIL, s1.qname,
+		     s1.qnamelen, s1.qtype, 0, 0);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 7010);
+	CHECK_EQ_INT(next_send(f, &s2), 1);
+	CHECK(same_addr(s2.s.to, &c->nameservers[1]));
+	alen = answer_for(&s2, ans, 1, 60);
+	forward_on_packet(f, &c->nameservers[1], ans, alen, 7020);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(wire_read_u16(out + 2) & 0xF, WIRE_RCODE_NOERROR);
+	forward_free(f);
+	free(c);
+}
+
+static void test_tc_retry_tcp(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s, t;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535];
+	size_t len, alen;
+
+	mkq(&q, "big.example.net", WIRE_TYPE_A, 3);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR | WIRE_FLAG_TC, s.qname, s.qnamelen,
+		     s.qtype, 0, 0);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
+	CHECK_EQ_INT(next_send(f, &t), 1);
+	CHECK_EQ_INT(t.s.sock, FORWARD_SOCK_TCP);
+	CHECK(same_addr(t.s.to, &c->nameservers[0]));
+	alen = answer_for(&t, ans, 3, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 20);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(wire_read_u16(out + 6), 3);
+	CHECK(!(wire_read_u16(out + 2) & WIRE_FLAG_TC));
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.tcp_retries, 1);
+	forward_free(f);
+	free(c);
+}
+
+static void test_coalesce(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q1, q2;
+	sent_t s;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535];
+	size_t len;
+	int got = 0;
+
+	mkq(&q1, "dup.example.net", WIRE_TYPE_A, 100);
+	mkq(&q2, "DUP.EXAMPLE.net", WIRE_TYPE_A, 200);
+	CHECK_EQ_INT(ask(f, &q1, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(ask(f, &q2, 2, 5, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	sent_t none;
+	CHECK_EQ_INT(next_send(f, &none), 0); /* one upstream query for both */
+	size_t alen = answer_for(&s, ans, 1, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	while (forward_next_reply(f, &rep, out, sizeof(out)) == 1 && got < 4) {
+		got++;
+		const query_t *q = rep.client.cookie == 1 ? &q1 : &q2;
+		CHECK_EQ_INT(wire_read_u16(out), q->id);
+		CHECK_MEM(out + WIRE_HDR_LEN, q->qname, q->qnamelen);
+	}
+	CHECK_EQ_INT(got, 2);
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.joined, 1);
+	CHECK_EQ_INT(st.forwarded, 1);
+	forward_free(f);
+	free(c);
+}
+
+static void add_sub(conf_t *c, const char *name, const char *ip)
+{
+	conf_subdomain_t *s = &c->subdomains[c->nsubdomains++];
+	wire_name_from_text(name, s->name, &s->namelen);
+	s->nservers = 1;
+	s->servers[0] = addr4(ip, 53);
+}
+
+static void test_subdomain_routing(void)
+{
+	conf_t *c = mkconf();
+	add_sub(c, "a.example.com", "127.0.0.11"); /* listed before its parent */
+	add_sub(c, "example.com", "127.0.0.10");
+	add_sub(c, "b.example.com", "127.0.0.12");
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s;
+	size_t len;
+	conf_addr_t want;
+
+	mkq(&q, "x.a.example.com", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	want = addr4("127.0.0.11", 53);
+	CHECK(same_addr(s.s.to, &want));
+
+	mkq(&q, "xa.example.com", WIRE_TYPE_A, 1); /* not a label boundary */
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	want = addr4("127.0.0.10", 53);
+	CHECK(same_addr(s.s.to, &want));
+
+	mkq(&q, "other.org", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	CHECK(same_addr(s.s.to, &c->nameservers[0]));
+	CHECK_EQ_INT(forward_server_count(f), 5);
+	forward_free(f);
+	free(c);
+}
+
+static void test_client_edns_limit(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	sent_t s;
+	forward_reply_t rep;
+	uint8_t ans[4096], out[65535];
+	size_t len;
+
+	/* 40 A records: 12 + 17 + 40 * 16 = 669 bytes. */
+	mkq(&q, "many.example.net", WIRE_TYPE_A, 4);
+	q.edns = true;
+	q.edns_udp = 600;
+	q.resp_limit = 600;
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	size_t alen = answer_for(&s, ans, 40, 60);
+	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK(rep.len <= 600);
+	CHECK(wire_read_u16(out + 2) & WIRE_FLAG_TC);
+	CHECK_EQ_INT(wire_read_u16(out + 6), 0);
+	CHECK_EQ_INT(wire_read_u16(out + 10), 1); /* our OPT */
+
+	/* The same client over TCP gets it whole, from the cache. */
+	q.resp_limit = 65535;
+	CHECK_EQ_INT(ask(f, &q, 1, 20, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(wire_read_u16(g_resp + 6), 40);
+	CHECK(!(wire_read_u16(g_resp + 2) & WIRE_FLAG_TC));
+	forward_free(f);
+	free(c);
+}
+
+static void test_resolv_conf_and_loop(void)
+{
+	char path[] = "/tmp/test_forward_resolv_XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "# comment\nsearch example.net\nnameserver 127.0.0.9\n"
+			    "nameserver ::1\nnameserver bogus\nnameserver 127.0.0.1\n";
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(write(fd, text, sizeof(text) - 1), (long)(sizeof(text) - 1));
+	close(fd);
+
+	conf_t *c = mkconf();
+	c->nnameservers = 0; /* key present but empty */
+	forward_t *f = mkfwd(c, path);
+	/* 127.0.0.1:53 is dns-addr: a loop, skipped. */
+	CHECK_EQ_INT(forward_server_count(f), 2);
+	query_t q;
+	sent_t s;
+	size_t len;
+	mkq(&q, "r.example.net", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s), 1);
+	conf_addr_t want = addr4("127.0.0.9", 53);
+	CHECK(same_addr(s.s.to, &want));
+	forward_free(f);
+
+	/* No servers at all: SERVFAIL right away. */
+	f = mkfwd(c, "/nonexistent/resolv.conf");
+	CHECK_EQ_INT(forward_server_count(f), 0);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_FAILED);
+	CHECK_EQ_INT(wire_read_u16(g_resp + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+	forward_free(f);
+	unlink(path);
+	free(c);
+}
+
+static void test_inflight_bound(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	query_t q;
+	size_t len;
+	char name[64];
+	int pending = 0, failed = 0;
+
+	for (int i = 0; i < FORWARD_MAX_INFLIGHT + 3; i++) {
+		snprintf(name, sizeof(name), "n%d.example.net", i);
+		mkq(&q, name, WIRE_TYPE_A, 1);
+		int r = ask(f, &q, (uint64_t)i, 0, &len);
+		pending += r == FWD_PENDING;
+		failed += r == FWD_FAILED;
+	}
+	CHECK_EQ_INT(pending, FORWARD_MAX_INFLIGHT);
+	CHECK_EQ_INT(failed, 3);
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.inflight_drops, 3);
+	/* Every upstream query has a distinct ID. */
+	static uint8_t seen[65536];
+	forward_send_t s;
+	int sends = 0, dups = 0;
+	while (forward_next_send(f, &s) && sends < 2 * FORWARD_MAX_INFLIGHT) {
+		dups += seen[s.id]++ > 0;
+		sends++;
+	}
+	CHECK_EQ_INT(sends, FORWARD_MAX_INFLIGHT);
+	CHECK_EQ_INT(dups, 0);
+	forward_free(f);
+	free(c);
+}
+
+int main(void)
+{
+	test_basic_and_cache();
+	test_mismatch_ignored();
+	test_timeout_failover_servfail();
+	test_tc_retry_tcp();
+	test_coalesce();
+	test_subdomain_routing();
+	test_client_edns_limit();
+	test_resolv_conf_and_loop();
+	test_inflight_bound();
+	return check_done();
+}
