@@ -15,7 +15,7 @@ typedef struct api api_t;
 
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
-	/* Fill `out` (an array of `n` uint64 counters, indexed by QUERY_STAT_*)
+	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
 	 * with the sum over workers. May be NULL (stats report zeros). */
 	void (*query_stats)(void *ctx, unsigned long long *out, unsigned n);
 	void *ctx;

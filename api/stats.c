@@ -16,7 +16,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/query.h"
+#include "common/stats.h"
 #include "store/store.h"
 
 static const char *const rcode_names[16] = {
@@ -28,19 +28,19 @@ static const struct {
 	unsigned stat;
 	const char *name;
 } type_stats[] = {
-    {QUERY_STAT_TYPE_A, "A"},	      {QUERY_STAT_TYPE_AAAA, "AAAA"}, {QUERY_STAT_TYPE_SRV, "SRV"},
-    {QUERY_STAT_TYPE_CNAME, "CNAME"}, {QUERY_STAT_TYPE_PTR, "PTR"},   {QUERY_STAT_TYPE_TXT, "TXT"},
-    {QUERY_STAT_TYPE_MX, "MX"},	      {QUERY_STAT_TYPE_NS, "NS"},     {QUERY_STAT_TYPE_SOA, "SOA"},
-    {QUERY_STAT_TYPE_OTHER, "other"},
+    {STATS_TYPE_A, "A"},	      {STATS_TYPE_AAAA, "AAAA"}, {STATS_TYPE_SRV, "SRV"},
+    {STATS_TYPE_CNAME, "CNAME"}, {STATS_TYPE_PTR, "PTR"},   {STATS_TYPE_TXT, "TXT"},
+    {STATS_TYPE_MX, "MX"},	      {STATS_TYPE_NS, "NS"},     {STATS_TYPE_SOA, "SOA"},
+    {STATS_TYPE_OTHER, "other"},
 };
 
 #define NTYPES (sizeof(type_stats) / sizeof(type_stats[0]))
 
 static void read_counters(const api_t *api, unsigned long long *v)
 {
-	memset(v, 0, sizeof(*v) * QUERY_STAT_COUNT);
+	memset(v, 0, sizeof(*v) * STATS_COUNT);
 	if (api->hooks.query_stats)
-		api->hooks.query_stats(api->hooks.ctx, v, QUERY_STAT_COUNT);
+		api->hooks.query_stats(api->hooks.ctx, v, STATS_COUNT);
 }
 
 typedef struct {
@@ -87,7 +87,7 @@ static void store_facts(api_t *api, uint64_t *gen, long *names)
 
 int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
 {
-	unsigned long long v[QUERY_STAT_COUNT];
+	unsigned long long v[STATS_COUNT];
 	json_t *rc = json_object(), *types = json_object();
 	uint64_t gen;
 	long names;
@@ -96,22 +96,22 @@ int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
 	read_counters(api, v);
 	store_facts(api, &gen, &names);
 	for (unsigned i = 0; i < 16; i++) {
-		if (v[QUERY_STAT_RCODE0 + i] || i <= 5)
+		if (v[STATS_RCODE0 + i] || i <= 5)
 			json_object_set_new(rc, rcode_names[i],
-					    json_integer((json_int_t)v[QUERY_STAT_RCODE0 + i]));
+					    json_integer((json_int_t)v[STATS_RCODE0 + i]));
 	}
-	json_object_set_new(rc, "BADVERS", json_integer((json_int_t)v[QUERY_STAT_BADVERS]));
+	json_object_set_new(rc, "BADVERS", json_integer((json_int_t)v[STATS_BADVERS]));
 	for (size_t i = 0; i < NTYPES; i++)
 		json_object_set_new(types, type_stats[i].name,
 				    json_integer((json_int_t)v[type_stats[i].stat]));
 	return api_reply_json(
 	    c, 200,
 	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}", "queries",
-		      (json_int_t)v[QUERY_STAT_QUERIES], "udp", (json_int_t)v[QUERY_STAT_UDP],
-		      "tcp", (json_int_t)v[QUERY_STAT_TCP], "truncated",
-		      (json_int_t)v[QUERY_STAT_TRUNCATED], "dropped",
-		      (json_int_t)v[QUERY_STAT_DROPPED], "forward",
-		      (json_int_t)v[QUERY_STAT_FORWARD], "rcode", rc, "qtype", types, "domainSize",
+		      (json_int_t)v[STATS_QUERIES], "udp", (json_int_t)v[STATS_UDP],
+		      "tcp", (json_int_t)v[STATS_TCP], "truncated",
+		      (json_int_t)v[STATS_TRUNCATED], "dropped",
+		      (json_int_t)v[STATS_DROPPED], "forward",
+		      (json_int_t)v[STATS_FORWARD], "rcode", rc, "qtype", types, "domainSize",
 		      (json_int_t)names, "generation", (json_int_t)gen));
 }
 
@@ -160,30 +160,30 @@ static void metric_head(sbuf_t *b, const char *name, const char *type, const cha
 static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 {
 	metric_head(b, "skydns_queries_total", "counter", "DNS queries received, by transport.");
-	sb_printf(b, "skydns_queries_total{proto=\"udp\"} %llu\n", v[QUERY_STAT_UDP]);
-	sb_printf(b, "skydns_queries_total{proto=\"tcp\"} %llu\n", v[QUERY_STAT_TCP]);
+	sb_printf(b, "skydns_queries_total{proto=\"udp\"} %llu\n", v[STATS_UDP]);
+	sb_printf(b, "skydns_queries_total{proto=\"tcp\"} %llu\n", v[STATS_TCP]);
 	metric_head(b, "skydns_responses_total", "counter", "DNS responses sent, by rcode.");
 	for (unsigned i = 0; i < 16; i++) {
-		if (v[QUERY_STAT_RCODE0 + i] || i <= 5)
+		if (v[STATS_RCODE0 + i] || i <= 5)
 			sb_printf(b, "skydns_responses_total{rcode=\"%s\"} %llu\n", rcode_names[i],
-				  v[QUERY_STAT_RCODE0 + i]);
+				  v[STATS_RCODE0 + i]);
 	}
-	sb_printf(b, "skydns_responses_total{rcode=\"BADVERS\"} %llu\n", v[QUERY_STAT_BADVERS]);
+	sb_printf(b, "skydns_responses_total{rcode=\"BADVERS\"} %llu\n", v[STATS_BADVERS]);
 	metric_head(b, "skydns_queries_by_type_total", "counter", "DNS queries, by question type.");
 	for (size_t i = 0; i < NTYPES; i++)
 		sb_printf(b, "skydns_queries_by_type_total{type=\"%s\"} %llu\n", type_stats[i].name,
 			  v[type_stats[i].stat]);
 	metric_head(b, "skydns_truncated_total", "counter", "UDP responses sent with TC set.");
-	sb_printf(b, "skydns_truncated_total %llu\n", v[QUERY_STAT_TRUNCATED]);
+	sb_printf(b, "skydns_truncated_total %llu\n", v[STATS_TRUNCATED]);
 	metric_head(b, "skydns_dropped_total", "counter", "Packets dropped without a reply.");
-	sb_printf(b, "skydns_dropped_total %llu\n", v[QUERY_STAT_DROPPED]);
+	sb_printf(b, "skydns_dropped_total %llu\n", v[STATS_DROPPED]);
 	metric_head(b, "skydns_forwarded_total", "counter", "Queries handed to the forwarder.");
-	sb_printf(b, "skydns_forwarded_total %llu\n", v[QUERY_STAT_FORWARD]);
+	sb_printf(b, "skydns_forwarded_total %llu\n", v[STATS_FORWARD]);
 }
 
 int api_metrics_handle(api_t *api, struct mg_connection *c)
 {
-	unsigned long long v[QUERY_STAT_COUNT];
+	unsigned long long v[STATS_COUNT];
 	sbuf_t b = {.cap = 8192};
 	uint64_t gen;
 	long names;

@@ -193,11 +193,11 @@ static uint64_t mono_ms(void)
 
 static void api_stats_hook(void *ctx, unsigned long long *out, unsigned n)
 {
-	query_stats_t s;
+	stats_t s;
 
 	server_stats(ctx, &s);
 	for (unsigned i = 0; i < n; i++)
-		out[i] = i < QUERY_STAT_COUNT ? s.v[i] : 0;
+		out[i] = i < STATS_COUNT ? s.v[i] : 0;
 }
 
 static void addr_text(const conf_addr_t *a, char *out, size_t cap)

@@ -68,35 +68,29 @@ void query_ctx_init(query_ctx_t *ctx, const struct conf *conf, uint64_t seed)
 		ctx->rng[1] = 1; /* xorshift must not start from all zeros */
 }
 
-void query_stats_read(const query_stats_t *s, query_stats_t *sum)
-{
-	for (size_t i = 0; i < QUERY_STAT_COUNT; i++)
-		sum->v[i] += __atomic_load_n(&s->v[i], __ATOMIC_RELAXED);
-}
-
 static unsigned stat_of_type(uint16_t t)
 {
 	switch (t) {
 	case WIRE_TYPE_A:
-		return QUERY_STAT_TYPE_A;
+		return STATS_TYPE_A;
 	case WIRE_TYPE_AAAA:
-		return QUERY_STAT_TYPE_AAAA;
+		return STATS_TYPE_AAAA;
 	case WIRE_TYPE_SRV:
-		return QUERY_STAT_TYPE_SRV;
+		return STATS_TYPE_SRV;
 	case WIRE_TYPE_CNAME:
-		return QUERY_STAT_TYPE_CNAME;
+		return STATS_TYPE_CNAME;
 	case WIRE_TYPE_PTR:
-		return QUERY_STAT_TYPE_PTR;
+		return STATS_TYPE_PTR;
 	case WIRE_TYPE_TXT:
-		return QUERY_STAT_TYPE_TXT;
+		return STATS_TYPE_TXT;
 	case WIRE_TYPE_MX:
-		return QUERY_STAT_TYPE_MX;
+		return STATS_TYPE_MX;
 	case WIRE_TYPE_NS:
-		return QUERY_STAT_TYPE_NS;
+		return STATS_TYPE_NS;
 	case WIRE_TYPE_SOA:
-		return QUERY_STAT_TYPE_SOA;
+		return STATS_TYPE_SOA;
 	default:
-		return QUERY_STAT_TYPE_OTHER;
+		return STATS_TYPE_OTHER;
 	}
 }
 
@@ -577,7 +571,7 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 		/* Never a partial RRset: all records go, the client retries over TCP. */
 		if (b->store_err == 0) {
 			flags |= WIRE_FLAG_TC;
-			query_stat_inc(&b->ctx->stats, QUERY_STAT_TRUNCATED);
+			stats_inc(&b->ctx->stats, STATS_TRUNCATED);
 		}
 		b->w.pos = qend;
 		b->an = b->ns = 0;
@@ -633,7 +627,7 @@ static bool in_subdomain_server(const conf_t *c, const uint8_t *lower, size_t le
 
 static void count_rcode(query_ctx_t *ctx, uint16_t rcode)
 {
-	query_stat_inc(&ctx->stats, rcode < 16 ? QUERY_STAT_RCODE0 + rcode : QUERY_STAT_BADVERS);
+	stats_inc(&ctx->stats, rcode < 16 ? STATS_RCODE0 + rcode : STATS_BADVERS);
 }
 
 static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, bool question,
@@ -642,7 +636,7 @@ static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, bool 
 	size_t len = reply_bare(q, rcode, question, ctx->conf->edns_bufsize, resp, cap);
 
 	if (len == 0) {
-		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		stats_inc(&ctx->stats, STATS_DROPPED);
 		return QUERY_DROP;
 	}
 	count_rcode(ctx, rcode);
@@ -658,7 +652,7 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 	uint8_t lower[WIRE_NAME_MAX];
 	uint16_t rcode = 0;
 
-	query_stat_inc(&ctx->stats, stat_of_type(q->qtype));
+	stats_inc(&ctx->stats, stat_of_type(q->qtype));
 	if ((q->qclass != WIRE_CLASS_IN && q->qclass != WIRE_CLASS_ANY) ||
 	    q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR)
 		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
@@ -670,12 +664,12 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 	if (zi < 0) {
 		if (!forwarding_on(c))
 			return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
-		query_stat_inc(&ctx->stats, QUERY_STAT_FORWARD);
+		stats_inc(&ctx->stats, STATS_FORWARD);
 		return QUERY_FORWARD;
 	}
 	size_t len = reply_local(ctx, q, cl, lower, zi, resp, cap, &rcode);
 	if (len == 0) {
-		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		stats_inc(&ctx->stats, STATS_DROPPED);
 		return QUERY_DROP;
 	}
 	count_rcode(ctx, rcode);
@@ -700,7 +694,7 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 
 	query_reset(q);
 	if (reqlen < WIRE_HDR_LEN || (wire_read_u16(req + 2) & WIRE_FLAG_QR)) {
-		query_stat_inc(&ctx->stats, QUERY_STAT_DROPPED);
+		stats_inc(&ctx->stats, STATS_DROPPED);
 		return QUERY_DROP;
 	}
 	wire_reader_init(&r, req, reqlen);
@@ -708,8 +702,8 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 	wire_get_u16(&r, &q->flags);
 	for (int i = 0; i < 4; i++)
 		wire_get_u16(&r, &cnt[i]);
-	query_stat_inc(&ctx->stats, QUERY_STAT_QUERIES);
-	query_stat_inc(&ctx->stats, cl->tcp ? QUERY_STAT_TCP : QUERY_STAT_UDP);
+	stats_inc(&ctx->stats, STATS_QUERIES);
+	stats_inc(&ctx->stats, cl->tcp ? STATS_TCP : STATS_UDP);
 
 	bool qok = cnt[0] == 1 && parse_question(&r, q) == 0;
 	if (!qok)

@@ -6,7 +6,7 @@
  *
  * Threads: a query_ctx_t belongs to one worker thread. Its counters are
  * written only by that thread (relaxed atomic stores) and may be read by any
- * thread with relaxed atomic loads (see query_stats_read()).
+ * thread with relaxed atomic loads (see stats_sum()).
  */
 #pragma once
 
@@ -14,43 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/stats.h"
 #include "common/wire.h"
 
 struct conf;
 struct store_rtxn;
-
-enum {
-	QUERY_STAT_QUERIES,
-	QUERY_STAT_UDP,
-	QUERY_STAT_TCP,
-	QUERY_STAT_TRUNCATED,
-	QUERY_STAT_DROPPED,
-	QUERY_STAT_FORWARD, /* handed to the forwarder */
-	QUERY_STAT_RCODE0,  /* QUERY_STAT_RCODE0 + rcode, rcodes 0..15 */
-	QUERY_STAT_BADVERS = QUERY_STAT_RCODE0 + 16,
-	QUERY_STAT_TYPE_A,
-	QUERY_STAT_TYPE_AAAA,
-	QUERY_STAT_TYPE_SRV,
-	QUERY_STAT_TYPE_CNAME,
-	QUERY_STAT_TYPE_PTR,
-	QUERY_STAT_TYPE_TXT,
-	QUERY_STAT_TYPE_MX,
-	QUERY_STAT_TYPE_NS,
-	QUERY_STAT_TYPE_SOA,
-	QUERY_STAT_TYPE_OTHER,
-	QUERY_STAT_COUNT
-};
-
-typedef struct {
-	uint64_t v[QUERY_STAT_COUNT];
-} query_stats_t;
 
 /* Per-worker state for query processing. Embed; init with query_ctx_init. */
 typedef struct {
 	const struct conf *conf;  /* borrowed; the worker swaps it on reload */
 	struct store_rtxn *txn;   /* borrowed; renewed by the worker per batch */
 	uint64_t rng[2];          /* xorshift128+ state: rotation, random-one */
-	query_stats_t stats;
+	stats_t stats;
 } query_ctx_t;
 
 /* Who asked, and how. */
@@ -103,12 +78,3 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
  */
 size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap);
 
-/** Add 1 to a counter of the owning thread. */
-static inline void query_stat_inc(query_stats_t *s, unsigned which)
-{
-	__atomic_store_n(&s->v[which], __atomic_load_n(&s->v[which], __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
-}
-
-/** Add a worker's counters into *sum (any thread). */
-void query_stats_read(const query_stats_t *s, query_stats_t *sum);

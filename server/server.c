@@ -196,11 +196,11 @@ void server_stop(server_t *srv)
 	free(srv);
 }
 
-void server_stats(server_t *srv, query_stats_t *out)
+void server_stats(server_t *srv, stats_t *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < srv->started; i++)
-		query_stats_read(&srv->workers[i].qctx.stats, out);
+		stats_sum(&srv->workers[i].qctx.stats, out);
 }
 
 unsigned server_workers(const server_t *srv)

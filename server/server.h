@@ -38,7 +38,7 @@ int server_reload(server_t *srv, const struct conf *conf);
 void server_stop(server_t *srv);
 
 /** Sum of every worker's counters, readable while serving. */
-void server_stats(server_t *srv, query_stats_t *out);
+void server_stats(server_t *srv, stats_t *out);
 
 /** Number of worker threads running. */
 unsigned server_workers(const server_t *srv);

@@ -203,7 +203,7 @@ static void udp_query(worker_t *w, const uint8_t *req, size_t reqlen, const void
 	int ret;
 
 	if (w->nfree == 0) {
-		query_stat_inc(&w->qctx.stats, QUERY_STAT_DROPPED);
+		stats_inc(&w->qctx.stats, STATS_DROPPED);
 		return;
 	}
 	if (namelen > sizeof(s->addr))

@@ -601,7 +601,7 @@ static void test_edns(void)
 	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR, 0, 0, 0, 1);
 	CHECK(g_r.has_opt && (g_r.opt_ttl >> 24) == 1 && g_r.opt_size == 1232);
-	CHECK_EQ_INT(g_ctx.stats.v[QUERY_STAT_BADVERS] > 0, 1);
+	CHECK_EQ_INT(g_ctx.stats.v[STATS_BADVERS] > 0, 1);
 
 	/* An unknown option is ignored; DO is not echoed. */
 	len =
@@ -615,7 +615,7 @@ static void test_edns(void)
 
 static void test_truncation(void)
 {
-	uint64_t tc0 = g_ctx.stats.v[QUERY_STAT_TRUNCATED];
+	uint64_t tc0 = g_ctx.stats.v[STATS_TRUNCATED];
 
 	/* 40 A records need 652 bytes: too many for 512. */
 	CHECK_EQ_INT(ask("big.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
@@ -624,7 +624,7 @@ static void test_truncation(void)
 	CHECK_EQ_INT(ask("big.skydns.local.", WIRE_TYPE_A, 512, false), QUERY_REPLY);
 	check_hdr(AUTH | WIRE_FLAG_TC, 0, 0, 0, 1);
 	CHECK(g_r.has_opt);
-	CHECK_EQ_INT(g_ctx.stats.v[QUERY_STAT_TRUNCATED], tc0 + 2);
+	CHECK_EQ_INT(g_ctx.stats.v[STATS_TRUNCATED], tc0 + 2);
 
 	CHECK_EQ_INT(ask("big.skydns.local.", WIRE_TYPE_A, 1232, false), QUERY_REPLY);
 	check_hdr(AUTH, 0, 40, 0, 1);
@@ -774,17 +774,17 @@ static void test_selection(void)
 
 static void test_stats(void)
 {
-	query_stats_t sum;
+	stats_t sum;
 
 	memset(&sum, 0, sizeof(sum));
-	query_stats_read(&g_ctx.stats, &sum);
-	CHECK(sum.v[QUERY_STAT_QUERIES] > 100);
-	CHECK_EQ_INT(sum.v[QUERY_STAT_QUERIES], sum.v[QUERY_STAT_UDP] + sum.v[QUERY_STAT_TCP]);
-	CHECK(sum.v[QUERY_STAT_TCP] >= 2 && sum.v[QUERY_STAT_TYPE_A] > 50);
-	CHECK(sum.v[QUERY_STAT_RCODE0 + WIRE_RCODE_NXDOMAIN] > 0 &&
-	      sum.v[QUERY_STAT_RCODE0 + WIRE_RCODE_FORMERR] > 5 &&
-	      sum.v[QUERY_STAT_RCODE0 + WIRE_RCODE_NOTIMP] > 0 && sum.v[QUERY_STAT_FORWARD] > 0 &&
-	      sum.v[QUERY_STAT_DROPPED] >= 3);
+	stats_sum(&g_ctx.stats, &sum);
+	CHECK(sum.v[STATS_QUERIES] > 100);
+	CHECK_EQ_INT(sum.v[STATS_QUERIES], sum.v[STATS_UDP] + sum.v[STATS_TCP]);
+	CHECK(sum.v[STATS_TCP] >= 2 && sum.v[STATS_TYPE_A] > 50);
+	CHECK(sum.v[STATS_RCODE0 + WIRE_RCODE_NXDOMAIN] > 0 &&
+	      sum.v[STATS_RCODE0 + WIRE_RCODE_FORMERR] > 5 &&
+	      sum.v[STATS_RCODE0 + WIRE_RCODE_NOTIMP] > 0 && sum.v[STATS_FORWARD] > 0 &&
+	      sum.v[STATS_DROPPED] >= 3);
 }
 
 /* ---- random and mutated packets ---- */

@@ -1,0 +1,56 @@
+/*
+ * common/stats: the daemon's counters, one array per worker thread.
+ *
+ * The owning thread adds with stats_inc()/stats_add() (relaxed atomic
+ * load+store: no lock prefix on the hot path, since only the owner writes);
+ * any thread sums them with stats_sum() using relaxed loads. The API reads
+ * the sums through a hook, so it needs this header, not server/.
+ */
+#pragma once
+
+#include <stdint.h>
+
+enum {
+	STATS_QUERIES,
+	STATS_UDP,
+	STATS_TCP,
+	STATS_TRUNCATED,
+	STATS_DROPPED, /* no reply slot, or not a query */
+	STATS_FORWARD, /* handed to the forwarder */
+	STATS_RCODE0,  /* STATS_RCODE0 + rcode, rcodes 0..15 */
+	STATS_BADVERS = STATS_RCODE0 + 16,
+	STATS_TYPE_A,
+	STATS_TYPE_AAAA,
+	STATS_TYPE_SRV,
+	STATS_TYPE_CNAME,
+	STATS_TYPE_PTR,
+	STATS_TYPE_TXT,
+	STATS_TYPE_MX,
+	STATS_TYPE_NS,
+	STATS_TYPE_SOA,
+	STATS_TYPE_OTHER,
+	STATS_COUNT
+};
+
+typedef struct {
+	uint64_t v[STATS_COUNT];
+} stats_t;
+
+/** Add n to a counter of the owning thread. */
+static inline void stats_add(stats_t *s, unsigned which, uint64_t n)
+{
+	__atomic_store_n(&s->v[which], __atomic_load_n(&s->v[which], __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
+static inline void stats_inc(stats_t *s, unsigned which)
+{
+	stats_add(s, which, 1);
+}
+
+/** Add a worker's counters into *sum (any thread). */
+static inline void stats_sum(const stats_t *s, stats_t *sum)
+{
+	for (unsigned i = 0; i < STATS_COUNT; i++)
+		sum->v[i] += __atomic_load_n(&s->v[i], __ATOMIC_RELAXED);
+}
