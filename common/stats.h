@@ -29,6 +29,18 @@ enum {
 	STATS_TYPE_NS,
 	STATS_TYPE_SOA,
 	STATS_TYPE_OTHER,
+	/* Forwarder and cache (server/forward.h), published by each worker after a batch. */
+	STATS_FWD_FORWARDED, /* questions sent upstream (first try) */
+	STATS_FWD_TIMEOUTS,  /* upstream tries without a usable answer in time */
+	STATS_FWD_ERRORS,    /* upstream answers malformed or SERVFAIL/REFUSED/FORMERR/NOTIMP */
+	STATS_FWD_IGNORED,   /* upstream packets with unknown ID, wrong source or question */
+	STATS_FWD_SERVFAIL,  /* clients answered SERVFAIL by the forwarder */
+	STATS_FWD_DROPS,     /* in-flight or waiter table full */
+	STATS_FWD_TCP,	     /* TC over UDP, asked again over TCP */
+	STATS_CACHE_HITS,
+	STATS_CACHE_MISSES,
+	STATS_CACHE_EVICTIONS, /* live entries pushed out to make room */
+	STATS_CACHE_ENTRIES,   /* gauge: answers held now */
 	STATS_COUNT
 };
 
@@ -53,4 +65,10 @@ static inline void stats_sum(const stats_t *s, stats_t *sum)
 {
 	for (unsigned i = 0; i < STATS_COUNT; i++)
 		sum->v[i] += __atomic_load_n(&s->v[i], __ATOMIC_RELAXED);
+}
+
+/** Overwrite a counter or gauge of the owning thread (published copies of other counters). */
+static inline void stats_set(stats_t *s, unsigned which, uint64_t v)
+{
+	__atomic_store_n(&s->v[which], v, __ATOMIC_RELAXED);
 }
