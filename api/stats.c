@@ -28,9 +28,9 @@ static const struct {
 	unsigned stat;
 	const char *name;
 } type_stats[] = {
-    {STATS_TYPE_A, "A"},	      {STATS_TYPE_AAAA, "AAAA"}, {STATS_TYPE_SRV, "SRV"},
+    {STATS_TYPE_A, "A"},	 {STATS_TYPE_AAAA, "AAAA"}, {STATS_TYPE_SRV, "SRV"},
     {STATS_TYPE_CNAME, "CNAME"}, {STATS_TYPE_PTR, "PTR"},   {STATS_TYPE_TXT, "TXT"},
-    {STATS_TYPE_MX, "MX"},	      {STATS_TYPE_NS, "NS"},     {STATS_TYPE_SOA, "SOA"},
+    {STATS_TYPE_MX, "MX"},	 {STATS_TYPE_NS, "NS"},	    {STATS_TYPE_SOA, "SOA"},
     {STATS_TYPE_OTHER, "other"},
 };
 
@@ -85,6 +85,57 @@ static void store_facts(api_t *api, uint64_t *gen, long *names)
 	store_read_end(t);
 }
 
+static const struct {
+	unsigned stat;
+	const char *json; /* key in /skydns/stats "forwarder" or "cache" */
+	const char *metric;
+	const char *help;
+} fwd_stats[] = {
+    {STATS_FWD_FORWARDED, "forwarded", "skydns_forward_queries_total",
+     "Questions sent to upstream servers (first try)."},
+    {STATS_FWD_TIMEOUTS, "timeouts", "skydns_forward_timeouts_total",
+     "Upstream tries that got no usable answer in time."},
+    {STATS_FWD_ERRORS, "errors", "skydns_forward_errors_total",
+     "Upstream answers malformed or SERVFAIL/REFUSED/FORMERR/NOTIMP."},
+    {STATS_FWD_IGNORED, "ignored", "skydns_forward_ignored_total",
+     "Upstream packets ignored: unknown ID, wrong source or question."},
+    {STATS_FWD_SERVFAIL, "servfail", "skydns_forward_servfail_total",
+     "Clients answered SERVFAIL by the forwarder."},
+    {STATS_FWD_DROPS, "drops", "skydns_forward_drops_total",
+     "Forwarded queries dropped: in-flight table full."},
+    {STATS_FWD_TCP, "tcpRetries", "skydns_forward_tcp_retries_total",
+     "Truncated upstream answers asked again over TCP."},
+    {STATS_CACHE_HITS, "hits", "skydns_cache_hits_total", "Forwarded queries answered from cache."},
+    {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
+    {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",
+     "Live cache entries evicted to make room."},
+};
+
+#define NFWD (sizeof(fwd_stats) / sizeof(fwd_stats[0]))
+
+static json_t *fwd_json(const unsigned long long *v)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < NFWD; i++)
+		if (fwd_stats[i].stat < STATS_CACHE_HITS)
+			json_object_set_new(o, fwd_stats[i].json,
+					    json_integer((json_int_t)v[fwd_stats[i].stat]));
+	return o;
+}
+
+static json_t *cache_json(const unsigned long long *v)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < NFWD; i++)
+		if (fwd_stats[i].stat >= STATS_CACHE_HITS)
+			json_object_set_new(o, fwd_stats[i].json,
+					    json_integer((json_int_t)v[fwd_stats[i].stat]));
+	json_object_set_new(o, "entries", json_integer((json_int_t)v[STATS_CACHE_ENTRIES]));
+	return o;
+}
+
 int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
 {
 	unsigned long long v[STATS_COUNT];
@@ -106,13 +157,13 @@ int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
 				    json_integer((json_int_t)v[type_stats[i].stat]));
 	return api_reply_json(
 	    c, 200,
-	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}", "queries",
-		      (json_int_t)v[STATS_QUERIES], "udp", (json_int_t)v[STATS_UDP],
-		      "tcp", (json_int_t)v[STATS_TCP], "truncated",
-		      (json_int_t)v[STATS_TRUNCATED], "dropped",
-		      (json_int_t)v[STATS_DROPPED], "forward",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:o,s:o}", "queries",
+		      (json_int_t)v[STATS_QUERIES], "udp", (json_int_t)v[STATS_UDP], "tcp",
+		      (json_int_t)v[STATS_TCP], "truncated", (json_int_t)v[STATS_TRUNCATED],
+		      "dropped", (json_int_t)v[STATS_DROPPED], "forward",
 		      (json_int_t)v[STATS_FORWARD], "rcode", rc, "qtype", types, "domainSize",
-		      (json_int_t)names, "generation", (json_int_t)gen));
+		      (json_int_t)names, "generation", (json_int_t)gen, "forwarder", fwd_json(v),
+		      "cache", cache_json(v)));
 }
 
 /* A growable text buffer for the exposition; `oom` sticks once set. */
@@ -179,6 +230,12 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	sb_printf(b, "skydns_dropped_total %llu\n", v[STATS_DROPPED]);
 	metric_head(b, "skydns_forwarded_total", "counter", "Queries handed to the forwarder.");
 	sb_printf(b, "skydns_forwarded_total %llu\n", v[STATS_FORWARD]);
+	for (size_t i = 0; i < NFWD; i++) {
+		metric_head(b, fwd_stats[i].metric, "counter", fwd_stats[i].help);
+		sb_printf(b, "%s %llu\n", fwd_stats[i].metric, v[fwd_stats[i].stat]);
+	}
+	metric_head(b, "skydns_cache_entries", "gauge", "Answers held in the cache now.");
+	sb_printf(b, "skydns_cache_entries %llu\n", v[STATS_CACHE_ENTRIES]);
 }
 
 int api_metrics_handle(api_t *api, struct mg_connection *c)
