@@ -81,3 +81,32 @@ struct store *fixture_store(void)
 		abort();
 	return g_store;
 }
+
+void fixture_check_reply(const uint8_t *p, size_t len, size_t limit)
+{
+	wire_reader_t r;
+	uint16_t counts[4], u16;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t nlen;
+
+	if (len < WIRE_HDR_LEN || len > limit)
+		abort();
+	wire_reader_init(&r, p, len);
+	if (wire_skip(&r, 4) < 0)
+		abort();
+	for (int i = 0; i < 4; i++)
+		if (wire_get_u16(&r, &counts[i]) < 0)
+			abort();
+	for (uint16_t i = 0; i < counts[0]; i++)
+		if (wire_get_name(&r, name, &nlen) < 0 || wire_skip(&r, 4) < 0)
+			abort();
+	for (int s = 1; s < 4; s++) {
+		for (uint16_t i = 0; i < counts[s]; i++) {
+			if (wire_get_name(&r, name, &nlen) < 0 || wire_skip(&r, 8) < 0 ||
+			    wire_get_u16(&r, &u16) < 0 || wire_skip(&r, u16) < 0)
+				abort();
+		}
+	}
+	if (wire_remaining(&r) != 0)
+		abort();
+}

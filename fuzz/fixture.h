@@ -4,7 +4,16 @@
  */
 #pragma once
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct store;
 
 /** @return borrowed store with a few records of every type under skydns.local. */
 struct store *fixture_store(void);
+
+/**
+ * Abort unless p[0..len) is a whole DNS message no longer than limit:
+ * header, each counted question and RR present, and nothing after them.
+ */
+void fixture_check_reply(const uint8_t *p, size_t len, size_t limit);

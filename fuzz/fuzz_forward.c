@@ -1,0 +1,161 @@
+/*
+ * The forwarder's upstream-answer path: one question goes upstream, then the
+ * input arrives as its answer. The target writes the in-flight ID and the
+ * question into the packet, so the fuzzer gets past the matching checks to
+ * the parser, the cache insert and the client reply builder behind them.
+ *
+ * Input: byte 0 = control bits, then the packet body.
+ *   bit 0: raw mode: the body is the whole packet, only the ID is patched.
+ *          Otherwise the body holds header bytes 2..11 (flags and counts,
+ *          QDCOUNT forced to 1 unless bit 1), then the section bytes after
+ *          the question, which the target inserts.
+ *   bit 2: the answer comes from the wrong address (must be ignored).
+ *   bits 3-5: QTYPE; bit 6: the client used EDNS; bit 7: the client used TCP.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/wire.h"
+#include "conf/conf.h"
+#include "fuzz/fixture.h"
+#include "server/forward.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PKT_MAX 65535
+
+static const uint16_t g_types[8] = {WIRE_TYPE_A,   WIRE_TYPE_AAAA, WIRE_TYPE_CNAME, WIRE_TYPE_MX,
+				    WIRE_TYPE_SRV, WIRE_TYPE_TXT,  WIRE_TYPE_NS,    WIRE_TYPE_PTR};
+static forward_t *g_fwd;
+static conf_t *g_conf;
+static uint64_t g_now = 1000;
+static uint32_t g_serial;
+static uint8_t g_buf[PKT_MAX];
+static uint8_t g_pkt[PKT_MAX + 512];
+
+static void setup(void)
+{
+	struct sockaddr_in *s;
+	forward_opts_t o = {.seed = 42, .nworkers = 1, .resolv_conf = "/dev/null"};
+
+	if (conf_defaults(&g_conf) != 0)
+		abort();
+	g_conf->cache_size = 64; /* small: inserts also evict */
+	g_conf->nnameservers = 1;
+	g_conf->nameservers_set = true;
+	s = (struct sockaddr_in *)&g_conf->nameservers[0].sa;
+	s->sin_family = AF_INET;
+	s->sin_port = htons(5300);
+	s->sin_addr.s_addr = htonl(0x7f000002);
+	g_conf->nameservers[0].len = sizeof(*s);
+	if (forward_new(&g_fwd, g_conf, &o) != 0)
+		abort();
+}
+
+/* A fresh name each run, so no earlier run's cache entry answers it; fixed length keeps
+ * the seeds' compression pointers valid. */
+static void make_query(query_t *q, uint8_t ctl)
+{
+	char text[32];
+
+	memset(q, 0, sizeof(*q));
+	snprintf(text, sizeof(text), "q%08x.example.", g_serial++);
+	if (wire_name_from_text(text, q->qname, &q->qnamelen) != 0)
+		abort();
+	q->id = 0x1234;
+	q->flags = WIRE_FLAG_RD;
+	q->qtype = g_types[(ctl >> 3) & 7];
+	q->qclass = WIRE_CLASS_IN;
+	q->edns = ctl & 0x40;
+	q->edns_udp = q->edns ? 1232 : 0;
+	q->resp_limit = (ctl & 0x80) ? 65535 : (q->edns ? 1232 : 512);
+}
+
+static void drain(const query_t *q)
+{
+	forward_send_t s;
+	forward_reply_t r;
+
+	while (forward_next_send(g_fwd, &s))
+		if (s.len < WIRE_HDR_LEN || s.len > sizeof(s.pkt))
+			abort();
+	while (forward_next_reply(g_fwd, &r, g_buf, sizeof(g_buf)))
+		fixture_check_reply(g_buf, r.len, r.client.tcp ? PKT_MAX : q->resp_limit);
+}
+
+/* Packet = the in-flight ID, the fuzzer's header bytes, our question, the fuzzer's rest. */
+static size_t build(const forward_send_t *s, uint8_t ctl, const uint8_t *body, size_t n)
+{
+	size_t qlen, hdr = n < 10 ? n : 10, len;
+
+	if (ctl & 1) {
+		memcpy(g_pkt, body, n);
+		if (n >= 2)
+			wire_write_u16(g_pkt, s->id);
+		return n;
+	}
+	memset(g_pkt, 0, WIRE_HDR_LEN);
+	wire_write_u16(g_pkt, s->id);
+	memcpy(g_pkt + 2, body, hdr);
+	if (!(ctl & 2))
+		wire_write_u16(g_pkt + 4, 1);
+	/* the upstream query's question: up to the end of QTYPE/QCLASS, before its OPT */
+	qlen = 0;
+	while (WIRE_HDR_LEN + qlen < s->len && s->pkt[WIRE_HDR_LEN + qlen] != 0)
+		qlen += 1u + s->pkt[WIRE_HDR_LEN + qlen];
+	qlen += 5;
+	if (WIRE_HDR_LEN + qlen > s->len)
+		abort();
+	memcpy(g_pkt + WIRE_HDR_LEN, s->pkt + WIRE_HDR_LEN, qlen);
+	len = WIRE_HDR_LEN + qlen;
+	memcpy(g_pkt + len, body + hdr, n - hdr);
+	return len + n - hdr;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	query_t q;
+	forward_client_t cl;
+	forward_send_t s;
+	conf_addr_t from;
+	size_t len, plen;
+	uint8_t ctl;
+	int r;
+
+	if (size < 1 || size > PKT_MAX)
+		return 0;
+	if (!g_fwd)
+		setup();
+	ctl = data[0];
+	make_query(&q, ctl);
+	memset(&cl, 0, sizeof(cl));
+	cl.tcp = ctl & 0x80;
+	g_now += 100000; /* past every earlier deadline and cache TTL */
+	r = forward_query(g_fwd, &q, &cl, g_now, g_buf, sizeof(g_buf), &len);
+	if (r != FWD_PENDING || !forward_next_send(g_fwd, &s))
+		abort(); /* a fresh question with a live server must go upstream */
+	plen = build(&s, ctl, data + 1, size - 1);
+	from = g_conf->nameservers[0];
+	if (ctl & 4)
+		((struct sockaddr_in *)&from.sa)->sin_port = htons(5301);
+	forward_on_packet(g_fwd, &from, g_pkt, plen, g_now + 1);
+	drain(&q);
+	/* the same question again: a cache hit must be a whole reply too */
+	r = forward_query(g_fwd, &q, &cl, g_now + 2, g_buf, sizeof(g_buf), &len);
+	if (r == FWD_ANSWERED || r == FWD_FAILED)
+		fixture_check_reply(g_buf, len, cl.tcp ? PKT_MAX : q.resp_limit);
+	drain(&q);
+	/* every try times out within a few ticks: no in-flight slot may leak */
+	for (int i = 0; i < 8 && forward_inflight(g_fwd) > 0; i++) {
+		g_now += 10000;
+		forward_on_tick(g_fwd, g_now);
+		drain(&q);
+	}
+	if (forward_inflight(g_fwd) != 0)
+		abort();
+	return 0;
+}
