@@ -6,6 +6,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/select.h"
+#include "server/topn.h"
 #include "store/store.h"
 
 #define QUERY_OPT_LEN 11     /* root name, type, class, ttl, rdlen */
@@ -658,6 +659,8 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
 	memcpy(lower, q->qname, q->qnamelen);
 	wire_name_lower(lower, q->qnamelen);
+	if (ctx->topn)
+		topn_add(ctx->topn, lower, q->qnamelen);
 	/* A subDomainServers entry wins even inside a local domain. */
 	int zi =
 	    in_subdomain_server(c, lower, q->qnamelen) ? -1 : conf_domain_of(c, lower, q->qnamelen);

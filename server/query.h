@@ -19,6 +19,7 @@
 
 struct conf;
 struct store_rtxn;
+struct topn;
 
 /* Per-worker state for query processing. Embed; init with query_ctx_init. */
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
 	struct store_rtxn *txn;   /* borrowed; renewed by the worker per batch */
 	uint64_t rng[2];          /* xorshift128+ state: rotation, random-one */
 	stats_t stats;
+	struct topn *topn;        /* borrowed, may be NULL: counts asked names (server/topn.h) */
 } query_ctx_t;
 
 /* Who asked, and how. */

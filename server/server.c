@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "server/topn.h"
 #include "server/worker.h"
 
 #define SERVER_START_WAIT_MS 5000
@@ -88,6 +90,16 @@ static int wait_started(worker_t *w)
 	return ERR_TIMEOUT;
 }
 
+/* The worker's most-asked names table, created before its thread starts. */
+static int worker_topn(worker_t *w)
+{
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ (uintptr_t)w;
+	return topn_new(&w->qctx.topn, TOPN_DEFAULT_CAPACITY, seed);
+}
+
 static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct store *store,
 			long ncpu)
 {
@@ -104,6 +116,8 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 		return tcp;
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store);
+	if (ret == 0)
+		ret = worker_topn(w);
 	if (ret < 0) {
 		worker_deinit(w);
 		return ret;
@@ -115,6 +129,7 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret < 0) {
 		worker_deinit(w);
+		topn_free(w->qctx.topn);
 		return ret;
 	}
 	srv->started++;
@@ -191,6 +206,7 @@ void server_stop(server_t *srv)
 	for (unsigned i = 0; i < srv->started; i++) {
 		pthread_join(srv->workers[i].thread, NULL);
 		worker_deinit(&srv->workers[i]);
+		topn_free(srv->workers[i].qctx.topn);
 	}
 	free(srv->workers);
 	free(srv);
@@ -206,4 +222,29 @@ void server_stats(server_t *srv, stats_t *out)
 unsigned server_workers(const server_t *srv)
 {
 	return srv->started;
+}
+
+int server_top_names(server_t *srv, topn_entry_t *out, size_t n)
+{
+	size_t cap = TOPN_DEFAULT_CAPACITY, total = 0;
+	topn_entry_t *all = calloc((size_t)srv->started * cap + 1, sizeof(*all));
+	size_t *ends = calloc((size_t)srv->started + 1, sizeof(*ends));
+	uint64_t *mins = calloc((size_t)srv->started + 1, sizeof(*mins));
+	int ret = -ENOMEM;
+
+	if (!all || !ends || !mins)
+		goto out;
+	for (unsigned i = 0; i < srv->started; i++) {
+		ret = topn_snapshot(srv->workers[i].qctx.topn, all + total, &mins[i]);
+		if (ret < 0)
+			goto out;
+		total += (size_t)ret;
+		ends[i] = total;
+	}
+	ret = (int)topn_merge(all, total, ends, mins, srv->started, out, n);
+out:
+	free(all);
+	free(ends);
+	free(mins);
+	return ret;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "server/query.h"
+#include "server/topn.h"
 
 struct conf;
 struct store;
@@ -42,3 +43,12 @@ void server_stats(server_t *srv, stats_t *out);
 
 /** Number of worker threads running. */
 unsigned server_workers(const server_t *srv);
+
+/**
+ * The most-asked names over all workers, highest count first, merged from
+ * the snapshots each worker publishes on its timer tick (so up to a second
+ * old). Never waits for a worker. Any thread, while the server runs.
+ * @param out receives at most n entries (lowercased wire names).
+ * @return entries written, -ENOMEM, ERR_TIMEOUT (a snapshot kept tearing).
+ */
+int server_top_names(server_t *srv, topn_entry_t *out, size_t n);

@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
+#include "server/topn.h"
 #include "store/store.h"
 
 #define WORKER_BGID 1
@@ -291,6 +292,8 @@ static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 		break;
 	case UD_TIMER:
 		tcp_sweep(w);
+		if (w->qctx.topn) /* readers see the most-asked names a tick late */
+			topn_publish(w->qctx.topn);
 		/* Forwarding hook: the forwarder's timeout handler runs here. */
 		arm_timer(w);
 		break;
