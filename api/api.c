@@ -202,6 +202,8 @@ static int route_skydns(api_t *api, struct mg_connection *c, const char *method,
 		return api_status_handle(api, c, method, p + 7);
 	if (strcmp(p, "status") == 0)
 		return api_status_handle(api, c, method, "");
+	if (strncmp(p, "stats/top/", 10) == 0)
+		return api_top_handle(api, c, method, p + 10);
 	if (strcmp(p, "stats") == 0 || strcmp(p, "stats/") == 0) {
 		if (strcmp(method, "GET") != 0)
 			return api_reply_error(c, 405, "method %s not allowed here", method);

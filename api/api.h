@@ -7,17 +7,35 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/wire.h"
 
 struct conf;
 struct store;
 
 typedef struct api api_t;
 
+/* One of the most-asked names (GET /skydns/stats/top/<N>). */
+typedef struct {
+	char name[WIRE_NAME_TEXT_MAX]; /* text, lowercase, trailing dot */
+	uint64_t count;		       /* upper bound of the times it was asked */
+	uint64_t error;		       /* count - error is a lower bound */
+} api_top_name_t;
+
+/* Largest N of /skydns/stats/top/<N>. */
+#define API_TOP_MAX 1000
+
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
 	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
 	 * with the sum over workers. May be NULL (stats report zeros). */
 	void (*query_stats)(void *ctx, unsigned long long *out, unsigned n);
+	/* Fill `out` with at most `n` most-asked names, highest count first,
+	 * without waiting for workers. @return entries written or a negative
+	 * error. May be NULL (the route answers 404). */
+	int (*top_names)(void *ctx, api_top_name_t *out, size_t n);
 	void *ctx;
 } api_hooks_t;
 

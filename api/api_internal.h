@@ -49,3 +49,4 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 int api_status_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);
 int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest);
 int api_metrics_handle(api_t *api, struct mg_connection *c);
+int api_top_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);

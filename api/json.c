@@ -81,6 +81,9 @@ static int parse_type(const char *t, uint16_t *out)
 
 static int parse_mode(const char *m)
 {
+	/* "default" is what GET shows for a name without its own mode: it must read back. */
+	if (strcmp(m, "default") == 0)
+		return STORE_MODE_DEFAULT;
 	if (strcmp(m, "all") == 0)
 		return STORE_MODE_ALL;
 	if (strcmp(m, "random-one") == 0)
@@ -228,7 +231,7 @@ static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 		return ret;
 	if (buf[0] && (r->mode = parse_mode(buf)) < 0)
 		return fail(err, errlen, API_JSON_BAD,
-			    "\"mode\" must be \"all\", \"random-one\" or \"hone-one\"");
+			    "\"mode\" must be \"default\", \"all\", \"random-one\" or \"hone-one\"");
 	if ((ret = get_addrs(root, r, err, errlen)) < 0 ||
 	    (ret = get_ports(root, r, err, errlen)) < 0 ||
 	    (ret = get_updates(root, r, err, errlen)) < 0)

@@ -200,6 +200,24 @@ static void api_stats_hook(void *ctx, unsigned long long *out, unsigned n)
 		out[i] = i < STATS_COUNT ? s.v[i] : 0;
 }
 
+static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
+{
+	topn_entry_t *e = calloc(n ? n : 1, sizeof(*e));
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	ret = server_top_names(ctx, e, n);
+	for (int i = 0; i < ret; i++) {
+		if (wire_name_to_text(e[i].name, e[i].namelen, out[i].name, sizeof(out[i].name)) < 0)
+			snprintf(out[i].name, sizeof(out[i].name), "?");
+		out[i].count = e[i].count;
+		out[i].error = e[i].error;
+	}
+	free(e);
+	return ret;
+}
+
 static void addr_text(const conf_addr_t *a, char *out, size_t cap)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
@@ -319,7 +337,7 @@ static int block_signals(void)
 
 static int run_daemon(daemon_t *d)
 {
-	api_hooks_t hooks = {.query_stats = api_stats_hook};
+	api_hooks_t hooks = {.query_stats = api_stats_hook, .top_names = api_top_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 

@@ -111,6 +111,18 @@ assert_eq "POST AAAA -> 201" 201 "$CODE"
 assert_contains "mode and ttl stored" "$BODY" '"ttl":120,"mode":"random-one"'
 assert_eq "random-one: one AAAA per answer" 1 "$(dig_short v6.skydns.local AAAA | wc -l)"
 assert_contains "AAAA ttl is 120" "$(dig +noall +answer -p "$PORT" @127.0.0.1 v6.skydns.local AAAA)" "120"
+# Per-name mode over the API: hone-one while the domain default is all addresses.
+api POST /skydns/api/sticky '{"type":"A","ips":["10.5.0.1","10.5.0.2","10.5.0.3","10.5.0.4"],"mode":"hone-one"}'
+assert_eq "POST hone-one -> 201" 201 "$CODE"
+assert_contains "mode hone-one stored" "$BODY" '"mode":"hone-one"'
+STICKY=$(for i in 1 2 3 4 5 6; do dig_short sticky.skydns.local; done | sort | uniq -c | xargs)
+assert_contains "hone-one: 6 answers, one address, the same each time ($STICKY)" "$STICKY" "6 10.5.0."
+assert_eq "default mode still answers all" 3 "$(dig_short cctv2.skydns.local | wc -l)"
+api PUT /skydns/api/sticky '{"type":"A","ips":["10.5.0.1","10.5.0.2","10.5.0.3","10.5.0.4"],"mode":"default"}'
+assert_eq "PUT back to default -> 200" 200 "$CODE"
+assert_eq "default mode: all 4 again" 4 "$(dig_short sticky.skydns.local | wc -l)"
+api POST /skydns/api/badmode '{"type":"A","ips":["10.5.0.1"],"mode":"sometimes"}'
+assert_eq "unknown mode -> 400" 400 "$CODE"
 
 # PUT update / replace.
 api PUT /skydns/api/cctv2 '{"type":"A","update":{"192.168.10.1":"192.168.10.9"}}'
@@ -221,6 +233,37 @@ assert_true "udp query counter moved by >= 10 ($Q1 -> $Q2)" [ "$Q2" -ge $((Q1 + 
 assert_contains "metrics has type counters" "$(cat "$T/m2")" 'skydns_queries_by_type_total{type="A"}'
 assert_contains "metrics has store names" "$(cat "$T/m2")" 'skydns_store_names '
 assert_contains "metrics has generation" "$(cat "$T/m2")" 'skydns_store_generation '
+
+# Most-asked names: exact while the per-worker tables are not full; case-insensitive.
+for i in $(seq 1 25); do echo "hot1.skydns.local"; done >"$T/hot"
+for i in $(seq 1 10); do echo "HoT2.skydns.local"; echo "hot2.skydns.local"; done >>"$T/hot"
+dig +short +time=2 +tries=2 -p "$PORT" @127.0.0.1 -f "$T/hot" >/dev/null
+# top_counts: "hot1=<count>/<error> hot2=<count>/<error>" from GET /skydns/stats/top/1000.
+top_counts() {
+	curl -s -H "Authorization: Bearer $TOKEN" "$A/skydns/stats/top/1000" | $PY -c '
+import json, sys
+t = {e["name"]: e for e in json.load(sys.stdin)["top"]}
+print(" ".join("%s=%s/%s" % (n, t[n + ".skydns.local."]["count"], t[n + ".skydns.local."]["error"]) if n + ".skydns.local." in t else n + "=none" for n in ("hot1", "hot2")))'
+}
+wait_for "top names published (within a worker tick)" 3000 \
+	sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' $A/skydns/stats/top/1000 | grep -c hot2)\" = 1 ]"
+assert_eq "top counts hot1 25, hot2 20 (both cases), error 0" "hot1=25/0 hot2=20/0" "$(top_counts)"
+api GET /skydns/stats/top/1
+assert_eq "top/1 -> 200" 200 "$CODE"
+assert_eq "top/1 has one entry" 1 "$(echo "$BODY" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["top"]))')"
+TOPS=$(curl -s -H "Authorization: Bearer $TOKEN" "$A/skydns/stats/top/50" | $PY -c '
+import json, sys
+c = [e["count"] for e in json.load(sys.stdin)["top"]]
+print("sorted" if c == sorted(c, reverse=True) and len(c) >= 3 else "unsorted %s" % c)')
+assert_eq "top/50 sorted by count" sorted "$TOPS"
+for bad in 0 1001 abc -1 5x; do
+	api GET "/skydns/stats/top/$bad"
+	assert_eq "top/$bad -> 400" 400 "$CODE"
+done
+api POST /skydns/stats/top/5 '{}'
+assert_eq "POST top -> 405" 405 "$CODE"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' "$A/skydns/stats/top/5")
+assert_eq "top without token -> 401" 401 "$CODE"
 
 # Health and readiness; draining flips /ready to 503 while DNS still answers.
 assert_eq "/health" '{"status":"ok"}' "$(curl -s "$A/health")"
