@@ -725,6 +725,10 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("min-ttl"), set_uint, F(min_ttl), 0, 86400},
     {SEC_DNS, NAMES("tcp-idle-timeout"), set_seconds, F(tcp_idle_ms), 100, SEC(3600)},
     {SEC_DNS, NAMES("tcp-max-connections"), set_uint, F(tcp_max_conns), 1, 1000000},
+    {SEC_DNS, NAMES("tcp-max-per-client"), set_uint, F(tcp_max_per_client), 1, 1000000},
+    {SEC_DNS, NAMES("rrl-responses-per-second"), set_uint, F(rrl_rate), 0, 1000000},
+    {SEC_DNS, NAMES("rrl-slip"), set_uint, F(rrl_slip), 0, 100},
+    {SEC_DNS, NAMES("rrl-window"), set_uint, F(rrl_window), 1, 3600},
     {SEC_DNS, NAMES("nameservers", "ex-nameservers"), set_nameservers, F(nameservers), 0, 0},
     {SEC_DNS, NAMES("subDomainServers", "inDomainServers"), set_subdomains, F(subdomains), 0, 0},
     {SEC_DNS, NAMES("forward-timeout"), set_seconds, F(forward_timeout_ms), 10, SEC(60)},
@@ -967,6 +971,9 @@ int conf_defaults(conf_t **out)
 	c->min_ttl = 60;
 	c->tcp_idle_ms = SEC(10);
 	c->tcp_max_conns = 1024;
+	c->tcp_max_per_client = 32;
+	c->rrl_slip = 2;
+	c->rrl_window = 1;
 	c->forward_timeout_ms = SEC(2);
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);

@@ -44,6 +44,11 @@ typedef struct conf {
 	uint32_t min_ttl;       /* min-ttl: SOA minimum = negative TTL, default 60 */
 	uint32_t tcp_idle_ms;   /* tcp-idle-timeout (seconds in file), default 10 s */
 	unsigned tcp_max_conns; /* tcp-max-connections per worker, default 1024 */
+	unsigned tcp_max_per_client; /* tcp-max-per-client: per client address and worker, default 32 */
+	/* UDP response rate limiting per client /24 (/56) and response kind (server/rrl.h) */
+	uint32_t rrl_rate;   /* rrl-responses-per-second; 0 = off (default) */
+	uint32_t rrl_slip;   /* rrl-slip: every n-th limited reply goes out TC=1; 0 = none; default 2 */
+	uint32_t rrl_window; /* rrl-window: seconds of rate a client may burst, default 1 */
 	size_t nnameservers;    /* nameservers, alias ex-nameservers; comma list ip[:port] */
 	conf_addr_t nameservers[CONF_MAX_SERVERS];
 	bool nameservers_set;   /* key present (even empty: then use /etc/resolv.conf) */

@@ -116,6 +116,10 @@ static void check_defaults(const conf_t *c)
 	CHECK_EQ_INT(c->min_ttl, 60);
 	CHECK_EQ_INT(c->tcp_idle_ms, 10000);
 	CHECK_EQ_INT(c->tcp_max_conns, 1024);
+	CHECK_EQ_INT(c->tcp_max_per_client, 32);
+	CHECK_EQ_INT(c->rrl_rate, 0);
+	CHECK_EQ_INT(c->rrl_slip, 2);
+	CHECK_EQ_INT(c->rrl_window, 1);
 	CHECK_EQ_INT(c->nnameservers, 0);
 	CHECK(!c->nameservers_set);
 	CHECK_EQ_INT(c->nsubdomains, 0);
@@ -171,6 +175,10 @@ static const char all_keys[] =
     "min-ttl = 30\n"
     "tcp-idle-timeout = 2.5\n"
     "tcp-max-connections = 77\n"
+    "tcp-max-per-client = 5\n"
+    "rrl-responses-per-second = 50\n"
+    "rrl-slip = 0\n"
+    "rrl-window = 15\n"
     "nameservers = 8.8.8.8, 9.9.9.9:5300,[2001:db8::1]:54,::1\n"
     "subDomainServers = a.example.com@10.0.0.1:53,10.0.0.2%B.Example.org."
     "@[::1]:5353\n"
@@ -233,6 +241,10 @@ static void test_every_key(void)
 	CHECK_EQ_INT(c->min_ttl, 30);
 	CHECK_EQ_INT(c->tcp_idle_ms, 2500);
 	CHECK_EQ_INT(c->tcp_max_conns, 77);
+	CHECK_EQ_INT(c->tcp_max_per_client, 5);
+	CHECK_EQ_INT(c->rrl_rate, 50);
+	CHECK_EQ_INT(c->rrl_slip, 0);
+	CHECK_EQ_INT(c->rrl_window, 15);
 	CHECK(c->nameservers_set);
 	CHECK_EQ_INT(c->nnameservers, 4);
 	CHECK(addr_is(&c->nameservers[0], "8.8.8.8:53"));
@@ -409,6 +421,10 @@ static void test_bad_values(void)
 		     ":7: [Dns] edns-bufsize: expected a number from 512 to 4096, got \"9000\"");
 	expect_error("[Dns]\nedns-bufsize = 511\n", ERR_CONFIG,
 		     ":2: [Dns] edns-bufsize: expected a number from 512 to 4096, got \"511\"");
+	expect_error("[Dns]\nrrl-window = 0\n", ERR_CONFIG,
+		     ":2: [Dns] rrl-window: expected a number from 1 to 3600, got \"0\"");
+	expect_error("[Dns]\ntcp-max-per-client = 0\n", ERR_CONFIG,
+		     ":2: [Dns] tcp-max-per-client: expected a number from 1 to 1000000, got \"0\"");
 	expect_error("[Dns]\nworkers = -1\n", ERR_CONFIG,
 		     ":2: [Dns] workers: expected a number from 0 to 1024, got \"-1\"");
 	expect_error("[Dns]\nworkers = 2x\n", ERR_CONFIG,
