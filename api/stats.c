@@ -236,6 +236,13 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	}
 	metric_head(b, "skydns_cache_entries", "gauge", "Answers held in the cache now.");
 	sb_printf(b, "skydns_cache_entries %llu\n", v[STATS_CACHE_ENTRIES]);
+	metric_head(b, "skydns_rrl_responses_total", "counter",
+		    "UDP replies over the response rate limit, by action.");
+	sb_printf(b, "skydns_rrl_responses_total{action=\"dropped\"} %llu\n", v[STATS_RRL_DROPPED]);
+	sb_printf(b, "skydns_rrl_responses_total{action=\"slipped\"} %llu\n", v[STATS_RRL_SLIPPED]);
+	metric_head(b, "skydns_tcp_refused_total", "counter",
+		    "TCP connections closed at accept: per-worker or per-client cap reached.");
+	sb_printf(b, "skydns_tcp_refused_total %llu\n", v[STATS_TCP_REFUSED]);
 }
 
 int api_metrics_handle(api_t *api, struct mg_connection *c)

@@ -41,6 +41,10 @@ enum {
 	STATS_CACHE_MISSES,
 	STATS_CACHE_EVICTIONS, /* live entries pushed out to make room */
 	STATS_CACHE_ENTRIES,   /* gauge: answers held now */
+	/* Resource limits (issue 7) */
+	STATS_RRL_DROPPED, /* UDP replies not sent: over rrl-responses-per-second */
+	STATS_RRL_SLIPPED, /* UDP replies sent truncated (TC=1) instead: rrl-slip */
+	STATS_TCP_REFUSED, /* TCP connections closed at accept: tcp-max-connections/-per-client */
 	STATS_COUNT
 };
 
