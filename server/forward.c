@@ -744,3 +744,40 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 	out->errors = __atomic_load_n(&f->srv[i].errors, __ATOMIC_RELAXED);
 	return 0;
 }
+
+size_t forward_cache_entries(const forward_t *f)
+{
+	return f->cache ? cache_count(f->cache) : 0;
+}
+
+bool forward_configured(const conf_t *c)
+{
+	return c->nnameservers > 0 || c->nameservers_set || c->nsubdomains > 0;
+}
+
+static bool addrs_same(const conf_addr_t *a, size_t na, const conf_addr_t *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!addr_equal(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+bool forward_conf_same(const conf_t *a, const conf_t *b)
+{
+	if (forward_configured(a) != forward_configured(b) || a->nnameservers == 0 ||
+	    a->forward_timeout_ms != b->forward_timeout_ms || a->cache_size != b->cache_size ||
+	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
+	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
+	    a->nsubdomains != b->nsubdomains)
+		return false;
+	for (size_t i = 0; i < a->nsubdomains && i < CONF_MAX_SUBDOMAINS; i++) {
+		const conf_subdomain_t *x = &a->subdomains[i], *y = &b->subdomains[i];
+		if (x->namelen != y->namelen || memcmp(x->name, y->name, x->namelen) != 0 ||
+		    !addrs_same(x->servers, x->nservers, y->servers, y->nservers))
+			return false;
+	}
+	return true;
+}

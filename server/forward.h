@@ -165,3 +165,18 @@ size_t forward_server_count(const forward_t *f);
 
 /** Counters of server i (< forward_server_count). @return 0 or ERR_INVAL. */
 int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *out);
+
+/** Entries held in the cache now (worker thread only). */
+size_t forward_cache_entries(const forward_t *f);
+
+/** Whether `c` turns forwarding on (nameservers, even empty, or subDomainServers). */
+bool forward_configured(const conf_t *c);
+
+/**
+ * Whether a forwarder made from `a` would be the same as one made from `b`
+ * (servers, subdomains, timeout, cache size, EDNS size, dns-addr), so a
+ * reload may keep the running one with its cache and in-flight questions.
+ * An empty nameservers list counts as different: /etc/resolv.conf may have
+ * changed.
+ */
+bool forward_conf_same(const conf_t *a, const conf_t *b);

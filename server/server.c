@@ -26,7 +26,8 @@
 #define SERVER_RELOAD_WAIT_MS 2000
 
 struct server {
-	worker_t *workers; /* owned, n entries */
+	const conf_t *conf; /* borrowed: the one the workers use now */
+	worker_t *workers;  /* owned, n entries */
 	unsigned n;
 	unsigned started; /* threads created */
 	uint64_t gen;	  /* last reload generation */
@@ -100,22 +101,42 @@ static int worker_topn(worker_t *w)
 	return topn_new(&w->qctx.topn, TOPN_DEFAULT_CAPACITY, seed);
 }
 
+/* The forwarder of one worker, or NULL (*out) when forwarding is off. */
+static int make_forwarder(const conf_t *conf, unsigned nworkers, forward_t **out)
+{
+	forward_opts_t o = {.nworkers = nworkers};
+
+	*out = NULL;
+	if (!forward_configured(conf))
+		return 0;
+	if (getrandom(&o.seed, sizeof(o.seed), 0) != sizeof(o.seed))
+		o.seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)out;
+	return forward_new(out, conf, &o);
+}
+
 static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct store *store,
 			long ncpu)
 {
 	worker_t *w = &srv->workers[i];
 	int udp = -1, tcp = -1, ret;
+	forward_t *fwd = NULL;
 	sigset_t all, old;
 
+	ret = make_forwarder(conf, srv->n, &fwd);
+	if (ret < 0)
+		return ret;
 	udp = sock_open(&conf->dns_addr, SOCK_DGRAM);
-	if (udp < 0)
+	if (udp < 0) {
+		forward_free(fwd);
 		return udp;
+	}
 	tcp = sock_open(&conf->dns_addr, SOCK_STREAM);
 	if (tcp < 0) {
+		forward_free(fwd);
 		close(udp);
 		return tcp;
 	}
-	ret = worker_init(w, i, udp, tcp, conf, store);
+	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
 	if (ret == 0)
 		ret = worker_topn(w);
 	if (ret < 0) {
@@ -157,6 +178,7 @@ int server_start(server_t **out, const struct conf *conf, struct store *store)
 		return -ENOMEM;
 	}
 	srv->n = n;
+	srv->conf = conf;
 	for (unsigned i = 0; i < n; i++) {
 		ret = start_worker(srv, i, conf, store, ncpu);
 		if (ret < 0)
@@ -173,9 +195,20 @@ int server_start(server_t **out, const struct conf *conf, struct store *store)
 int server_reload(server_t *srv, const struct conf *conf)
 {
 	uint64_t gen = ++srv->gen;
+	bool same = forward_conf_same(srv->conf, conf);
+	forward_t *fwd;
+	int ret;
 
+	srv->conf = conf;
 	for (unsigned i = 0; i < srv->started; i++) {
 		worker_t *w = &srv->workers[i];
+
+		/* Same upstreams: the worker keeps its forwarder, cache included. */
+		if (!same && (ret = make_forwarder(conf, srv->n, &fwd)) < 0)
+			log_err("server: reload: forwarder of worker %u: %s; keeping the old one",
+				i, err_str(ret));
+		else if (!same)
+			upstream_offer(&w->up, fwd);
 
 		atomic_store_explicit(&w->conf_next, conf, memory_order_release);
 		atomic_store_explicit(&w->gen_want, gen, memory_order_release);

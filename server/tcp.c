@@ -188,6 +188,8 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 	c = &w->tcp.conns[idx];
 	c->fd = cqe->res;
 	c->in_use = true;
+	c->fwd_wait = false;
+	c->gen++;
 	c->recv_pending = c->send_pending = false;
 	c->rlen = c->wlen = c->woff = 0;
 	c->last_ms = w->now_ms;
@@ -246,5 +248,42 @@ void tcp_sweep(struct worker *w)
 
 		if (c->fd >= 0 && w->now_ms - c->last_ms >= idle)
 			conn_close(w, i);
+	}
+}
+
+uint64_t tcp_cookie(struct worker *w, uint32_t idx)
+{
+	return ((uint64_t)w->tcp.conns[idx].gen << 32) | idx;
+}
+
+void tcp_forward_wait(struct worker *w, uint32_t idx)
+{
+	w->tcp.conns[idx].fwd_wait = true;
+}
+
+void tcp_forward_reply(struct worker *w, uint64_t cookie, const uint8_t *buf, size_t len)
+{
+	uint32_t idx = (uint32_t)cookie;
+	tcp_conn_t *c;
+
+	if (idx >= w->tcp.n)
+		return;
+	c = &w->tcp.conns[idx];
+	if (!c->in_use || !c->fwd_wait || c->gen != (uint32_t)(cookie >> 32))
+		return;
+	c->fwd_wait = false;
+	if (len > TCP_WBUF - 2)
+		len = 0; /* closes the connection: the client retries */
+	memcpy(c->wbuf + 2, buf, len);
+	tcp_reply(w, idx, len);
+}
+
+void tcp_forward_abandon(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->tcp.n; i++) {
+		if (w->tcp.conns[i].in_use && w->tcp.conns[i].fwd_wait) {
+			w->tcp.conns[i].fwd_wait = false;
+			tcp_reply(w, i, 0);
+		}
 	}
 }

@@ -30,6 +30,8 @@ typedef struct {
 	bool recv_pending;
 	bool send_pending;
 	bool in_use;
+	bool fwd_wait; /* its send is reserved for a forwarded answer */
+	uint32_t gen;  /* bumped per accept: tells a forwarder reply for an old connection */
 	uint32_t rlen; /* bytes in rbuf */
 	uint32_t wlen; /* bytes of wbuf to send */
 	uint32_t woff; /* bytes of wbuf sent */
@@ -62,3 +64,15 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe);
 void tcp_sweep(struct worker *w);
 /** Send `len` bytes of response already written at wbuf + 2 on connection idx. */
 void tcp_reply(struct worker *w, uint32_t idx, size_t len);
+
+/** The forwarder's handle for connection idx: index and generation. */
+uint64_t tcp_cookie(struct worker *w, uint32_t idx);
+/** The query of connection idx went upstream: its reserved send waits for the answer. */
+void tcp_forward_wait(struct worker *w, uint32_t idx);
+/**
+ * A forwarded answer for the connection `cookie` names: sent if it is still the same
+ * connection (a closed one is freed now), dropped otherwise.
+ */
+void tcp_forward_reply(struct worker *w, uint64_t cookie, const uint8_t *buf, size_t len);
+/** The forwarder was replaced: close every connection waiting for it. */
+void tcp_forward_abandon(struct worker *w);

@@ -25,8 +25,11 @@ enum {
 	UD_TCP_SEND = 5,   /* send on TCP connection idx */
 	UD_EVENTFD = 6,	   /* read on the wake/stop eventfd */
 	UD_TIMER = 7,	   /* periodic tick (idle sweep, forwarder timeouts) */
-	UD_UPSTREAM = 8,   /* recv on upstream socket idx (forwarding hook) */
+	UD_UPSTREAM = 8,   /* multishot recvmsg on upstream UDP socket idx (family * 8 + i) */
 	UD_CANCEL = 9,	   /* completions nobody waits for */
+	UD_UP_SEND = 10,   /* sendmsg of upstream send slot idx */
+	UD_UP_TCP = 11,	   /* connect/send/recv of upstream TCP connection idx */
+	UD_FWD_TICK = 12,  /* forwarder timeout tick, armed while questions are in flight */
 };
 
 static inline uint64_t uring_ud(unsigned type, uint32_t idx)

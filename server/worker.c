@@ -25,7 +25,7 @@ static uint64_t now_ms(void)
 }
 
 int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,
-		struct store *store)
+		struct store *store, forward_t *fwd)
 {
 	uint64_t seed = 0;
 	int ret;
@@ -36,6 +36,7 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	w->tcp_fd = tcp_fd;
 	w->conf = conf;
 	w->store = store;
+	ret = upstream_init(&w->up, fwd);
 	atomic_init(&w->conf_next, conf);
 	atomic_init(&w->gen_want, 0);
 	atomic_init(&w->gen_ack, 0);
@@ -44,7 +45,7 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	w->slots = calloc(WORKER_NBUFS, sizeof(*w->slots));
 	w->slot_free = calloc(WORKER_NBUFS, sizeof(*w->slot_free));
-	if (w->efd < 0 || !w->slots || !w->slot_free)
+	if (w->efd < 0 || !w->slots || !w->slot_free || ret < 0)
 		return w->efd < 0 ? -errno : -ENOMEM;
 	for (unsigned i = 0; i < WORKER_NBUFS; i++)
 		w->slot_free[i] = WORKER_NBUFS - 1 - i;
@@ -61,6 +62,7 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 void worker_deinit(worker_t *w)
 {
 	tcp_pool_deinit(&w->tcp);
+	upstream_deinit(&w->up);
 	free(w->slots);
 	free(w->slot_free);
 	if (w->efd >= 0)
@@ -170,12 +172,51 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 
 void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 {
-	size_t cap, len;
+	forward_client_t cl = {.tcp = to.tcp};
+	size_t cap, len = 0;
 	uint8_t *buf = worker_reply_buf(w, to, &cap);
+	int ret;
 
-	/* Forwarding hook: hand q and `to` to the forwarder here (see worker.h). */
-	len = query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap);
-	worker_reply(w, to, len);
+	if (!w->up.fwd) {
+		worker_reply(w, to, query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap));
+		return;
+	}
+	if (to.tcp) {
+		cl.cookie = tcp_cookie(w, to.idx);
+	} else {
+		memcpy(&cl.addr.sa, &w->slots[to.idx].addr, w->slots[to.idx].msg.msg_namelen);
+		cl.addr.len = w->slots[to.idx].msg.msg_namelen;
+	}
+	ret = forward_query(w->up.fwd, q, &cl, w->now_ms, buf, cap, &len);
+	if (ret != FWD_PENDING)
+		worker_reply(w, to, len);
+	else if (to.tcp)
+		tcp_forward_wait(w, to.idx);
+	else
+		slot_release(w, to.idx);
+	upstream_drain(w);
+}
+
+void worker_forward_reply(worker_t *w, const forward_reply_t *r, const uint8_t *buf)
+{
+	worker_reply_to_t to = {.tcp = false};
+	udp_slot_t *s;
+
+	if (r->client.tcp) {
+		tcp_forward_reply(w, r->client.cookie, buf, r->len);
+		return;
+	}
+	if (w->nfree == 0 || r->len > sizeof(s->buf) || r->client.addr.len > sizeof(s->addr)) {
+		stats_inc(&w->qctx.stats, STATS_DROPPED);
+		return;
+	}
+	to.idx = w->slot_free[--w->nfree];
+	s = &w->slots[to.idx];
+	memcpy(&s->addr, &r->client.addr.sa, r->client.addr.len);
+	s->msg.msg_name = &s->addr;
+	s->msg.msg_namelen = r->client.addr.len;
+	memcpy(s->buf, buf, r->len);
+	worker_reply(w, to, r->len);
 }
 
 /* ---- UDP ---- */
@@ -265,6 +306,7 @@ static void worker_check_reload(worker_t *w)
 		return;
 	w->conf = atomic_load_explicit(&w->conf_next, memory_order_acquire);
 	w->qctx.conf = w->conf;
+	upstream_reload(w);
 	atomic_store_explicit(&w->gen_ack, want, memory_order_release);
 }
 
@@ -294,10 +336,15 @@ static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 		tcp_sweep(w);
 		if (w->qctx.topn) /* readers see the most-asked names a tick late */
 			topn_publish(w->qctx.topn);
-		/* Forwarding hook: the forwarder's timeout handler runs here. */
+		upstream_sweep(w);
 		arm_timer(w);
 		break;
-	case UD_UPSTREAM: /* Forwarding hook: no upstream sockets are armed yet. */
+	case UD_UPSTREAM:
+	case UD_UP_SEND:
+	case UD_UP_TCP:
+	case UD_FWD_TICK:
+		upstream_on_cqe(w, cqe);
+		break;
 	default:
 		break;
 	}
@@ -320,6 +367,9 @@ static int worker_setup(worker_t *w)
 	w->qctx.txn = w->rtx;
 	w->recv_msg.msg_namelen = sizeof(struct sockaddr_in6);
 	w->now_ms = now_ms();
+	ret = upstream_setup(w);
+	if (ret < 0)
+		return ret;
 	arm_udp_recv(w);
 	if (w->tcp_fd >= 0)
 		tcp_arm_accept(w);
@@ -331,6 +381,7 @@ static int worker_setup(worker_t *w)
 static void worker_teardown(worker_t *w)
 {
 	if (w->ring_ok) {
+		upstream_teardown(w);
 		uring_bufs_deinit(&w->rbufs, &w->ring);
 		io_uring_queue_exit(&w->ring);
 		w->ring_ok = false;
@@ -366,6 +417,10 @@ static void worker_loop(worker_t *w)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		/* Once per batch, not per answer: the API reads these copies, never the forwarder.
+		 */
+		if (w->up.dirty)
+			upstream_publish(w);
 	}
 	if (w->txn_live) {
 		store_read_reset(w->rtx);

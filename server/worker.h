@@ -10,15 +10,14 @@
  * never mallocs after worker_init, and holds a read snapshot only while
  * it processes a batch of completions.
  *
- * Forwarding hook (server/forward.[ch], a sans-IO module, not wired yet):
- *  - worker_init creates the forwarder and its upstream UDP sockets; each
- *    socket gets a recv SQE with user_data uring_ud(UD_UPSTREAM, i);
- *  - worker_dispatch's UD_UPSTREAM case hands the datagram to the forwarder;
- *  - the UD_TIMER tick calls the forwarder's timeout handler;
- *  - worker_forward() (QUERY_FORWARD from query_process) passes the query
- *    and its worker_reply_to_t; when the forwarder has an answer (or gives
- *    up) it calls worker_reply() with the same worker_reply_to_t.
- *  Until then worker_forward() answers SERVFAIL at once.
+ * Forwarding (server/forward.h, a sans-IO module; server/upstream.h moves
+ * its bytes): worker_forward() hands a QUERY_FORWARD query to the
+ * forwarder; a cache hit or an immediate failure is sent at once from the
+ * query's own reply buffer. Otherwise a UDP query's slot is released (a slow
+ * upstream must not starve local answers of slots) and a TCP connection
+ * keeps its one send reserved; the answer comes back later through
+ * worker_forward_reply() with the client's address (UDP, a fresh slot) or
+ * the connection's index + generation (TCP).
  */
 #pragma once
 
@@ -31,6 +30,7 @@
 #include "server/query.h"
 #include "server/tcp.h"
 #include "server/uring.h"
+#include "server/upstream.h"
 #include "common/log.h"
 
 struct conf;
@@ -71,6 +71,7 @@ typedef struct worker {
 	unsigned nfree;
 
 	tcp_pool_t tcp;
+	upstream_t up; /* forwarding I/O and the forwarder */
 
 	const struct conf *conf; /* the conf the worker uses now */
 	struct store *store;
@@ -94,11 +95,12 @@ typedef struct worker {
 
 /**
  * Prepare a worker (main thread): memory, eventfd. Takes ownership of the
- * sockets (closed by worker_deinit, even when this fails).
+ * sockets (closed by worker_deinit, even when this fails) and of the
+ * forwarder `fwd` (NULL when forwarding is off; freed by worker_deinit).
  * @return 0 or -errno.
  */
 int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,
-		struct store *store);
+		struct store *store, forward_t *fwd);
 
 /** Thread entry: sets up the ring, serves until stopped. arg is a worker_t *. */
 void *worker_main(void *arg);
@@ -112,8 +114,11 @@ void worker_deinit(worker_t *w);
 /** The read snapshot for this batch, renewed on first use. */
 struct store_rtxn *worker_txn(worker_t *w);
 
-/** Hand a QUERY_FORWARD query to the forwarder (today: SERVFAIL). */
+/** Hand a QUERY_FORWARD query to the forwarder (SERVFAIL when there is none). */
 void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to);
+
+/** Send a forwarder reply built in buf (borrowed) to its client. */
+void worker_forward_reply(worker_t *w, const forward_reply_t *r, const uint8_t *buf);
 
 /** Send `len` bytes already written into the reply buffer of `to`. */
 void worker_reply(worker_t *w, worker_reply_to_t to, size_t len);
