@@ -169,10 +169,27 @@ static void conn_pump(struct worker *w, uint32_t idx)
 		conn_arm_recv(w, idx);
 }
 
+/* One address may hold only tcp-max-per-client of this worker's connections (0 = no cap).
+ * A linear scan: accepts are rare next to queries, and the pool is small. */
+static bool conn_over_client_cap(struct worker *w, const query_client_t *cl)
+{
+	unsigned max = w->conf->tcp_max_per_client, n = 0;
+
+	for (uint32_t i = 0; max && i < w->tcp.n; i++) {
+		const tcp_conn_t *c = &w->tcp.conns[i];
+
+		if (c->in_use && c->fd >= 0 && c->cl.addrlen == cl->addrlen &&
+		    memcmp(c->cl.addr, cl->addr, cl->addrlen) == 0 && ++n >= max)
+			return true;
+	}
+	return false;
+}
+
 void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
+	query_client_t cl;
 	tcp_conn_t *c;
 	uint32_t idx;
 
@@ -180,8 +197,14 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 		tcp_arm_accept(w);
 	if (cqe->res < 0)
 		return;
-	if (w->tcp.nfree == 0) {
-		close(cqe->res); /* over tcp-max-connections: refuse */
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(cqe->res, (struct sockaddr *)&ss, &sslen) < 0)
+		sslen = 0;
+	worker_client(&cl, (struct sockaddr *)&ss, sslen, true);
+	if (w->tcp.nfree == 0 || conn_over_client_cap(w, &cl)) {
+		/* over tcp-max-connections or tcp-max-per-client: refuse */
+		stats_inc(&w->qctx.stats, STATS_TCP_REFUSED);
+		close(cqe->res);
 		return;
 	}
 	idx = w->tcp.free[--w->tcp.nfree];
@@ -193,10 +216,7 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 	c->recv_pending = c->send_pending = false;
 	c->rlen = c->wlen = c->woff = 0;
 	c->last_ms = w->now_ms;
-	memset(&ss, 0, sizeof(ss));
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sslen) < 0)
-		sslen = 0;
-	worker_client(&c->cl, (struct sockaddr *)&ss, sslen, true);
+	c->cl = cl;
 	conn_pump(w, idx);
 }
 
