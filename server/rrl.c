@@ -42,11 +42,19 @@ int rrl_new(rrl_t **out, uint32_t rate, uint32_t slip, uint32_t window, uint64_t
 		free(r);
 		return -ENOMEM;
 	}
+	rrl_configure(r, rate, slip, window);
+	r->seed = seed;
+	*out = r;
+	return 0;
+}
+
+int rrl_configure(rrl_t *r, uint32_t rate, uint32_t slip, uint32_t window)
+{
+	if (rate == 0 || window == 0)
+		return ERR_INVAL;
 	r->rate = rate;
 	r->cap = (uint64_t)rate * window * RRL_MILLI;
 	r->slip = slip;
-	r->seed = seed;
-	*out = r;
 	return 0;
 }
 

@@ -53,6 +53,12 @@ int rrl_new(rrl_t **out, uint32_t rate, uint32_t slip, uint32_t window, uint64_t
 void rrl_free(rrl_t *r);
 
 /**
+ * Change the limits (after a config reload) without touching the table.
+ * @return 0, or ERR_INVAL (rate or window 0; nothing changed).
+ */
+int rrl_configure(rrl_t *r, uint32_t rate, uint32_t slip, uint32_t window);
+
+/**
  * Account one response to a client.
  * @param addr,addrlen client address (4 or 16 bytes; others share one key).
  * @param kind  RRL_KIND_* (rrl_kind of the response).

@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
+#include "server/rrl.h"
 #include "server/topn.h"
 #include "store/store.h"
 
@@ -56,13 +57,16 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = now_ms() ^ ((uint64_t)idx << 32);
 	query_ctx_init(&w->qctx, conf, seed);
-	return 0;
+	/* Always there (512 KiB, untouched until used), so a reload can turn RRL on. */
+	return rrl_new(&w->rrl, 1, 0, 1, seed ^ 0x5bd1e995u);
 }
 
 void worker_deinit(worker_t *w)
 {
 	tcp_pool_deinit(&w->tcp);
 	upstream_deinit(&w->up);
+	rrl_free(w->rrl);
+	w->rrl = NULL;
 	free(w->slots);
 	free(w->slot_free);
 	if (w->efd >= 0)
@@ -147,6 +151,29 @@ static void slot_release(worker_t *w, uint32_t idx)
 	w->slot_free[w->nfree++] = idx;
 }
 
+/* Response rate limiting of a UDP reply (rrl-*). @return the length to send, 0 = none. */
+static size_t worker_rrl(worker_t *w, udp_slot_t *s, size_t len)
+{
+	const struct conf *c = w->conf;
+	query_client_t cl;
+	int v;
+
+	if (c->rrl_rate == 0)
+		return len;
+	if (w->rrl_conf != c && rrl_configure(w->rrl, c->rrl_rate, c->rrl_slip, c->rrl_window) == 0)
+		w->rrl_conf = c;
+	worker_client(&cl, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, false);
+	v = rrl_check(w->rrl, cl.addr, cl.addrlen, rrl_kind(s->buf, len), w->now_ms);
+	if (v == RRL_PASS)
+		return len;
+	if (v == RRL_SLIP && (len = rrl_slip(s->buf, len)) > 0) {
+		stats_inc(&w->qctx.stats, STATS_RRL_SLIPPED);
+		return len;
+	}
+	stats_inc(&w->qctx.stats, STATS_RRL_DROPPED);
+	return 0;
+}
+
 void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 {
 	struct io_uring_sqe *sqe;
@@ -156,11 +183,13 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 		tcp_reply(w, to.idx, len);
 		return;
 	}
+	s = &w->slots[to.idx];
+	if (len > 0)
+		len = worker_rrl(w, s, len);
 	if (len == 0) {
 		slot_release(w, to.idx);
 		return;
 	}
-	s = &w->slots[to.idx];
 	s->iov.iov_base = s->buf;
 	s->iov.iov_len = len;
 	s->msg.msg_iov = &s->iov;

@@ -36,6 +36,7 @@
 struct conf;
 struct store;
 struct store_rtxn;
+struct rrl;
 
 #define WORKER_NBUFS 1024    /* UDP receive buffers = UDP response slots */
 #define WORKER_BUFSIZE 2048  /* one receive buffer: header + address + query */
@@ -78,6 +79,8 @@ typedef struct worker {
 	struct store_rtxn *rtx;
 	bool txn_live;
 	query_ctx_t qctx;
+	struct rrl *rrl;	     /* owned; UDP response rate limiting (server/rrl.h) */
+	const struct conf *rrl_conf; /* the conf rrl was last configured from */
 
 	uint64_t efd_val;
 	struct __kernel_timespec tick;

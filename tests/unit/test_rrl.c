@@ -68,6 +68,12 @@ static void test_slip(void)
 	CHECK_EQ_INT(rrl_new(&r, 10, 1, 1, 1), 0);
 	burst(r, A1, 4, RRL_KIND_ANSWER, 1, 30, v);
 	CHECK_EQ_INT(v[RRL_SLIP], 20);
+	/* reconfigured: a larger budget refills the same entry */
+	CHECK_EQ_INT(rrl_configure(r, 100, 0, 1), 0);
+	CHECK_EQ_INT(rrl_configure(r, 0, 0, 1), ERR_INVAL);
+	burst(r, A1, 4, RRL_KIND_ANSWER, 1001, 200, v);
+	CHECK_EQ_INT(v[RRL_PASS], 100);
+	CHECK_EQ_INT(v[RRL_DROP], 100);
 	rrl_free(r);
 }
 
