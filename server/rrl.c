@@ -114,7 +114,9 @@ int rrl_check(rrl_t *r, const uint8_t *addr, size_t addrlen, unsigned kind, uint
 	if (now_ms > e->last_ms) {
 		uint64_t add = (now_ms - e->last_ms) * r->rate; /* ms * per-s = thousandths */
 
-		e->tokens = (add >= r->cap - e->tokens) ? r->cap : e->tokens + add;
+		/* no overflow: tokens <= 3.6e12 and add <= uptime ms * 1e6; tokens may exceed a cap
+		 * lowered by rrl_configure, hence no cap - tokens */
+		e->tokens = e->tokens + add > r->cap ? r->cap : e->tokens + add;
 		e->last_ms = now_ms;
 	}
 	if (e->tokens >= RRL_MILLI) {

@@ -160,8 +160,9 @@ static size_t worker_rrl(worker_t *w, udp_slot_t *s, size_t len)
 
 	if (c->rrl_rate == 0)
 		return len;
-	if (w->rrl_conf != c && rrl_configure(w->rrl, c->rrl_rate, c->rrl_slip, c->rrl_window) == 0)
-		w->rrl_conf = c;
+	/* Every time: three stores, and a reload (a new conf, maybe at a freed one's address) is
+	 * always seen. */
+	rrl_configure(w->rrl, c->rrl_rate, c->rrl_slip, c->rrl_window);
 	worker_client(&cl, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, false);
 	v = rrl_check(w->rrl, cl.addr, cl.addrlen, rrl_kind(s->buf, len), w->now_ms);
 	if (v == RRL_PASS)

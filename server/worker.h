@@ -79,8 +79,7 @@ typedef struct worker {
 	struct store_rtxn *rtx;
 	bool txn_live;
 	query_ctx_t qctx;
-	struct rrl *rrl;	     /* owned; UDP response rate limiting (server/rrl.h) */
-	const struct conf *rrl_conf; /* the conf rrl was last configured from */
+	struct rrl *rrl; /* owned; UDP response rate limiting (server/rrl.h) */
 
 	uint64_t efd_val;
 	struct __kernel_timespec tick;
