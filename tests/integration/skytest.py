@@ -71,6 +71,8 @@ class Skydns:
         self.port = free_port()
         self.conf = os.path.join(self.dir, "skydns.conf")
         self.log = os.path.join(self.dir, "skydns.out")
+        # "@SELFPORT@" in extra_conf becomes this server's own DNS port (loop tests).
+        extra_conf = extra_conf.replace("@SELFPORT@", str(self.port))
         dns_extra, other = self._split_extra(extra_conf)
         with open(self.conf, "w") as f:
             f.write("[Dns]\ndns-addr = 127.0.0.1:%d\nworkers = %d\n%s\n"
