@@ -49,9 +49,30 @@ static const char *status_text(int status)
 	}
 }
 
+static const int api_codes[API_NCODES - 1] = {API_CODES_LIST};
+
+unsigned api_code_slot(int status)
+{
+	for (unsigned i = 0; i < API_NCODES - 1; i++)
+		if (api_codes[i] == status)
+			return i;
+	return API_NCODES - 1;
+}
+
+int api_code_of_slot(unsigned i)
+{
+	return i < API_NCODES - 1 ? api_codes[i] : 0;
+}
+
 int api_reply_text(struct mg_connection *c, int status, const char *ctype, const char *body,
 		   size_t len)
 {
+	api_t *api = mg_get_request_info(c)->user_data;
+
+	/* Every reply passes here, so this is the one place that counts them. */
+	if (api)
+		atomic_fetch_add_explicit(&api->replies[api_code_slot(status)], 1,
+					  memory_order_relaxed);
 	/* Close after every reply: an unread request body must not be parsed as the next request.
 	 */
 	mg_printf(c,

@@ -17,6 +17,10 @@ struct mg_connection;
 struct mg_context;
 struct json_t;
 
+/* HTTP statuses counted for skydns_api_requests_total; the last slot counts any other. */
+#define API_CODES_LIST 200, 201, 400, 401, 404, 405, 409, 413, 500, 503
+#define API_NCODES 11
+
 struct api {
 	struct mg_context *ctx;
 	const struct conf *conf; /* borrowed from main; outlives the api */
@@ -25,7 +29,13 @@ struct api {
 	int pemfd;   /* memfd joining TLS cert + key, or -1 */
 	char *token; /* owned copy; NULL = no auth */
 	_Atomic bool draining;
+	_Atomic unsigned long long replies[API_NCODES]; /* by status, see api_code_slot() */
 };
+
+/* Index into api->replies for an HTTP status. */
+unsigned api_code_slot(int status);
+/* The status counted in slot i, or 0 for the "other" slot. */
+int api_code_of_slot(unsigned i);
 
 /* Reply with a JSON document; steals `doc` (NULL sends {"error":"out of memory"}). */
 int api_reply_json(struct mg_connection *c, int status, struct json_t *doc);

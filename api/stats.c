@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -245,6 +246,43 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	sb_printf(b, "skydns_tcp_refused_total %llu\n", v[STATS_TCP_REFUSED]);
 }
 
+/* Size of the LMDB file: what the store costs on disk (and at most in page cache). */
+static long long store_file_size(const api_t *api)
+{
+	char path[4096];
+	struct stat st;
+
+	if (!api->conf->data_dir)
+		return -1;
+	snprintf(path, sizeof(path), "%s/data.mdb", api->conf->data_dir);
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Build, store file and API facts: things not counted by the workers. */
+static void metrics_api(sbuf_t *b, api_t *api)
+{
+	long long size = store_file_size(api);
+
+	metric_head(b, "skydns_build_info", "gauge", "Always 1; the version is in the label.");
+	sb_printf(b, "skydns_build_info{version=\"%s\"} 1\n", SKYDNS_VERSION);
+	if (size >= 0) {
+		metric_head(b, "skydns_store_size_bytes", "gauge",
+			    "Size of the store file data.mdb.");
+		sb_printf(b, "skydns_store_size_bytes %lld\n", size);
+	}
+	metric_head(b, "skydns_api_requests_total", "counter",
+		    "Admin API replies, by HTTP status (this scrape not yet counted).");
+	for (unsigned i = 0; i < API_NCODES; i++) {
+		int code = api_code_of_slot(i);
+		unsigned long long v = atomic_load_explicit(&api->replies[i], memory_order_relaxed);
+
+		if (code)
+			sb_printf(b, "skydns_api_requests_total{code=\"%d\"} %llu\n", code, v);
+		else
+			sb_printf(b, "skydns_api_requests_total{code=\"other\"} %llu\n", v);
+	}
+}
+
 int api_metrics_handle(api_t *api, struct mg_connection *c)
 {
 	unsigned long long v[STATS_COUNT];
@@ -266,6 +304,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	sb_printf(&b, "skydns_store_generation %llu\n", (unsigned long long)gen);
 	metric_head(&b, "skydns_store_names", "gauge", "Names holding records in the store.");
 	sb_printf(&b, "skydns_store_names %ld\n", names);
+	metrics_api(&b, api);
 	if (b.oom) {
 		free(b.p);
 		return api_reply_error(c, 500, "out of memory");
