@@ -230,8 +230,9 @@ static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 	if ((ret = get_str(root, "mode", buf, sizeof(buf), NULL, err, errlen)) < 0)
 		return ret;
 	if (buf[0] && (r->mode = parse_mode(buf)) < 0)
-		return fail(err, errlen, API_JSON_BAD,
-			    "\"mode\" must be \"default\", \"all\", \"random-one\" or \"hone-one\"");
+		return fail(
+		    err, errlen, API_JSON_BAD,
+		    "\"mode\" must be \"default\", \"all\", \"random-one\" or \"hone-one\"");
 	if ((ret = get_addrs(root, r, err, errlen)) < 0 ||
 	    (ret = get_ports(root, r, err, errlen)) < 0 ||
 	    (ret = get_updates(root, r, err, errlen)) < 0)
