@@ -85,8 +85,10 @@ before=$(rss_anon)
 n=$($DNSRAW flood 127.0.0.1 "$PORT" 20000)
 after=$(rss_anon)
 assert_true "20000 queries answered (got $n)" [ "$n" -ge 19900 ]
-assert_true "RssAnon growth under 1024 KiB (before $before, after $after)" \
-	[ $((after - before)) -lt 1024 ]
+# TSan's shadow memory grows with every page touched: ./dev.sh tsan widens the bound.
+slack=${SKYDNS_RSS_SLACK_KB:-1024}
+assert_true "RssAnon growth under $slack KiB (before $before, after $after)" \
+	[ $((after - before)) -lt "$slack" ]
 
 skydns_stop TERM
 assert_eq "SIGTERM exit status" 0 "$SKY_RC"
