@@ -51,6 +51,7 @@ struct cache {
 	size_t hand;
 	uint32_t mask;
 	uint32_t free_head;
+	uint32_t fresh; /* entries [fresh, cap) were never used: taken in order, no list */
 	uint64_t seed;
 	uint32_t *buckets;
 	struct entry *e;
@@ -478,12 +479,12 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 		return -ENOMEM;
 	}
 	memset(c->buckets, 0xFF, nb * sizeof(*c->buckets));
-	for (size_t i = 0; i < entries; i++)
-		c->e[i].next = i + 1 < entries ? (uint32_t)(i + 1) : NIL;
+	/* No free list over the whole array: writing every entry would make all of it
+	 * resident (cacheSize x CACHE_ENTRY_SIZE) before the first answer is cached. */
 	c->cap = entries;
 	c->mask = (uint32_t)(nb - 1);
 	c->seed = seed;
-	c->free_head = 0;
+	c->free_head = NIL;
 	*out = c;
 	return 0;
 }
@@ -603,12 +604,17 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	idx = find(c, &k);
 	if (idx != NIL)
 		unlink_entry(c, idx);
-	if (c->free_head == NIL)
-		evict_one(c, now_ms);
-	idx = c->free_head;
-	assert(idx != NIL); /* a full table always has an entry CLOCK can take */
-	e = &c->e[idx];
-	c->free_head = e->next;
+	if (c->free_head == NIL && c->fresh < c->cap) {
+		idx = c->fresh++;
+		e = &c->e[idx];
+	} else {
+		if (c->free_head == NIL)
+			evict_one(c, now_ms);
+		idx = c->free_head;
+		assert(idx != NIL); /* a full table always has an entry CLOCK can take */
+		e = &c->e[idx];
+		c->free_head = e->next;
+	}
 	memcpy(e->msg, norm, len);
 	e->len = (uint16_t)len;
 	e->keylen = (uint16_t)k.len;

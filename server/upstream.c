@@ -19,6 +19,12 @@
 
 enum { UPT_CONNECT, UPT_SEND, UPT_RECV };
 
+/* user_data index of a TCP slot's op: slot in the low 16 bits, its use count above. */
+static uint32_t tcp_ud_idx(const upstream_tcp_t *c, uint32_t idx)
+{
+	return ((uint32_t)c->gen << 16) | idx;
+}
+
 /* Offered on reload to mean "forwarding off" (NULL in `next` means "nothing offered"). */
 static char upstream_off_mark;
 #define UPSTREAM_OFF ((forward_t *)(void *)&upstream_off_mark)
@@ -262,7 +268,7 @@ static void tcp_arm(worker_t *w, uint32_t idx)
 		io_uring_prep_send(sqe, c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
 	else
 		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, TCP_RBUF_BYTES - c->rlen, 0);
-	io_uring_sqe_set_data64(sqe, uring_ud(UD_UP_TCP, idx));
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_UP_TCP, tcp_ud_idx(c, idx)));
 }
 
 static void tcp_start(worker_t *w, const forward_send_t *s)
@@ -283,6 +289,7 @@ static void tcp_start(worker_t *w, const forward_send_t *s)
 	c->to = *s->to;
 	c->state = UPT_CONNECT;
 	c->cancelling = false;
+	c->gen++;
 	wire_write_u16(c->wbuf, (uint16_t)s->len);
 	memcpy(c->wbuf + 2, s->pkt, s->len);
 	c->wlen = (uint32_t)s->len + 2;
@@ -309,10 +316,11 @@ static bool tcp_got(worker_t *w, upstream_tcp_t *c)
 static void on_tcp(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	upstream_t *u = &w->up;
-	uint32_t idx = uring_ud_idx(cqe->user_data);
+	uint32_t ud = uring_ud_idx(cqe->user_data), idx = ud & 0xFFFF;
 	upstream_tcp_t *c;
 
-	if (!u->tcp || idx >= UPSTREAM_TCP || u->tcp[idx].fd < 0)
+	if (!u->tcp || idx >= UPSTREAM_TCP || u->tcp[idx].fd < 0 ||
+	    tcp_ud_idx(&u->tcp[idx], idx) != ud)
 		return;
 	c = &u->tcp[idx];
 	if (c->cancelling || cqe->res < 0 || (cqe->res == 0 && c->state == UPT_RECV)) {
@@ -348,7 +356,7 @@ void upstream_sweep(worker_t *w)
 			continue;
 		/* Its one pending op completes with -ECANCELED; the slot is freed then. */
 		sqe = uring_sqe(&w->ring);
-		io_uring_prep_cancel64(sqe, uring_ud(UD_UP_TCP, i), 0);
+		io_uring_prep_cancel64(sqe, uring_ud(UD_UP_TCP, tcp_ud_idx(c, i)), 0);
 		io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
 		c->cancelling = true;
 	}

@@ -55,6 +55,7 @@ typedef struct {
 	int fd;		 /* -1 when free */
 	uint8_t state;	 /* connecting, sending, reading */
 	bool cancelling; /* a cancel SQE was queued for its pending op */
+	uint16_t gen;	 /* bumped per use: in user_data, so a late cancel misses a reused slot */
 	uint32_t wlen, woff, rlen;
 	uint64_t deadline;
 	conf_addr_t to;

@@ -528,6 +528,39 @@ static void test_inflight_bound(void)
 	free(c);
 }
 
+/* A reload keeps the forwarder (and its cache) only when nothing it copied changed. */
+static void test_conf_same(void)
+{
+	conf_t *a = mkconf(), *b = mkconf();
+
+	CHECK(forward_configured(a));
+	CHECK(forward_conf_same(a, b));
+	/* garbage in sockaddr padding must not matter */
+	memset(((struct sockaddr_in *)&b->nameservers[0].sa)->sin_zero, 0xAA, 8);
+	CHECK(forward_conf_same(a, b));
+	b->nameservers[1] = addr4("127.0.0.4", 5300);
+	CHECK(!forward_conf_same(a, b));
+	b->nameservers[1] = a->nameservers[1];
+	b->cache_size = 5;
+	CHECK(!forward_conf_same(a, b));
+	b->cache_size = a->cache_size;
+	add_sub(a, "x.test.", "127.0.0.9");
+	CHECK(!forward_conf_same(a, b));
+	add_sub(b, "x.test.", "127.0.0.9");
+	CHECK(forward_conf_same(a, b));
+	b->subdomains[0].servers[0] = addr4("127.0.0.8", 53);
+	CHECK(!forward_conf_same(a, b));
+	/* resolv.conf may have changed behind an empty nameservers list */
+	a->nnameservers = b->nnameservers = 0;
+	b->subdomains[0] = a->subdomains[0];
+	CHECK(!forward_conf_same(a, b));
+	a->nameservers_set = b->nameservers_set = false;
+	a->nsubdomains = b->nsubdomains = 0;
+	CHECK(!forward_configured(a));
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -539,5 +572,6 @@ int main(void)
 	test_client_edns_limit();
 	test_resolv_conf_and_loop();
 	test_inflight_bound();
+	test_conf_same();
 	return check_done();
 }
