@@ -70,10 +70,40 @@ static bool key_is_rrset_of(const MDB_val *k, const uint8_t *key, size_t keylen)
 	       memcmp(p, key, keylen) == 0;
 }
 
+/*
+ * The common case, the asked rrset exists: one B-tree descent for the exact
+ * key instead of a cursor walk over all of the name's rrsets and one key
+ * past them (3 cursor moves for a name with A and AAAA). Issue 6: the walk
+ * was half of the lookup's cost. @return 1 hit, 0 miss, or ERR_*.
+ */
+static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtype,
+			store_lookup_t *out)
+{
+	MDB_val k = {keylen + STORE_KEY_EXTRA, buf}, v;
+	store_lookup_t res = {0};
+	int rc, ret;
+
+	wire_write_u16(buf + keylen + 1, qtype);
+	rc = mdb_get(t->txn, t->s->rrsets, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_err(rc);
+	if ((ret = rrset_view(&k, &v, &res.rrset)) < 0)
+		return ret;
+	res.exists = res.has_rrset = true;
+	if (qtype == WIRE_TYPE_CNAME) {
+		res.has_cname = true;
+		res.cname = res.rrset;
+	}
+	*out = res;
+	return 1;
+}
+
 int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype,
 		 store_lookup_t *out)
 {
-	uint8_t buf[WIRE_KEY_MAX + 1];
+	uint8_t buf[WIRE_KEY_MAX + STORE_KEY_EXTRA];
 	MDB_val k = {keylen + 1, buf}, v;
 	store_lookup_t res = {0};
 	int rc, ret;
@@ -83,6 +113,8 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 	if (keylen)
 		memcpy(buf, key, keylen);
 	buf[keylen] = 0;
+	if ((ret = lookup_exact(t, buf, keylen, qtype, out)) != 0)
+		return ret < 0 ? ret : 0;
 	/* key||0x00 sorts first among the name's rrsets, and every descendant
 	 * (key||len||...) sorts right after them. */
 	rc = mdb_cursor_get(t->cur, &k, &v, MDB_SET_RANGE);

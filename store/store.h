@@ -108,14 +108,16 @@ int store_rrset_next(const store_rrset_t *set, size_t *pos, store_rr_t *rr);
 typedef struct {
 	bool exists;        /* the name has rrsets or descendants (empty non-terminal) */
 	bool has_rrset;     /* rrset for the asked type found */
-	bool has_cname;     /* the name has a CNAME rrset */
+	bool has_cname;     /* the name has a CNAME rrset; with has_rrset, reported only for
+	                     * qtype CNAME (a name with a CNAME holds nothing else) */
 	store_rrset_t rrset; /* valid when has_rrset */
 	store_rrset_t cname; /* valid when has_cname */
 } store_lookup_t;
 
 /**
- * Look a name up by its key (common/wire.h) for one type. One cursor walk:
- * also reports whether the name exists and whether it holds a CNAME.
+ * Look a name up by its key (common/wire.h) for one type: one exact get when
+ * the rrset exists, else one cursor walk that also reports whether the name
+ * exists and whether it holds a CNAME.
  * qtype ANY is not special here: it finds an rrset only if type 255 is stored.
  * @return 0 (result in *out, also when nothing exists) or ERR_STORE.
  */
