@@ -28,8 +28,11 @@ BEGIN {
   print "ns1\t3600\tIN\tAAAA\t::1"
   for (i = 0; i < nsvc; i++) {
     printf "svc-%d.default.svc\tIN\tA\t10.%d.%d.%d\n", i, int(i/65536)%256, int(i/256)%256, i%256
-    if (i < naaaa)
+    # one 16-bit group per 65536 names: "fd00::10000" is not an address
+    if (i < naaaa && i < 65536)
       printf "svc-%d.default.svc\tIN\tAAAA\tfd00::%x\n", i, i
+    else if (i < naaaa)
+      printf "svc-%d.default.svc\tIN\tAAAA\tfd00::%x:%x\n", i, int(i/65536), i%65536
   }
   for (i = 0; i < nmulti; i++)
     for (j = 1; j <= 3; j++)
