@@ -108,7 +108,7 @@ static int open_one(int family)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int one = 1, fd, ret;
+	int one = 1, rcvbuf = 1 << 20, fd, ret;
 
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (sa_family_t)family;
@@ -120,6 +120,11 @@ static int open_one(int family)
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		goto fail;
+	/* A burst of answers (or of spoofed junk) must not overflow the default
+	 * ~200 KiB buffer before the ring drains it. FORCE passes rmem_max when
+	 * we may (CAP_NET_ADMIN); otherwise the plain request is capped. Best effort. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	return fd;
 fail:
 	ret = -errno;
