@@ -660,7 +660,7 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 	memcpy(lower, q->qname, q->qnamelen);
 	wire_name_lower(lower, q->qnamelen);
 	if (ctx->topn)
-		topn_add(ctx->topn, lower, q->qnamelen);
+		topn_sample(ctx->topn, lower, q->qnamelen);
 	/* A subDomainServers entry wins even inside a local domain. */
 	int zi =
 	    in_subdomain_server(c, lower, q->qnamelen) ? -1 : conf_domain_of(c, lower, q->qnamelen);

@@ -28,6 +28,7 @@ struct topn {
 	uint32_t *index;     /* open addressing: slot or TOPN_EMPTY */
 	size_t mask;	     /* index buckets - 1 */
 	bool dirty;
+	unsigned skipped; /* queries passed over since the last sampled one */
 
 	/* Published copy: words [0] = used, [1] = min, then the entries. */
 	_Atomic uint64_t seq;
@@ -180,7 +181,7 @@ static void slot_set(topn_t *t, uint32_t s, uint64_t h, const uint8_t *name, siz
 	memset(t->slots[s].name + len, 0, WIRE_NAME_MAX - len);
 }
 
-void topn_add(topn_t *t, const uint8_t *name, size_t len)
+static void add_weighted(topn_t *t, const uint8_t *name, size_t len, uint64_t w)
 {
 	uint64_t h;
 	size_t b;
@@ -193,7 +194,7 @@ void topn_add(topn_t *t, const uint8_t *name, size_t len)
 	t->dirty = true;
 	if (t->index[b] != TOPN_EMPTY) {
 		s = t->index[b];
-		t->slots[s].count++;
+		t->slots[s].count += w;
 		heap_down(t, t->pos[s]);
 		return;
 	}
@@ -203,20 +204,37 @@ void topn_add(topn_t *t, const uint8_t *name, size_t len)
 		t->heap[t->used] = s;
 		t->pos[s] = (uint32_t)t->used;
 		t->used++;
-		t->slots[s].count = 1;
+		t->slots[s].count = w;
 		t->slots[s].error = 0;
 	} else {
 		/* Evict the minimum: the newcomer inherits its count as error (Space-Saving). */
 		s = t->heap[0];
 		index_remove(t, index_find(t, t->hash[s], t->slots[s].name, t->slots[s].namelen));
 		t->slots[s].error = t->slots[s].count;
-		t->slots[s].count++;
+		t->slots[s].count += w;
 		b = index_find(t, h, name, len); /* the removal may have shifted buckets */
 	}
 	slot_set(t, s, h, name, len);
 	t->index[b] = s;
 	heap_up(t, t->pos[s]);
 	heap_down(t, t->pos[s]);
+}
+
+void topn_add(topn_t *t, const uint8_t *name, size_t len)
+{
+	add_weighted(t, name, len, 1);
+}
+
+void topn_sample(topn_t *t, const uint8_t *name, size_t len)
+{
+	if (t->used < t->cap) {
+		add_weighted(t, name, len, 1);
+		return;
+	}
+	if (++t->skipped < TOPN_SAMPLE)
+		return;
+	t->skipped = 0;
+	add_weighted(t, name, len, TOPN_SAMPLE);
 }
 
 static uint64_t table_min(const topn_t *t)
