@@ -11,6 +11,8 @@
  *          the question, which the target inserts.
  *   bit 2: the answer comes from the wrong address (must be ignored).
  *   bits 3-5: QTYPE; bit 6: the client used EDNS; bit 7: the client used TCP.
+ * When the answer makes the forwarder try again (TC -> TCP), the same body with TC
+ * cleared answers the new try.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -75,16 +77,22 @@ static void make_query(query_t *q, uint8_t ctl)
 	q->resp_limit = (ctl & 0x80) ? 65535 : (q->edns ? 1232 : 512);
 }
 
-static void drain(const query_t *q)
+/* Send and reply queues emptied; @return 1 when a new try went out (kept in *last). */
+static int drain(const query_t *q, forward_send_t *last)
 {
 	forward_send_t s;
 	forward_reply_t r;
+	int sent = 0;
 
-	while (forward_next_send(g_fwd, &s))
+	while (forward_next_send(g_fwd, &s)) {
 		if (s.len < WIRE_HDR_LEN || s.len > sizeof(s.pkt))
 			abort();
+		*last = s;
+		sent = 1;
+	}
 	while (forward_next_reply(g_fwd, &r, g_buf, sizeof(g_buf)))
 		fixture_check_reply(g_buf, r.len, r.client.tcp ? PKT_MAX : q->resp_limit);
+	return sent;
 }
 
 /* Packet = the in-flight ID, the fuzzer's header bytes, our question, the fuzzer's rest. */
@@ -143,17 +151,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctl & 4)
 		((struct sockaddr_in *)&from.sa)->sin_port = htons(5301);
 	forward_on_packet(g_fwd, &from, g_pkt, plen, g_now + 1);
-	drain(&q);
+	/* a retry (TC -> TCP) gets the same body as its answer, so the TCP path is fuzzed too */
+	if (drain(&q, &s)) {
+		plen = build(&s, ctl, data + 1, size - 1);
+		if (plen > 2)
+			g_pkt[2] &= (uint8_t) ~(WIRE_FLAG_TC >> 8); /* a whole answer this time */
+		forward_on_packet(g_fwd, &from, g_pkt, plen, g_now + 2);
+		drain(&q, &s);
+	}
 	/* the same question again: a cache hit must be a whole reply too */
-	r = forward_query(g_fwd, &q, &cl, g_now + 2, g_buf, sizeof(g_buf), &len);
+	r = forward_query(g_fwd, &q, &cl, g_now + 3, g_buf, sizeof(g_buf), &len);
 	if (r == FWD_ANSWERED || r == FWD_FAILED)
 		fixture_check_reply(g_buf, len, cl.tcp ? PKT_MAX : q.resp_limit);
-	drain(&q);
+	drain(&q, &s);
 	/* every try times out within a few ticks: no in-flight slot may leak */
 	for (int i = 0; i < 8 && forward_inflight(g_fwd) > 0; i++) {
 		g_now += 10000;
 		forward_on_tick(g_fwd, g_now);
-		drain(&q);
+		drain(&q, &s);
 	}
 	if (forward_inflight(g_fwd) != 0)
 		abort();
