@@ -7,7 +7,7 @@
 #                    ./build-test, run the whole ctest suite, the fuzz and TSan steps
 #   ./dev.sh bench   benchmark against NSD and Knot DNS (bench/run.sh, args passed on)
 #   ./dev.sh fuzz    only the fuzz step (FUZZ_SECONDS per target, default 30)
-#   ./dev.sh tsan    ThreadSanitizer build into ./build-tsan: unit tests + API/transport tests
+#   ./dev.sh tsan    TSan build into ./build-tsan: unit + api/transport/forward/hardening tests
 #   ./dev.sh deps    only install what is missing
 #
 # Works as root or as a user with sudo. Idempotent: a second run installs nothing
