@@ -11,9 +11,14 @@
 # Env (defaults in brackets):
 #   ROUNDS [2]            rounds; servers alternate inside a round, order flips each round
 #   BENCH_SECONDS [10]    length of every measured run
-#   SERVERS               auth: ["skydns nsd knot echo"], forward: ["skydns unbound"]
+#   SERVERS               auth: ["skydns mmsg nsd knot echo"], forward: ["skydns unbound"]
+#                         (mmsg: skydns's query path behind recvmmsg/sendmmsg instead of
+#                         io_uring, bench/mmsg_server.c; echommsg: the echo floor with
+#                         recvmmsg/sendmmsg, not in the default list)
+#   LOADS ["dnsperf fast lat"]  which of the three loads below to run (A/B runs: "fast")
 #   DNSPERF_ARGS ["-T 2 -c 8"]   FAST_ARGS ["-M -c 8 -q 256"]   LATQPS [20000]
 #   SKYDNS_BUILD_DIR [build]     where skydns is (built Release there if missing)
+#   BENCH_RUN_DIR [bench/run]  configs, logs, raw outputs (separate ones let two people bench)
 #   NSVC NMULTI NAAAA NCNAME NSRV  zone sizes (see make-zone.sh); bench/data is
 #                         regenerated when they differ from the last run
 #
@@ -33,7 +38,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 DATA=$HERE/data
-RUN=$HERE/run
+RUN=${BENCH_RUN_DIR:-$HERE/run}
 BIN=$RUN/bin
 RESULTS=$HERE/results
 ZONE=$DATA/skydns.local.zone
@@ -45,13 +50,15 @@ SECS=${BENCH_SECONDS:-10}
 DNSPERF_ARGS=${DNSPERF_ARGS:-"-T 2 -c 8"}
 FAST_ARGS=${FAST_ARGS:-"-M -c 8 -q 256"}
 LATQPS=${LATQPS:-20000}
+LOADS=${LOADS:-"dnsperf fast lat"}
 BUILD_DIR=${SKYDNS_BUILD_DIR:-$ROOT/build}
 SKYDNS=$BUILD_DIR/server/skydns
+MMSG=$BUILD_DIR/bench/skydns-mmsg-bench
 HZ=$(getconf CLK_TCK)
 SRV_CPU=1 GEN_CPU=0
 
 case $MODE in
-auth) SERVERS=${SERVERS:-"skydns nsd knot echo"} ;;
+auth) SERVERS=${SERVERS:-"skydns mmsg nsd knot echo"} ;;
 forward) SERVERS=${SERVERS:-"skydns unbound"} ;;
 *)
 	sed -n '2,9p' "$0" >&2
@@ -156,7 +163,7 @@ dig_short() { # port name type
 wait_ready() { # name port: up to 30 s for a correct answer (any answer for echo)
 	for _ in $(seq 1 120); do
 		[ -d "/proc/$LAST_PID" ] || return 1
-		if [ "$1" = echo ]; then
+		if [ "$1" = echo ] || [ "$1" = echommsg ]; then
 			kdig +time=1 +retry=0 @127.0.0.1 -p "$2" svc-0.default.svc.skydns.local A 2>/dev/null |
 				grep -q 'status:' && return 0
 		elif dig_short "$2" svc-0.default.svc.skydns.local A | grep -qx 10.0.0.0; then
@@ -194,17 +201,23 @@ build_tools() {
 # skydns is optional: while it does not build, the peers are still measured. An
 # existing binary is used (with a warning) when the current tree does not build.
 build_skydns() {
-	case " $SERVERS " in *" skydns "*) ;; *) return 0 ;; esac
-	log "building skydns (Release) in $BUILD_DIR"
+	local targets="skydns"
+	case " $SERVERS " in *" skydns "* | *" mmsg "*) ;; *) return 0 ;; esac
+	case " $SERVERS " in *" mmsg "*) targets="skydns skydns-mmsg-bench" ;; esac
+	log "building $targets (Release) in $BUILD_DIR"
+	# shellcheck disable=SC2086 # one word per target
 	if cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$RUN/skydns-build.log" 2>&1 &&
-		cmake --build "$BUILD_DIR" -j"$(nproc)" --target skydns >>"$RUN/skydns-build.log" 2>&1; then
+		cmake --build "$BUILD_DIR" -j"$(nproc)" --target $targets >>"$RUN/skydns-build.log" 2>&1; then
 		return 0
+	fi
+	if [ ! -x "$MMSG" ]; then
+		SERVERS=$(echo " $SERVERS " | sed 's/ mmsg / /')
 	fi
 	if [ -x "$SKYDNS" ]; then
 		log "WARNING: the tree does not build (see $RUN/skydns-build.log); using the existing $SKYDNS"
 	else
 		log "WARNING: skydns does not build (see $RUN/skydns-build.log); measuring the others"
-		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
+		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /; s/ mmsg / /')
 	fi
 }
 
@@ -245,6 +258,15 @@ start_skydns() {
 	spawn "$d/stdout" "$SRV_CPU" "$SKYDNS" -config-file "$d/skydns.conf"
 }
 
+# the same query path and store as skydns, recvmmsg/sendmmsg instead of io_uring
+start_mmsg() {
+	local d=$RUN/mmsg
+	mkdir -p "$d"
+	skydns_conf "$d" "$1"
+	sed -i "s|^data-dir = .*|data-dir = $RUN/skydns/store|" "$d/skydns.conf"
+	spawn "$d/stdout" "$SRV_CPU" "$MMSG" -config-file "$d/skydns.conf"
+}
+
 # import once per benchmark run (the store persists across restarts)
 import_skydns() {
 	local d=$RUN/skydns t0 t1
@@ -254,7 +276,7 @@ import_skydns() {
 	t0=$(date +%s%N)
 	if ! "$SKYDNS" -config-file "$d/skydns.conf" -import "$ZONE" >"$d/import.log" 2>&1; then
 		log "WARNING: skydns import failed (see $d/import.log); measuring the others"
-		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /')
+		SERVERS=$(echo " $SERVERS " | sed 's/ skydns / /; s/ mmsg / /')
 		return 0
 	fi
 	t1=$(date +%s%N)
@@ -333,6 +355,11 @@ start_echo() {
 	spawn "$RUN/echo/stdout" "$SRV_CPU" "$BIN/echo" "$1" 1 uring
 }
 
+start_echommsg() {
+	mkdir -p "$RUN/echommsg"
+	spawn "$RUN/echommsg/stdout" "$SRV_CPU" "$BIN/echo" "$1" 1 mmsg
+}
+
 start_unbound() { # port upstream
 	local d=$RUN/unbound
 	rm -rf "$d" && mkdir -p "$d"
@@ -383,6 +410,8 @@ version_of() {
 	knot) knotd -V 2>&1 | awk 'NR==1 {print "Knot-" $NF}' ;;
 	unbound) unbound -V 2>&1 | awk 'NR==1 {print "Unbound-" $2}' ;;
 	echo) echo "io_uring-echo" ;;
+	echommsg) echo "mmsg-echo" ;;
+	mmsg) "$SKYDNS" -version 2>&1 | head -n1 | tr ' ' '-' | sed 's/$/-mmsg/' ;;
 	esac
 }
 
@@ -431,7 +460,7 @@ measure() {
 
 # bench_one SERVER ROUND: start, check, warm up, the three loads, stop
 bench_one() {
-	local srv=$1 round=$2 port pid
+	local srv=$1 round=$2 port pid kind
 	port=${PORTS[$srv]}
 	log "round $round: $srv on 127.0.0.1:$port (CPU $SRV_CPU, 1 worker)"
 	if [ "$MODE" = forward ]; then "start_$srv" "$port" "$UP_PORT"; else "start_$srv" "$port"; fi
@@ -442,15 +471,13 @@ bench_one() {
 		return 0
 	fi
 	pin_tree "$pid"
-	if [ "$srv" != echo ] && ! sanity "$port"; then
+	if [ "$srv" != echo ] && [ "$srv" != echommsg ] && ! sanity "$port"; then
 		log "WARNING: $srv gives wrong answers to the sanity queries; its numbers are suspect"
 	fi
 	# warm-up: one pass over the query file (fills forwarders' caches, faults pages in)
 	taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -n 1 -c 4 -t 2 \
 		>"$RUN/$srv-warm-r$round.txt" 2>&1 || true
-	measure "$srv" "$port" "$pid" "$round" dnsperf
-	measure "$srv" "$port" "$pid" "$round" fast
-	measure "$srv" "$port" "$pid" "$round" lat
+	for kind in $LOADS; do measure "$srv" "$port" "$pid" "$round" "$kind"; done
 	stop_server "$pid"
 }
 
@@ -517,7 +544,7 @@ main() {
 		log "upstream NSD on 127.0.0.1:$UP_PORT (CPU $GEN_CPU)"
 		start_upstream "$UP_PORT"
 	else
-		case " $SERVERS " in *" skydns "*) import_skydns ;; esac
+		case " $SERVERS " in *" skydns "* | *" mmsg "*) import_skydns ;; esac
 	fi
 	for s in $SERVERS; do
 		declare -F "start_$s" >/dev/null || die "unknown server $s"
