@@ -4,6 +4,7 @@
 #include "api/api.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -206,6 +207,23 @@ static bool authorized(const api_t *api, struct mg_connection *c)
 	return false;
 }
 
+/*
+ * Debian 12's civetweb 1.15 loads OpenSSL at run time (dlopen "libssl.so")
+ * and calls SSL_get_peer_certificate on every TLS connection. OpenSSL 3 only
+ * has it as a macro, so dlsym finds nothing and civetweb calls a NULL
+ * pointer. Look the symbol up the way civetweb does, so a broken pairing is
+ * a clear start-up error rather than a crash, and a fixed one just works.
+ */
+static bool tls_runtime_usable(void)
+{
+	void *ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
+	bool ok = ssl && dlsym(ssl, "SSL_get_peer_certificate");
+
+	if (ssl)
+		dlclose(ssl);
+	return ok;
+}
+
 static int handle_ready(api_t *api, struct mg_connection *c)
 {
 	if (atomic_load(&api->draining))
@@ -335,6 +353,14 @@ static int check_conf(const conf_t *conf, char *spec, size_t cap)
 	}
 	if ((conf->api_certfile && conf->api_certfile[0]) && !mg_check_feature(MG_FEATURES_TLS)) {
 		log_err("api: api-certfile set but civetweb was built without TLS");
+		return ERR_CONFIG;
+	}
+	if ((conf->api_certfile && conf->api_certfile[0]) && !tls_runtime_usable()) {
+		log_err(
+		    "api: api-certfile set, but this civetweb cannot serve TLS with the installed "
+		    "OpenSSL: it looks up SSL_get_peer_certificate, which OpenSSL 3 no longer "
+		    "exports, and would crash on the first connection. Terminate TLS in front "
+		    "of the API (e.g. stunnel or nginx on the same host) instead");
 		return ERR_CONFIG;
 	}
 	return 0;
