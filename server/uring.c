@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/log.h"
+
 int uring_init(struct io_uring *ring, unsigned entries)
 {
 	static const unsigned tries[] = {
@@ -22,6 +24,9 @@ int uring_init(struct io_uring *ring, unsigned entries)
 		p.flags = tries[i] | IORING_SETUP_CQSIZE;
 		p.cq_entries = entries * 4;
 		ret = io_uring_queue_init_params(entries, ring, &p);
+		if (ret == 0)
+			log_debug("server: io_uring setup flags 0x%x, features 0x%x", ring->flags,
+				  p.features);
 		if (ret != -EINVAL)
 			return ret;
 	}
@@ -89,4 +94,14 @@ struct io_uring_sqe *uring_sqe(struct io_uring *ring)
 		return sqe;
 	io_uring_submit(ring);
 	return io_uring_get_sqe(ring);
+}
+
+bool uring_has_sendto(struct io_uring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	bool ok = p && io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+
+	if (p)
+		io_uring_free_probe(p);
+	return ok;
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,13 @@ static inline void uring_buf_recycle(uring_bufs_t *b, unsigned bid)
 			      io_uring_buf_ring_mask(b->nbufs), 0);
 	io_uring_buf_ring_advance(b->br, 1);
 }
+
+/**
+ * True when IORING_OP_SEND accepts a destination address (sendto). Kernel 6.0
+ * added it together with IORING_OP_SEND_ZC, which the probe can see; older
+ * kernels fail such a send with -EINVAL.
+ */
+bool uring_has_sendto(struct io_uring *ring);
 
 /**
  * Next free SQE; when the SQ is full, submit what is queued and try again.

@@ -191,12 +191,19 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 		slot_release(w, to.idx);
 		return;
 	}
-	s->iov.iov_base = s->buf;
-	s->iov.iov_len = len;
-	s->msg.msg_iov = &s->iov;
-	s->msg.msg_iovlen = 1;
 	sqe = uring_sqe(&w->ring);
-	io_uring_prep_sendmsg(sqe, w->udp_fd, &s->msg, 0);
+	if (w->send_to) {
+		/* No msghdr and iovec for the kernel to copy in and check per reply. */
+		io_uring_prep_send(sqe, w->udp_fd, s->buf, len, 0);
+		io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)&s->addr,
+					    (uint16_t)s->msg.msg_namelen);
+	} else {
+		s->iov.iov_base = s->buf;
+		s->iov.iov_len = len;
+		s->msg.msg_iov = &s->iov;
+		s->msg.msg_iovlen = 1;
+		io_uring_prep_sendmsg(sqe, w->udp_fd, &s->msg, 0);
+	}
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_SEND, to.idx));
 }
 
@@ -387,6 +394,7 @@ static int worker_setup(worker_t *w)
 	if (ret < 0)
 		return ret;
 	w->ring_ok = true;
+	w->send_to = uring_has_sendto(&w->ring);
 	ret = uring_bufs_init(&w->rbufs, &w->ring, WORKER_NBUFS, WORKER_BUFSIZE, WORKER_BGID);
 	if (ret < 0)
 		return ret;

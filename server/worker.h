@@ -64,6 +64,7 @@ typedef struct worker {
 	int efd;    /* owned; wakes the ring (reload, stop) */
 	struct io_uring ring;
 	bool ring_ok;
+	bool send_to; /* IORING_OP_SEND takes a destination address (kernel >= 6.0) */
 	uring_bufs_t rbufs;
 	struct msghdr recv_msg; /* template for multishot recvmsg */
 
