@@ -206,6 +206,7 @@ int store_read_begin(store_t *s, store_rtxn_t **out)
 	}
 	if ((ret = rtxn_load(t)) < 0)
 		goto fail;
+	t->loaded_id = mdb_txn_id(t->txn);
 	t->live = true;
 	*out = t;
 	return 0;
@@ -238,9 +239,14 @@ int store_read_renew(store_rtxn_t *t)
 		mdb_txn_reset(t->txn);
 		return store_mdb_err(rc);
 	}
-	if ((rc = rtxn_load(t)) < 0) {
-		mdb_txn_reset(t->txn);
-		return rc;
+	/* Same txn id = same snapshot (no commit since): gen and nhealth still hold, and
+	 * the two lookups they cost are skipped on most batches of the worker. */
+	if (mdb_txn_id(t->txn) != t->loaded_id) {
+		if ((rc = rtxn_load(t)) < 0) {
+			mdb_txn_reset(t->txn);
+			return rc;
+		}
+		t->loaded_id = mdb_txn_id(t->txn);
 	}
 	t->live = true;
 	return 0;

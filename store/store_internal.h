@@ -29,11 +29,12 @@ struct store {
 struct store_rtxn {
 	store_t *s;
 	MDB_txn *txn;
-	MDB_cursor *cur; /* on rrsets; renewed together with txn */
-	uint64_t gen;	 /* meta generation of this snapshot */
-	size_t nhealth;	 /* health entries in this snapshot */
-	bool view;	 /* wraps a write txn: not ours to reset/renew/end */
-	bool live;	 /* holds a snapshot (not reset) */
+	MDB_cursor *cur;  /* on rrsets; renewed together with txn */
+	uint64_t gen;	  /* meta generation of this snapshot */
+	size_t nhealth;	  /* health entries in this snapshot */
+	size_t loaded_id; /* mdb_txn_id whose gen and nhealth are cached above */
+	bool view;	  /* wraps a write txn: not ours to reset/renew/end */
+	bool live;	  /* holds a snapshot (not reset) */
 };
 
 struct store_wtxn {
