@@ -260,8 +260,10 @@ static int check_k8s(wreq_t *q, const rname_t *n)
 	int k = store_source_find(q->v, K8S_SOURCE);
 	int ret;
 
-	if (k < 0)
+	if (k == ERR_NOTFOUND)
 		return 0; /* the watcher never wrote anything */
+	if (k < 0)
+		return k; /* a store failure must not lift the read-only guard */
 	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
 		return ret;
 	if (k < 64 && (mask >> k) & 1)
