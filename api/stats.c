@@ -244,6 +244,10 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	metric_head(b, "skydns_tcp_refused_total", "counter",
 		    "TCP connections closed at accept: per-worker or per-client cap reached.");
 	sb_printf(b, "skydns_tcp_refused_total %llu\n", v[STATS_TCP_REFUSED]);
+	metric_head(b, "skydns_tcp_accept_paused_total", "counter",
+		    "TCP accepts that failed for want of file descriptors or memory (EMFILE, "
+		    "ENFILE, ENOBUFS, ENOMEM); accepting resumes on the next timer tick.");
+	sb_printf(b, "skydns_tcp_accept_paused_total %llu\n", v[STATS_TCP_ACCEPT_PAUSED]);
 }
 
 /* Size of the LMDB file: what the store costs on disk (and at most in page cache). */

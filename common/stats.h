@@ -45,6 +45,7 @@ enum {
 	STATS_RRL_DROPPED, /* UDP replies not sent: over rrl-responses-per-second */
 	STATS_RRL_SLIPPED, /* UDP replies sent truncated (TC=1) instead: rrl-slip */
 	STATS_TCP_REFUSED, /* TCP connections closed at accept: tcp-max-connections/-per-client */
+	STATS_TCP_ACCEPT_PAUSED, /* accept failed for want of fds/memory: paused until the tick */
 	STATS_COUNT
 };
 

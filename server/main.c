@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,13 @@
 
 #define DEFAULT_CONF "/etc/skydns/skydns.conf"
 #define READER_CHECK_MS 10000
+/*
+ * Descriptors one worker may need besides its TCP connections: forwarding
+ * opens one UDP socket per in-flight upstream try (up to 4096 per worker),
+ * plus its sockets, ring, eventfd and upstream TCP.
+ */
+#define FD_PER_WORKER_UPSTREAM (4096 + 64)
+#define FD_PROCESS_SLACK 256 /* store, log, API listener and its threads' connections */
 
 typedef struct {
 	const char *conf_path;
@@ -209,7 +217,8 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 		return -ENOMEM;
 	ret = server_top_names(ctx, e, n);
 	for (int i = 0; i < ret; i++) {
-		if (wire_name_to_text(e[i].name, e[i].namelen, out[i].name, sizeof(out[i].name)) < 0)
+		if (wire_name_to_text(e[i].name, e[i].namelen, out[i].name, sizeof(out[i].name)) <
+		    0)
 			snprintf(out[i].name, sizeof(out[i].name), "?");
 		out[i].count = e[i].count;
 		out[i].error = e[i].error;
@@ -335,6 +344,43 @@ static int block_signals(void)
 	return signalfd(-1, &handled, SFD_CLOEXEC);
 }
 
+/*
+ * Out of descriptors, a worker can neither accept nor forward: take the whole
+ * hard limit, and say plainly when even that is short of the config's needs.
+ */
+static void raise_nofile(const conf_t *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long workers = c->workers ? c->workers : (ncpu > 0 ? (unsigned long)ncpu : 1);
+	unsigned long long need =
+	    workers * ((unsigned long long)c->tcp_max_conns + FD_PER_WORKER_UPSTREAM) +
+	    FD_PROCESS_SLACK;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("start: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else
+			log_warn("start: setrlimit(RLIMIT_NOFILE, %llu): %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	log_info("start: open file limit %llu (hard %llu)", (unsigned long long)rl.rlim_cur,
+		 (unsigned long long)rl.rlim_max);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn("start: open file limit %llu is below the %llu this config may need: "
+			 "%llu workers x (tcp-max-connections %u + %u for upstream sockets, one "
+			 "per in-flight forwarded try) + %u; TCP accepts and forwarding fail when "
+			 "it runs out (raise LimitNOFILE / ulimit -n)",
+			 (unsigned long long)rl.rlim_cur, need, workers, c->tcp_max_conns,
+			 FD_PER_WORKER_UPSTREAM, FD_PROCESS_SLACK);
+}
+
 static int run_daemon(daemon_t *d)
 {
 	api_hooks_t hooks = {.query_stats = api_stats_hook, .top_names = api_top_hook};
@@ -346,6 +392,7 @@ static int run_daemon(daemon_t *d)
 		log_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
+	raise_nofile(d->conf);
 	ret = server_start(&d->srv, d->conf, d->store);
 	addr_text(&d->conf->dns_addr, addr, sizeof(addr));
 	if (ret < 0) {

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/err.h"
+#include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/worker.h"
@@ -185,6 +187,12 @@ static bool conn_over_client_cap(struct worker *w, const query_client_t *cl)
 	return false;
 }
 
+/* The queued connection stays queued: accepting again now fails the same way. */
+static bool accept_out_of_resources(int res)
+{
+	return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
+}
+
 void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 {
 	struct sockaddr_storage ss;
@@ -193,8 +201,18 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 	tcp_conn_t *c;
 	uint32_t idx;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop))
-		tcp_arm_accept(w);
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop)) {
+		if (accept_out_of_resources(cqe->res)) {
+			stats_inc(&w->qctx.stats, STATS_TCP_ACCEPT_PAUSED);
+			w->tcp.accept_paused = true;
+			if (log_ratelimit_ok(&w->rl, 1))
+				log_warn("server: worker %u: TCP accept: %s; retrying on the "
+					 "next timer tick (raise the open file limit)",
+					 w->idx, err_str(cqe->res));
+		} else {
+			tcp_arm_accept(w);
+		}
+	}
 	if (cqe->res < 0)
 		return;
 	memset(&ss, 0, sizeof(ss));
@@ -268,6 +286,11 @@ void tcp_sweep(struct worker *w)
 
 		if (c->fd >= 0 && w->now_ms - c->last_ms >= idle)
 			conn_close(w, i);
+	}
+	/* Once per tick at most: fds freed by the sweep above (or by clients) let it succeed. */
+	if (w->tcp.accept_paused && !atomic_load(&w->stop)) {
+		w->tcp.accept_paused = false;
+		tcp_arm_accept(w);
 	}
 }
 

@@ -48,6 +48,9 @@ typedef struct {
 	unsigned nfree;
 	uint8_t *mem; /* owned mapping for every buffer */
 	size_t membytes;
+	/* Accept failed for want of fds: the connection is still queued, so re-arming at once
+	 * would fail again at once (a 100 % CPU spin). The timer tick re-arms instead. */
+	bool accept_paused;
 } tcp_pool_t;
 
 /** Allocate n connections (n may be 0: TCP refuses everything). @return 0 or -errno. */
@@ -60,7 +63,10 @@ void tcp_arm_accept(struct worker *w);
 void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe);
 void tcp_on_recv(struct worker *w, const struct io_uring_cqe *cqe);
 void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe);
-/** Close connections idle for longer than the conf's tcp-idle-timeout. */
+/**
+ * Timer tick: close connections idle for longer than the conf's tcp-idle-timeout, and
+ * re-arm an accept paused by fd exhaustion (EMFILE/ENFILE).
+ */
 void tcp_sweep(struct worker *w);
 /** Send `len` bytes of response already written at wbuf + 2 on connection idx. */
 void tcp_reply(struct worker *w, uint32_t idx, size_t len);
