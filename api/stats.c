@@ -248,6 +248,10 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 		    "TCP accepts that failed for want of file descriptors or memory (EMFILE, "
 		    "ENFILE, ENOBUFS, ENOMEM); accepting resumes on the next timer tick.");
 	sb_printf(b, "skydns_tcp_accept_paused_total %llu\n", v[STATS_TCP_ACCEPT_PAUSED]);
+	metric_head(b, "skydns_ring_full_total", "counter",
+		    "I/O operations dropped (a reply, a TCP connection) or deferred (a re-arm) "
+		    "because the io_uring submission queue stayed full.");
+	sb_printf(b, "skydns_ring_full_total %llu\n", v[STATS_RING_FULL]);
 }
 
 /* Size of the LMDB file: what the store costs on disk (and at most in page cache). */

@@ -46,6 +46,7 @@ enum {
 	STATS_RRL_SLIPPED, /* UDP replies sent truncated (TC=1) instead: rrl-slip */
 	STATS_TCP_REFUSED, /* TCP connections closed at accept: tcp-max-connections/-per-client */
 	STATS_TCP_ACCEPT_PAUSED, /* accept failed for want of fds/memory: paused until the tick */
+	STATS_RING_FULL, /* operations dropped or deferred: no free SQE even after a submit */
 	STATS_COUNT
 };
 

@@ -59,6 +59,12 @@ void tcp_arm_accept(struct worker *w)
 {
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
+	if (!sqe) {
+		/* Queued connections wait in the backlog: the next timer tick re-arms. */
+		stats_inc(&w->qctx.stats, STATS_RING_FULL);
+		w->tcp.accept_paused = true;
+		return;
+	}
 	io_uring_prep_multishot_accept(sqe, w->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_ACCEPT, 0));
 }
@@ -93,6 +99,12 @@ static void conn_arm_recv(struct worker *w, uint32_t idx)
 	tcp_conn_t *c = &w->tcp.conns[idx];
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
+	if (!sqe) {
+		/* Nothing of it is in flight: closing frees the slot; the client retries. */
+		stats_inc(&w->qctx.stats, STATS_RING_FULL);
+		conn_close(w, idx);
+		return;
+	}
 	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, TCP_RBUF - c->rlen, 0);
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_RECV, idx));
 	c->recv_pending = true;
@@ -103,6 +115,12 @@ static void conn_arm_send(struct worker *w, uint32_t idx)
 	tcp_conn_t *c = &w->tcp.conns[idx];
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
+	if (!sqe) {
+		stats_inc(&w->qctx.stats, STATS_RING_FULL);
+		c->send_pending = false; /* drops the reservation conn_query made */
+		conn_close(w, idx);
+		return;
+	}
 	io_uring_prep_send(sqe, c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_TCP_SEND, idx));
 	c->send_pending = true;

@@ -90,10 +90,12 @@ struct io_uring_sqe *uring_sqe(struct io_uring *ring)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
-	if (sqe)
-		return sqe;
-	io_uring_submit(ring);
-	return io_uring_get_sqe(ring);
+	/* Twice: a submit interrupted by a signal (-EINTR) gets a second chance. */
+	for (int i = 0; !sqe && i < 2; i++) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	return sqe;
 }
 
 bool uring_has_sendto(struct io_uring *ring)

@@ -99,6 +99,9 @@ bool uring_has_sendto(struct io_uring *ring);
 
 /**
  * Next free SQE; when the SQ is full, submit what is queued and try again.
- * @return NULL only if the ring is broken.
+ * @return NULL when the SQ stays full (the kernel refused the submit, e.g.
+ *         -EBUSY with the CQ overflowing). Every caller must cope: drop the
+ *         operation (release its slot, close its connection, or re-arm it
+ *         later) and count it in STATS_RING_FULL.
  */
 struct io_uring_sqe *uring_sqe(struct io_uring *ring);

@@ -100,10 +100,21 @@ struct store_rtxn *worker_txn(worker_t *w)
 
 /* ---- arming ---- */
 
+/* No SQE even after a submit: count it and let worker_rearm() try after this batch. */
+static void rearm_later(worker_t *w, unsigned what)
+{
+	stats_inc(&w->qctx.stats, STATS_RING_FULL);
+	w->rearm |= what;
+}
+
 static void arm_udp_recv(worker_t *w)
 {
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
+	if (!sqe) {
+		rearm_later(w, WORKER_REARM_UDP);
+		return;
+	}
 	io_uring_prep_recvmsg_multishot(sqe, w->udp_fd, &w->recv_msg, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = WORKER_BGID;
@@ -114,6 +125,10 @@ static void arm_eventfd(worker_t *w)
 {
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
+	if (!sqe) {
+		rearm_later(w, WORKER_REARM_EFD);
+		return;
+	}
 	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_EVENTFD, 0));
 }
@@ -123,6 +138,10 @@ static void arm_timer(worker_t *w)
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 	uint32_t ms = w->conf->tcp_idle_ms / 4;
 
+	if (!sqe) {
+		rearm_later(w, WORKER_REARM_TIMER);
+		return;
+	}
 	/* Sweep often enough that an idle connection outlives its timeout by at most 25 %. */
 	if (ms < 100)
 		ms = 100;
@@ -192,6 +211,11 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 		return;
 	}
 	sqe = uring_sqe(&w->ring);
+	if (!sqe) {
+		stats_inc(&w->qctx.stats, STATS_RING_FULL);
+		slot_release(w, to.idx);
+		return;
+	}
 	if (w->send_to) {
 		/* No msghdr and iovec for the kernel to copy in and check per reply. */
 		io_uring_prep_send(sqe, w->udp_fd, s->buf, len, 0);
@@ -335,6 +359,20 @@ static void udp_on_send(worker_t *w, const struct io_uring_cqe *cqe)
 
 /* ---- loop ---- */
 
+/* Arms that found no SQE, tried again once the batch is done (the loop submits first). */
+static void worker_rearm(worker_t *w)
+{
+	unsigned what = w->rearm;
+
+	w->rearm = 0;
+	if (what & WORKER_REARM_UDP)
+		arm_udp_recv(w);
+	if ((what & WORKER_REARM_EFD) && !atomic_load(&w->stop))
+		arm_eventfd(w);
+	if (what & WORKER_REARM_TIMER)
+		arm_timer(w);
+}
+
 static void worker_check_reload(worker_t *w)
 {
 	uint64_t want = atomic_load_explicit(&w->gen_want, memory_order_acquire);
@@ -455,6 +493,8 @@ static void worker_loop(worker_t *w)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		if (w->rearm)
+			worker_rearm(w);
 		/* Once per batch, not per answer: the API reads these copies, never the forwarder.
 		 */
 		if (w->up.dirty)

@@ -43,6 +43,8 @@ struct rrl;
 #define WORKER_UDP_RESP 4096 /* largest UDP response (edns-bufsize max) */
 #define WORKER_RING 4096     /* SQ entries */
 
+enum { WORKER_REARM_UDP = 1 << 0, WORKER_REARM_EFD = 1 << 1, WORKER_REARM_TIMER = 1 << 2 };
+
 /* A UDP response in flight: buffer, address and msghdr stay put until the send completes. */
 typedef struct {
 	struct sockaddr_storage addr;
@@ -82,6 +84,7 @@ typedef struct worker {
 	query_ctx_t qctx;
 	struct rrl *rrl; /* owned; UDP response rate limiting (server/rrl.h) */
 
+	unsigned rearm; /* WORKER_REARM_*: arms that found the SQ full, retried after the batch */
 	uint64_t efd_val;
 	struct __kernel_timespec tick;
 	uint64_t now_ms; /* CLOCK_MONOTONIC at the start of the batch */
