@@ -80,7 +80,8 @@ void uring_bufs_deinit(uring_bufs_t *b, struct io_uring *ring)
 {
 	if (!b->br)
 		return;
-	io_uring_unregister_buf_ring(ring, b->bgid);
+	if (ring)
+		io_uring_unregister_buf_ring(ring, b->bgid);
 	munmap(b->br, b->br_bytes);
 	munmap(b->bufs, (size_t)b->nbufs * b->bufsize);
 	memset(b, 0, sizeof(*b));

@@ -73,7 +73,11 @@ int uring_init(struct io_uring *ring, unsigned entries);
 int uring_bufs_init(uring_bufs_t *b, struct io_uring *ring, unsigned nbufs, unsigned bufsize,
 		    uint16_t bgid);
 
-/** Unregister and free. Safe on a zeroed struct. */
+/**
+ * Unregister and free. Safe on a zeroed struct. ring may be NULL once
+ * io_uring_queue_exit() ran (that unregisters everything): freeing after the
+ * exit is the safe order, since no receive can then still land in the buffers.
+ */
 void uring_bufs_deinit(uring_bufs_t *b, struct io_uring *ring);
 
 /** Address of buffer bid. */

@@ -16,6 +16,7 @@
 #include "store/store.h"
 
 #define WORKER_BGID 1
+#define WORKER_QUIESCE_MS 1000 /* longest wait for cancelled I/O at exit */
 
 static uint64_t now_ms(void)
 {
@@ -454,14 +455,39 @@ static int worker_setup(worker_t *w)
 	return 0;
 }
 
+/*
+ * Cancel everything in flight and reap the completions: the kernel tears a
+ * ring down asynchronously, so a recv still queued at io_uring_queue_exit()
+ * could write into buffers freed right after it. Bounded: it stops once
+ * the ring stayed quiet for a wait, or after WORKER_QUIESCE_MS.
+ */
+static void worker_quiesce(worker_t *w)
+{
+	struct __kernel_timespec quiet = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	uint64_t end = now_ms() + WORKER_QUIESCE_MS;
+	struct io_uring_cqe *cqe;
+
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
+	}
+	io_uring_submit(&w->ring);
+	while (now_ms() < end && io_uring_wait_cqe_timeout(&w->ring, &cqe, &quiet) == 0)
+		io_uring_cq_advance(&w->ring, io_uring_cq_ready(&w->ring));
+}
+
+/* Ring first, memory after: nothing may still target the buffers we unmap. */
 static void worker_teardown(worker_t *w)
 {
 	if (w->ring_ok) {
+		worker_quiesce(w);
 		upstream_teardown(w);
-		uring_bufs_deinit(&w->rbufs, &w->ring);
 		io_uring_queue_exit(&w->ring);
 		w->ring_ok = false;
 	}
+	uring_bufs_deinit(&w->rbufs, NULL);
+	tcp_pool_deinit(&w->tcp);
 	store_read_end(w->rtx);
 	w->rtx = NULL;
 	w->qctx.txn = NULL;
@@ -495,7 +521,8 @@ static void worker_loop(worker_t *w)
 		io_uring_cq_advance(&w->ring, n);
 		if (w->rearm)
 			worker_rearm(w);
-		/* Once per batch, not per answer: the API reads these copies, never the forwarder.
+		/* Once per batch, not per answer: the API reads these copies, never the
+		 * forwarder.
 		 */
 		if (w->up.dirty)
 			upstream_publish(w);
@@ -518,7 +545,6 @@ void *worker_main(void *arg)
 	}
 	atomic_store(&w->state, 1);
 	worker_loop(w);
-	tcp_pool_deinit(&w->tcp);
 	worker_teardown(w);
 	return NULL;
 }
