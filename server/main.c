@@ -308,6 +308,7 @@ static void serve_loop(daemon_t *d)
 		uint64_t now = mono_ms();
 		int sig = next_signal(d->sfd, now < next_check ? (int)(next_check - now) : 0);
 
+		server_check(d->srv);
 		if (sig == SIGHUP)
 			reload(d);
 		else if (sig == SIGTERM || sig == SIGINT) {

@@ -227,6 +227,8 @@ int server_reload(server_t *srv, const struct conf *conf)
 	for (unsigned i = 0; i < srv->started; i++) {
 		worker_t *w = &srv->workers[i];
 
+		if (atomic_load(&w->dead))
+			continue; /* it would never take the forwarder nor ack */
 		/* Same upstreams: the worker keeps its forwarder, cache included. */
 		if (!same && (ret = make_forwarder(conf, srv->n, &fwd)) < 0)
 			log_err("server: reload: forwarder of worker %u: %s; keeping the old one",
@@ -242,14 +244,38 @@ int server_reload(server_t *srv, const struct conf *conf)
 		unsigned done = 0;
 
 		for (unsigned i = 0; i < srv->started; i++)
-			if (atomic_load_explicit(&srv->workers[i].gen_ack, memory_order_acquire) >=
-			    gen)
+			if (atomic_load(&srv->workers[i].dead) ||
+			    atomic_load_explicit(&srv->workers[i].gen_ack, memory_order_acquire) >=
+				gen)
 				done++;
 		if (done == srv->started)
 			return 0;
 		sleep_ms(1);
 	}
 	return ERR_TIMEOUT;
+}
+
+unsigned server_check(server_t *srv)
+{
+	unsigned dead = 0;
+
+	for (unsigned i = 0; i < srv->started; i++) {
+		worker_t *w = &srv->workers[i];
+		int err = atomic_load(&w->dead);
+
+		if (err == 0)
+			continue;
+		dead++;
+		if (w->dead_logged)
+			continue;
+		w->dead_logged = true;
+		log_err("server: worker %u died (io_uring: %s): its sockets are closed and the "
+			"other workers take its clients; restart skydns to get it back",
+			i, err_str(err));
+	}
+	if (dead == srv->started && dead > 0)
+		log_err("server: every worker died: nothing answers DNS; restart skydns");
+	return dead;
 }
 
 void server_stop(server_t *srv)

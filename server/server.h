@@ -35,6 +35,14 @@ int server_start(server_t **out, const struct conf *conf, struct store *store);
  */
 int server_reload(server_t *srv, const struct conf *conf);
 
+/**
+ * Look for workers whose ring failed while serving (they closed their
+ * sockets and left); log each once, loudly. main calls it on every wakeup.
+ * Reloads skip dead workers.
+ * @return how many workers are dead.
+ */
+unsigned server_check(server_t *srv);
+
 /** Stop every worker, close sockets, free. NULL is a no-op. */
 void server_stop(server_t *srv);
 

@@ -44,6 +44,7 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	atomic_init(&w->gen_ack, 0);
 	atomic_init(&w->stop, false);
 	atomic_init(&w->state, 0);
+	atomic_init(&w->dead, 0);
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	w->slots = calloc(WORKER_NBUFS, sizeof(*w->slots));
 	w->slot_free = calloc(WORKER_NBUFS, sizeof(*w->slot_free));
@@ -493,7 +494,8 @@ static void worker_teardown(worker_t *w)
 	w->qctx.txn = NULL;
 }
 
-static void worker_loop(worker_t *w)
+/* @return 0 when stopped, -errno when the ring failed. */
+static int worker_loop(worker_t *w)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n;
@@ -508,7 +510,7 @@ static void worker_loop(worker_t *w)
 		ret = io_uring_submit_and_wait(&w->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
 			log_err("server: worker %u: io_uring: %s", w->idx, err_str(ret));
-			break;
+			goto out;
 		}
 		w->now_ms = now_ms();
 		worker_check_reload(w);
@@ -527,10 +529,28 @@ static void worker_loop(worker_t *w)
 		if (w->up.dirty)
 			upstream_publish(w);
 	}
+	ret = 0;
+out:
 	if (w->txn_live) {
 		store_read_reset(w->rtx);
 		w->txn_live = false;
 	}
+	return ret;
+}
+
+/*
+ * The ring failed: leave the SO_REUSEPORT groups, or the kernel keeps
+ * hashing ~1/N of the clients to sockets nobody reads. Teardown ran first,
+ * so no SQE holds a reference that would keep the sockets bound.
+ */
+static void worker_die(worker_t *w, int err)
+{
+	if (w->udp_fd >= 0)
+		close(w->udp_fd);
+	if (w->tcp_fd >= 0)
+		close(w->tcp_fd);
+	w->udp_fd = w->tcp_fd = -1;
+	atomic_store(&w->dead, err);
 }
 
 void *worker_main(void *arg)
@@ -544,7 +564,9 @@ void *worker_main(void *arg)
 		return NULL;
 	}
 	atomic_store(&w->state, 1);
-	worker_loop(w);
+	ret = worker_loop(w);
 	worker_teardown(w);
+	if (ret < 0)
+		worker_die(w, ret);
 	return NULL;
 }

@@ -97,6 +97,11 @@ typedef struct worker {
 	_Atomic uint64_t gen_ack;
 	_Atomic bool stop;
 	_Atomic int state; /* 0 starting, 1 serving, <0 setup failed (-errno) */
+	/* -errno the ring failed with while serving, 0 while alive. Set once the worker closed its
+	 * sockets (the kernel then steers their clients to the live workers) and stopped acking
+	 * reloads. */
+	_Atomic int dead;
+	bool dead_logged; /* main only: server_check() reported it */
 } worker_t;
 
 /**
