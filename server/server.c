@@ -229,12 +229,18 @@ int server_reload(server_t *srv, const struct conf *conf)
 
 		if (atomic_load(&w->dead))
 			continue; /* it would never take the forwarder nor ack */
-		/* Same upstreams: the worker keeps its forwarder, cache included. */
-		if (!same && (ret = make_forwarder(conf, srv->n, &fwd)) < 0)
-			log_err("server: reload: forwarder of worker %u: %s; keeping the old one",
-				i, err_str(ret));
-		else if (!same)
-			upstream_offer(&w->up, fwd);
+		/* Same upstreams: the worker keeps its forwarder, cache included, unless that
+		 * one predates srv->conf (its rebuild failed before): then try again. */
+		if (!same || w->fwd_stale) {
+			ret = make_forwarder(conf, srv->n, &fwd);
+			w->fwd_stale = ret < 0;
+			if (ret < 0)
+				log_err("server: reload: forwarder of worker %u: %s; keeping the "
+					"old one until a reload succeeds",
+					i, err_str(ret));
+			else
+				upstream_offer(&w->up, fwd);
+		}
 
 		atomic_store_explicit(&w->conf_next, conf, memory_order_release);
 		atomic_store_explicit(&w->gen_want, gen, memory_order_release);

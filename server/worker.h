@@ -102,6 +102,8 @@ typedef struct worker {
 	 * reloads. */
 	_Atomic int dead;
 	bool dead_logged; /* main only: server_check() reported it */
+	/* main only: its forwarder was not rebuilt for srv->conf (the build failed on reload) */
+	bool fwd_stale;
 } worker_t;
 
 /**
