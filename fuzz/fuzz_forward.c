@@ -12,7 +12,10 @@
  *   bit 2: the answer comes from the wrong address (must be ignored).
  *   bits 3-5: QTYPE; bit 6: the client used EDNS; bit 7: the client used TCP.
  * When the answer makes the forwarder try again (TC -> TCP), the same body with TC
- * cleared answers the new try.
+ * cleared answers the new try. The worker's socket per UDP try is modelled:
+ * a slot opens at its send and closes at its release; a send on an open
+ * slot, a release of a closed one, or a slot left open once nothing is in
+ * flight aborts.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,6 +41,8 @@ static uint64_t g_now = 1000;
 static uint32_t g_serial;
 static uint8_t g_buf[PKT_MAX];
 static uint8_t g_pkt[PKT_MAX + 512];
+static bool g_open[FORWARD_MAX_INFLIGHT];
+static unsigned g_nopen;
 
 static void setup(void)
 {
@@ -77,19 +82,47 @@ static void make_query(query_t *q, uint8_t ctl)
 	q->resp_limit = (ctl & 0x80) ? 65535 : (q->edns ? 1232 : 512);
 }
 
-/* Send and reply queues emptied; @return 1 when a new try went out (kept in *last). */
+static void drain_releases(void)
+{
+	uint32_t slot;
+
+	while (forward_next_release(g_fwd, &slot)) {
+		if (slot >= FORWARD_MAX_INFLIGHT || !g_open[slot])
+			abort();
+		g_open[slot] = false;
+		g_nopen--;
+	}
+}
+
+/* Releases first (the contract), then one send. @return 1 (s filled) or 0. */
+static int next_send(forward_send_t *s)
+{
+	drain_releases();
+	if (!forward_next_send(g_fwd, s))
+		return 0;
+	if (s->len < WIRE_HDR_LEN || s->len > sizeof(s->pkt) || s->slot >= FORWARD_MAX_INFLIGHT)
+		abort();
+	if (!s->tcp) {
+		if (g_open[s->slot])
+			abort();
+		g_open[s->slot] = true;
+		g_nopen++;
+	}
+	return 1;
+}
+
+/* Send, release and reply queues emptied; @return 1 when a new try went out (in *last). */
 static int drain(const query_t *q, forward_send_t *last)
 {
 	forward_send_t s;
 	forward_reply_t r;
 	int sent = 0;
 
-	while (forward_next_send(g_fwd, &s)) {
-		if (s.len < WIRE_HDR_LEN || s.len > sizeof(s.pkt))
-			abort();
+	while (next_send(&s)) {
 		*last = s;
 		sent = 1;
 	}
+	drain_releases();
 	while (forward_next_reply(g_fwd, &r, g_buf, sizeof(g_buf)))
 		fixture_check_reply(g_buf, r.len, r.client.tcp ? PKT_MAX : q->resp_limit);
 	return sent;
@@ -144,19 +177,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cl.tcp = ctl & 0x80;
 	g_now += 100000; /* past every earlier deadline and cache TTL */
 	r = forward_query(g_fwd, &q, &cl, g_now, g_buf, sizeof(g_buf), &len);
-	if (r != FWD_PENDING || !forward_next_send(g_fwd, &s))
+	if (r != FWD_PENDING || !next_send(&s))
 		abort(); /* a fresh question with a live server must go upstream */
 	plen = build(&s, ctl, data + 1, size - 1);
 	from = g_conf->nameservers[0];
 	if (ctl & 4)
 		((struct sockaddr_in *)&from.sa)->sin_port = htons(5301);
-	forward_on_packet(g_fwd, &from, g_pkt, plen, g_now + 1);
+	forward_on_packet(g_fwd, s.slot, &from, g_pkt, plen, g_now + 1);
 	/* a retry (TC -> TCP) gets the same body as its answer, so the TCP path is fuzzed too */
 	if (drain(&q, &s)) {
 		plen = build(&s, ctl, data + 1, size - 1);
 		if (plen > 2)
 			g_pkt[2] &= (uint8_t) ~(WIRE_FLAG_TC >> 8); /* a whole answer this time */
-		forward_on_packet(g_fwd, &from, g_pkt, plen, g_now + 2);
+		forward_on_packet(g_fwd, s.slot, &from, g_pkt, plen, g_now + 2);
 		drain(&q, &s);
 	}
 	/* the same question again: a cache hit must be a whole reply too */
@@ -170,7 +203,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		forward_on_tick(g_fwd, g_now);
 		drain(&q, &s);
 	}
-	if (forward_inflight(g_fwd) != 0)
+	drain_releases();
+	if (forward_inflight(g_fwd) != 0 || g_nopen != 0)
 		abort();
 	return 0;
 }

@@ -40,8 +40,8 @@ struct inflight {
 	uint8_t qnamelen;
 	uint8_t group;
 	uint8_t cur; /* server being tried, index in the group */
-	uint8_t sock;
 	bool used, tcp, queued, do_bit, cd, has_id;
+	bool sent; /* its UDP try went out and was not released yet */
 };
 
 struct waiter {
@@ -78,6 +78,8 @@ struct forward {
 
 	uint32_t sendq[FORWARD_MAX_INFLIGHT]; /* each in-flight entry at most once */
 	size_t send_head, nsend;
+	uint32_t relq[FORWARD_MAX_INFLIGHT]; /* each slot at most once: set `sent` -> queued */
+	size_t rel_head, nrel;
 	struct reply replyq[FORWARD_MAX_WAITERS]; /* each waiter at most once */
 	size_t reply_head, nreply;
 
@@ -324,12 +326,24 @@ static uint32_t fl_find(const forward_t *f, const uint8_t *lname, size_t len, co
 	return NIL;
 }
 
+/* The slot's UDP try is over: its socket must go before the slot sends again. */
+static void end_udp_try(forward_t *f, uint32_t idx)
+{
+	struct inflight *e = &f->fl[idx];
+
+	if (!e->sent)
+		return;
+	e->sent = false;
+	f->relq[(f->rel_head + f->nrel++) % FORWARD_MAX_INFLIGHT] = idx;
+}
+
 static void fl_release(forward_t *f, uint32_t idx)
 {
 	struct inflight *e = &f->fl[idx];
 	uint32_t *pp = &f->buckets[e->hash & (NBUCKETS - 1)];
 	uint32_t last;
 
+	end_udp_try(f, idx);
 	while (*pp != idx)
 		pp = &f->fl[*pp].hnext;
 	*pp = e->hnext;
@@ -361,13 +375,13 @@ static void start_try(forward_t *f, uint32_t idx, bool tcp, uint64_t now_ms)
 	struct inflight *e = &f->fl[idx];
 	const struct group *g = &f->groups[e->group];
 
+	end_udp_try(f, idx);
 	if (e->has_id)
 		f->idmap[e->id] = 0;
 	e->id = new_id(f);
 	f->idmap[e->id] = (uint16_t)(idx + 1);
 	e->has_id = true;
 	e->tcp = tcp;
-	e->sock = (uint8_t)(rnd(f) % FORWARD_SOCKETS);
 	e->deadline = now_ms + (tcp ? 2u * g->try_ms : g->try_ms);
 	inc(&f->srv[g->stat0 + e->cur].queries);
 	if (!e->queued) {
@@ -510,7 +524,8 @@ static int build_query(const struct inflight *e, uint16_t edns_udp, uint8_t *buf
 
 int forward_next_send(forward_t *f, forward_send_t *out)
 {
-	while (f->nsend > 0) {
+	/* A queued release may name a slot about to send: its old socket must close first. */
+	while (f->nrel == 0 && f->nsend > 0) {
 		uint32_t idx = f->sendq[f->send_head];
 		struct inflight *e = &f->fl[idx];
 
@@ -521,11 +536,23 @@ int forward_next_send(forward_t *f, forward_send_t *out)
 		    build_query(e, f->edns_udp, out->pkt, sizeof(out->pkt), &out->len) < 0)
 			continue;
 		out->to = &f->srv[f->groups[e->group].stat0 + e->cur].addr;
-		out->sock = e->tcp ? FORWARD_SOCK_TCP : e->sock;
+		out->slot = idx;
+		out->tcp = e->tcp;
 		out->id = e->id;
+		e->sent = !e->tcp;
 		return 1;
 	}
 	return 0;
+}
+
+int forward_next_release(forward_t *f, uint32_t *slot)
+{
+	if (f->nrel == 0)
+		return 0;
+	*slot = f->relq[f->rel_head];
+	f->rel_head = (f->rel_head + 1) % FORWARD_MAX_INFLIGHT;
+	f->nrel--;
+	return 1;
 }
 
 /* Hand every waiting client to the reply queue; gen NIL = SERVFAIL. */
@@ -620,8 +647,8 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	complete(f, idx, f->answer_gen);
 }
 
-void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt, size_t len,
-		       uint64_t now_ms)
+void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, const uint8_t *pkt,
+		       size_t len, uint64_t now_ms)
 {
 	wire_reader_t r;
 	uint16_t id, flags;
@@ -637,7 +664,9 @@ void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt
 	idx = f->idmap[id] - 1u;
 	struct inflight *e = &f->fl[idx];
 	const struct group *g = &f->groups[e->group];
-	if (!(flags & WIRE_FLAG_QR) || !addr_equal(from, &f->srv[g->stat0 + e->cur].addr)) {
+	/* Another try's ID on this socket: a spoofer hit a port, not this try's ID. */
+	if (idx != slot || !(flags & WIRE_FLAG_QR) ||
+	    !addr_equal(from, &f->srv[g->stat0 + e->cur].addr)) {
 		inc(&f->st.ignored);
 		return;
 	}
@@ -651,6 +680,20 @@ void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt
 		return;
 	}
 	accept_answer(f, idx, nlen, &m, now_ms);
+}
+
+void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_ms)
+{
+	struct inflight *e;
+
+	if (slot >= FORWARD_MAX_INFLIGHT)
+		return;
+	e = &f->fl[slot];
+	if (!e->used || e->tcp || !e->sent)
+		return;
+	inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
+	if (fail_fast)
+		next_server(f, slot, now_ms);
 }
 
 int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t cap)

@@ -17,21 +17,36 @@
  *        r = forward_query(f, &q, &client, now, resp, cap, &len);
  *        FWD_ANSWERED / FWD_FAILED: send resp[0..len) to the client now.
  *        FWD_PENDING: nothing to send to the client yet.
- *   2. After forward_query, forward_on_packet and forward_on_tick, drain
- *        while (forward_next_send(f, &s))  -> sendmsg s.pkt to *s.to on UDP
- *                                            socket s.sock of s.to's family,
- *                                            or over a new TCP connection
- *                                            (2-byte length) when s.sock is
- *                                            FORWARD_SOCK_TCP;
+ *   2. After every forwarder call, drain in this order:
+ *        while (forward_next_release(f, &slot)) -> close the UDP socket of
+ *                                            try slot `slot` (cancel its
+ *                                            receive first);
+ *        while (forward_next_send(f, &s))  -> s.tcp: a new TCP connection to
+ *                                            *s.to (2-byte length); else a
+ *                                            fresh UDP socket for try slot
+ *                                            s.slot, connected to *s.to,
+ *                                            s.pkt sent on it, receives
+ *                                            armed on it until its release;
  *        while (forward_next_reply(f, &r, buf, cap)) -> send buf[0..r.len)
  *                                            to r.client.
+ *      A slot is released before it is sent again, and forward_next_send
+ *      gives nothing while a release is queued, so draining releases first
+ *      never closes the socket of a live try. Every UDP send gets exactly
+ *      one release (answer accepted, TC -> TCP, failover, timeout); the
+ *      forwarder's own teardown (forward_free, reload) emits none: the
+ *      worker closes whatever slot sockets are still open then.
+ *      Why a socket per try: a connected socket on a kernel-chosen
+ *      ephemeral port makes a spoofer guess ~15 bits of port on top of the
+ *      16-bit ID, and the kernel drops datagrams from any other source.
  *      Replies must be drained before the next forward_on_packet (the
  *      answer they are built from is replaced by the next one; undrained
  *      replies degrade to SERVFAIL).
- *   3. Every datagram read on an upstream UDP socket, and every whole
- *      message read from an upstream TCP connection (without the length
- *      prefix): forward_on_packet(f, &from, pkt, len, now).
- *   4. At forward_next_timeout(f) (absolute ms) or on any periodic tick:
+ *   3. Every datagram read on a try's UDP socket, and every whole message
+ *      read from an upstream TCP connection (without the length prefix):
+ *      forward_on_packet(f, slot, &from, pkt, len, now).
+ *   4. A try's socket could not be made (socket/connect: EMFILE, ...) or
+ *      its server refused (ECONNREFUSED): forward_on_error.
+ *   5. At forward_next_timeout(f) (absolute ms) or on any periodic tick:
  *      forward_on_tick(f, now). A failed TCP connect needs no call: the try
  *      times out.
  * `now` is a monotonic clock in milliseconds (CLOCK_MONOTONIC).
@@ -46,12 +61,13 @@
 #include "server/cache.h"
 #include "server/query.h"
 
-#define FORWARD_SOCKETS 8	  /* upstream UDP sockets per worker and family */
-#define FORWARD_SOCK_TCP (-1)	  /* forward_send_t.sock: use a TCP connection */
-#define FORWARD_MAX_INFLIGHT 4096 /* distinct questions upstream at once */
-#define FORWARD_MAX_WAITERS 8192  /* clients waiting for them */
-#define FORWARD_MIN_TRY_MS 200	  /* a try never gets less time than this */
-#define FORWARD_QUERY_MAX 300	  /* upstream query size bound: 12 + 255 + 4 + 11 */
+/* Distinct questions upstream at once = try slots = at most this many UDP
+ * sockets open per worker (plus its TCP retries): RLIMIT_NOFILE must cover
+ * workers * (FORWARD_MAX_INFLIGHT + UPSTREAM_TCP) on top of the rest. */
+#define FORWARD_MAX_INFLIGHT 4096
+#define FORWARD_MAX_WAITERS 8192 /* clients waiting for them */
+#define FORWARD_MIN_TRY_MS 200	 /* a try never gets less time than this */
+#define FORWARD_QUERY_MAX 300	 /* upstream query size bound: 12 + 255 + 4 + 11 */
 
 enum {
 	FWD_ANSWERED = 0, /* resp holds the answer (cache hit) */
@@ -68,7 +84,8 @@ typedef struct {
 
 typedef struct {
 	const conf_addr_t *to; /* borrowed; valid until forward_free */
-	int sock;	       /* 0..FORWARD_SOCKETS-1, or FORWARD_SOCK_TCP */
+	uint32_t slot;	       /* try slot, < FORWARD_MAX_INFLIGHT: names the UDP socket */
+	bool tcp;	       /* over a new TCP connection instead */
 	uint16_t id;	       /* the query ID (for logs) */
 	size_t len;
 	uint8_t pkt[FORWARD_QUERY_MAX];
@@ -129,17 +146,32 @@ void forward_free(forward_t *f);
 int forward_query(forward_t *f, const query_t *q, const forward_client_t *client, uint64_t now_ms,
 		  uint8_t *resp, size_t cap, size_t *resplen);
 
-/** Next upstream packet to send. @return 1 (out filled) or 0 (none). */
+/**
+ * Next upstream packet to send.
+ * @return 1 (out filled) or 0 (none, or a release is queued: drain those first).
+ */
 int forward_next_send(forward_t *f, forward_send_t *out);
 
+/** Next UDP try whose socket must be closed. @return 1 (*slot filled) or 0 (none). */
+int forward_next_release(forward_t *f, uint32_t *slot);
+
 /**
- * An upstream message arrived (untrusted). Accepted only from the server
- * the question was sent to, with its ID, QR set, exactly one question
- * equal to ours, and fully parseable; otherwise ignored and counted.
+ * An upstream message arrived (untrusted) on the socket or TCP connection
+ * of try slot `slot`. Accepted only for that slot's current try, from the
+ * server it was sent to, with its ID, QR set, exactly one question equal
+ * to ours, and fully parseable; otherwise ignored and counted.
  * @param from the peer address (borrowed).
  */
-void forward_on_packet(forward_t *f, const conf_addr_t *from, const uint8_t *pkt, size_t len,
-		       uint64_t now_ms);
+void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, const uint8_t *pkt,
+		       size_t len, uint64_t now_ms);
+
+/**
+ * The UDP try in `slot` failed locally (no socket) or was refused: counted
+ * as an error of its server. fail_fast: go to the next server now (a
+ * refusal); otherwise the try waits for its timeout (a local shortage
+ * says nothing about the server). Ignored when slot has no sent UDP try.
+ */
+void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_ms);
 
 /**
  * Next client reply to send.

@@ -19,10 +19,18 @@
 
 enum { UPT_CONNECT, UPT_SEND, UPT_RECV };
 
+_Static_assert(FORWARD_MAX_INFLIGHT <= 0x10000, "UDP slot index must fit user_data's low 16 bits");
+
 /* user_data index of a TCP slot's op: slot in the low 16 bits, its use count above. */
 static uint32_t tcp_ud_idx(const upstream_tcp_t *c, uint32_t idx)
 {
 	return ((uint32_t)c->gen << 16) | idx;
+}
+
+/* The same for a UDP slot: its socket's generation above the slot. */
+static uint32_t udp_ud_idx(const upstream_udp_t *c, uint32_t slot)
+{
+	return ((uint32_t)c->gen << 16) | slot;
 }
 
 /* Offered on reload to mean "forwarding off" (NULL in `next` means "nothing offered"). */
@@ -37,8 +45,7 @@ int upstream_init(upstream_t *u, forward_t *fwd)
 	u->fwd = fwd;
 	atomic_init(&u->next, NULL);
 	/* Even with forwarding off: a reload may turn it on, and untouched pages cost nothing. */
-	u->sends = calloc(UPSTREAM_SENDS, sizeof(*u->sends));
-	u->send_free = calloc(UPSTREAM_SENDS, sizeof(*u->send_free));
+	u->udp = calloc(FORWARD_MAX_INFLIGHT, sizeof(*u->udp));
 	u->tcp = calloc(UPSTREAM_TCP, sizeof(*u->tcp));
 	u->tcp_free = calloc(UPSTREAM_TCP, sizeof(*u->tcp_free));
 	u->reply = malloc(UPSTREAM_TCP_MSG);
@@ -47,11 +54,10 @@ int upstream_init(upstream_t *u, forward_t *fwd)
 			  MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
 	if (u->tcp_mem == MAP_FAILED)
 		u->tcp_mem = NULL;
-	if (!u->sends || !u->send_free || !u->tcp || !u->tcp_free || !u->reply || !u->tcp_mem)
+	if (!u->udp || !u->tcp || !u->tcp_free || !u->reply || !u->tcp_mem)
 		return -ENOMEM;
-	for (unsigned i = 0; i < UPSTREAM_SENDS; i++)
-		u->send_free[i] = UPSTREAM_SENDS - 1 - i;
-	u->nsend_free = UPSTREAM_SENDS;
+	for (unsigned i = 0; i < FORWARD_MAX_INFLIGHT; i++)
+		u->udp[i].fd = -1;
 	for (unsigned i = 0; i < UPSTREAM_TCP; i++) {
 		u->tcp[i].fd = -1;
 		u->tcp[i].rbuf = u->tcp_mem + (size_t)TCP_RBUF_BYTES * i;
@@ -61,15 +67,6 @@ int upstream_init(upstream_t *u, forward_t *fwd)
 	return 0;
 }
 
-static void close_sockets(upstream_t *u)
-{
-	for (int fam = 0; fam < 2; fam++) {
-		for (int i = 0; u->fam_open[fam] && i < FORWARD_SOCKETS; i++)
-			close(u->fds[fam][i]);
-		u->fam_open[fam] = false;
-	}
-}
-
 void upstream_deinit(upstream_t *u)
 {
 	forward_t *next = atomic_exchange(&u->next, NULL);
@@ -77,98 +74,203 @@ void upstream_deinit(upstream_t *u)
 	if (next != UPSTREAM_OFF)
 		forward_free(next);
 	forward_free(u->fwd);
-	close_sockets(u);
+	for (unsigned i = 0; u->udp && i < FORWARD_MAX_INFLIGHT; i++)
+		if (u->udp[i].fd >= 0)
+			close(u->udp[i].fd);
 	for (unsigned i = 0; u->tcp && i < UPSTREAM_TCP; i++)
 		if (u->tcp[i].fd >= 0)
 			close(u->tcp[i].fd);
 	if (u->tcp_mem)
 		munmap(u->tcp_mem, (size_t)TCP_RBUF_BYTES * UPSTREAM_TCP);
-	free(u->sends);
-	free(u->send_free);
+	free(u->udp);
 	free(u->tcp);
 	free(u->tcp_free);
 	free(u->reply);
 	memset(u, 0, sizeof(*u));
 }
 
-/* ---- UDP sockets --------------------------------------------------------- */
-
-static void arm_recv(worker_t *w, unsigned fam, unsigned i)
+/* An SQE, or NULL (SQ full, counted): every caller drops or defers its operation. */
+static struct io_uring_sqe *up_sqe(worker_t *w)
 {
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
-	io_uring_prep_recvmsg_multishot(sqe, w->up.fds[fam][i], &w->recv_msg, 0);
+	if (!sqe)
+		stats_inc(&w->qctx.stats, STATS_RING_FULL);
+	return sqe;
+}
+
+/* ---- UDP: a connected socket per try ------------------------------------ */
+
+/* @return false when the SQ is full: nothing listens, the try times out. */
+static bool arm_recv(worker_t *w, uint32_t slot)
+{
+	upstream_udp_t *c = &w->up.udp[slot];
+	struct io_uring_sqe *sqe = up_sqe(w);
+
+	if (!sqe)
+		return false;
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UPSTREAM_BGID;
-	io_uring_sqe_set_data64(sqe, uring_ud(UD_UPSTREAM, fam * FORWARD_SOCKETS + i));
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_UPSTREAM, udp_ud_idx(c, slot)));
+	c->armed = true;
+	return true;
 }
 
-/* One unconnected socket on a kernel-chosen (random) port: a source port per socket. */
-static int open_one(int family)
+/*
+ * Cancel the receive and close through the ring: ops already queued for this
+ * fd are issued before the close, so its number cannot be reused under them.
+ * With the SQ full, the same synchronously: shutdown wakes and ends the
+ * pending receive (which holds the socket past close).
+ */
+static void udp_close(worker_t *w, uint32_t slot)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int one = 1, rcvbuf = 1 << 20, fd, ret;
+	upstream_udp_t *c = &w->up.udp[slot];
+	struct io_uring_sqe *sqe;
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = (sa_family_t)family;
-	len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return;
+	if (c->armed) {
+		sqe = up_sqe(w);
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, uring_ud(UD_UPSTREAM, udp_ud_idx(c, slot)), 0);
+			io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
+		} else {
+			(void)shutdown(c->fd, SHUT_RDWR);
+		}
+	}
+	sqe = up_sqe(w);
+	if (sqe) {
+		io_uring_prep_close(sqe, c->fd);
+		io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
+	} else {
+		close(c->fd);
+	}
+	c->fd = -1;
+	c->armed = false;
+	c->gen++;
+}
+
+static void close_all_udp(worker_t *w)
+{
+	for (uint32_t i = 0; w->up.udp && i < FORWARD_MAX_INFLIGHT; i++)
+		udp_close(w, i);
+}
+
+/* A socket connected to `to`: the kernel picks a random ephemeral port at connect. */
+static int udp_open(const conf_addr_t *to)
+{
+	int rcvbuf = 1 << 20, fd, ret;
+
+	fd = socket(to->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
-		goto fail;
-	/* A burst of answers (or of spoofed junk) must not overflow the default
-	 * ~200 KiB buffer before the ring drains it. FORCE passes rmem_max when
-	 * we may (CAP_NET_ADMIN); otherwise the plain request is capped. Best effort. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	return fd;
-fail:
-	ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int open_family(worker_t *w, unsigned fam)
-{
-	upstream_t *u = &w->up;
-	int family = fam ? AF_INET6 : AF_INET;
-
-	for (unsigned i = 0; i < FORWARD_SOCKETS; i++) {
-		int fd = open_one(family);
-		if (fd < 0) {
-			while (i-- > 0)
-				close(u->fds[fam][i]);
-			return fd;
-		}
-		u->fds[fam][i] = fd;
+	/* A flood of junk ahead of the answer must not overflow the default
+	 * ~200 KiB buffer before the ring drains it. Best effort (rmem_max caps it). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (connect(fd, (const struct sockaddr *)&to->sa, to->len) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
 	}
-	u->fam_open[fam] = true;
-	for (unsigned i = 0; i < FORWARD_SOCKETS; i++)
-		arm_recv(w, fam, i);
-	return 0;
+	return fd;
 }
 
-/* Sockets for every address family the forwarder's servers use. */
-static void open_sockets(worker_t *w)
+static void udp_error(worker_t *w, uint32_t slot, int err)
+{
+	if (!w->up.fwd)
+		return;
+	if ((err == -EMFILE || err == -ENFILE) && !w->up.emfile_logged) {
+		log_warn("server: worker %u: upstream socket: %s; raise RLIMIT_NOFILE "
+			 "(%u UDP + %u TCP upstream sockets per worker)",
+			 w->idx, err_str(err), FORWARD_MAX_INFLIGHT, UPSTREAM_TCP);
+		w->up.emfile_logged = true;
+	}
+	/* The server refused (ICMP port unreachable): next one now. Local trouble: time out. */
+	forward_on_error(w->up.fwd, slot, err == -ECONNREFUSED, w->now_ms);
+}
+
+static void udp_send(worker_t *w, const forward_send_t *s)
+{
+	upstream_udp_t *c;
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	if (s->slot >= FORWARD_MAX_INFLIGHT || s->to->len > sizeof(c->to.sa))
+		return;
+	c = &w->up.udp[s->slot];
+	if (c->fd >= 0 || c->send_busy) { /* not released yet, or its last send pending */
+		udp_error(w, s->slot, -EBUSY);
+		return;
+	}
+	fd = udp_open(s->to);
+	if (fd < 0) {
+		udp_error(w, s->slot, fd);
+		return;
+	}
+	c->fd = fd;
+	c->to = *s->to;
+	memcpy(c->pkt, s->pkt, s->len);
+	/* SQ full: the socket stays until the release (the try times out). */
+	sqe = arm_recv(w, s->slot) ? up_sqe(w) : NULL;
+	if (!sqe) {
+		udp_error(w, s->slot, -EAGAIN);
+		return;
+	}
+	io_uring_prep_send(sqe, fd, c->pkt, s->len, 0);
+	io_uring_sqe_set_data64(sqe, uring_ud(UD_UP_SEND, udp_ud_idx(c, s->slot)));
+	c->send_busy = true;
+}
+
+/* Whether a CQE is about the slot's open socket (not an earlier one). */
+static upstream_udp_t *udp_current(upstream_t *u, uint32_t ud)
+{
+	uint32_t slot = ud & 0xFFFF;
+
+	if (!u->udp || slot >= FORWARD_MAX_INFLIGHT || u->udp[slot].fd < 0 ||
+	    udp_ud_idx(&u->udp[slot], slot) != ud)
+		return NULL;
+	return &u->udp[slot];
+}
+
+static void on_recv(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	upstream_t *u = &w->up;
-	forward_server_stats_t s;
-	int ret;
+	uint32_t ud = uring_ud_idx(cqe->user_data), slot = ud & 0xFFFF;
+	upstream_udp_t *c = udp_current(u, ud);
+	bool buf = cqe->flags & IORING_CQE_F_BUFFER;
+	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-	for (size_t i = 0; u->fwd && i < forward_server_count(u->fwd); i++) {
-		if (forward_server_stats(u->fwd, i, &s) < 0)
-			continue;
-		unsigned fam = s.addr.sa.ss_family == AF_INET6;
-		if (u->fam_open[fam])
-			continue;
-		ret = open_family(w, fam);
-		if (ret < 0)
-			log_err("server: worker %u: upstream %s sockets: %s", w->idx,
-				fam ? "IPv6" : "IPv4", err_str(ret));
+	if (c && !(cqe->flags & IORING_CQE_F_MORE))
+		c->armed = false;
+	/* A full buffer may hold a cut datagram (we ask for at most 4096 bytes): dropped. */
+	if (c && u->fwd && buf && cqe->res > 0 && (unsigned)cqe->res < UPSTREAM_BUFSIZE)
+		forward_on_packet(u->fwd, slot, &c->to, uring_buf(&u->bufs, bid), (size_t)cqe->res,
+				  w->now_ms);
+	else if (c && u->fwd && cqe->res == -ECONNREFUSED)
+		udp_error(w, slot, cqe->res);
+	if (buf) /* a late or stale completion still holds a buffer of ours */
+		uring_buf_recycle(&u->bufs, bid);
+	upstream_drain(w);
+	/* Still this try's socket after the drain, and an error that passes (no buffer
+	 * free, a refusal the forwarder did not act on): listen again. */
+	c = udp_current(u, ud);
+	if (c && !c->armed && !atomic_load(&w->stop) &&
+	    (cqe->res >= 0 || cqe->res == -ENOBUFS || cqe->res == -ECONNREFUSED))
+		arm_recv(w, slot);
+}
+
+static void on_send(worker_t *w, const struct io_uring_cqe *cqe)
+{
+	upstream_t *u = &w->up;
+	uint32_t ud = uring_ud_idx(cqe->user_data), slot = ud & 0xFFFF;
+
+	if (!u->udp || slot >= FORWARD_MAX_INFLIGHT)
+		return;
+	u->udp[slot].send_busy = false; /* one send per slot at a time, whatever its socket */
+	if (cqe->res < 0 && u->fwd && udp_current(u, ud)) {
+		udp_error(w, slot, cqe->res);
+		upstream_drain(w);
 	}
 }
 
@@ -181,7 +283,6 @@ int upstream_setup(worker_t *w)
 	if (ret < 0)
 		return ret;
 	u->bufs_ok = true;
-	open_sockets(w);
 	return 0;
 }
 
@@ -190,65 +291,6 @@ void upstream_teardown(worker_t *w)
 	if (w->up.bufs_ok)
 		uring_bufs_deinit(&w->up.bufs, &w->ring);
 	w->up.bufs_ok = false;
-}
-
-static void on_recv(worker_t *w, const struct io_uring_cqe *cqe)
-{
-	upstream_t *u = &w->up;
-	uint32_t idx = uring_ud_idx(cqe->user_data);
-	unsigned fam = idx / FORWARD_SOCKETS, bid;
-	struct io_uring_recvmsg_out *out;
-	conf_addr_t from;
-	uint8_t *buf;
-
-	if (fam > 1 || !u->fam_open[fam])
-		return;
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop))
-		arm_recv(w, fam, idx % FORWARD_SOCKETS); /* -ENOBUFS included: not fatal */
-	if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
-		return;
-	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	buf = uring_buf(&u->bufs, bid);
-	out = io_uring_recvmsg_validate(buf, cqe->res, &w->recv_msg);
-	if (u->fwd && out && !(out->flags & MSG_TRUNC) && out->namelen <= sizeof(from.sa) &&
-	    out->namelen <= w->recv_msg.msg_namelen) {
-		memset(&from, 0, sizeof(from));
-		memcpy(&from.sa, io_uring_recvmsg_name(out), out->namelen);
-		from.len = out->namelen;
-		forward_on_packet(u->fwd, &from, io_uring_recvmsg_payload(out, &w->recv_msg),
-				  io_uring_recvmsg_payload_length(out, cqe->res, &w->recv_msg),
-				  w->now_ms);
-	}
-	uring_buf_recycle(&u->bufs, bid);
-	upstream_drain(w);
-}
-
-static void udp_send(worker_t *w, const forward_send_t *s)
-{
-	upstream_t *u = &w->up;
-	unsigned fam = s->to->sa.ss_family == AF_INET6;
-	struct io_uring_sqe *sqe;
-	upstream_send_t *m;
-	uint32_t idx;
-
-	/* No socket or no slot: the try times out and the forwarder moves on. */
-	if (!u->fam_open[fam] || u->nsend_free == 0 || s->sock < 0 || s->sock >= FORWARD_SOCKETS ||
-	    s->to->len > sizeof(m->addr))
-		return;
-	idx = u->send_free[--u->nsend_free];
-	m = &u->sends[idx];
-	memcpy(&m->addr, &s->to->sa, s->to->len);
-	memcpy(m->pkt, s->pkt, s->len);
-	m->iov.iov_base = m->pkt;
-	m->iov.iov_len = s->len;
-	memset(&m->msg, 0, sizeof(m->msg));
-	m->msg.msg_name = &m->addr;
-	m->msg.msg_namelen = s->to->len;
-	m->msg.msg_iov = &m->iov;
-	m->msg.msg_iovlen = 1;
-	sqe = uring_sqe(&w->ring);
-	io_uring_prep_sendmsg(sqe, u->fds[fam][s->sock], &m->msg, 0);
-	io_uring_sqe_set_data64(sqe, uring_ud(UD_UP_SEND, idx));
 }
 
 /* ---- TCP retries --------------------------------------------------------- */
@@ -262,11 +304,16 @@ static void tcp_free_slot(upstream_t *u, uint32_t idx)
 	u->tcp_free[u->ntcp_free++] = idx;
 }
 
+/* Queue the connection's next op; with the SQ full it is given up (the try times out). */
 static void tcp_arm(worker_t *w, uint32_t idx)
 {
 	upstream_tcp_t *c = &w->up.tcp[idx];
-	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	struct io_uring_sqe *sqe = up_sqe(w);
 
+	if (!sqe) {
+		tcp_free_slot(&w->up, idx);
+		return;
+	}
 	if (c->state == UPT_CONNECT)
 		io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&c->to.sa, c->to.len);
 	else if (c->state == UPT_SEND)
@@ -292,6 +339,7 @@ static void tcp_start(worker_t *w, const forward_send_t *s)
 	c = &u->tcp[idx];
 	c->fd = fd;
 	c->to = *s->to;
+	c->slot = s->slot;
 	c->state = UPT_CONNECT;
 	c->cancelling = false;
 	c->gen++;
@@ -314,7 +362,7 @@ static bool tcp_got(worker_t *w, upstream_tcp_t *c)
 	if (c->rlen < 2 + mlen)
 		return false;
 	if (w->up.fwd)
-		forward_on_packet(w->up.fwd, &c->to, c->rbuf + 2, mlen, w->now_ms);
+		forward_on_packet(w->up.fwd, c->slot, &c->to, c->rbuf + 2, mlen, w->now_ms);
 	return true;
 }
 
@@ -349,18 +397,26 @@ static void on_tcp(worker_t *w, const struct io_uring_cqe *cqe)
 	tcp_arm(w, idx);
 }
 
+static void arm_tick(worker_t *w);
+
 void upstream_sweep(worker_t *w)
 {
 	upstream_t *u = &w->up;
 
+	/* A tick that could not be armed (SQ full) must not leave tries without a timeout. */
+	if (u->fwd && !u->tick_armed && forward_inflight(u->fwd) > 0)
+		arm_tick(w);
 	for (uint32_t i = 0; u->tcp && i < UPSTREAM_TCP; i++) {
 		upstream_tcp_t *c = &u->tcp[i];
 		struct io_uring_sqe *sqe;
 
 		if (c->fd < 0 || c->cancelling || w->now_ms < c->deadline)
 			continue;
-		/* Its one pending op completes with -ECANCELED; the slot is freed then. */
-		sqe = uring_sqe(&w->ring);
+		/* Its one pending op completes with -ECANCELED; the slot is freed then.
+		 * SQ full: try again at the next sweep. */
+		sqe = up_sqe(w);
+		if (!sqe)
+			continue;
 		io_uring_prep_cancel64(sqe, uring_ud(UD_UP_TCP, tcp_ud_idx(c, i)), 0);
 		io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
 		c->cancelling = true;
@@ -371,8 +427,10 @@ void upstream_sweep(worker_t *w)
 
 static void arm_tick(worker_t *w)
 {
-	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	struct io_uring_sqe *sqe = up_sqe(w);
 
+	if (!sqe) /* not armed: the next drain or sweep tries again */
+		return;
 	w->up.tick.tv_sec = 0;
 	w->up.tick.tv_nsec = (long long)UPSTREAM_TICK_MS * 1000000;
 	io_uring_prep_timeout(sqe, &w->up.tick, 0, 0);
@@ -385,11 +443,18 @@ void upstream_drain(worker_t *w)
 	upstream_t *u = &w->up;
 	forward_send_t s;
 	forward_reply_t r;
+	uint32_t slot;
 
 	if (!u->fwd)
 		return;
-	while (forward_next_send(u->fwd, &s)) {
-		if (s.sock == FORWARD_SOCK_TCP)
+	/* Releases first, every round: a failed send can end its try (fail fast). */
+	for (;;) {
+		while (forward_next_release(u->fwd, &slot))
+			if (slot < FORWARD_MAX_INFLIGHT)
+				udp_close(w, slot);
+		if (!forward_next_send(u->fwd, &s))
+			break;
+		if (s.tcp)
 			tcp_start(w, &s);
 		else
 			udp_send(w, &s);
@@ -404,15 +469,13 @@ void upstream_drain(worker_t *w)
 void upstream_on_cqe(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	upstream_t *u = &w->up;
-	uint32_t idx = uring_ud_idx(cqe->user_data);
 
 	switch (uring_ud_type(cqe->user_data)) {
 	case UD_UPSTREAM:
 		on_recv(w, cqe);
 		break;
 	case UD_UP_SEND:
-		if (u->sends && idx < UPSTREAM_SENDS)
-			u->send_free[u->nsend_free++] = idx;
+		on_send(w, cqe);
 		break;
 	case UD_UP_TCP:
 		on_tcp(w, cqe);
@@ -489,9 +552,9 @@ void upstream_reload(worker_t *w)
 	for (unsigned i = 0; i < UPSTREAM_NSTATS; i++)
 		u->base[i] += v[i];
 	tcp_forward_abandon(w);
+	/* The old forwarder's tries die with it: their slots mean nothing to the new one. */
+	close_all_udp(w);
 	forward_free(u->fwd);
 	u->fwd = next == UPSTREAM_OFF ? NULL : next;
 	u->dirty = true;
-	if (u->bufs_ok)
-		open_sockets(w);
 }

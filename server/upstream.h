@@ -1,18 +1,29 @@
 /*
  * server/upstream: the I/O side of forwarding inside one worker's ring. The
  * sans-IO forwarder (server/forward.h) decides what to send and what to
- * answer; this module moves the bytes: FORWARD_SOCKETS unconnected UDP
- * sockets per address family bound to random ports (multishot recvmsg on a
- * provided-buffer group of their own), a pool of UDP send slots, a small
- * pool of one-shot TCP connections for TC retries (connect, send, read one
- * length-prefixed answer, close), and a 50 ms tick while questions are in
- * flight.
+ * answer; this module moves the bytes: one fresh UDP socket per try,
+ * connected to the server it asks (a kernel-random source port per query;
+ * the kernel drops datagrams from any other address or port), read by a
+ * multishot recv on a provided-buffer group of their own and closed through
+ * the ring when the forwarder releases the try; a small pool of one-shot
+ * TCP connections for TC retries (connect, send, read one length-prefixed
+ * answer, close); and a 50 ms tick while questions are in flight.
+ *
+ * File descriptors: up to FORWARD_MAX_INFLIGHT UDP sockets plus UPSTREAM_TCP
+ * per worker when the forwarder is full (4096 + 64), so RLIMIT_NOFILE must
+ * be at least workers * 4160 plus the listeners, clients and the store.
+ * When socket() fails (EMFILE) the try counts as an upstream error and
+ * times out; nothing else breaks.
  *
  * Threads: everything belongs to the worker thread, except upstream_offer()
  * which main calls on reload (the `next` field is the only shared state).
- * Invariants: nothing is allocated after upstream_init(); a TCP slot or a
- * send slot is reused only after its SQE completed; the forwarder's reply
- * queue is empty whenever control returns to the ring loop.
+ * Invariants: nothing is allocated after upstream_init(); a TCP slot is
+ * reused only after its SQE completed, a UDP slot's packet buffer only
+ * after its send completed; a UDP slot's socket is open exactly while the
+ * forwarder's try in that slot is sent and not released; user_data of a
+ * UDP slot's ops carries the slot's generation (bumped at every close), so
+ * completions of a closed socket never reach the slot's next socket; the
+ * forwarder's queues are empty whenever control returns to the ring loop.
  *
  * Reload (SIGHUP): when the forwarding settings are unchanged
  * (forward_conf_same) the running forwarder stays, with its cache and its
@@ -36,20 +47,22 @@
 struct worker;
 struct io_uring_cqe;
 
-#define UPSTREAM_SENDS 4096    /* UDP upstream queries being sent at once */
 #define UPSTREAM_TCP 64	       /* TCP retries at once; more wait for the try timeout */
 #define UPSTREAM_NBUFS 256     /* receive buffers for upstream answers */
-#define UPSTREAM_BUFSIZE 4352  /* edns-bufsize max (4096) + recvmsg header + address */
+#define UPSTREAM_BUFSIZE 4352  /* > edns-bufsize max (4096): a full buffer may be cut, dropped */
 #define UPSTREAM_TCP_MSG 65535 /* largest answer over TCP */
 #define UPSTREAM_TICK_MS 50    /* timeout resolution while questions are in flight */
 #define UPSTREAM_NSTATS (STATS_CACHE_EVICTIONS - STATS_FWD_FORWARDED + 1)
 
+/* The UDP socket of one forwarder try slot. */
 typedef struct {
-	struct sockaddr_storage addr;
-	struct iovec iov;
-	struct msghdr msg;
+	int fd;		/* -1 when closed */
+	uint16_t gen;	/* bumped at every close: in user_data */
+	bool armed;	/* a recv is pending on fd (cancelled at close) */
+	bool send_busy; /* pkt is being sent (the op may outlive the socket) */
+	conf_addr_t to; /* the server it is connected to */
 	uint8_t pkt[FORWARD_QUERY_MAX];
-} upstream_send_t;
+} upstream_udp_t;
 
 typedef struct {
 	int fd;		 /* -1 when free */
@@ -57,6 +70,7 @@ typedef struct {
 	bool cancelling; /* a cancel SQE was queued for its pending op */
 	uint16_t gen;	 /* bumped per use: in user_data, so a late cancel misses a reused slot */
 	uint32_t wlen, woff, rlen;
+	uint32_t slot; /* the forwarder's try slot */
 	uint64_t deadline;
 	conf_addr_t to;
 	uint8_t wbuf[2 + FORWARD_QUERY_MAX];
@@ -65,14 +79,11 @@ typedef struct {
 
 typedef struct {
 	forward_t *fwd; /* owned; NULL when forwarding is off */
-	int fds[2][FORWARD_SOCKETS];
-	bool fam_open[2]; /* fds[fam] are open (AF_INET, AF_INET6) */
 	uring_bufs_t bufs;
 	bool bufs_ok;
+	bool emfile_logged; /* the "raise RLIMIT_NOFILE" warning is given once */
 
-	upstream_send_t *sends; /* owned, UPSTREAM_SENDS */
-	uint32_t *send_free;
-	unsigned nsend_free;
+	upstream_udp_t *udp; /* owned, FORWARD_MAX_INFLIGHT: one per try slot */
 	upstream_tcp_t *tcp; /* owned, UPSTREAM_TCP */
 	uint32_t *tcp_free;
 	unsigned ntcp_free;
@@ -97,7 +108,7 @@ int upstream_init(upstream_t *u, forward_t *fwd);
 /** Close sockets, free memory and forwarders. Safe on a zeroed or half-built upstream_t. */
 void upstream_deinit(upstream_t *u);
 
-/** Worker thread, after the ring exists: buffer group, sockets, receives. @return 0 or -errno. */
+/** Worker thread, after the ring exists: the receive buffer group. @return 0 or -errno. */
 int upstream_setup(struct worker *w);
 
 /** Unregister the buffer group (before the ring is destroyed). */

@@ -49,9 +49,51 @@ static conf_t *mkconf(void)
 	return c;
 }
 
+/*
+ * The worker's socket per UDP try, modelled: a slot is "open" from its send
+ * to its release. Sending on an open slot or releasing a closed one fails a
+ * check, and every test ends with all slots closed (no socket leaked).
+ */
+static bool g_open[FORWARD_MAX_INFLIGHT];
+static int g_nopen, g_nsent, g_nreleased;
+
+static void drain_releases(forward_t *f)
+{
+	uint32_t slot;
+
+	while (forward_next_release(f, &slot)) {
+		CHECK(slot < FORWARD_MAX_INFLIGHT);
+		if (slot >= FORWARD_MAX_INFLIGHT)
+			continue;
+		CHECK(g_open[slot]);
+		g_nopen -= g_open[slot];
+		g_open[slot] = false;
+		g_nreleased++;
+	}
+}
+
+/* Releases first (the contract), then one send; a UDP send opens its slot. */
+static int take_send(forward_t *f, forward_send_t *s)
+{
+	drain_releases(f);
+	if (!forward_next_send(f, s))
+		return 0;
+	CHECK(s->slot < FORWARD_MAX_INFLIGHT);
+	if (!s->tcp && s->slot < FORWARD_MAX_INFLIGHT) {
+		CHECK(!g_open[s->slot]);
+		g_nopen += !g_open[s->slot];
+		g_open[s->slot] = true;
+		g_nsent++;
+	}
+	return 1;
+}
+
 static forward_t *mkfwd(const conf_t *c, const char *resolv)
 {
 	forward_t *f = NULL;
+
+	memset(g_open, 0, sizeof(g_open));
+	g_nopen = g_nsent = g_nreleased = 0;
 	forward_opts_t o = {.seed = 12345, .nworkers = 1, .resolv_conf = resolv};
 	CHECK_EQ_INT(forward_new(&f, c, &o), 0);
 	return f;
@@ -89,7 +131,7 @@ static int next_send(forward_t *f, sent_t *out)
 	wire_reader_t r;
 	uint16_t ar;
 
-	if (!forward_next_send(f, &out->s))
+	if (!take_send(f, &out->s))
 		return 0;
 	wire_reader_init(&r, out->s.pkt, out->s.len);
 	r.pos = 10;
@@ -148,6 +190,28 @@ static uint32_t first_ttl(const uint8_t *m, size_t len)
 	return ttl;
 }
 
+/* Let every try left time out (SERVFAIL) and free f: every UDP send was released. */
+static void done(forward_t *f)
+{
+	static uint8_t out[65535];
+	forward_send_t s;
+	forward_reply_t rep;
+	uint64_t now = 1000000;
+
+	for (int i = 0; i < 16 && forward_inflight(f) > 0; i++, now += 100000) {
+		forward_on_tick(f, now);
+		while (take_send(f, &s))
+			;
+		while (forward_next_reply(f, &rep, out, sizeof(out)))
+			;
+	}
+	drain_releases(f);
+	CHECK_EQ_INT(forward_inflight(f), 0);
+	CHECK_EQ_INT(g_nopen, 0);
+	CHECK_EQ_INT(g_nreleased, g_nsent);
+	forward_free(f);
+}
+
 static void test_basic_and_cache(void)
 {
 	conf_t *c = mkconf();
@@ -163,14 +227,15 @@ static void test_basic_and_cache(void)
 	CHECK_EQ_INT(next_send(f, &s), 1);
 	CHECK_EQ_INT(next_send(f, &(sent_t){0}), 0);
 	CHECK(same_addr(s.s.to, &c->nameservers[0]));
-	CHECK(s.s.sock >= 0 && s.s.sock < FORWARD_SOCKETS);
+	CHECK(!s.s.tcp);
+	CHECK_EQ_INT(g_nopen, 1);
 	uint8_t lower[WIRE_NAME_MAX];
 	memcpy(lower, q.qname, q.qnamelen);
 	wire_name_lower(lower, q.qnamelen);
 	CHECK_MEM(s.qname, lower, q.qnamelen);
 
 	size_t alen = answer_for(&s, ans, 2, 300);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 1050);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 1050);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
 	CHECK_EQ_INT(rep.client.cookie, 77);
 	CHECK_EQ_INT(wire_read_u16(out), 0xABCD);
@@ -181,6 +246,8 @@ static void test_basic_and_cache(void)
 	CHECK_EQ_INT(first_ttl(out, rep.len), 300);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
 	CHECK_EQ_INT(forward_inflight(f), 0);
+	drain_releases(f);
+	CHECK_EQ_INT(g_nopen, 0); /* answer accepted: its socket goes */
 
 	/* Second query 10 s later: cache hit, TTL counted down, nothing sent. */
 	mkq(&q, "www.example.net", WIRE_TYPE_A, 0x1111);
@@ -194,7 +261,7 @@ static void test_basic_and_cache(void)
 	CHECK_EQ_INT(st.forwarded, 1);
 	CHECK_EQ_INT(st.cache.hits, 1);
 	CHECK_EQ_INT(st.cache.misses, 1);
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -215,35 +282,41 @@ static void test_mismatch_ignored(void)
 	/* Wrong ID. */
 	alen = mkans(ans, sizeof(ans), (uint16_t)(s.s.id + 1), WIRE_FLAG_QR, s.qname, s.qnamelen,
 		     s.qtype, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	/* Wrong source (the other server, and another port). */
 	alen = answer_for(&s, ans, 1, 60);
-	forward_on_packet(f, &c->nameservers[1], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[1], ans, alen, 10);
 	conf_addr_t port = addr4("127.0.0.2", 5301);
-	forward_on_packet(f, &port, ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &port, ans, alen, 10);
 	/* Wrong question name, wrong type. */
 	wire_name_from_text("evil.example.net", other, &olen);
 	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, other, olen, s.qtype, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, s.qname, s.qnamelen, WIRE_TYPE_AAAA, 1,
 		     60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	/* Not a response. */
 	alen = mkans(ans, sizeof(ans), s.s.id, 0, s.qname, s.qnamelen, s.qtype, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	/* Compression loop in the answer: owner points at itself. */
 	alen = answer_for(&s, ans, 1, 60);
 	wire_write_u16(ans + WIRE_HDR_LEN + s.qnamelen + 4,
 		       (uint16_t)(0xC000 | (WIRE_HDR_LEN + s.qnamelen + 4)));
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	/* Truncated garbage. */
-	forward_on_packet(f, &c->nameservers[0], ans, 3, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, 3, 10);
+	/* Right ID, source and question, but on another try's socket. */
+	alen = answer_for(&s, ans, 1, 60);
+	forward_on_packet(f, (s.s.slot + 1) % FORWARD_MAX_INFLIGHT, &c->nameservers[0], ans, alen,
+			  10);
+	forward_on_packet(f, UINT32_MAX, &c->nameservers[0], ans, alen, 10);
 
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
 	CHECK_EQ_INT(forward_inflight(f), 1);
 	forward_stats_t st;
 	forward_stats_read(f, &st);
-	CHECK_EQ_INT(st.ignored, 7);
+	CHECK_EQ_INT(st.ignored, 9);
+	CHECK_EQ_INT(g_nopen, 1); /* ignored packets end nothing */
 	CHECK_EQ_INT(st.malformed, 1);
 
 	/* Same server, answer with the question in other case: accepted. */
@@ -251,10 +324,10 @@ static void test_mismatch_ignored(void)
 	memcpy(upper, s.qname, s.qnamelen);
 	upper[1] = 'M';
 	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, upper, s.qnamelen, s.qtype, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 20);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 20);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
 	CHECK_EQ_INT(wire_read_u16(out + 6), 1);
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -275,11 +348,22 @@ static void test_timeout_failover_servfail(void)
 	forward_on_tick(f, 999);
 	CHECK_EQ_INT(next_send(f, &s2), 0);
 	forward_on_tick(f, 1000);
+	/* The timed-out try's socket must close before the next try's opens. */
+	forward_send_t raw;
+	uint32_t rel;
+	CHECK_EQ_INT(forward_next_send(f, &raw), 0);
+	CHECK_EQ_INT(forward_next_release(f, &rel), 1);
+	CHECK_EQ_INT(rel, s1.s.slot);
+	CHECK_EQ_INT(forward_next_release(f, &rel), 0);
+	CHECK(g_open[rel]);
+	g_open[rel] = false;
+	g_nopen--;
+	g_nreleased++;
 	CHECK_EQ_INT(next_send(f, &s2), 1);
 	CHECK(same_addr(s2.s.to, &c->nameservers[1]));
 	/* A late answer of the first server is no longer accepted. */
 	size_t alen = answer_for(&s1, ans, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 1100);
+	forward_on_packet(f, s1.s.slot, &c->nameservers[0], ans, alen, 1100);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
 	forward_on_tick(f, 2000);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
@@ -305,14 +389,14 @@ static void test_timeout_failover_servfail(void)
 	/* An upstream SERVFAIL moves on to the next server. */
 	alen = mkans(ans, sizeof(ans), s1.s.id, WIRE_FLAG_QR | WIRE_RCODE_SERVFAIL, s1.qname,
 		     s1.qnamelen, s1.qtype, 0, 0);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 7010);
+	forward_on_packet(f, s1.s.slot, &c->nameservers[0], ans, alen, 7010);
 	CHECK_EQ_INT(next_send(f, &s2), 1);
 	CHECK(same_addr(s2.s.to, &c->nameservers[1]));
 	alen = answer_for(&s2, ans, 1, 60);
-	forward_on_packet(f, &c->nameservers[1], ans, alen, 7020);
+	forward_on_packet(f, s2.s.slot, &c->nameservers[1], ans, alen, 7020);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
 	CHECK_EQ_INT(wire_read_u16(out + 2) & 0xF, WIRE_RCODE_NOERROR);
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -331,20 +415,23 @@ static void test_tc_retry_tcp(void)
 	CHECK_EQ_INT(next_send(f, &s), 1);
 	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR | WIRE_FLAG_TC, s.qname, s.qnamelen,
 		     s.qtype, 0, 0);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 0);
 	CHECK_EQ_INT(next_send(f, &t), 1);
-	CHECK_EQ_INT(t.s.sock, FORWARD_SOCK_TCP);
+	CHECK(t.s.tcp);
+	CHECK_EQ_INT(t.s.slot, s.s.slot);
+	drain_releases(f);
+	CHECK_EQ_INT(g_nopen, 0); /* the UDP try ended with the TC answer */
 	CHECK(same_addr(t.s.to, &c->nameservers[0]));
 	alen = answer_for(&t, ans, 3, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 20);
+	forward_on_packet(f, t.s.slot, &c->nameservers[0], ans, alen, 20);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
 	CHECK_EQ_INT(wire_read_u16(out + 6), 3);
 	CHECK(!(wire_read_u16(out + 2) & WIRE_FLAG_TC));
 	forward_stats_t st;
 	forward_stats_read(f, &st);
 	CHECK_EQ_INT(st.tcp_retries, 1);
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -367,7 +454,7 @@ static void test_coalesce(void)
 	sent_t none;
 	CHECK_EQ_INT(next_send(f, &none), 0); /* one upstream query for both */
 	size_t alen = answer_for(&s, ans, 1, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	while (forward_next_reply(f, &rep, out, sizeof(out)) == 1 && got < 4) {
 		got++;
 		const query_t *q = rep.client.cookie == 1 ? &q1 : &q2;
@@ -379,7 +466,50 @@ static void test_coalesce(void)
 	forward_stats_read(f, &st);
 	CHECK_EQ_INT(st.joined, 1);
 	CHECK_EQ_INT(st.forwarded, 1);
-	forward_free(f);
+	drain_releases(f);
+	CHECK_EQ_INT(g_nsent, 1);
+	CHECK_EQ_INT(g_nreleased, 1);
+	done(f);
+	free(c);
+}
+
+/* A try without a socket (EMFILE) waits for its timeout; a refusal fails over at once. */
+static void test_send_errors(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	forward_server_stats_t ss;
+	forward_reply_t rep;
+	uint8_t out[65535];
+	query_t q;
+	sent_t s1, s2;
+	size_t len;
+
+	mkq(&q, "err.example.net", WIRE_TYPE_A, 5);
+	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
+	CHECK_EQ_INT(next_send(f, &s1), 1);
+	forward_on_error(f, s1.s.slot, false, 10);
+	forward_on_error(f, (s1.s.slot + 1) % FORWARD_MAX_INFLIGHT, true, 10); /* no try there */
+	forward_on_error(f, UINT32_MAX, true, 10);
+	CHECK_EQ_INT(next_send(f, &s2), 0);
+	CHECK_EQ_INT(forward_inflight(f), 1);
+	CHECK_EQ_INT(g_nopen, 1);
+	CHECK_EQ_INT(forward_server_stats(f, 0, &ss), 0);
+	CHECK_EQ_INT(ss.errors, 1);
+
+	forward_on_error(f, s1.s.slot, true, 20);
+	CHECK_EQ_INT(next_send(f, &s2), 1);
+	CHECK(same_addr(s2.s.to, &c->nameservers[1]));
+	CHECK_EQ_INT(g_nopen, 1); /* the first socket released, the second open */
+	CHECK_EQ_INT(forward_server_stats(f, 0, &ss), 0);
+	CHECK_EQ_INT(ss.errors, 2);
+	forward_on_error(f, s2.s.slot, true, 30);
+	drain_releases(f);
+	CHECK_EQ_INT(g_nopen, 0);
+	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
+	CHECK_EQ_INT(wire_read_u16(out + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+	CHECK_EQ_INT(forward_inflight(f), 0);
+	done(f);
 	free(c);
 }
 
@@ -420,7 +550,7 @@ static void test_subdomain_routing(void)
 	CHECK_EQ_INT(next_send(f, &s), 1);
 	CHECK(same_addr(s.s.to, &c->nameservers[0]));
 	CHECK_EQ_INT(forward_server_count(f), 5);
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -442,7 +572,7 @@ static void test_client_edns_limit(void)
 	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_PENDING);
 	CHECK_EQ_INT(next_send(f, &s), 1);
 	size_t alen = answer_for(&s, ans, 40, 60);
-	forward_on_packet(f, &c->nameservers[0], ans, alen, 10);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	CHECK_EQ_INT(forward_next_reply(f, &rep, out, sizeof(out)), 1);
 	CHECK(rep.len <= 600);
 	CHECK(wire_read_u16(out + 2) & WIRE_FLAG_TC);
@@ -454,7 +584,7 @@ static void test_client_edns_limit(void)
 	CHECK_EQ_INT(ask(f, &q, 1, 20, &len), FWD_ANSWERED);
 	CHECK_EQ_INT(wire_read_u16(g_resp + 6), 40);
 	CHECK(!(wire_read_u16(g_resp + 2) & WIRE_FLAG_TC));
-	forward_free(f);
+	done(f);
 	free(c);
 }
 
@@ -481,14 +611,14 @@ static void test_resolv_conf_and_loop(void)
 	CHECK_EQ_INT(next_send(f, &s), 1);
 	conf_addr_t want = addr4("127.0.0.9", 53);
 	CHECK(same_addr(s.s.to, &want));
-	forward_free(f);
+	done(f);
 
 	/* No servers at all: SERVFAIL right away. */
 	f = mkfwd(c, "/nonexistent/resolv.conf");
 	CHECK_EQ_INT(forward_server_count(f), 0);
 	CHECK_EQ_INT(ask(f, &q, 1, 0, &len), FWD_FAILED);
 	CHECK_EQ_INT(wire_read_u16(g_resp + 2) & 0xF, WIRE_RCODE_SERVFAIL);
-	forward_free(f);
+	done(f);
 	unlink(path);
 	free(c);
 }
@@ -518,13 +648,14 @@ static void test_inflight_bound(void)
 	static uint8_t seen[65536];
 	forward_send_t s;
 	int sends = 0, dups = 0;
-	while (forward_next_send(f, &s) && sends < 2 * FORWARD_MAX_INFLIGHT) {
+	while (take_send(f, &s) && sends < 2 * FORWARD_MAX_INFLIGHT) {
 		dups += seen[s.id]++ > 0;
 		sends++;
 	}
 	CHECK_EQ_INT(sends, FORWARD_MAX_INFLIGHT);
 	CHECK_EQ_INT(dups, 0);
-	forward_free(f);
+	CHECK_EQ_INT(g_nopen, FORWARD_MAX_INFLIGHT); /* a socket per question: each slot once */
+	done(f);
 	free(c);
 }
 
@@ -568,6 +699,7 @@ int main(void)
 	test_timeout_failover_servfail();
 	test_tc_retry_tcp();
 	test_coalesce();
+	test_send_errors();
 	test_subdomain_routing();
 	test_client_edns_limit();
 	test_resolv_conf_and_loop();
