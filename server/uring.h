@@ -26,9 +26,9 @@ enum {
 	UD_TCP_SEND = 5,   /* send on TCP connection idx */
 	UD_EVENTFD = 6,	   /* read on the wake/stop eventfd */
 	UD_TIMER = 7,	   /* periodic tick (idle sweep, forwarder timeouts) */
-	UD_UPSTREAM = 8,   /* multishot recvmsg on upstream UDP socket idx (family * 8 + i) */
+	UD_UPSTREAM = 8,   /* multishot recv on the socket of upstream try slot idx */
 	UD_CANCEL = 9,	   /* completions nobody waits for */
-	UD_UP_SEND = 10,   /* sendmsg of upstream send slot idx */
+	UD_UP_SEND = 10,   /* send on the socket of upstream try slot idx */
 	UD_UP_TCP = 11,	   /* connect/send/recv of upstream TCP connection idx */
 	UD_FWD_TICK = 12,  /* forwarder timeout tick, armed while questions are in flight */
 };
