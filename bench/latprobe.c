@@ -31,99 +31,155 @@
 #include <unistd.h>
 
 #define MAXSOCK 64
-typedef struct { unsigned char b[300]; int len; } query_t;
+typedef struct {
+	unsigned char b[300];
+	int len;
+} query_t;
 
-static uint64_t now_ns(void) {
+static uint64_t now_ns(void)
+{
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
-static int qtype(const char *t) {
-	static const struct { const char *n; int v; } m[] = {
-		{"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6}, {"PTR", 12}, {"MX", 15},
-		{"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"ANY", 255}};
+static int qtype(const char *t)
+{
+	static const struct {
+		const char *n;
+		int v;
+	} m[] = {{"A", 1},   {"NS", 2},	  {"CNAME", 5}, {"SOA", 6},  {"PTR", 12},
+		 {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"ANY", 255}};
 	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-		if (!strcasecmp(t, m[i].n)) return m[i].v;
+		if (!strcasecmp(t, m[i].n))
+			return m[i].v;
 	return -1;
 }
-static int build(query_t *q, const char *name, int type) {
+static int build(query_t *q, const char *name, int type)
+{
 	unsigned char *p = q->b;
 	memset(p, 0, 12);
-	p[2] = 0x01;	/* RD, like dnsperf */
-	p[5] = 1;	/* QDCOUNT */
+	p[2] = 0x01; /* RD, like dnsperf */
+	p[5] = 1;    /* QDCOUNT */
 	p += 12;
 	const char *s = name;
 	while (*s) {
 		const char *dot = strchr(s, '.');
 		size_t l = dot ? (size_t)(dot - s) : strlen(s);
-		if (l == 0 || l > 63 || p + l + 6 >= q->b + sizeof q->b) return -1;
+		if (l == 0 || l > 63 || p + l + 6 >= q->b + sizeof q->b)
+			return -1;
 		*p++ = (unsigned char)l;
 		memcpy(p, s, l);
 		p += l;
 		s += l;
-		if (*s == '.') s++;
+		if (*s == '.')
+			s++;
 	}
 	*p++ = 0;
-	*p++ = type >> 8; *p++ = type & 0xff;
-	*p++ = 0; *p++ = 1;
+	*p++ = type >> 8;
+	*p++ = type & 0xff;
+	*p++ = 0;
+	*p++ = 1;
 	q->len = (int)(p - q->b);
 	return 0;
 }
-static int cmp_u64(const void *a, const void *b) {
+static int cmp_u64(const void *a, const void *b)
+{
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
 	const char *server = "127.0.0.1", *file = NULL;
 	int port = 53, nsock = 4, opt, maxmode = 0, window = 256;
 	double rate = 10000, secs = 10, timeout = 1;
-	while ((opt = getopt(argc, argv, "s:p:d:Q:l:c:t:Mq:")) != -1) switch (opt) {
-		case 'M': maxmode = 1; break;
-		case 'q': window = atoi(optarg); break;
-		case 's': server = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'd': file = optarg; break;
-		case 'Q': rate = atof(optarg); break;
-		case 'l': secs = atof(optarg); break;
-		case 'c': nsock = atoi(optarg); break;
-		case 't': timeout = atof(optarg); break;
+	while ((opt = getopt(argc, argv, "s:p:d:Q:l:c:t:Mq:")) != -1)
+		switch (opt) {
+		case 'M':
+			maxmode = 1;
+			break;
+		case 'q':
+			window = atoi(optarg);
+			break;
+		case 's':
+			server = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'd':
+			file = optarg;
+			break;
+		case 'Q':
+			rate = atof(optarg);
+			break;
+		case 'l':
+			secs = atof(optarg);
+			break;
+		case 'c':
+			nsock = atoi(optarg);
+			break;
+		case 't':
+			timeout = atof(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: %s -s addr -p port -d queryfile (-Q qps | -M [-q inflight]) -l secs [-c sockets] [-t timeout]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s -s addr -p port -d queryfile (-Q qps | -M [-q "
+				"inflight]) -l secs [-c sockets] [-t timeout]\n",
+				argv[0]);
 			return 2;
 		}
-	if (!file || nsock < 1 || nsock > MAXSOCK || rate <= 0) { fprintf(stderr, "bad args\n"); return 2; }
+	if (!file || nsock < 1 || nsock > MAXSOCK || rate <= 0) {
+		fprintf(stderr, "bad args\n");
+		return 2;
+	}
 
 	/* load queries */
 	FILE *f = fopen(file, "r");
-	if (!f) { perror(file); return 1; }
+	if (!f) {
+		perror(file);
+		return 1;
+	}
 	size_t nq = 0, cap = 1024;
 	query_t *qs = malloc(cap * sizeof *qs);
 	char line[512], name[300], type[32];
 	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "%299s %31s", name, type) != 2 || name[0] == '#') continue;
+		if (sscanf(line, "%299s %31s", name, type) != 2 || name[0] == '#')
+			continue;
 		int t = qtype(type);
-		if (t < 0) continue;
-		if (nq == cap) qs = realloc(qs, (cap *= 2) * sizeof *qs);
-		if (build(&qs[nq], name, t) == 0) nq++;
+		if (t < 0)
+			continue;
+		if (nq == cap)
+			qs = realloc(qs, (cap *= 2) * sizeof *qs);
+		if (build(&qs[nq], name, t) == 0)
+			nq++;
 	}
 	fclose(f);
-	if (!nq) { fprintf(stderr, "no queries\n"); return 1; }
+	if (!nq) {
+		fprintf(stderr, "no queries\n");
+		return 1;
+	}
 
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	if (inet_pton(AF_INET, server, &sa.sin_addr) != 1) { fprintf(stderr, "bad addr\n"); return 2; }
+	if (inet_pton(AF_INET, server, &sa.sin_addr) != 1) {
+		fprintf(stderr, "bad addr\n");
+		return 2;
+	}
 	int fd[MAXSOCK];
 	struct pollfd pfd[MAXSOCK];
 	for (int i = 0; i < nsock; i++) {
 		fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 		int sz = 4 << 20;
 		setsockopt(fd[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-		if (fd[i] < 0 || connect(fd[i], (struct sockaddr *)&sa, sizeof sa) < 0) { perror("socket"); return 1; }
+		if (fd[i] < 0 || connect(fd[i], (struct sockaddr *)&sa, sizeof sa) < 0) {
+			perror("socket");
+			return 1;
+		}
 		pfd[i].fd = fd[i];
 		pfd[i].events = POLLIN;
 	}
 	/* per socket, per DNS id: send time (0 = free) */
-	uint64_t (*sent)[65536] = calloc(nsock, sizeof *sent);
+	uint64_t(*sent)[65536] = calloc(nsock, sizeof *sent);
 	size_t maxlat = maxmode ? (size_t)8 << 20 : (size_t)(rate * secs) + 16, nlat = 0;
 	uint64_t *lat = malloc(maxlat * sizeof *lat);
 	uint64_t nsent = 0, nlost = 0, rcodes[16] = {0}, bad = 0;
@@ -137,7 +193,8 @@ int main(int argc, char **argv) {
 		/* closed loop: per socket keep w queries in flight, batch with sendmmsg/recvmmsg */
 		enum { B = 64 };
 		int w = window / nsock < 1 ? 1 : window / nsock;
-		if (w > 4096) w = 4096;
+		if (w > 4096)
+			w = 4096;
 		int *inflight = calloc(nsock, sizeof *inflight);
 		uint16_t *oldest = calloc(nsock, sizeof *oldest);
 		static unsigned char rbuf[B][1500];
@@ -146,16 +203,20 @@ int main(int argc, char **argv) {
 		uint64_t nrecv = 0, lastscan = start;
 		for (int i = 0; i < B; i++) {
 			memset(&rm[i], 0, sizeof rm[i]);
-			riov[i].iov_base = rbuf[i]; riov[i].iov_len = sizeof rbuf[i];
-			rm[i].msg_hdr.msg_iov = &riov[i]; rm[i].msg_hdr.msg_iovlen = 1;
+			riov[i].iov_base = rbuf[i];
+			riov[i].iov_len = sizeof rbuf[i];
+			rm[i].msg_hdr.msg_iov = &riov[i];
+			rm[i].msg_hdr.msg_iovlen = 1;
 		}
 		for (;;) {
 			uint64_t t = now_ns();
 			int progress = 0, sending = t < end;
 			if (!sending) {
 				int busy = 0;
-				for (int s = 0; s < nsock; s++) busy += inflight[s];
-				if (!busy || t >= end + tmo) break;	/* drained (or timed out) */
+				for (int s = 0; s < nsock; s++)
+					busy += inflight[s];
+				if (!busy || t >= end + tmo)
+					break; /* drained (or timed out) */
 			}
 			for (int s = 0; s < nsock; s++) {
 				int n = recvmmsg(fd[s], rm, B, MSG_DONTWAIT, NULL);
@@ -164,53 +225,76 @@ int main(int argc, char **argv) {
 					progress = 1;
 					for (int i = 0; i < n; i++) {
 						unsigned char *b = rbuf[i];
-						if (rm[i].msg_len < 12 || !(b[2] & 0x80)) { bad++; continue; }
+						if (rm[i].msg_len < 12 || !(b[2] & 0x80)) {
+							bad++;
+							continue;
+						}
 						uint16_t id = (uint16_t)(b[0] << 8 | b[1]);
-						if (!sent[s][id]) { bad++; continue; }
-						if (nlat < maxlat) lat[nlat++] = rt - sent[s][id];
+						if (!sent[s][id]) {
+							bad++;
+							continue;
+						}
+						if (nlat < maxlat)
+							lat[nlat++] = rt - sent[s][id];
 						nrecv++;
 						sent[s][id] = 0;
 						inflight[s]--;
 						rcodes[b[3] & 0x0f]++;
 					}
 				}
-				if (!sending) continue;
+				if (!sending)
+					continue;
 				int k = w - inflight[s];
-				if (k > B) k = B;
-				if (k <= 0) continue;
+				if (k > B)
+					k = B;
+				if (k <= 0)
+					continue;
 				uint64_t st = now_ns();
 				int m = 0;
 				for (; m < k; m++) {
 					uint16_t id = nextid[s];
-					if (sent[s][id]) break;	/* id space exhausted by stuck queries */
+					if (sent[s][id])
+						break; /* id space exhausted by stuck queries */
 					nextid[s]++;
 					query_t *q = &qs[(nsent + m) % nq];
-					siov[m].iov_base = q->b; siov[m].iov_len = q->len;
+					siov[m].iov_base = q->b;
+					siov[m].iov_len = q->len;
 					memset(&sm[m], 0, sizeof sm[m]);
-					sm[m].msg_hdr.msg_iov = &siov[m]; sm[m].msg_hdr.msg_iovlen = 1;
-					q->b[0] = id >> 8; q->b[1] = id & 0xff;	/* id patched below per send */
+					sm[m].msg_hdr.msg_iov = &siov[m];
+					sm[m].msg_hdr.msg_iovlen = 1;
+					q->b[0] = id >> 8;
+					q->b[1] = id & 0xff; /* id patched below per send */
 					sent[s][id] = st;
 				}
-				/* templates are shared: a template used twice in one batch would carry one id;
-				 * nq (>> B) consecutive distinct templates make that impossible */
+				/* templates are shared: a template used twice in one batch would
+				 * carry one id; nq (>> B) consecutive distinct templates make that
+				 * impossible */
 				int r = m ? sendmmsg(fd[s], sm, m, 0) : 0;
-				if (r < 0) r = 0;
-				for (int i = r; i < m; i++) {	/* unsent: release ids */
+				if (r < 0)
+					r = 0;
+				for (int i = r; i < m; i++) { /* unsent: release ids */
 					uint16_t id = (uint16_t)(nextid[s] - (m - i));
 					sent[s][id] = 0;
 				}
-				if (r < m) nextid[s] = (uint16_t)(nextid[s] - (m - r));
+				if (r < m)
+					nextid[s] = (uint16_t)(nextid[s] - (m - r));
 				inflight[s] += r;
 				nsent += r;
-				if (r) progress = 1;
+				if (r)
+					progress = 1;
 			}
-			if (t - lastscan > 50000000ull) {	/* every 50 ms: expire lost queries */
-				t = now_ns();	/* must not be older than any send time */
+			if (t - lastscan > 50000000ull) { /* every 50 ms: expire lost queries */
+				t = now_ns();		  /* must not be older than any send time */
 				lastscan = t;
 				for (int s = 0; s < nsock; s++) {
-					while (oldest[s] != nextid[s] && !sent[s][oldest[s]]) oldest[s]++;
-					while (oldest[s] != nextid[s] && sent[s][oldest[s]] && t - sent[s][oldest[s]] > tmo) {
-						sent[s][oldest[s]] = 0; inflight[s]--; nlost++; oldest[s]++;
+					while (oldest[s] != nextid[s] && !sent[s][oldest[s]])
+						oldest[s]++;
+					while (oldest[s] != nextid[s] && sent[s][oldest[s]] &&
+					       t - sent[s][oldest[s]] > tmo) {
+						sent[s][oldest[s]] = 0;
+						inflight[s]--;
+						nlost++;
+						oldest[s]++;
 					}
 				}
 			}
@@ -221,57 +305,83 @@ int main(int argc, char **argv) {
 		}
 		(void)nrecv;
 	} else
-	for (;;) {
-		uint64_t t = now_ns();
-		/* send everything that is due (open loop: schedule does not wait for replies) */
-		while (next <= t && next < end) {
-			int s = (int)(nsent % nsock);
-			uint16_t id = nextid[s]++;
-			if (sent[s][id]) { nlost++; outstanding--; }	/* id slot reused: previous query never answered */
-			query_t *q = &qs[nsent % nq];
-			q->b[0] = id >> 8; q->b[1] = id & 0xff;
-			if (send(fd[s], q->b, q->len, 0) == q->len) {
-				sent[s][id] = now_ns();
-				outstanding++;
-			} else {
-				sent[s][id] = 0;
-				nlost++;
+		for (;;) {
+			uint64_t t = now_ns();
+			/* send everything that is due (open loop: schedule does not wait for
+			 * replies) */
+			while (next <= t && next < end) {
+				int s = (int)(nsent % nsock);
+				uint16_t id = nextid[s]++;
+				if (sent[s][id]) {
+					nlost++;
+					outstanding--;
+				} /* id slot reused: previous query never answered */
+				query_t *q = &qs[nsent % nq];
+				q->b[0] = id >> 8;
+				q->b[1] = id & 0xff;
+				if (send(fd[s], q->b, q->len, 0) == q->len) {
+					sent[s][id] = now_ns();
+					outstanding++;
+				} else {
+					sent[s][id] = 0;
+					nlost++;
+				}
+				nsent++;
+				next += interval;
 			}
-			nsent++;
-			next += interval;
-		}
-		if (t >= drain_end || (t >= end && !outstanding)) break;
-		uint64_t wake = next < end ? next : drain_end;
-		struct timespec ts = {0, 0};
-		if (wake > t) { ts.tv_sec = (wake - t) / 1000000000ull; ts.tv_nsec = (wake - t) % 1000000000ull; }
-		int n = ppoll(pfd, nsock, &ts, NULL);
-		if (n < 0 && errno != EINTR) { perror("ppoll"); return 1; }
-		if (n <= 0) continue;
-		for (int i = 0; i < nsock; i++) {
-			if (!(pfd[i].revents & POLLIN)) continue;
-			for (;;) {
-				ssize_t r = recv(fd[i], buf, sizeof buf, 0);
-				if (r < 0) break;
-				uint64_t rt = now_ns();
-				if (r < 12 || !(buf[2] & 0x80)) { bad++; continue; }
-				uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
-				if (!sent[i][id]) { bad++; continue; }
-				if (rt - sent[i][id] <= tmo && nlat < maxlat) lat[nlat++] = rt - sent[i][id];
-				else nlost++;
-				sent[i][id] = 0;
-				outstanding--;
-				rcodes[buf[3] & 0x0f]++;
+			if (t >= drain_end || (t >= end && !outstanding))
+				break;
+			uint64_t wake = next < end ? next : drain_end;
+			struct timespec ts = {0, 0};
+			if (wake > t) {
+				ts.tv_sec = (wake - t) / 1000000000ull;
+				ts.tv_nsec = (wake - t) % 1000000000ull;
+			}
+			int n = ppoll(pfd, nsock, &ts, NULL);
+			if (n < 0 && errno != EINTR) {
+				perror("ppoll");
+				return 1;
+			}
+			if (n <= 0)
+				continue;
+			for (int i = 0; i < nsock; i++) {
+				if (!(pfd[i].revents & POLLIN))
+					continue;
+				for (;;) {
+					ssize_t r = recv(fd[i], buf, sizeof buf, 0);
+					if (r < 0)
+						break;
+					uint64_t rt = now_ns();
+					if (r < 12 || !(buf[2] & 0x80)) {
+						bad++;
+						continue;
+					}
+					uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
+					if (!sent[i][id]) {
+						bad++;
+						continue;
+					}
+					if (rt - sent[i][id] <= tmo && nlat < maxlat)
+						lat[nlat++] = rt - sent[i][id];
+					else
+						nlost++;
+					sent[i][id] = 0;
+					outstanding--;
+					rcodes[buf[3] & 0x0f]++;
+				}
 			}
 		}
-	}
 	for (int i = 0; i < nsock; i++)
 		for (int id = 0; id < 65536; id++)
-			if (sent[i][id]) nlost++;
+			if (sent[i][id])
+				nlost++;
 	qsort(lat, nlat, sizeof *lat, cmp_u64);
 	double sum = 0;
-	for (size_t i = 0; i < nlat; i++) sum += lat[i];
+	for (size_t i = 0; i < nlat; i++)
+		sum += lat[i];
 #define P(x) (nlat ? lat[(size_t)((nlat - 1) * (x))] / 1e6 : 0.0)
-	printf("sent %llu received %zu lost %llu unmatched %llu rate %.0f qps over %.1f s, %d sockets%s\n",
+	printf("sent %llu received %zu lost %llu unmatched %llu rate %.0f qps over %.1f s, %d "
+	       "sockets%s\n",
 	       (unsigned long long)nsent, nlat, (unsigned long long)nlost, (unsigned long long)bad,
 	       maxmode ? nlat / secs : rate, secs, nsock, maxmode ? " (closed loop, -M)" : "");
 	printf("rcodes NOERROR %llu NXDOMAIN %llu other %llu\n", (unsigned long long)rcodes[0],

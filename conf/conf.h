@@ -35,44 +35,48 @@ typedef struct conf {
 	char *path; /* the file it came from */
 
 	/* [Dns] */
-	size_t ndomains; /* >= 1; dns-domains ('%'-separated), alias dns-domain; default skydns.local. */
+	size_t ndomains; /* >= 1; dns-domains ('%'-separated), alias dns-domain; default
+			    skydns.local. */
 	uint8_t domains[CONF_MAX_DOMAINS][255]; /* wire form, lowercase */
 	size_t domainlens[CONF_MAX_DOMAINS];
-	conf_addr_t dns_addr;   /* dns-addr, "ip:port" or "[ip6]:port"; default 127.0.0.1:53 */
-	unsigned workers;       /* workers; 0 = one per online CPU */
-	uint16_t edns_bufsize;  /* edns-bufsize, 512..4096, default 1232 */
-	uint32_t min_ttl;       /* min-ttl: SOA minimum = negative TTL, default 60 */
-	uint32_t tcp_idle_ms;   /* tcp-idle-timeout (seconds in file), default 10 s */
+	conf_addr_t dns_addr;	/* dns-addr, "ip:port" or "[ip6]:port"; default 127.0.0.1:53 */
+	unsigned workers;	/* workers; 0 = one per online CPU */
+	uint16_t edns_bufsize;	/* edns-bufsize, 512..4096, default 1232 */
+	uint32_t min_ttl;	/* min-ttl: SOA minimum = negative TTL, default 60 */
+	uint32_t tcp_idle_ms;	/* tcp-idle-timeout (seconds in file), default 10 s */
 	unsigned tcp_max_conns; /* tcp-max-connections per worker, default 1024 */
-	unsigned tcp_max_per_client; /* tcp-max-per-client: per client address and worker, default 32 */
+	unsigned
+	    tcp_max_per_client; /* tcp-max-per-client: per client address and worker, default 32 */
 	/* UDP response rate limiting per client /24 (/56) and response kind (server/rrl.h) */
-	uint32_t rrl_rate;   /* rrl-responses-per-second; 0 = off (default) */
-	uint32_t rrl_slip;   /* rrl-slip: every n-th limited reply goes out TC=1; 0 = none; default 2 */
+	uint32_t rrl_rate; /* rrl-responses-per-second; 0 = off (default) */
+	uint32_t
+	    rrl_slip; /* rrl-slip: every n-th limited reply goes out TC=1; 0 = none; default 2 */
 	uint32_t rrl_window; /* rrl-window: seconds of rate a client may burst, default 1 */
-	size_t nnameservers;    /* nameservers, alias ex-nameservers; comma list ip[:port] */
+	size_t nnameservers; /* nameservers, alias ex-nameservers; comma list ip[:port] */
 	conf_addr_t nameservers[CONF_MAX_SERVERS];
-	bool nameservers_set;   /* key present (even empty: then use /etc/resolv.conf) */
-	size_t nsubdomains;     /* subDomainServers, alias inDomainServers */
+	bool nameservers_set; /* key present (even empty: then use /etc/resolv.conf) */
+	size_t nsubdomains;   /* subDomainServers, alias inDomainServers */
 	conf_subdomain_t subdomains[CONF_MAX_SUBDOMAINS];
 	uint32_t forward_timeout_ms; /* forward-timeout (seconds, may be fractional), default 2 */
-	size_t cache_size;      /* cacheSize, entries, default 100000; 0 disables */
-	char *ip_monitor_path;  /* ip-monitor-path, default /skydns/monitor/status/ */
-	uint32_t shutdown_grace_ms; /* shutdown-grace (seconds), default 5 */
+	size_t cache_size;	     /* cacheSize, entries, default 100000; 0 disables */
+	char *ip_monitor_path;	     /* ip-monitor-path, default /skydns/monitor/status/ */
+	uint32_t shutdown_grace_ms;  /* shutdown-grace (seconds), default 5 */
 
 	/* [Store] */
-	char *data_dir;   /* data-dir, default /var/lib/skydns */
-	size_t map_size;  /* map-size, bytes; suffixes K M G; default 1G */
+	char *data_dir;	 /* data-dir, default /var/lib/skydns */
+	size_t map_size; /* map-size, bytes; suffixes K M G; default 1G */
 
 	/* [Log] */
-	char *log_dir;     /* log-dir, default none */
-	int log_level;     /* log-level, default info */
+	char *log_dir;	   /* log-dir, default none */
+	int log_level;	   /* log-level, default info */
 	bool log_to_stdio; /* log-to-stdio, default true */
 
 	/* [Fun] */
 	bool random_one; /* random-one */
-	bool hone_one;   /* hone-one; exclusive with random-one */
+	bool hone_one;	 /* hone-one; exclusive with random-one */
 
-	/* [Api] (alias section [SkydnsApi] with skydns-auth; [Stats] statsServer, statsServerAuthToken) */
+	/* [Api] (alias section [SkydnsApi] with skydns-auth; [Stats] statsServer,
+	 * statsServerAuthToken) */
 	bool api_enable;   /* api-enable, default false */
 	char *api_address; /* api-address, default 127.0.0.1:9001 */
 	char *api_token;   /* api-token, alias skydns-auth / statsServerAuthToken; NULL = none */
@@ -88,16 +92,16 @@ typedef struct conf {
 
 	/* [Kubernetes] */
 	bool k8s_enable;
-	char *k8s_server;     /* server URL; NULL = in-cluster */
+	char *k8s_server; /* server URL; NULL = in-cluster */
 	char *k8s_token_file;
 	char *k8s_cafile;
 	char *k8s_kubeconfig;
-	char *kube_domain;    /* default cluster.local. */
-	char *svc_ip_source;  /* clusterIP | externalIP */
+	char *kube_domain;   /* default cluster.local. */
+	char *svc_ip_source; /* clusterIP | externalIP */
 
 	/* [Probe] */
 	bool probe_enable;
-	char *scan_ports;      /* scann-ports (original spelling), alias scan-ports */
+	char *scan_ports; /* scann-ports (original spelling), alias scan-ports */
 	uint32_t check_interval_ms;
 	uint32_t check_timeout_ms;
 	unsigned rise;

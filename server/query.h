@@ -23,11 +23,11 @@ struct topn;
 
 /* Per-worker state for query processing. Embed; init with query_ctx_init. */
 typedef struct {
-	const struct conf *conf;  /* borrowed; the worker swaps it on reload */
-	struct store_rtxn *txn;   /* borrowed; renewed by the worker per batch */
-	uint64_t rng[2];          /* xorshift128+ state: rotation, random-one */
+	const struct conf *conf; /* borrowed; the worker swaps it on reload */
+	struct store_rtxn *txn;	 /* borrowed; renewed by the worker per batch */
+	uint64_t rng[2];	 /* xorshift128+ state: rotation, random-one */
 	stats_t stats;
-	struct topn *topn;        /* borrowed, may be NULL: counts asked names (server/topn.h) */
+	struct topn *topn; /* borrowed, may be NULL: counts asked names (server/topn.h) */
 } query_ctx_t;
 
 /* Who asked, and how. */
@@ -46,14 +46,14 @@ typedef struct {
 	uint8_t qname[WIRE_NAME_MAX]; /* as received: case preserved */
 	size_t qnamelen;
 	bool edns;
-	uint16_t edns_udp;   /* client's advertised size (0 without EDNS) */
+	uint16_t edns_udp; /* client's advertised size (0 without EDNS) */
 	bool edns_do;
-	size_t resp_limit;   /* effective response size limit for this query */
+	size_t resp_limit; /* effective response size limit for this query */
 } query_t;
 
 enum {
 	QUERY_REPLY = 0,   /* resp holds *resplen bytes to send */
-	QUERY_DROP = 1,    /* send nothing (not a query, too short for a header) */
+	QUERY_DROP = 1,	   /* send nothing (not a query, too short for a header) */
 	QUERY_FORWARD = 2, /* not ours and forwarding is configured: see *q */
 };
 
@@ -79,4 +79,3 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
  * @return length written, or 0 if it does not fit.
  */
 size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap);
-

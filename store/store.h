@@ -66,7 +66,8 @@ enum {
 int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags);
 /** Close; NULL is a no-op. All txns must be ended first. */
 void store_close(store_t *s);
-/** Clear stale reader slots left by crashed processes (mdb_reader_check). @return cleared count or <0. */
+/** Clear stale reader slots left by crashed processes (mdb_reader_check). @return cleared count or
+ * <0. */
 int store_reader_check(store_t *s);
 
 /* ---- read side ---- */
@@ -86,10 +87,10 @@ uint64_t store_generation(store_rtxn_t *t);
 /* A view of one rrset. All pointers borrowed: valid until the txn is reset/ended. */
 typedef struct {
 	uint16_t type;
-	uint8_t mode;  /* STORE_MODE_* */
+	uint8_t mode; /* STORE_MODE_* */
 	uint16_t count;
 	const uint8_t *entries; /* count entries, layout in the file comment */
-	size_t len;             /* bytes of entries */
+	size_t len;		/* bytes of entries */
 } store_rrset_t;
 
 /* Iterate the entries of an rrset without touching raw offsets. */
@@ -106,10 +107,10 @@ int store_rrset_next(const store_rrset_t *set, size_t *pos, store_rr_t *rr);
 
 /* Result of looking up one name for one type. */
 typedef struct {
-	bool exists;        /* the name has rrsets or descendants (empty non-terminal) */
-	bool has_rrset;     /* rrset for the asked type found */
-	bool has_cname;     /* the name has a CNAME rrset; with has_rrset, reported only for
-	                     * qtype CNAME (a name with a CNAME holds nothing else) */
+	bool exists;	     /* the name has rrsets or descendants (empty non-terminal) */
+	bool has_rrset;	     /* rrset for the asked type found */
+	bool has_cname;	     /* the name has a CNAME rrset; with has_rrset, reported only for
+			      * qtype CNAME (a name with a CNAME holds nothing else) */
 	store_rrset_t rrset; /* valid when has_rrset */
 	store_rrset_t cname; /* valid when has_cname */
 } store_lookup_t;

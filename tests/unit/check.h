@@ -27,8 +27,8 @@ static int check_passed, check_failed;
 			check_passed++;                                                            \
 		} else {                                                                           \
 			check_failed++;                                                            \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, \
-				__LINE__, #a, #b, check_a_, check_b_);                             \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",          \
+				__FILE__, __LINE__, #a, #b, check_a_, check_b_);                   \
 		}                                                                                  \
 	} while (0)
 

@@ -423,8 +423,9 @@ static void test_bad_values(void)
 		     ":2: [Dns] edns-bufsize: expected a number from 512 to 4096, got \"511\"");
 	expect_error("[Dns]\nrrl-window = 0\n", ERR_CONFIG,
 		     ":2: [Dns] rrl-window: expected a number from 1 to 3600, got \"0\"");
-	expect_error("[Dns]\ntcp-max-per-client = 0\n", ERR_CONFIG,
-		     ":2: [Dns] tcp-max-per-client: expected a number from 1 to 1000000, got \"0\"");
+	expect_error(
+	    "[Dns]\ntcp-max-per-client = 0\n", ERR_CONFIG,
+	    ":2: [Dns] tcp-max-per-client: expected a number from 1 to 1000000, got \"0\"");
 	expect_error("[Dns]\nworkers = -1\n", ERR_CONFIG,
 		     ":2: [Dns] workers: expected a number from 0 to 1024, got \"-1\"");
 	expect_error("[Dns]\nworkers = 2x\n", ERR_CONFIG,
