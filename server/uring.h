@@ -19,8 +19,8 @@
  * response slot, a TCP connection or an upstream socket, depending on type.
  */
 enum {
-	UD_UDP_RECV = 1,   /* multishot recvmsg on the worker's UDP socket */
-	UD_UDP_SEND = 2,   /* sendmsg of UDP response slot idx */
+	UD_UDP_RECV = 1,   /* readiness poll / drain NOP of the worker's UDP socket (udp.h) */
+	UD_UDP_SEND = 2,   /* send of UDP response slot idx (forwarded answers) */
 	UD_TCP_ACCEPT = 3, /* multishot accept on the TCP listener */
 	UD_TCP_RECV = 4,   /* recv on TCP connection idx */
 	UD_TCP_SEND = 5,   /* send on TCP connection idx */

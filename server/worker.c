@@ -13,9 +13,9 @@
 #include "conf/conf.h"
 #include "server/rrl.h"
 #include "server/topn.h"
+#include "server/udp.h"
 #include "store/store.h"
 
-#define WORKER_BGID 1
 #define WORKER_QUIESCE_MS 1000 /* longest wait for cancelled I/O at exit */
 
 static uint64_t now_ms(void)
@@ -59,6 +59,9 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = now_ms() ^ ((uint64_t)idx << 32);
 	query_ctx_init(&w->qctx, conf, seed);
+	ret = udp_init(w);
+	if (ret < 0)
+		return ret;
 	/* Always there (512 KiB, untouched until used), so a reload can turn RRL on. */
 	return rrl_new(&w->rrl, 1, 0, 1, seed ^ 0x5bd1e995u);
 }
@@ -69,6 +72,7 @@ void worker_deinit(worker_t *w)
 	upstream_deinit(&w->up);
 	rrl_free(w->rrl);
 	w->rrl = NULL;
+	udp_deinit(w);
 	free(w->slots);
 	free(w->slot_free);
 	if (w->efd >= 0)
@@ -107,20 +111,6 @@ static void rearm_later(worker_t *w, unsigned what)
 {
 	stats_inc(&w->qctx.stats, STATS_RING_FULL);
 	w->rearm |= what;
-}
-
-static void arm_udp_recv(worker_t *w)
-{
-	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
-
-	if (!sqe) {
-		rearm_later(w, WORKER_REARM_UDP);
-		return;
-	}
-	io_uring_prep_recvmsg_multishot(sqe, w->udp_fd, &w->recv_msg, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = WORKER_BGID;
-	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_RECV, 0));
 }
 
 static void arm_eventfd(worker_t *w)
@@ -172,30 +162,6 @@ static void slot_release(worker_t *w, uint32_t idx)
 	w->slot_free[w->nfree++] = idx;
 }
 
-/* Response rate limiting of a UDP reply (rrl-*). @return the length to send, 0 = none. */
-static size_t worker_rrl(worker_t *w, udp_slot_t *s, size_t len)
-{
-	const struct conf *c = w->conf;
-	query_client_t cl;
-	int v;
-
-	if (c->rrl_rate == 0)
-		return len;
-	/* Every time: three stores, and a reload (a new conf, maybe at a freed one's address) is
-	 * always seen. */
-	rrl_configure(w->rrl, c->rrl_rate, c->rrl_slip, c->rrl_window);
-	worker_client(&cl, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, false);
-	v = rrl_check(w->rrl, cl.addr, cl.addrlen, rrl_kind(s->buf, len), w->now_ms);
-	if (v == RRL_PASS)
-		return len;
-	if (v == RRL_SLIP && (len = rrl_slip(s->buf, len)) > 0) {
-		stats_inc(&w->qctx.stats, STATS_RRL_SLIPPED);
-		return len;
-	}
-	stats_inc(&w->qctx.stats, STATS_RRL_DROPPED);
-	return 0;
-}
-
 void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 {
 	struct io_uring_sqe *sqe;
@@ -207,7 +173,8 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 	}
 	s = &w->slots[to.idx];
 	if (len > 0)
-		len = worker_rrl(w, s, len);
+		len =
+		    udp_rrl(w, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, s->buf, len);
 	if (len == 0) {
 		slot_release(w, to.idx);
 		return;
@@ -297,60 +264,6 @@ void worker_client(query_client_t *cl, const struct sockaddr *sa, socklen_t len,
 	}
 }
 
-static void udp_query(worker_t *w, const uint8_t *req, size_t reqlen, const void *name,
-		      socklen_t namelen)
-{
-	worker_reply_to_t to = {.tcp = false};
-	query_client_t cl;
-	query_t q;
-	size_t len = 0;
-	udp_slot_t *s;
-	int ret;
-
-	if (w->nfree == 0) {
-		stats_inc(&w->qctx.stats, STATS_DROPPED);
-		return;
-	}
-	if (namelen > sizeof(s->addr))
-		return;
-	to.idx = w->slot_free[--w->nfree];
-	s = &w->slots[to.idx];
-	memcpy(&s->addr, name, namelen);
-	s->msg.msg_name = &s->addr;
-	s->msg.msg_namelen = namelen;
-	worker_client(&cl, (const struct sockaddr *)&s->addr, namelen, false);
-	worker_txn(w);
-	ret = query_process(&w->qctx, req, reqlen, &cl, s->buf, sizeof(s->buf), &len, &q);
-	if (ret == QUERY_REPLY)
-		worker_reply(w, to, len);
-	else if (ret == QUERY_FORWARD)
-		worker_forward(w, &q, to);
-	else
-		slot_release(w, to.idx);
-}
-
-static void udp_on_recv(worker_t *w, const struct io_uring_cqe *cqe)
-{
-	struct io_uring_recvmsg_out *out;
-	unsigned bid;
-	uint8_t *buf;
-
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_udp_recv(w); /* multishot ended (-ENOBUFS included): not fatal */
-	if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
-		return;
-	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	buf = uring_buf(&w->rbufs, bid);
-	out = io_uring_recvmsg_validate(buf, cqe->res, &w->recv_msg);
-	/* A datagram larger than the buffer is not a query we can answer whole: drop it. */
-	if (out && !(out->flags & MSG_TRUNC) && out->namelen <= w->recv_msg.msg_namelen)
-		udp_query(w, io_uring_recvmsg_payload(out, &w->recv_msg),
-			  io_uring_recvmsg_payload_length(out, cqe->res, &w->recv_msg),
-			  io_uring_recvmsg_name(out), out->namelen);
-	/* query_process wrote into the slot: the receive buffer is free again. */
-	uring_buf_recycle(&w->rbufs, bid);
-}
-
 static void udp_on_send(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	uint32_t idx = uring_ud_idx(cqe->user_data);
@@ -368,7 +281,7 @@ static void worker_rearm(worker_t *w)
 
 	w->rearm = 0;
 	if (what & WORKER_REARM_UDP)
-		arm_udp_recv(w);
+		udp_rearm(w);
 	if ((what & WORKER_REARM_EFD) && !atomic_load(&w->stop))
 		arm_eventfd(w);
 	if (what & WORKER_REARM_TIMER)
@@ -391,7 +304,7 @@ static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	switch (uring_ud_type(cqe->user_data)) {
 	case UD_UDP_RECV:
-		udp_on_recv(w, cqe);
+		udp_on_cqe(w, cqe);
 		break;
 	case UD_UDP_SEND:
 		udp_on_send(w, cqe);
@@ -435,20 +348,16 @@ static int worker_setup(worker_t *w)
 		return ret;
 	w->ring_ok = true;
 	w->send_to = uring_has_sendto(&w->ring);
-	ret = uring_bufs_init(&w->rbufs, &w->ring, WORKER_NBUFS, WORKER_BUFSIZE, WORKER_BGID);
-	if (ret < 0)
-		return ret;
 	ret = store_read_begin(w->store, &w->rtx);
 	if (ret < 0)
 		return ret;
 	store_read_reset(w->rtx);
 	w->qctx.txn = w->rtx;
-	w->recv_msg.msg_namelen = sizeof(struct sockaddr_in6);
 	w->now_ms = now_ms();
 	ret = upstream_setup(w);
 	if (ret < 0)
 		return ret;
-	arm_udp_recv(w);
+	udp_arm(w);
 	if (w->tcp_fd >= 0)
 		tcp_arm_accept(w);
 	arm_eventfd(w);
@@ -487,7 +396,6 @@ static void worker_teardown(worker_t *w)
 		io_uring_queue_exit(&w->ring);
 		w->ring_ok = false;
 	}
-	uring_bufs_deinit(&w->rbufs, NULL);
 	tcp_pool_deinit(&w->tcp);
 	store_read_end(w->rtx);
 	w->rtx = NULL;

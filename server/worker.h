@@ -1,8 +1,9 @@
 /*
  * server/worker: one DNS worker thread. It owns an io_uring, a UDP socket
  * and a TCP listener (SO_REUSEPORT siblings of the other workers'), a store
- * read txn, a provided-buffer ring for UDP receives, a pool of UDP response
- * slots and a pool of TCP connections, all allocated before serving starts.
+ * read txn, batch buffers for UDP (server/udp.h: readiness poll, then
+ * recvmmsg/sendmmsg), a pool of UDP response slots (forwarded answers) and a
+ * pool of TCP connections, all allocated before serving starts.
  *
  * Threads: everything in worker_t belongs to the worker thread, except the
  * fields marked "shared", which main() touches through server.c only.
@@ -38,8 +39,8 @@ struct store;
 struct store_rtxn;
 struct rrl;
 
-#define WORKER_NBUFS 1024    /* UDP receive buffers = UDP response slots */
-#define WORKER_BUFSIZE 2048  /* one receive buffer: header + address + query */
+#define WORKER_NBUFS 1024    /* UDP response slots (forwarded answers) */
+#define WORKER_BUFSIZE 2048  /* one UDP receive buffer (larger queries are dropped) */
 #define WORKER_UDP_RESP 4096 /* largest UDP response (edns-bufsize max) */
 #define WORKER_RING 4096     /* SQ entries */
 
@@ -66,9 +67,8 @@ typedef struct worker {
 	int efd;    /* owned; wakes the ring (reload, stop) */
 	struct io_uring ring;
 	bool ring_ok;
-	bool send_to; /* IORING_OP_SEND takes a destination address (kernel >= 6.0) */
-	uring_bufs_t rbufs;
-	struct msghdr recv_msg; /* template for multishot recvmsg */
+	bool send_to;	       /* IORING_OP_SEND takes a destination address (kernel >= 6.0) */
+	struct udp_batch *udp; /* owned; the UDP query path's buffers (server/udp.h) */
 
 	udp_slot_t *slots; /* owned, WORKER_NBUFS */
 	uint32_t *slot_free;
