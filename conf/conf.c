@@ -81,6 +81,7 @@ typedef struct {
 	struct {
 		size_t off;
 		unsigned line;
+		char *text; /* a list key's value so far (owned), for appending */
 	} seen[MAX_SEEN];
 	bool stats_server; /* [Stats] statsServer given: it implies the API */
 } parser_t;
@@ -773,6 +774,18 @@ static const keydef_t keys[] = {
 
 /* ---- the inih glue ---- */
 
+/*
+ * Lists may be split over several lines by repeating the key (each line
+ * appends): Debian's inih caps a line at 199 bytes, too short for a long
+ * subDomainServers list. @return the list separator, or 0 for other keys.
+ */
+static char list_sep(const keydef_t *k)
+{
+	if (k->set == set_domains || k->set == set_subdomains)
+		return '%';
+	return k->set == set_nameservers ? ',' : 0;
+}
+
 static int fail(parser_t *p, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(parser_t *p, int ret, const char *fmt, ...)
@@ -816,20 +829,56 @@ static const keydef_t *find_key(enum section sec, const char *name)
 	return NULL;
 }
 
-/* A field set twice (also through two aliases) is an error, not "last wins". */
-static unsigned seen_before(parser_t *p, const keydef_t *k)
+/*
+ * A field set twice (also through two aliases) is an error, not "last
+ * wins"; except a list, where each repetition appends.
+ * @return the slot of an earlier setting, or NULL (and the key is recorded).
+ */
+static __typeof__(((parser_t *)0)->seen[0]) *seen_before(parser_t *p, const keydef_t *k)
 {
 	if (k->size == 0)
-		return 0;
+		return NULL;
 	for (size_t i = 0; i < p->nseen; i++)
 		if (p->seen[i].off == k->off)
-			return p->seen[i].line;
+			return &p->seen[i];
 	if (p->nseen < MAX_SEEN) {
 		p->seen[p->nseen].off = k->off;
 		p->seen[p->nseen].line = p->line;
+		p->seen[p->nseen].text = NULL;
 		p->nseen++;
 	}
+	return NULL;
+}
+
+/* Remember a list key's accepted value, so a later line can append to it. */
+static int remember_list(parser_t *p, const keydef_t *k, const char *value)
+{
+	for (size_t i = 0; i < p->nseen; i++) {
+		if (p->seen[i].off != k->off)
+			continue;
+		char *copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(p->seen[i].text);
+		p->seen[i].text = copy;
+		return 0;
+	}
 	return 0;
+}
+
+/* "earlier<sep>value" in a new owned string; an empty side adds nothing. */
+static char *join_list(const char *earlier, char sep, const char *value)
+{
+	size_t a = strlen(earlier), b = strlen(value);
+	char *out = malloc(a + b + 2);
+
+	if (!out)
+		return NULL;
+	memcpy(out, earlier, a);
+	if (a && b)
+		out[a++] = sep;
+	memcpy(out + a, value, b + 1);
+	return out;
 }
 
 static bool was_set(const parser_t *p, size_t off)
@@ -857,8 +906,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	parser_t *p = user;
 	const keydef_t *k;
 	enum section sec = find_section(section);
-	char msg[512], buf[TOKEN_MAX + 2];
-	unsigned first;
+	char msg[512], buf[TOKEN_MAX + 2], *joined = NULL;
 	int ret;
 
 	if (p->ret)
@@ -870,12 +918,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			     KNOWN_SECTIONS);
 	if (!(k = find_key(sec, name)))
 		return !fail(p, ERR_CONFIG, "[%s] %s: unknown key", section, name);
-	if ((first = seen_before(p, k)))
+	__typeof__(p->seen[0]) *first = seen_before(p, k);
+	if (first && !list_sep(k))
 		return !fail(p, ERR_CONFIG, "[%s] %s: already set on line %u", section, name,
-			     first);
+			     first->line);
 	msg[0] = '\0';
 	value = unquote(value, buf, sizeof(buf));
+	if (first &&
+	    !(value = joined = join_list(first->text ? first->text : "", list_sep(k), value)))
+		return !fail(p, -ENOMEM, "%s", strerror(ENOMEM));
 	ret = k->set(p->c, k, value, msg, sizeof(msg));
+	if (ret == 0 && list_sep(k))
+		ret = remember_list(p, k, value);
+	free(joined);
 	if (ret == ERR_CONFIG)
 		return !fail(p, ret, "[%s] %s: %s", section, name, msg);
 	if (ret < 0)
@@ -906,7 +961,9 @@ static char *read_line(char *str, int num, void *stream)
 	p->line++;
 	len = strlen(str);
 	if (len > 0 && str[len - 1] != '\n' && !feof(p->f)) {
-		fail(p, ERR_CONFIG, "line longer than %d characters", num - 3);
+		fail(p, ERR_CONFIG,
+		     "line longer than %d characters (split a long list by repeating its key)",
+		     num - 3);
 		return NULL;
 	}
 	skip = strspn(str, " \t");
@@ -1032,6 +1089,8 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen)
 out:
 	if (p.f)
 		fclose(p.f);
+	for (size_t i = 0; i < p.nseen; i++)
+		free(p.seen[i].text);
 	conf_free(p.c);
 	return ret;
 }

@@ -524,8 +524,9 @@ static void test_structure_errors(void)
 	expect_error("[Dns\n", ERR_CONFIG, ":1: syntax error, expected [section] or key = value");
 	expect_error("[Dns]\nworkers = 1\nWorkers = 2\n", ERR_CONFIG,
 		     ":3: [Dns] Workers: already set on line 2");
-	expect_error("[Dns]\ndns-domain = a.\ndns-domains = b.\n", ERR_CONFIG,
-		     ":3: [Dns] dns-domains: already set on line 2");
+	/* Lists append when their key (or an alias) repeats; other keys may not repeat. */
+	expect_error("[Dns]\ndns-domain = a.\ndns-domains = a.\n", ERR_CONFIG,
+		     ":3: [Dns] dns-domains: domain \"a.\" is listed twice, got \"a.%a.\"");
 	expect_error("[Api]\napi-token = x\n[Stats]\nstatsServerAuthToken = y\n", ERR_CONFIG,
 		     ":4: [Stats] statsServerAuthToken: already set on line 2");
 	/* The first error wins; later lines are not parsed into the message. */
@@ -536,7 +537,9 @@ static void test_structure_errors(void)
 	strcpy(text, "[Dns]\nip-monitor-path = /");
 	memset(text + strlen(text), 'a', 250);
 	strcat(text, "\n");
-	expect_error(text, ERR_CONFIG, ":2: line longer than 197 characters");
+	expect_error(
+	    text, ERR_CONFIG,
+	    ":2: line longer than 197 characters (split a long list by repeating its key)");
 }
 
 static void test_fun_modes(void)
@@ -590,6 +593,39 @@ static void test_subdomains(void)
 		     ":2: [Dns] subDomainServers: expected at most 64 items "
 		     "sub.domain@ip[:port],ip[:port] separated by '%' (\"a@1.1.1.1@2.2.2.2\" is "
 		     "wrong), got \"a@1.1.1.1@2.2.2.2\"");
+}
+
+/* A list split over repeated keys, longer than inih's 199-byte line. */
+static void test_list_continuation(void)
+{
+	char text[2048] = "[Dns]\n";
+	conf_t *c;
+
+	for (int i = 0; i < 20; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+			 "subDomainServers = service-number-%02d.example@10.0.%d.1:53,10.0.%d.2\n",
+			 i, i, i);
+	strcat(text, "nameservers = 192.0.2.1\nex-nameservers = 192.0.2.2:5300\n"
+		     "dns-domain = skydns.local.\ndns-domains = example.org\n");
+	c = expect_ok(text);
+	if (c) {
+		CHECK_EQ_INT(c->nsubdomains, 20);
+		CHECK(domain_is(c->subdomains[19].name, c->subdomains[19].namelen,
+				"service-number-19.example."));
+		CHECK(addr_is(&c->subdomains[19].servers[1], "10.0.19.2:53"));
+		CHECK_EQ_INT(c->nnameservers, 2);
+		CHECK(addr_is(&c->nameservers[1], "192.0.2.2:5300"));
+		CHECK_EQ_INT(c->ndomains, 2);
+		CHECK(domain_is(c->domains[1], c->domainlens[1], "example.org."));
+	}
+	conf_free(c);
+	/* An empty first line adds nothing; a bad later item names its line. */
+	c = expect_ok("[Dns]\nnameservers =\nnameservers = 192.0.2.9\n");
+	CHECK(c && c->nnameservers == 1 && addr_is(&c->nameservers[0], "192.0.2.9:53"));
+	conf_free(c);
+	expect_error("[Dns]\nnameservers = 192.0.2.1\nnameservers = nope\n", ERR_CONFIG,
+		     ":3: [Dns] nameservers: expected at most 16 addresses ip[:port] separated "
+		     "by ',' (\"nope\" is wrong), got \"192.0.2.1,nope\"");
 }
 
 static void test_parse_addr(void)
@@ -764,6 +800,7 @@ int main(void)
 	test_fun_modes();
 	test_cross_checks();
 	test_subdomains();
+	test_list_continuation();
 	test_parse_addr();
 	test_domain_of();
 	test_missing_file();
