@@ -207,7 +207,8 @@ run_tsan() {
 	cmake --build build-tsan -j"$(nproc)" || return 1
 	logs=$(mktemp -d "${TMPDIR:-/tmp}/skydns-tsan.XXXXXX") || return 1
 	# TSan's shadow memory grows with touched pages: widen test_transport's RSS bound
-	TSAN_OPTIONS="log_path=$logs/tsan second_deadlock_stack=1" SKYDNS_RSS_SLACK_KB=32768 \
+	TSAN_OPTIONS="log_path=$logs/tsan second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+		SKYDNS_RSS_SLACK_KB=32768 \
 		ctest --test-dir build-tsan -R "$TSAN_TESTS" --output-on-failure --no-tests=error \
 		-j2 || rc=1
 	if compgen -G "$logs/tsan.*" >/dev/null; then
