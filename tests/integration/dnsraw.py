@@ -13,6 +13,7 @@
                                          failing case
   dnsraw.py flood HOST PORT N            N UDP queries, prints answered count
 """
+import os
 import random
 import selectors
 import socket
@@ -23,6 +24,9 @@ import time
 import dns.message
 import dns.rcode
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import skytest  # noqa: E402  (shared framing helpers)
+
 
 def query_bytes(name, qtype="A", qid=None):
     q = dns.message.make_query(name, qtype)
@@ -30,19 +34,8 @@ def query_bytes(name, qtype="A", qid=None):
     return q.to_wire()
 
 
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
-        buf += chunk
-    return buf
-
-
 def tcp_read_msg(s):
-    (ln,) = struct.unpack("!H", recv_exact(s, 2))
-    return dns.message.from_wire(recv_exact(s, ln))
+    return dns.message.from_wire(skytest.tcp_read_msg(s))
 
 
 def pipeline(host, port, names):
