@@ -176,6 +176,9 @@ static int run(const conf_t *conf, store_t *store, mmsg_bufs_t *b)
 	ret = store_read_begin(store, &rtx);
 	if (ret < 0)
 		goto out;
+	ret = store_read_cache(rtx, conf->lookup_cache);
+	if (ret < 0)
+		goto out;
 	store_read_reset(rtx);
 	q.txn = rtx;
 	fd = sock_open(&conf->dns_addr);

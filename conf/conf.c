@@ -739,6 +739,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},
     {SEC_STORE, NAMES("data-dir"), set_str, F(data_dir), 1, 0},
     {SEC_STORE, NAMES("map-size"), set_size, F(map_size), MIB, 1ULL << 40},
+    {SEC_STORE, NAMES("lookup-cache"), set_uint, F(lookup_cache), 0, 1u << 24},
     {SEC_LOG, NAMES("log-dir"), set_str, F(log_dir), 0, 0},
     {SEC_LOG, NAMES("log-level"), set_log_level, F(log_level), 0, 0},
     {SEC_LOG, NAMES("log-to-stdio"), set_bool, F(log_to_stdio), 0, 0},
@@ -1035,6 +1036,7 @@ int conf_defaults(conf_t **out)
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);
 	c->map_size = 1ULL << 30;
+	c->lookup_cache = 262144;
 	c->log_level = LOG_LVL_INFO;
 	c->log_to_stdio = true;
 	c->check_interval_ms = SEC(5);

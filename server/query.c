@@ -726,3 +726,18 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, true, resp, cap, resplen);
 	return route(ctx, q, cl, resp, cap, resplen);
 }
+
+int query_peek(const uint8_t *req, size_t reqlen, uint8_t key[WIRE_KEY_MAX], size_t *keylen,
+	       uint16_t *qtype)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	wire_reader_t r;
+	size_t namelen;
+
+	if (reqlen < WIRE_HDR_LEN || wire_read_u16(req + 4) != 1)
+		return ERR_MALFORMED;
+	wire_reader_init(&r, req + WIRE_HDR_LEN, reqlen - WIRE_HDR_LEN);
+	if (wire_get_name(&r, name, &namelen) < 0 || wire_get_u16(&r, qtype) < 0)
+		return ERR_MALFORMED;
+	return wire_name_to_key(name, namelen, key, keylen);
+}

@@ -74,6 +74,14 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 		  uint8_t *resp, size_t cap, size_t *resplen, query_t *q);
 
 /**
+ * The store key and type a well-formed one-question query asks for, read
+ * without answering (to prefetch a batch's lookups). Anything unusual is
+ * left to query_process. @return 0, or <0 when there is nothing to peek at.
+ */
+int query_peek(const uint8_t *req, size_t reqlen, uint8_t key[WIRE_KEY_MAX], size_t *keylen,
+	       uint16_t *qtype);
+
+/**
  * Build a reply with only header, question (and OPT when the query had
  * EDNS) and the given rcode, e.g. SERVFAIL from the forwarder.
  * @return length written, or 0 if it does not fit.

@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "server/rrl.h"
 #include "server/worker.h"
+#include "store/store.h"
 
 /* Bounds the sendmmsg retries of one batch: each try sends or skips at least one reply,
  * EINTR aside. */
@@ -193,6 +194,28 @@ static int udp_answer(worker_t *w, struct udp_batch *b, unsigned i, unsigned m)
 	return 1;
 }
 
+/*
+ * Start the batch's store reads together, slots first and then the rrsets
+ * they point at, so the cache misses of 64 lookups overlap instead of
+ * queueing one behind the other. In a store much larger than the CPU caches
+ * those misses are most of a query's cost (issue 6, 1M names).
+ */
+static void udp_prefetch(worker_t *w, struct udp_batch *b, unsigned n)
+{
+	const void *hint[UDP_BATCH];
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	uint16_t qtype;
+
+	for (unsigned i = 0; i < n; i++) {
+		hint[i] = NULL;
+		if (query_peek(b->req[i], b->in[i].msg_len, key, &keylen, &qtype) == 0)
+			hint[i] = store_prefetch(w->rtx, key, keylen, qtype);
+	}
+	for (unsigned i = 0; i < n; i++)
+		store_prefetch_value(w->rtx, hint[i]);
+}
+
 /* Send out[0..m): retry after a partial send; a full socket buffer drops the rest. */
 static void udp_send(worker_t *w, struct udp_batch *b, unsigned m)
 {
@@ -232,6 +255,8 @@ void udp_drain(worker_t *w)
 			return;
 		}
 		worker_txn(w); /* renewed once per ring batch, reset before the worker sleeps */
+		if (n > 1 && w->conf->lookup_cache)
+			udp_prefetch(w, b, (unsigned)n);
 		m = 0;
 		for (unsigned i = 0; i < (unsigned)n; i++) {
 			m += (unsigned)udp_answer(w, b, i, m);

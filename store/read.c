@@ -5,7 +5,10 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <lmdb.h>
 
@@ -46,19 +49,180 @@ int store_rrset_next(const store_rrset_t *set, size_t *pos, store_rr_t *rr)
 	return 1;
 }
 
-/* Fill a view of an rrsets value. @return 0 or ERR_STORE. */
-static int rrset_view(const MDB_val *k, const MDB_val *v, store_rrset_t *set)
+/* Fill a view of the rrsets value p[0..len) of type `type`. @return 0 or ERR_STORE. */
+static int value_view(uint16_t type, const uint8_t *p, size_t len, store_rrset_t *set)
 {
-	const uint8_t *p = v->mv_data;
-
-	if (v->mv_size < STORE_RRSET_HDR || k->mv_size < STORE_KEY_EXTRA)
+	if (len < STORE_RRSET_HDR)
 		return ERR_STORE;
-	set->type = wire_read_u16((const uint8_t *)k->mv_data + k->mv_size - 2);
+	set->type = type;
 	set->mode = p[0];
 	set->count = wire_read_u16(p + 2);
 	set->entries = p + STORE_RRSET_HDR;
-	set->len = v->mv_size - STORE_RRSET_HDR;
+	set->len = len - STORE_RRSET_HDR;
 	return 0;
+}
+
+/* Fill a view of an rrsets record. @return 0 or ERR_STORE. */
+static int rrset_view(const MDB_val *k, const MDB_val *v, store_rrset_t *set)
+{
+	if (k->mv_size < STORE_KEY_EXTRA)
+		return ERR_STORE;
+	return value_view(wire_read_u16((const uint8_t *)k->mv_data + k->mv_size - 2), v->mv_data,
+			  v->mv_size, set);
+}
+
+/*
+ * The lookup cache: direct-mapped, one 128-byte slot per (name, type), keyed
+ * inline so a hit is one compare in the slot's own cache lines. A slot is
+ * valid while its epoch is the cache's; a commit bumps the epoch, which drops
+ * every slot at once (store_read_renew). The slots hold pointers into the map,
+ * and the pages of the newest snapshot are never rewritten or freed until the
+ * next commit, so they stay good for as long as the txn id does not move.
+ */
+#define CACHE_KEY_MAX 104 /* longer keys always take the B-tree */
+
+struct cache_slot {
+	uint32_t epoch;
+	uint32_t vlen;
+	const uint8_t *val;
+	uint16_t qtype;
+	uint8_t keylen;
+	uint8_t key[CACHE_KEY_MAX];
+	uint8_t pad[5];
+};
+
+struct store_lookup_cache {
+	struct cache_slot *slots;
+	size_t mask;
+	size_t cap; /* most slots it may grow to */
+	uint32_t epoch;
+};
+
+_Static_assert(sizeof(struct cache_slot) == 128, "two cache lines per slot");
+
+#define CACHE_MIN_SLOTS 1024
+
+/* Slots for a store of n rrsets: twice as many (fewer collisions), a power of two. */
+static size_t cache_want(const struct store_lookup_cache *c, size_t nrrsets)
+{
+	size_t n = CACHE_MIN_SLOTS;
+
+	while (n < c->cap && n < 2 * nrrsets)
+		n <<= 1;
+	return n < c->cap ? n : c->cap;
+}
+
+/* Replace the slots with n fresh ones. @return 0 or -ENOMEM (old slots kept). */
+static int cache_map(struct store_lookup_cache *c, size_t n)
+{
+	/* Anonymous pages read as zero (epoch 0: never valid) and cost no memory until used. */
+	void *p = mmap(NULL, n * sizeof(*c->slots), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	/* Slots are hit at random: on 2 MiB pages a hit costs no page walk (a nested one in a
+	 * VM). */
+	(void)madvise(p, n * sizeof(*c->slots), MADV_HUGEPAGE);
+	if (c->slots)
+		munmap(c->slots, (c->mask + 1) * sizeof(*c->slots));
+	c->slots = p;
+	c->mask = n - 1;
+	c->epoch = 1;
+	return 0;
+}
+
+int store_read_cache(store_rtxn_t *t, size_t entries)
+{
+	struct store_lookup_cache *c;
+
+	if (!t || t->view || t->cache)
+		return ERR_INVAL;
+	if (entries == 0)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cap = 1;
+	while (c->cap < entries && c->cap < ((size_t)1 << 28))
+		c->cap <<= 1;
+	if (cache_map(c, cache_want(c, t->nrrsets)) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	t->cache = c;
+	return 0;
+}
+
+void store_cache_fit(store_rtxn_t *t)
+{
+	struct store_lookup_cache *c = t->cache;
+
+	/* Grow only: a store that shrinks and grows again would remap every time. */
+	if (c && cache_want(c, t->nrrsets) > c->mask + 1)
+		(void)cache_map(c, cache_want(c, t->nrrsets));
+}
+
+void store_cache_free(store_rtxn_t *t)
+{
+	if (!t->cache)
+		return;
+	munmap(t->cache->slots, (t->cache->mask + 1) * sizeof(*t->cache->slots));
+	free(t->cache);
+	t->cache = NULL;
+}
+
+void store_cache_drop(store_rtxn_t *t)
+{
+	struct store_lookup_cache *c = t->cache;
+
+	if (!c)
+		return;
+	if (++c->epoch == 0) {
+		/* After 2^32 commits old epochs would match again: start from zeroed slots. */
+		madvise(c->slots, (c->mask + 1) * sizeof(*c->slots), MADV_DONTNEED);
+		c->epoch = 1;
+	}
+}
+
+static struct cache_slot *cache_slot(struct store_lookup_cache *c, const uint8_t *key,
+				     size_t keylen, uint16_t qtype)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)keylen << 16 | qtype), w;
+	size_t i = 0;
+
+	/* 8 bytes per step: the keys of one zone share long prefixes, so every byte counts. */
+	for (; i + 8 <= keylen; i += 8) {
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, key + i, keylen - i);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return &c->slots[h & c->mask];
+}
+
+const void *store_prefetch(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype)
+{
+	struct cache_slot *slot;
+
+	if (!t->cache || !t->live || keylen > CACHE_KEY_MAX)
+		return NULL;
+	slot = cache_slot(t->cache, key, keylen, qtype);
+	__builtin_prefetch(slot);
+	__builtin_prefetch((const uint8_t *)slot + 64);
+	return slot;
+}
+
+void store_prefetch_value(store_rtxn_t *t, const void *hint)
+{
+	const struct cache_slot *slot = hint;
+
+	/* Only a hint: a slot of another name costs one wasted prefetch, never an answer. */
+	if (slot && slot->epoch == t->cache->epoch)
+		__builtin_prefetch(slot->val);
 }
 
 /* True when k is an rrset key of exactly the name `key`. */
@@ -80,16 +244,35 @@ static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t q
 			store_lookup_t *out)
 {
 	MDB_val k = {keylen + STORE_KEY_EXTRA, buf}, v;
+	struct cache_slot *slot = NULL;
 	store_lookup_t res = {0};
 	int rc, ret;
 
+	if (t->cache && t->live && keylen <= CACHE_KEY_MAX) {
+		slot = cache_slot(t->cache, buf, keylen, qtype);
+		if (slot->epoch == t->cache->epoch && slot->qtype == qtype &&
+		    slot->keylen == keylen && memcmp(slot->key, buf, keylen) == 0) {
+			v.mv_data = (void *)slot->val;
+			v.mv_size = slot->vlen;
+			goto found;
+		}
+	}
 	wire_write_u16(buf + keylen + 1, qtype);
 	rc = mdb_get(t->txn, t->s->rrsets, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return store_mdb_err(rc);
-	if ((ret = rrset_view(&k, &v, &res.rrset)) < 0)
+	if (slot && v.mv_size <= UINT32_MAX) {
+		slot->epoch = t->cache->epoch;
+		slot->vlen = (uint32_t)v.mv_size;
+		slot->val = v.mv_data;
+		slot->qtype = qtype;
+		slot->keylen = (uint8_t)keylen;
+		memcpy(slot->key, buf, keylen);
+	}
+found:
+	if ((ret = value_view(qtype, v.mv_data, v.mv_size, &res.rrset)) < 0)
 		return ret;
 	res.exists = res.has_rrset = true;
 	if (qtype == WIRE_TYPE_CNAME) {

@@ -185,6 +185,9 @@ static int rtxn_load(store_rtxn_t *t)
 	if (rc != 0)
 		return store_mdb_err(rc);
 	t->nhealth = st.ms_entries;
+	if ((rc = mdb_stat(t->txn, t->s->rrsets, &st)) != 0)
+		return store_mdb_err(rc);
+	t->nrrsets = st.ms_entries;
 	return store_meta_get_u64(t->txn, t->s->meta, "generation", &t->gen);
 }
 
@@ -242,10 +245,12 @@ int store_read_renew(store_rtxn_t *t)
 	/* Same txn id = same snapshot (no commit since): gen and nhealth still hold, and
 	 * the two lookups they cost are skipped on most batches of the worker. */
 	if (mdb_txn_id(t->txn) != t->loaded_id) {
+		store_cache_drop(t);
 		if ((rc = rtxn_load(t)) < 0) {
 			mdb_txn_reset(t->txn);
 			return rc;
 		}
+		store_cache_fit(t);
 		t->loaded_id = mdb_txn_id(t->txn);
 	}
 	t->live = true;
@@ -256,6 +261,7 @@ void store_read_end(store_rtxn_t *t)
 {
 	if (!t || t->view)
 		return;
+	store_cache_free(t);
 	mdb_cursor_close(t->cur);
 	mdb_txn_abort(t->txn);
 	free(t);

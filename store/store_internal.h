@@ -26,12 +26,16 @@ struct store {
 	unsigned flags; /* STORE_F_* */
 };
 
+struct store_lookup_cache; /* read.c */
+
 struct store_rtxn {
 	store_t *s;
+	struct store_lookup_cache *cache; /* exact-hit memo, NULL unless enabled */
 	MDB_txn *txn;
 	MDB_cursor *cur;  /* on rrsets; renewed together with txn */
 	uint64_t gen;	  /* meta generation of this snapshot */
 	size_t nhealth;	  /* health entries in this snapshot */
+	size_t nrrsets;	  /* rrsets in this snapshot (sizes the lookup cache) */
 	size_t loaded_id; /* mdb_txn_id whose gen and nhealth are cached above */
 	bool view;	  /* wraps a write txn: not ours to reset/renew/end */
 	bool live;	  /* holds a snapshot (not reset) */
@@ -42,6 +46,13 @@ struct store_wtxn {
 	MDB_txn *txn;
 	struct store_rtxn view;
 };
+
+/** Drop every entry of t's lookup cache (a commit happened); no-op without one. */
+void store_cache_drop(store_rtxn_t *t);
+/** Grow t's empty lookup cache to suit t->nrrsets (up to its cap); keeps it on failure. */
+void store_cache_fit(store_rtxn_t *t);
+/** Free t's lookup cache; no-op without one. */
+void store_cache_free(store_rtxn_t *t);
 
 /** Translate an MDB return code to 0 / ERR_* / -errno. */
 int store_mdb_err(int rc);

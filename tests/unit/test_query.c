@@ -149,7 +149,10 @@ static void build_store(void)
 	add(w, "txt.skydns.local.", WIRE_TYPE_TXT, 200, (const uint8_t *)"\5hello", 6);
 	add_name(w, "ptr.skydns.local.", WIRE_TYPE_PTR, "a.skydns.local.");
 	add_a(w, "x.y.ent.skydns.local.", "10.0.0.3", 30);
-	if (store_write_commit(w) < 0 || store_read_begin(g_store, &g_txn) < 0) {
+	/* A small lookup cache, as the workers have: every answer below goes through it,
+	 * with slot collisions. */
+	if (store_write_commit(w) < 0 || store_read_begin(g_store, &g_txn) < 0 ||
+	    store_read_cache(g_txn, 8) < 0) {
 		fprintf(stderr, "cannot commit the test store\n");
 		exit(2);
 	}

@@ -693,6 +693,115 @@ static void test_threads(void)
 	store_close(r.s);
 }
 
+/* Same rrset (count and bytes) from two handles, or absent from both. */
+static void same_as_fresh(store_t *s, store_rtxn_t *cached, const char *name, uint16_t type)
+{
+	store_rtxn_t *fresh = NULL;
+	store_lookup_t a, b;
+
+	CHECK_EQ_INT(store_read_begin(s, &fresh), 0);
+	CHECK_EQ_INT(look(cached, name, type, &a), 0);
+	CHECK_EQ_INT(look(fresh, name, type, &b), 0);
+	CHECK_EQ_INT(a.exists, b.exists);
+	CHECK_EQ_INT(a.has_rrset, b.has_rrset);
+	CHECK_EQ_INT(a.has_cname, b.has_cname);
+	if (a.has_rrset && b.has_rrset) {
+		CHECK_EQ_INT(a.rrset.type, b.rrset.type);
+		CHECK_EQ_INT(a.rrset.count, b.rrset.count);
+		CHECK_EQ_INT(a.rrset.len, b.rrset.len);
+		CHECK(a.rrset.len == b.rrset.len &&
+		      memcmp(a.rrset.entries, b.rrset.entries, a.rrset.len) == 0);
+	}
+	store_read_end(fresh);
+}
+
+/* The lookup cache answers as the B-tree does, across commits and slot collisions. */
+static void test_lookup_cache(store_t *s)
+{
+	static const char *names[] = {"c1.cache.", "c2.cache.", "c3.cache.", "c4.cache.",
+				      "c5.cache.", "c6.cache.", "tv.cache."};
+	char longname[200];
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk, again;
+	int api;
+
+	/* 130 octets: longer than a slot's key, so it always takes the B-tree. */
+	snprintf(longname, sizeof(longname), "%s.%s.cache.",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	for (unsigned i = 0; i < 6; i++)
+		CHECK_EQ_INT(add_a(w, api, names[i], (uint8_t)(i + 1)), 0);
+	CHECK_EQ_INT(add(w, api, "tv.cache.", WIRE_TYPE_CNAME, 60, "\2c1\5cache", 10), 0);
+	CHECK_EQ_INT(add_a(w, api, longname, 9), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_read_cache(t, 3), 0); /* 4 slots for 8 rrsets: collisions */
+	CHECK_EQ_INT(store_read_cache(t, 3), ERR_INVAL);
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 7; i++) {
+			same_as_fresh(s, t, names[i], WIRE_TYPE_A);
+			same_as_fresh(s, t, names[i], WIRE_TYPE_CNAME);
+			same_as_fresh(s, t, names[i], WIRE_TYPE_AAAA);
+		}
+		same_as_fresh(s, t, longname, WIRE_TYPE_A);
+	}
+	/* A hit is the same place in the map as the miss that filled it. */
+	CHECK_EQ_INT(look(t, "c1.cache.", WIRE_TYPE_A, &lk), 0);
+	CHECK_EQ_INT(look(t, "C1.cache.", WIRE_TYPE_A, &again), 0);
+	CHECK(lk.has_rrset && again.has_rrset && lk.rrset.entries == again.rrset.entries);
+
+	/* Reset and renew without a commit keep the entries; a commit drops them. */
+	store_read_reset(t);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	same_as_fresh(s, t, "c1.cache.", WIRE_TYPE_A);
+	store_read_reset(t);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(add_a(w, api, "c1.cache.", 77), 0);
+	CHECK_EQ_INT(del(w, api, "c2.cache.", WIRE_TYPE_A, "\x0a\0\0\x02", 4), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	CHECK_EQ_INT(look(t, "c1.cache.", WIRE_TYPE_A, &lk), 0);
+	CHECK_EQ_INT(lk.rrset.count, 2);
+	CHECK_EQ_INT(look(t, "c2.cache.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.has_rrset && !lk.exists);
+	for (unsigned i = 0; i < 7; i++)
+		same_as_fresh(s, t, names[i], WIRE_TYPE_A);
+	store_read_end(t);
+
+	/* A cache sized for a small store grows when a commit brings many more rrsets. */
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_read_cache(t, 8192), 0);
+	same_as_fresh(s, t, "c3.cache.", WIRE_TYPE_A);
+	store_read_reset(t);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	for (unsigned i = 0; i < 1500; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "g%u.grow.cache.", i);
+		CHECK_EQ_INT(add_a(w, api, name, (uint8_t)i), 0);
+	}
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < 1500; i += 7) {
+			char name[64];
+			snprintf(name, sizeof(name), "g%u.grow.cache.", i);
+			same_as_fresh(s, t, name, WIRE_TYPE_A);
+		}
+		same_as_fresh(s, t, "c3.cache.", WIRE_TYPE_A);
+	}
+	store_read_end(t);
+
+	/* 0 entries: no cache, lookups as before. */
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_read_cache(t, 0), 0);
+	same_as_fresh(s, t, "c3.cache.", WIRE_TYPE_A);
+	store_read_end(t);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -713,6 +822,7 @@ int main(void)
 		test_source_limit(s);
 		test_iter(s);
 		test_health(s);
+		test_lookup_cache(s);
 		store_close(s);
 		test_reopen(dir);
 	}
