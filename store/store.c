@@ -191,6 +191,21 @@ static int rtxn_load(store_rtxn_t *t)
 	return store_meta_get_u64(t->txn, t->s->meta, "generation", &t->gen);
 }
 
+/*
+ * LMDB 0.9 takes a reader's txn id, then copies the roots from that id's meta
+ * page; two commits in between rewrite the page, so the txn may hold a newer
+ * snapshot than its id says (libmdbx re-checks for this; LMDB does not). The
+ * id is trusted as the snapshot's name only when no commit has happened since:
+ * the newest committed id is still ours. Seen in test_store's reader race on a
+ * busy machine (2 runs in 100).
+ */
+static bool snapshot_is_newest(store_rtxn_t *t)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(t->s->env, &info) == 0 && info.me_last_txnid == mdb_txn_id(t->txn);
+}
+
 int store_read_begin(store_t *s, store_rtxn_t **out)
 {
 	store_rtxn_t *t = calloc(1, sizeof(*t));
@@ -209,7 +224,7 @@ int store_read_begin(store_t *s, store_rtxn_t **out)
 	}
 	if ((ret = rtxn_load(t)) < 0)
 		goto fail;
-	t->loaded_id = mdb_txn_id(t->txn);
+	t->loaded_id = snapshot_is_newest(t) ? mdb_txn_id(t->txn) : 0;
 	t->live = true;
 	*out = t;
 	return 0;
@@ -242,16 +257,17 @@ int store_read_renew(store_rtxn_t *t)
 		mdb_txn_reset(t->txn);
 		return store_mdb_err(rc);
 	}
-	/* Same txn id = same snapshot (no commit since): gen and nhealth still hold, and
-	 * the two lookups they cost are skipped on most batches of the worker. */
-	if (mdb_txn_id(t->txn) != t->loaded_id) {
+	/* Same txn id = same snapshot (no commit since): gen, nhealth and the lookup cache
+	 * still hold, and the lookups they cost are skipped on most batches of the worker. */
+	if (mdb_txn_id(t->txn) != t->loaded_id || !snapshot_is_newest(t)) {
 		store_cache_drop(t);
 		if ((rc = rtxn_load(t)) < 0) {
 			mdb_txn_reset(t->txn);
 			return rc;
 		}
 		store_cache_fit(t);
-		t->loaded_id = mdb_txn_id(t->txn);
+		/* An id that may not name this snapshot names nothing: load again next time. */
+		t->loaded_id = snapshot_is_newest(t) ? mdb_txn_id(t->txn) : 0;
 	}
 	t->live = true;
 	return 0;
