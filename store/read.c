@@ -72,8 +72,10 @@ static int rrset_view(const MDB_val *k, const MDB_val *v, store_rrset_t *set)
 }
 
 /*
- * The lookup cache: direct-mapped, one 128-byte slot per (name, type), keyed
- * inline so a hit is one compare in the slot's own cache lines. A slot is
+ * The lookup cache: two-way sets of 128-byte slots, one slot per (name, type),
+ * keyed inline so a hit is a compare in the set's own cache lines (two ways:
+ * names that meet in a set do not evict each other, as in a direct-mapped
+ * table, where a third of a store twice the table's size missed). A slot is
  * valid while its epoch is the cache's; a commit bumps the epoch, which drops
  * every slot at once (store_read_renew). The slots hold pointers into the map,
  * and the pages of the newest snapshot are never rewritten or freed until the
@@ -94,7 +96,7 @@ struct cache_slot {
 struct store_lookup_cache {
 	struct cache_slot *slots;
 	size_t mask;
-	size_t cap; /* most slots it may grow to */
+	size_t cap; /* most slots it may grow to (even) */
 	uint32_t epoch;
 };
 
@@ -143,7 +145,7 @@ int store_read_cache(store_rtxn_t *t, size_t entries)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->cap = 1;
+	c->cap = 2;
 	while (c->cap < entries && c->cap < ((size_t)1 << 28))
 		c->cap <<= 1;
 	if (cache_map(c, cache_want(c, t->nrrsets)) < 0) {
@@ -185,8 +187,9 @@ void store_cache_drop(store_rtxn_t *t)
 	}
 }
 
-static struct cache_slot *cache_slot(struct store_lookup_cache *c, const uint8_t *key,
-				     size_t keylen, uint16_t qtype)
+/* The set (two slots) of (key, qtype). */
+static struct cache_slot *cache_set(struct store_lookup_cache *c, const uint8_t *key, size_t keylen,
+				    uint16_t qtype)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)keylen << 16 | qtype), w;
 	size_t i = 0;
@@ -201,28 +204,40 @@ static struct cache_slot *cache_slot(struct store_lookup_cache *c, const uint8_t
 	memcpy(&w, key + i, keylen - i);
 	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 29;
-	return &c->slots[h & c->mask];
+	return &c->slots[h & c->mask & ~(size_t)1];
+}
+
+static bool slot_holds(const struct cache_slot *slot, uint32_t epoch, const uint8_t *key,
+		       size_t keylen, uint16_t qtype)
+{
+	return slot->epoch == epoch && slot->qtype == qtype && slot->keylen == keylen &&
+	       memcmp(slot->key, key, keylen) == 0;
 }
 
 const void *store_prefetch(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype)
 {
-	struct cache_slot *slot;
+	struct cache_slot *set;
 
 	if (!t->cache || !t->live || keylen > CACHE_KEY_MAX)
 		return NULL;
-	slot = cache_slot(t->cache, key, keylen, qtype);
-	__builtin_prefetch(slot);
-	__builtin_prefetch((const uint8_t *)slot + 64);
-	return slot;
+	set = cache_set(t->cache, key, keylen, qtype);
+	/* The head line of each way: epoch, value and the first 40 octets of the key. */
+	__builtin_prefetch(&set[0]);
+	__builtin_prefetch(&set[1]);
+	return set;
 }
 
 void store_prefetch_value(store_rtxn_t *t, const void *hint)
 {
-	const struct cache_slot *slot = hint;
+	const struct cache_slot *set = hint;
 
-	/* Only a hint: a slot of another name costs one wasted prefetch, never an answer. */
-	if (slot && slot->epoch == t->cache->epoch)
-		__builtin_prefetch(slot->val);
+	/* Only a hint: the other way's rrset costs a wasted prefetch, never an answer. */
+	if (!set)
+		return;
+	if (set[0].epoch == t->cache->epoch)
+		__builtin_prefetch(set[0].val);
+	if (set[1].epoch == t->cache->epoch)
+		__builtin_prefetch(set[1].val);
 }
 
 /* True when k is an rrset key of exactly the name `key`. */
@@ -244,17 +259,20 @@ static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t q
 			store_lookup_t *out)
 {
 	MDB_val k = {keylen + STORE_KEY_EXTRA, buf}, v;
-	struct cache_slot *slot = NULL;
+	struct cache_slot *set = NULL, *slot;
 	store_lookup_t res = {0};
+	uint32_t epoch = 0;
 	int rc, ret;
 
 	if (t->cache && t->live && keylen <= CACHE_KEY_MAX) {
-		slot = cache_slot(t->cache, buf, keylen, qtype);
-		if (slot->epoch == t->cache->epoch && slot->qtype == qtype &&
-		    slot->keylen == keylen && memcmp(slot->key, buf, keylen) == 0) {
-			v.mv_data = (void *)slot->val;
-			v.mv_size = slot->vlen;
-			goto found;
+		set = cache_set(t->cache, buf, keylen, qtype);
+		epoch = t->cache->epoch;
+		for (slot = set; slot < set + 2; slot++) {
+			if (slot_holds(slot, epoch, buf, keylen, qtype)) {
+				v.mv_data = (void *)slot->val;
+				v.mv_size = slot->vlen;
+				goto found;
+			}
 		}
 	}
 	wire_write_u16(buf + keylen + 1, qtype);
@@ -263,8 +281,17 @@ static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t q
 		return 0;
 	if (rc != 0)
 		return store_mdb_err(rc);
-	if (slot && v.mv_size <= UINT32_MAX) {
-		slot->epoch = t->cache->epoch;
+	if (set && v.mv_size <= UINT32_MAX) {
+		/* A free way, else the older entry goes: the newer one moves to the second way. */
+		if (set[0].epoch != epoch) {
+			slot = &set[0];
+		} else if (set[1].epoch != epoch) {
+			slot = &set[1];
+		} else {
+			set[1] = set[0];
+			slot = &set[0];
+		}
+		slot->epoch = epoch;
 		slot->vlen = (uint32_t)v.mv_size;
 		slot->val = v.mv_data;
 		slot->qtype = qtype;
