@@ -65,8 +65,8 @@ typedef struct conf {
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */
 	size_t map_size; /* map-size, bytes; suffixes K M G; default 1G */
-	/* lookup-cache: most exact store hits remembered per worker (128 B each; sized to twice
-	 * the store's rrsets up to this); default 262144, 0 disables */
+	/* lookup-cache: most exact store hits remembered, split over the workers (128 B each;
+	 * sized to twice the store's rrsets up to this); default 262144, 0 disables */
 	size_t lookup_cache;
 
 	/* [Log] */

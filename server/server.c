@@ -161,6 +161,9 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 		return tcp;
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
+	/* One budget for the process, as cacheSize: each worker remembers the names its own
+	 * clients ask. */
+	w->lookup_cache = conf->lookup_cache / srv->n;
 	if (ret == 0)
 		ret = worker_topn(w);
 	if (ret < 0) {

@@ -255,7 +255,7 @@ void udp_drain(worker_t *w)
 			return;
 		}
 		worker_txn(w); /* renewed once per ring batch, reset before the worker sleeps */
-		if (n > 1 && w->conf->lookup_cache)
+		if (n > 1 && w->lookup_cache)
 			udp_prefetch(w, b, (unsigned)n);
 		m = 0;
 		for (unsigned i = 0; i < (unsigned)n; i++) {

@@ -351,7 +351,7 @@ static int worker_setup(worker_t *w)
 	ret = store_read_begin(w->store, &w->rtx);
 	if (ret < 0)
 		return ret;
-	ret = store_read_cache(w->rtx, w->conf->lookup_cache);
+	ret = store_read_cache(w->rtx, w->lookup_cache);
 	if (ret < 0)
 		return ret;
 	store_read_reset(w->rtx);

@@ -78,6 +78,7 @@ typedef struct worker {
 	upstream_t up; /* forwarding I/O and the forwarder */
 
 	const struct conf *conf; /* the conf the worker uses now */
+	size_t lookup_cache;	 /* this worker's share of [Store] lookup-cache */
 	struct store *store;
 	struct store_rtxn *rtx;
 	bool txn_live;

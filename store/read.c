@@ -145,8 +145,9 @@ int store_read_cache(store_rtxn_t *t, size_t entries)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	/* At most `entries`: a budget, so round down (to an even count for the two ways). */
 	c->cap = 2;
-	while (c->cap < entries && c->cap < ((size_t)1 << 28))
+	while (c->cap * 2 <= entries && c->cap < ((size_t)1 << 28))
 		c->cap <<= 1;
 	if (cache_map(c, cache_want(c, t->nrrsets)) < 0) {
 		free(c);

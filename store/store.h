@@ -81,7 +81,7 @@ int store_read_renew(store_rtxn_t *t);
 /** End and free; NULL is a no-op. */
 void store_read_end(store_rtxn_t *t);
 /**
- * Give this handle a cache of `entries` (rounded up to a power of two) exact
+ * Give this handle a cache of at most `entries` (a power of two, at least 2) exact
  * store_lookup hits: name, type -> the rrset's place in the map. Entries stay
  * valid while no commit happens (same LMDB txn id: same snapshot, same pages)
  * and are dropped all at once by the first renew after one. One B-tree descent

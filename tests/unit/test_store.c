@@ -739,7 +739,7 @@ static void test_lookup_cache(store_t *s)
 	CHECK_EQ_INT(store_write_commit(w), 0);
 
 	CHECK_EQ_INT(store_read_begin(s, &t), 0);
-	CHECK_EQ_INT(store_read_cache(t, 3), 0); /* 4 slots for 8 rrsets: collisions */
+	CHECK_EQ_INT(store_read_cache(t, 3), 0); /* one set of 2 slots for 8 rrsets */
 	CHECK_EQ_INT(store_read_cache(t, 3), ERR_INVAL);
 	for (unsigned round = 0; round < 3; round++) {
 		for (unsigned i = 0; i < 7; i++) {
