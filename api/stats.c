@@ -254,6 +254,27 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	sb_printf(b, "skydns_ring_full_total %llu\n", v[STATS_RING_FULL]);
 }
 
+/* Prometheus wants cumulative buckets; the workers count each bucket on its own. */
+static void metrics_latency(sbuf_t *b, const unsigned long long *v)
+{
+	const char *name = "skydns_request_duration_seconds";
+	unsigned long long below = 0;
+
+	metric_head(
+	    b, name, "histogram",
+	    "Time from reading a question to handing its answer from the store to the "
+	    "kernel (UDP: the time of its receive batch). Forwarded answers are not in it.");
+	for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++) {
+		below += v[STATS_LAT0 + i];
+		if (i < STATS_LAT_BUCKETS - 1)
+			sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, stats_lat_le_ns(i) / 1e9,
+				  below);
+		else
+			sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, below);
+	}
+	sb_printf(b, "%s_sum %.9f\n%s_count %llu\n", name, v[STATS_LAT_SUM_NS] / 1e9, name, below);
+}
+
 /* Size of the LMDB file: what the store costs on disk (and at most in page cache). */
 static long long store_file_size(const api_t *api)
 {
@@ -308,6 +329,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	metric_head(&b, "skydns_ready", "gauge", "1 when ready, 0 while draining.");
 	sb_printf(&b, "skydns_ready %d\n", atomic_load(&api->draining) ? 0 : 1);
 	metrics_queries(&b, v);
+	metrics_latency(&b, v);
 	metric_head(&b, "skydns_store_generation", "gauge", "Store generation (SOA serial).");
 	sb_printf(&b, "skydns_store_generation %llu\n", (unsigned long long)gen);
 	metric_head(&b, "skydns_store_names", "gauge", "Names holding records in the store.");

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#define STATS_LAT_BUCKETS 16 /* latency histogram buckets, +Inf included */
+
 enum {
 	STATS_QUERIES,
 	STATS_UDP,
@@ -47,8 +49,21 @@ enum {
 	STATS_TCP_REFUSED, /* TCP connections closed at accept: tcp-max-connections/-per-client */
 	STATS_TCP_ACCEPT_PAUSED, /* accept failed for want of fds/memory: paused until the tick */
 	STATS_RING_FULL, /* operations dropped or deferred: no free SQE even after a submit */
+	/* Latency of answers from the store: STATS_LAT0 + i counts those that took at most
+	 * stats_lat_le_ns(i) (not cumulative), the last one the rest; the sum in ns. */
+	STATS_LAT0,
+	STATS_LAT_SUM_NS = STATS_LAT0 + STATS_LAT_BUCKETS,
 	STATS_COUNT
 };
+
+/** Upper bound of latency bucket i < STATS_LAT_BUCKETS - 1, in ns (Prometheus "le"). */
+static inline uint64_t stats_lat_le_ns(unsigned i)
+{
+	static const uint64_t le[STATS_LAT_BUCKETS - 1] = {
+	    50000,    100000,	250000,	   500000,    1000000,	 2500000,    5000000,	10000000,
+	    25000000, 50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000};
+	return le[i];
+}
 
 typedef struct {
 	uint64_t v[STATS_COUNT];
@@ -64,6 +79,17 @@ static inline void stats_add(stats_t *s, unsigned which, uint64_t n)
 static inline void stats_inc(stats_t *s, unsigned which)
 {
 	stats_add(s, which, 1);
+}
+
+/** Count n answers that took ns each (owning thread). */
+static inline void stats_observe(stats_t *s, uint64_t ns, uint64_t n)
+{
+	unsigned i = 0;
+
+	while (i < STATS_LAT_BUCKETS - 1 && ns > stats_lat_le_ns(i))
+		i++;
+	stats_add(s, STATS_LAT0 + i, n);
+	stats_add(s, STATS_LAT_SUM_NS, ns * n);
 }
 
 /** Add a worker's counters into *sum (any thread). */

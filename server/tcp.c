@@ -147,6 +147,7 @@ static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 	tcp_conn_t *c = &w->tcp.conns[idx];
 	worker_reply_to_t to = {.tcp = true, .idx = idx};
 	size_t len = 0, used = 2 + mlen;
+	uint64_t start = worker_clock_ns();
 	query_t q;
 	int ret;
 
@@ -158,9 +159,10 @@ static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 	/* Reserve the connection's one send before the reply exists (the forwarder answers later).
 	 */
 	c->send_pending = true;
-	if (ret == QUERY_REPLY)
+	if (ret == QUERY_REPLY) {
 		tcp_reply(w, idx, len);
-	else if (ret == QUERY_FORWARD)
+		stats_observe(&w->qctx.stats, worker_clock_ns() - start, 1);
+	} else if (ret == QUERY_FORWARD)
 		worker_forward(w, &q, to);
 	else
 		tcp_reply(w, idx, 0);

@@ -20,10 +20,7 @@
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return worker_clock_ns() / 1000000;
 }
 
 int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,

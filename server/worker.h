@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "server/query.h"
 #include "server/tcp.h"
@@ -113,6 +114,15 @@ typedef struct worker {
  * forwarder `fwd` (NULL when forwarding is off; freed by worker_deinit).
  * @return 0 or -errno.
  */
+/** CLOCK_MONOTONIC in ns (vDSO: no syscall). */
+static inline uint64_t worker_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct conf *conf,
 		struct store *store, forward_t *fwd);
 

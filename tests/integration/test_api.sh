@@ -216,7 +216,8 @@ for l in sys.stdin.read().splitlines():
     if l.startswith("#") or not l:
         continue
     m = line_re.match(l)
-    if not m or m.group(1) not in types:
+    base = re.sub(r"_(bucket|sum|count)$", "", m.group(1)) if m else ""
+    if not m or (m.group(1) not in types and types.get(base) not in ("histogram", "summary")):
         print("BAD LINE: " + l); sys.exit(1)
     print(l)
 '
@@ -236,6 +237,39 @@ assert_contains "metrics has generation" "$(cat "$T/m2")" 'skydns_store_generati
 assert_contains "metrics has build info" "$(cat "$T/m2")" 'skydns_build_info{version="'
 SZ=$(parse_metrics <"$T/m2" | sed -n 's/^skydns_store_size_bytes //p')
 assert_true "store size is data.mdb's size ($SZ)" [ "$SZ" = "$(stat -c %s "$T/data/data.mdb" 2>/dev/null || echo none)" ]
+
+# The latency histogram: cumulative buckets in le order, +Inf = _count, moved by the 10
+# UDP and 5 TCP answers in between, and a sum that is a plausible time.
+hist_check() { # before after
+	$PY - "$1" "$2" <<'PYEOF'
+import re, sys
+def hist(path):
+    b, s, c = [], None, None
+    for l in open(path):
+        m = re.match(r'^skydns_request_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$', l)
+        if m:
+            b.append((float(m.group(1)), int(m.group(2))))
+        elif l.startswith("skydns_request_duration_seconds_sum "):
+            s = float(l.split()[1])
+        elif l.startswith("skydns_request_duration_seconds_count "):
+            c = int(l.split()[1])
+    return b, s, c
+b1, s1, c1 = hist(sys.argv[1])
+b2, s2, c2 = hist(sys.argv[2])
+les = [le for le, _ in b2]
+counts = [n for _, n in b2]
+ok = (len(b2) == 16 and les == sorted(les) and les[-1] == float("inf") and
+      counts == sorted(counts) and counts[-1] == c2 and c2 >= c1 + 15 and
+      0 < s2 - s1 < 15 * 1.0)
+print("buckets", b2, "sum", s1, s2, "count", c1, c2)
+sys.exit(0 if ok else 1)
+PYEOF
+}
+curl -s -o "$T/h1" "$A/metrics"
+for i in $(seq 1 10); do dig_short cctv2.skydns.local >/dev/null; done
+for i in $(seq 1 5); do dig_short cctv2.skydns.local +tcp >/dev/null; done
+curl -s -o "$T/h2" "$A/metrics"
+assert_true "latency histogram: cumulative, +Inf = count, moved by 15" hist_check "$T/h1" "$T/h2"
 R1=$(parse_metrics <"$T/m2" | sed -n 's/^skydns_api_requests_total{code="404"} //p')
 api GET /skydns/api/nosuch-either
 curl -s -o "$T/m3" "$A/metrics"
