@@ -197,6 +197,13 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_SEND, to.idx));
 }
 
+/* Forwarded answers count by rcode as the worker's own do (query.c counts those). */
+static void count_forwarded(worker_t *w, const uint8_t *answer, size_t len)
+{
+	if (len >= WIRE_HDR_LEN)
+		stats_inc(&w->qctx.stats, STATS_RCODE0 + (answer[3] & 0x0F));
+}
+
 void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 {
 	forward_client_t cl = {.tcp = to.tcp};
@@ -205,7 +212,9 @@ void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 	int ret;
 
 	if (!w->up.fwd) {
-		worker_reply(w, to, query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap));
+		len = query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap);
+		count_forwarded(w, buf, len);
+		worker_reply(w, to, len);
 		return;
 	}
 	if (to.tcp) {
@@ -215,9 +224,10 @@ void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 		cl.addr.len = w->slots[to.idx].msg.msg_namelen;
 	}
 	ret = forward_query(w->up.fwd, q, &cl, w->now_ms, buf, cap, &len);
-	if (ret != FWD_PENDING)
+	if (ret != FWD_PENDING) {
+		count_forwarded(w, buf, len);
 		worker_reply(w, to, len);
-	else if (to.tcp)
+	} else if (to.tcp)
 		tcp_forward_wait(w, to.idx);
 	else
 		slot_release(w, to.idx);
@@ -229,6 +239,7 @@ void worker_forward_reply(worker_t *w, const forward_reply_t *r, const uint8_t *
 	worker_reply_to_t to = {.tcp = false};
 	udp_slot_t *s;
 
+	count_forwarded(w, buf, r->len);
 	if (r->client.tcp) {
 		tcp_forward_reply(w, r->client.cookie, buf, r->len);
 		return;

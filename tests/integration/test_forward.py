@@ -382,6 +382,7 @@ def check_testns(sky, api, tlog):
     C.eq(testns_count(tlog, "tc.t.test.", "TCP"), 1, "tc: then one TCP try")
     C.eq(delta(m0, m1, "skydns_forward_tcp_retries_total"), 1, "tc: TCP retry counted")
 
+    m0 = metrics(api)
     r, dt = ask(sky.port, "servfail.t.test.")
     C.eq(r.rcode(), dns.rcode.SERVFAIL, "servfail: SERVFAIL")
     C.ok(r.flags & dns.flags.RA, "servfail: RA set")
@@ -393,6 +394,13 @@ def check_testns(sky, api, tlog):
     C.ok(len(soa) == 1 and str(soa[0].name) == "t.test.", "nx: SOA of t.test. in authority")
     r, _ = ask(sky.port, "nx.t.test.")
     C.eq(r.rcode(), dns.rcode.NXDOMAIN, "nx again: NXDOMAIN")
+    # Forwarded answers count by rcode like local ones: the first NXDOMAIN came from
+    # upstream, the second from the cache.
+    m1 = metrics(api)
+    C.eq(delta(m0, m1, 'skydns_responses_total{rcode="SERVFAIL"}'), 1,
+         "forwarded SERVFAIL counted by rcode")
+    C.eq(delta(m0, m1, 'skydns_responses_total{rcode="NXDOMAIN"}'), 2,
+         "forwarded NXDOMAIN (upstream, then cache) counted by rcode")
     time.sleep(0.3)
     C.eq(testns_count(tlog, "nx.t.test."), 1, "nx again: negative answer cached (RFC 2308)")
 
