@@ -473,7 +473,8 @@ def check_dead(sky, timeout_s):
     time.sleep(0.2)
     r, dt = ask(sky.port, "skydns.local.", "SOA")
     C.eq(r.rcode(), dns.rcode.NOERROR, "local name while upstream is dead: answered")
-    C.ok(dt < 0.2, "local name while upstream is dead: at once (%.3f s)" % dt)
+    # Well under the 2 s try a blocked worker would wait; slack for TSan on a busy box.
+    C.ok(dt < 0.5, "local name while upstream is dead: at once (%.3f s)" % dt)
     t.join(timeout_s + 5)
     C.ok("r" in result, "dead: got an answer (%s)" % result.get("err"))
     if "r" in result:
