@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "mkquery.h"
 #include "common/err.h"
 #include "common/wire.h"
 #include "server/cache.h"
@@ -72,17 +73,6 @@ static size_t pkt_end(pkt_t *p)
 	wire_patch_u16(&p->w, 8, p->n[1]);
 	wire_patch_u16(&p->w, 10, p->n[2]);
 	return p->w.pos;
-}
-
-static void mkq(query_t *q, const char *name, uint16_t qtype, uint16_t id)
-{
-	memset(q, 0, sizeof(*q));
-	wire_name_from_text(name, q->qname, &q->qnamelen);
-	q->qtype = qtype;
-	q->qclass = WIRE_CLASS_IN;
-	q->id = id;
-	q->flags = WIRE_FLAG_RD;
-	q->resp_limit = 512;
 }
 
 /* TTLs of the answer section of a reply, in order. @return how many. */

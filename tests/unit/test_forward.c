@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "mkquery.h"
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
@@ -97,17 +98,6 @@ static forward_t *mkfwd(const conf_t *c, const char *resolv)
 	forward_opts_t o = {.seed = 12345, .nworkers = 1, .resolv_conf = resolv};
 	CHECK_EQ_INT(forward_new(&f, c, &o), 0);
 	return f;
-}
-
-static void mkq(query_t *q, const char *name, uint16_t qtype, uint16_t id)
-{
-	memset(q, 0, sizeof(*q));
-	wire_name_from_text(name, q->qname, &q->qnamelen);
-	q->qtype = qtype;
-	q->qclass = WIRE_CLASS_IN;
-	q->id = id;
-	q->flags = WIRE_FLAG_RD;
-	q->resp_limit = 512;
 }
 
 static int ask(forward_t *f, const query_t *q, uint64_t cookie, uint64_t now, size_t *len)
