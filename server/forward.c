@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "server/csprng.h"
 
 #define NIL UINT32_MAX
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
@@ -61,7 +62,7 @@ struct forward {
 	forward_server_stats_t srv[NGROUPS * CONF_MAX_SERVERS];
 	size_t nsrv;
 	uint16_t edns_udp;
-	uint64_t rng[2];
+	csprng_t ids; /* upstream query IDs: unpredictable (issue 10) */
 	forward_stats_t st;
 	cache_t *cache;
 
@@ -94,17 +95,6 @@ struct forward {
 static void inc(uint64_t *v)
 {
 	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
-
-static uint64_t rnd(forward_t *f)
-{
-	uint64_t s1 = f->rng[0];
-	const uint64_t s0 = f->rng[1];
-
-	f->rng[0] = s0;
-	s1 ^= s1 << 23;
-	f->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-	return f->rng[1] + s0;
 }
 
 static uint64_t splitmix(uint64_t *x)
@@ -273,8 +263,10 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
 			goto fail;
 	}
-	f->rng[0] = splitmix(&x);
-	f->rng[1] = splitmix(&x) | 1;
+	if ((ret = csprng_init(&f->ids)) < 0) {
+		log_err("forward: no kernel randomness for upstream query IDs: %s", err_str(ret));
+		goto fail;
+	}
 	f->edns_udp = c->edns_bufsize >= 512 ? c->edns_bufsize : 1232;
 	memset(f->buckets, 0xFF, sizeof(f->buckets));
 	for (size_t i = 0; i < FORWARD_MAX_INFLIGHT; i++)
@@ -295,6 +287,7 @@ void forward_free(forward_t *f)
 {
 	if (!f)
 		return;
+	csprng_deinit(&f->ids);
 	cache_free(f->cache);
 	free(f->answer);
 	free(f->scratch);
@@ -356,14 +349,15 @@ static void fl_release(forward_t *f, uint32_t idx)
 	f->fl_free[f->nfl_free++] = idx;
 }
 
+/* A random ID not in use; the IDs and the kernel's source port are all a spoofer must guess. */
 static uint16_t new_id(forward_t *f)
 {
 	for (int i = 0; i < 64; i++) {
-		uint16_t id = (uint16_t)rnd(f);
+		uint16_t id = csprng_u16(&f->ids);
 		if (f->idmap[id] == 0)
 			return id;
 	}
-	for (uint32_t id = (uint16_t)rnd(f), n = 0; n < 65536; n++, id = (id + 1) & 0xFFFF)
+	for (uint32_t id = csprng_u16(&f->ids), n = 0; n < 65536; n++, id = (id + 1) & 0xFFFF)
 		if (f->idmap[id] == 0)
 			return (uint16_t)id;
 	return 0; /* unreachable: at most FORWARD_MAX_INFLIGHT IDs are in use */

@@ -116,7 +116,7 @@ typedef struct {
 } forward_server_stats_t;
 
 typedef struct {
-	uint64_t seed;		 /* random seed (getrandom at startup) */
+	uint64_t seed;		 /* keys internal hashes; query IDs never depend on it */
 	unsigned nworkers;	 /* conf cache_size is split evenly over this many (0 = 1) */
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
 } forward_opts_t;
@@ -126,10 +126,12 @@ typedef struct forward forward_t;
 /**
  * Create the forwarder of one worker: copies the upstream servers out of
  * `c` (so `c` may be freed afterwards), reads resolv_conf when `c` has no
- * nameservers, drops (with a warning) any server equal to dns-addr, and
- * preallocates everything.
+ * nameservers, drops (with a warning) any server equal to dns-addr, keys
+ * its query-ID generator from the kernel (server/csprng.h: may wait for the
+ * kernel's pool right after boot, so call it from main), and preallocates
+ * everything.
  * @param out receives an owned forwarder (forward_free), only on success.
- * @return 0, -ENOMEM or ERR_INVAL.
+ * @return 0, -ENOMEM, ERR_INVAL, or -errno when the kernel gives no randomness.
  */
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts);
 

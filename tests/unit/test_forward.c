@@ -682,6 +682,75 @@ static void test_conf_same(void)
 	free(b);
 }
 
+/* ---- issue 10 -------------------------------------------------------------- */
+
+/* The old generator: xorshift128+ seeded from opts.seed through splitmix, after the cache's. */
+static uint64_t sm(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint16_t xorshift_id(uint64_t st[2])
+{
+	uint64_t s1 = st[0];
+	const uint64_t s0 = st[1];
+
+	st[0] = s0;
+	s1 ^= s1 << 23;
+	st[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return (uint16_t)(st[1] + s0);
+}
+
+/*
+ * Item 10: upstream IDs do not follow from the seed (two forwarders made with
+ * the same seed ask with different IDs, and neither with xorshift128+'s), and
+ * they keep coming unpredictable past the generator's refills (1,200 IDs).
+ */
+static void test_ids_unpredictable(void)
+{
+	enum { N = 1200 };
+	static uint16_t ids[2][N];
+	conf_t *c = mkconf();
+	char name[64];
+	uint64_t x = 12345, st[2];
+	int same = 0, xs = 0, dups = 0;
+
+	for (int k = 0; k < 2; k++) {
+		forward_t *f = mkfwd(c, NULL); /* seed 12345 both times */
+		forward_send_t s;
+		query_t q;
+		size_t len;
+		int n = 0;
+		for (int i = 0; i < N; i++) {
+			snprintf(name, sizeof(name), "id%d.example.net", i);
+			mkq(&q, name, WIRE_TYPE_A, 1);
+			ask(f, &q, (uint64_t)i, 0, &len);
+			while (take_send(f, &s) && n < N)
+				ids[k][n++] = s.id;
+		}
+		CHECK_EQ_INT(n, N);
+		done(f);
+	}
+	(void)sm(&x); /* the cache's seed came first */
+	st[0] = sm(&x);
+	st[1] = sm(&x) | 1;
+	for (int i = 0; i < N; i++) {
+		same += ids[0][i] == ids[1][i];
+		xs += ids[0][i] == xorshift_id(st);
+		for (int j = i > 16 ? i - 16 : 0; j < i; j++)
+			dups += ids[0][j] == ids[0][i];
+	}
+	/* Chance agreement: N / 65536 expected, so 0 or 1. */
+	CHECK(same < 8);
+	CHECK(xs < 8);
+	CHECK_EQ_INT(dups, 0); /* IDs in flight are distinct */
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -695,5 +764,6 @@ int main(void)
 	test_resolv_conf_and_loop();
 	test_inflight_bound();
 	test_conf_same();
+	test_ids_unpredictable();
 	return check_done();
 }
