@@ -105,6 +105,7 @@ typedef struct {
 	uint64_t ignored;	 /* upstream packets: unknown ID, wrong source or question */
 	uint64_t malformed;	 /* upstream packets that did not parse */
 	uint64_t inflight_drops; /* in-flight or waiter table full */
+	uint64_t share_drops;	 /* the client's /24 (/56) held its share already */
 	cache_stats_t cache;
 } forward_stats_t;
 
@@ -139,9 +140,13 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts);
 void forward_free(forward_t *f);
 
 /**
- * Forward one client query.
+ * Forward one client query. A client whose /24 (IPv4) or /56 (IPv6) already
+ * started forward-max-per-client questions in flight, or has twice that many
+ * queries waiting, gets SERVFAIL at once (share_drops), so one network
+ * cannot fill the tables for everyone; nobody else's question is evicted.
+ * Clients without an address (family not AF_INET/AF_INET6) are not counted.
  * @param q      the parsed question from query_process (borrowed; copied).
- * @param client borrowed; copied.
+ * @param client borrowed; copied. Its addr is needed for TCP clients too.
  * @param resp,cap,resplen  filled on FWD_ANSWERED and FWD_FAILED.
  * @return FWD_ANSWERED, FWD_PENDING or FWD_FAILED.
  */
@@ -208,7 +213,8 @@ bool forward_configured(const conf_t *c);
 
 /**
  * Whether a forwarder made from `a` would be the same as one made from `b`
- * (servers, subdomains, timeout, cache size, EDNS size, dns-addr), so a
+ * (servers, subdomains, timeout, cache size, EDNS size, dns-addr, the
+ * per-client share), so a
  * reload may keep the running one with its cache and in-flight questions.
  * An empty nameservers list counts as different: /etc/resolv.conf may have
  * changed.
