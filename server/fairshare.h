@@ -8,6 +8,10 @@
  * questions in flight it started (the try slots and upstream sockets) and
  * the clients of it waiting for any answer (the waiter table).
  *
+ * What it cannot do: an attacker holding more networks than the table has
+ * shares (8 at the default), or spoofing UDP sources over as many networks,
+ * can still fill the tables; the share stops one host, NAT or customer.
+ *
  * Threads: a fairshare_t belongs to one worker thread; no locks.
  * Memory: one fixed open-addressing table (linear probing, seeded hash,
  * backward-shift deletion) allocated by fairshare_new(), nothing afterwards.
