@@ -106,6 +106,9 @@ static const struct {
      "Forwarded queries dropped: in-flight table full."},
     {STATS_FWD_TCP, "tcpRetries", "skydns_forward_tcp_retries_total",
      "Truncated upstream answers asked again over TCP."},
+    {STATS_FWD_SHARE_DROPS, "shareDrops", "skydns_forward_share_drops_total",
+     "Forwarded queries answered SERVFAIL at once: the client's /24 (/56) already held its "
+     "share of the in-flight table (forward-max-per-client)."},
     {STATS_CACHE_HITS, "hits", "skydns_cache_hits_total", "Forwarded queries answered from cache."},
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",

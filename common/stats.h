@@ -39,6 +39,8 @@ enum {
 	STATS_FWD_SERVFAIL,  /* clients answered SERVFAIL by the forwarder */
 	STATS_FWD_DROPS,     /* in-flight or waiter table full */
 	STATS_FWD_TCP,	     /* TC over UDP, asked again over TCP */
+	/* SERVFAIL at once: the client's /24 (/56) held its share (forward-max-per-client) */
+	STATS_FWD_SHARE_DROPS,
 	STATS_CACHE_HITS,
 	STATS_CACHE_MISSES,
 	STATS_CACHE_EVICTIONS, /* live entries pushed out to make room */

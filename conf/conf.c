@@ -733,6 +733,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("nameservers", "ex-nameservers"), set_nameservers, F(nameservers), 0, 0},
     {SEC_DNS, NAMES("subDomainServers", "inDomainServers"), set_subdomains, F(subdomains), 0, 0},
     {SEC_DNS, NAMES("forward-timeout"), set_seconds, F(forward_timeout_ms), 10, SEC(60)},
+    {SEC_DNS, NAMES("forward-max-per-client"), set_uint, F(forward_max_per_client), 0, 4096},
     {SEC_DNS, NAMES("cacheSize", "cache-size"), set_uint, F(cache_size), 0, 100000000},
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
@@ -1033,6 +1034,7 @@ int conf_defaults(conf_t **out)
 	c->rrl_slip = 2;
 	c->rrl_window = 1;
 	c->forward_timeout_ms = SEC(2);
+	c->forward_max_per_client = 512;
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);
 	c->map_size = 1ULL << 30;

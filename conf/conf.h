@@ -61,6 +61,9 @@ typedef struct conf {
 	size_t cache_size;	     /* cacheSize, entries, default 100000; 0 disables */
 	char *ip_monitor_path;	     /* ip-monitor-path, default /skydns/monitor/status/ */
 	uint32_t shutdown_grace_ms;  /* shutdown-grace (seconds), default 5 */
+	/* forward-max-per-client: questions in flight one client /24 (/56) may start per worker,
+	 * twice that many of its queries waiting; 0 = no cap; default 512 (issue 10) */
+	unsigned forward_max_per_client;
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

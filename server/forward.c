@@ -11,6 +11,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "server/csprng.h"
+#include "server/fairshare.h"
 
 #define NIL UINT32_MAX
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
@@ -18,6 +20,8 @@
 #define MSG_MAX 65535
 #define EDNS_DO 0x8000u
 #define RESOLV_CONF "/etc/resolv.conf"
+
+_Static_assert(FAIRSHARE_SLOTS >= 2 * FORWARD_MAX_WAITERS, "every waiter's network must fit");
 
 struct group {
 	uint8_t name[WIRE_NAME_MAX];
@@ -28,6 +32,7 @@ struct group {
 };
 
 struct inflight {
+	uint64_t owner; /* fairshare key of the network that started it (0: none) */
 	uint32_t hnext;
 	uint32_t hash;
 	uint32_t waiters; /* list of struct waiter */
@@ -45,6 +50,7 @@ struct inflight {
 };
 
 struct waiter {
+	uint64_t net; /* fairshare key of its client (0: not counted) */
 	uint32_t next;
 	forward_client_t client;
 	query_t q;
@@ -61,7 +67,8 @@ struct forward {
 	forward_server_stats_t srv[NGROUPS * CONF_MAX_SERVERS];
 	size_t nsrv;
 	uint16_t edns_udp;
-	uint64_t rng[2];
+	csprng_t ids;	    /* upstream query IDs: unpredictable (issue 10) */
+	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
 	forward_stats_t st;
 	cache_t *cache;
 
@@ -94,17 +101,6 @@ struct forward {
 static void inc(uint64_t *v)
 {
 	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
-
-static uint64_t rnd(forward_t *f)
-{
-	uint64_t s1 = f->rng[0];
-	const uint64_t s0 = f->rng[1];
-
-	f->rng[0] = s0;
-	s1 ^= s1 << 23;
-	f->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-	return f->rng[1] + s0;
 }
 
 static uint64_t splitmix(uint64_t *x)
@@ -252,6 +248,25 @@ static void setup_groups(forward_t *f, const conf_t *c, const char *resolv)
 	}
 }
 
+/*
+ * forward-max-per-client questions (1/8 of the table by default) and twice
+ * that many waiters per client network: one network then holds at most an
+ * eighth of either table, and a busy NAT still gets 512 distinct questions
+ * in flight per worker (thousands of uncached queries a second at usual
+ * upstream round trips).
+ */
+static int share_new(forward_t *f, const conf_t *c, uint64_t seed)
+{
+	unsigned q = c->forward_max_per_client, w;
+
+	if (q == 0)
+		return 0;
+	if (q > FORWARD_MAX_INFLIGHT)
+		q = FORWARD_MAX_INFLIGHT;
+	w = 2 * q > FORWARD_MAX_WAITERS ? FORWARD_MAX_WAITERS : 2 * q;
+	return fairshare_new(&f->share, q, w, seed);
+}
+
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 {
 	forward_t *f;
@@ -273,8 +288,12 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
 			goto fail;
 	}
-	f->rng[0] = splitmix(&x);
-	f->rng[1] = splitmix(&x) | 1;
+	if ((ret = csprng_init(&f->ids)) < 0) {
+		log_err("forward: no kernel randomness for upstream query IDs: %s", err_str(ret));
+		goto fail;
+	}
+	if ((ret = share_new(f, c, splitmix(&x))) < 0)
+		goto fail;
 	f->edns_udp = c->edns_bufsize >= 512 ? c->edns_bufsize : 1232;
 	memset(f->buckets, 0xFF, sizeof(f->buckets));
 	for (size_t i = 0; i < FORWARD_MAX_INFLIGHT; i++)
@@ -295,6 +314,8 @@ void forward_free(forward_t *f)
 {
 	if (!f)
 		return;
+	csprng_deinit(&f->ids);
+	fairshare_free(f->share);
 	cache_free(f->cache);
 	free(f->answer);
 	free(f->scratch);
@@ -349,6 +370,9 @@ static void fl_release(forward_t *f, uint32_t idx)
 	*pp = e->hnext;
 	f->idmap[e->id] = 0;
 	e->has_id = false;
+	if (f->share)
+		fairshare_put(f->share, e->owner, 1, 0);
+	e->owner = 0;
 	last = f->active[--f->nactive];
 	f->active[e->apos] = last;
 	f->fl[last].apos = e->apos;
@@ -356,14 +380,15 @@ static void fl_release(forward_t *f, uint32_t idx)
 	f->fl_free[f->nfl_free++] = idx;
 }
 
+/* A random ID not in use; the IDs and the kernel's source port are all a spoofer must guess. */
 static uint16_t new_id(forward_t *f)
 {
 	for (int i = 0; i < 64; i++) {
-		uint16_t id = (uint16_t)rnd(f);
+		uint16_t id = csprng_u16(&f->ids);
 		if (f->idmap[id] == 0)
 			return id;
 	}
-	for (uint32_t id = (uint16_t)rnd(f), n = 0; n < 65536; n++, id = (id + 1) & 0xFFFF)
+	for (uint32_t id = csprng_u16(&f->ids), n = 0; n < 65536; n++, id = (id + 1) & 0xFFFF)
 		if (f->idmap[id] == 0)
 			return (uint16_t)id;
 	return 0; /* unreachable: at most FORWARD_MAX_INFLIGHT IDs are in use */
@@ -444,7 +469,8 @@ static int servfail(forward_t *f, const query_t *q, uint8_t *resp, size_t cap, s
 	return FWD_FAILED;
 }
 
-static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forward_client_t *client)
+static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forward_client_t *client,
+		      uint64_t net)
 {
 	uint32_t wi = f->w_free;
 
@@ -453,6 +479,9 @@ static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forwar
 	f->w_free = f->w[wi].next;
 	f->w[wi].q = *q;
 	f->w[wi].client = *client;
+	f->w[wi].net = net;
+	if (f->share)
+		fairshare_take(f->share, net, 0, 1);
 	f->w[wi].next = f->fl[idx].waiters;
 	f->fl[idx].waiters = wi;
 	return 0;
@@ -464,6 +493,7 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	uint8_t lname[WIRE_NAME_MAX];
 	uint32_t h, idx;
 	uint8_t group;
+	uint64_t net;
 
 	inc(&f->st.queries);
 	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
@@ -475,8 +505,12 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	wire_name_lower(lname, q->qnamelen);
 	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
 	idx = fl_find(f, lname, q->qnamelen, q, h);
+	/* Over its share: refused before it takes anything, and nobody is evicted. */
+	net = f->share ? fairshare_key(&client->addr) : 0;
+	if (f->share && !fairshare_admit(f->share, net, idx == NIL))
+		goto share_drop;
 	if (idx != NIL) {
-		if (add_waiter(f, idx, q, client) < 0)
+		if (add_waiter(f, idx, q, client, net) < 0)
 			goto drop;
 		inc(&f->st.joined);
 		return FWD_PENDING;
@@ -487,10 +521,18 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	if (f->nfl_free == 0 || f->w_free == NIL)
 		goto drop;
 	idx = fl_alloc(f, q, lname, h, group);
-	add_waiter(f, idx, q, client);
+	f->fl[idx].owner = net;
+	if (f->share)
+		fairshare_take(f->share, net, 1, 0);
+	add_waiter(f, idx, q, client, net);
 	inc(&f->st.forwarded);
 	start_try(f, idx, false, now_ms);
 	return FWD_PENDING;
+share_drop:
+	/* SERVFAIL, as for a full table: a transient shortage of this server, after
+	 * which a stub tries its next server; not cached, so nobody else sees it. */
+	inc(&f->st.share_drops);
+	return servfail(f, q, resp, cap, resplen);
 drop:
 	inc(&f->st.inflight_drops);
 	return servfail(f, q, resp, cap, resplen);
@@ -716,6 +758,9 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 		}
 		out->client = w->client;
 		out->len = len;
+		if (f->share)
+			fairshare_put(f->share, w->net, 0, 1);
+		w->net = 0;
 		w->next = f->w_free;
 		f->w_free = r.waiter;
 		if (len > 0)
@@ -813,6 +858,7 @@ bool forward_conf_same(const conf_t *a, const conf_t *b)
 	if (forward_configured(a) != forward_configured(b) || a->nnameservers == 0 ||
 	    a->forward_timeout_ms != b->forward_timeout_ms || a->cache_size != b->cache_size ||
 	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
+	    a->forward_max_per_client != b->forward_max_per_client ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
 	    a->nsubdomains != b->nsubdomains)
 		return false;

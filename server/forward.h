@@ -105,6 +105,7 @@ typedef struct {
 	uint64_t ignored;	 /* upstream packets: unknown ID, wrong source or question */
 	uint64_t malformed;	 /* upstream packets that did not parse */
 	uint64_t inflight_drops; /* in-flight or waiter table full */
+	uint64_t share_drops;	 /* the client's /24 (/56) held its share already */
 	cache_stats_t cache;
 } forward_stats_t;
 
@@ -116,7 +117,7 @@ typedef struct {
 } forward_server_stats_t;
 
 typedef struct {
-	uint64_t seed;		 /* random seed (getrandom at startup) */
+	uint64_t seed;		 /* keys internal hashes; query IDs never depend on it */
 	unsigned nworkers;	 /* conf cache_size is split evenly over this many (0 = 1) */
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
 } forward_opts_t;
@@ -126,10 +127,12 @@ typedef struct forward forward_t;
 /**
  * Create the forwarder of one worker: copies the upstream servers out of
  * `c` (so `c` may be freed afterwards), reads resolv_conf when `c` has no
- * nameservers, drops (with a warning) any server equal to dns-addr, and
- * preallocates everything.
+ * nameservers, drops (with a warning) any server equal to dns-addr, keys
+ * its query-ID generator from the kernel (server/csprng.h: may wait for the
+ * kernel's pool right after boot, so call it from main), and preallocates
+ * everything.
  * @param out receives an owned forwarder (forward_free), only on success.
- * @return 0, -ENOMEM or ERR_INVAL.
+ * @return 0, -ENOMEM, ERR_INVAL, or -errno when the kernel gives no randomness.
  */
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts);
 
@@ -137,9 +140,13 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts);
 void forward_free(forward_t *f);
 
 /**
- * Forward one client query.
+ * Forward one client query. A client whose /24 (IPv4) or /56 (IPv6) already
+ * started forward-max-per-client questions in flight, or has twice that many
+ * queries waiting, gets SERVFAIL at once (share_drops), so one network
+ * cannot fill the tables for everyone; nobody else's question is evicted.
+ * Clients without an address (family not AF_INET/AF_INET6) are not counted.
  * @param q      the parsed question from query_process (borrowed; copied).
- * @param client borrowed; copied.
+ * @param client borrowed; copied. Its addr is needed for TCP clients too.
  * @param resp,cap,resplen  filled on FWD_ANSWERED and FWD_FAILED.
  * @return FWD_ANSWERED, FWD_PENDING or FWD_FAILED.
  */
@@ -206,7 +213,8 @@ bool forward_configured(const conf_t *c);
 
 /**
  * Whether a forwarder made from `a` would be the same as one made from `b`
- * (servers, subdomains, timeout, cache size, EDNS size, dns-addr), so a
+ * (servers, subdomains, timeout, cache size, EDNS size, dns-addr, the
+ * per-client share), so a
  * reload may keep the running one with its cache and in-flight questions.
  * An empty nameservers list counts as different: /etc/resolv.conf may have
  * changed.

@@ -197,6 +197,24 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 	io_uring_sqe_set_data64(sqe, uring_ud(UD_UDP_SEND, to.idx));
 }
 
+/* A TCP client's address for the forwarder, which counts clients by network (port 0). */
+static void tcp_client_addr(const query_client_t *qc, conf_addr_t *out)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->sa;
+
+	memset(out, 0, sizeof(*out));
+	if (qc->addrlen == 4) {
+		v4->sin_family = AF_INET;
+		memcpy(&v4->sin_addr, qc->addr, 4);
+		out->len = sizeof(*v4);
+	} else if (qc->addrlen == 16) {
+		v6->sin6_family = AF_INET6;
+		memcpy(&v6->sin6_addr, qc->addr, 16);
+		out->len = sizeof(*v6);
+	}
+}
+
 /* Forwarded answers count by rcode as the worker's own do (query.c counts those). */
 static void count_forwarded(worker_t *w, const uint8_t *answer, size_t len)
 {
@@ -219,6 +237,7 @@ void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 	}
 	if (to.tcp) {
 		cl.cookie = tcp_cookie(w, to.idx);
+		tcp_client_addr(&w->tcp.conns[to.idx].cl, &cl.addr);
 	} else {
 		memcpy(&cl.addr.sa, &w->slots[to.idx].addr, w->slots[to.idx].msg.msg_namelen);
 		cl.addr.len = w->slots[to.idx].msg.msg_namelen;

@@ -409,7 +409,12 @@ static void test_numbers(void)
 	if (c) {
 		CHECK_EQ_INT(c->map_size, 4 << 20);
 		CHECK_EQ_INT(c->forward_timeout_ms, 1500);
+		CHECK_EQ_INT(c->forward_max_per_client, 512); /* issue 10: on by default */
 	}
+	conf_free(c);
+	c = expect_ok("[Dns]\nforward-max-per-client = 0\n");
+	if (c)
+		CHECK_EQ_INT(c->forward_max_per_client, 0);
 	conf_free(c);
 }
 
@@ -433,6 +438,9 @@ static void test_bad_values(void)
 	expect_error("[Dns]\ncacheSize = 99999999999999999999999\n", ERR_CONFIG,
 		     ":2: [Dns] cacheSize: expected a number from 0 to 100000000, got "
 		     "\"99999999999999999999999\"");
+	expect_error("[Dns]\nforward-max-per-client = 4097\n", ERR_CONFIG,
+		     ":2: [Dns] forward-max-per-client: expected a number from 0 to 4096, got "
+		     "\"4097\"");
 	expect_error("[Dns]\nforward-timeout = 0.0001\n", ERR_CONFIG,
 		     ":2: [Dns] forward-timeout: expected seconds from 0.01 to 60, got \"0.0001\"");
 	expect_error("[Dns]\ntcp-idle-timeout = 1.\n", ERR_CONFIG,

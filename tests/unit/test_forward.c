@@ -682,6 +682,257 @@ static void test_conf_same(void)
 	free(b);
 }
 
+/* ---- issue 10 -------------------------------------------------------------- */
+
+static conf_addr_t addr6(const char *ip)
+{
+	conf_addr_t a;
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a.sa;
+
+	memset(&a, 0, sizeof(a));
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons(40000);
+	inet_pton(AF_INET6, ip, &s->sin6_addr);
+	a.len = sizeof(*s);
+	return a;
+}
+
+static int ask_from(forward_t *f, const char *name, const conf_addr_t *from, uint64_t cookie,
+		    uint64_t now)
+{
+	forward_client_t cl;
+	query_t q;
+	size_t len;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.addr = *from;
+	cl.cookie = cookie;
+	mkq(&q, name, WIRE_TYPE_A, (uint16_t)cookie);
+	return forward_query(f, &q, &cl, now, g_resp, sizeof(g_resp), &len);
+}
+
+/* Take every queued send; keep the one whose question is `name` (lowercase). */
+static int send_for(forward_t *f, const char *name, sent_t *out)
+{
+	uint8_t want[WIRE_NAME_MAX];
+	size_t wantlen;
+	sent_t s;
+	int found = 0;
+
+	wire_name_from_text(name, want, &wantlen);
+	while (next_send(f, &s) == 1)
+		if (s.qnamelen == wantlen && memcmp(s.qname, want, wantlen) == 0) {
+			*out = s;
+			found = 1;
+		}
+	return found;
+}
+
+/* The reply for client `cookie` among those queued; its rcode, or -1 when none came. */
+static int reply_rcode(forward_t *f, uint64_t cookie)
+{
+	static uint8_t out[65535];
+	forward_reply_t rep;
+	int rcode = -1;
+
+	while (forward_next_reply(f, &rep, out, sizeof(out)))
+		if (rep.client.cookie == cookie)
+			rcode = wire_read_u16(out + 2) & 0xF;
+	return rcode;
+}
+
+/* The defaults, with the two upstreams of mkconf. */
+static conf_t *mkconf_defaults(void)
+{
+	conf_t *c = NULL, *m = mkconf();
+
+	CHECK_EQ_INT(conf_defaults(&c), 0);
+	c->nnameservers = m->nnameservers;
+	c->nameservers_set = true;
+	memcpy(c->nameservers, m->nameservers, sizeof(c->nameservers));
+	c->dns_addr = m->dns_addr;
+	free(m);
+	return c;
+}
+
+/*
+ * Item 7: 6,000 unique names from one /24 towards an upstream that never
+ * answers take at most their share; a question of another network already in
+ * flight is not evicted, and a new one still goes upstream and is answered.
+ * Before the fix the flood took all 4,096 slots and the newcomer got SERVFAIL.
+ */
+static void test_fair_share_flood(void)
+{
+	conf_t *c = mkconf_defaults();
+	forward_t *f = mkfwd(c, NULL);
+	conf_addr_t b = addr4("127.1.0.1", 40000);
+	uint8_t ans[4096];
+	char name[64];
+	sent_t s1, s2;
+	int pending = 0, failed = 0;
+
+	CHECK_EQ_INT(ask_from(f, "before.victim.example", &b, 1, 0), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "before.victim.example", &s1), 1);
+	for (int i = 0; i < 6000; i++) {
+		conf_addr_t a = addr4("127.0.0.1", (uint16_t)(1024 + i));
+		((struct sockaddr_in *)&a.sa)->sin_addr.s_addr = htonl(0x7f000001u + (i % 250));
+		snprintf(name, sizeof(name), "flood%d.attacker.example", i);
+		int r = ask_from(f, name, &a, 1000 + (uint64_t)i, 1);
+		pending += r == FWD_PENDING;
+		failed +=
+		    r == FWD_FAILED && (wire_read_u16(g_resp + 2) & 0xF) == WIRE_RCODE_SERVFAIL;
+	}
+	CHECK(pending <= FORWARD_MAX_INFLIGHT / 8);
+	CHECK_EQ_INT(pending + failed, 6000);
+	CHECK_EQ_INT(ask_from(f, "after.victim.example", &b, 2, 2), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "after.victim.example", &s2), 1);
+	forward_on_packet(f, s1.s.slot, s1.s.to, ans, answer_for(&s1, ans, 1, 60), 3);
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_NOERROR);
+	forward_on_packet(f, s2.s.slot, s2.s.to, ans, answer_for(&s2, ans, 1, 60), 4);
+	CHECK_EQ_INT(reply_rcode(f, 2), WIRE_RCODE_NOERROR);
+	printf("fair share: flood from one /24: %d in flight, %d SERVFAIL at once\n", pending,
+	       failed);
+	done(f);
+	conf_free(c);
+}
+
+/* Item 7 in detail: what counts as one network, waiters, and shares given back. */
+static void test_fair_share_rules(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f;
+	forward_stats_t st;
+	char name[64];
+	int n;
+
+	c->forward_max_per_client = 4; /* 4 questions, 8 waiters per network */
+	f = mkfwd(c, NULL);
+	const conf_addr_t a1 = addr4("10.1.2.3", 1), a2 = addr4("10.1.2.200", 2),
+			  mapped = addr6("::ffff:10.1.2.9"), other24 = addr4("10.1.3.3", 1),
+			  v6a = addr6("2001:db8:0:1200::1"), v6b = addr6("2001:db8:0:12ff:ffff::2"),
+			  v6c = addr6("2001:db8:0:1300::1"), none = {.len = 0};
+	const conf_addr_t *same24[3] = {&a1, &a2, &mapped};
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "q%d.a.example", i);
+		n = ask_from(f, name, same24[i % 3], (uint64_t)i, 0);
+		CHECK_EQ_INT(n, i < 4 ? FWD_PENDING : FWD_FAILED);
+	}
+	CHECK_EQ_INT(ask_from(f, "x.other24.example", &other24, 50, 0), FWD_PENDING);
+	/* Joining questions in flight costs waiters only: 4 more fit, then no more. */
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "q%d.a.example", i % 4);
+		CHECK_EQ_INT(ask_from(f, name, &a1, 100 + (uint64_t)i, 0),
+			     i < 4 ? FWD_PENDING : FWD_FAILED);
+	}
+	/* Another network may join them. */
+	CHECK_EQ_INT(ask_from(f, "q0.a.example", &other24, 51, 0), FWD_PENDING);
+	/* IPv6 counts by /56. */
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "v%d.six.example", i);
+		CHECK_EQ_INT(ask_from(f, name, i % 2 ? &v6a : &v6b, 200 + (uint64_t)i, 0),
+			     FWD_PENDING);
+	}
+	CHECK_EQ_INT(ask_from(f, "v9.six.example", &v6a, 210, 0), FWD_FAILED);
+	CHECK_EQ_INT(ask_from(f, "v9.six.example", &v6c, 211, 0), FWD_PENDING);
+	/* No address (an internal caller): not counted. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d.none.example", i);
+		CHECK_EQ_INT(ask_from(f, name, &none, 300 + (uint64_t)i, 0), FWD_PENDING);
+	}
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.share_drops, 2 + 2 + 1);
+	CHECK_EQ_INT(st.inflight_drops, 0);
+	/* Every try times out: the SERVFAILs give the shares back. */
+	for (uint64_t now = 1000; forward_inflight(f) > 0 && now < 100000; now += 1000) {
+		forward_on_tick(f, now);
+		while (take_send(f, &(forward_send_t){0}))
+			;
+		(void)reply_rcode(f, 0);
+	}
+	CHECK_EQ_INT(forward_inflight(f), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "again%d.a.example", i);
+		CHECK_EQ_INT(ask_from(f, name, same24[i % 3], 400 + (uint64_t)i, 200000),
+			     FWD_PENDING);
+	}
+	CHECK_EQ_INT(ask_from(f, "again9.a.example", &a1, 410, 200000), FWD_FAILED);
+	done(f);
+	/* 0 turns the cap off. */
+	c->forward_max_per_client = 0;
+	f = mkfwd(c, NULL);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "q%d.off.example", i);
+		CHECK_EQ_INT(ask_from(f, name, &a1, (uint64_t)i, 0), FWD_PENDING);
+	}
+	done(f);
+	free(c);
+}
+
+/* The old generator: xorshift128+ seeded from opts.seed through splitmix, after the cache's. */
+static uint64_t sm(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint16_t xorshift_id(uint64_t st[2])
+{
+	uint64_t s1 = st[0];
+	const uint64_t s0 = st[1];
+
+	st[0] = s0;
+	s1 ^= s1 << 23;
+	st[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return (uint16_t)(st[1] + s0);
+}
+
+/*
+ * Item 10: upstream IDs do not follow from the seed (two forwarders made with
+ * the same seed ask with different IDs, and neither with xorshift128+'s), and
+ * they keep coming unpredictable past the generator's refills (1,200 IDs).
+ */
+static void test_ids_unpredictable(void)
+{
+	enum { N = 1200 };
+	static uint16_t ids[2][N];
+	conf_t *c = mkconf();
+	char name[64];
+	uint64_t x = 12345, st[2];
+	int same = 0, xs = 0, dups = 0;
+
+	for (int k = 0; k < 2; k++) {
+		forward_t *f = mkfwd(c, NULL); /* seed 12345 both times */
+		forward_send_t s;
+		int n = 0;
+		for (int i = 0; i < N; i++) {
+			snprintf(name, sizeof(name), "id%d.example.net", i);
+			ask_from(f, name, &(conf_addr_t){.len = 0}, (uint64_t)i, 0);
+			while (take_send(f, &s) && n < N)
+				ids[k][n++] = s.id;
+		}
+		CHECK_EQ_INT(n, N);
+		done(f);
+	}
+	(void)sm(&x); /* the cache's seed came first */
+	st[0] = sm(&x);
+	st[1] = sm(&x) | 1;
+	for (int i = 0; i < N; i++) {
+		same += ids[0][i] == ids[1][i];
+		xs += ids[0][i] == xorshift_id(st);
+		for (int j = i > 16 ? i - 16 : 0; j < i; j++)
+			dups += ids[0][j] == ids[0][i];
+	}
+	/* Chance agreement: N / 65536 expected, so 0 or 1. */
+	CHECK(same < 8);
+	CHECK(xs < 8);
+	CHECK_EQ_INT(dups, 0); /* IDs in flight are distinct */
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -695,5 +946,8 @@ int main(void)
 	test_resolv_conf_and_loop();
 	test_inflight_bound();
 	test_conf_same();
+	test_fair_share_flood();
+	test_fair_share_rules();
+	test_ids_unpredictable();
 	return check_done();
 }
