@@ -35,14 +35,22 @@ static const char *status_text(int status)
 		return "Bad Request";
 	case 401:
 		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 409:
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 503:
 		return "Service Unavailable";
 	default:
@@ -279,9 +287,13 @@ static int on_request(struct mg_connection *c, void *cbdata)
 			  : ri->local_uri   ? ri->local_uri
 					    : "";
 	const char *method = ri->request_method ? ri->request_method : "";
+	int ret;
 
 	if (strncmp(uri, "/skydns/", 8) != 0)
 		return route_plain(api, c, method, uri);
+	/* Without a token nothing else tells a browser page from the admin. */
+	if (!api->token && (ret = api_guard_check(api, c)) != 0)
+		return ret;
 	if (!authorized(api, c))
 		return api_reply_error(c, 401, "missing or bad token");
 	return route_skydns(api, c, method, uri + 8);
@@ -483,6 +495,8 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 		ret = -ENOMEM;
 		goto fail;
 	}
+	if (!api->token && (ret = api_guard_init(api, conf)) < 0)
+		goto fail;
 	mg_init_library(conf->api_certfile && conf->api_certfile[0] ? MG_FEATURES_TLS : 0);
 	if ((ret = start_civetweb(api, conf, spec)) < 0) {
 		mg_exit_library();
@@ -494,6 +508,7 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 fail:
 	if (api->pemfd >= 0)
 		close(api->pemfd);
+	api_guard_free(api);
 	free(api->token);
 	free(api);
 	return ret;
@@ -513,6 +528,7 @@ void api_stop(api_t *api)
 	mg_exit_library();
 	if (api->pemfd >= 0)
 		close(api->pemfd);
+	api_guard_free(api);
 	free(api->token);
 	free(api);
 }
