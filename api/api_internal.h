@@ -52,7 +52,8 @@ int api_reply_err_code(struct mg_connection *c, int code, const char *what);
 
 /**
  * Read the request body into an owned buffer (free()). NUL-terminated.
- * @return 0, API_JSON_TOOBIG (over API_BODY_MAX), -ENOMEM, -EIO.
+ * @return 0, API_JSON_TOOBIG (over API_BODY_MAX), -ETIMEDOUT (the whole body
+ *         took longer than a few seconds), -ENOMEM, -EIO.
  */
 int api_read_body(struct mg_connection *c, char **out, size_t *len);
 

@@ -5,6 +5,7 @@
  */
 #include "api/api_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -137,6 +138,7 @@ static int put_status(api_t *api, struct mg_connection *c, const api_addr_t *a, 
 
 	if ((ret = api_read_body(c, &body, &len)) < 0)
 		return ret == API_JSON_TOOBIG ? api_reply_error(c, 413, "body too large")
+		       : ret == -ETIMEDOUT    ? api_reply_error(c, 408, "the body came too slowly")
 					      : api_reply_error(c, 400, "cannot read the body");
 	st = parse_status(body, len, err, sizeof(err));
 	free(body);
