@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <civetweb.h>
@@ -23,6 +24,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+
+/* Header deadline (civetweb measures it from the first byte) and each body read's. */
+#define API_REQUEST_TIMEOUT_MS "2000"
+/* A whole body, however it trickles in; 1 MiB over loopback takes milliseconds. */
+#define API_BODY_DEADLINE_MS 5000
 
 static const char *status_text(int status)
 {
@@ -35,14 +41,22 @@ static const char *status_text(int status)
 		return "Bad Request";
 	case 401:
 		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 409:
 		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 503:
 		return "Service Unavailable";
 	default:
@@ -132,10 +146,19 @@ int api_reply_err_code(struct mg_connection *c, int code, const char *what)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int api_read_body(struct mg_connection *c, char **out, size_t *len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	size_t cap = 4096, n = 0;
+	int64_t deadline = mono_ms() + API_BODY_DEADLINE_MS;
 	char *buf;
 
 	if (ri->content_length > API_BODY_MAX)
@@ -154,7 +177,15 @@ int api_read_body(struct mg_connection *c, char **out, size_t *len)
 			buf = nb;
 			cap *= 2;
 		}
-		int r = mg_read(c, buf + n, cap - 1 - n);
+		/*
+		 * One byte per call: mg_read() returns only when the whole length
+		 * asked for has come, and its timeout restarts with every byte, so
+		 * a client sending a byte a second would hold a bigger read (and
+		 * the thread) for as many seconds as it asks bytes. Bytes that came
+		 * with the header are copied from civetweb's buffer without a
+		 * syscall; the rest cost a poll + recv each (~40 ms for 20 KB).
+		 */
+		int r = mg_read(c, buf + n, 1);
 		if (r < 0) {
 			free(buf);
 			return -EIO;
@@ -162,6 +193,10 @@ int api_read_body(struct mg_connection *c, char **out, size_t *len)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		if (mono_ms() > deadline) {
+			free(buf);
+			return -ETIMEDOUT;
+		}
 	}
 	if (n > API_BODY_MAX) {
 		free(buf);
@@ -279,9 +314,13 @@ static int on_request(struct mg_connection *c, void *cbdata)
 			  : ri->local_uri   ? ri->local_uri
 					    : "";
 	const char *method = ri->request_method ? ri->request_method : "";
+	int ret;
 
 	if (strncmp(uri, "/skydns/", 8) != 0)
 		return route_plain(api, c, method, uri);
+	/* Without a token nothing else tells a browser page from the admin. */
+	if (!api->token && (ret = api_guard_check(api, c)) != 0)
+		return ret;
 	if (!authorized(api, c))
 		return api_reply_error(c, 401, "missing or bad token");
 	return route_skydns(api, c, method, uri + 8);
@@ -430,15 +469,25 @@ static int start_civetweb(api_t *api, const conf_t *conf, const char *spec)
 	char errtext[256] = "";
 	struct mg_error_data errd = {.text = errtext, .text_buffer_size = sizeof(errtext)};
 	struct mg_init_data init = {.callbacks = &cb, .user_data = api};
-	char pem[PATH_MAX];
+	char pem[PATH_MAX], threads[16];
 	size_t n = 0;
 
 	opts[n++] = "listening_ports";
 	opts[n++] = spec;
+	/*
+	 * Issue 10 item 6: a civetweb thread reads one request header at a time
+	 * and waits for it up to request_timeout_ms, so K slow clients hold K
+	 * threads and /health queued behind them. Many threads (api-threads,
+	 * 100 KB stacks each) and a 2 s header deadline mean a liveness probe
+	 * waits only when more than api-threads clients stall at once, and then
+	 * at most ~2 s. A separate listener for /health would have changed the
+	 * port probes use; civetweb's queue alone would only move the wait.
+	 */
+	snprintf(threads, sizeof(threads), "%u", conf->api_threads ? conf->api_threads : 32);
 	opts[n++] = "num_threads";
-	opts[n++] = "4";
+	opts[n++] = threads;
 	opts[n++] = "request_timeout_ms";
-	opts[n++] = "10000";
+	opts[n++] = API_REQUEST_TIMEOUT_MS;
 	opts[n++] = "enable_keep_alive";
 	opts[n++] = "no";
 	if (conf->api_certfile && conf->api_certfile[0]) {
@@ -483,6 +532,8 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 		ret = -ENOMEM;
 		goto fail;
 	}
+	if (!api->token && (ret = api_guard_init(api, conf)) < 0)
+		goto fail;
 	mg_init_library(conf->api_certfile && conf->api_certfile[0] ? MG_FEATURES_TLS : 0);
 	if ((ret = start_civetweb(api, conf, spec)) < 0) {
 		mg_exit_library();
@@ -494,6 +545,7 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 fail:
 	if (api->pemfd >= 0)
 		close(api->pemfd);
+	api_guard_free(api);
 	free(api->token);
 	free(api);
 	return ret;
@@ -513,6 +565,7 @@ void api_stop(api_t *api)
 	mg_exit_library();
 	if (api->pemfd >= 0)
 		close(api->pemfd);
+	api_guard_free(api);
 	free(api->token);
 	free(api);
 }

@@ -18,8 +18,8 @@ struct mg_context;
 struct json_t;
 
 /* HTTP statuses counted for skydns_api_requests_total; the last slot counts any other. */
-#define API_CODES_LIST 200, 201, 400, 401, 404, 405, 409, 413, 500, 503
-#define API_NCODES 11
+#define API_CODES_LIST 200, 201, 400, 401, 403, 404, 405, 408, 409, 413, 415, 421, 500, 503
+#define API_NCODES 15
 
 struct api {
 	struct mg_context *ctx;
@@ -29,6 +29,8 @@ struct api {
 	int pemfd;   /* memfd joining TLS cert + key, or -1 */
 	char *token; /* owned copy; NULL = no auth */
 	_Atomic bool draining;
+	char **hosts; /* owned: Host values a tokenless API accepts (guard.c) */
+	size_t nhosts;
 	_Atomic unsigned long long replies[API_NCODES]; /* by status, see api_code_slot() */
 };
 
@@ -50,9 +52,24 @@ int api_reply_err_code(struct mg_connection *c, int code, const char *what);
 
 /**
  * Read the request body into an owned buffer (free()). NUL-terminated.
- * @return 0, API_JSON_TOOBIG (over API_BODY_MAX), -ENOMEM, -EIO.
+ * @return 0, API_JSON_TOOBIG (over API_BODY_MAX), -ETIMEDOUT (the whole body
+ *         took longer than a few seconds), -ENOMEM, -EIO.
  */
 int api_read_body(struct mg_connection *c, char **out, size_t *len);
+
+/**
+ * Build the Host list of a tokenless API: its own address, localhost, the
+ * loopback literals and conf->api_hostnames, each with the API's port.
+ * @return 0, ERR_CONFIG, -ENOMEM (api_guard_free() cleans up either way).
+ */
+int api_guard_init(api_t *api, const struct conf *conf);
+void api_guard_free(api_t *api);
+/**
+ * Refuse what a browser page could forge: a foreign Host (421), a foreign
+ * Origin (403), a body that is not application/json (415).
+ * @return 0 to go on, or the status already replied.
+ */
+int api_guard_check(api_t *api, struct mg_connection *c);
 
 /* Route handlers; `rest` is the path after the route prefix (URL-decoded). */
 int api_records_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);

@@ -16,6 +16,10 @@
 #define API_TEXT_MAX 4096	   /* TXT text, split into 255-byte strings */
 #define API_HOST_MAX 1024	   /* a host name in text form */
 #define API_TTL_DEFAULT 30	   /* the original's examples use 30 s */
+/* Deepest nesting of arrays and objects a body may have. Valid bodies need 2
+ * ({"ips":[...]}); 8 leaves room for fields we ignore. jansson's own limit
+ * (2048) overflows civetweb's ~100 KB thread stacks near 900 levels. */
+#define API_JSON_DEPTH_MAX 8
 
 /* What the request is for: decides which fields are required. */
 enum {
@@ -82,6 +86,15 @@ typedef struct {
  * @return 0, API_JSON_BAD or API_JSON_TOOBIG.
  */
 int api_json_parse(int op, const char *body, size_t len, api_req_t *out, char *err, size_t errlen);
+
+/**
+ * Check that a JSON text nests at most `max` arrays/objects, without parsing
+ * it (so on any stack). Brackets inside strings do not count. The count never
+ * undercounts what a parser reaches before it finds a syntax error.
+ * @param body untrusted bytes, need not be NUL-terminated.
+ * @return true when the nesting is within `max`.
+ */
+bool api_json_depth_ok(const char *body, size_t len, unsigned max);
 
 /** Parse an IPv4 or IPv6 address in text form. @return 0 or API_JSON_BAD. */
 int api_addr_parse(const char *text, api_addr_t *out);

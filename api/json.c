@@ -326,6 +326,31 @@ static int validate(api_req_t *r, char *err, size_t errlen)
 	return check_create(r, err, errlen);
 }
 
+bool api_json_depth_ok(const char *body, size_t len, unsigned max)
+{
+	unsigned depth = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = body[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > max)
+				return false;
+		} else if ((ch == ']' || ch == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
 int api_json_parse(int op, const char *body, size_t len, api_req_t *out, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -343,6 +368,10 @@ int api_json_parse(int op, const char *body, size_t len, api_req_t *out, char *e
 			return 0;
 		return fail(err, errlen, API_JSON_BAD, "a JSON body is required");
 	}
+	/* Before jansson: its recursive descent would run off a civetweb thread's stack. */
+	if (!api_json_depth_ok(body, len, API_JSON_DEPTH_MAX))
+		return fail(err, errlen, API_JSON_BAD, "JSON nested deeper than %d levels",
+			    API_JSON_DEPTH_MAX);
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return fail(err, errlen, API_JSON_BAD, "invalid JSON: %s (line %d)", jerr.text,

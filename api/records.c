@@ -519,7 +519,8 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 	if ((ret = api_read_body(c, &body, &len)) < 0) {
 		ret = ret == API_JSON_TOOBIG
 			  ? api_reply_error(c, 413, "body larger than %d bytes", API_BODY_MAX)
-			  : api_reply_error(c, 400, "cannot read the body");
+		      : ret == -ETIMEDOUT ? api_reply_error(c, 408, "the body came too slowly")
+					  : api_reply_error(c, 400, "cannot read the body");
 		goto out;
 	}
 	if (!(req = malloc(sizeof(*req)))) {

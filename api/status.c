@@ -5,6 +5,7 @@
  */
 #include "api/api_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -92,11 +93,15 @@ static int get_status(api_t *api, struct mg_connection *c, const api_addr_t *one
 /* Body {"status":"UP"|"DOWN"} -> STORE_HEALTH_*, or <0 with a message. */
 static int parse_status(const char *body, size_t len, char *err, size_t errlen)
 {
-	json_t *root = json_loadb(body, len, 0, NULL);
+	/* Depth first: jansson recurses, and civetweb's thread stacks are small. */
+	bool shallow = api_json_depth_ok(body, len, API_JSON_DEPTH_MAX);
+	json_t *root = shallow ? json_loadb(body, len, 0, NULL) : NULL;
 	const char *s = root ? json_string_value(json_object_get(root, "status")) : NULL;
 	int st = -1;
 
-	if (!root)
+	if (!shallow)
+		snprintf(err, errlen, "JSON nested deeper than %d levels", API_JSON_DEPTH_MAX);
+	else if (!root)
 		snprintf(err, errlen, "invalid JSON");
 	else if (s && strcasecmp(s, "UP") == 0)
 		st = STORE_HEALTH_UP;
@@ -133,6 +138,7 @@ static int put_status(api_t *api, struct mg_connection *c, const api_addr_t *a, 
 
 	if ((ret = api_read_body(c, &body, &len)) < 0)
 		return ret == API_JSON_TOOBIG ? api_reply_error(c, 413, "body too large")
+		       : ret == -ETIMEDOUT    ? api_reply_error(c, 408, "the body came too slowly")
 					      : api_reply_error(c, 400, "cannot read the body");
 	st = parse_status(body, len, err, sizeof(err));
 	free(body);

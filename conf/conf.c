@@ -1,6 +1,7 @@
 #include "conf/conf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -97,6 +98,7 @@ static const size_t string_fields[] = {
     offsetof(conf_t, k8s_token_file), offsetof(conf_t, k8s_cafile),
     offsetof(conf_t, k8s_kubeconfig), offsetof(conf_t, kube_domain),
     offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
+    offsetof(conf_t, api_hostnames),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -690,6 +692,34 @@ static int set_urls(conf_t *c, const keydef_t *k, const char *val, char *msg, si
 	return set_string_field(c, k->off, *out ? out : NULL);
 }
 
+/* Comma list of host names for the API's Host check, stored lowercase without blanks or a
+ * trailing dot; "" unsets. Only name characters: a port or scheme here would never match. */
+static int set_hostnames(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char tok[TOKEN_MAX], out[TOKEN_MAX] = "";
+	const char *cur = val;
+	size_t len = 0, n;
+	int r;
+
+	while (*val && (r = next_token(&cur, ",", tok)) != 0) {
+		n = strlen(tok);
+		if (n && tok[n - 1] == '.')
+			tok[--n] = '\0';
+		bool bad = r < 0 || n == 0 || n > 253 || tok[0] == '-' || tok[0] == '.' ||
+			   len + n + 2 > sizeof(out);
+		for (size_t i = 0; i < n && !bad; i++) {
+			tok[i] = (char)tolower((unsigned char)tok[i]);
+			bad = !isalnum((unsigned char)tok[i]) && tok[i] != '-' && tok[i] != '.';
+		}
+		if (bad)
+			return expected(msg, msglen, val,
+					"expected host names (letters, digits, '-', '.') separated "
+					"by ','");
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", tok);
+	}
+	return set_string_field(c, k->off, *out ? out : NULL);
+}
+
 /* The original's [Stats] server: now the admin API, which also serves stats. */
 static int set_stats_server(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
@@ -751,6 +781,8 @@ static const keydef_t keys[] = {
     {SEC_API, NAMES("api-token", "skydns-auth"), set_str, F(api_token), 0, 0},
     {SEC_API, NAMES("api-certfile"), set_str, F(api_certfile), 0, 0},
     {SEC_API, NAMES("api-keyfile"), set_str, F(api_keyfile), 0, 0},
+    {SEC_API, NAMES("api-hostnames"), set_hostnames, F(api_hostnames), 0, 0},
+    {SEC_API, NAMES("api-threads"), set_uint, F(api_threads), 4, 256},
     {SEC_STATS, NAMES("statsServer"), set_stats_server, F(api_address), 0, 0},
     {SEC_STATS, NAMES("statsServerAuthToken"), set_str, F(api_token), 0, 0},
     {SEC_ETCD, NAMES("etcd-servers"), set_urls, F(etcd_servers), 0, 0},
@@ -1037,6 +1069,7 @@ int conf_defaults(conf_t **out)
 	c->forward_max_per_client = 512;
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);
+	c->api_threads = 32;
 	c->map_size = 1ULL << 30;
 	c->lookup_cache = 262144;
 	c->log_level = LOG_LVL_INFO;

@@ -88,6 +88,10 @@ typedef struct conf {
 	char *api_token;   /* api-token, alias skydns-auth / statsServerAuthToken; NULL = none */
 	char *api_certfile;
 	char *api_keyfile;
+	/* api-hostnames: comma list of names (lowercase, no trailing dot) a tokenless API also
+	 * accepts in Host and Origin besides its own address and localhost; NULL = none */
+	char *api_hostnames;
+	unsigned api_threads; /* api-threads: civetweb request threads, 4..256, default 32 */
 
 	/* [Etcd] */
 	char *etcd_servers; /* comma list of URLs; NULL = etcd off */

@@ -207,3 +207,35 @@ def tcp_query(port, wire, timeout=3.0):
         return tcp_read_msg(s)
     finally:
         s.close()
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=5.0):
+    """One raw HTTP/1.1 request to 127.0.0.1:port, headers exactly as given.
+
+    Host defaults to 127.0.0.1:port; pass {"Host": None} to send none. The
+    API closes every connection after its reply, so the reply ends at EOF.
+    Returns (status, body bytes); status 0 when the connection broke first.
+    """
+    hdrs = {"Host": "127.0.0.1:%d" % port}
+    hdrs.update(headers or {})
+    if body is not None:
+        hdrs.setdefault("Content-Length", str(len(body)))
+    head = "%s %s HTTP/1.1\r\n" % (method, path)
+    head += "".join("%s: %s\r\n" % (k, v) for k, v in hdrs.items() if v is not None)
+    head += "Connection: close\r\n\r\n"
+    data = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(head.encode() + (body or b""))
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        pass
+    if not data.startswith(b"HTTP/1."):
+        return 0, data
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""

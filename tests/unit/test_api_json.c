@@ -2,6 +2,8 @@
  * Unit tests for api/json: request bodies -> api_req_t, table-driven over
  * raw bytes, including the limits (1 MiB body, 1000 addresses).
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +159,45 @@ static void test_limits(void)
 	free(r);
 }
 
+/* Issue 10 item 2: nesting is refused before jansson recurses into it. */
+static void test_depth(void)
+{
+	static const struct {
+		const char *text;
+		bool ok;
+	} depth_cases[] = {
+	    {"{\"ips\":[\"10.0.0.1\"]}", true},
+	    {"[[[[[[[[]]]]]]]]", true},	   /* 8 */
+	    {"[[[[[[[[[]]]]]]]]]", false}, /* 9 */
+	    {"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}", false},
+	    {"[[[[[[[[]]]]]]]],[[[[[[[[]]]]]]]]", true},     /* siblings do not add up */
+	    {"{\"t\":\"[[[[[[[[[[[[\"}", true},		     /* brackets in a string */
+	    {"{\"t\":\"\\\"[[[[[[[[[[\"}", true},	     /* after an escaped quote */
+	    {"{\"t\":\"\\\\\"[[[[[[[[[[]]]]]]]]]]}", false}, /* an escaped backslash ends it */
+	    {"]]]][[[[[[[[[", false},			     /* stray closers do not earn credit */
+	};
+	api_req_t *r = malloc(sizeof(*r));
+	size_t n = 100000;
+	char *deep = malloc(n), err[256];
+
+	for (size_t i = 0; i < sizeof(depth_cases) / sizeof(depth_cases[0]); i++) {
+		if (api_json_depth_ok(depth_cases[i].text, strlen(depth_cases[i].text),
+				      API_JSON_DEPTH_MAX) != depth_cases[i].ok) {
+			fprintf(stderr, "depth case %zu: %s\n", i, depth_cases[i].text);
+			CHECK(0);
+		}
+	}
+	memset(deep, '[', n);
+	CHECK_EQ_INT(api_json_parse(API_OP_CREATE, deep, n, r, err, sizeof(err)), API_JSON_BAD);
+	CHECK(strstr(err, "nested deeper") != NULL);
+	for (size_t i = 0; i + 5 <= n; i += 5)
+		memcpy(deep + i, "{\"a\":", 5);
+	CHECK_EQ_INT(api_json_parse(API_OP_DELETE, deep, n, r, err, sizeof(err)), API_JSON_BAD);
+	CHECK(strstr(err, "nested deeper") != NULL);
+	free(deep);
+	free(r);
+}
+
 static void test_addr(void)
 {
 	api_addr_t a;
@@ -178,6 +219,7 @@ int main(void)
 	test_table();
 	test_fields();
 	test_limits();
+	test_depth();
 	test_addr();
 	return check_done();
 }

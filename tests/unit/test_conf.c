@@ -576,6 +576,33 @@ static void test_cross_checks(void)
 	conf_free(c);
 }
 
+/* Issue 10 items 4 and 6: the tokenless API's Host names and its thread count. */
+static void test_api_guard_keys(void)
+{
+	conf_t *c = expect_ok("[Api]\napi-hostnames = Skydns.Internal. , admin-1.example\n");
+
+	if (c) {
+		CHECK(c->api_hostnames &&
+		      strcmp(c->api_hostnames, "skydns.internal,admin-1.example") == 0);
+		CHECK_EQ_INT(c->api_threads, 32);
+		conf_free(c);
+	}
+	c = expect_ok("[Api]\napi-hostnames =\napi-threads = 4\n");
+	if (c) {
+		CHECK(c->api_hostnames == NULL);
+		CHECK_EQ_INT(c->api_threads, 4);
+		conf_free(c);
+	}
+	expect_error("[Api]\napi-hostnames = evil.example:80\n", ERR_CONFIG,
+		     ":2: [Api] api-hostnames: expected host names (letters, digits, '-', '.') "
+		     "separated by ',', got \"evil.example:80\"");
+	expect_error("[Api]\napi-hostnames = a,,b\n", ERR_CONFIG,
+		     ":2: [Api] api-hostnames: expected host names (letters, digits, '-', '.') "
+		     "separated by ',', got \"a,,b\"");
+	expect_error("[Api]\napi-threads = 3\n", ERR_CONFIG,
+		     ":2: [Api] api-threads: expected a number from 4 to 256, got \"3\"");
+}
+
 static void test_subdomains(void)
 {
 	conf_t *c = expect_ok("[Dns]\nsubDomainServers = one.example@1.1.1.1 % two.EXAMPLE.@"
@@ -807,6 +834,7 @@ int main(void)
 	test_structure_errors();
 	test_fun_modes();
 	test_cross_checks();
+	test_api_guard_keys();
 	test_subdomains();
 	test_list_continuation();
 	test_parse_addr();
