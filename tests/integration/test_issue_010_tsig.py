@@ -11,7 +11,9 @@ whose error is BADKEY. NSD (same zone, same query bytes) is the reference:
  - a TSIG that is not the last RR gets FORMERR.
 """
 import os
+import random
 import re
+import socket
 import shutil
 import struct
 import subprocess
@@ -23,7 +25,31 @@ import dns.message
 import dns.tsigkeyring
 
 sys.path.insert(0, os.path.dirname(__file__))
-from skytest import Checks, Skydns, free_port, tcp_query, udp_query  # noqa: E402
+from skytest import Checks, Skydns, tcp_query, udp_query  # noqa: E402
+import skytest  # noqa: E402
+
+
+def low_port():
+    """A free loopback port below 32768, outside the kernel's ephemeral range (32768-60999),
+    so no client socket of a parallel test can take it between the check and the bind."""
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(200):
+        port = rng.randrange(20000, 32768)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port below 32768")
+
+
+skytest.free_port = low_port  # Skydns() picks its port through this name
 
 C = Checks()
 ZONE = "$ORIGIN skydns.local.\n$TTL 300\nwww IN A 10.0.0.1\n"
@@ -34,7 +60,7 @@ KEY = "MyKey.Example."
 
 
 def start_nsd(tmp):
-    port = free_port()
+    port = low_port()
     with open(os.path.join(tmp, "zone"), "w") as f:
         f.write(NSD_ZONE)
     conf = os.path.join(tmp, "nsd.conf")
