@@ -209,21 +209,11 @@ static void conn_pump(struct worker *w, uint32_t idx)
 		conn_arm_recv(w, idx);
 }
 
-/*
- * The client's network as RRL counts it: /24 for IPv4 (an IPv4-mapped IPv6
- * address too, or a dual-stack listener would put every IPv4 client in one
- * /56), /56 for IPv6. @return bytes written to net (at most 8).
- */
+/* The client's network as RRL counts it, /24 or /56 (IPv6 listeners are V6ONLY, so no
+ * IPv4-mapped peers), with its family in net[0]. @return bytes written to net (at most 8). */
 static size_t client_net(const query_client_t *cl, uint8_t net[8])
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
 	net[0] = cl->addrlen;
-	if (cl->addrlen == 16 && memcmp(cl->addr, mapped, sizeof(mapped)) == 0) {
-		net[0] = 4;
-		memcpy(net + 1, cl->addr + 12, 3);
-		return 4;
-	}
 	if (cl->addrlen == 4) {
 		memcpy(net + 1, cl->addr, 3);
 		return 4;

@@ -10,8 +10,8 @@
  *    tcp-message-timeout; later bytes do not extend it (slow-loris). The
  *    clock restarts only when a reply of ours went out, i.e. after the
  *    client finished a message;
- *  - tcp-max-per-client counts connections per client /24 (IPv6 /56, an
- *    IPv4-mapped address as IPv4), like server/rrl.c;
+ *  - tcp-max-per-client counts connections per client /24 (IPv6 /56), like
+ *    server/rrl.c;
  *  - with the pool full, a new connection replaces the longest-idle one (no
  *    partial query buffered, no reply in flight) instead of being refused
  *    (RFC 7766 §6.2.3); only when every connection is busy is it refused.
