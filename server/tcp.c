@@ -287,34 +287,33 @@ static void pool_adopt(struct worker *w)
 }
 
 /*
- * The connection to close for a newcomer when the pool is full: the
- * longest-idle one, with no partial query buffered and no reply in flight or
- * awaited (RFC 7766 §6.2.3). Failing that, the one whose partial message
- * started longest ago, once it has taken a quarter of tcp-message-timeout: a
- * real client's message arrives within a round trip, so that one is most
- * likely a slow loris that reconnects as fast as its connections die.
+ * The connection to close for a newcomer when the pool is full. Candidates
+ * are those with no reply in flight or awaited; the one quiet the longest
+ * goes: an idle one (no partial query, RFC 7766 §6.2.3) counts from its last
+ * activity, one with a partial message from that message's first byte. A
+ * real client's message arrives within a round trip and its connection is
+ * then new, so the oldest is an idle connection or a slow loris that
+ * reconnects as fast as its connections die; a newcomer survives as many
+ * later arrivals as the pool has slots.
  * @return its index, or UINT32_MAX when every connection is busy.
  */
 static uint32_t pool_victim(const struct worker *w)
 {
-	uint64_t stale = w->now_ms - w->conf->tcp_msg_ms / 4;
-	uint64_t idle_at = UINT64_MAX, msg_at = UINT64_MAX;
-	uint32_t idle = UINT32_MAX, partial = UINT32_MAX;
+	uint64_t oldest = UINT64_MAX;
+	uint32_t victim = UINT32_MAX;
 
 	for (uint32_t i = 0; i < w->tcp.n; i++) {
 		const tcp_conn_t *c = &w->tcp.conns[i];
+		uint64_t since = c->rlen == 0 ? c->last_ms : c->msg_ms;
 
-		if (!c->in_use || c->fd < 0 || c->send_pending)
+		if (!c->in_use || c->fd < 0 || c->send_pending || (c->rlen > 0 && !c->msg_ms))
 			continue;
-		if (c->rlen == 0 && c->last_ms < idle_at) {
-			idle_at = c->last_ms;
-			idle = i;
-		} else if (c->msg_ms && c->msg_ms <= stale && c->msg_ms < msg_at) {
-			msg_at = c->msg_ms;
-			partial = i;
+		if (since < oldest) {
+			oldest = since;
+			victim = i;
 		}
 	}
-	return idle != UINT32_MAX ? idle : partial;
+	return victim;
 }
 
 /* Make room for one accepted fd. @return false when nothing may go or the queue is full. */

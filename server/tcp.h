@@ -12,9 +12,10 @@
  *    client finished a message;
  *  - tcp-max-per-client counts connections per client /24 (IPv6 /56), like
  *    server/rrl.c;
- *  - with the pool full, a new connection replaces the longest-idle one (no
- *    partial query buffered, no reply in flight) instead of being refused
- *    (RFC 7766 §6.2.3); only when every connection is busy is it refused.
+ *  - with the pool full, a new connection replaces the one quiet the longest
+ *    (idle since its last query, RFC 7766 §6.2.3, or stuck in a partial
+ *    message since its first byte) instead of being refused; only when every
+ *    connection has a reply in flight is it refused.
  * The timeouts are swept by the worker's timer tick.
  *
  * Threads: called only by the worker thread that owns the pool.
@@ -35,7 +36,7 @@ struct io_uring_cqe;
 
 #define TCP_RBUF 8192	     /* buffered request bytes per connection */
 #define TCP_WBUF (2 + 65535) /* length prefix + largest DNS message */
-#define TCP_WAITQ 16	     /* accepted fds waiting for an evicted slot to drain */
+#define TCP_WAITQ 64	     /* accepted fds waiting for an evicted slot to drain */
 
 typedef struct {
 	int fd; /* -1 when closed */
