@@ -247,6 +247,18 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	metric_head(b, "skydns_tcp_refused_total", "counter",
 		    "TCP connections closed at accept: per-worker or per-client cap reached.");
 	sb_printf(b, "skydns_tcp_refused_total %llu\n", v[STATS_TCP_REFUSED]);
+	metric_head(
+	    b, "skydns_tcp_closed_total", "counter",
+	    "TCP connections closed by the server, by reason (refusals at accept included).");
+	sb_printf(b, "skydns_tcp_closed_total{reason=\"idle\"} %llu\n", v[STATS_TCP_CLOSE_IDLE]);
+	sb_printf(b, "skydns_tcp_closed_total{reason=\"message_timeout\"} %llu\n",
+		  v[STATS_TCP_CLOSE_MSG_TIMEOUT]);
+	sb_printf(b, "skydns_tcp_closed_total{reason=\"evicted\"} %llu\n",
+		  v[STATS_TCP_CLOSE_EVICTED]);
+	sb_printf(b, "skydns_tcp_closed_total{reason=\"client_limit\"} %llu\n",
+		  v[STATS_TCP_REFUSED_CLIENT]);
+	sb_printf(b, "skydns_tcp_closed_total{reason=\"pool_full\"} %llu\n",
+		  v[STATS_TCP_REFUSED_FULL]);
 	metric_head(b, "skydns_tcp_accept_paused_total", "counter",
 		    "TCP accepts that failed for want of file descriptors or memory (EMFILE, "
 		    "ENFILE, ENOBUFS, ENOMEM); accepting resumes on the next timer tick.");

@@ -50,6 +50,12 @@ enum {
 	STATS_RRL_SLIPPED, /* UDP replies sent truncated (TC=1) instead: rrl-slip */
 	STATS_TCP_REFUSED, /* TCP connections closed at accept: tcp-max-connections/-per-client */
 	STATS_TCP_ACCEPT_PAUSED, /* accept failed for want of fds/memory: paused until the tick */
+	/* TCP closes by reason (issue 10 item 5); the refusals also count in STATS_TCP_REFUSED. */
+	STATS_TCP_CLOSE_IDLE,	     /* no query for tcp-idle-timeout */
+	STATS_TCP_CLOSE_MSG_TIMEOUT, /* a started message not finished in tcp-message-timeout */
+	STATS_TCP_CLOSE_EVICTED,     /* longest-idle connection closed to admit a new one */
+	STATS_TCP_REFUSED_CLIENT,    /* refused at accept: the client's /24 (/56) at its cap */
+	STATS_TCP_REFUSED_FULL,	     /* refused at accept: pool full and nothing idle to evict */
 	STATS_RING_FULL, /* operations dropped or deferred: no free SQE even after a submit */
 	/* Latency of answers from the store: STATS_LAT0 + i counts those that took at most
 	 * stats_lat_le_ns(i) (not cumulative), the last one the rest; the sum in ns. */

@@ -755,6 +755,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("edns-bufsize"), set_uint, F(edns_bufsize), 512, 4096},
     {SEC_DNS, NAMES("min-ttl"), set_uint, F(min_ttl), 0, 86400},
     {SEC_DNS, NAMES("tcp-idle-timeout"), set_seconds, F(tcp_idle_ms), 100, SEC(3600)},
+    {SEC_DNS, NAMES("tcp-message-timeout"), set_seconds, F(tcp_msg_ms), 100, SEC(3600)},
     {SEC_DNS, NAMES("tcp-max-connections"), set_uint, F(tcp_max_conns), 1, 1000000},
     {SEC_DNS, NAMES("tcp-max-per-client"), set_uint, F(tcp_max_per_client), 1, 1000000},
     {SEC_DNS, NAMES("rrl-responses-per-second"), set_uint, F(rrl_rate), 0, 1000000},
@@ -1061,6 +1062,7 @@ int conf_defaults(conf_t **out)
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;
 	c->tcp_idle_ms = SEC(10);
+	c->tcp_msg_ms = SEC(3);
 	c->tcp_max_conns = 1024;
 	c->tcp_max_per_client = 32;
 	c->rrl_slip = 2;

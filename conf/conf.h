@@ -47,6 +47,9 @@ typedef struct conf {
 	unsigned tcp_max_conns; /* tcp-max-connections per worker, default 1024 */
 	unsigned
 	    tcp_max_per_client; /* tcp-max-per-client: per client address and worker, default 32 */
+	/* tcp-message-timeout (seconds in file), default 3 s: a started message must end by then.
+	 * tcp-max-per-client above counts per client /24 (IPv6 /56), not per address. */
+	uint32_t tcp_msg_ms;
 	/* UDP response rate limiting per client /24 (/56) and response kind (server/rrl.h) */
 	uint32_t rrl_rate; /* rrl-responses-per-second; 0 = off (default) */
 	uint32_t

@@ -14,12 +14,32 @@
 #define QUERY_NS_TTL 3600    /* TTL of the synthesized apex NS */
 #define QUERY_PTR_MAX 0x3fff /* highest offset a compression pointer can reach */
 #define QUERY_TYPE_HINFO 13
+#define QUERY_TYPE_TSIG 250   /* RFC 8945 */
+#define QUERY_RCODE_NOTAUTH 9 /* RFC 8945 §5.2: a TSIG we cannot verify */
+#define QUERY_TSIG_BADKEY 17  /* TSIG error: key not recognized */
+#define QUERY_TSIG_FIXED 16   /* rdata after the algorithm, with empty MAC and other data */
 #define QUERY_OPCODE(f) (((f) >> 11) & 0xf)
 /* Request bits a reply copies: opcode, RD, CD. */
 #define QUERY_COPY_FLAGS (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)
 
 /* Outcome of parsing everything after the header. */
 enum { PARSE_OK, PARSE_FORMERR, PARSE_BADVERS };
+
+/*
+ * What an error reply needs of a request's TSIG RR (RFC 8945 §4.2). Kept out
+ * of query_t: the forwarder copies query_t per in-flight question, and a
+ * signed query is never forwarded.
+ */
+typedef struct {
+	bool present;
+	uint8_t key[WIRE_NAME_MAX]; /* owner = key name, uncompressed */
+	size_t keylen;
+	uint8_t alg[WIRE_NAME_MAX];
+	size_t alglen;
+	uint8_t time_signed[6]; /* 48-bit seconds, copied verbatim */
+	uint16_t fudge;
+	uint16_t orig_id;
+} tsig_t;
 
 /* A name that may already sit uncompressed in the response at `off`. */
 typedef struct {
@@ -97,14 +117,16 @@ static unsigned stat_of_type(uint16_t t)
 
 /* ---- request parsing ---- */
 
-/* Skip one RR of the answer or authority section; names are validated. */
+/* Skip one RR of the answer or authority section; names are validated. A TSIG here is
+ * misplaced: RFC 8945 §5.1 allows it only as the last RR of the additional section. */
 static int skip_rr(wire_reader_t *r)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	size_t len;
-	uint16_t rdlen;
+	uint16_t type, rdlen;
 
-	if (wire_get_name(r, name, &len) < 0 || wire_skip(r, 8) < 0 || wire_get_u16(r, &rdlen) < 0)
+	if (wire_get_name(r, name, &len) < 0 || wire_get_u16(r, &type) < 0 || wire_skip(r, 6) < 0 ||
+	    wire_get_u16(r, &rdlen) < 0 || type == QUERY_TYPE_TSIG)
 		return -1;
 	return wire_skip(r, rdlen) < 0 ? -1 : 0;
 }
@@ -128,8 +150,34 @@ static int check_opt_rdata(wire_reader_t *r, uint16_t rdlen)
 	return wire_skip(r, rdlen);
 }
 
-/* One RR of the additional section: only the OPT matters. */
-static int parse_additional_rr(wire_reader_t *r, query_t *q, uint8_t *version)
+/*
+ * TSIG rdata (RFC 8945 §4.2), read only to echo it in a BADKEY reply: the
+ * fields must frame exactly rdlen bytes, or the message is malformed.
+ */
+static int parse_tsig_rdata(wire_reader_t *r, uint16_t rdlen, tsig_t *ts)
+{
+	wire_reader_t t;
+	uint16_t maclen, err, otherlen;
+
+	if (wire_remaining(r) < rdlen)
+		return -1;
+	/* The same bytes, ending where the rdata ends (a compressed name may point before). */
+	t = *r;
+	t.len = r->pos + rdlen;
+	if (wire_get_name(&t, ts->alg, &ts->alglen) < 0 ||
+	    wire_get_bytes(&t, ts->time_signed, sizeof(ts->time_signed)) < 0 ||
+	    wire_get_u16(&t, &ts->fudge) < 0 || wire_get_u16(&t, &maclen) < 0 ||
+	    wire_skip(&t, maclen) < 0 || wire_get_u16(&t, &ts->orig_id) < 0 ||
+	    wire_get_u16(&t, &err) < 0 || wire_get_u16(&t, &otherlen) < 0 ||
+	    wire_skip(&t, otherlen) < 0 || wire_remaining(&t) > 0)
+		return -1;
+	ts->present = true;
+	return wire_skip(r, rdlen);
+}
+
+/* One RR of the additional section: only the OPT and a last TSIG matter. */
+static int parse_additional_rr(wire_reader_t *r, query_t *q, bool last, uint8_t *version,
+			       tsig_t *ts)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	size_t len;
@@ -139,6 +187,14 @@ static int parse_additional_rr(wire_reader_t *r, query_t *q, uint8_t *version)
 	if (wire_get_name(r, name, &len) < 0 || wire_get_u16(r, &type) < 0 ||
 	    wire_get_u16(r, &class) < 0 || wire_get_u32(r, &ttl) < 0 || wire_get_u16(r, &rdlen) < 0)
 		return -1;
+	if (type == QUERY_TYPE_TSIG) {
+		/* RFC 8945 §5.1: anywhere but last is FORMERR (so is a second one). */
+		if (!last)
+			return -1;
+		memcpy(ts->key, name, len);
+		ts->keylen = len;
+		return parse_tsig_rdata(r, rdlen, ts);
+	}
 	if (type != WIRE_TYPE_OPT)
 		return wire_skip(r, rdlen) < 0 ? -1 : 0;
 	/* RFC 6891 §6.1.1: one OPT at most, owned by the root. */
@@ -151,7 +207,7 @@ static int parse_additional_rr(wire_reader_t *r, query_t *q, uint8_t *version)
 	return check_opt_rdata(r, rdlen);
 }
 
-static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q)
+static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q, tsig_t *ts)
 {
 	uint8_t version = 0;
 
@@ -160,7 +216,7 @@ static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q)
 			return PARSE_FORMERR;
 	}
 	for (uint32_t i = 0; i < cnt[3]; i++) {
-		if (parse_additional_rr(r, q, &version) < 0)
+		if (parse_additional_rr(r, q, i + 1 == cnt[3], &version, ts) < 0)
 			return PARSE_FORMERR;
 	}
 	/* Bytes past the counted sections mean the counts lie. */
@@ -645,6 +701,65 @@ static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, bool 
 	return QUERY_REPLY;
 }
 
+/* NOTAUTH with an unsigned TSIG echoing the request's key (RFC 8945 §5.2). @return length or 0. */
+static size_t build_badkey(const query_ctx_t *ctx, const query_t *q, const tsig_t *ts,
+			   bool question, uint8_t *resp, size_t cap)
+{
+	wire_writer_t w;
+	uint16_t ar = 0;
+	int e;
+
+	wire_writer_init(&w, resp, cap);
+	e = put_header(&w, q, reply_flags(q, QUERY_RCODE_NOTAUTH));
+	if (question) {
+		e |= put_question(&w, q);
+		if (e == 0)
+			wire_patch_u16(&w, 4, 1);
+	}
+	if (q->edns) {
+		e |= put_opt(&w, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
+		ar++;
+	}
+	/* The TSIG goes last (§5.1); names uncompressed, as §4.2 wants for the algorithm. */
+	e |= wire_put_bytes(&w, ts->key, ts->keylen);
+	e |= wire_put_u16(&w, QUERY_TYPE_TSIG);
+	e |= wire_put_u16(&w, WIRE_CLASS_ANY);
+	e |= wire_put_u32(&w, 0);
+	e |= wire_put_u16(&w, (uint16_t)(ts->alglen + QUERY_TSIG_FIXED));
+	e |= wire_put_bytes(&w, ts->alg, ts->alglen);
+	/* Time signed and fudge copied: BADKEY, unlike BADTIME, reports no server time. */
+	e |= wire_put_bytes(&w, ts->time_signed, sizeof(ts->time_signed));
+	e |= wire_put_u16(&w, ts->fudge);
+	e |= wire_put_u16(&w, 0); /* MAC size: we hold no key to sign with */
+	e |= wire_put_u16(&w, ts->orig_id);
+	e |= wire_put_u16(&w, QUERY_TSIG_BADKEY);
+	e |= wire_put_u16(&w, 0); /* other len */
+	if (e < 0)
+		return 0;
+	wire_patch_u16(&w, 10, (uint16_t)(ar + 1));
+	return w.pos;
+}
+
+/*
+ * We know no TSIG keys (yet), so every signed query gets BADKEY. Two long
+ * names and a long question can exceed a UDP limit: then the question goes
+ * (NSD never sends it), and last the TSIG.
+ */
+static int reply_badkey(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, uint8_t *resp,
+			size_t cap, size_t *resplen)
+{
+	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
+	size_t len = build_badkey(ctx, q, ts, true, resp, lim);
+
+	if (len == 0)
+		len = build_badkey(ctx, q, ts, false, resp, lim);
+	if (len == 0)
+		return reply_rcode(ctx, q, QUERY_RCODE_NOTAUTH, true, resp, cap, resplen);
+	stats_inc(&ctx->stats, STATS_RCODE0 + QUERY_RCODE_NOTAUTH);
+	*resplen = len;
+	return QUERY_REPLY;
+}
+
 /* After a valid question: class, type, and whose name it is. */
 static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
 		 size_t cap, size_t *resplen)
@@ -716,12 +831,16 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 	if (!qok)
 		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, false, resp, cap, resplen);
 
-	int pr = parse_sections(&r, cnt, q);
+	tsig_t ts = {.present = false};
+	int pr = parse_sections(&r, cnt, q, &ts);
 	if (pr == PARSE_FORMERR) {
 		q->edns = false; /* its OPT may be the broken part: answer without one */
 		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, true, resp, cap, resplen);
 	}
 	q->resp_limit = cl->tcp ? cap : udp_limit(q, ctx->conf);
+	/* Before BADVERS and routing: a signed query is never answered (or forwarded) unsigned. */
+	if (ts.present)
+		return reply_badkey(ctx, q, &ts, resp, cap, resplen);
 	if (pr == PARSE_BADVERS)
 		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, true, resp, cap, resplen);
 	return route(ctx, q, cl, resp, cap, resplen);

@@ -48,6 +48,8 @@ void tcp_pool_deinit(tcp_pool_t *p)
 	for (unsigned i = 0; p->conns && i < p->n; i++)
 		if (p->conns[i].fd >= 0)
 			close(p->conns[i].fd);
+	for (unsigned i = 0; i < p->nwait; i++)
+		close(p->wait_fd[i]);
 	free(p->conns);
 	free(p->free);
 	if (p->mem)
@@ -141,6 +143,21 @@ void tcp_reply(struct worker *w, uint32_t idx, size_t len)
 	conn_arm_send(w, idx);
 }
 
+/*
+ * Start or stop the message clock after rbuf changed: it runs while the head of rbuf is an
+ * incomplete message. `restart`: our reply just went out, so the client has had no chance
+ * to send the rest while we were not reading.
+ */
+static void conn_mark(tcp_conn_t *c, uint64_t now, bool restart)
+{
+	if (c->rlen == 0 || (c->rlen >= 2 && c->rlen >= 2 + (uint32_t)wire_read_u16(c->rbuf))) {
+		c->msg_ms = 0;
+		return;
+	}
+	if (c->msg_ms == 0 || restart)
+		c->msg_ms = now;
+}
+
 /* Answer one framed query of mlen bytes at rbuf + 2, then drop it from rbuf. */
 static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 {
@@ -156,6 +173,7 @@ static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 	    query_process(&w->qctx, c->rbuf + 2, mlen, &c->cl, c->wbuf + 2, TCP_WBUF - 2, &len, &q);
 	memmove(c->rbuf, c->rbuf + used, c->rlen - used);
 	c->rlen -= (uint32_t)used;
+	conn_mark(c, w->now_ms, false);
 	/* Reserve the connection's one send before the reply exists (the forwarder answers later).
 	 */
 	c->send_pending = true;
@@ -191,20 +209,130 @@ static void conn_pump(struct worker *w, uint32_t idx)
 		conn_arm_recv(w, idx);
 }
 
-/* One address may hold only tcp-max-per-client of this worker's connections (0 = no cap).
- * A linear scan: accepts are rare next to queries, and the pool is small. */
+/* The client's network as RRL counts it, /24 or /56 (IPv6 listeners are V6ONLY, so no
+ * IPv4-mapped peers), with its family in net[0]. @return bytes written to net (at most 8). */
+static size_t client_net(const query_client_t *cl, uint8_t net[8])
+{
+	net[0] = cl->addrlen;
+	if (cl->addrlen == 4) {
+		memcpy(net + 1, cl->addr, 3);
+		return 4;
+	}
+	if (cl->addrlen == 16) {
+		memcpy(net + 1, cl->addr, 7);
+		return 8;
+	}
+	return 1; /* unknown peer: all such share one bucket */
+}
+
+static bool same_net(const query_client_t *a, const uint8_t *net, size_t len)
+{
+	uint8_t n[8];
+
+	return client_net(a, n) == len && memcmp(n, net, len) == 0;
+}
+
+/* One /24 (/56) may hold only tcp-max-per-client of this worker's connections, waiting ones
+ * included. A linear scan: accepts are rare next to queries, and the pool is small. */
 static bool conn_over_client_cap(struct worker *w, const query_client_t *cl)
 {
 	unsigned max = w->conf->tcp_max_per_client, n = 0;
+	uint8_t net[8];
+	size_t len = client_net(cl, net);
 
 	for (uint32_t i = 0; max && i < w->tcp.n; i++) {
 		const tcp_conn_t *c = &w->tcp.conns[i];
 
-		if (c->in_use && c->fd >= 0 && c->cl.addrlen == cl->addrlen &&
-		    memcmp(c->cl.addr, cl->addr, cl->addrlen) == 0 && ++n >= max)
+		if (c->in_use && c->fd >= 0 && same_net(&c->cl, net, len) && ++n >= max)
 			return true;
 	}
+	for (unsigned i = 0; max && i < w->tcp.nwait; i++)
+		if (same_net(&w->tcp.wait_cl[i], net, len) && ++n >= max)
+			return true;
 	return false;
+}
+
+/* Take a free slot for an accepted fd and start reading. */
+static void conn_open(struct worker *w, int fd, const query_client_t *cl)
+{
+	uint32_t idx = w->tcp.free[--w->tcp.nfree];
+	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	c->fd = fd;
+	c->in_use = true;
+	c->fwd_wait = false;
+	c->gen++;
+	c->recv_pending = c->send_pending = false;
+	c->rlen = c->wlen = c->woff = 0;
+	c->last_ms = w->now_ms;
+	c->msg_ms = 0;
+	c->cl = *cl;
+	conn_pump(w, idx);
+}
+
+/* Waiting fds take the slots that evicted connections freed, first come first served. */
+static void pool_adopt(struct worker *w)
+{
+	tcp_pool_t *p = &w->tcp;
+
+	while (p->nwait > 0 && p->nfree > 0) {
+		int fd = p->wait_fd[0];
+		query_client_t cl = p->wait_cl[0];
+
+		p->nwait--;
+		memmove(p->wait_fd, p->wait_fd + 1, p->nwait * sizeof(*p->wait_fd));
+		memmove(p->wait_cl, p->wait_cl + 1, p->nwait * sizeof(*p->wait_cl));
+		conn_open(w, fd, &cl);
+	}
+}
+
+/*
+ * The connection to close for a newcomer when the pool is full. Candidates
+ * are those with no reply in flight or awaited; the one quiet the longest
+ * goes: an idle one (no partial query, RFC 7766 §6.2.3) counts from its last
+ * activity, one with a partial message from that message's first byte. A
+ * real client's message arrives within a round trip and its connection is
+ * then new, so the oldest is an idle connection or a slow loris that
+ * reconnects as fast as its connections die; a newcomer survives as many
+ * later arrivals as the pool has slots.
+ * @return its index, or UINT32_MAX when every connection is busy.
+ */
+static uint32_t pool_victim(const struct worker *w)
+{
+	uint64_t oldest = UINT64_MAX;
+	uint32_t victim = UINT32_MAX;
+
+	for (uint32_t i = 0; i < w->tcp.n; i++) {
+		const tcp_conn_t *c = &w->tcp.conns[i];
+		uint64_t since = c->rlen == 0 ? c->last_ms : c->msg_ms;
+
+		if (!c->in_use || c->fd < 0 || c->send_pending || (c->rlen > 0 && !c->msg_ms))
+			continue;
+		if (since < oldest) {
+			oldest = since;
+			victim = i;
+		}
+	}
+	return victim;
+}
+
+/* Make room for one accepted fd. @return false when nothing may go or the queue is full. */
+static bool pool_evict(struct worker *w)
+{
+	uint32_t victim = w->tcp.nwait < TCP_WAITQ ? pool_victim(w) : UINT32_MAX;
+
+	if (victim == UINT32_MAX)
+		return false;
+	stats_inc(&w->qctx.stats, STATS_TCP_CLOSE_EVICTED);
+	conn_close(w, victim);
+	return true;
+}
+
+static void conn_refuse(struct worker *w, int fd, unsigned why)
+{
+	stats_inc(&w->qctx.stats, STATS_TCP_REFUSED);
+	stats_inc(&w->qctx.stats, why);
+	close(fd);
 }
 
 /* The queued connection stays queued: accepting again now fails the same way. */
@@ -218,8 +346,6 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	query_client_t cl;
-	tcp_conn_t *c;
-	uint32_t idx;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop)) {
 		if (accept_out_of_resources(cqe->res)) {
@@ -239,23 +365,21 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe)
 	if (getpeername(cqe->res, (struct sockaddr *)&ss, &sslen) < 0)
 		sslen = 0;
 	worker_client(&cl, (struct sockaddr *)&ss, sslen, true);
-	if (w->tcp.nfree == 0 || conn_over_client_cap(w, &cl)) {
-		/* over tcp-max-connections or tcp-max-per-client: refuse */
-		stats_inc(&w->qctx.stats, STATS_TCP_REFUSED);
-		close(cqe->res);
+	if (conn_over_client_cap(w, &cl)) {
+		conn_refuse(w, cqe->res, STATS_TCP_REFUSED_CLIENT);
 		return;
 	}
-	idx = w->tcp.free[--w->tcp.nfree];
-	c = &w->tcp.conns[idx];
-	c->fd = cqe->res;
-	c->in_use = true;
-	c->fwd_wait = false;
-	c->gen++;
-	c->recv_pending = c->send_pending = false;
-	c->rlen = c->wlen = c->woff = 0;
-	c->last_ms = w->now_ms;
-	c->cl = cl;
-	conn_pump(w, idx);
+	if (w->tcp.nfree == 0 && !pool_evict(w)) {
+		conn_refuse(w, cqe->res, STATS_TCP_REFUSED_FULL);
+		return;
+	}
+	if (w->tcp.nfree > 0) {
+		conn_open(w, cqe->res, &cl);
+		return;
+	}
+	/* The evicted slot frees when its cancelled recv completes, in a batch or two. */
+	w->tcp.wait_fd[w->tcp.nwait] = cqe->res;
+	w->tcp.wait_cl[w->tcp.nwait++] = cl;
 }
 
 void tcp_on_recv(struct worker *w, const struct io_uring_cqe *cqe)
@@ -269,11 +393,14 @@ void tcp_on_recv(struct worker *w, const struct io_uring_cqe *cqe)
 	c->recv_pending = false;
 	if (c->fd < 0 || cqe->res <= 0) {
 		conn_close(w, idx); /* EOF, error, or completion of a closed connection */
+		pool_adopt(w);
 		return;
 	}
 	c->rlen += (uint32_t)cqe->res;
 	c->last_ms = w->now_ms;
+	conn_mark(c, w->now_ms, false);
 	conn_pump(w, idx);
+	pool_adopt(w); /* conn_pump may have closed it */
 }
 
 void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
@@ -287,26 +414,39 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
 	c->send_pending = false;
 	if (c->fd < 0 || cqe->res <= 0) {
 		conn_close(w, idx);
+		pool_adopt(w);
+		return;
+	}
+	c->woff += (uint32_t)cqe->res;
+	if (c->woff < c->wlen) {
+		/* No last_ms: a reader that drains a byte now and then must not look active. */
+		conn_arm_send(w, idx);
 		return;
 	}
 	c->last_ms = w->now_ms;
-	c->woff += (uint32_t)cqe->res;
-	if (c->woff < c->wlen)
-		conn_arm_send(w, idx); /* short write */
-	else
-		conn_pump(w, idx);
+	conn_mark(c, w->now_ms, true);
+	conn_pump(w, idx);
 }
 
 void tcp_sweep(struct worker *w)
 {
-	uint64_t idle = w->conf->tcp_idle_ms;
+	uint64_t idle = w->conf->tcp_idle_ms, msg = w->conf->tcp_msg_ms;
 
 	for (uint32_t i = 0; i < w->tcp.n; i++) {
 		tcp_conn_t *c = &w->tcp.conns[i];
 
-		if (c->fd >= 0 && w->now_ms - c->last_ms >= idle)
+		if (c->fd < 0)
+			continue;
+		/* Not while our send is pending: we are not reading, the client may be done. */
+		if (c->msg_ms && !c->send_pending && w->now_ms - c->msg_ms >= msg) {
+			stats_inc(&w->qctx.stats, STATS_TCP_CLOSE_MSG_TIMEOUT);
 			conn_close(w, i);
+		} else if (w->now_ms - c->last_ms >= idle) {
+			stats_inc(&w->qctx.stats, STATS_TCP_CLOSE_IDLE);
+			conn_close(w, i);
+		}
 	}
+	pool_adopt(w);
 	/* Once per tick at most: fds freed by the sweep above (or by clients) let it succeed. */
 	if (w->tcp.accept_paused && !atomic_load(&w->stop)) {
 		w->tcp.accept_paused = false;

@@ -1,15 +1,27 @@
 /*
  * server/tcp: DNS over TCP (RFC 7766) inside a worker's ring: multishot
  * accept, a preallocated pool of connections (conf tcp-max-connections per
- * worker; beyond it new connections are closed at once), 2-byte length
- * framing with reassembly across reads, pipelined queries answered in
- * order, one outstanding send per connection (no reads while it is
- * pending, so a slow reader only stalls itself), idle timeout swept by the
- * worker's timer tick.
+ * worker), 2-byte length framing with reassembly across reads, pipelined
+ * queries answered in order, one outstanding send per connection (no reads
+ * while it is pending, so a slow reader only stalls itself).
+ *
+ * Fairness (issue 10 item 5), so that no client holds the pool:
+ *  - a message whose first byte arrived must be complete within
+ *    tcp-message-timeout; later bytes do not extend it (slow-loris). The
+ *    clock restarts only when a reply of ours went out, i.e. after the
+ *    client finished a message;
+ *  - tcp-max-per-client counts connections per client /24 (IPv6 /56), like
+ *    server/rrl.c;
+ *  - with the pool full, a new connection replaces the one quiet the longest
+ *    (idle since its last query, RFC 7766 §6.2.3, or stuck in a partial
+ *    message since its first byte) instead of being refused; only when every
+ *    connection has a reply in flight is it refused.
+ * The timeouts are swept by the worker's timer tick.
  *
  * Threads: called only by the worker thread that owns the pool.
  * A connection slot is reused only once its fd is closed and no SQE of it
- * is in flight.
+ * is in flight: an accepted fd that must wait for an evicted slot to drain
+ * sits in a short queue (TCP_WAITQ) and takes the first slot freed.
  */
 #pragma once
 
@@ -24,20 +36,22 @@ struct io_uring_cqe;
 
 #define TCP_RBUF 8192	     /* buffered request bytes per connection */
 #define TCP_WBUF (2 + 65535) /* length prefix + largest DNS message */
+#define TCP_WAITQ 64	     /* accepted fds waiting for an evicted slot to drain */
 
 typedef struct {
 	int fd; /* -1 when closed */
 	bool recv_pending;
 	bool send_pending;
 	bool in_use;
-	bool fwd_wait; /* its send is reserved for a forwarded answer */
-	uint32_t gen;  /* bumped per accept: tells a forwarder reply for an old connection */
-	uint32_t rlen; /* bytes in rbuf */
-	uint32_t wlen; /* bytes of wbuf to send */
-	uint32_t woff; /* bytes of wbuf sent */
-	uint64_t last_ms;
-	uint8_t *rbuf; /* TCP_RBUF bytes, in the pool's mapping */
-	uint8_t *wbuf; /* TCP_WBUF bytes */
+	bool fwd_wait;	  /* its send is reserved for a forwarded answer */
+	uint32_t gen;	  /* bumped per accept: tells a forwarder reply for an old connection */
+	uint32_t rlen;	  /* bytes in rbuf */
+	uint32_t wlen;	  /* bytes of wbuf to send */
+	uint32_t woff;	  /* bytes of wbuf sent */
+	uint64_t last_ms; /* last query byte in, or last whole reply out */
+	uint64_t msg_ms;  /* when the incomplete message at rbuf's head began; 0 = none */
+	uint8_t *rbuf;	  /* TCP_RBUF bytes, in the pool's mapping */
+	uint8_t *wbuf;	  /* TCP_WBUF bytes */
 	query_client_t cl;
 } tcp_conn_t;
 
@@ -51,6 +65,9 @@ typedef struct {
 	/* Accept failed for want of fds: the connection is still queued, so re-arming at once
 	 * would fail again at once (a 100 % CPU spin). The timer tick re-arms instead. */
 	bool accept_paused;
+	int wait_fd[TCP_WAITQ]; /* owned; accepted, each matched to an evicted slot */
+	query_client_t wait_cl[TCP_WAITQ];
+	unsigned nwait;
 } tcp_pool_t;
 
 /** Allocate n connections (n may be 0: TCP refuses everything). @return 0 or -errno. */
@@ -64,8 +81,9 @@ void tcp_on_accept(struct worker *w, const struct io_uring_cqe *cqe);
 void tcp_on_recv(struct worker *w, const struct io_uring_cqe *cqe);
 void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe);
 /**
- * Timer tick: close connections idle for longer than the conf's tcp-idle-timeout, and
- * re-arm an accept paused by fd exhaustion (EMFILE/ENFILE).
+ * Timer tick: close connections idle for longer than the conf's tcp-idle-timeout or with a
+ * message unfinished after tcp-message-timeout, and re-arm an accept paused by fd
+ * exhaustion (EMFILE/ENFILE).
  */
 void tcp_sweep(struct worker *w);
 /** Send `len` bytes of response already written at wbuf + 2 on connection idx. */

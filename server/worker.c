@@ -125,13 +125,16 @@ static void arm_eventfd(worker_t *w)
 static void arm_timer(worker_t *w)
 {
 	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
-	uint32_t ms = w->conf->tcp_idle_ms / 4;
+	uint32_t ms =
+	    w->conf->tcp_idle_ms < w->conf->tcp_msg_ms ? w->conf->tcp_idle_ms : w->conf->tcp_msg_ms;
 
+	ms /= 4;
 	if (!sqe) {
 		rearm_later(w, WORKER_REARM_TIMER);
 		return;
 	}
-	/* Sweep often enough that an idle connection outlives its timeout by at most 25 %. */
+	/* Sweep often enough that a TCP connection outlives its idle or message timeout by at
+	 * most 25 %. */
 	if (ms < 100)
 		ms = 100;
 	if (ms > 1000)

@@ -6,7 +6,7 @@ Resource limits (issue 7) against the real daemon:
    mostly dropped or slipped (TC=1, no records), every 2nd limited reply slips,
    a client in another /24 is unaffected, and /metrics counts both;
  - tcp-max-per-client = 4: the 5th connection from one address is closed while
-   another address connects fine, and a freed slot can be used again.
+   an address in another /24 connects fine, and a freed slot can be used again.
 """
 import os
 import re
@@ -145,7 +145,7 @@ def test_tcp_per_client(c):
         ok = sum(1 for s in held if tcp_query_on(s).answer)
         c.eq(ok, 4, "4 connections from one address answered")
         c.ok(refused(d.port, "127.0.0.1"), "the 5th connection from that address is closed")
-        other = tcp_from(d.port, "127.0.0.7")
+        other = tcp_from(d.port, "127.0.1.7")  # another /24: the cap counts prefixes
         c.ok(bool(tcp_query_on(other).answer), "another address connects and is answered")
         other.close()
         held.pop().close()

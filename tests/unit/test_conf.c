@@ -115,6 +115,7 @@ static void check_defaults(const conf_t *c)
 	CHECK_EQ_INT(c->edns_bufsize, 1232);
 	CHECK_EQ_INT(c->min_ttl, 60);
 	CHECK_EQ_INT(c->tcp_idle_ms, 10000);
+	CHECK_EQ_INT(c->tcp_msg_ms, 3000);
 	CHECK_EQ_INT(c->tcp_max_conns, 1024);
 	CHECK_EQ_INT(c->tcp_max_per_client, 32);
 	CHECK_EQ_INT(c->rrl_rate, 0);
@@ -174,6 +175,7 @@ static const char all_keys[] =
     "edns-bufsize = 4096\n"
     "min-ttl = 30\n"
     "tcp-idle-timeout = 2.5\n"
+    "tcp-message-timeout = 1.5\n"
     "tcp-max-connections = 77\n"
     "tcp-max-per-client = 5\n"
     "rrl-responses-per-second = 50\n"
@@ -240,6 +242,7 @@ static void test_every_key(void)
 	CHECK_EQ_INT(c->edns_bufsize, 4096);
 	CHECK_EQ_INT(c->min_ttl, 30);
 	CHECK_EQ_INT(c->tcp_idle_ms, 2500);
+	CHECK_EQ_INT(c->tcp_msg_ms, 1500);
 	CHECK_EQ_INT(c->tcp_max_conns, 77);
 	CHECK_EQ_INT(c->tcp_max_per_client, 5);
 	CHECK_EQ_INT(c->rrl_rate, 50);

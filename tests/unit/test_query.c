@@ -616,6 +616,122 @@ static void test_edns(void)
 	CHECK(g_q.edns_do && g_r.opt_ttl == 0);
 }
 
+/* Append a TSIG RR (RFC 8945 §4.2) with a 32-byte MAC and bump ARCOUNT. */
+static size_t add_tsig(uint8_t *buf, size_t len, size_t cap, const char *key, const char *alg)
+{
+	static const uint8_t when[6] = {0, 0, 0x6a, 0x0e, 0x4c, 0xd7};
+	uint8_t kn[WIRE_NAME_MAX], an[WIRE_NAME_MAX], mac[32];
+	size_t kl = text_name(key, kn), al = text_name(alg, an);
+	wire_writer_t w;
+
+	memset(mac, 0xab, sizeof(mac));
+	wire_writer_init(&w, buf, cap);
+	w.pos = len;
+	wire_put_bytes(&w, kn, kl);
+	wire_put_u16(&w, 250);
+	wire_put_u16(&w, WIRE_CLASS_ANY);
+	wire_put_u32(&w, 0);
+	wire_put_u16(&w, (uint16_t)(al + 16 + sizeof(mac)));
+	wire_put_bytes(&w, an, al);
+	wire_put_bytes(&w, when, sizeof(when));
+	wire_put_u16(&w, 300);
+	wire_put_u16(&w, sizeof(mac));
+	wire_put_bytes(&w, mac, sizeof(mac));
+	wire_put_u16(&w, 0x1234); /* original ID */
+	wire_put_u16(&w, 0);
+	wire_put_u16(&w, 0);
+	wire_write_u16(buf + 10, (uint16_t)(wire_read_u16(buf + 10) + 1));
+	return w.pos;
+}
+
+/* The reply's last RR is an unsigned BADKEY TSIG echoing key, algorithm, time and fudge. */
+static void check_badkey(const char *key, const char *alg)
+{
+	const rr_t *t = &g_r.rr[g_r.nrr - 1];
+	static const uint8_t when[6] = {0, 0, 0x6a, 0x0e, 0x4c, 0xd7};
+	uint8_t an[WIRE_NAME_MAX];
+	size_t al = text_name(alg, an);
+	const uint8_t *rd = g_r.pkt + t->rdoff;
+
+	CHECK(g_r.nrr >= 1);
+	CHECK_EQ_INT(t->type, 250);
+	CHECK_EQ_INT(t->class, WIRE_CLASS_ANY);
+	CHECK_EQ_INT(t->ttl, 0);
+	CHECK(name_is(t->name, t->namelen, key));
+	CHECK_EQ_INT(t->rdlen, al + 16);
+	if (t->rdlen != al + 16)
+		return;
+	CHECK_MEM(rd, an, al);
+	CHECK_MEM(rd + al, when, 6);
+	CHECK_EQ_INT(wire_read_u16(rd + al + 6), 300); /* fudge */
+	CHECK_EQ_INT(wire_read_u16(rd + al + 8), 0);   /* MAC size */
+	CHECK_EQ_INT(wire_read_u16(rd + al + 10), 0x1234);
+	CHECK_EQ_INT(wire_read_u16(rd + al + 12), 17); /* BADKEY */
+	CHECK_EQ_INT(wire_read_u16(rd + al + 14), 0);  /* other len */
+}
+
+/* Issue 10 item 12: we know no TSIG keys, so a signed query is NOTAUTH/BADKEY (RFC 8945). */
+static void test_tsig(void)
+{
+	uint8_t req[1024];
+	size_t len;
+	uint64_t notauth = g_ctx.stats.v[STATS_RCODE0 + 9];
+
+	len = make_query(req, sizeof(req), WIRE_FLAG_RD, "a.skydns.local.", WIRE_TYPE_A,
+			 WIRE_CLASS_IN, -1, 0);
+	len = add_tsig(req, len, sizeof(req), "MyKey.Example.", "hmac-sha256.");
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 9, 0, 0, 1);
+	CHECK(name_is(g_r.qname, g_r.qnamelen, "a.skydns.local."));
+	check_badkey("MyKey.Example.", "hmac-sha256.");
+	CHECK_EQ_INT(g_ctx.stats.v[STATS_RCODE0 + 9], notauth + 1);
+
+	/* With EDNS: OPT first, TSIG still last; also over TCP and for a forwarded name. */
+	len = make_query(req, sizeof(req), 0, "nope.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN,
+			 1232, 0);
+	len = add_tsig(req, len, sizeof(req), "k.", "hmac-md5.sig-alg.reg.int.");
+	CHECK_EQ_INT(run(req, len, true), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR, 9, 0, 0, 2);
+	CHECK(g_r.has_opt && g_r.rr[0].type == WIRE_TYPE_OPT);
+	check_badkey("k.", "hmac-md5.sig-alg.reg.int.");
+	g_conf->nnameservers = 1;
+	len = make_query(req, sizeof(req), WIRE_FLAG_RD, "www.example.com.", WIRE_TYPE_A,
+			 WIRE_CLASS_IN, -1, 0);
+	len = add_tsig(req, len, sizeof(req), "k.", "hmac-sha256.");
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	g_conf->nnameservers = 0;
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 9, 0, 0, 1);
+
+	/* A TSIG that is not the last RR, or in the authority section: FORMERR. */
+	len = make_query(req, sizeof(req), 0, "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, -1, 0);
+	len = add_tsig(req, len, sizeof(req), "k.", "hmac-sha256.");
+	wire_writer_t w;
+	wire_writer_init(&w, req, sizeof(req));
+	w.pos = len;
+	put_opt(&w, 1232, 0);
+	wire_write_u16(req + 10, 2);
+	CHECK_EQ_INT(run(req, w.pos, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR, WIRE_RCODE_FORMERR, 0, 0, 0);
+	len = make_query(req, sizeof(req), 0, "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, -1, 0);
+	len = add_tsig(req, len, sizeof(req), "k.", "hmac-sha256.");
+	wire_write_u16(req + 8, 1);
+	wire_write_u16(req + 10, 0);
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR, WIRE_RCODE_FORMERR, 0, 0, 0);
+
+	/* TSIG rdata whose fields do not frame rdlen exactly: FORMERR. */
+	len = make_query(req, sizeof(req), 0, "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, -1, 0);
+	size_t at = len + 3 + 8; /* owner "k." then type, class, ttl: the rdlen */
+	len = add_tsig(req, len, sizeof(req), "k.", "hmac-sha256.");
+	wire_write_u16(req + at, (uint16_t)(wire_read_u16(req + at) + 1));
+	req[len++] = 0;
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR, WIRE_RCODE_FORMERR, 0, 0, 0);
+	wire_write_u16(req + at, (uint16_t)(wire_read_u16(req + at) - 2));
+	CHECK_EQ_INT(run(req, len - 2, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR, WIRE_RCODE_FORMERR, 0, 0, 0);
+}
+
 static void test_truncation(void)
 {
 	uint64_t tc0 = g_ctx.stats.v[STATS_TRUNCATED];
@@ -906,6 +1022,7 @@ int main(void)
 	test_any_class_axfr();
 	test_forward();
 	test_edns();
+	test_tsig();
 	test_truncation();
 	test_bad_packets();
 	test_selection();
