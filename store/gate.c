@@ -17,6 +17,7 @@
 #include <lmdb.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "store/store_internal.h"
 
 /* A remap waits this long for every reader to reset (a worker's batch, an API request). */
@@ -169,13 +170,18 @@ static int remap_now(store_t *s, bool grow)
 	if (rc != 0) {
 		/* LMDB unmapped first: no map is left, and nothing may touch the env again. */
 		atomic_store_explicit(&s->dead, ERR_STORE, memory_order_release);
+		log_err("store: re-mapping the grown store failed (%s): restart skydns",
+			err_str(store_mdb_err(rc)));
 		return ERR_STORE;
 	}
 	after = map_size(s);
 	atomic_store(&s->map_bytes, after);
 	atomic_fetch_add(&s->epoch, 1);
-	if (after != before)
+	if (after != before) {
 		atomic_fetch_add_explicit(&s->resizes, 1, memory_order_relaxed);
+		/* Once per growth by another process: rare enough to log from any thread. */
+		log_info("store: map re-mapped from %zu to %zu MiB", before >> 20, after >> 20);
+	}
 	return 0;
 }
 

@@ -181,6 +181,9 @@ def main():
              (m.group(0) if m else "missing"))
         m = re.search(r"^skydns_store_map_size_bytes (\d+)$", body, re.M)
         c.ok(m and int(m.group(1)) >= 64 << 20, "metrics: map size after the growth")
+        with open(sky.log) as f:
+            log = f.read()
+        c.ok("store: map re-mapped from 16 to 64 MiB" in log, "the log says the map grew")
 
         # A store the API cannot read: /ready 503 with a reason; answers go on.
         readers = Readers(store_dir)
