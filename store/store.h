@@ -39,16 +39,19 @@
  *    only by a remap. No lock on the query path.
  *  - The thread that meets MDB_MAP_RESIZED leaves the gate, raises `remapping`
  *    (new entries wait for the remap), waits for every count to drop (readers
- *    reset once per batch, so a worker waits for at most the longest batch or
- *    API request, bounded at 100 ms), re-maps, and tries its begin again.
+ *    reset once per batch, so a worker waits for the longest batch or API
+ *    request in flight, bounded at 1 s for a holder that is descheduled),
+ *    re-maps, and tries its begin again. This is the one place a worker may
+ *    wait on another thread, once per growth: the alternative is SERVFAIL.
  *    Live snapshots taken before the growth stay valid until they reset: their
  *    pages lie inside the old map.
  *  - A thread that holds a busy handle never waits for quiet (it would wait for
  *    itself): its remap or entry fails with -EBUSY, and the next renew retries.
  *    So a live handle stays on the thread that began or renewed it until reset.
- *  - A remap that finds no quiet in 100 ms (a long API read, or a writer of ours
- *    queued behind another process's write lock) gives up with -EBUSY, and for
- *    the next 100 ms other remaps fail fast instead of stalling workers again.
+ *  - A remap that finds no quiet in 1 s (a stuck reader, or a writer of ours
+ *    queued behind another process's long write txn) gives up with -EBUSY, and
+ *    for the next 100 ms other remaps fail fast instead of stalling workers
+ *    again.
  *  - A write that fails with ERR_SPACE (MDB_MAP_FULL) marks the store, and the
  *    next store_write_begin re-maps first: a map that another process's larger
  *    map-size has raised is used up to that size, never shrunk below our own.
