@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "store/store.h"
 
 /* Header deadline (civetweb measures it from the first byte) and each body read's. */
 #define API_REQUEST_TIMEOUT_MS "2000"
@@ -261,8 +262,18 @@ static bool tls_runtime_usable(void)
 
 static int handle_ready(api_t *api, struct mg_connection *c)
 {
+	char why[128];
+	int ret;
+
 	if (atomic_load(&api->draining))
 		return api_reply_json(c, 503, json_pack("{s:s}", "status", "draining"));
+	/* Ready = able to answer from the store. A read txn is what every answer needs;
+	 * beginning one also re-maps a store another process has grown (issue 10 item 8). */
+	if ((ret = store_check(api->store)) < 0) {
+		snprintf(why, sizeof(why), "store cannot be read: %s", err_str(ret));
+		return api_reply_json(
+		    c, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason", why));
+	}
 	return api_reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
 }
 

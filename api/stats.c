@@ -302,6 +302,20 @@ static long long store_file_size(const api_t *api)
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* The store's map: how big it is, and how often another process grew it under us. */
+static void metrics_store_map(sbuf_t *b, api_t *api)
+{
+	store_stats_t st;
+
+	store_stats(api->store, &st);
+	metric_head(b, "skydns_store_map_size_bytes", "gauge",
+		    "Size of the store's memory map (grows when another process grows the store).");
+	sb_printf(b, "skydns_store_map_size_bytes %zu\n", st.map_bytes);
+	metric_head(b, "skydns_store_map_resizes_total", "counter",
+		    "Times the store was re-mapped because another process grew it.");
+	sb_printf(b, "skydns_store_map_resizes_total %llu\n", (unsigned long long)st.map_resizes);
+}
+
 /* Build, store file and API facts: things not counted by the workers. */
 static void metrics_api(sbuf_t *b, api_t *api)
 {
@@ -349,6 +363,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	sb_printf(&b, "skydns_store_generation %llu\n", (unsigned long long)gen);
 	metric_head(&b, "skydns_store_names", "gauge", "Names holding records in the store.");
 	sb_printf(&b, "skydns_store_names %ld\n", names);
+	metrics_store_map(&b, api);
 	metrics_api(&b, api);
 	if (b.oom) {
 		free(b.p);

@@ -27,8 +27,14 @@ int store_mdb_err(int rc)
 	case MDB_NOTFOUND:
 		return ERR_NOTFOUND;
 	case MDB_MAP_FULL:
+		store_gate_note_full(); /* the next write txn may find a larger map (gate.c) */
+		return ERR_SPACE;
 	case MDB_TXN_FULL:
 		return ERR_SPACE;
+	case MDB_READERS_FULL:
+		return -EUSERS;
+	case MDB_MAP_RESIZED:
+		return -EBUSY; /* still resized after the remaps a call may try */
 	case MDB_KEYEXIST:
 		return ERR_CONFLICT;
 	case MDB_BAD_VALSIZE:
@@ -107,6 +113,9 @@ static int schema_open(store_t *s)
 	MDB_txn *txn = NULL;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 
+	/* Another process may have grown the map since mdb_env_open read its size. */
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(s->env, 0)) == 0)
+		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return store_mdb_err(rc);
 	if ((rc = mdb_dbi_open(txn, "rrsets", MDB_CREATE, &s->rrsets)) != 0 ||
@@ -136,7 +145,12 @@ int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags)
 	if (!s)
 		return -ENOMEM;
 	s->flags = flags;
+	if ((ret = store_gate_init(s)) < 0) {
+		free(s);
+		return ret;
+	}
 	if ((rc = mdb_env_create(&s->env)) != 0) {
+		store_gate_deinit(s);
 		free(s);
 		return store_mdb_err(rc);
 	}
@@ -152,10 +166,14 @@ int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags)
 	}
 	if ((ret = schema_open(s)) < 0)
 		goto fail;
+	MDB_envinfo info;
+	if (mdb_env_info(s->env, &info) == 0)
+		atomic_store(&s->map_bytes, info.me_mapsize);
 	*out = s;
 	return 0;
 fail:
 	mdb_env_close(s->env);
+	store_gate_deinit(s);
 	free(s);
 	return ret;
 }
@@ -165,7 +183,23 @@ void store_close(store_t *s)
 	if (!s)
 		return;
 	mdb_env_close(s->env);
+	store_gate_deinit(s);
 	free(s);
+}
+
+void store_stats(store_t *s, store_stats_t *out)
+{
+	out->map_resizes = atomic_load_explicit(&s->resizes, memory_order_relaxed);
+	out->map_bytes = atomic_load_explicit(&s->map_bytes, memory_order_relaxed);
+}
+
+int store_check(store_t *s)
+{
+	store_rtxn_t *t = NULL;
+	int ret = store_read_begin(s, &t);
+
+	store_read_end(t);
+	return ret;
 }
 
 int store_reader_check(store_t *s)
@@ -206,6 +240,40 @@ static bool snapshot_is_newest(store_rtxn_t *t)
 	return mdb_env_info(t->s->env, &info) == 0 && info.me_last_txnid == mdb_txn_id(t->txn);
 }
 
+/*
+ * Enter the gate and take a snapshot: a fresh txn when t->txn is NULL, else renew
+ * the reset one. MDB_MAP_RESIZED (another process grew the map past ours) re-maps
+ * and tries again. @return 0 inside the gate, or an error outside it.
+ */
+static int snapshot(store_rtxn_t *t)
+{
+	store_t *s = t->s;
+	unsigned epoch;
+	int ret, rc;
+
+	for (int tries = 0;; tries++) {
+		if ((ret = store_gate_enter(s, &t->busy)) < 0)
+			return ret;
+		rc = t->txn ? mdb_txn_renew(t->txn)
+			    : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc == 0)
+			break;
+		store_gate_exit(&t->busy);
+		/* Each try follows a commit that outgrew the map again: a few are plenty. */
+		if (rc != MDB_MAP_RESIZED || tries == 2)
+			return store_mdb_err(rc);
+		if ((ret = store_gate_remap(s, false)) < 0)
+			return ret;
+	}
+	/* Stable until we leave the gate: a remap waits for us. */
+	epoch = atomic_load(&s->epoch);
+	if (epoch != t->epoch) {
+		t->epoch = epoch;
+		t->loaded_id = 0; /* the cached facts and lookup slots point into the old map */
+	}
+	return 0;
+}
+
 int store_read_begin(store_t *s, store_rtxn_t **out)
 {
 	store_rtxn_t *t = calloc(1, sizeof(*t));
@@ -214,9 +282,12 @@ int store_read_begin(store_t *s, store_rtxn_t **out)
 	if (!t)
 		return -ENOMEM;
 	t->s = s;
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn)) != 0) {
+	t->epoch = atomic_load(&s->epoch);
+	store_gate_add(s, t); /* before the first entry, so a remapper waits for it */
+	if ((ret = snapshot(t)) < 0) {
+		store_gate_del(s, t);
 		free(t);
-		return store_mdb_err(rc);
+		return ret;
 	}
 	if ((rc = mdb_cursor_open(t->txn, s->rrsets, &t->cur)) != 0) {
 		ret = store_mdb_err(rc);
@@ -232,6 +303,8 @@ fail:
 	if (t->cur)
 		mdb_cursor_close(t->cur);
 	mdb_txn_abort(t->txn);
+	store_gate_exit(&t->busy);
+	store_gate_del(s, t);
 	free(t);
 	return ret;
 }
@@ -242,6 +315,15 @@ void store_read_reset(store_rtxn_t *t)
 		return;
 	mdb_txn_reset(t->txn);
 	t->live = false;
+	store_gate_exit(&t->busy);
+}
+
+/* Undo a renew that entered the gate but cannot hand out the snapshot. */
+static int renew_fail(store_rtxn_t *t, int ret)
+{
+	mdb_txn_reset(t->txn);
+	store_gate_exit(&t->busy);
+	return ret;
 }
 
 int store_read_renew(store_rtxn_t *t)
@@ -251,20 +333,16 @@ int store_read_renew(store_rtxn_t *t)
 	if (t->view)
 		return 0;
 	store_read_reset(t); /* renew on a live handle = a fresh snapshot */
-	if ((rc = mdb_txn_renew(t->txn)) != 0)
-		return store_mdb_err(rc);
-	if ((rc = mdb_cursor_renew(t->txn, t->cur)) != 0) {
-		mdb_txn_reset(t->txn);
-		return store_mdb_err(rc);
-	}
+	if ((rc = snapshot(t)) < 0)
+		return rc;
+	if ((rc = mdb_cursor_renew(t->txn, t->cur)) != 0)
+		return renew_fail(t, store_mdb_err(rc));
 	/* Same txn id = same snapshot (no commit since): gen, nhealth and the lookup cache
 	 * still hold, and the lookups they cost are skipped on most batches of the worker. */
 	if (mdb_txn_id(t->txn) != t->loaded_id || !snapshot_is_newest(t)) {
 		store_cache_drop(t);
-		if ((rc = rtxn_load(t)) < 0) {
-			mdb_txn_reset(t->txn);
-			return rc;
-		}
+		if ((rc = rtxn_load(t)) < 0)
+			return renew_fail(t, rc);
 		store_cache_fit(t);
 		/* An id that may not name this snapshot names nothing: load again next time. */
 		t->loaded_id = snapshot_is_newest(t) ? mdb_txn_id(t->txn) : 0;
@@ -277,6 +355,8 @@ void store_read_end(store_rtxn_t *t)
 {
 	if (!t || t->view)
 		return;
+	store_read_reset(t);
+	store_gate_del(t->s, t);
 	store_cache_free(t);
 	mdb_cursor_close(t->cur);
 	mdb_txn_abort(t->txn);

@@ -26,6 +26,40 @@
  *
  * Consistency: a write txn commits as a whole or not at all; a failed call
  * inside a write txn leaves the txn usable but the caller should abort.
+ *
+ * A map grown by another process (issue 10 item 8): a process that commits with
+ * a larger map-size (skydns -import, another writer) may use pages past the end
+ * of our map; LMDB then refuses our txn begin/renew with MDB_MAP_RESIZED until
+ * mdb_env_set_mapsize(env, 0) re-maps to the size the store records. LMDB
+ * munmaps first and leaves it to the caller that no txn of the process is
+ * active, so the store keeps a gate (gate.c):
+ *  - A read handle counts as busy from begin/renew until reset/end, and a write
+ *    txn from begin until commit/abort; each takes its count with one atomic
+ *    add on its own cache line and reads a `remapping` flag that is written
+ *    only by a remap. No lock on the query path.
+ *  - The thread that meets MDB_MAP_RESIZED leaves the gate, raises `remapping`
+ *    (new entries wait for the remap), waits for every count to drop (readers
+ *    reset once per batch, so a worker waits for the longest batch or API
+ *    request in flight, bounded at 1 s for a holder that is descheduled),
+ *    re-maps, and tries its begin again. This is the one place a worker may
+ *    wait on another thread, once per growth: the alternative is SERVFAIL.
+ *    Live snapshots taken before the growth stay valid until they reset: their
+ *    pages lie inside the old map.
+ *  - A thread that holds a busy handle never waits for quiet (it would wait for
+ *    itself): its remap or entry fails with -EBUSY, and the next renew retries.
+ *    So a live handle stays on the thread that began or renewed it until reset.
+ *  - A remap that finds no quiet in 1 s (a stuck reader, or a writer of ours
+ *    queued behind another process's long write txn) gives up with -EBUSY, and
+ *    for the next 100 ms other remaps fail fast instead of stalling workers
+ *    again.
+ *  - A write that fails with ERR_SPACE (MDB_MAP_FULL) marks the store, and the
+ *    next store_write_begin re-maps first: a map that another process's larger
+ *    map-size has raised is used up to that size, never shrunk below our own.
+ *    Retrying the failed write is the caller's (it may succeed now).
+ *  - If re-mapping fails (mmap ENOMEM), LMDB has no map left: every later
+ *    begin/renew returns ERR_STORE and store_check() says so until a restart.
+ * Lookup-cache slots and cached snapshot facts point into the map, so every
+ * remap bumps an epoch that drops them at the next renew.
  */
 #pragma once
 
@@ -66,17 +100,39 @@ enum {
 int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags);
 /** Close; NULL is a no-op. All txns must be ended first. */
 void store_close(store_t *s);
+/* What the store has seen; plain values, for metrics. */
+typedef struct {
+	uint64_t map_resizes; /* remaps that changed the map size (another process grew it) */
+	size_t map_bytes;     /* size of the map now */
+} store_stats_t;
+
+/** Fill *out; any thread, never blocks. */
+void store_stats(store_t *s, store_stats_t *out);
+
+/**
+ * Can the store be read now? Begins a read txn (re-mapping a grown store, as any
+ * begin does), reads the snapshot's facts and ends it. For readiness checks.
+ * @return 0, ERR_STORE (corrupt, or the map is lost), -EUSERS (reader table
+ *         full), -EBUSY (a remap could not finish), -ENOMEM.
+ */
+int store_check(store_t *s);
+
 /** Clear stale reader slots left by crashed processes (mdb_reader_check). @return cleared count or
  * <0. */
 int store_reader_check(store_t *s);
 
 /* ---- read side ---- */
 
-/** Begin a read txn. @param out receives an owned handle (store_read_end frees). */
+/**
+ * Begin a read txn. @param out receives an owned handle (store_read_end frees).
+ * @return 0, -ENOMEM, -EUSERS (reader table full), -EBUSY (a grown map could not be
+ *         re-mapped yet: try again), ERR_STORE.
+ */
 int store_read_begin(store_t *s, store_rtxn_t **out);
 /** Release the snapshot but keep the handle for store_read_renew. */
 void store_read_reset(store_rtxn_t *t);
-/** Take a fresh snapshot on a reset handle. */
+/** Take a fresh snapshot on a reset handle. @return as store_read_begin; on failure the
+ * handle stays reset (lookups on it fail) and may be renewed again. */
 int store_read_renew(store_rtxn_t *t);
 /** End and free; NULL is a no-op. */
 void store_read_end(store_rtxn_t *t);
@@ -174,7 +230,8 @@ int store_source_find(store_rtxn_t *t, const char *source);
 
 /* ---- write side ---- */
 
-/** Begin a write txn (blocks while another writer holds the lock). @param out owned. */
+/** Begin a write txn (blocks while another writer holds the lock). @param out owned.
+ * @return 0, -ENOMEM, -EBUSY (see store_read_begin), ERR_STORE. */
 int store_write_begin(store_t *s, store_wtxn_t **out);
 /** Commit, bump the generation, free the handle (also on failure). @return 0, ERR_SPACE, ... */
 int store_write_commit(store_wtxn_t *w);

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +26,17 @@ struct store {
 	MDB_env *env;
 	MDB_dbi rrsets, bysrc, health, meta;
 	unsigned flags; /* STORE_F_* */
+	/* The remap gate (gate.c, scheme in store.h). */
+	pthread_mutex_t gate_lock;	  /* held for a whole remap; guards `handles` */
+	struct store_rtxn *handles;	  /* every read handle (not views), under gate_lock */
+	atomic_bool remapping;		  /* a remap waits for quiet or runs: do not enter */
+	atomic_int writers;		  /* write txns of this process between begin and end */
+	atomic_uint_fast64_t remap_after; /* monotonic ms: no remap tried before (back-off) */
+	atomic_bool grow;		  /* a write hit MDB_MAP_FULL: try a larger map first */
+	atomic_int dead;		  /* ERR_STORE once a remap lost the map, else 0 */
+	atomic_uint epoch;	      /* bumped by every remap: pointers into the map are stale */
+	atomic_uint_fast64_t resizes; /* remaps that changed the map size */
+	atomic_size_t map_bytes;      /* bytes mapped now */
 };
 
 struct store_lookup_cache; /* read.c */
@@ -32,13 +45,16 @@ struct store_rtxn {
 	store_t *s;
 	struct store_lookup_cache *cache; /* exact-hit memo, NULL unless enabled */
 	MDB_txn *txn;
-	MDB_cursor *cur;  /* on rrsets; renewed together with txn */
-	uint64_t gen;	  /* meta generation of this snapshot */
-	size_t nhealth;	  /* health entries in this snapshot */
-	size_t nrrsets;	  /* rrsets in this snapshot (sizes the lookup cache) */
-	size_t loaded_id; /* mdb_txn_id whose gen and nhealth are cached above */
-	bool view;	  /* wraps a write txn: not ours to reset/renew/end */
-	bool live;	  /* holds a snapshot (not reset) */
+	MDB_cursor *cur;		/* on rrsets; renewed together with txn */
+	uint64_t gen;			/* meta generation of this snapshot */
+	size_t nhealth;			/* health entries in this snapshot */
+	size_t nrrsets;			/* rrsets in this snapshot (sizes the lookup cache) */
+	size_t loaded_id;		/* mdb_txn_id whose gen and nhealth are cached above */
+	bool view;			/* wraps a write txn: not ours to reset/renew/end */
+	bool live;			/* holds a snapshot (not reset); then busy is 1 */
+	atomic_int busy;		/* 1 while the handle may touch the map (gate.c) */
+	unsigned epoch;			/* store epoch the loaded facts and cache belong to */
+	struct store_rtxn *next, *prev; /* in store->handles */
 };
 
 struct store_wtxn {
@@ -53,6 +69,34 @@ void store_cache_drop(store_rtxn_t *t);
 void store_cache_fit(store_rtxn_t *t);
 /** Free t's lookup cache; no-op without one. */
 void store_cache_free(store_rtxn_t *t);
+
+/* ---- the remap gate (gate.c) ---- */
+
+/** Set up / tear down the gate of a store. @return 0 or -errno. */
+int store_gate_init(store_t *s);
+void store_gate_deinit(store_t *s);
+/** Register a read handle before its first entry; unregister it after its last exit. */
+void store_gate_add(store_t *s, store_rtxn_t *t);
+void store_gate_del(store_t *s, store_rtxn_t *t);
+/**
+ * Take a busy count (a handle's `busy`, or the store's `writers`) before touching the
+ * map; waits for a running remap. @return 0, -EBUSY (remaps keep coming, or this thread
+ * holds another busy handle), ERR_STORE (the map is lost).
+ */
+int store_gate_enter(store_t *s, atomic_int *busy);
+/** Drop the count taken by store_gate_enter, after the last access to the map. */
+void store_gate_exit(atomic_int *busy);
+/**
+ * Re-map to the size the store records now (mdb_env_set_mapsize(env, 0)) once no
+ * thread of this process uses the map. `grow`: also when no commit outgrew our map
+ * (a write ran out of map); never shrinks below the current size. The caller holds
+ * no busy count. @return 0, -EBUSY (not quiet in time), ERR_STORE (map lost).
+ */
+int store_gate_remap(store_t *s, bool grow);
+/** Note that LMDB said MDB_MAP_FULL on this thread (store_mdb_err calls it). */
+void store_gate_note_full(void);
+/** @return whether MDB_MAP_FULL was noted on this thread since the last call; clears it. */
+bool store_gate_take_full(void);
 
 /** Translate an MDB return code to 0 / ERR_* / -errno. */
 int store_mdb_err(int rc);

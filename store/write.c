@@ -18,6 +18,36 @@
 
 #define BYSRC_KEY_MAX (1 + WIRE_KEY_MAX + STORE_KEY_EXTRA)
 
+/* Enter the gate and begin; MDB_MAP_RESIZED re-maps and tries again (see snapshot()). */
+static int begin_txn(store_t *s, MDB_txn **txn)
+{
+	int ret, rc;
+
+	/* A write ran out of map: a larger one may be recorded by now (store.h). Best effort:
+	 * without it this write fails as the last one did. */
+	if (atomic_load(&s->grow))
+		(void)store_gate_remap(s, true);
+	for (int tries = 0;; tries++) {
+		if ((ret = store_gate_enter(s, &s->writers)) < 0)
+			return ret;
+		if ((rc = mdb_txn_begin(s->env, NULL, 0, txn)) == 0)
+			return 0;
+		store_gate_exit(&s->writers);
+		if (rc != MDB_MAP_RESIZED || tries == 2)
+			return store_mdb_err(rc);
+		if ((ret = store_gate_remap(s, false)) < 0)
+			return ret;
+	}
+}
+
+/* After the txn ended: leave the gate, and remember a map that was too small. */
+static void end_txn(store_t *s)
+{
+	store_gate_exit(&s->writers);
+	if (store_gate_take_full())
+		atomic_store(&s->grow, true);
+}
+
 int store_write_begin(store_t *s, store_wtxn_t **out)
 {
 	store_wtxn_t *w = calloc(1, sizeof(*w));
@@ -26,9 +56,10 @@ int store_write_begin(store_t *s, store_wtxn_t **out)
 	if (!w)
 		return -ENOMEM;
 	w->s = s;
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &w->txn)) != 0) {
+	(void)store_gate_take_full(); /* only this txn's MDB_MAP_FULL counts */
+	if ((ret = begin_txn(s, &w->txn)) < 0) {
 		free(w);
-		return store_mdb_err(rc);
+		return ret;
 	}
 	w->view.s = s;
 	w->view.txn = w->txn;
@@ -43,6 +74,7 @@ int store_write_begin(store_t *s, store_wtxn_t **out)
 	return 0;
 fail:
 	mdb_txn_abort(w->txn);
+	end_txn(s);
 	free(w);
 	return ret;
 }
@@ -71,6 +103,7 @@ int store_write_commit(store_wtxn_t *w)
 		mdb_txn_abort(w->txn);
 	else
 		ret = store_mdb_err(mdb_txn_commit(w->txn)); /* aborts on failure */
+	end_txn(w->s);
 	free(w);
 	return ret;
 }
@@ -81,6 +114,7 @@ void store_write_abort(store_wtxn_t *w)
 		return;
 	mdb_cursor_close(w->view.cur);
 	mdb_txn_abort(w->txn);
+	end_txn(w->s);
 	free(w);
 }
 

@@ -1,13 +1,15 @@
 /*
  * test_store: the LMDB store against a temp directory: lookup semantics
  * (exists, empty non-terminals, CNAME), sources, deletes, txn atomicity,
- * generation, map-full recovery, health, iteration, persistence, layout.
+ * generation, map-full recovery, health, iteration, persistence, layout,
+ * and a map grown by another process (re-mapped while readers run).
  */
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <stdio.h>
@@ -802,6 +804,315 @@ static void test_lookup_cache(store_t *s)
 	store_read_end(t);
 }
 
+/*
+ * Issue 10 item 8: another process with a larger map-size grows the store past
+ * our map. The second writer is a child forked before it opens anything (LMDB:
+ * one env per process, none across fork); a pipe orders the two opens.
+ */
+#define RESIZE_SMALL (1u << 20)
+#define RESIZE_BIG (32u << 20)
+#define RESIZE_NAMES 12000 /* ~3 MiB of rrsets: far past the small map */
+
+typedef struct {
+	store_t *s;
+	atomic_bool stop;
+	atomic_int errors, busy, saw_big, renews, last_ok;
+	atomic_llong slowest_us;       /* longest renew that saw a remap: what it costs a batch */
+	atomic_llong slowest_other_us; /* longest of the others (preemption on a busy machine) */
+} grow_t;
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A worker's pattern: one handle, renew per batch, reset before waiting. */
+static void *grow_reader(void *arg)
+{
+	grow_t *g = arg;
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	int ret;
+
+	if (store_read_begin(g->s, &t) < 0 || store_read_cache(t, 64) < 0) {
+		atomic_fetch_add(&g->errors, 1);
+		store_read_end(t);
+		return NULL;
+	}
+	store_read_reset(t);
+	for (int i = 0; i < 2000000 && !atomic_load(&g->stop); i++) {
+		store_stats_t before, after;
+		store_stats(g->s, &before);
+		long long t0 = mono_us(), us;
+		ret = store_read_renew(t);
+		us = mono_us() - t0;
+		store_stats(g->s, &after);
+		atomic_llong *slowest =
+		    after.map_resizes != before.map_resizes ? &g->slowest_us : &g->slowest_other_us;
+		if (us > atomic_load(slowest))
+			atomic_store(slowest, us);
+		if (ret < 0) {
+			/* -EBUSY: a remap waits for a snapshot another thread holds (store.h). */
+			if (ret != -EBUSY && atomic_fetch_add(&g->errors, 1) == 0)
+				fprintf(stderr, "grow reader: renew: %s\n", err_str(ret));
+			if (ret == -EBUSY)
+				atomic_fetch_add(&g->busy, 1);
+			atomic_store(&g->last_ok, 0);
+			continue;
+		}
+		atomic_fetch_add(&g->renews, 1);
+		atomic_store(&g->last_ok, 1);
+		if (look(t, "marker.grow.", WIRE_TYPE_A, &lk) < 0 || !lk.has_rrset)
+			atomic_fetch_add(&g->errors, 1);
+		if (look(t, "h11999.big.grow.", WIRE_TYPE_A, &lk) == 0 && lk.has_rrset)
+			atomic_store(&g->saw_big, 1);
+		store_read_reset(t);
+	}
+	store_read_end(t);
+	return NULL;
+}
+
+/* The child: wait for the go byte, open with the big map, run fn, exit with its status. */
+static pid_t spawn_writer(const char *dir, int (*fn)(store_t *), int *go_fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		store_t *cs = NULL;
+		char c;
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1 || store_open(&cs, dir, RESIZE_BIG, 0) < 0)
+			_exit(3);
+		int ret = fn(cs);
+		store_close(cs);
+		_exit(ret < 0 ? 4 : 0);
+	}
+	close(p[0]);
+	*go_fd = p[1];
+	return pid;
+}
+
+static int wait_writer(pid_t pid, int go_fd)
+{
+	int status = 0;
+
+	if (write(go_fd, "g", 1) != 1)
+		return -1;
+	close(go_fd);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+static int write_big(store_t *cs)
+{
+	store_wtxn_t *w = NULL;
+	char name[64];
+	int ret, src;
+
+	if ((ret = store_write_begin(cs, &w)) < 0)
+		return ret;
+	src = store_source_id(w, "import:grow.");
+	for (int i = 0; i < RESIZE_NAMES && ret == 0; i++) {
+		snprintf(name, sizeof(name), "h%05d.big.grow.", i);
+		ret = add(w, src, name, WIRE_TYPE_TXT, 300,
+			  "\xf0"
+			  "padding-padding-padding-padding-padding-padding-padding-padding-"
+			  "padding-padding-padding-padding-padding-padding-padding-padding-"
+			  "padding-padding-padding-padding-padding-padding-padding-padding-"
+			  "padding-padding-padding-padding-padding-padding-padding-padd",
+			  241);
+		if (ret == 0)
+			ret = add_a(w, src, name, (uint8_t)i);
+	}
+	if (ret < 0) {
+		store_write_abort(w);
+		return ret;
+	}
+	return store_write_commit(w);
+}
+
+static long file_size(const char *dir)
+{
+	char path[400];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/*
+ * Readers renew all along while the child commits past our map. With
+ * hold_live, a snapshot from before the growth is held across it: it must
+ * still read its own data, and the remap waits for it (readers get -EBUSY).
+ */
+static void test_resized(const char *sub, bool hold_live)
+{
+	char dir[300];
+	grow_t g = {0};
+	pthread_t th[2];
+	store_rtxn_t *t = NULL, *live = NULL, *other = NULL;
+	store_wtxn_t *w = NULL;
+	store_lookup_t lk;
+	store_stats_t st;
+	int go = -1, nth = 0;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/%s", g_dir, sub);
+	pid = spawn_writer(dir, write_big, &go);
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	CHECK_EQ_INT(store_open(&g.s, dir, RESIZE_SMALL, 0), 0);
+	if (!g.s) {
+		wait_writer(pid, go);
+		return;
+	}
+	CHECK_EQ_INT(store_write_begin(g.s, &w), 0);
+	CHECK_EQ_INT(add_a(w, store_source_id(w, "api"), "marker.grow.", 7), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	if (hold_live) {
+		CHECK_EQ_INT(store_read_begin(g.s, &other), 0);
+		store_read_reset(other);
+		CHECK_EQ_INT(store_read_begin(g.s, &live), 0);
+	}
+	for (; nth < 2; nth++)
+		CHECK_EQ_INT(pthread_create(&th[nth], NULL, grow_reader, &g), 0);
+	CHECK_EQ_INT(wait_writer(pid, go), 0);
+	CHECK(file_size(dir) > (long)RESIZE_SMALL); /* the map really grew */
+	if (other) {
+		/* Its own thread holds `live`: waiting for quiet would wait for itself. */
+		CHECK_EQ_INT(store_read_renew(other), -EBUSY);
+		CHECK(look(other, "marker.grow.", WIRE_TYPE_A, &lk) < 0); /* no snapshot */
+	}
+	if (live) {
+		CHECK_EQ_INT(look(live, "marker.grow.", WIRE_TYPE_A, &lk), 0);
+		CHECK(lk.has_rrset);
+		CHECK_EQ_INT(look(live, "h00001.big.grow.", WIRE_TYPE_A, &lk), 0);
+		CHECK(!lk.has_rrset); /* its snapshot predates the child's commit */
+		store_read_reset(live);
+		CHECK_EQ_INT(store_read_renew(live), 0);
+		CHECK_EQ_INT(look(live, "h11999.big.grow.", WIRE_TYPE_TXT, &lk), 0);
+		CHECK(lk.has_rrset);
+		store_read_end(live);
+	}
+	if (other) {
+		CHECK_EQ_INT(store_read_renew(other), 0);
+		CHECK_EQ_INT(look(other, "marker.grow.", WIRE_TYPE_A, &lk), 0);
+		CHECK(lk.has_rrset);
+		store_read_end(other);
+	}
+	/* Readers must come to see the new data: bounded, generous for a loaded machine. */
+	for (int i = 0; i < 1000 && !(atomic_load(&g.saw_big) && atomic_load(&g.last_ok)); i++)
+		usleep(10 * 1000);
+	atomic_store(&g.stop, true);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	CHECK(atomic_load(&g.saw_big));
+	CHECK(atomic_load(&g.last_ok));
+	CHECK_EQ_INT(atomic_load(&g.errors), 0);
+	CHECK(atomic_load(&g.renews) > 0);
+	printf("resize %s: %d renews, %d -EBUSY, slowest renew %lld us with a remap, %lld us "
+	       "without\n",
+	       sub, atomic_load(&g.renews), atomic_load(&g.busy),
+	       (long long)atomic_load(&g.slowest_us), (long long)atomic_load(&g.slowest_other_us));
+	/* Fresh handles and writes work on the grown map. */
+	CHECK_EQ_INT(count_of(g.s, "h05000.big.grow.", WIRE_TYPE_A), 1);
+	w = NULL; /* a failed begin leaves it alone */
+	CHECK_EQ_INT(store_write_begin(g.s, &w), 0);
+	if (w) {
+		CHECK_EQ_INT(add_a(w, store_source_id(w, "api"), "after.grow.", 8), 0);
+		CHECK_EQ_INT(store_write_commit(w), 0);
+	}
+	CHECK_EQ_INT(count_of(g.s, "after.grow.", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(store_check(g.s), 0);
+	CHECK_EQ_INT(store_read_begin(g.s, &t), 0);
+	store_read_end(t);
+	store_stats(g.s, &st);
+	CHECK_EQ_INT(st.map_resizes, 1);
+	CHECK(st.map_bytes >= RESIZE_BIG);
+	store_close(g.s);
+}
+
+static int write_tiny(store_t *cs)
+{
+	store_wtxn_t *w = NULL;
+	int ret;
+
+	if ((ret = store_write_begin(cs, &w)) < 0)
+		return ret;
+	if ((ret = add_a(w, store_source_id(w, "api"), "tiny.grow.", 1)) < 0) {
+		store_write_abort(w);
+		return ret;
+	}
+	return store_write_commit(w);
+}
+
+/* One write txn of RESIZE_NAMES/4 names, like an API batch. */
+static int write_batch(store_t *s, int base)
+{
+	store_wtxn_t *w = NULL;
+	char name[64];
+	int ret, src;
+
+	if ((ret = store_write_begin(s, &w)) < 0)
+		return ret;
+	src = store_source_id(w, "api");
+	for (int i = 0; i < RESIZE_NAMES / 4 && ret == 0; i++) {
+		snprintf(name, sizeof(name), "b%05d.full.grow.", base + i);
+		ret = add(w, src, name, WIRE_TYPE_TXT, 300, "\x20padding-padding-padding-padding",
+			  33);
+	}
+	if (ret < 0) {
+		store_write_abort(w);
+		return ret;
+	}
+	return store_write_commit(w);
+}
+
+/*
+ * MDB_MAP_FULL with a larger map recorded by another process: the write that
+ * ran out fails, the next one re-maps and succeeds, up to that larger size.
+ */
+static void test_full_grows(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+	int go = -1, ret = 0, batches = 0;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/full", g_dir);
+	pid = spawn_writer(dir, write_tiny, &go);
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	CHECK_EQ_INT(store_open(&s, dir, RESIZE_SMALL, 0), 0);
+	CHECK_EQ_INT(wait_writer(pid, go), 0);
+	if (!s)
+		return;
+	/* Bounded: 8 batches of ~0.5 MiB fit in the big map, not in the small one. */
+	for (int i = 0; i < 8; i++) {
+		ret = write_batch(s, i * RESIZE_NAMES);
+		if (ret == ERR_SPACE)
+			ret = write_batch(s, i * RESIZE_NAMES); /* the caller's retry */
+		if (ret < 0)
+			break;
+		batches++;
+	}
+	CHECK_EQ_INT(ret, 0);
+	CHECK_EQ_INT(batches, 8);
+	CHECK(file_size(dir) > (long)RESIZE_SMALL);
+	CHECK_EQ_INT(count_of(s, "tiny.grow.", WIRE_TYPE_A), 1);
+	store_close(s);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -830,6 +1141,9 @@ int main(void)
 	test_version();
 	test_kill9();
 	test_threads();
+	test_resized("grow", false);
+	test_resized("grow-live", true);
+	test_full_grows();
 	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
