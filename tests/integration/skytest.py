@@ -173,17 +173,29 @@ def free_port(owner=None):
     # The test's name spreads tests over the range; the pid moves reruns along.
     name = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "python")
     first = zlib.crc32(("%s:%d" % (name, owner)).encode()) % (hi - lo)
-    with open(os.path.join(PORT_LOCK_DIR, ".mutex"), "a") as mutex:
+    # Read-only is enough for flock, and works on a mutex another user created.
+    mutex = os.open(os.path.join(PORT_LOCK_DIR, ".mutex"), os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         fcntl.flock(mutex, fcntl.LOCK_EX)  # held for a few binds: short
         for i in range(hi - lo):
             port = lo + (first + i) % (hi - lo)
             path = os.path.join(PORT_LOCK_DIR, str(port))
             if _lock_held(path) or not _bindable(port):
                 continue
-            with open(path + ".tmp", "w") as f:
-                f.write("%d %s\n" % (owner, start))
-            os.replace(path + ".tmp", path)
+            tmp = "%s.%d.tmp" % (path, os.getpid())
+            try:
+                with open(tmp, "w") as f:
+                    f.write("%d %s\n" % (owner, start))
+                os.replace(tmp, path)
+            except OSError:  # another user's stale lock in the sticky dir: use another port
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                continue
             return port
+    finally:
+        os.close(mutex)
     raise RuntimeError("no free port in %d..%d" % (lo, hi - 1))
 
 
