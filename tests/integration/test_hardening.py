@@ -43,7 +43,11 @@ def flood(port, source, n, batch=20):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     # Room for every reply of the flood (1000 * ~800 B truesize), so the kernel
     # never drops one here: the exact /metrics comparisons below rely on it.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    # FORCE passes rmem_max when allowed (root); plain SO_RCVBUF is capped by it.
+    try:
+        s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 1 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     s.bind((source, 0))
     s.setblocking(False)
     full = slipped = 0
