@@ -232,6 +232,9 @@ cmd_test() {
 	local rc=0 frc=0 trc=0
 	say "running the test suite"
 	ctest --test-dir build-test --output-on-failure --no-tests=error -j2 || rc=$?
+	# --output-on-failure hides a skipped test's output: show why each one skipped
+	grep -a '^SKIP: ' build-test/Testing/Temporary/LastTest.log 2>/dev/null |
+		sed 's/^SKIP: /==> skipped: /' >&2 || true
 	run_fuzz || frc=$?
 	# ~1-2 min on 2 cores (build + tests), so it runs on every test run
 	run_tsan || trc=$?

@@ -13,5 +13,10 @@ for f in $files; do
 		echo "not clang-formatted: $f (run: clang-format -i $f)"
 	fi
 done
+if [ "$good" -eq 0 ] && [ "$bad" -eq 0 ]; then
+	# No files means the wrong directory or a broken git ls-files, not a clean tree.
+	echo "FAIL: no C files found under $(pwd)"
+	bad=1
+fi
 echo "$good passed, $bad failed"
 [ "$bad" -eq 0 ]

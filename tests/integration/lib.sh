@@ -2,7 +2,14 @@
 # loopback with real dig. Provides a temp dir per test (removed on exit, with
 # every started process killed), free ports, config writing, start/stop with
 # deadlines (no bare sleeps), and assertions that count passes and failures.
-# Usage: . "$(dirname "$0")/lib.sh"; ...; finish
+# Usage: . "$(dirname "$0")/lib.sh"; ...; finish   (or skip REASON: exit 77)
+#
+# Every process started here inherits ASAN_OPTIONS/UBSAN_OPTIONS with a
+# log_path in $SAN_DIR: finish fails the test on any sanitizer report (from
+# skydns, an import run, or a child skydns spawns) and prints it. Stopping
+# skydns with TERM or INT asserts exit status 0, and finish stops a daemon
+# still running the same way. Ports come from skytest.py's picker: below the
+# ephemeral range, recorded per test so parallel tests never share one.
 
 set -u
 
@@ -13,6 +20,16 @@ PY=/usr/bin/python3 # Debian's, which has python3-dnspython
 DNSRAW="$PY $LIB_DIR/dnsraw.py"
 
 T=$(mktemp -d /tmp/skydns-it.XXXXXX)
+# Outside $T is not needed: finish reads the reports before the EXIT trap removes $T.
+SAN_DIR=$T/san
+mkdir -p "$SAN_DIR"
+export SKYDNS_SAN_DIR=$SAN_DIR
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SAN_DIR/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SAN_DIR/ubsan:print_stacktrace=1"
+case ${TSAN_OPTIONS:-} in
+*log_path=*) ;; # ./dev.sh tsan collects TSan reports itself
+*) export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$SAN_DIR/tsan" ;;
+esac
 CONF=$T/skydns.conf
 LOG=$T/skydns.log
 PORT=
@@ -40,25 +57,10 @@ now_ms() {
 	date +%s%3N
 }
 
-# An unused loopback port, free for both UDP and TCP.
+# An unused loopback port, free for both UDP and TCP, below the ephemeral
+# range, held for this test ($$ is the test's shell even inside $(...)).
 free_port() {
-	$PY - <<'PYEOF'
-import socket
-for _ in range(50):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        t.close()
-        u.close()
-    print(port)
-    break
-PYEOF
+	$PY "$LIB_DIR/skytest.py" free-port $$
 }
 
 # write_conf [DNS_LINE...]: a config on 127.0.0.1:$PORT with its store in $T.
@@ -93,7 +95,8 @@ dig_short() {
 	local name=$1 type=${2:-A}
 	shift
 	[ $# -gt 0 ] && shift
-	dig +short +time=2 +tries=2 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1
+	# One try: a lost reply is a failure to see, not to hide (loopback loses none).
+	dig +short +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1
 }
 
 # The rcode text of a query: NOERROR, NXDOMAIN, ...
@@ -101,7 +104,7 @@ dig_rcode() {
 	local name=$1 type=${2:-A}
 	shift
 	[ $# -gt 0 ] && shift
-	dig +time=2 +tries=2 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1 |
+	dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@" "$name" "$type" 2>&1 |
 		sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
 }
 
@@ -147,9 +150,14 @@ skydns_wait() {
 }
 
 # skydns_stop [SIGNAL]: signal (default TERM) and wait; the exit status is in $SKY_RC.
+# TERM and INT are clean stops: any status but 0 (a crash, LSan's leak exit) fails.
 skydns_stop() {
-	[ -n "$SKY_PID" ] && kill -"${1:-TERM}" "$SKY_PID" 2>/dev/null
+	local sig=${1:-TERM} had=$SKY_PID
+	[ -n "$SKY_PID" ] && kill -"$sig" "$SKY_PID" 2>/dev/null
 	skydns_wait
+	if [ -n "$had" ] && { [ "$sig" = TERM ] || [ "$sig" = INT ]; } && [ "$SKY_RC" != 0 ]; then
+		fail "skydns exit status after SIG$sig: $SKY_RC, want 0"
+	fi
 }
 
 # wait_for DESC TIMEOUT_MS COMMAND...: poll until COMMAND succeeds.
@@ -206,12 +214,41 @@ assert_true() {
 	if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
 
+# skip REASON: end the test as skipped (CTest SKIP_RETURN_CODE 77), saying why.
+# Checks made before still count: a failure among them fails the test.
+skip() {
+	echo "SKIP: $1"
+	LIB_SKIP=1
+	finish
+}
+
+# Sanitizer reports so far: each is printed and fails the test.
+check_sanitizer_reports() {
+	local f n=0
+	for f in "$SAN_DIR"/*; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		echo "--- sanitizer report ${f##*/} ---"
+		tail -c 20000 "$f"
+		echo "--- end of ${f##*/} ---"
+		rm -f "$f"
+	done
+	[ "$n" -eq 0 ] || fail "$n sanitizer report(s)"
+}
+
 finish() {
+	# A daemon left running stops the clean way, so its exit (and LSan) is checked too.
+	skydns_alive && skydns_stop TERM
+	check_sanitizer_reports
+	if [ "$PASSED" -eq 0 ] && [ "$FAILED" -eq 0 ] && [ -z "${LIB_SKIP:-}" ]; then
+		fail "no check ran"
+	fi
 	echo "$PASSED passed, $FAILED failed"
 	if [ "$FAILED" -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- skydns log (last 30 lines) ---" >&2
 		tail -n 30 "$LOG" >&2
 	fi
 	[ "$FAILED" -eq 0 ] || exit 1
+	[ -z "${LIB_SKIP:-}" ] || exit 77
 	exit 0
 }

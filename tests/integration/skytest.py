@@ -3,8 +3,25 @@ Shared helpers for the Python integration tests: start the real skydns on
 a free loopback port with a zone imported, send raw packets over UDP/TCP,
 and count checks so the run ends with an "N passed, N failed" line.
 
+Every process a test starts inherits ASAN_OPTIONS/UBSAN_OPTIONS with a
+log_path in one per-test directory (SAN_DIR), so a sanitizer report from
+skydns, an import run or a child skydns spawns (watchers, probe) lands
+there; Checks.finish() fails the test on any report and prints it. Stopping
+a daemon asserts a clean exit (SIGTERM -> 0, within STOP_TIMEOUT).
+
+Ports come from below the kernel's ephemeral range (ip_local_port_range),
+so no client socket (dig, dnsperf, skydns's own upstream sockets) can take
+one between the pick and the daemon's bind, and each pick is recorded in a
+lock file naming the owning test's pid, so tests running side by side
+(ctest -j2, several worktrees) never pick the same port.
+
+Run as a program, `skytest.py free-port PID` prints a port owned by PID
+(lib.sh uses it with its shell's $$).
+
 Uses only Debian's python3 and python3-dnspython.
 """
+import atexit
+import fcntl
 import os
 import shutil
 import signal
@@ -14,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 import dns.message
 import dns.rcode
@@ -24,22 +42,161 @@ BUILD = os.environ.get("SKYDNS_BUILD") or os.path.join(
 SKYDNS = os.path.join(BUILD, "server", "skydns")
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# A report must not be lost with the test's temp dir: one dir per test process,
+# shared with children that import this module too (SKYDNS_SAN_DIR).
+SAN_DIR = os.environ.get("SKYDNS_SAN_DIR")
+_SAN_OWNER = SAN_DIR is None
+if _SAN_OWNER:
+    SAN_DIR = tempfile.mkdtemp(prefix="skydns-san-")
+    os.environ["SKYDNS_SAN_DIR"] = SAN_DIR
+
+
+def _add_log_path(var, name):
+    """Append log_path (the last setting wins) unless the caller collects reports itself."""
+    opts = os.environ.get(var, "")
+    if var == "TSAN_OPTIONS" and "log_path=" in opts:
+        return  # ./dev.sh tsan collects TSan reports in its own dir
+    os.environ[var] = (opts + ":" if opts else "") + "log_path=" + os.path.join(SAN_DIR, name)
+
+
+for _var, _name in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan"),
+                    ("TSAN_OPTIONS", "tsan")):
+    _add_log_path(_var, _name)
+os.environ["UBSAN_OPTIONS"] += ":print_stacktrace=1"
+
+# Failures the harness itself finds (unclean exit, sanitizer report); finish() counts them.
+HARNESS_FAILS = []
+STOP_TIMEOUT = 15  # s; the longest shutdown-grace a test sets is 5 s
+
+
+def harness_fail(what):
+    HARNESS_FAILS.append(what)
+    print("FAIL: %s" % what, flush=True)
+
+
+def sanitizer_reports():
+    """Paths of the sanitizer reports written so far by any process of this test."""
+    try:
+        return sorted(os.path.join(SAN_DIR, f) for f in os.listdir(SAN_DIR))
+    except OSError:
+        return []
+
+
+def _print_reports(paths):
+    for path in paths:
+        print("--- sanitizer report %s ---" % os.path.basename(path), flush=True)
+        with open(path, errors="replace") as f:
+            sys.stdout.write(f.read()[-20000:])
+        print("--- end of %s ---" % os.path.basename(path), flush=True)
+
+
+_REPORTED = set()
+
+
+def _san_atexit():
+    # A test that dies before finish() still shows (and fails on) its reports.
+    left = [p for p in sanitizer_reports() if p not in _REPORTED]
+    if _SAN_OWNER and left:
+        _print_reports(left)
+        print("FAIL: %d sanitizer report(s)" % len(left), flush=True)
+    if _SAN_OWNER:
+        shutil.rmtree(SAN_DIR, ignore_errors=True)
+    if _SAN_OWNER and left:
+        sys.stdout.flush()
+        os._exit(1)
+
+
+atexit.register(_san_atexit)
+
+# Test ports: PORT_MIN up to the ephemeral range (and below 32768 in any case).
+PORT_MIN = 10000
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "skydns-test-ports")
+
+
+def port_range():
+    """[lo, hi) of the ports tests may use: under ip_local_port_range's first port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        eph = 32768
+    hi = min(eph, 32768)
+    lo = PORT_MIN if hi - PORT_MIN >= 1000 else 1024
+    if hi - lo < 100:
+        raise RuntimeError("no room for test ports below the ephemeral range (starts at %d)" % eph)
+    return lo, hi
+
+
+def _proc_start(pid):
+    """pid's start time (field 22 of /proc/PID/stat), or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _bindable(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
         try:
-            u.bind(("127.0.0.1", port))
-            return port
+            s.bind(("127.0.0.1", port))
         except OSError:
-            continue
+            return False
         finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
+            s.close()
+    return True
+
+
+def _lock_held(path):
+    """Whether the lock file names a process that still runs (pid and start time)."""
+    try:
+        with open(path) as f:
+            pid, start = f.read().split()
+        return _proc_start(int(pid)) == start
+    except (OSError, ValueError):
+        return False
+
+
+def free_port(owner=None):
+    """A port free for both UDP and TCP on 127.0.0.1, below the ephemeral range,
+    recorded as taken by `owner` (a pid; default this process) until it exits.
+    The whole pick runs under one flock, so concurrent tests never get the same port."""
+    owner = owner or os.getpid()
+    start = _proc_start(owner)
+    lo, hi = port_range()
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    try:
+        os.chmod(PORT_LOCK_DIR, 0o1777)
+    except OSError:
+        pass
+    # The test's name spreads tests over the range; the pid moves reruns along.
+    name = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "python")
+    first = zlib.crc32(("%s:%d" % (name, owner)).encode()) % (hi - lo)
+    # Read-only is enough for flock, and works on a mutex another user created.
+    mutex = os.open(os.path.join(PORT_LOCK_DIR, ".mutex"), os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(mutex, fcntl.LOCK_EX)  # held for a few binds: short
+        for i in range(hi - lo):
+            port = lo + (first + i) % (hi - lo)
+            path = os.path.join(PORT_LOCK_DIR, str(port))
+            if _lock_held(path) or not _bindable(port):
+                continue
+            tmp = "%s.%d.tmp" % (path, os.getpid())
+            try:
+                with open(tmp, "w") as f:
+                    f.write("%d %s\n" % (owner, start))
+                os.replace(tmp, path)
+            except OSError:  # another user's stale lock in the sticky dir: use another port
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                continue
+            return port
+    finally:
+        os.close(mutex)
+    raise RuntimeError("no free port in %d..%d" % (lo, hi - 1))
 
 
 class Checks:
@@ -58,9 +215,28 @@ class Checks:
     def eq(self, got, want, what):
         return self.ok(got == want, "%s: got %r, want %r" % (what, got, want))
 
-    def finish(self):
+    def skip(self, reason):
+        """End the test as skipped (CTest SKIP_RETURN_CODE 77), saying why; a failed
+        check or a harness failure still fails it."""
+        print("SKIP: %s" % reason, flush=True)
+        self.finish(skipped=True)
+
+    def finish(self, skipped=False):
+        reports = [p for p in sanitizer_reports() if p not in _REPORTED]
+        if reports:
+            _print_reports(reports)
+            harness_fail("%d sanitizer report(s): %s" % (
+                len(reports), ", ".join(os.path.basename(p) for p in reports)))
+            _REPORTED.update(reports)
+        self.failed += len(HARNESS_FAILS)
+        del HARNESS_FAILS[:]
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
-        sys.exit(1 if self.failed or not self.passed else 0)
+        if self.failed:
+            sys.exit(1)
+        if not self.passed and not skipped:
+            print("FAIL: no check ran", flush=True)
+            sys.exit(1)
+        sys.exit(77 if skipped else 0)
 
 
 class Skydns:
@@ -133,13 +309,34 @@ class Skydns:
             return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        """SIGTERM and wait; anything but exit status 0 within STOP_TIMEOUT is a
+        harness failure (LSan's leak report at exit changes the status, too)."""
+        if self.proc is None:
+            return
+        rc = self.proc.poll()
+        if rc is not None:
+            harness_fail("skydns (pid %d) had exited by itself with status %d before stop()"
+                         % (self.proc.pid, rc))
+        else:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                rc = self.proc.wait(timeout=STOP_TIMEOUT)
+                if rc != 0:
+                    harness_fail("skydns (pid %d) exited with status %d after SIGTERM, want 0"
+                                 % (self.proc.pid, rc))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                harness_fail("skydns (pid %d) still ran %d s after SIGTERM"
+                             % (self.proc.pid, STOP_TIMEOUT))
+                rc = -1
+        if rc != 0:
+            try:
+                with open(self.log, errors="replace") as f:
+                    tail = f.read()[-3000:]
+                print("--- skydns log (tail) ---\n%s--- end of log ---" % tail, flush=True)
+            except OSError:
+                pass
         self.proc = None
 
     def rss_kb(self):
@@ -239,3 +436,11 @@ def http_request(port, method, path, body=None, headers=None, timeout=5.0):
         return 0, data
     status = int(data.split(b" ", 2)[1])
     return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "free-port":
+        print(free_port(int(sys.argv[2])))
+        sys.exit(0)
+    print("usage: skytest.py free-port PID", file=sys.stderr)
+    sys.exit(2)

@@ -266,7 +266,9 @@ def tcp_idle_closed(srv):
     try:
         data = s.recv(10)
         c.eq(data, b"", "idle tcp connection closed by server")
-        c.ok(time.monotonic() - t0 < 5, "idle close within the 1 s timeout (+sweep)")
+        took = time.monotonic() - t0
+        # Swept every 250 ms: closed at 1.0..1.25 s, +0.35 s for a loaded machine.
+        c.ok(0.9 <= took <= 1.6, "idle close after the 1 s timeout + one sweep (%.2f s)" % took)
     except socket.timeout:
         c.ok(False, "idle tcp connection not closed")
     finally:
@@ -281,7 +283,9 @@ def tcp_slow_reader(srv):
         w = hdr() + question("many.skydns.local.")
         s.sendall((struct.pack("!H", len(w)) + w) * 200)
         c.ok(srv.alive(), "served while a slow reader blocks its own connection")
-        c.ok(tcp_query(srv.port, hdr() + question()) is not None, "tcp served beside a slow reader")
+        r = parse(tcp_query(srv.port, hdr() + question()))
+        c.eq((r.rcode(), [str(x) for rr in r.answer for x in rr]), (dns.rcode.NOERROR, ["10.0.0.1"]),
+             "tcp served beside a slow reader")
     finally:
         s.close()
 

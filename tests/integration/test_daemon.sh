@@ -105,7 +105,8 @@ soa_min() {
 	dig_short "${1:-skydns.local.}" SOA | awk '{print $7}'
 }
 assert_eq "min-ttl before reload" 60 "$(soa_min)"
-assert_true "other.test. not local before reload" [ "$(dig_rcode other.test. SOA)" != NOERROR ]
+# Forwarded to 127.0.0.1:9, where nothing listens: SERVFAIL, not a timeout.
+assert_rcode "other.test. not local before reload" other.test. SOA SERVFAIL
 write_conf "workers = 2" "min-ttl = 30" "dns-domains = skydns.local.%other.test."
 reloads() {
 	grep -c "reload: config" "$LOG"
@@ -134,31 +135,37 @@ assert_eq "answers while draining" "10.0.0.10" "$(dig +short +time=1 +tries=1 -p
 skydns_wait
 elapsed=$(($(now_ms) - t0))
 assert_eq "SIGTERM: exit 0" 0 "$SKY_RC"
-assert_true "SIGTERM: exit after the grace (1 s) and within 3 s (took $elapsed ms)" \
-	[ "$elapsed" -ge 900 -a "$elapsed" -lt 3000 ]
+# Not before the grace (100 ms for clock and polling granularity); the upper
+# bound leaves 3 s for stopping workers and ASan's exit-time leak scan on a
+# loaded 2-core machine: a daemon that ignored the grace's end would hang, not
+# take 4 s.
+assert_true "SIGTERM: exit after the grace (1 s) and within 4 s (took $elapsed ms)" \
+	[ "$elapsed" -ge 900 -a "$elapsed" -lt 4000 ]
 assert_contains "SIGTERM: drain logged" "$(cat "$LOG")" "draining for 1000 ms"
 
 
 # --- SIGINT: no grace ---
-write_conf "shutdown-grace = 5"
+# A 10 s grace, so "without the grace" (under 5 s: half of it) keeps a wide
+# margin for a loaded machine on both sides.
+write_conf "shutdown-grace = 10"
 skydns_start
 t0=$(now_ms)
 skydns_stop INT
 elapsed=$(($(now_ms) - t0))
 assert_eq "SIGINT: exit 0" 0 "$SKY_RC"
-assert_true "SIGINT: exit at once, without the 5 s grace (took $elapsed ms)" [ "$elapsed" -lt 2000 ]
+assert_true "SIGINT: exit at once, without the 10 s grace (took $elapsed ms)" [ "$elapsed" -lt 5000 ]
 
 # --- a second SIGTERM ends the drain at once ---
 skydns_start
 t0=$(now_ms)
 kill -TERM "$SKY_PID"
 draining() {
-	grep -q "draining for 5000 ms" "$LOG"
+	grep -q "draining for 10000 ms" "$LOG"
 }
-wait_for "drain started" 3000 draining
+assert_true "second SIGTERM: the drain started" wait_for "drain started" 5000 draining
 skydns_stop TERM
 elapsed=$(($(now_ms) - t0))
 assert_eq "second SIGTERM: exit 0" 0 "$SKY_RC"
-assert_true "second SIGTERM: exit before the 5 s grace (took $elapsed ms)" [ "$elapsed" -lt 3000 ]
+assert_true "second SIGTERM: exit well before the 10 s grace (took $elapsed ms)" [ "$elapsed" -lt 5000 ]
 
 finish

@@ -128,6 +128,7 @@ def main():
         done = re.search(r"Queries completed:\s+(\d+)", out)
         if not c.ok(sent and done, "dnsperf output parsed:\n" + out):
             c.finish()
+        codes = dict((k, int(v)) for k, v in re.findall(r"\b([A-Z]+) (\d+) \(", out))
         sent, done = int(sent.group(1)), int(done.group(1))
         share = 100.0 * done / sent if sent else 0.0
         print("flood: %d valid queries sent, %d answered (%.3f %%); VmRSS %d kB after "
@@ -135,6 +136,9 @@ def main():
               flush=True)
         c.ok(sent >= QPS * SECONDS * 0.5, "dnsperf sent enough queries: %d" % sent)
         c.ok(share >= 99.0, "valid queries answered under the flood: %.3f %%" % share)
+        # Every name asked exists (A, or NODATA for the other types): NOERROR only, so
+        # a FORMERR or SERVFAIL answer does not count as served.
+        c.eq(codes, {"NOERROR": done}, "dnsperf response codes: NOERROR for every answer")
         c.ok(peak - base < 5 * 1024, "VmRSS flat: +%d kB" % (peak - base))
         c.eq(flood.returncode, 0, "flooder ran to the end")
         c.ok(d.alive(), "server alive after the flood")

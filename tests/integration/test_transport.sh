@@ -43,19 +43,15 @@ assert_contains "pipelined: 3rd NXDOMAIN" "$pipe" "3 NXDOMAIN nope.skydns.local.
 assert_contains "pipelined: 4th" "$pipe" "4 NOERROR www.skydns.local. 10.0.0.10"
 assert_contains "pipelined: 5th NODATA" "$pipe" "5 NOERROR txt.skydns.local."
 
-# kdig keeps one connection open for several queries
-if command -v kdig >/dev/null; then
-	k=$(kdig +tcp +keepopen +short -p "$PORT" @127.0.0.1 www.skydns.local. A db.skydns.local. A \
-		txt.skydns.local. TXT 2>&1)
-	assert_eq "kdig +keepopen: 5 answer lines" 5 "$(printf '%s\n' "$k" | grep -c .)"
-fi
-
 # --- idle TCP connection closed after tcp-idle-timeout (1 s) ---
 idle=$($DNSRAW idle 127.0.0.1 "$PORT" 6)
 secs=${idle#closed }
 assert_contains "idle connection closed" "$idle" "closed"
-assert_true "idle close after 0.9..3 s (got $secs)" \
-	$PY -c "import sys; sys.exit(0 if 0.9 <= float('$secs') <= 3 else 1)"
+# The sweep runs every tcp-idle-timeout / 4 (250 ms), so the close comes at
+# 1.0..1.25 s; 0.35 s more is for a loaded 2-core machine. A doubled timeout
+# (2.0 s) must fail this.
+assert_true "idle close after 0.9..1.6 s (got $secs)" \
+	$PY -c "import sys; sys.exit(0 if 0.9 <= float('$secs') <= 1.6 else 1)"
 
 # --- two workers: two SO_REUSEPORT sockets each for UDP and TCP, all answering ---
 udp_socks=$(ss -Hulnp "sport = :$PORT" | grep -c "pid=$SKY_PID,")

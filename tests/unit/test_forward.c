@@ -285,6 +285,10 @@ static void test_mismatch_ignored(void)
 	alen = mkans(ans, sizeof(ans), s.s.id, WIRE_FLAG_QR, s.qname, s.qnamelen, WIRE_TYPE_AAAA, 1,
 		     60);
 	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
+	/* Wrong question class (CH for an IN question): name and type alone do not match. */
+	alen = answer_for(&s, ans, 1, 60);
+	wire_write_u16(ans + WIRE_HDR_LEN + s.qnamelen + 2, WIRE_CLASS_CH);
+	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
 	/* Not a response. */
 	alen = mkans(ans, sizeof(ans), s.s.id, 0, s.qname, s.qnamelen, s.qtype, 1, 60);
 	forward_on_packet(f, s.s.slot, &c->nameservers[0], ans, alen, 10);
@@ -305,7 +309,7 @@ static void test_mismatch_ignored(void)
 	CHECK_EQ_INT(forward_inflight(f), 1);
 	forward_stats_t st;
 	forward_stats_read(f, &st);
-	CHECK_EQ_INT(st.ignored, 9);
+	CHECK_EQ_INT(st.ignored, 10);
 	CHECK_EQ_INT(g_nopen, 1); /* ignored packets end nothing */
 	CHECK_EQ_INT(st.malformed, 1);
 

@@ -647,13 +647,15 @@ static void *race_reader(void *arg)
 	return NULL;
 }
 
-static void race_commit(store_t *s, uint64_t gen)
+/* @return 0 when the commit landed: a writer that quietly failed would leave
+ * the readers nothing to tear, so the caller counts these. */
+static int race_commit(store_t *s, uint64_t gen)
 {
 	store_wtxn_t *w = NULL;
-	int src;
+	int src, ret;
 
-	if (store_write_begin(s, &w) < 0)
-		return;
+	if ((ret = store_write_begin(s, &w)) < 0)
+		return ret;
 	src = store_source_id(w, "race");
 	store_source_clear(w, src);
 	/* This commit makes generation gen+1: store (gen+1) % 5 entries. */
@@ -661,8 +663,9 @@ static void race_commit(store_t *s, uint64_t gen)
 		add_a(w, src, "one.race.", (uint8_t)i);
 		add_a(w, src, "two.race.", (uint8_t)i);
 	}
-	if (store_write_commit(w) < 0)
-		fprintf(stderr, "race commit failed\n");
+	if ((ret = store_write_commit(w)) < 0)
+		fprintf(stderr, "race commit failed: %s\n", err_str(ret));
+	return ret;
 }
 
 static void test_threads(void)
@@ -671,6 +674,7 @@ static void test_threads(void)
 	race_t r = {0};
 	pthread_t th[2];
 	store_rtxn_t *t = NULL;
+	int commits = 0;
 
 	snprintf(dir, sizeof(dir), "%s/race", g_dir);
 	CHECK_EQ_INT(store_open(&r.s, dir, MAP, 0), 0);
@@ -684,8 +688,10 @@ static void test_threads(void)
 			gen = store_generation(t);
 			store_read_end(t);
 		}
-		race_commit(r.s, gen);
+		if (race_commit(r.s, gen) == 0)
+			commits++;
 	}
+	CHECK_EQ_INT(commits, 200);
 	atomic_store(&r.stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
