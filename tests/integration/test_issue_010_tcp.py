@@ -19,7 +19,6 @@ tcp-message-timeout = 2), the issue's slow-client pattern scaled to the pool:
 Every wait is bounded; the attack runs at most ATTACK_S seconds.
 """
 import os
-import random
 import re
 import select
 import shutil
@@ -38,27 +37,6 @@ from skytest import Checks, Skydns, recv_exact  # noqa: E402
 import skytest  # noqa: E402
 
 
-def low_port():
-    """A free loopback port below 32768, outside the kernel's ephemeral range (32768-60999):
-    this test opens hundreds of client connections, whose source ports must not collide."""
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for _ in range(200):
-        port = rng.randrange(20000, 32768)
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port below 32768")
-
-
-skytest.free_port = low_port  # Skydns() picks its port through this name
 
 C = Checks()
 ZONE = "a.skydns.local. 60 IN A 10.0.0.1\n"
@@ -312,7 +290,7 @@ def main():
         sys.exit(1)
     for attempt in range(3):
         # Ports are checked free, not held: a parallel test may take one first; pick again.
-        api = low_port()
+        api = skytest.free_port()
         extra = ("tcp-max-connections = %d\ntcp-max-per-client = %d\ntcp-idle-timeout = 10\n"
                  "tcp-message-timeout = %d\n"
                  "[Api]\napi-enable = true\napi-address = 127.0.0.1:%d\n"

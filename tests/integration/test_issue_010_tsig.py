@@ -11,9 +11,7 @@ whose error is BADKEY. NSD (same zone, same query bytes) is the reference:
  - a TSIG that is not the last RR gets FORMERR.
 """
 import os
-import random
 import re
-import socket
 import shutil
 import struct
 import subprocess
@@ -29,27 +27,6 @@ from skytest import Checks, Skydns, tcp_query, udp_query  # noqa: E402
 import skytest  # noqa: E402
 
 
-def low_port():
-    """A free loopback port below 32768, outside the kernel's ephemeral range (32768-60999),
-    so no client socket of a parallel test can take it between the check and the bind."""
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for _ in range(200):
-        port = rng.randrange(20000, 32768)
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port below 32768")
-
-
-skytest.free_port = low_port  # Skydns() picks its port through this name
 
 C = Checks()
 ZONE = "$ORIGIN skydns.local.\n$TTL 300\nwww IN A 10.0.0.1\n"
@@ -60,7 +37,7 @@ KEY = "MyKey.Example."
 
 
 def start_nsd(tmp):
-    port = low_port()
+    port = skytest.free_port()
     with open(os.path.join(tmp, "zone"), "w") as f:
         f.write(NSD_ZONE)
     conf = os.path.join(tmp, "nsd.conf")
