@@ -105,9 +105,14 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 		assert_eq ".deb conffiles" "/etc/skydns/skydns.conf" \
 			"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles 2>&1)"
 		info=$(dpkg-deb -I "$deb")
+		mkdir -p "$T/ctrl"
+		dpkg-deb -e "$deb" "$T/ctrl"
 		for s in postinst prerm postrm; do
 			assert_contains ".deb has a $s script" "$info" " $s"
+			assert_true ".deb $s is valid sh" sh -n "$T/ctrl/$s"
 		done
+		assert_contains ".deb Depends: a way to make the skydns user" "$depends" \
+			"systemd | adduser"
 	else
 		cat "$T/cpack.log"
 	fi
