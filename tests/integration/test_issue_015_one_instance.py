@@ -135,7 +135,47 @@ def main():
         t.close()
         c.ok(rc is not None and rc != 0, "TCP listener in the way: exit non-zero (%r)" % rc)
         c.ok(addr in out and "TCP" in out, "TCP listener in the way: says so:\n%s" % out)
+        ipv6(c, first, second, port)
     c.finish()
+
+
+def v6_soa(port):
+    q = dns.message.make_query("skydns.local.", "SOA").to_wire()
+    try:
+        r = dns.message.from_wire(udp_query(port, q, timeout=1.0, host="::1"))
+        return r.rcode() == dns.rcode.NOERROR
+    except Exception:
+        return False
+
+
+def ipv6(c, first, second, port):
+    """The same on [::1]: the check binds IPv6-only, as the workers do."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", port))
+        s.close()
+    except OSError as e:
+        print("skip: no IPv6 loopback (%s)" % e)
+        return
+    addr = "[::1]:%d" % port
+    for sky in (first, second):
+        text = open(sky.conf).read().replace("127.0.0.1:%d" % port, addr)
+        with open(sky.conf, "w") as f:
+            f.write(text)
+    p = subprocess.Popen([SKYDNS, "-config-file", first.conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + EXIT_WAIT_S
+        while time.monotonic() < end and p.poll() is None and not v6_soa(port):
+            time.sleep(0.1)
+        c.ok(v6_soa(port), "first serves %s" % addr)
+        rc, out = run_to_exit(second)
+        c.ok(rc is not None and rc != 0, "second on %s exits non-zero (%r)" % (addr, rc))
+        c.ok(addr in out and "already served" in out, "second names %s:\n%s" % (addr, out))
+        c.ok(v6_soa(port), "first still answers on %s" % addr)
+    finally:
+        p.kill()
+        p.wait()
 
 
 main()

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dns.message  # noqa: E402
@@ -61,6 +62,8 @@ def run(c, sky, name, bind_addr):
         state = recv_state(ns, READY_WAIT_S)
         c.ok("READY=1" in state.split("\n"),
              "%s: READY=1 within %.0f s, got %r" % (name, READY_WAIT_S, state))
+        c.ok("STATUS=serving on 127.0.0.1:%d" % sky.port in state.split("\n"),
+             "%s: STATUS names the address, got %r" % (name, state))
         c.ok(soa_ok(sky.port, tcp=False), "%s: answers over UDP once ready" % name)
         c.ok(soa_ok(sky.port, tcp=True), "%s: answers over TCP once ready" % name)
         p.send_signal(signal.SIGTERM)
@@ -83,6 +86,25 @@ def main():
         run(c, sky, path, path)
         abstract = "skydns-test-notify-%d" % os.getpid()
         run(c, sky, "@" + abstract, "\0" + abstract)
+        # Not a path nor an abstract name: a warning, and skydns serves all the same.
+        out = open(sky.log, "a")
+        p = subprocess.Popen([SKYDNS, "-config-file", sky.conf], stdout=out,
+                             stderr=subprocess.STDOUT,
+                             env=dict(os.environ, NOTIFY_SOCKET="relative/notify.sock"))
+        try:
+            end = time.monotonic() + READY_WAIT_S
+            while time.monotonic() < end and p.poll() is None and not soa_ok(sky.port, False):
+                time.sleep(0.1)
+            c.ok(soa_ok(sky.port, tcp=False), "bad NOTIFY_SOCKET: still serves")
+            c.ok("notify $NOTIFY_SOCKET" in open(sky.log).read(),
+                 "bad NOTIFY_SOCKET: a warning says so")
+            p.send_signal(signal.SIGTERM)
+            c.eq(p.wait(timeout=20), 0, "bad NOTIFY_SOCKET: exit status after SIGTERM")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            out.close()
         if c.failed:
             print(open(sky.log).read())
     c.finish()
