@@ -39,11 +39,15 @@ assert_eq "installed /etc/skydns/skydns.conf passes -check-config" 0 $?
 assert_true "packaged config: data-dir is the StateDirectory" \
 	grep -qx "data-dir = /var/lib/skydns" "$ROOT/etc/skydns/skydns.conf"
 
-# The man pages render without warnings.
-for m in man8/skydns.8 man1/skydns-cli.1 man5/skydns.conf.5; do
-	w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/$m" 2>&1 >/dev/null)
-	assert_eq "man $m renders without warnings" "" "$w"
-done
+# The man pages render without warnings (man-db; not in a minimal image).
+if command -v man >/dev/null 2>&1; then
+	for m in man8/skydns.8 man1/skydns-cli.1 man5/skydns.conf.5; do
+		w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/$m" 2>&1 >/dev/null)
+		assert_eq "man $m renders without warnings" "" "$w"
+	done
+else
+	echo "skip: man not installed, pages not rendered"
+fi
 
 # A reinstall keeps an edited config.
 echo "; edited by the admin" >>"$ROOT/etc/skydns/skydns.conf"
