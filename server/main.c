@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/notify.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -408,7 +409,13 @@ static int run_daemon(daemon_t *d)
 	}
 	d->api_conf = d->conf;
 	log_info("serving on %s with %u workers", addr, server_workers(d->srv));
+	/* Type=notify: the sockets are bound and the store is open, so start dependents now. */
+	char state[sizeof(addr) + 32];
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s", addr);
+	if ((ret = notify_send(state)) < 0)
+		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
 	serve_loop(d);
+	notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
 	return 0;
 }

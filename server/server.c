@@ -5,6 +5,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -86,6 +87,42 @@ static int sock_open(const conf_addr_t *a, int type)
 fail:
 	ret = -errno;
 	close(fd);
+	return ret;
+}
+
+/*
+ * One instance per address. The workers bind with SO_REUSEPORT, which lets a
+ * second skydns (same user) silently join the first one's group and answer
+ * half its queries from another store. A socket without SO_REUSEPORT cannot
+ * bind where one is bound, so try that first, before our own sockets exist.
+ * TCP sets SO_REUSEADDR: it still fails against a listener, but not against
+ * connections of a previous run left in TIME_WAIT.
+ */
+static int addr_free(const conf_addr_t *a, int type)
+{
+	int one = 1, fd, ret = 0;
+
+	fd = socket(a->sa.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if ((type == SOCK_STREAM &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    (a->sa.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0)
+		ret = -errno;
+	close(fd);
+	if (ret == -EADDRINUSE) {
+		char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+
+		getnameinfo((const struct sockaddr *)&a->sa, a->len, host, sizeof(host), port,
+			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+		log_err("server: %s%s%s:%s (%s) is already served by another process, maybe "
+			"another skydns: stop it first (skydns never shares its address)",
+			a->sa.ss_family == AF_INET6 ? "[" : "", host,
+			a->sa.ss_family == AF_INET6 ? "]" : "", port,
+			type == SOCK_DGRAM ? "UDP" : "TCP");
+	}
 	return ret;
 }
 
@@ -206,7 +243,9 @@ int server_start(server_t **out, const struct conf *conf, struct store *store)
 	}
 	srv->n = n;
 	srv->conf = conf;
-	for (unsigned i = 0; i < n; i++) {
+	if ((ret = addr_free(&conf->dns_addr, SOCK_DGRAM)) == 0)
+		ret = addr_free(&conf->dns_addr, SOCK_STREAM);
+	for (unsigned i = 0; ret == 0 && i < n; i++) {
 		ret = start_worker(srv, i, conf, store, ncpu);
 		if (ret < 0)
 			break;
