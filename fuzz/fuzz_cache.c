@@ -54,10 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	ctl = data[0];
 	age = (uint32_t)(ctl >> 3) * 16;
-	if (cache_msg_parse(data + 1, size - 1, g_norm, sizeof(g_norm), &nlen, &info) != 0)
+	if (cache_msg_parse(data + 1, size - 1, NULL, g_norm, sizeof(g_norm), &nlen, &info) != 0)
 		return 0;
 	/* a normalized message is valid input again, with the same facts */
-	if (cache_msg_parse(g_norm, nlen, g_norm2, sizeof(g_norm2), &nlen2, &info2) != 0 ||
+	if (cache_msg_parse(g_norm, nlen, NULL, g_norm2, sizeof(g_norm2), &nlen2, &info2) != 0 ||
 	    info2.qtype != info.qtype || info2.ancount != info.ancount ||
 	    !wire_name_equal(info.qname, info.qnamelen, info2.qname, info2.qnamelen))
 		abort();
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cache_msg_finish(g_norm, nlen, &q, 1232, age, g_resp, sizeof(g_resp), &rlen) == 0)
 		fixture_check_reply(g_resp, rlen, q.resp_limit);
 	g_now += 1000;
-	if (cache_insert(g_cache, g_norm, nlen, &info, q.edns_do, g_now) != 0)
+	if (cache_insert(g_cache, g_norm, nlen, &info, q.edns_do, false, g_now) != 0)
 		return 0;
 	if (cache_count(g_cache) > cache_capacity(g_cache))
 		abort();

@@ -83,6 +83,13 @@ struct forward {
 	struct reply replyq[FORWARD_MAX_WAITERS]; /* each waiter at most once */
 	size_t reply_head, nreply;
 
+	/* Scrubbing (cache_policy_t): our own domains, and the subdomain groups' zones. */
+	uint8_t local[CONF_MAX_DOMAINS][WIRE_NAME_MAX];
+	cache_zone_t local_z[CONF_MAX_DOMAINS];
+	size_t nlocal;
+	cache_zone_t fwd_z[NGROUPS];
+	uint32_t max_ttl;
+
 	uint8_t *answer, *scratch; /* MSG_MAX each: current normalized answer, next one */
 	size_t answer_len;
 	uint32_t answer_gen;
@@ -252,6 +259,22 @@ static void setup_groups(forward_t *f, const conf_t *c, const char *resolv)
 	}
 }
 
+/* Copies: the forwarder outlives the conf_t it was made from. */
+static void setup_policy(forward_t *f, const conf_t *c)
+{
+	for (size_t i = 0; i < c->ndomains && i < CONF_MAX_DOMAINS; i++) {
+		memcpy(f->local[i], c->domains[i], c->domainlens[i]);
+		f->local_z[i].name = f->local[i];
+		f->local_z[i].len = c->domainlens[i];
+		f->nlocal++;
+	}
+	for (size_t i = 1; i < f->ngroups; i++) {
+		f->fwd_z[i - 1].name = f->groups[i].name;
+		f->fwd_z[i - 1].len = f->groups[i].namelen;
+	}
+	f->max_ttl = c->max_ttl;
+}
+
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 {
 	forward_t *f;
@@ -284,6 +307,7 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		f->w[i].next = i + 1 < FORWARD_MAX_WAITERS ? (uint32_t)(i + 1) : NIL;
 	f->w_free = 0;
 	setup_groups(f, c, opts->resolv_conf);
+	setup_policy(f, c);
 	*out = f;
 	return 0;
 fail:
@@ -303,10 +327,17 @@ void forward_free(forward_t *f)
 
 /* ---- in-flight table --------------------------------------------------- */
 
-static uint32_t q_hash(const uint8_t *name, size_t len, uint16_t qtype, uint16_t qclass,
-		       bool do_bit)
+/* The key of a question in flight: name, type, class, DO and CD (as the cache's). */
+static bool q_cd(const query_t *q)
 {
-	uint32_t h = 2166136261u ^ qtype ^ ((uint32_t)qclass << 16) ^ (do_bit ? 0x5bd1e995u : 0);
+	return (q->flags & WIRE_FLAG_CD) != 0;
+}
+
+static uint32_t q_hash(const uint8_t *name, size_t len, uint16_t qtype, uint16_t qclass,
+		       bool do_bit, bool cd)
+{
+	uint32_t h = 2166136261u ^ qtype ^ ((uint32_t)qclass << 16) ^ (do_bit ? 0x5bd1e995u : 0) ^
+		     (cd ? 0x27d4eb2du : 0);
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ name[i]) * 16777619u;
@@ -319,7 +350,7 @@ static uint32_t fl_find(const forward_t *f, const uint8_t *lname, size_t len, co
 	for (uint32_t i = f->buckets[h & (NBUCKETS - 1)]; i != NIL; i = f->fl[i].hnext) {
 		const struct inflight *e = &f->fl[i];
 		if (e->hash == h && e->qtype == q->qtype && e->qclass == q->qclass &&
-		    e->do_bit == q->edns_do && e->qnamelen == len &&
+		    e->do_bit == q->edns_do && e->cd == q_cd(q) && e->qnamelen == len &&
 		    memcmp(e->qname, lname, len) == 0)
 			return i;
 	}
@@ -423,7 +454,7 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->group = group;
 	e->cur = 0;
 	e->do_bit = q->edns_do;
-	e->cd = (q->flags & WIRE_FLAG_CD) != 0;
+	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
 	e->apos = (uint32_t)f->nactive;
 	f->active[f->nactive++] = idx;
@@ -473,7 +504,7 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 									      : FWD_ANSWERED;
 	memcpy(lname, q->qname, q->qnamelen);
 	wire_name_lower(lname, q->qnamelen);
-	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
+	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do, q_cd(q));
 	idx = fl_find(f, lname, q->qnamelen, q, h);
 	if (idx != NIL) {
 		if (add_waiter(f, idx, q, client) < 0)
@@ -581,7 +612,7 @@ static void cache_servfail(forward_t *f, const struct inflight *e, uint64_t now_
 	q.qtype = e->qtype;
 	q.qclass = e->qclass;
 	if (cache_msg_rcode(&q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &len, &info) == 0)
-		cache_insert(f->cache, norm, len, &info, e->do_bit, now_ms);
+		cache_insert(f->cache, norm, len, &info, e->do_bit, e->cd, now_ms);
 }
 
 /* The current try failed: next server, or SERVFAIL for everyone. */
@@ -643,7 +674,7 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	f->answer_info = *m;
 	f->answer_gen = (f->answer_gen + 1) % NIL;
 	if (f->cache)
-		cache_insert(f->cache, f->answer, len, m, e->do_bit, now_ms);
+		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
 }
 
@@ -670,7 +701,15 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		inc(&f->st.ignored);
 		return;
 	}
-	if (cache_msg_parse(pkt, len, f->scratch, MSG_MAX, &nlen, &m) < 0) {
+	cache_policy_t pol = {
+	    .max_ttl = f->max_ttl,
+	    .bailiwick = {.name = e->group ? g->name : NULL, .len = g->namelen},
+	    .local = f->local_z,
+	    .nlocal = f->nlocal,
+	    .forwarded = f->fwd_z,
+	    .nforwarded = f->ngroups - 1,
+	};
+	if (cache_msg_parse(pkt, len, &pol, f->scratch, MSG_MAX, &nlen, &m) < 0) {
 		inc(&f->st.malformed);
 		inc(&f->srv[g->stat0 + e->cur].errors);
 		return;
@@ -808,11 +847,24 @@ static bool addrs_same(const conf_addr_t *a, size_t na, const conf_addr_t *b, si
 	return true;
 }
 
+/* The local domains decide what is scrubbed from upstream answers. */
+static bool domains_same(const conf_t *a, const conf_t *b)
+{
+	if (a->ndomains != b->ndomains)
+		return false;
+	for (size_t i = 0; i < a->ndomains && i < CONF_MAX_DOMAINS; i++)
+		if (a->domainlens[i] != b->domainlens[i] ||
+		    memcmp(a->domains[i], b->domains[i], a->domainlens[i]) != 0)
+			return false;
+	return true;
+}
+
 bool forward_conf_same(const conf_t *a, const conf_t *b)
 {
 	if (forward_configured(a) != forward_configured(b) || a->nnameservers == 0 ||
 	    a->forward_timeout_ms != b->forward_timeout_ms || a->cache_size != b->cache_size ||
 	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
+	    a->max_ttl != b->max_ttl || !domains_same(a, b) ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
 	    a->nsubdomains != b->nsubdomains)
 		return false;

@@ -206,7 +206,8 @@ bool forward_configured(const conf_t *c);
 
 /**
  * Whether a forwarder made from `a` would be the same as one made from `b`
- * (servers, subdomains, timeout, cache size, EDNS size, dns-addr), so a
+ * (servers, subdomains, timeout, cache size, EDNS size, dns-addr, max-ttl,
+ * local domains), so a
  * reload may keep the running one with its cache and in-flight questions.
  * An empty nameservers list counts as different: /etc/resolv.conf may have
  * changed.
