@@ -541,6 +541,51 @@ int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, u
 	return 0;
 }
 
+int cache_msg_splice(uint8_t *norm, size_t len, size_t cap, const uint8_t *rep, size_t replen,
+		     size_t *outlen)
+{
+	wire_reader_t r;
+	wire_writer_t w;
+	ctab_t t;
+	norm_t n;
+	cache_msg_t m;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen;
+	uint16_t id, flags, qd, counts[3], kept[2] = {0, 0};
+	int ret;
+
+	/* Appending answers is only possible when nothing follows the answer section. */
+	if (len < WIRE_HDR_LEN || len > cap || wire_read_u16(norm + 8) || wire_read_u16(norm + 10))
+		return ERR_INVAL;
+	wire_reader_init(&r, rep, replen);
+	if ((ret = wire_get_u16(&r, &id)) < 0 || (ret = wire_get_u16(&r, &flags)) < 0 ||
+	    (ret = wire_get_u16(&r, &qd)) < 0 || (ret = wire_get_u16(&r, &counts[0])) < 0 ||
+	    (ret = wire_get_u16(&r, &counts[1])) < 0 || (ret = wire_get_u16(&r, &counts[2])) < 0)
+		return ret;
+	if (qd != 1)
+		return ERR_MALFORMED;
+	if ((ret = wire_get_name(&r, name, &namelen)) < 0 || (ret = wire_skip(&r, 4)) < 0)
+		return ret;
+	memset(&m, 0, sizeof(m));
+	ctab_init(&t);
+	norm_init(&n, NULL, &m);
+	wire_writer_init(&w, norm, cap);
+	w.pos = len; /* bytes past len may change on failure; the message itself does not */
+	for (int s = 0; s < 2; s++) {
+		for (unsigned i = 0; i < counts[s]; i++) {
+			if ((ret = copy_rr(&r, &w, &t, s, &n)) < 0)
+				return ret;
+			kept[s] += (uint16_t)ret;
+		}
+	}
+	wire_patch_u16(&w, 2,
+		       (uint16_t)((wire_read_u16(norm + 2) & ~FLAG_RCODE) | (flags & FLAG_RCODE)));
+	wire_patch_u16(&w, 6, (uint16_t)(wire_read_u16(norm + 6) + kept[0]));
+	wire_patch_u16(&w, 8, kept[1]);
+	*outlen = w.pos;
+	return 0;
+}
+
 int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, size_t *outlen,
 		    cache_msg_t *info)
 {

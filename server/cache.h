@@ -144,6 +144,19 @@ int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, u
 		    size_t cap, size_t *outlen, cache_msg_t *info);
 
 /**
+ * Continue a cut chain (cache_msg_t.local) with our own answer for its local
+ * name: append the answer and authority RRs of `rep` (a whole reply, e.g. from
+ * query_process; validated all the same) to the normalized message `norm`,
+ * whose rcode becomes rep's.
+ * @param norm,len,cap  a cut message from cache_msg_parse (no authority or
+ *                      additional RRs), rewritten in place.
+ * @return 0 (*outlen set), ERR_INVAL (not such a message), ERR_TOOBIG, or a
+ *         parse error of rep; norm[0..len) unchanged on error.
+ */
+int cache_msg_splice(uint8_t *norm, size_t len, size_t cap, const uint8_t *rep, size_t replen,
+		     size_t *outlen);
+
+/**
  * Build the normalized form of an answer with no records: q's question
  * (lowercased), flags QR|RD|RA and `rcode`. Used for SERVFAIL.
  * @return 0 or ERR_TOOBIG.

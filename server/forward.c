@@ -84,11 +84,14 @@ struct forward {
 	size_t reply_head, nreply;
 
 	/* Scrubbing (cache_policy_t): our own domains, and the subdomain groups' zones. */
-	uint8_t local[CONF_MAX_DOMAINS][WIRE_NAME_MAX];
+	uint8_t local_dom[CONF_MAX_DOMAINS][WIRE_NAME_MAX];
 	cache_zone_t local_z[CONF_MAX_DOMAINS];
 	size_t nlocal;
 	cache_zone_t fwd_z[NGROUPS];
 	uint32_t max_ttl;
+	forward_local_fn local;
+	void *local_ctx;
+	uint8_t *local_buf; /* MSG_MAX: our own reply for a local name a chain led to */
 
 	uint8_t *answer, *scratch; /* MSG_MAX each: current normalized answer, next one */
 	size_t answer_len;
@@ -263,8 +266,8 @@ static void setup_groups(forward_t *f, const conf_t *c, const char *resolv)
 static void setup_policy(forward_t *f, const conf_t *c)
 {
 	for (size_t i = 0; i < c->ndomains && i < CONF_MAX_DOMAINS; i++) {
-		memcpy(f->local[i], c->domains[i], c->domainlens[i]);
-		f->local_z[i].name = f->local[i];
+		memcpy(f->local_dom[i], c->domains[i], c->domainlens[i]);
+		f->local_z[i].name = f->local_dom[i];
 		f->local_z[i].len = c->domainlens[i];
 		f->nlocal++;
 	}
@@ -287,7 +290,8 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		return -ENOMEM;
 	f->answer = malloc(MSG_MAX);
 	f->scratch = malloc(MSG_MAX);
-	if (!f->answer || !f->scratch) {
+	f->local_buf = malloc(MSG_MAX);
+	if (!f->answer || !f->scratch || !f->local_buf) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -308,6 +312,8 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 	f->w_free = 0;
 	setup_groups(f, c, opts->resolv_conf);
 	setup_policy(f, c);
+	f->local = opts->local;
+	f->local_ctx = opts->local_ctx;
 	*out = f;
 	return 0;
 fail:
@@ -322,6 +328,7 @@ void forward_free(forward_t *f)
 	cache_free(f->cache);
 	free(f->answer);
 	free(f->scratch);
+	free(f->local_buf);
 	free(f);
 }
 
@@ -648,6 +655,20 @@ static bool question_matches(const struct inflight *e, const cache_msg_t *m)
 	       memcmp(m->qname, e->qname, e->qnamelen) == 0;
 }
 
+/* A chain cut at one of our names goes on with the store's answer (issue 10 item 9). */
+static size_t continue_local(forward_t *f, size_t len, const cache_msg_t *m)
+{
+	size_t n, out;
+
+	if (!f->local)
+		return len;
+	n = f->local(f->local_ctx, m->local, m->locallen, m->qtype, m->qclass, f->local_buf,
+		     MSG_MAX);
+	if (n == 0 || cache_msg_splice(f->answer, len, MSG_MAX, f->local_buf, n, &out) < 0)
+		return len;
+	return out;
+}
+
 /* Accept a parsed answer for in-flight entry idx. */
 static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_msg_t *m,
 			  uint64_t now_ms)
@@ -670,6 +691,8 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	tmp = f->answer;
 	f->answer = f->scratch;
 	f->scratch = tmp;
+	if (m->locallen > 0)
+		len = continue_local(f, len, m);
 	f->answer_len = len;
 	f->answer_info = *m;
 	f->answer_gen = (f->answer_gen + 1) % NIL;

@@ -115,10 +115,21 @@ typedef struct {
 	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
 } forward_server_stats_t;
 
+/*
+ * Our own answer for a local name that an upstream's CNAME chain led to
+ * (cache_msg_t.local): a whole reply message for (name, qtype, qclass) from
+ * the store, written to buf. Called on the worker thread, during
+ * forward_on_packet. @return its length, 0 for none (the cut chain is sent).
+ */
+typedef size_t (*forward_local_fn)(void *ctx, const uint8_t *name, size_t len, uint16_t qtype,
+				   uint16_t qclass, uint8_t *buf, size_t cap);
+
 typedef struct {
 	uint64_t seed;		 /* random seed (getrandom at startup) */
 	unsigned nworkers;	 /* conf cache_size is split evenly over this many (0 = 1) */
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
+	forward_local_fn local;	 /* NULL: chains into local names end at the CNAME */
+	void *local_ctx;	 /* borrowed; passed to local, must outlive the forwarder */
 } forward_opts_t;
 
 typedef struct forward forward_t;

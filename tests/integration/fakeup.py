@@ -4,7 +4,8 @@ TCP on one loopback port, answers built by a handler from the parsed query,
 every query remembered (name, flags) so tests can assert on what skydns
 sent. Uses only the stdlib and dnspython.
 
-    up = FakeUpstream(handler)   # handler(query_msg, tcp) -> bytes or None
+    up = FakeUpstream(handler)   # handler(query_msg, tcp) -> bytes, None (silence)
+                                 # or (delay_s, bytes) (UDP only)
     ... nameservers = 127.0.0.1:<up.port> ...
     up.stop()
 """
@@ -69,7 +70,9 @@ class FakeUpstream:
                 if s is self.udp:
                     data, addr = self.udp.recvfrom(65535)
                     out = self._answer(data, False)
-                    if out is not None:
+                    if isinstance(out, tuple):  # (delay seconds, bytes): answer later
+                        threading.Timer(out[0], self.udp.sendto, (out[1], addr)).start()
+                    elif out is not None:
                         self.udp.sendto(out, addr)
                 else:
                     conn, _ = self.tcp.accept()
