@@ -638,6 +638,43 @@ static void test_max_ttl(void)
 	CHECK_EQ_INT(info.ttl, 7200);
 }
 
+/* A cut chain continued with a local reply: its answer and authority appended. */
+static void test_splice(void)
+{
+	static uint8_t norm[4096], again[4096];
+	uint8_t lb[WIRE_NAME_MAX], tgt[WIRE_NAME_MAX], a[4] = {10, 0, 0, 1};
+	size_t len, out, tl, plen;
+	cache_msg_t info;
+	pkt_t p, loc;
+	cache_zone_t local = zone("skydns.local", lb);
+	cache_policy_t pol = {.local = &local, .nlocal = 1};
+
+	pkt_start(&p, 1, WIRE_FLAG_QR | WIRE_FLAG_RA, "x.evil.test", WIRE_TYPE_A);
+	wire_name_from_text("www.skydns.local", tgt, &tl);
+	pkt_rr(&p, 0, WIRE_TYPE_CNAME, 300, tgt, tl);
+	plen = pkt_end(&p);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, &pol, norm, sizeof(norm), &len, &info), 0);
+	CHECK(info.locallen > 0);
+	pkt_start(&loc, 0, WIRE_FLAG_QR | WIRE_FLAG_AA, "www.skydns.local", WIRE_TYPE_A);
+	pkt_a(&loc, 60, 1);
+	memcpy(loc.buf + loc.w.pos - 4, a, 4);
+	size_t llen = pkt_end(&loc);
+	CHECK_EQ_INT(cache_msg_splice(norm, len, sizeof(norm), loc.buf, llen, &out), 0);
+	CHECK_EQ_INT(wire_read_u16(norm + 6), 2);
+	CHECK_EQ_INT(cache_msg_parse(norm, out, NULL, again, sizeof(again), &len, &info), 0);
+	CHECK_EQ_INT(info.ancount, 2);
+	CHECK_MEM(norm + out - 4, a, 4);
+	/* NXDOMAIN from the store becomes the rcode. */
+	pkt_start(&loc, 0, WIRE_FLAG_QR | WIRE_FLAG_AA | WIRE_RCODE_NXDOMAIN, "www.skydns.local",
+		  WIRE_TYPE_A);
+	pkt_soa(&loc, 60, 60);
+	llen = pkt_end(&loc);
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, &pol, norm, sizeof(norm), &len, &info), 0);
+	CHECK_EQ_INT(cache_msg_splice(norm, len, sizeof(norm), loc.buf, llen, &out), 0);
+	CHECK_EQ_INT(wire_read_u16(norm + 2) & 0xF, WIRE_RCODE_NXDOMAIN);
+	CHECK_EQ_INT(wire_read_u16(norm + 8), 1);
+}
+
 /* CD is part of the key: a CD=1 answer is not served to CD=0 clients, nor back. */
 static void test_cd_key(void)
 {
@@ -674,5 +711,6 @@ int main(void)
 	test_scrub();
 	test_max_ttl();
 	test_cd_key();
+	test_splice();
 	return check_done();
 }
