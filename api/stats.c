@@ -106,6 +106,9 @@ static const struct {
      "Forwarded queries dropped: in-flight table full."},
     {STATS_FWD_TCP, "tcpRetries", "skydns_forward_tcp_retries_total",
      "Truncated upstream answers asked again over TCP."},
+    {STATS_FWD_SCRUBBED, "scrubbed", "skydns_forward_scrubbed_total",
+     "Upstream records dropped: off the answer's chain and out of bailiwick, or for local "
+     "names."},
     {STATS_CACHE_HITS, "hits", "skydns_cache_hits_total", "Forwarded queries answered from cache."},
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",

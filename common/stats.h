@@ -39,6 +39,7 @@ enum {
 	STATS_FWD_SERVFAIL,  /* clients answered SERVFAIL by the forwarder */
 	STATS_FWD_DROPS,     /* in-flight or waiter table full */
 	STATS_FWD_TCP,	     /* TC over UDP, asked again over TCP */
+	STATS_FWD_SCRUBBED,  /* upstream records dropped: off the chain and out of bailiwick */
 	STATS_CACHE_HITS,
 	STATS_CACHE_MISSES,
 	STATS_CACHE_EVICTIONS, /* live entries pushed out to make room */

@@ -339,6 +339,7 @@ typedef struct {
 	uint32_t soa_neg; /* min(SOA TTL, SOA minimum) of an authority SOA */
 	bool soa_seen;
 	bool cut;		      /* the CNAME chain entered a local domain */
+	uint16_t scrubbed;	      /* RRs keep_rr dropped */
 	uint8_t chain[WIRE_NAME_MAX]; /* the name the answer is about by now */
 	size_t chainlen;
 } norm_t;
@@ -419,6 +420,7 @@ static int copy_rr(wire_reader_t *r, wire_writer_t *w, ctab_t *t, int section, n
 		return ret;
 	/* Validated in full either way; a scrubbed RR leaves no bytes and no targets. */
 	if (!keep_rr(n, section, name, namelen, type, &rd)) {
+		n->scrubbed++;
 		ctab_rollback(t, mark);
 		w->pos = mark;
 		return 0;
@@ -524,6 +526,7 @@ int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, u
 			kept[s] += (uint16_t)ret;
 		}
 	}
+	m.scrubbed = n.scrubbed;
 	if (n.cut) {
 		/* What the upstream said about our name (NXDOMAIN, ...) is not the answer. */
 		m.flags = (uint16_t)(m.flags & ~FLAG_RCODE);

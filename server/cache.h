@@ -79,7 +79,8 @@ typedef struct {
 	uint8_t qname[WIRE_NAME_MAX]; /* lowercase */
 	size_t qnamelen;
 	uint16_t ancount;
-	uint32_t ttl; /* seconds it may be cached (RFC 2308 for negatives); 0 = never */
+	uint32_t ttl;	   /* seconds it may be cached (RFC 2308 for negatives); 0 = never */
+	uint16_t scrubbed; /* RRs the policy dropped */
 	uint8_t local[WIRE_NAME_MAX]; /* the CNAME chain's local target (a cut), or */
 	size_t locallen;	      /* 0: the answer is the upstream's alone */
 } cache_msg_t;

@@ -741,6 +741,10 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		inc(&f->st.ignored);
 		return;
 	}
+	if (m.scrubbed)
+		__atomic_store_n(&f->st.scrubbed,
+				 __atomic_load_n(&f->st.scrubbed, __ATOMIC_RELAXED) + m.scrubbed,
+				 __ATOMIC_RELAXED);
 	accept_answer(f, idx, nlen, &m, now_ms);
 }
 

@@ -105,6 +105,7 @@ typedef struct {
 	uint64_t ignored;	 /* upstream packets: unknown ID, wrong source or question */
 	uint64_t malformed;	 /* upstream packets that did not parse */
 	uint64_t inflight_drops; /* in-flight or waiter table full */
+	uint64_t scrubbed;	 /* upstream RRs dropped by the policy (cache_policy_t) */
 	cache_stats_t cache;
 } forward_stats_t;
 

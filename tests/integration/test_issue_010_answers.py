@@ -20,10 +20,11 @@ A fake upstream (fakeup.py, loopback) answers by name; dnspython asks.
 import os
 import sys
 import threading
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakeup import FakeUpstream  # noqa: E402
-from skytest import Checks, Skydns, tcp_query, udp_query  # noqa: E402
+from skytest import Checks, Skydns, free_port, tcp_query, udp_query  # noqa: E402
 
 import dns.flags  # noqa: E402
 import dns.message  # noqa: E402
@@ -123,6 +124,15 @@ def check_scrub(sky):
     C.eq(extra, ["ns.sub.test."], "out-of-bailiwick additional A dropped, in-bailiwick kept")
 
 
+def metric(api_port, name):
+    """Sum of a /metrics counter over its label sets."""
+    url = "http://127.0.0.1:%d/metrics" % api_port
+    with urllib.request.urlopen(url, timeout=3) as r:
+        text = r.read().decode()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
 def ttls(r):
     return [rrs.ttl for rrs in r.answer]
 
@@ -131,11 +141,16 @@ def main():
     up = FakeUpstream(handler)
     ns = "nameservers = 127.0.0.1:%d\nsubDomainServers = sub.test@127.0.0.1:%d\n" % (
         up.port, up.port)
+    api = free_port()
     try:
-        with Skydns(ZONE, extra_conf=ns, workers=1) as sky:
+        with Skydns(ZONE, extra_conf=ns + "[Api]\napi-enable = true\napi-address = 127.0.0.1:%d\n"
+                    % api, workers=1) as sky:
             sky.start()
             check_cd(sky, up)
             check_scrub(sky)
+            # The forged A twice (UDP, TCP: a cut chain is never cached), one additional.
+            C.eq(metric(api, "skydns_forward_scrubbed_total"), 3,
+                 "skydns_forward_scrubbed_total counts the dropped records")
             t = ttls(ask(sky.port, "ttl.test."))
             C.ok(t and max(t) <= 86400, "TTL 2147483647 upstream, default max-ttl: %s" % t)
             C.ok(sky.alive(), "server alive")
