@@ -29,6 +29,7 @@ enum {
 	T_AFSDB = 18,
 	T_RT = 21,
 	T_KX = 36,
+	T_RRSIG = 46,
 };
 
 struct entry {
@@ -342,6 +343,8 @@ typedef struct {
 	uint16_t scrubbed;	      /* RRs keep_rr dropped */
 	uint8_t chain[WIRE_NAME_MAX]; /* the name the answer is about by now */
 	size_t chainlen;
+	uint8_t cut_owner[WIRE_NAME_MAX]; /* owner of the chain's last CNAME */
+	size_t cut_ownerlen;
 } norm_t;
 
 static bool name_in(const uint8_t *name, size_t len, const cache_zone_t *z, size_t n)
@@ -372,10 +375,15 @@ static bool keep_rr(norm_t *n, int section, const uint8_t *owner, size_t ownerle
 
 	if (!p)
 		return true;
-	if (n->cut || is_local(p, owner, ownerlen))
+	if (n->cut) /* only the signature of the CNAME that led to us */
+		return section == 0 && type == T_RRSIG &&
+		       wire_name_equal(owner, ownerlen, n->cut_owner, n->cut_ownerlen);
+	if (is_local(p, owner, ownerlen))
 		return false;
 	if (section == 0 && wire_name_equal(owner, ownerlen, n->chain, n->chainlen)) {
 		if (type == WIRE_TYPE_CNAME && n->qtype != WIRE_TYPE_CNAME) {
+			memcpy(n->cut_owner, owner, ownerlen);
+			n->cut_ownerlen = ownerlen;
 			memcpy(n->chain, rd->target, rd->targetlen);
 			n->chainlen = rd->targetlen;
 			n->cut = is_local(p, rd->target, rd->targetlen);

@@ -580,21 +580,25 @@ static void test_scrub(void)
 		  WIRE_TYPE_A);
 	wire_name_from_text("www.skydns.local", tgt, &tl);
 	pkt_rr(&p, 0, WIRE_TYPE_CNAME, 300, tgt, tl);
+	uint8_t sig[20] = {0, 5, 8, 2}; /* RRSIG(CNAME), opaque to us */
+	pkt_rr(&p, 0, 46, 300, sig, sizeof(sig));
 	pkt_rr_named(&p, 0, "www.skydns.local", WIRE_TYPE_A, 300, a, 4);
+	pkt_rr_named(&p, 0, "www.skydns.local", 46, 300, sig, sizeof(sig));
 	pkt_rr_named(&p, 1, "evil.test", WIRE_TYPE_NS, 300, tgt, tl);
 	pkt_rr_named(&p, 2, "evil.test", WIRE_TYPE_A, 300, a, 4);
 	plen = pkt_end(&p);
 	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, &pol, norm, sizeof(norm), &len, &info), 0);
-	CHECK_EQ_INT(wire_read_u16(norm + 6), 1); /* the CNAME only */
+	CHECK_EQ_INT(wire_read_u16(norm + 6), 2); /* the CNAME and its RRSIG only */
 	CHECK_EQ_INT(wire_read_u16(norm + 8), 0);
 	CHECK_EQ_INT(wire_read_u16(norm + 10), 0);
 	CHECK_EQ_INT(wire_read_u16(norm + 2) & 0xF, WIRE_RCODE_NOERROR);
 	CHECK(wire_name_equal(info.local, info.locallen, tgt, tl));
 	CHECK_EQ_INT(info.ttl, 0); /* never cached: the local part is the store's */
+	CHECK_EQ_INT(info.scrubbed, 4);
 	/* Without a policy (the old behaviour) all four are relayed. */
 	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, NULL, norm, sizeof(norm), &len, &info), 0);
 	CHECK_EQ_INT(wire_read_u16(norm + 6) + wire_read_u16(norm + 8) + wire_read_u16(norm + 10),
-		     4);
+		     6);
 
 	/* A subdomain server's answer: in-bailiwick kept, the rest dropped; a forwarded
 	 * zone inside a local domain is not ours. */
