@@ -91,6 +91,10 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out)
 #define CTAB_PROBES 8
 #define CTAB_ROOT 0xFFFFu /* "parent" of a last label: the root */
 #define CTAB_HOPS 16	  /* pointers a reader follows for one name: dnspython's limit */
+/* Decompressed name bytes one message may make us write: the work per message is linear in
+ * them, and a 64 KB message can decompress to 8 MB; 256 KiB is ~2.5 ms of CPU at worst, and
+ * more than 8,000 names of 30 bytes (a 64 KB answer of A records holds 4,000). */
+#define NAME_BUDGET (256u * 1024u)
 
 typedef struct {
 	uint16_t off[CTAB_SLOTS]; /* where the label was written; 0 = free (the header) */
@@ -99,12 +103,14 @@ typedef struct {
 	uint32_t hash[CTAB_SLOTS];
 	uint16_t log[CTAB_MAX]; /* slots in insertion order, for rollback */
 	size_t n;
+	size_t budget; /* name bytes left to write (NAME_BUDGET) */
 } ctab_t;
 
 static void ctab_init(ctab_t *t)
 {
 	memset(t->off, 0, sizeof(t->off));
 	t->n = 0;
+	t->budget = NAME_BUDGET;
 }
 
 static uint8_t lower(uint8_t c)
@@ -189,6 +195,9 @@ static int put_name(wire_writer_t *w, ctab_t *t, const uint8_t *name, size_t len
 	uint8_t hops = 0;
 	int ret;
 
+	if (len > t->budget)
+		return ERR_TOOBIG; /* bounded work per message, even for names we drop */
+	t->budget -= len;
 	for (size_t off = 0; off < len && name[off] != 0; off += 1u + name[off])
 		start[n++] = off;
 	/* Longest known suffix: labels [keep, n), found right to left. */

@@ -139,7 +139,8 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out);
  *                 CACHE_MAX_TTL.
  * @param out,cap  receives the normalized message (cap up to 65535).
  * @param info     filled on success.
- * @return 0, ERR_TRUNC, ERR_MALFORMED or ERR_TOOBIG (out too small).
+ * @return 0, ERR_TRUNC, ERR_MALFORMED or ERR_TOOBIG (out too small, or its
+ *         names decompress to more than 256 KiB: a bound on the work).
  */
 int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, uint8_t *out,
 		    size_t cap, size_t *outlen, cache_msg_t *info);

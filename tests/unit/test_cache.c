@@ -13,7 +13,7 @@
 /* ---- packet builder (upstream answers) ------------------------------------ */
 
 typedef struct {
-	uint8_t buf[8192];
+	uint8_t buf[32768];
 	wire_writer_t w;
 	size_t counts_at;
 	uint16_t n[3];
@@ -420,12 +420,13 @@ static double thread_cpu_s(void)
  */
 static size_t build_chain(pkt_t *p, size_t max_len)
 {
-	static const char letters[] = "bace";
-	static const int counts[] = {60, 122, 122, 122};
+	static const char letters[] = "bacdefghijklmnop";
+	static const int counts[] = {60,  122, 122, 122, 122, 122, 122, 122,
+				     122, 122, 122, 122, 122, 122, 122, 122};
 	uint16_t prev_owner = 12, base = 12 + 2; /* "evil.test" after the "q" label */
 
 	pkt_start(p, 7, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "q.evil.test", WIRE_TYPE_A);
-	for (int l = 0; l < 4; l++) {
+	for (int l = 0; l < 16; l++) {
 		uint16_t prev_same = base;
 		for (int k = 0; k < counts[l]; k++) {
 			if (p->w.pos + 16 + 11 > max_len)
@@ -490,6 +491,21 @@ static int chain_names(const uint8_t *m, size_t len, uint8_t (*names)[WIRE_NAME_
 		n++;
 	}
 	return n;
+}
+
+/* The work per message is bounded: names decompressing to over 256 KiB are refused. */
+static void test_name_budget(void)
+{
+	static pkt_t p;
+	static uint8_t norm[65535];
+	size_t len, plen = build_chain(&p, sizeof(p.buf));
+	cache_msg_t info;
+
+	CHECK(plen > 16000);
+	double t0 = thread_cpu_s();
+	CHECK_EQ_INT(cache_msg_parse(p.buf, plen, NULL, norm, sizeof(norm), &len, &info),
+		     ERR_TOOBIG);
+	printf("chain %zu bytes: refused after %.3f ms CPU\n", plen, 1000 * (thread_cpu_s() - t0));
 }
 
 static void test_reencode_linear(void)
@@ -712,6 +728,7 @@ int main(void)
 	test_truncation_and_edns();
 	test_parse_rejects();
 	test_reencode_linear();
+	test_name_budget();
 	test_scrub();
 	test_max_ttl();
 	test_cd_key();
