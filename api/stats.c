@@ -109,6 +109,9 @@ static const struct {
     {STATS_FWD_SHARE_DROPS, "shareDrops", "skydns_forward_share_drops_total",
      "Forwarded queries answered SERVFAIL at once: the client's /24 (/56) already held its "
      "share of the in-flight table (forward-max-per-client)."},
+    {STATS_FWD_SCRUBBED, "scrubbed", "skydns_forward_scrubbed_total",
+     "Upstream records dropped: off the answer's chain and out of bailiwick, or for local "
+     "names."},
     {STATS_CACHE_HITS, "hits", "skydns_cache_hits_total", "Forwarded queries answered from cache."},
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",

@@ -754,6 +754,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("workers"), set_uint, F(workers), 0, 1024},
     {SEC_DNS, NAMES("edns-bufsize"), set_uint, F(edns_bufsize), 512, 4096},
     {SEC_DNS, NAMES("min-ttl"), set_uint, F(min_ttl), 0, 86400},
+    {SEC_DNS, NAMES("max-ttl"), set_uint, F(max_ttl), 1, 0x7FFFFFFF},
     {SEC_DNS, NAMES("tcp-idle-timeout"), set_seconds, F(tcp_idle_ms), 100, SEC(3600)},
     {SEC_DNS, NAMES("tcp-message-timeout"), set_seconds, F(tcp_msg_ms), 100, SEC(3600)},
     {SEC_DNS, NAMES("tcp-max-connections"), set_uint, F(tcp_max_conns), 1, 1000000},
@@ -1061,6 +1062,7 @@ int conf_defaults(conf_t **out)
 	c->ndomains = 1;
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;
+	c->max_ttl = 86400;
 	c->tcp_idle_ms = SEC(10);
 	c->tcp_msg_ms = SEC(3);
 	c->tcp_max_conns = 1024;

@@ -43,6 +43,7 @@ typedef struct conf {
 	unsigned workers;	/* workers; 0 = one per online CPU */
 	uint16_t edns_bufsize;	/* edns-bufsize, 512..4096, default 1232 */
 	uint32_t min_ttl;	/* min-ttl: SOA minimum = negative TTL, default 60 */
+	uint32_t max_ttl;	/* max-ttl: forwarded TTLs (and cache lifetimes) capped, 86400 */
 	uint32_t tcp_idle_ms;	/* tcp-idle-timeout (seconds in file), default 10 s */
 	unsigned tcp_max_conns; /* tcp-max-connections per worker, default 1024 */
 	unsigned

@@ -9,12 +9,13 @@
 #include "common/wire.h"
 
 #define NIL UINT32_MAX
-#define CTAB_MAX 64	/* compression targets remembered per message */
 #define PTR_MAX 0x3FFFu /* highest offset a compression pointer can reach */
 #define OPT_LEN 11	/* root owner, type, class, ttl, rdlen 0 */
 #define FLAG_OPCODE 0x7800u
 #define FLAG_RCODE 0x000Fu
 #define EDNS_DO 0x8000u
+#define KEY_DO 1u
+#define KEY_CD 2u
 
 /* RR types whose RDATA holds names (RFC 1035 + RFC 3597 §4). */
 enum {
@@ -28,6 +29,7 @@ enum {
 	T_AFSDB = 18,
 	T_RT = 21,
 	T_KX = 36,
+	T_RRSIG = 46,
 };
 
 struct entry {
@@ -38,8 +40,8 @@ struct entry {
 	uint16_t len;
 	uint16_t keylen; /* qname + qtype + qclass, at offset WIRE_HDR_LEN of msg */
 	uint8_t used;
-	uint8_t ref; /* CLOCK reference bit */
-	uint8_t do_bit;
+	uint8_t ref;   /* CLOCK reference bit */
+	uint8_t kbits; /* KEY_DO | KEY_CD */
 	uint8_t msg[CACHE_MSG_MAX];
 };
 
@@ -76,45 +78,166 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out)
 
 /* ---- normalizing ------------------------------------------------------- */
 
-/* Offsets of names (and their suffixes) already written: compression targets. */
+/*
+ * Compression targets: every label we wrote at an offset a pointer can
+ * reach, keyed by (the label, lowercased; the offset of the suffix after it),
+ * so a suffix is found by one hash probe per label and re-encoding stays
+ * linear in the message (comparing decompressed names was names x labels x
+ * targets: one crafted answer cost a worker ~0.5 s). Probes and entries are
+ * bounded, so hostile labels colliding in the hash cost compression, not CPU.
+ */
+#define CTAB_SLOTS 2048 /* power of two, twice CTAB_MAX */
+#define CTAB_MAX 1024	/* labels remembered per message */
+#define CTAB_PROBES 8
+#define CTAB_ROOT 0xFFFFu /* "parent" of a last label: the root */
+#define CTAB_HOPS 16	  /* pointers a reader follows for one name: dnspython's limit */
+/* Decompressed name bytes one message may make us write: the work per message is linear in
+ * them, and a 64 KB message can decompress to 8 MB; 256 KiB is ~2.5 ms of CPU at worst, and
+ * more than 8,000 names of 30 bytes (a 64 KB answer of A records holds 4,000). */
+#define NAME_BUDGET (256u * 1024u)
+
 typedef struct {
-	uint16_t off[CTAB_MAX];
+	uint16_t off[CTAB_SLOTS]; /* where the label was written; 0 = free (the header) */
+	uint16_t parent[CTAB_SLOTS];
+	uint8_t hops[CTAB_SLOTS]; /* pointers followed decoding the name at off */
+	uint32_t hash[CTAB_SLOTS];
+	uint16_t log[CTAB_MAX]; /* slots in insertion order, for rollback */
 	size_t n;
+	size_t budget; /* name bytes left to write (NAME_BUDGET) */
 } ctab_t;
 
-static int ctab_find(const ctab_t *t, const wire_writer_t *w, const uint8_t *name, size_t len)
+static void ctab_init(ctab_t *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		wire_reader_t r;
-		uint8_t cand[WIRE_NAME_MAX];
-		size_t clen;
+	memset(t->off, 0, sizeof(t->off));
+	t->n = 0;
+	t->budget = NAME_BUDGET;
+}
 
-		wire_reader_init(&r, w->base, w->pos);
-		r.pos = t->off[i];
-		if (wire_get_name(&r, cand, &clen) == 0 && wire_name_equal(cand, clen, name, len))
-			return t->off[i];
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+static uint32_t label_hash(const uint8_t *label, uint16_t parent)
+{
+	uint32_t h = 2166136261u ^ parent;
+
+	for (size_t i = 0; i <= label[0]; i++)
+		h = (h ^ lower(label[i])) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static bool label_equal(const uint8_t *a, const uint8_t *b)
+{
+	if (a[0] != b[0])
+		return false;
+	for (size_t i = 1; i <= a[0]; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+/* @return the slot holding (label, parent), or -1. */
+static int ctab_find(const ctab_t *t, const wire_writer_t *w, const uint8_t *label, uint16_t parent)
+{
+	uint32_t h = label_hash(label, parent);
+
+	for (uint32_t i = 0; i < CTAB_PROBES; i++) {
+		uint32_t s = (h + i) & (CTAB_SLOTS - 1);
+		if (t->off[s] == 0)
+			return -1;
+		if (t->hash[s] == h && t->parent[s] == parent &&
+		    label_equal(w->base + t->off[s], label))
+			return (int)s;
 	}
 	return -1;
 }
 
-/* Write a valid wire name, pointing to an earlier copy of a suffix when allowed. */
+/* @return whether (label at off, parent) is remembered now. */
+static bool ctab_add(ctab_t *t, const wire_writer_t *w, size_t off, uint16_t parent, uint8_t hops)
+{
+	uint32_t h;
+
+	if (off > PTR_MAX || t->n >= CTAB_MAX)
+		return false;
+	h = label_hash(w->base + off, parent);
+	for (uint32_t i = 0; i < CTAB_PROBES; i++) {
+		uint32_t s = (h + i) & (CTAB_SLOTS - 1);
+		if (t->off[s] != 0)
+			continue;
+		t->off[s] = (uint16_t)off;
+		t->parent[s] = parent;
+		t->hops[s] = hops;
+		t->hash[s] = h;
+		t->log[t->n++] = (uint16_t)s;
+		return true;
+	}
+	return false;
+}
+
+/* Forget the labels written at or after `mark` (an RR we dropped after writing it). */
+static void ctab_rollback(ctab_t *t, size_t mark)
+{
+	while (t->n > 0 && t->off[t->log[t->n - 1]] >= mark)
+		t->off[t->log[--t->n]] = 0;
+}
+
+/*
+ * Write a valid wire name: its new labels, then a pointer to the longest
+ * suffix already written (when `compress`), never making a reader follow
+ * more than CTAB_HOPS pointers (dnspython gives up after 16).
+ */
 static int put_name(wire_writer_t *w, ctab_t *t, const uint8_t *name, size_t len, bool compress)
 {
-	size_t off = 0;
+	size_t start[WIRE_NAME_MAX / 2 + 1], at[WIRE_NAME_MAX / 2 + 1], n = 0, keep, use;
+	int slot[WIRE_NAME_MAX / 2 + 1];
+	uint16_t parent = CTAB_ROOT;
+	uint8_t hops = 0;
 	int ret;
 
-	while (off < len && name[off] != 0) {
-		int at = compress ? ctab_find(t, w, name + off, len - off) : -1;
-		if (at >= 0)
-			return wire_put_u16(w, (uint16_t)(0xC000u | (unsigned)at));
-		size_t here = w->pos;
-		if ((ret = wire_put_bytes(w, name + off, 1u + name[off])) < 0)
-			return ret;
-		if (here <= PTR_MAX && t->n < CTAB_MAX)
-			t->off[t->n++] = (uint16_t)here;
-		off += 1u + name[off];
+	if (len > t->budget)
+		return ERR_TOOBIG; /* bounded work per message, even for names we drop */
+	t->budget -= len;
+	for (size_t off = 0; off < len && name[off] != 0; off += 1u + name[off])
+		start[n++] = off;
+	/* Longest known suffix: labels [keep, n), found right to left. */
+	for (keep = n; keep > 0; keep--) {
+		int s = ctab_find(t, w, name + start[keep - 1], parent);
+		if (s < 0)
+			break;
+		slot[keep - 1] = s;
+		parent = t->off[s];
 	}
-	return wire_put_u8(w, 0);
+	/* The suffix we point to: the longest known one, unless pointing there would make
+	 * too long a pointer chain; then a much shallower one, so the names written next
+	 * (nested chains: each name one label longer) can point here again for a while. */
+	use = keep;
+	if (use < n && t->hops[slot[use]] >= CTAB_HOPS - 1)
+		while (use < n && t->hops[slot[use]] >= CTAB_HOPS / 2)
+			use++;
+	if (!compress)
+		use = n;
+	for (size_t i = 0; i < use; i++) {
+		at[i] = w->pos;
+		if ((ret = wire_put_bytes(w, name + start[i], 1u + name[start[i]])) < 0)
+			return ret;
+	}
+	if (use < n)
+		ret = wire_put_u16(w, (uint16_t)(0xC000u | t->off[slot[use]]));
+	else
+		ret = wire_put_u8(w, 0);
+	if (ret < 0)
+		return ret;
+	/* Register the new labels, right to left: each one's parent is the next. */
+	if (use < n)
+		hops = (uint8_t)(t->hops[slot[use]] + 1);
+	parent = keep < n ? t->off[slot[keep]] : CTAB_ROOT;
+	for (size_t i = keep; i > 0; i--) {
+		if (!ctab_add(t, w, at[i - 1], parent, hops))
+			break; /* not remembered: no longer name can point through it */
+		parent = (uint16_t)at[i - 1];
+	}
+	return 0;
 }
 
 static int copy_name(wire_reader_t *r, wire_writer_t *w, ctab_t *t, bool compress)
@@ -158,15 +281,26 @@ static int copy_soa(wire_reader_t *r, wire_writer_t *w, ctab_t *t, uint32_t *min
 	return 0;
 }
 
+/* What one RR's RDATA told us. */
+typedef struct {
+	uint32_t soa_min;
+	uint8_t target[WIRE_NAME_MAX]; /* a CNAME's target */
+	size_t targetlen;
+} rdata_t;
+
 /* Copy RDATA ending at `end`, decompressing the names of known types. */
 static int copy_rdata(wire_reader_t *r, size_t end, uint16_t type, wire_writer_t *w, ctab_t *t,
-		      uint32_t *soa_min)
+		      rdata_t *rd)
 {
 	int ret;
 
 	switch (type) {
-	case WIRE_TYPE_NS:
 	case WIRE_TYPE_CNAME:
+		ret = wire_get_name(r, rd->target, &rd->targetlen);
+		if (ret == 0)
+			ret = put_name(w, t, rd->target, rd->targetlen, true);
+		break;
+	case WIRE_TYPE_NS:
 	case WIRE_TYPE_PTR:
 	case T_MD:
 	case T_MF:
@@ -195,7 +329,7 @@ static int copy_rdata(wire_reader_t *r, size_t end, uint16_t type, wire_writer_t
 			ret = copy_name(r, w, t, false);
 		break;
 	case WIRE_TYPE_SOA:
-		ret = copy_soa(r, w, t, soa_min);
+		ret = copy_soa(r, w, t, &rd->soa_min);
 		break;
 	default:
 		ret = end >= r->pos ? copy_bytes(r, w, end - r->pos) : ERR_MALFORMED;
@@ -206,19 +340,77 @@ static int copy_rdata(wire_reader_t *r, size_t end, uint16_t type, wire_writer_t
 	return ret;
 }
 
+/* State of one message's normalization. */
 typedef struct {
+	const cache_policy_t *pol; /* NULL: keep everything */
+	uint32_t max_ttl;
+	uint16_t qtype;
 	uint32_t min_ttl;
 	uint32_t soa_neg; /* min(SOA TTL, SOA minimum) of an authority SOA */
 	bool soa_seen;
-} ttl_acc_t;
+	bool cut;		      /* the CNAME chain entered a local domain */
+	uint16_t scrubbed;	      /* RRs keep_rr dropped */
+	uint8_t chain[WIRE_NAME_MAX]; /* the name the answer is about by now */
+	size_t chainlen;
+	uint8_t cut_owner[WIRE_NAME_MAX]; /* owner of the chain's last CNAME */
+	size_t cut_ownerlen;
+} norm_t;
 
-/* One RR: copy it unless it is OPT. @return 1 copied, 0 skipped, or an error. */
-static int copy_rr(wire_reader_t *r, wire_writer_t *w, ctab_t *t, int section, ttl_acc_t *acc)
+static bool name_in(const uint8_t *name, size_t len, const cache_zone_t *z, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (wire_name_is_subdomain(name, len, z[i].name, z[i].len))
+			return true;
+	return false;
+}
+
+/* skydns answers this name itself (query.c's rule): no upstream may speak for it. */
+static bool is_local(const cache_policy_t *p, const uint8_t *name, size_t len)
+{
+	return name_in(name, len, p->local, p->nlocal) &&
+	       !name_in(name, len, p->forwarded, p->nforwarded);
+}
+
+/*
+ * Whether to relay a copied RR (RFC 2181 §5.4.1 ranking, the Unbound scrubber's
+ * rules in small): the answer's CNAME chain from the question name, and
+ * anything else inside the zone the upstream was asked for, except names of
+ * our own domains. A chain into a local domain ends the upstream's part.
+ */
+static bool keep_rr(norm_t *n, int section, const uint8_t *owner, size_t ownerlen, uint16_t type,
+		    const rdata_t *rd)
+{
+	const cache_policy_t *p = n->pol;
+
+	if (!p)
+		return true;
+	if (n->cut) /* only the signature of the CNAME that led to us */
+		return section == 0 && type == T_RRSIG &&
+		       wire_name_equal(owner, ownerlen, n->cut_owner, n->cut_ownerlen);
+	if (is_local(p, owner, ownerlen))
+		return false;
+	if (section == 0 && wire_name_equal(owner, ownerlen, n->chain, n->chainlen)) {
+		if (type == WIRE_TYPE_CNAME && n->qtype != WIRE_TYPE_CNAME) {
+			memcpy(n->cut_owner, owner, ownerlen);
+			n->cut_ownerlen = ownerlen;
+			memcpy(n->chain, rd->target, rd->targetlen);
+			n->chainlen = rd->targetlen;
+			n->cut = is_local(p, rd->target, rd->targetlen);
+		}
+		return true;
+	}
+	return !p->bailiwick.name ||
+	       wire_name_is_subdomain(owner, ownerlen, p->bailiwick.name, p->bailiwick.len);
+}
+
+/* One RR: copy it unless it is OPT or scrubbed. @return 1 copied, 0 skipped, or an error. */
+static int copy_rr(wire_reader_t *r, wire_writer_t *w, ctab_t *t, int section, norm_t *n)
 {
 	uint8_t name[WIRE_NAME_MAX];
-	size_t namelen, rdlen_at;
+	size_t namelen, rdlen_at, mark = w->pos;
 	uint16_t type, cls, rdlen;
-	uint32_t ttl, soa_min = 0;
+	uint32_t ttl;
+	rdata_t rd = {.soa_min = 0, .targetlen = 0};
 	int ret;
 
 	if ((ret = wire_get_name(r, name, &namelen)) < 0 || (ret = wire_get_u16(r, &type)) < 0 ||
@@ -235,41 +427,52 @@ static int copy_rr(wire_reader_t *r, wire_writer_t *w, ctab_t *t, int section, t
 	}
 	if (ttl > 0x7FFFFFFFu)
 		ttl = 0; /* RFC 2181 §8 */
+	if (ttl > n->max_ttl)
+		ttl = n->max_ttl; /* never promise a client more than we would keep */
 	if ((ret = put_name(w, t, name, namelen, true)) < 0 || (ret = wire_put_u16(w, type)) < 0 ||
 	    (ret = wire_put_u16(w, cls)) < 0 || (ret = wire_put_u32(w, ttl)) < 0)
 		return ret;
 	rdlen_at = w->pos;
-	if ((ret = wire_put_u16(w, 0)) < 0 || (ret = copy_rdata(r, end, type, w, t, &soa_min)) < 0)
+	if ((ret = wire_put_u16(w, 0)) < 0 || (ret = copy_rdata(r, end, type, w, t, &rd)) < 0)
 		return ret;
+	/* Validated in full either way; a scrubbed RR leaves no bytes and no targets. */
+	if (!keep_rr(n, section, name, namelen, type, &rd)) {
+		n->scrubbed++;
+		ctab_rollback(t, mark);
+		w->pos = mark;
+		return 0;
+	}
 	wire_patch_u16(w, rdlen_at, (uint16_t)(w->pos - rdlen_at - 2));
-	if (ttl < acc->min_ttl)
-		acc->min_ttl = ttl;
-	if (type == WIRE_TYPE_SOA && section == 1 && !acc->soa_seen) {
-		acc->soa_seen = true;
-		acc->soa_neg = ttl < soa_min ? ttl : soa_min;
+	if (ttl < n->min_ttl)
+		n->min_ttl = ttl;
+	if (type == WIRE_TYPE_SOA && section == 1 && !n->soa_seen) {
+		n->soa_seen = true;
+		n->soa_neg = ttl < rd.soa_min ? ttl : rd.soa_min;
 	}
 	return 1;
 }
 
 /* How long a normalized answer may be cached, in seconds (0 = not at all). */
-static uint32_t cache_ttl(uint16_t flags, uint16_t ancount, const ttl_acc_t *acc)
+static uint32_t cache_ttl(uint16_t flags, uint16_t ancount, const norm_t *n)
 {
 	uint16_t rcode = flags & FLAG_RCODE;
-	uint32_t ttl = acc->min_ttl;
+	uint32_t ttl = n->min_ttl;
 
 	if (flags & WIRE_FLAG_TC)
 		return 0;
+	if (n->cut)
+		return 0; /* the local part is read from the store for every reply */
 	if (rcode == WIRE_RCODE_SERVFAIL)
-		return CACHE_SERVFAIL_TTL;
+		return CACHE_SERVFAIL_TTL < n->max_ttl ? CACHE_SERVFAIL_TTL : n->max_ttl;
 	if (rcode == WIRE_RCODE_NXDOMAIN || (rcode == WIRE_RCODE_NOERROR && ancount == 0)) {
-		if (!acc->soa_seen)
+		if (!n->soa_seen)
 			return 0; /* RFC 2308 §5: no SOA, no negative caching */
-		if (acc->soa_neg < ttl)
-			ttl = acc->soa_neg;
+		if (n->soa_neg < ttl)
+			ttl = n->soa_neg;
 	} else if (rcode != WIRE_RCODE_NOERROR) {
 		return 0;
 	}
-	return ttl > CACHE_MAX_TTL ? CACHE_MAX_TTL : ttl;
+	return ttl > n->max_ttl ? n->max_ttl : ttl;
 }
 
 static int parse_question(wire_reader_t *r, cache_msg_t *m)
@@ -296,13 +499,24 @@ static int put_header_question(wire_writer_t *w, ctab_t *t, const cache_msg_t *m
 	return 0;
 }
 
-int cache_msg_parse(const uint8_t *msg, size_t len, uint8_t *out, size_t cap, size_t *outlen,
-		    cache_msg_t *info)
+static void norm_init(norm_t *n, const cache_policy_t *pol, const cache_msg_t *m)
+{
+	memset(n, 0, sizeof(*n));
+	n->pol = pol;
+	n->max_ttl = pol && pol->max_ttl ? pol->max_ttl : CACHE_MAX_TTL;
+	n->min_ttl = UINT32_MAX;
+	n->qtype = m->qtype;
+	memcpy(n->chain, m->qname, m->qnamelen);
+	n->chainlen = m->qnamelen;
+}
+
+int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, uint8_t *out,
+		    size_t cap, size_t *outlen, cache_msg_t *info)
 {
 	wire_reader_t r;
 	wire_writer_t w;
-	ctab_t t = {.n = 0};
-	ttl_acc_t acc = {.min_ttl = UINT32_MAX};
+	ctab_t t;
+	norm_t n;
 	cache_msg_t m;
 	uint16_t qd, counts[3], kept[3] = {0, 0, 0};
 	int ret;
@@ -317,22 +531,77 @@ int cache_msg_parse(const uint8_t *msg, size_t len, uint8_t *out, size_t cap, si
 		return ERR_MALFORMED;
 	if ((ret = parse_question(&r, &m)) < 0)
 		return ret;
+	ctab_init(&t);
+	norm_init(&n, pol, &m);
 	wire_writer_init(&w, out, cap);
 	if ((ret = put_header_question(&w, &t, &m)) < 0)
 		return ret;
 	for (int s = 0; s < 3; s++) {
 		for (unsigned i = 0; i < counts[s]; i++) {
-			if ((ret = copy_rr(&r, &w, &t, s, &acc)) < 0)
+			if ((ret = copy_rr(&r, &w, &t, s, &n)) < 0)
 				return ret;
 			kept[s] += (uint16_t)ret;
 		}
+	}
+	m.scrubbed = n.scrubbed;
+	if (n.cut) {
+		/* What the upstream said about our name (NXDOMAIN, ...) is not the answer. */
+		m.flags = (uint16_t)(m.flags & ~FLAG_RCODE);
+		memcpy(m.local, n.chain, n.chainlen);
+		m.locallen = n.chainlen;
+		wire_patch_u16(&w, 2, m.flags);
 	}
 	wire_patch_u16(&w, 6, kept[0]);
 	wire_patch_u16(&w, 8, kept[1]);
 	wire_patch_u16(&w, 10, kept[2]);
 	m.ancount = kept[0];
-	m.ttl = cache_ttl(m.flags, kept[0], &acc);
+	m.ttl = cache_ttl(m.flags, kept[0], &n);
 	*info = m;
+	*outlen = w.pos;
+	return 0;
+}
+
+int cache_msg_splice(uint8_t *norm, size_t len, size_t cap, const uint8_t *rep, size_t replen,
+		     size_t *outlen)
+{
+	wire_reader_t r;
+	wire_writer_t w;
+	ctab_t t;
+	norm_t n;
+	cache_msg_t m;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen;
+	uint16_t id, flags, qd, counts[3], kept[2] = {0, 0};
+	int ret;
+
+	/* Appending answers is only possible when nothing follows the answer section. */
+	if (len < WIRE_HDR_LEN || len > cap || wire_read_u16(norm + 8) || wire_read_u16(norm + 10))
+		return ERR_INVAL;
+	wire_reader_init(&r, rep, replen);
+	if ((ret = wire_get_u16(&r, &id)) < 0 || (ret = wire_get_u16(&r, &flags)) < 0 ||
+	    (ret = wire_get_u16(&r, &qd)) < 0 || (ret = wire_get_u16(&r, &counts[0])) < 0 ||
+	    (ret = wire_get_u16(&r, &counts[1])) < 0 || (ret = wire_get_u16(&r, &counts[2])) < 0)
+		return ret;
+	if (qd != 1)
+		return ERR_MALFORMED;
+	if ((ret = wire_get_name(&r, name, &namelen)) < 0 || (ret = wire_skip(&r, 4)) < 0)
+		return ret;
+	memset(&m, 0, sizeof(m));
+	ctab_init(&t);
+	norm_init(&n, NULL, &m);
+	wire_writer_init(&w, norm, cap);
+	w.pos = len; /* bytes past len may change on failure; the message itself does not */
+	for (int s = 0; s < 2; s++) {
+		for (unsigned i = 0; i < counts[s]; i++) {
+			if ((ret = copy_rr(&r, &w, &t, s, &n)) < 0)
+				return ret;
+			kept[s] += (uint16_t)ret;
+		}
+	}
+	wire_patch_u16(&w, 2,
+		       (uint16_t)((wire_read_u16(norm + 2) & ~FLAG_RCODE) | (flags & FLAG_RCODE)));
+	wire_patch_u16(&w, 6, (uint16_t)(wire_read_u16(norm + 6) + kept[0]));
+	wire_patch_u16(&w, 8, kept[1]);
 	*outlen = w.pos;
 	return 0;
 }
@@ -341,7 +610,8 @@ int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, 
 		    cache_msg_t *info)
 {
 	wire_writer_t w;
-	ctab_t t = {.n = 0};
+	ctab_t t;
+	norm_t n;
 	cache_msg_t m;
 	int ret;
 
@@ -355,11 +625,12 @@ int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, 
 	memcpy(m.qname, q->qname, q->qnamelen);
 	m.qnamelen = q->qnamelen;
 	wire_name_lower(m.qname, m.qnamelen);
+	ctab_init(&t);
 	wire_writer_init(&w, out, cap);
 	if ((ret = put_header_question(&w, &t, &m)) < 0)
 		return ret;
-	ttl_acc_t acc = {.min_ttl = UINT32_MAX};
-	m.ttl = cache_ttl(m.flags, 0, &acc);
+	norm_init(&n, NULL, &m);
+	m.ttl = cache_ttl(m.flags, 0, &n);
 	*info = m;
 	*outlen = w.pos;
 	return 0;
@@ -512,13 +783,13 @@ size_t cache_capacity(const cache_t *c)
 typedef struct {
 	uint8_t b[WIRE_NAME_MAX + 4];
 	size_t len;
-	bool do_bit;
+	uint8_t kbits;
 	uint32_t hash;
 } ckey_t;
 
-static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, bool do_bit)
+static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, uint8_t kbits)
 {
-	uint64_t h = seed ^ 0xcbf29ce484222325ull ^ (do_bit ? 0x9E3779B97F4A7C15ull : 0);
+	uint64_t h = seed ^ 0xcbf29ce484222325ull ^ (kbits * 0x9E3779B97F4A7C15ull);
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
@@ -529,22 +800,22 @@ static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, bool do_bit)
 }
 
 static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t qnamelen,
-		     uint16_t qtype, uint16_t qclass, bool do_bit)
+		     uint16_t qtype, uint16_t qclass, bool do_bit, bool cd)
 {
 	memcpy(k->b, qname, qnamelen);
 	wire_name_lower(k->b, qnamelen);
 	wire_write_u16(k->b + qnamelen, qtype);
 	wire_write_u16(k->b + qnamelen + 2, qclass);
 	k->len = qnamelen + 4;
-	k->do_bit = do_bit;
-	k->hash = key_hash(c->seed, k->b, k->len, do_bit);
+	k->kbits = (uint8_t)((do_bit ? KEY_DO : 0) | (cd ? KEY_CD : 0));
+	k->hash = key_hash(c->seed, k->b, k->len, k->kbits);
 }
 
 static uint32_t find(const cache_t *c, const ckey_t *k)
 {
 	for (uint32_t i = c->buckets[k->hash & c->mask]; i != NIL; i = c->e[i].next) {
 		const struct entry *e = &c->e[i];
-		if (e->hash == k->hash && e->keylen == k->len && e->do_bit == k->do_bit &&
+		if (e->hash == k->hash && e->keylen == k->len && e->kbits == k->kbits &&
 		    memcmp(e->msg + WIRE_HDR_LEN, k->b, k->len) == 0)
 			return i;
 	}
@@ -590,7 +861,7 @@ static void evict_one(cache_t *c, uint64_t now_ms)
 }
 
 int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
-		 uint64_t now_ms)
+		 bool cd, uint64_t now_ms)
 {
 	ckey_t k;
 	uint32_t idx;
@@ -600,7 +871,7 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 		return ERR_INVAL;
 	if (len > CACHE_MSG_MAX)
 		return ERR_TOOBIG;
-	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit);
+	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit, cd);
 	idx = find(c, &k);
 	if (idx != NIL)
 		unlink_entry(c, idx);
@@ -619,7 +890,7 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	e->len = (uint16_t)len;
 	e->keylen = (uint16_t)k.len;
 	e->hash = k.hash;
-	e->do_bit = do_bit;
+	e->kbits = k.kbits;
 	e->insert_ms = now_ms;
 	e->expire_ms = now_ms + (uint64_t)info->ttl * 1000u;
 	e->used = 1;
@@ -640,7 +911,8 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 
 	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
 		return ERR_NOTFOUND;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
+	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL) {
 		stat_inc(&c->st.misses);

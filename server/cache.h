@@ -14,9 +14,11 @@
  *
  * A "normalized" message (cache_msg_parse) is what the cache stores and
  * what client replies are built from: header with QDCOUNT 1, the question
- * with a lowercased name, every RR of the upstream message except OPT,
- * re-encoded with our own compression (pointers only to names we wrote), so
- * no pointer can reach bytes of the untrusted original.
+ * with a lowercased name, every RR of the upstream message except OPT and
+ * those the policy scrubs (cache_policy_t), TTLs capped at the policy's
+ * max_ttl, re-encoded with our own compression (pointers only to names we
+ * wrote, at most 16 pointers per name), so no pointer can reach bytes of the
+ * untrusted original. Normalizing costs time linear in the message.
  *
  * Invariants: count <= capacity; an entry is served only while
  * now < insert time + its TTL; TTLs served = stored TTL - age (whole s).
@@ -44,6 +46,30 @@ typedef struct {
 	uint64_t expired; /* entries dropped because their TTL ran out */
 } cache_stats_t;
 
+/* A zone name for cache_policy_t: wire form, borrowed. */
+typedef struct {
+	const uint8_t *name;
+	size_t len;
+} cache_zone_t;
+
+/*
+ * What of an upstream answer may reach clients (issue 10: scrubbing). An RR is
+ * kept when it is on the answer's CNAME chain from the question name, or its
+ * owner is inside `bailiwick` (the zone the upstream was asked for); never
+ * when its owner is one of our own names: inside a `local` zone but not inside
+ * a `forwarded` one. A CNAME into a local name ends the chain there: the rest
+ * of the message is dropped and cache_msg_t.local names where to continue.
+ * All pointers borrowed for the call.
+ */
+typedef struct {
+	uint32_t max_ttl;	/* TTLs above are lowered to it; 0 = CACHE_MAX_TTL */
+	cache_zone_t bailiwick; /* name NULL = the root: everything is in bailiwick */
+	const cache_zone_t *local;
+	size_t nlocal;
+	const cache_zone_t *forwarded; /* subDomainServers zones (they may lie in local ones) */
+	size_t nforwarded;
+} cache_policy_t;
+
 /* What cache_msg_parse learnt about a message. */
 typedef struct {
 	uint16_t id;
@@ -53,7 +79,10 @@ typedef struct {
 	uint8_t qname[WIRE_NAME_MAX]; /* lowercase */
 	size_t qnamelen;
 	uint16_t ancount;
-	uint32_t ttl; /* seconds it may be cached (RFC 2308 for negatives); 0 = never */
+	uint32_t ttl;	   /* seconds it may be cached (RFC 2308 for negatives); 0 = never */
+	uint16_t scrubbed; /* RRs the policy dropped */
+	uint8_t local[WIRE_NAME_MAX]; /* the CNAME chain's local target (a cut), or */
+	size_t locallen;	      /* 0: the answer is the upstream's alone */
 } cache_msg_t;
 
 /**
@@ -69,18 +98,20 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed);
 void cache_free(cache_t *c);
 
 /**
- * Remember a normalized answer for the key (its question, do_bit).
- * An existing entry for the key is replaced.
+ * Remember a normalized answer for the key (its question, do_bit, cd: the
+ * client's CD bit, so checking-disabled answers never reach validating
+ * clients, RFC 4035 §3.2.2). An existing entry for the key is replaced.
  * @param norm,len a message produced by cache_msg_parse (borrowed; copied).
  * @param info     its facts from cache_msg_parse.
  * @return 0, ERR_TOOBIG (len > CACHE_MSG_MAX) or ERR_INVAL (TTL 0: TC,
  *         REFUSED, negative answer without SOA, ...). Not cached on error.
  */
 int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
-		 uint64_t now_ms);
+		 bool cd, uint64_t now_ms);
 
 /**
- * Answer q from the cache: the client's ID and question case, RA set, AA
+ * Answer q from the cache (key: question, q->edns_do, q's CD bit): the
+ * client's ID and question case, RA set, AA
  * cleared, every TTL lowered by the entry's age, OPT added when q had EDNS,
  * TC when it exceeds q->resp_limit.
  * @param our_udp  UDP size we advertise in our OPT.
@@ -102,12 +133,30 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out);
  * question, every counted RR present, names valid (compression loops and
  * forward pointers rejected), RDATA names of known types decompressed and
  * their RDATA consumed exactly, OPT only in the additional section.
+ * Scrubbed RRs are validated too. A cut chain (info->locallen > 0) is
+ * answered NOERROR and never cached (info->ttl 0).
+ * @param pol      what to keep (borrowed); NULL keeps every RR, TTLs capped at
+ *                 CACHE_MAX_TTL.
  * @param out,cap  receives the normalized message (cap up to 65535).
  * @param info     filled on success.
- * @return 0, ERR_TRUNC, ERR_MALFORMED or ERR_TOOBIG (out too small).
+ * @return 0, ERR_TRUNC, ERR_MALFORMED or ERR_TOOBIG (out too small, or its
+ *         names decompress to more than 256 KiB: a bound on the work).
  */
-int cache_msg_parse(const uint8_t *msg, size_t len, uint8_t *out, size_t cap, size_t *outlen,
-		    cache_msg_t *info);
+int cache_msg_parse(const uint8_t *msg, size_t len, const cache_policy_t *pol, uint8_t *out,
+		    size_t cap, size_t *outlen, cache_msg_t *info);
+
+/**
+ * Continue a cut chain (cache_msg_t.local) with our own answer for its local
+ * name: append the answer and authority RRs of `rep` (a whole reply, e.g. from
+ * query_process; validated all the same) to the normalized message `norm`,
+ * whose rcode becomes rep's.
+ * @param norm,len,cap  a cut message from cache_msg_parse (no authority or
+ *                      additional RRs), rewritten in place.
+ * @return 0 (*outlen set), ERR_INVAL (not such a message), ERR_TOOBIG, or a
+ *         parse error of rep; norm[0..len) unchanged on error.
+ */
+int cache_msg_splice(uint8_t *norm, size_t len, size_t cap, const uint8_t *rep, size_t replen,
+		     size_t *outlen);
 
 /**
  * Build the normalized form of an answer with no records: q's question

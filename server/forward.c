@@ -90,6 +90,16 @@ struct forward {
 	struct reply replyq[FORWARD_MAX_WAITERS]; /* each waiter at most once */
 	size_t reply_head, nreply;
 
+	/* Scrubbing (cache_policy_t): our own domains, and the subdomain groups' zones. */
+	uint8_t local_dom[CONF_MAX_DOMAINS][WIRE_NAME_MAX];
+	cache_zone_t local_z[CONF_MAX_DOMAINS];
+	size_t nlocal;
+	cache_zone_t fwd_z[NGROUPS];
+	uint32_t max_ttl;
+	forward_local_fn local;
+	void *local_ctx;
+	uint8_t *local_buf; /* MSG_MAX: our own reply for a local name a chain led to */
+
 	uint8_t *answer, *scratch; /* MSG_MAX each: current normalized answer, next one */
 	size_t answer_len;
 	uint32_t answer_gen;
@@ -267,6 +277,22 @@ static int share_new(forward_t *f, const conf_t *c, uint64_t seed)
 	return fairshare_new(&f->share, q, w, seed);
 }
 
+/* Copies: the forwarder outlives the conf_t it was made from. */
+static void setup_policy(forward_t *f, const conf_t *c)
+{
+	for (size_t i = 0; i < c->ndomains && i < CONF_MAX_DOMAINS; i++) {
+		memcpy(f->local_dom[i], c->domains[i], c->domainlens[i]);
+		f->local_z[i].name = f->local_dom[i];
+		f->local_z[i].len = c->domainlens[i];
+		f->nlocal++;
+	}
+	for (size_t i = 1; i < f->ngroups; i++) {
+		f->fwd_z[i - 1].name = f->groups[i].name;
+		f->fwd_z[i - 1].len = f->groups[i].namelen;
+	}
+	f->max_ttl = c->max_ttl;
+}
+
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 {
 	forward_t *f;
@@ -279,7 +305,8 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		return -ENOMEM;
 	f->answer = malloc(MSG_MAX);
 	f->scratch = malloc(MSG_MAX);
-	if (!f->answer || !f->scratch) {
+	f->local_buf = malloc(MSG_MAX);
+	if (!f->answer || !f->scratch || !f->local_buf) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -303,6 +330,9 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		f->w[i].next = i + 1 < FORWARD_MAX_WAITERS ? (uint32_t)(i + 1) : NIL;
 	f->w_free = 0;
 	setup_groups(f, c, opts->resolv_conf);
+	setup_policy(f, c);
+	f->local = opts->local;
+	f->local_ctx = opts->local_ctx;
 	*out = f;
 	return 0;
 fail:
@@ -319,15 +349,23 @@ void forward_free(forward_t *f)
 	cache_free(f->cache);
 	free(f->answer);
 	free(f->scratch);
+	free(f->local_buf);
 	free(f);
 }
 
 /* ---- in-flight table --------------------------------------------------- */
 
-static uint32_t q_hash(const uint8_t *name, size_t len, uint16_t qtype, uint16_t qclass,
-		       bool do_bit)
+/* The key of a question in flight: name, type, class, DO and CD (as the cache's). */
+static bool q_cd(const query_t *q)
 {
-	uint32_t h = 2166136261u ^ qtype ^ ((uint32_t)qclass << 16) ^ (do_bit ? 0x5bd1e995u : 0);
+	return (q->flags & WIRE_FLAG_CD) != 0;
+}
+
+static uint32_t q_hash(const uint8_t *name, size_t len, uint16_t qtype, uint16_t qclass,
+		       bool do_bit, bool cd)
+{
+	uint32_t h = 2166136261u ^ qtype ^ ((uint32_t)qclass << 16) ^ (do_bit ? 0x5bd1e995u : 0) ^
+		     (cd ? 0x27d4eb2du : 0);
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ name[i]) * 16777619u;
@@ -340,7 +378,7 @@ static uint32_t fl_find(const forward_t *f, const uint8_t *lname, size_t len, co
 	for (uint32_t i = f->buckets[h & (NBUCKETS - 1)]; i != NIL; i = f->fl[i].hnext) {
 		const struct inflight *e = &f->fl[i];
 		if (e->hash == h && e->qtype == q->qtype && e->qclass == q->qclass &&
-		    e->do_bit == q->edns_do && e->qnamelen == len &&
+		    e->do_bit == q->edns_do && e->cd == q_cd(q) && e->qnamelen == len &&
 		    memcmp(e->qname, lname, len) == 0)
 			return i;
 	}
@@ -448,7 +486,7 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->group = group;
 	e->cur = 0;
 	e->do_bit = q->edns_do;
-	e->cd = (q->flags & WIRE_FLAG_CD) != 0;
+	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
 	e->apos = (uint32_t)f->nactive;
 	f->active[f->nactive++] = idx;
@@ -503,7 +541,7 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 									      : FWD_ANSWERED;
 	memcpy(lname, q->qname, q->qnamelen);
 	wire_name_lower(lname, q->qnamelen);
-	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do);
+	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do, q_cd(q));
 	idx = fl_find(f, lname, q->qnamelen, q, h);
 	/* Over its share: refused before it takes anything, and nobody is evicted. */
 	net = f->share ? fairshare_key(&client->addr) : 0;
@@ -623,7 +661,7 @@ static void cache_servfail(forward_t *f, const struct inflight *e, uint64_t now_
 	q.qtype = e->qtype;
 	q.qclass = e->qclass;
 	if (cache_msg_rcode(&q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &len, &info) == 0)
-		cache_insert(f->cache, norm, len, &info, e->do_bit, now_ms);
+		cache_insert(f->cache, norm, len, &info, e->do_bit, e->cd, now_ms);
 }
 
 /* The current try failed: next server, or SERVFAIL for everyone. */
@@ -659,6 +697,20 @@ static bool question_matches(const struct inflight *e, const cache_msg_t *m)
 	       memcmp(m->qname, e->qname, e->qnamelen) == 0;
 }
 
+/* A chain cut at one of our names goes on with the store's answer (issue 10 item 9). */
+static size_t continue_local(forward_t *f, size_t len, const cache_msg_t *m)
+{
+	size_t n, out;
+
+	if (!f->local)
+		return len;
+	n = f->local(f->local_ctx, m->local, m->locallen, m->qtype, m->qclass, f->local_buf,
+		     MSG_MAX);
+	if (n == 0 || cache_msg_splice(f->answer, len, MSG_MAX, f->local_buf, n, &out) < 0)
+		return len;
+	return out;
+}
+
 /* Accept a parsed answer for in-flight entry idx. */
 static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_msg_t *m,
 			  uint64_t now_ms)
@@ -681,11 +733,13 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	tmp = f->answer;
 	f->answer = f->scratch;
 	f->scratch = tmp;
+	if (m->locallen > 0)
+		len = continue_local(f, len, m);
 	f->answer_len = len;
 	f->answer_info = *m;
 	f->answer_gen = (f->answer_gen + 1) % NIL;
 	if (f->cache)
-		cache_insert(f->cache, f->answer, len, m, e->do_bit, now_ms);
+		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
 }
 
@@ -712,7 +766,15 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		inc(&f->st.ignored);
 		return;
 	}
-	if (cache_msg_parse(pkt, len, f->scratch, MSG_MAX, &nlen, &m) < 0) {
+	cache_policy_t pol = {
+	    .max_ttl = f->max_ttl,
+	    .bailiwick = {.name = e->group ? g->name : NULL, .len = g->namelen},
+	    .local = f->local_z,
+	    .nlocal = f->nlocal,
+	    .forwarded = f->fwd_z,
+	    .nforwarded = f->ngroups - 1,
+	};
+	if (cache_msg_parse(pkt, len, &pol, f->scratch, MSG_MAX, &nlen, &m) < 0) {
 		inc(&f->st.malformed);
 		inc(&f->srv[g->stat0 + e->cur].errors);
 		return;
@@ -721,6 +783,10 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		inc(&f->st.ignored);
 		return;
 	}
+	if (m.scrubbed)
+		__atomic_store_n(&f->st.scrubbed,
+				 __atomic_load_n(&f->st.scrubbed, __ATOMIC_RELAXED) + m.scrubbed,
+				 __ATOMIC_RELAXED);
 	accept_answer(f, idx, nlen, &m, now_ms);
 }
 
@@ -853,12 +919,25 @@ static bool addrs_same(const conf_addr_t *a, size_t na, const conf_addr_t *b, si
 	return true;
 }
 
+/* The local domains decide what is scrubbed from upstream answers. */
+static bool domains_same(const conf_t *a, const conf_t *b)
+{
+	if (a->ndomains != b->ndomains)
+		return false;
+	for (size_t i = 0; i < a->ndomains && i < CONF_MAX_DOMAINS; i++)
+		if (a->domainlens[i] != b->domainlens[i] ||
+		    memcmp(a->domains[i], b->domains[i], a->domainlens[i]) != 0)
+			return false;
+	return true;
+}
+
 bool forward_conf_same(const conf_t *a, const conf_t *b)
 {
 	if (forward_configured(a) != forward_configured(b) || a->nnameservers == 0 ||
 	    a->forward_timeout_ms != b->forward_timeout_ms || a->cache_size != b->cache_size ||
 	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
-	    a->forward_max_per_client != b->forward_max_per_client ||
+	    a->forward_max_per_client != b->forward_max_per_client || a->max_ttl != b->max_ttl ||
+	    !domains_same(a, b) ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
 	    a->nsubdomains != b->nsubdomains)
 		return false;

@@ -106,6 +106,7 @@ typedef struct {
 	uint64_t malformed;	 /* upstream packets that did not parse */
 	uint64_t inflight_drops; /* in-flight or waiter table full */
 	uint64_t share_drops;	 /* the client's /24 (/56) held its share already */
+	uint64_t scrubbed;	 /* upstream RRs dropped by the policy (cache_policy_t) */
 	cache_stats_t cache;
 } forward_stats_t;
 
@@ -116,10 +117,21 @@ typedef struct {
 	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
 } forward_server_stats_t;
 
+/*
+ * Our own answer for a local name that an upstream's CNAME chain led to
+ * (cache_msg_t.local): a whole reply message for (name, qtype, qclass) from
+ * the store, written to buf. Called on the worker thread, during
+ * forward_on_packet. @return its length, 0 for none (the cut chain is sent).
+ */
+typedef size_t (*forward_local_fn)(void *ctx, const uint8_t *name, size_t len, uint16_t qtype,
+				   uint16_t qclass, uint8_t *buf, size_t cap);
+
 typedef struct {
 	uint64_t seed;		 /* keys internal hashes; query IDs never depend on it */
 	unsigned nworkers;	 /* conf cache_size is split evenly over this many (0 = 1) */
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
+	forward_local_fn local;	 /* NULL: chains into local names end at the CNAME */
+	void *local_ctx;	 /* borrowed; passed to local, must outlive the forwarder */
 } forward_opts_t;
 
 typedef struct forward forward_t;
@@ -214,7 +226,7 @@ bool forward_configured(const conf_t *c);
 /**
  * Whether a forwarder made from `a` would be the same as one made from `b`
  * (servers, subdomains, timeout, cache size, EDNS size, dns-addr, the
- * per-client share), so a
+ * per-client share, max-ttl, local domains), so a
  * reload may keep the running one with its cache and in-flight questions.
  * An empty nameservers list counts as different: /etc/resolv.conf may have
  * changed.

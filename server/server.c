@@ -162,10 +162,10 @@ static int worker_topn(worker_t *w)
 	return topn_new(&w->qctx.topn, TOPN_DEFAULT_CAPACITY, seed);
 }
 
-/* The forwarder of one worker, or NULL (*out) when forwarding is off. */
-static int make_forwarder(const conf_t *conf, unsigned nworkers, forward_t **out)
+/* The forwarder of worker w, or NULL (*out) when forwarding is off. */
+static int make_forwarder(const conf_t *conf, unsigned nworkers, worker_t *w, forward_t **out)
 {
-	forward_opts_t o = {.nworkers = nworkers};
+	forward_opts_t o = {.nworkers = nworkers, .local = worker_local_answer, .local_ctx = w};
 
 	*out = NULL;
 	if (!forward_configured(conf))
@@ -183,7 +183,7 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 	forward_t *fwd = NULL;
 	sigset_t all, old;
 
-	ret = make_forwarder(conf, srv->n, &fwd);
+	ret = make_forwarder(conf, srv->n, w, &fwd);
 	if (ret < 0)
 		return ret;
 	udp = sock_open(&conf->dns_addr, SOCK_DGRAM);
@@ -274,7 +274,7 @@ int server_reload(server_t *srv, const struct conf *conf)
 		/* Same upstreams: the worker keeps its forwarder, cache included, unless that
 		 * one predates srv->conf (its rebuild failed before): then try again. */
 		if (!same || w->fwd_stale) {
-			ret = make_forwarder(conf, srv->n, &fwd);
+			ret = make_forwarder(conf, srv->n, w, &fwd);
 			w->fwd_stale = ret < 0;
 			if (ret < 0)
 				log_err("server: reload: forwarder of worker %u: %s; keeping the "

@@ -515,6 +515,7 @@ static void read_counts(const forward_t *f, uint64_t *v)
 	v[STATS_FWD_DROPS - STATS_FWD_FORWARDED] = st.inflight_drops;
 	v[STATS_FWD_TCP - STATS_FWD_FORWARDED] = st.tcp_retries;
 	v[STATS_FWD_SHARE_DROPS - STATS_FWD_FORWARDED] = st.share_drops;
+	v[STATS_FWD_SCRUBBED - STATS_FWD_FORWARDED] = st.scrubbed;
 	v[STATS_CACHE_HITS - STATS_FWD_FORWARDED] = st.cache.hits;
 	v[STATS_CACHE_MISSES - STATS_FWD_FORWARDED] = st.cache.misses;
 	v[STATS_CACHE_EVICTIONS - STATS_FWD_FORWARDED] = st.cache.evictions;

@@ -279,6 +279,28 @@ void worker_forward_reply(worker_t *w, const forward_reply_t *r, const uint8_t *
 	worker_reply(w, to, r->len);
 }
 
+size_t worker_local_answer(void *ctx, const uint8_t *name, size_t len, uint16_t qtype,
+			   uint16_t qclass, uint8_t *buf, size_t cap)
+{
+	worker_t *w = ctx;
+	uint8_t req[WIRE_HDR_LEN + WIRE_NAME_MAX + 4];
+	query_client_t cl = {.tcp = true}; /* no size limit: the caller truncates */
+	wire_writer_t wr;
+	query_t q;
+	size_t n = 0;
+
+	wire_writer_init(&wr, req, sizeof(req));
+	if (wire_put_u16(&wr, 0) < 0 || wire_put_u16(&wr, WIRE_FLAG_RD) < 0 ||
+	    wire_put_u16(&wr, 1) < 0 || wire_put_u16(&wr, 0) < 0 || wire_put_u16(&wr, 0) < 0 ||
+	    wire_put_u16(&wr, 0) < 0 || wire_put_bytes(&wr, name, len) < 0 ||
+	    wire_put_u16(&wr, qtype) < 0 || wire_put_u16(&wr, qclass) < 0)
+		return 0;
+	worker_txn(w);
+	if (query_process(&w->qctx, req, wr.pos, &cl, buf, cap, &n, &q) != QUERY_REPLY)
+		return 0;
+	return n;
+}
+
 /* ---- UDP ---- */
 
 void worker_client(query_client_t *cl, const struct sockaddr *sa, socklen_t len, bool tcp)

@@ -150,5 +150,13 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len);
 /** Reply buffer of `to` and its capacity (for the forwarder and query_process). */
 uint8_t *worker_reply_buf(worker_t *w, worker_reply_to_t to, size_t *cap);
 
+/**
+ * forward_local_fn of the worker `ctx`: our own reply for a local name an
+ * upstream CNAME led to, from this batch's store snapshot (query_process,
+ * so it is chased and counted like a client query). Worker thread only.
+ */
+size_t worker_local_answer(void *ctx, const uint8_t *name, size_t len, uint16_t qtype,
+			   uint16_t qclass, uint8_t *buf, size_t cap);
+
 /** Fill a query_client_t from a socket address (4 or 16 address bytes). */
 void worker_client(query_client_t *cl, const struct sockaddr *sa, socklen_t len, bool tcp);

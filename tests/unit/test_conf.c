@@ -819,6 +819,25 @@ static void test_examples(void)
 	}
 }
 
+/* Issue 10 item 11: [Dns] max-ttl, default what the cache keeps at most. */
+static void test_max_ttl(void)
+{
+	conf_t *c = expect_ok("[Dns]\nmin-ttl = 30\n");
+
+	if (c)
+		CHECK_EQ_INT(c->max_ttl, 86400);
+	conf_free(c);
+	c = expect_ok("[Dns]\nmax-ttl = 2147483647\n");
+	if (c)
+		CHECK_EQ_INT(c->max_ttl, 2147483647u);
+	conf_free(c);
+	expect_error("[Dns]\nmax-ttl = 0\n", ERR_CONFIG,
+		     ":2: [Dns] max-ttl: expected a number from 1 to 2147483647, got \"0\"");
+	expect_error(
+	    "[Dns]\nmax-ttl = 2147483648\n", ERR_CONFIG,
+	    ":2: [Dns] max-ttl: expected a number from 1 to 2147483647, got \"2147483648\"");
+}
+
 int main(void)
 {
 	snprintf(g_dir, sizeof(g_dir), "/tmp/test_conf.XXXXXX");
@@ -844,6 +863,7 @@ int main(void)
 	test_domain_of();
 	test_missing_file();
 	test_examples();
+	test_max_ttl();
 
 	unlink(g_path);
 	rmdir(g_dir);
