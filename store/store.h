@@ -239,3 +239,44 @@ store_rtxn_t *store_write_view(store_wtxn_t *w);
  */
 int store_import_zone(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
 		      char *err, size_t errlen, size_t *nrr);
+
+/* ---- meta counters and a source's raw key/value copy (store/kv.c) ----
+ *
+ * A watcher keeps what its control plane said (etcd keys and values) next to
+ * the records it derived from them, in the same write txn, so a restart can
+ * resume from the stored position without re-reading everything, and a
+ * change can re-derive the records of a subtree without asking etcd. Stored
+ * in the meta DBI under "kv:<ns>:" and "u64:<key>", apart from store.c's keys.
+ */
+
+/** Read a u64 meta value set by store_meta_put_u64. @return 0, ERR_NOTFOUND, ERR_STORE. */
+int store_meta_u64(store_rtxn_t *t, const char *key, uint64_t *out);
+/** Set a u64 meta value in the write txn. @return 0, ERR_INVAL (key too long), ERR_SPACE. */
+int store_meta_put_u64(store_wtxn_t *w, const char *key, uint64_t val);
+/** Remove a u64 meta value. @return 0 (also when absent) or an error. */
+int store_meta_del_u64(store_wtxn_t *w, const char *key);
+
+#define STORE_KV_KEY_MAX 480 /* namespace + key: LMDB's 511-byte key limit, minus headroom */
+
+/** Put key -> val in namespace ns (short text, borrowed). @return 0, ERR_TOOBIG, ERR_SPACE. */
+int store_kv_put(store_wtxn_t *w, const char *ns, const uint8_t *key, size_t klen,
+		 const uint8_t *val, size_t vlen);
+/**
+ * Get the value of key in ns.
+ * @param val receives a borrowed pointer into the map, valid until the txn ends or writes again.
+ * @return 0, ERR_NOTFOUND, ERR_TOOBIG.
+ */
+int store_kv_get(store_rtxn_t *t, const char *ns, const uint8_t *key, size_t klen,
+		 const uint8_t **val, size_t *vlen);
+/** Delete key from ns. @return 0 or ERR_NOTFOUND. */
+int store_kv_del(store_wtxn_t *w, const char *ns, const uint8_t *key, size_t klen);
+/** Delete every key of ns. @return 0 or an error. */
+int store_kv_clear(store_wtxn_t *w, const char *ns);
+/**
+ * Call fn for every key of ns starting with prefix, in key order; key and val
+ * borrowed for the call. fn returns 0 to go on; anything else stops and is returned.
+ */
+typedef int (*store_kv_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			   size_t vlen);
+int store_kv_iter(store_rtxn_t *t, const char *ns, const uint8_t *prefix, size_t plen,
+		  store_kv_fn fn, void *ctx);
