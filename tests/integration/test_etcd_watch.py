@@ -1,0 +1,182 @@
+"""
+Issue 11: skydns fed by a real etcd through skydns-watch-etcd, which skydns
+starts and supervises. One etcd member on loopback in a temp dir.
+
+  - /ready is 503 until the first full read is committed (etcd down at start)
+  - the original README's cctv2 / tv1 scenario, subtree answers at several
+    depths, the SRV weight rule, a bad value next to good siblings
+  - etcdctl put -> answer within 1 s; delete -> NXDOMAIN; monitor DOWN / UP
+  - the watcher SIGKILLed -> restarted, resumes from the stored revision (no re-read)
+  - etcd stopped -> answers stay, also across a skydns restart; etcd back ->
+    updates flow again without a restart
+  - compaction past the watcher's revision -> full re-read; every name equals etcd
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import etcdlib  # noqa: E402
+import skytest  # noqa: E402
+from dns.rcode import NOERROR, NXDOMAIN  # noqa: E402
+
+D = "skydns.local."
+c = skytest.Checks()
+root = etcdlib.tempdir()
+etcd = etcdlib.Etcd(root)
+sky = etcdlib.Skydns(root, etcd.url)
+
+
+def put(key, val):
+    etcd.put(key, json.dumps(val) if isinstance(val, dict) else val)
+
+
+def a(name):
+    return sky.answer(name + "." + D, "A")
+
+
+def answers_within(name, want, deadline, qtype="A"):
+    return etcdlib.wait_for(lambda: sky.answer(name + "." + D, qtype) == want, deadline)
+
+
+def scenario_not_ready_until_synced():
+    # etcd is not running yet: the watcher cannot read, /ready must say so.
+    sky.start()
+    c.ok(etcdlib.wait_for(lambda: sky.ready() == 503, 5) is not None,
+         "/ready is 503 before the first etcd sync (got %r)" % sky.ready())
+    c.eq(a("cctv2")[0], NXDOMAIN, "no etcd names before the first sync")
+    etcd.start()
+    put("/skydns/local/skydns/cctv2/4af19cb2/", {"host": "192.168.10.1", "ttl": 30})
+    put("/skydns/local/skydns/cctv2/5bc91ad3/", {"host": "192.168.10.2", "ttl": 30})
+    put("/skydns/local/skydns/tv1/", {"host": "cctv2.skydns.local", "type": "CNAME"})
+    put("/skydns/local/skydns/deep/x/y/z", {"host": "10.1.0.1"})
+    put("/skydns/local/skydns/deep/x/w", {"host": "10.1.0.2"})
+    put("/skydns/local/skydns/mixed/good", {"host": "10.2.0.1"})
+    put("/skydns/local/skydns/mixed/bad", '{"host": "10.2.0.')
+    put("/skydns/local/skydns/mixed/badip", {"host": "300.2.0.1"})
+    put("/skydns/local/skydns/svc/a", {"host": "10.3.0.1", "port": 80})
+    put("/skydns/local/skydns/svc/b", {"host": "10.3.0.2", "port": 80, "weight": 300})
+    put("/skydns/local/skydns/svc/c", {"host": "web.example.", "port": 81, "priority": 20})
+    # The watcher backs off while etcd was down (at most 5 s between tries).
+    c.ok(etcdlib.wait_for(lambda: sky.ready() == 200, 15) is not None,
+         "/ready is 200 once etcd was read (got %r)" % sky.ready())
+
+
+def scenario_answers():
+    both = (NOERROR, ["192.168.10.1", "192.168.10.2"])
+    c.ok(answers_within("cctv2", both, 5) is not None, "cctv2 answers with both leaves: %r"
+         % (a("cctv2"),))
+    c.eq(a("4af19cb2.cctv2"), (NOERROR, ["192.168.10.1"]), "a leaf answers alone")
+    r = sky.query("tv1." + D, "A")
+    c.eq([rr.rdtype for rr in r.answer][:1], [5], "tv1 answers with its CNAME first")
+    c.eq(sorted(rd.to_text() for rr in r.answer if rr.rdtype == 1 for rd in rr),
+         ["192.168.10.1", "192.168.10.2"], "tv1 -> cctv2's addresses")
+    ttls = {rr.ttl for rr in sky.query("cctv2." + D, "A").answer}
+    c.eq(ttls, {30}, "one TTL for the RRset")
+    c.eq(a("deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 1")
+    c.eq(a("x.deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 2")
+    c.eq(a("y.x.deep"), (NOERROR, ["10.1.0.1"]), "subtree at depth 3")
+    c.eq(a("mixed"), (NOERROR, ["10.2.0.1"]), "bad siblings skipped, the good one answers")
+    c.eq(a("bad.mixed")[0], NXDOMAIN, "a bad value makes no name")
+    log = sky.log()
+    c.ok("skipping key /skydns/local/skydns/mixed/bad" in log, "bad JSON logged with its key")
+    c.ok("skipping key /skydns/local/skydns/mixed/badip" in log, "bad IP logged with its key")
+    # SRV: priority 10 holds a (w 0 = 100) and b (300) -> 25 / 75; c alone at 20 -> 100.
+    rc, srv = sky.answer("svc." + D, "SRV")
+    c.eq(srv, ["10 25 80 a.svc.skydns.local.", "10 75 80 b.svc.skydns.local.",
+               "20 100 81 web.example."], "SRV targets and the weight rule")
+
+
+def scenario_changes():
+    etcd.put("/skydns/local/skydns/new/n1", json.dumps({"host": "10.4.0.1"}))
+    t = answers_within("new", (NOERROR, ["10.4.0.1"]), 5, "A")
+    c.ok(t is not None and t < 1.0, "a put answers within 1 s (took %r s)" % t)
+    etcd.delete("/skydns/local/skydns/new/n1")
+    t = etcdlib.wait_for(lambda: a("new")[0] == NXDOMAIN, 5)
+    c.ok(t is not None and t < 1.0, "a delete gives NXDOMAIN within 1 s (took %r s)" % t)
+    # Health from the monitor keys: one of two addresses DOWN leaves the other.
+    put("/skydns/monitor/status/192.168.10.2", {"status": "DOWN"})
+    c.ok(answers_within("cctv2", (NOERROR, ["192.168.10.1"]), 5) is not None,
+         "monitor DOWN takes the address out: %r" % (a("cctv2"),))
+    put("/skydns/monitor/status/192.168.10.2", {"status": "UP"})
+    c.ok(answers_within("cctv2", (NOERROR, ["192.168.10.1", "192.168.10.2"]), 5) is not None,
+         "monitor UP brings it back")
+
+
+def scenario_watcher_killed():
+    pid = sky.watcher_pid()
+    c.ok(pid > 0, "skydns started the watcher")
+    mark = len(sky.log())
+    os.kill(pid, signal.SIGKILL)
+    put("/skydns/local/skydns/during/kill", {"host": "10.5.0.1"})
+    c.ok(answers_within("during", (NOERROR, ["10.5.0.1"]), 10) is not None,
+         "a put made while the watcher was dead arrives after its restart")
+    after = sky.log()[mark:]
+    c.ok(sky.watcher_pid() not in (0, pid), "the watcher was restarted")
+    c.ok("killed by signal 9" in after, "the watcher's death is logged")
+    c.ok(re.search(r"resumed from revision \d+", after) is not None,
+         "the new watcher resumed from the stored revision")
+    c.ok("full read" not in after, "no re-read after a watcher restart")
+
+
+def scenario_etcd_down():
+    etcd.stop()
+    c.eq(a("cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.2"]), "etcd down: answers stay")
+    sky.stop()
+    sky.start()
+    c.eq(a("cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.2"]),
+         "etcd down, skydns restarted: answers stay")
+    c.eq(sky.ready(), 200, "etcd down, skydns restarted: ready (resumes the stored revision)")
+    etcd.start()
+    put("/skydns/local/skydns/back/b1", {"host": "10.6.0.1"})
+    c.ok(answers_within("back", (NOERROR, ["10.6.0.1"]), 15) is not None,
+         "etcd back: updates flow again without a restart")
+
+
+def scenario_compaction():
+    sky.stop()
+    put("/skydns/local/skydns/late/l1", {"host": "10.7.0.1"})
+    etcd.delete("/skydns/local/skydns/deep/x/w")
+    put("/skydns/local/skydns/cctv2/5bc91ad3/", {"host": "192.168.10.3", "ttl": 30})
+    etcd.compact()
+    sky.start()
+    c.ok(answers_within("late", (NOERROR, ["10.7.0.1"]), 10) is not None,
+         "after compaction the watcher re-read etcd")
+    log = sky.log(since_start=True)
+    c.ok("compacted" in log and "full read" in log, "the log says compacted -> full read")
+    # The store equals etcd: every key's name answers its address, deleted ones are gone.
+    for key, val in etcd.items().items():
+        if key.startswith("/skydns/monitor/"):
+            continue
+        labels = [p for p in key.split("/")[2:] if p]
+        name = ".".join(reversed(labels)) + "."
+        try:
+            host = json.loads(val).get("host", "")
+        except ValueError:
+            continue
+        if re.match(r"^\d+\.\d+\.\d+\.\d+$", host) and not host.startswith("300"):
+            c.eq(sky.answer(name, "A"), (NOERROR, [host]), "after re-read: " + name)
+    c.eq(a("w.x.deep")[0], NXDOMAIN, "a key deleted before the compaction is gone")
+    c.eq(a("cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.3"]), "a changed key is current")
+
+
+try:
+    scenario_not_ready_until_synced()
+    scenario_answers()
+    scenario_changes()
+    scenario_watcher_killed()
+    scenario_etcd_down()
+    scenario_compaction()
+except Exception as e:  # a harness failure is a test failure, with the logs
+    c.ok(False, "exception: %r" % e)
+finally:
+    sky.stop()
+    etcd.stop()
+    if c.failed:
+        print("---- skydns log ----\n" + sky.log()[-6000:])
+    shutil.rmtree(root, ignore_errors=True)
+c.finish()
