@@ -424,33 +424,44 @@ static int emit_simple(const map_leaf_t *l, size_t n, uint16_t type, map_rr_fn f
 	return 0;
 }
 
-static int emit_srv(const map_leaf_t *l, size_t n, map_rr_fn fn, void *ctx)
+static int cmp_leaf_prio(const void *a, const void *b)
+{
+	const map_leaf_t *x = a, *y = b;
+
+	return x->v->priority < y->v->priority ? -1 : x->v->priority > y->v->priority;
+}
+
+/* SRV per priority run (leaves sorted by priority): one pass for the sum, one to emit. */
+static int emit_srv(map_leaf_t *l, size_t n, map_rr_fn fn, void *ctx)
 {
 	uint8_t rd[6 + 255];
 	uint32_t ttl = min_ttl(l, n, WIRE_TYPE_SRV);
 	int ret;
 
-	for (size_t i = 0; i < n; i++) {
-		const map_value_t *v = l[i].v;
+	if (n > 1)
+		qsort(l, n, sizeof(*l), cmp_leaf_prio);
+	for (size_t i = 0, end; i < n; i = end) {
 		unsigned long sum = 0;
-		const uint8_t *t;
-		size_t tl;
 
-		if (!gives(v, WIRE_TYPE_SRV))
-			continue;
-		/* O(n^2) in the leaves of one name; a name with thousands of SRV
-		 * leaves is not what this format is used for. */
-		for (size_t j = 0; j < n; j++)
-			if (gives(l[j].v, WIRE_TYPE_SRV) && l[j].v->priority == v->priority)
-				sum += l[j].v->weight ? l[j].v->weight : 100;
-		unsigned long w = v->weight ? v->weight : 100;
-		target_of(&l[i], &t, &tl);
-		wire_write_u16(rd, v->priority);
-		wire_write_u16(rd + 2, (uint16_t)(100 * w / sum));
-		wire_write_u16(rd + 4, v->port);
-		memcpy(rd + 6, t, tl);
-		if ((ret = fn(ctx, WIRE_TYPE_SRV, ttl, rd, (uint16_t)(6 + tl))) != 0)
-			return ret;
+		for (end = i; end < n && l[end].v->priority == l[i].v->priority; end++)
+			if (gives(l[end].v, WIRE_TYPE_SRV))
+				sum += l[end].v->weight ? l[end].v->weight : 100;
+		for (size_t j = i; j < end; j++) {
+			const map_value_t *v = l[j].v;
+			unsigned long w = v->weight ? v->weight : 100;
+			const uint8_t *t;
+			size_t tl;
+
+			if (!gives(v, WIRE_TYPE_SRV))
+				continue;
+			target_of(&l[j], &t, &tl);
+			wire_write_u16(rd, v->priority);
+			wire_write_u16(rd + 2, (uint16_t)(100 * w / sum));
+			wire_write_u16(rd + 4, v->port);
+			memcpy(rd + 6, t, tl);
+			if ((ret = fn(ctx, WIRE_TYPE_SRV, ttl, rd, (uint16_t)(6 + tl))) != 0)
+				return ret;
+		}
 	}
 	return 0;
 }

@@ -37,8 +37,8 @@ typedef struct {
 	bool mail;
 	unsigned targetstrip;
 	char group[MAP_GROUP_MAX];
-	char text[MAP_TEXT_MAX];
 	size_t textlen;
+	char text[MAP_TEXT_MAX]; /* last: a copy may keep only offsetof(text) + textlen bytes */
 } map_value_t;
 
 /**

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,6 +322,7 @@ typedef struct {
 	size_t lastlen;
 	size_t last_from; /* first leaf index of that name */
 	bool have_last;
+	map_value_t scratch; /* parse target, copied out at its used size */
 } collect_t;
 
 static void drop_from(collect_t *c, size_t from)
@@ -367,24 +369,26 @@ static int collect_kv(void *ctx, const uint8_t *key, size_t klen, const uint8_t 
 			return -ENOMEM;
 		c->cap = cap;
 	}
-	map_value_t *mv = malloc(sizeof(*mv));
-	uint8_t *name = malloc(WIRE_NAME_MAX);
+	uint8_t name[WIRE_NAME_MAX];
 	size_t namelen;
-	if (!mv || !name) {
+	/* Still a key of the subtree when bad: it kept its place (inner-ness) above. */
+	if (wire_key_to_name(key, nk, name, &namelen) < 0 ||
+	    map_parse_value(val + 8, vlen - 8, &c->scratch, why, sizeof(why)) < 0)
+		return 0;
+	/* Only the text's used part is kept: a subtree's leaves are held at once. */
+	size_t vsz = offsetof(map_value_t, text) + c->scratch.textlen;
+	map_value_t *mv = malloc(vsz);
+	uint8_t *nm = malloc(namelen);
+	if (!mv || !nm) {
 		free(mv);
-		free(name);
+		free(nm);
 		return -ENOMEM;
 	}
-	if (wire_key_to_name(key, nk, name, &namelen) < 0 ||
-	    map_parse_value(val + 8, vlen - 8, mv, why, sizeof(why)) < 0) {
-		/* Still a key of the subtree: keep its place (inner-ness) but no records. */
-		free(mv);
-		free(name);
-		return 0;
-	}
+	memcpy(mv, &c->scratch, vsz);
+	memcpy(nm, name, namelen);
 	c->vals[c->n] = mv;
-	c->names[c->n] = name;
-	c->leaves[c->n] = (map_leaf_t){.name = name, .namelen = namelen, .v = mv};
+	c->names[c->n] = nm;
+	c->leaves[c->n] = (map_leaf_t){.name = nm, .namelen = namelen, .v = mv};
 	c->n++;
 	return 0;
 }
@@ -406,27 +410,35 @@ static int derive(sync_t *s, const uint8_t *key, size_t klen)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	size_t namelen;
-	collect_t c = {0};
+	collect_t *c = calloc(1, sizeof(*c));
 	int ret;
 
-	if (wire_key_to_name(key, klen, name, &namelen) < 0)
+	if (!c)
+		return -ENOMEM;
+	if (wire_key_to_name(key, klen, name, &namelen) < 0) {
+		free(c);
 		return 0;
+	}
 	ret = store_rr_del(s->w, s->src, name, namelen, 0, NULL, 0);
-	if (ret < 0 && ret != ERR_NOTFOUND)
-		return ret;
-	ret = store_kv_iter(store_write_view(s->w), KV_NS, key, klen, collect_kv, &c);
+	if (ret == 0 || ret == ERR_NOTFOUND)
+		ret = store_kv_iter(store_write_view(s->w), KV_NS, key, klen, collect_kv, c);
 	if (ret == 0) {
 		emit_t e = {.s = s, .name = name, .namelen = namelen};
-		ret = map_build(name, namelen, c.leaves, c.n, emit_rr, &e);
+		ret = map_build(name, namelen, c->leaves, c->n, emit_rr, &e);
 		if (ret == ERR_TOOBIG) {
-			log_warn("etcd: name with more records than one rrset holds; some dropped");
+			char text[WIRE_NAME_TEXT_MAX];
+			wire_name_to_text(name, namelen, text, sizeof(text));
+			log_warn("etcd: %s has more records than one rrset holds (64 KiB); "
+				 "some are left out",
+				 text);
 			ret = 0;
 		}
 	}
-	drop_from(&c, 0);
-	free(c.leaves);
-	free(c.vals);
-	free(c.names);
+	drop_from(c, 0);
+	free(c->leaves);
+	free(c->vals);
+	free(c->names);
+	free(c);
 	s->stats.names++;
 	return ret;
 }

@@ -118,6 +118,13 @@ static int on_message(void *ctx, const etcd_watch_msg_t *m)
 {
 	watcher_t *w = ctx;
 
+	/* A store from another (or a rebuilt) cluster: its revision means nothing here. */
+	if (m->created && m->header_rev > 0 && m->header_rev < w->applied) {
+		log_warn("etcd: %s is at revision %lld, behind the stored %lld (a new cluster?): "
+			 "full re-read",
+			 etcd_endpoint(w->etcd), (long long)m->header_rev, (long long)w->applied);
+		return WATCH_REREAD;
+	}
 	if (m->created) {
 		if (w->resumed)
 			log_info("etcd: resumed from revision %lld (watch from %lld at %s, no "

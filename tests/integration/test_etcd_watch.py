@@ -5,6 +5,9 @@ starts and supervises. One etcd member on loopback in a temp dir.
   - /ready is 503 until the first full read is committed (etcd down at start)
   - the original README's cctv2 / tv1 scenario, subtree answers at several
     depths, the SRV weight rule, a bad value next to good siblings
+  - AAAA, TXT, MX (mail: true only), PTR, groups, targetstrip, a CNAME chain
+    and a CNAME loop
+  - failover: the first of etcd-servers is dead, the second one serves
   - etcdctl put -> answer within 1 s; delete -> NXDOMAIN; monitor DOWN / UP
   - the watcher SIGKILLed -> restarted, resumes from the stored revision (no re-read)
   - etcd stopped -> answers stay, also across a skydns restart; etcd back ->
@@ -28,7 +31,9 @@ D = "skydns.local."
 c = skytest.Checks()
 root = etcdlib.tempdir()
 etcd = etcdlib.Etcd(root)
-sky = etcdlib.Skydns(root, etcd.url)
+# The first member listed is dead: the watcher must fail over to the second.
+dead = "http://127.0.0.1:%d" % etcdlib.low_port({etcd.cport, etcd.pport})
+sky = etcdlib.Skydns(root, dead + "," + etcd.url, domain=D + "%in-addr.arpa.")
 
 
 def put(key, val):
@@ -61,6 +66,19 @@ def scenario_not_ready_until_synced():
     put("/skydns/local/skydns/svc/a", {"host": "10.3.0.1", "port": 80})
     put("/skydns/local/skydns/svc/b", {"host": "10.3.0.2", "port": 80, "weight": 300})
     put("/skydns/local/skydns/svc/c", {"host": "web.example.", "port": 81, "priority": 20})
+    put("/skydns/local/skydns/v6/a", {"host": "2001:db8::1"})
+    put("/skydns/local/skydns/txt/", {"text": "hello etcd"})
+    put("/skydns/local/skydns/mx/m1", {"host": "mail1.example.", "mail": True, "priority": 5})
+    put("/skydns/local/skydns/mx/m2", {"host": "10.8.0.2"})
+    put("/skydns/arpa/in-addr/10/0/8/10", {"host": "ptr-target.skydns.local"})
+    put("/skydns/local/skydns/grp/a", {"host": "10.9.0.1", "group": "g1"})
+    put("/skydns/local/skydns/grp/x/b", {"host": "10.9.0.2", "group": "g2"})
+    put("/skydns/local/skydns/grp/x/c", {"host": "10.9.0.3"})
+    put("/skydns/local/skydns/strip/x/y", {"host": "10.10.0.1", "targetstrip": 1})
+    put("/skydns/local/skydns/chain1/", {"host": "chain2.skydns.local"})
+    put("/skydns/local/skydns/chain2/", {"host": "cctv2.skydns.local"})
+    put("/skydns/local/skydns/loop1/", {"host": "loop2.skydns.local"})
+    put("/skydns/local/skydns/loop2/", {"host": "loop1.skydns.local"})
     # The watcher backs off while etcd was down (at most 5 s between tries).
     c.ok(etcdlib.wait_for(lambda: sky.ready() == 200, 15) is not None,
          "/ready is 200 once etcd was read (got %r)" % sky.ready())
@@ -89,6 +107,21 @@ def scenario_answers():
     rc, srv = sky.answer("svc." + D, "SRV")
     c.eq(srv, ["10 25 80 a.svc.skydns.local.", "10 75 80 b.svc.skydns.local.",
                "20 100 81 web.example."], "SRV targets and the weight rule")
+    c.eq(sky.answer("v6." + D, "AAAA"), (NOERROR, ["2001:db8::1"]), "AAAA")
+    c.eq(sky.answer("txt." + D, "TXT"), (NOERROR, ['"hello etcd"']), "TXT")
+    c.eq(sky.answer("mx." + D, "MX"), (NOERROR, ["5 mail1.example."]), "MX only from mail: true")
+    c.eq(sky.answer("10.8.0.10.in-addr.arpa.", "PTR"), (NOERROR, ["ptr-target.skydns.local."]),
+         "PTR under in-addr.arpa")
+    c.eq(a("grp"), (NOERROR, ["10.9.0.1", "10.9.0.3"]),
+         "groups: the shortest key's group wins, ungrouped always answer")
+    c.eq(sky.answer("strip." + D, "SRV"), (NOERROR, ["10 100 0 x.strip.skydns.local."]),
+         "targetstrip 1 drops the leaf's first label from the SRV target")
+    r = sky.query("chain1." + D, "A")
+    c.eq([rr.rdtype for rr in r.answer], [5, 5, 1], "a CNAME chain is chased: %s" % r.answer)
+    r = sky.query("loop1." + D, "A")
+    c.ok(len(r.answer) >= 1 and r.answer[0].rdtype == 5,
+         "a CNAME loop answers (no hang, no crash): %s %s" % (r.rcode(), r.answer))
+    c.ok("trying the next endpoint" in sky.log(), "the dead first endpoint was failed over")
 
 
 def scenario_changes():
