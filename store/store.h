@@ -280,3 +280,17 @@ typedef int (*store_kv_fn)(void *ctx, const uint8_t *key, size_t klen, const uin
 			   size_t vlen);
 int store_kv_iter(store_rtxn_t *t, const char *ns, const uint8_t *prefix, size_t plen,
 		  store_kv_fn fn, void *ctx);
+
+/* ---- bulk rrset writes (store/bulk.c) ---- */
+
+/**
+ * Replace every entry source `src` has in the rrset (name, type) with n entries of one
+ * ttl, in a single write of the value (store_rr_add per entry rewrites the whole rrset
+ * each time: O(n^2) for a name with thousands of records). Entries of other sources stay
+ * first. Callers deduplicate rdata. rdata[i] borrowed; rdata is stored as given.
+ * @return entries written (fewer than n when the 64 KiB rrset limit cut the rest), or
+ *         ERR_INVAL, ERR_READONLY, ERR_SPACE, ERR_STORE.
+ */
+int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t namelen,
+			uint16_t type, uint32_t ttl, const uint8_t *const *rdata,
+			const uint16_t *rdlen, size_t n);

@@ -393,17 +393,98 @@ static int collect_kv(void *ctx, const uint8_t *key, size_t klen, const uint8_t 
 	return 0;
 }
 
+/* The records map_build gives one name, buffered to be written one rrset at a time. */
 typedef struct {
-	sync_t *s;
-	const uint8_t *name;
-	size_t namelen;
-} emit_t;
+	uint16_t type, rdlen;
+	uint32_t ttl;
+	size_t off; /* into bytes */
+} rec_t;
+
+typedef struct {
+	rec_t *recs;
+	size_t n, cap;
+	uint8_t *bytes;
+	size_t blen, bcap;
+} recs_t;
 
 static int emit_rr(void *ctx, uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
-	emit_t *e = ctx;
+	recs_t *r = ctx;
 
-	return store_rr_add(e->s->w, e->s->src, e->name, e->namelen, type, ttl, rdata, rdlen);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		rec_t *nr = realloc(r->recs, cap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		r->recs = nr;
+		r->cap = cap;
+	}
+	if (r->blen + rdlen > r->bcap) {
+		size_t cap = r->bcap ? r->bcap : 4096;
+		while (cap < r->blen + rdlen)
+			cap *= 2;
+		uint8_t *nb = realloc(r->bytes, cap);
+		if (!nb)
+			return -ENOMEM;
+		r->bytes = nb;
+		r->bcap = cap;
+	}
+	memcpy(r->bytes + r->blen, rdata, rdlen);
+	r->recs[r->n++] = (rec_t){.type = type, .rdlen = rdlen, .ttl = ttl, .off = r->blen};
+	r->blen += rdlen;
+	return 0;
+}
+
+static const uint8_t *g_sort_bytes; /* qsort has no context argument; one thread */
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const rec_t *x = a, *y = b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	if (x->rdlen != y->rdlen)
+		return x->rdlen < y->rdlen ? -1 : 1;
+	return memcmp(g_sort_bytes + x->off, g_sort_bytes + y->off, x->rdlen);
+}
+
+/* Sort, drop duplicate rdata (answers are deduplicated), write each type's rrset once. */
+static int write_recs(sync_t *s, const uint8_t *name, size_t namelen, recs_t *r)
+{
+	const uint8_t **rd = NULL;
+	uint16_t *rl = NULL;
+	int ret = 0;
+
+	if (r->n == 0)
+		return 0;
+	g_sort_bytes = r->bytes;
+	qsort(r->recs, r->n, sizeof(*r->recs), cmp_rec);
+	if (!(rd = malloc(r->n * sizeof(*rd))) || !(rl = malloc(r->n * sizeof(*rl)))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0, end; i < r->n && ret >= 0; i = end) {
+		size_t k = 0;
+		for (end = i; end < r->n && r->recs[end].type == r->recs[i].type; end++) {
+			if (end > i && cmp_rec(&r->recs[end - 1], &r->recs[end]) == 0)
+				continue;
+			rd[k] = r->bytes + r->recs[end].off;
+			rl[k++] = r->recs[end].rdlen;
+		}
+		ret = store_rrset_replace(s->w, s->src, name, namelen, r->recs[i].type,
+					  r->recs[i].ttl, rd, rl, k);
+		if (ret >= 0 && (size_t)ret < k) {
+			char text[WIRE_NAME_TEXT_MAX];
+			wire_name_to_text(name, namelen, text, sizeof(text));
+			log_warn("etcd: %s: %zu of %zu type %u records fit one rrset (64 KiB); "
+				 "the rest are left out",
+				 text, (size_t)ret, k, r->recs[i].type);
+		}
+	}
+out:
+	free(rd);
+	free(rl);
+	return ret < 0 ? ret : 0;
 }
 
 static int derive(sync_t *s, const uint8_t *key, size_t klen)
@@ -423,16 +504,12 @@ static int derive(sync_t *s, const uint8_t *key, size_t klen)
 	if (ret == 0 || ret == ERR_NOTFOUND)
 		ret = store_kv_iter(store_write_view(s->w), KV_NS, key, klen, collect_kv, c);
 	if (ret == 0) {
-		emit_t e = {.s = s, .name = name, .namelen = namelen};
-		ret = map_build(name, namelen, c->leaves, c->n, emit_rr, &e);
-		if (ret == ERR_TOOBIG) {
-			char text[WIRE_NAME_TEXT_MAX];
-			wire_name_to_text(name, namelen, text, sizeof(text));
-			log_warn("etcd: %s has more records than one rrset holds (64 KiB); "
-				 "some are left out",
-				 text);
-			ret = 0;
-		}
+		recs_t r = {0};
+		ret = map_build(name, namelen, c->leaves, c->n, emit_rr, &r);
+		if (ret == 0)
+			ret = write_recs(s, name, namelen, &r);
+		free(r.recs);
+		free(r.bytes);
 	}
 	drop_from(c, 0);
 	free(c->leaves);
