@@ -241,7 +241,7 @@ static bool etcd_synced(api_t *api)
 		return true;
 	if (store_read_begin(api->store, &t) < 0)
 		return false;
-	ret = store_meta_u64(t, "etcd:rev", &rev);
+	ret = store_meta_u64(t, STORE_ETCD_REV, &rev);
 	store_read_end(t);
 	return ret == 0 && rev > 0;
 }

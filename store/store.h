@@ -294,3 +294,20 @@ int store_kv_iter(store_rtxn_t *t, const char *ns, const uint8_t *prefix, size_t
 int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t namelen,
 			uint16_t type, uint32_t ttl, const uint8_t *const *rdata,
 			const uint16_t *rdlen, size_t n);
+
+/* Meta u64 keys the etcd watcher keeps (store_meta_u64) and the API reports in /metrics.
+ * Counters are cumulative over watcher restarts; each commit adds what it counted. */
+#define STORE_ETCD_REV "etcd:rev"	     /* revision the store holds (0/absent: never synced) */
+#define STORE_ETCD_SEEN_REV "etcd:seen_rev"  /* highest revision etcd reported */
+#define STORE_ETCD_EVENTS "etcd:events"	     /* keys applied */
+#define STORE_ETCD_BAD "etcd:bad_keys"	     /* values skipped as invalid */
+#define STORE_ETCD_REREADS "etcd:rereads"    /* full reads committed */
+#define STORE_ETCD_ERRORS "etcd:errors"	     /* failed reads/watches (counted at the next commit) */
+#define STORE_ETCD_LAT_SUM "etcd:lat_sum_us" /* sum of event -> commit latencies, microseconds */
+#define STORE_ETCD_LAT_FMT "etcd:lat_le_%ums" /* batches per latency bucket (not cumulative) */
+#define STORE_ETCD_LAT_INF "etcd:lat_le_inf"
+#define STORE_ETCD_LAT_BOUNDS                                                                      \
+	{                                                                                          \
+		1, 5, 10, 50, 100, 500, 1000                                                       \
+	} /* ms */
+#define STORE_ETCD_LAT_NBOUNDS 7

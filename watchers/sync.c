@@ -12,9 +12,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -27,7 +29,19 @@
 #define KV_NS_HEALTH "etcdh"
 #define SYNC_SOURCE "etcd"
 
+enum {
+	C_EVENTS,
+	C_BAD,
+	C_REREADS,
+	C_ERRORS,
+	C_LAT_SUM,
+	C_LAT0, /* STORE_ETCD_LAT_NBOUNDS + 1 buckets */
+	C_N = C_LAT0 + STORE_ETCD_LAT_NBOUNDS + 1,
+};
+
 struct sync {
+	uint64_t pending[C_N]; /* counted since the last commit, added to meta by the next */
+	int64_t seen_rev;
 	const conf_t *conf;
 	store_t *store;
 	store_wtxn_t *w;
@@ -77,7 +91,7 @@ int sync_stored_rev(sync_t *s, int64_t *rev)
 
 	if (ret < 0)
 		return ret;
-	ret = store_meta_u64(t, SYNC_META_REV, &v);
+	ret = store_meta_u64(t, STORE_ETCD_REV, &v);
 	store_read_end(t);
 	if (ret == ERR_NOTFOUND)
 		v = 0;
@@ -106,9 +120,14 @@ int sync_begin(sync_t *s)
 
 void sync_abort(sync_t *s)
 {
+	uint64_t errors = s->pending[C_ERRORS];
+
 	store_write_abort(s->w);
 	s->w = NULL;
 	s->dlen = 0;
+	/* What the batch counted is undone with it (its events come again); failures stay. */
+	memset(s->pending, 0, sizeof(s->pending));
+	s->pending[C_ERRORS] = errors;
 }
 
 static int drop_health(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
@@ -204,6 +223,7 @@ static int kv_key(const uint8_t *name, size_t namelen, const etcd_kv_t *kv, uint
 static void log_bad(sync_t *s, const etcd_kv_t *kv, const char *why)
 {
 	s->stats.bad_keys++;
+	s->pending[C_BAD]++;
 	log_warn("etcd: skipping key %.*s: %s", (int)(kv->klen > 300 ? 300 : kv->klen),
 		 (const char *)kv->key, why);
 }
@@ -247,6 +267,7 @@ static int apply_health(sync_t *s, const etcd_kv_t *kv, size_t plen)
 	if (is_stale(s, KV_NS_HEALTH, kv->key, kv->klen, kv->mod_rev))
 		return 0;
 	s->stats.events++;
+	s->pending[C_EVENTS]++;
 	if (kv->del) {
 		ret = store_health_del(s->w, addr, alen);
 		ret = store_kv_del(s->w, KV_NS_HEALTH, kv->key, kv->klen);
@@ -284,6 +305,7 @@ int sync_apply(sync_t *s, const etcd_kv_t *kv)
 	if (is_stale(s, KV_NS, k, klen, kv->mod_rev))
 		return 0;
 	s->stats.events++;
+	s->pending[C_EVENTS]++;
 	if (kv->del) {
 		ret = store_kv_del(s->w, KV_NS, k, klen);
 		if (ret < 0 && ret != ERR_NOTFOUND)
@@ -529,7 +551,78 @@ static int cmp_dirty(const void *a, const void *b)
 	return c ? c : (int)x[0] - (int)y[0];
 }
 
+uint64_t sync_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void sync_note(sync_t *s, bool reread, bool error)
+{
+	s->pending[C_REREADS] += reread;
+	s->pending[C_ERRORS] += error;
+}
+
+void sync_seen(sync_t *s, int64_t rev)
+{
+	if (rev > s->seen_rev)
+		s->seen_rev = rev;
+}
+
+static void counter_key(unsigned i, char *out, size_t cap)
+{
+	static const unsigned bounds[] = STORE_ETCD_LAT_BOUNDS;
+	static const char *const names[] = {STORE_ETCD_EVENTS, STORE_ETCD_BAD, STORE_ETCD_REREADS,
+					    STORE_ETCD_ERRORS, STORE_ETCD_LAT_SUM};
+
+	if (i < C_LAT0)
+		snprintf(out, cap, "%s", names[i]);
+	else if (i - C_LAT0 < STORE_ETCD_LAT_NBOUNDS)
+		snprintf(out, cap, STORE_ETCD_LAT_FMT, bounds[i - C_LAT0]);
+	else
+		snprintf(out, cap, "%s", STORE_ETCD_LAT_INF);
+}
+
+/* Add the pending counters to meta in the batch's txn: they commit with it or not at all. */
+static int flush_counters(sync_t *s, uint64_t arrival_us)
+{
+	static const unsigned bounds[] = STORE_ETCD_LAT_BOUNDS;
+	store_rtxn_t *view = store_write_view(s->w);
+	char key[64];
+	uint64_t v;
+	int ret;
+
+	if (arrival_us) {
+		uint64_t lat = sync_now_us() - arrival_us;
+		unsigned b = 0;
+		while (b < STORE_ETCD_LAT_NBOUNDS && lat > (uint64_t)bounds[b] * 1000)
+			b++;
+		s->pending[C_LAT0 + b]++;
+		s->pending[C_LAT_SUM] += lat;
+	}
+	for (unsigned i = 0; i < C_N; i++) {
+		if (!s->pending[i])
+			continue;
+		counter_key(i, key, sizeof(key));
+		if (store_meta_u64(view, key, &v) < 0)
+			v = 0;
+		if ((ret = store_meta_put_u64(s->w, key, v + s->pending[i])) < 0)
+			return ret;
+	}
+	if (s->seen_rev > 0 &&
+	    (store_meta_u64(view, STORE_ETCD_SEEN_REV, &v) < 0 || (int64_t)v < s->seen_rev))
+		return store_meta_put_u64(s->w, STORE_ETCD_SEEN_REV, (uint64_t)s->seen_rev);
+	return 0;
+}
+
 int sync_commit(sync_t *s, int64_t rev)
+{
+	return sync_commit_at(s, rev, 0);
+}
+
+int sync_commit_at(sync_t *s, int64_t rev, uint64_t arrival_us)
 {
 	const uint8_t **v = NULL;
 	size_t n = 0;
@@ -556,13 +649,17 @@ int sync_commit(sync_t *s, int64_t rev)
 	}
 	free(v);
 	v = NULL;
-	if (rev > 0 && (ret = store_meta_put_u64(s->w, SYNC_META_REV, (uint64_t)rev)) < 0)
+	sync_seen(s, rev);
+	if ((rev > 0 && (ret = store_meta_put_u64(s->w, STORE_ETCD_REV, (uint64_t)rev)) < 0) ||
+	    (ret = flush_counters(s, arrival_us)) < 0)
 		goto fail;
 	ret = store_write_commit(s->w);
 	s->w = NULL;
 	s->dlen = 0;
-	if (ret == 0)
+	if (ret == 0) {
 		s->stats.batches++;
+		memset(s->pending, 0, sizeof(s->pending));
+	}
 	return ret;
 fail:
 	free(v);

@@ -19,8 +19,6 @@ struct conf;
 struct store;
 typedef struct sync sync_t;
 
-#define SYNC_META_REV "etcd:rev" /* store meta: the etcd revision the store holds */
-
 typedef struct {
 	uint64_t events;   /* keys applied (puts and deletes) */
 	uint64_t stale;	   /* events skipped: the store already had that revision */
@@ -50,6 +48,18 @@ int sync_reset(sync_t *s);
 int sync_apply(sync_t *s, const etcd_kv_t *kv);
 /** Re-derive the touched names, record `rev` as applied, commit. @return 0 or an error. */
 int sync_commit(sync_t *s, int64_t rev);
+/**
+ * As sync_commit, and count the batch's latency from arrival_us (CLOCK_MONOTONIC
+ * microseconds, when its first event arrived) to just before the commit.
+ */
+int sync_commit_at(sync_t *s, int64_t rev, uint64_t arrival_us);
+/** Count a full read (reread) or a failure (error) into the next commit's counters. */
+void sync_note(sync_t *s, bool reread, bool error);
+/** Note the highest revision etcd reported (a header), stored at the next commit. */
+void sync_seen(sync_t *s, int64_t rev);
+/** CLOCK_MONOTONIC in microseconds. */
+uint64_t sync_now_us(void);
+
 /** Drop the open batch, if any. */
 void sync_abort(sync_t *s);
 /** True while a batch is open. */

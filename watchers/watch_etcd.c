@@ -40,7 +40,8 @@ typedef struct {
 	size_t plen;
 	int64_t applied; /* revision the store holds */
 	int64_t batch_rev;
-	bool resumed; /* the current watch resumes a stored revision */
+	uint64_t batch_arrival_us; /* when the open batch's first event arrived */
+	bool resumed;		   /* the current watch resumes a stored revision */
 	uint64_t rereads;
 } watcher_t;
 
@@ -86,6 +87,7 @@ static int full_read(watcher_t *w)
 	ret = etcd_range_prefix(w->etcd, w->prefix, w->plen, PAGE_SIZE, on_range_kv, w, &rev);
 	if (ret < 0)
 		goto fail;
+	sync_note(w->sync, true, false);
 	if ((ret = sync_commit(w->sync, rev)) < 0)
 		goto fail;
 	w->applied = rev;
@@ -107,6 +109,8 @@ static int on_event(void *ctx, const etcd_kv_t *kv)
 	watcher_t *w = ctx;
 	int ret = sync_begin(w->sync);
 
+	if (!w->batch_arrival_us)
+		w->batch_arrival_us = sync_now_us();
 	if (ret == 0)
 		ret = sync_apply(w->sync, kv);
 	if (ret == 0 && kv->mod_rev > w->batch_rev)
@@ -118,6 +122,7 @@ static int on_message(void *ctx, const etcd_watch_msg_t *m)
 {
 	watcher_t *w = ctx;
 
+	sync_seen(w->sync, m->header_rev);
 	/* A store from another (or a rebuilt) cluster: its revision means nothing here. */
 	if (m->created && m->header_rev > 0 && m->header_rev < w->applied) {
 		log_warn("etcd: %s is at revision %lld, behind the stored %lld (a new cluster?): "
@@ -158,7 +163,9 @@ static int on_flush(void *ctx)
 
 	if (!sync_open(w->sync))
 		return 0;
-	if ((ret = sync_commit(w->sync, rev)) < 0) {
+	ret = sync_commit_at(w->sync, rev, w->batch_arrival_us);
+	w->batch_arrival_us = 0;
+	if (ret < 0) {
 		log_err("etcd: commit at revision %lld: %s", (long long)rev, err_str(ret));
 		return ret;
 	}
@@ -173,6 +180,7 @@ static int watch(watcher_t *w)
 	int ret;
 
 	w->batch_rev = 0;
+	w->batch_arrival_us = 0;
 	ret = etcd_watch(w->etcd, w->prefix, w->plen, w->applied + 1, &cb);
 	sync_abort(w->sync); /* a batch cut off mid-chunk is read again from applied + 1 */
 	return ret;
@@ -201,6 +209,7 @@ static int run(watcher_t *w)
 			log_err("etcd: store: %s", err_str(ret));
 			return 1;
 		}
+		sync_note(w->sync, false, true);
 		/* A watch that ran a while was healthy: start the backoff over. */
 		if (mono_ms() - t0 > 10000)
 			backoff = BACKOFF_MIN_MS;

@@ -180,6 +180,18 @@ class Skydns:
         except OSError:
             return 0
 
+    def metrics(self):
+        """The /metrics samples without labels' quoting: {'name{labels}': float}."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.api_port,
+                                    timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
     def query(self, name, qtype="A"):
         q = dns.message.make_query(name, qtype)
         return dns.message.from_wire(skytest.udp_query(self.port, q.to_wire(), timeout=2.0))

@@ -140,6 +140,21 @@ def scenario_changes():
          "monitor UP brings it back")
 
 
+def scenario_metrics():
+    m = sky.metrics()
+    c.eq(m.get("skydns_etcd_invalid_records_total"), 2.0, "bad values counted once each")
+    # 24 keys at the start, a put and a delete, two monitor changes.
+    c.eq(m.get("skydns_etcd_events_applied_total"), 28.0, "every applied key counted once")
+    c.eq(m.get("skydns_etcd_revision_applied"), float(etcd.revision()),
+         "applied revision = etcd's")
+    c.ok(m.get("skydns_etcd_revision_seen", 0) >= m.get("skydns_etcd_revision_applied", 1),
+         "seen revision >= applied")
+    c.ok(m.get("skydns_etcd_rereads_total") == 1.0, "one full read so far")
+    c.ok(m.get("skydns_etcd_errors_total", 0) >= 1, "the dead endpoint counted as an error")
+    c.ok(m.get('skydns_etcd_event_commit_seconds_count', 0) >= 4,
+         "event -> commit latency observed per batch")
+
+
 def scenario_watcher_killed():
     pid = sky.watcher_pid()
     c.ok(pid > 0, "skydns started the watcher")
@@ -195,12 +210,14 @@ def scenario_compaction():
             c.eq(sky.answer(name, "A"), (NOERROR, [host]), "after re-read: " + name)
     c.eq(a("w.x.deep")[0], NXDOMAIN, "a key deleted before the compaction is gone")
     c.eq(a("cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.3"]), "a changed key is current")
+    c.eq(sky.metrics().get("skydns_etcd_rereads_total"), 2.0, "the re-read is counted")
 
 
 try:
     scenario_not_ready_until_synced()
     scenario_answers()
     scenario_changes()
+    scenario_metrics()
     scenario_watcher_killed()
     scenario_etcd_down()
     scenario_compaction()
