@@ -90,6 +90,17 @@ const char *etcd_endpoint(const etcd_t *e);
 /** Move to the next endpoint. @return true when it wrapped around to the first. */
 bool etcd_failover(etcd_t *e);
 
+/** Use etcd username/password auth (both borrowed for the etcd_t's life); NULL = none. */
+void etcd_set_auth(etcd_t *e, const char *user, const char *password);
+/**
+ * Get a fresh token from the current endpoint (/v3/auth/authenticate) for the requests
+ * that follow; without credentials, or when the cluster has auth off, send none (etcd
+ * answers 401 to any token then, even a good one). Call before each read or watch: a
+ * token expires (simple tokens after --auth-token-ttl, 300 s by default).
+ * @return 0, ERR_CONFLICT (credentials refused), ERR_UPSTREAM, ERR_TIMEOUT, -EINTR.
+ */
+int etcd_authenticate(etcd_t *e);
+
 /**
  * Read every key under prefix at one revision, page_size keys per request:
  * the first page fixes the revision, the next ones ask for it (one snapshot).

@@ -193,7 +193,10 @@ static int run(watcher_t *w)
 
 	while (!g_stop) {
 		uint64_t t0 = mono_ms();
-		int ret = need_read ? full_read(w) : watch(w);
+		int ret = etcd_authenticate(w->etcd);
+
+		if (ret == 0)
+			ret = need_read ? full_read(w) : watch(w);
 
 		if (g_stop)
 			break;
@@ -289,9 +292,13 @@ int main(int argc, char **argv)
 	if ((ret = set_prefix(&w, conf->etcd_prefix)) < 0 ||
 	    (ret = store_open(&store, conf->data_dir, conf->map_size, 0)) < 0 ||
 	    (ret = sync_new(&w.sync, conf, store)) < 0 ||
-	    (ret = etcd_new(&w.etcd, conf->etcd_servers, &tls, &g_stop)) < 0 ||
-	    (ret = sync_stored_rev(w.sync, &w.applied)) < 0) {
+	    (ret = etcd_new(&w.etcd, conf->etcd_servers, &tls, &g_stop)) < 0) {
 		log_err("etcd: start: %s", err_str(ret));
+		goto out;
+	}
+	etcd_set_auth(w.etcd, conf->etcd_username, conf->etcd_password);
+	if ((ret = sync_stored_rev(w.sync, &w.applied)) < 0) {
+		log_err("etcd: start: store: %s", err_str(ret));
 		goto out;
 	}
 	if (w.applied > 0) {

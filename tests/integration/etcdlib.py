@@ -51,7 +51,9 @@ def low_port(taken=()):
 class Etcd:
     """One etcd member on loopback; start(), stop(), kill(); data kept across restarts."""
 
-    def __init__(self, root):
+    def __init__(self, root, extra_args=()):
+        self.extra_args = list(extra_args)
+        self.user = None  # "name:password" for etcdctl once auth is on
         self.dir = os.path.join(root, "etcd")
         os.makedirs(self.dir, exist_ok=True)
         self.cport = low_port()
@@ -66,7 +68,7 @@ class Etcd:
             [ETCD, "--name", "m1", "--data-dir", os.path.join(self.dir, "data"),
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", "m1=" + peer, "--log-level", "warn"],
+             "--initial-cluster", "m1=" + peer, "--log-level", "warn"] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         end = time.monotonic() + deadline
         while time.monotonic() < end:
@@ -93,7 +95,8 @@ class Etcd:
 
     def ctl(self, *args):
         env = dict(os.environ, ETCDCTL_API="3")
-        r = subprocess.run([ETCDCTL, "--endpoints", self.url] + list(args), env=env,
+        user = ["--user", self.user] if self.user else []
+        r = subprocess.run([ETCDCTL, "--endpoints", self.url] + user + list(args), env=env,
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError("etcdctl %s: %s" % (" ".join(args), r.stderr))
@@ -121,8 +124,9 @@ class Etcd:
 class Skydns:
     """skydns with the etcd watcher, on low ports, in root; start()/stop() keep its store."""
 
-    def __init__(self, root, etcd_url, domain="skydns.local."):
+    def __init__(self, root, etcd_url, domain="skydns.local.", etcd_extra=""):
         self.dir = root
+        os.makedirs(root, exist_ok=True)
         self.port = low_port()
         self.api_port = low_port({self.port})
         self.conf = os.path.join(root, "skydns.conf")
@@ -133,8 +137,8 @@ class Skydns:
                     "[Store]\ndata-dir = %s/store\nmap-size = 256M\n"
                     "[Log]\nlog-to-stdio = true\nlog-level = info\n"
                     "[Api]\napi-enable = true\napi-address = 127.0.0.1:%d\n"
-                    "[Etcd]\netcd-servers = %s\n"
-                    % (self.port, domain, root, self.api_port, etcd_url))
+                    "[Etcd]\netcd-servers = %s\n%s\n"
+                    % (self.port, domain, root, self.api_port, etcd_url, etcd_extra))
         self.proc = None
 
     def start(self, deadline=15.0):
