@@ -130,17 +130,17 @@ void sync_abort(sync_t *s)
 	s->pending[C_ERRORS] = errors;
 }
 
+/* kv "etcdh" value: rev (8) || address (4 or 16). */
 static int drop_health(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
 	sync_t *s = ctx;
+	int ret = 0;
 
-	(void)val;
-	/* Value: rev (8) || address (4 or 16). */
-	if (vlen == 12 || vlen == 24)
-		store_health_del(s->w, (const uint8_t *)val + 8, vlen - 8);
 	(void)key;
 	(void)klen;
-	return 0;
+	if (vlen == 12 || vlen == 24)
+		ret = store_health_del(s->w, val + 8, vlen - 8);
+	return ret == ERR_NOTFOUND ? 0 : ret;
 }
 
 int sync_reset(sync_t *s)
@@ -270,7 +270,8 @@ static int apply_health(sync_t *s, const etcd_kv_t *kv, size_t plen)
 	s->pending[C_EVENTS]++;
 	if (kv->del) {
 		ret = store_health_del(s->w, addr, alen);
-		ret = store_kv_del(s->w, KV_NS_HEALTH, kv->key, kv->klen);
+		if (ret == 0 || ret == ERR_NOTFOUND)
+			ret = store_kv_del(s->w, KV_NS_HEALTH, kv->key, kv->klen);
 		return ret == ERR_NOTFOUND ? 0 : ret;
 	}
 	if ((st = map_parse_health(kv->val, kv->vlen)) < 0) {

@@ -216,9 +216,8 @@ static int run(watcher_t *w)
 		/* A watch that ran a while was healthy: start the backoff over. */
 		if (mono_ms() - t0 > 10000)
 			backoff = BACKOFF_MIN_MS;
-		if (ret != 0 || !need_read)
-			log_warn("etcd: %s: %s; trying the next endpoint", etcd_endpoint(w->etcd),
-				 err_str(ret));
+		log_warn("etcd: %s: %s; trying the next endpoint", etcd_endpoint(w->etcd),
+			 err_str(ret));
 		if (etcd_failover(w->etcd)) {
 			sleep_ms(backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
