@@ -130,30 +130,51 @@ void sync_abort(sync_t *s)
 	s->pending[C_ERRORS] = errors;
 }
 
-/* kv "etcdh" value: rev (8) || address (4 or 16). */
-static int drop_health(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
-{
-	sync_t *s = ctx;
-	int ret = 0;
+/* Addresses whose health record the etcd source wrote (others' records stay). */
+typedef struct {
+	uint8_t (*addrs)[17]; /* len, address */
+	size_t n, cap;
+} addrs_t;
 
-	(void)key;
-	(void)klen;
-	if (vlen == 12 || vlen == 24)
-		ret = store_health_del(s->w, val + 8, vlen - 8);
-	return ret == ERR_NOTFOUND ? 0 : ret;
+static int collect_health(void *ctx, const uint8_t *addr, size_t addrlen, int status,
+			  uint64_t changed_ms, const char *source)
+{
+	addrs_t *a = ctx;
+
+	(void)status;
+	(void)changed_ms;
+	if (!source || strcmp(source, SYNC_SOURCE) != 0 || addrlen > 16)
+		return 0;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		uint8_t(*na)[17] = realloc(a->addrs, cap * sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		a->addrs = na;
+		a->cap = cap;
+	}
+	a->addrs[a->n][0] = (uint8_t)addrlen;
+	memcpy(a->addrs[a->n] + 1, addr, addrlen);
+	a->n++;
+	return 0;
 }
 
 int sync_reset(sync_t *s)
 {
+	addrs_t a = {0};
 	int ret;
 
 	s->dlen = 0;
 	if ((ret = store_source_clear(s->w, s->src)) < 0 || (ret = store_kv_clear(s->w, KV_NS)) < 0)
 		return ret;
-	if ((ret = store_kv_iter(store_write_view(s->w), KV_NS_HEALTH, NULL, 0, drop_health, s)) <
-	    0)
-		return ret;
-	return store_kv_clear(s->w, KV_NS_HEALTH);
+	/* Collected first: deleting under the iterator's cursor is not allowed. */
+	ret = store_health_iter(store_write_view(s->w), collect_health, &a);
+	for (size_t i = 0; i < a.n && ret == 0; i++) {
+		ret = store_health_del(s->w, a.addrs[i] + 1, a.addrs[i][0]);
+		ret = ret == ERR_NOTFOUND ? 0 : ret;
+	}
+	free(a.addrs);
+	return ret < 0 ? ret : store_kv_clear(s->w, KV_NS_HEALTH);
 }
 
 static void put_u64(uint8_t *p, uint64_t v)

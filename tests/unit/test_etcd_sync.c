@@ -154,7 +154,15 @@ static void test_cname_health_abort_reset(void)
 	CHECK_EQ_INT(count("tv1.skydns.local", WIRE_TYPE_CNAME), 1);
 	CHECK_EQ_INT(stored_rev(), 12);
 
-	/* A reset (full re-read) replaces the whole source, health included. */
+	/* A reset (full re-read) replaces the whole source, its health records included;
+	 * health another source wrote (skydns -set-status, the probe) stays. */
+	const uint8_t cli_ip[4] = {10, 5, 5, 5};
+	store_wtxn_t *w = NULL;
+	CHECK_EQ_INT(put("/skydns/monitor/status/10.5.5.5", "{\"status\":\"UP\"}", 13), 0);
+	CHECK_EQ_INT(sync_commit(g_sync, 13), 0);
+	CHECK_EQ_INT(store_write_begin(g_s, &w), 0); /* then an operator says DOWN */
+	CHECK_EQ_INT(store_health_set(w, cli_ip, 4, STORE_HEALTH_DOWN, "cli"), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
 	CHECK_EQ_INT(sync_begin(g_sync), 0);
 	CHECK_EQ_INT(sync_reset(g_sync), 0);
 	CHECK_EQ_INT(put("/skydns/local/skydns/new/x", "{\"host\":\"10.1.1.1\"}", 20), 0);
@@ -163,6 +171,7 @@ static void test_cname_health_abort_reset(void)
 	CHECK_EQ_INT(count("cctv2.skydns.local", WIRE_TYPE_A), -1);
 	CHECK_EQ_INT(count("new.skydns.local", WIRE_TYPE_A), 1);
 	CHECK_EQ_INT(health("192.168.10.1"), STORE_HEALTH_UNKNOWN);
+	CHECK_EQ_INT(health("10.5.5.5"), STORE_HEALTH_DOWN);
 	CHECK_EQ_INT(stored_rev(), 20);
 }
 
