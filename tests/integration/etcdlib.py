@@ -62,14 +62,23 @@ class Etcd:
         self.proc = None
 
     def start(self, deadline=30.0):
+        self.start_async()
+        return self.wait_healthy(deadline)
+
+    def start_async(self):
         peer = "http://127.0.0.1:%d" % self.pport
         self.log = open(os.path.join(self.dir, "etcd.log"), "a")
+        args = ["--name", "m1", "--initial-cluster", "m1=" + peer]
+        if "--initial-cluster" in self.extra_args:
+            args = []
         self.proc = subprocess.Popen(
-            [ETCD, "--name", "m1", "--data-dir", os.path.join(self.dir, "data"),
+            [ETCD, "--data-dir", os.path.join(self.dir, "data"),
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", "m1=" + peer, "--log-level", "warn"] + self.extra_args,
+             "--log-level", "warn"] + args + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, deadline=30.0):
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -82,6 +91,12 @@ class Etcd:
                 pass
             time.sleep(0.1)
         raise RuntimeError("etcd did not become healthy")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -119,6 +134,40 @@ class Etcd:
         """Every key under prefix -> value (etcdctl prints key and value lines)."""
         out = self.ctl("get", "--prefix", prefix).splitlines()
         return dict(zip(out[0::2], out[1::2]))
+
+
+class EtcdCluster:
+    """n members on loopback, one data dir each; members[i] has start/stop/kill and ctl."""
+
+    def __init__(self, root, n=3):
+        taken = set()
+        self.members = []
+        for i in range(n):
+            m = Etcd(os.path.join(root, "m%d" % i))
+            taken |= {m.cport, m.pport}
+            while m.pport in taken - {m.pport} or m.cport in taken - {m.cport}:
+                m.cport, m.pport = low_port(taken), low_port(taken)
+            m.url = "http://127.0.0.1:%d" % m.cport
+            m.name = "m%d" % i
+            self.members.append(m)
+        self.initial = ",".join("%s=http://127.0.0.1:%d" % (m.name, m.pport)
+                                for m in self.members)
+        for m in self.members:
+            m.extra_args = ["--initial-cluster", self.initial, "--name", m.name]
+
+    def urls(self):
+        return ",".join(m.url for m in self.members)
+
+    def start(self, deadline=60.0):
+        for m in self.members:
+            m.start_async()
+        for m in self.members:
+            m.wait_healthy(deadline)
+        return self
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
 
 
 class Skydns:
