@@ -51,14 +51,18 @@ def low_port(taken=()):
 class Etcd:
     """One etcd member on loopback; start(), stop(), kill(); data kept across restarts."""
 
-    def __init__(self, root, extra_args=()):
+    def __init__(self, root, extra_args=(), tls=None):
         self.extra_args = list(extra_args)
+        self.tls = tls  # make_certs() paths: clients must show a cert signed by the CA
         self.user = None  # "name:password" for etcdctl once auth is on
         self.dir = os.path.join(root, "etcd")
         os.makedirs(self.dir, exist_ok=True)
         self.cport = low_port()
         self.pport = low_port({self.cport})
-        self.url = "http://127.0.0.1:%d" % self.cport
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.cport)
+        if tls:
+            self.extra_args += ["--cert-file", tls["srv.pem"], "--key-file", tls["srv.key"],
+                                "--client-cert-auth", "--trusted-ca-file", tls["ca.pem"]]
         self.proc = None
 
     def start(self, deadline=30.0):
@@ -83,12 +87,19 @@ class Etcd:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError("etcd exited: see %s" % self.log.name)
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                    if b'"true"' in r.read():
-                        return self
-            except (OSError, urllib.error.URLError):
-                pass
+            if self.tls:
+                try:
+                    self.ctl("endpoint", "health")
+                    return self
+                except RuntimeError:
+                    pass
+            else:
+                try:
+                    with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                        if b'"true"' in r.read():
+                            return self
+                except (OSError, urllib.error.URLError):
+                    pass
             time.sleep(0.1)
         raise RuntimeError("etcd did not become healthy")
 
@@ -111,6 +122,9 @@ class Etcd:
     def ctl(self, *args):
         env = dict(os.environ, ETCDCTL_API="3")
         user = ["--user", self.user] if self.user else []
+        if self.tls:
+            user += ["--cacert", self.tls["ca.pem"], "--cert", self.tls["cli.pem"], "--key",
+                     self.tls["cli.key"]]
         r = subprocess.run([ETCDCTL, "--endpoints", self.url] + user + list(args), env=env,
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
@@ -134,6 +148,27 @@ class Etcd:
         """Every key under prefix -> value (etcdctl prints key and value lines)."""
         out = self.ctl("get", "--prefix", prefix).splitlines()
         return dict(zip(out[0::2], out[1::2]))
+
+
+def make_certs(d):
+    """A CA, a server cert for 127.0.0.1 and a client cert, with openssl; returns paths."""
+    os.makedirs(d, exist_ok=True)
+    p = {k: os.path.join(d, k) for k in
+         ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem", "cli.key", "cli.csr", "cli.pem",
+          "ext.cnf")}
+
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, timeout=60)
+    with open(p["ext.cnf"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p["ca.key"], "-out",
+        p["ca.pem"], "-days", "2", "-subj", "/CN=skydns-test-ca")
+    for who in ("srv", "cli"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p[who + ".key"], "-out",
+            p[who + ".csr"], "-subj", "/CN=" + who)
+        run("x509", "-req", "-in", p[who + ".csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
+            "-CAcreateserial", "-out", p[who + ".pem"], "-days", "2", "-extfile", p["ext.cnf"])
+    return p
 
 
 class EtcdCluster:
