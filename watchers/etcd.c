@@ -128,6 +128,29 @@ static int get_i64(const json_t *obj, const char *name, int64_t *out)
 	return 0;
 }
 
+/* A uint64 string (cluster and member ids use all 64 bits); absent = 0. */
+static int get_u64(const json_t *obj, const char *name, uint64_t *out)
+{
+	const json_t *v = json_object_get(obj, name);
+	char *end;
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_value(v)[0] == '-')
+		return ERR_PARSE;
+	errno = 0;
+	unsigned long long x = strtoull(json_string_value(v), &end, 10);
+	if (errno || *end)
+		return ERR_PARSE;
+	*out = x;
+	return 0;
+}
+
 static bool get_bool(const json_t *obj, const char *name)
 {
 	return json_is_true(json_object_get(obj, name));
@@ -206,6 +229,7 @@ int etcd_parse_range(const char *body, size_t len, etcd_kv_fn fn, void *ctx,
 		goto out;
 	}
 	if (get_i64(json_object_get(root, "header"), "revision", &ri.header_rev) < 0 ||
+	    get_u64(json_object_get(root, "header"), "cluster_id", &ri.cluster_id) < 0 ||
 	    get_i64(root, "count", &ri.count) < 0)
 		goto out;
 	ri.more = get_bool(root, "more");
@@ -256,7 +280,8 @@ int etcd_parse_watch(const char *line, size_t len, etcd_kv_fn fn, void *ctx, etc
 	m.created = get_bool(res, "created");
 	m.canceled = get_bool(res, "canceled");
 	if (get_i64(res, "compact_revision", &m.compact_rev) < 0 ||
-	    get_i64(json_object_get(res, "header"), "revision", &m.header_rev) < 0)
+	    get_i64(json_object_get(res, "header"), "revision", &m.header_rev) < 0 ||
+	    get_u64(json_object_get(res, "header"), "cluster_id", &m.cluster_id) < 0)
 		goto out;
 	if (m.canceled)
 		copy_text(m.error, sizeof(m.error), json_object_get(res, "cancel_reason"),
@@ -457,11 +482,12 @@ out:
 }
 
 int etcd_range_prefix(etcd_t *e, const uint8_t *prefix, size_t plen, size_t page_size,
-		      etcd_kv_fn fn, void *ctx, int64_t *rev)
+		      etcd_kv_fn fn, void *ctx, int64_t *rev, uint64_t *cluster_id)
 {
 	uint8_t *from = NULL, *end = malloc(plen + 1);
 	size_t flen = plen, elen;
 	int64_t at = 0;
+	uint64_t cid = 0;
 	int ret = -ENOMEM;
 
 	if (!end || !(from = malloc(plen ? plen : 1)))
@@ -476,8 +502,10 @@ int etcd_range_prefix(etcd_t *e, const uint8_t *prefix, size_t plen, size_t page
 			free(info.last_key);
 			goto out;
 		}
-		if (at == 0)
+		if (at == 0) {
 			at = info.header_rev;
+			cid = info.cluster_id;
+		}
 		if (!info.more || info.nkvs == 0) {
 			free(info.last_key);
 			break;
@@ -495,6 +523,7 @@ int etcd_range_prefix(etcd_t *e, const uint8_t *prefix, size_t plen, size_t page
 		flen = info.last_klen + 1;
 	}
 	*rev = at;
+	*cluster_id = cid;
 	ret = 0;
 out:
 	free(from);

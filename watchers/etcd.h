@@ -36,6 +36,7 @@ typedef struct {
 	bool canceled;
 	int64_t compact_rev; /* > 0: the start revision was compacted, re-read */
 	int64_t header_rev;  /* 0 when absent (a compaction cancel has none) */
+	uint64_t cluster_id; /* header.cluster_id, 0 when absent */
 	int64_t last_rev;    /* mod_revision of the last event, 0 without events */
 	size_t nevents;
 	char error[128]; /* non-empty: a stream error or a cancel reason */
@@ -44,6 +45,7 @@ typedef struct {
 /* What one range reply said besides its kvs. */
 typedef struct {
 	int64_t header_rev;
+	uint64_t cluster_id;
 	int64_t count;
 	bool more;
 	size_t nkvs;
@@ -105,11 +107,12 @@ int etcd_authenticate(etcd_t *e);
  * Read every key under prefix at one revision, page_size keys per request:
  * the first page fixes the revision, the next ones ask for it (one snapshot).
  * @param rev receives that revision on success.
+ * @param cluster_id receives the cluster's id (header.cluster_id) on success.
  * @return 0, ERR_NOTFOUND (the revision was compacted while paging: start over),
  *         ERR_UPSTREAM, ERR_TIMEOUT, ERR_PARSE, -EINTR, or fn's value.
  */
 int etcd_range_prefix(etcd_t *e, const uint8_t *prefix, size_t plen, size_t page_size,
-		      etcd_kv_fn fn, void *ctx, int64_t *rev);
+		      etcd_kv_fn fn, void *ctx, int64_t *rev, uint64_t *cluster_id);
 
 /* Callbacks of a watch: events one at a time, then the message, then a flush
  * per received chunk (commit point). Each returns 0 to go on. */

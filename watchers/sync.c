@@ -101,6 +101,27 @@ int sync_stored_rev(sync_t *s, int64_t *rev)
 	return 0;
 }
 
+int sync_stored_cluster(sync_t *s, uint64_t *id)
+{
+	store_rtxn_t *t = NULL;
+	uint64_t v = 0;
+	int ret = store_read_begin(s->store, &t);
+
+	if (ret < 0)
+		return ret;
+	ret = store_meta_u64(t, STORE_ETCD_CLUSTER, &v);
+	store_read_end(t);
+	if (ret < 0 && ret != ERR_NOTFOUND)
+		return ret;
+	*id = ret == 0 ? v : 0;
+	return 0;
+}
+
+int sync_set_cluster(sync_t *s, uint64_t id)
+{
+	return id ? store_meta_put_u64(s->w, STORE_ETCD_CLUSTER, id) : 0;
+}
+
 int sync_begin(sync_t *s)
 {
 	int ret;

@@ -35,6 +35,11 @@ void sync_free(sync_t *s);
 /** The revision the store holds (0 when never synced). @return 0 or an error. */
 int sync_stored_rev(sync_t *s, int64_t *rev);
 
+/** The etcd cluster id the stored revision belongs to (0 when unknown). */
+int sync_stored_cluster(sync_t *s, uint64_t *id);
+/** In the open batch: record the cluster id (a full read's), committed with the batch. */
+int sync_set_cluster(sync_t *s, uint64_t id);
+
 /** Start a batch (a write txn) unless one is open. @return 0 or an error. */
 int sync_begin(sync_t *s);
 /** In the open batch: forget everything of the etcd source (a full re-read follows). */

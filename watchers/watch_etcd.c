@@ -38,7 +38,8 @@ typedef struct {
 	etcd_t *etcd;
 	uint8_t prefix[1024];
 	size_t plen;
-	int64_t applied; /* revision the store holds */
+	int64_t applied;     /* revision the store holds */
+	uint64_t cluster_id; /* the cluster that revision belongs to (0: unknown) */
 	int64_t batch_rev;
 	uint64_t batch_arrival_us; /* when the open batch's first event arrived */
 	bool resumed;		   /* the current watch resumes a stored revision */
@@ -80,17 +81,19 @@ static int full_read(watcher_t *w)
 	const sync_stats_t *st = sync_stats(w->sync);
 	uint64_t t0 = mono_ms(), ev0 = st->events, bad0 = st->bad_keys;
 	int64_t rev = 0;
+	uint64_t cid = 0;
 	int ret;
 
 	if ((ret = sync_begin(w->sync)) < 0 || (ret = sync_reset(w->sync)) < 0)
 		goto fail;
-	ret = etcd_range_prefix(w->etcd, w->prefix, w->plen, PAGE_SIZE, on_range_kv, w, &rev);
-	if (ret < 0)
+	ret = etcd_range_prefix(w->etcd, w->prefix, w->plen, PAGE_SIZE, on_range_kv, w, &rev, &cid);
+	if (ret < 0 || (ret = sync_set_cluster(w->sync, cid)) < 0)
 		goto fail;
 	sync_note(w->sync, true, false);
 	if ((ret = sync_commit(w->sync, rev)) < 0)
 		goto fail;
 	w->applied = rev;
+	w->cluster_id = cid;
 	w->rereads++;
 	log_info("etcd: full read of %llu keys (%llu bad) at revision %lld from %s in %llu ms",
 		 (unsigned long long)(st->events - ev0), (unsigned long long)(st->bad_keys - bad0),
@@ -124,6 +127,12 @@ static int on_message(void *ctx, const etcd_watch_msg_t *m)
 
 	sync_seen(w->sync, m->header_rev);
 	/* A store from another (or a rebuilt) cluster: its revision means nothing here. */
+	if (m->created && w->cluster_id && m->cluster_id && m->cluster_id != w->cluster_id) {
+		log_warn("etcd: %s belongs to cluster %llx, the store to %llx: full re-read",
+			 etcd_endpoint(w->etcd), (unsigned long long)m->cluster_id,
+			 (unsigned long long)w->cluster_id);
+		return WATCH_REREAD;
+	}
 	if (m->created && m->header_rev > 0 && m->header_rev < w->applied) {
 		log_warn("etcd: %s is at revision %lld, behind the stored %lld (a new cluster?): "
 			 "full re-read",
@@ -296,7 +305,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	etcd_set_auth(w.etcd, conf->etcd_username, conf->etcd_password);
-	if ((ret = sync_stored_rev(w.sync, &w.applied)) < 0) {
+	if ((ret = sync_stored_rev(w.sync, &w.applied)) < 0 ||
+	    (ret = sync_stored_cluster(w.sync, &w.cluster_id)) < 0) {
 		log_err("etcd: start: store: %s", err_str(ret));
 		goto out;
 	}

@@ -13,6 +13,8 @@ starts and supervises. One etcd member on loopback in a temp dir.
   - etcd stopped -> answers stay, also across a skydns restart; etcd back ->
     updates flow again without a restart
   - compaction past the watcher's revision -> full re-read; every name equals etcd
+  - etcd rebuilt empty (revision behind the store's) -> full re-read
+  - another cluster (other cluster id) ahead of the stored revision -> full re-read
 """
 import json
 import os
@@ -213,6 +215,38 @@ def scenario_compaction():
     c.eq(sky.metrics().get("skydns_etcd_rereads_total"), 2.0, "the re-read is counted")
 
 
+def scenario_new_cluster():
+    # etcd rebuilt from scratch (a new cluster at a low revision): the stored revision
+    # means nothing there, so the watcher re-reads and the old names go.
+    etcd.stop()
+    shutil.rmtree(os.path.join(etcd.dir, "data"))
+    etcd.start()
+    put("/skydns/local/skydns/fresh/f1", {"host": "10.11.0.1"})
+    c.ok(answers_within("fresh", (NOERROR, ["10.11.0.1"]), 15) is not None,
+         "a rebuilt etcd's data arrives")
+    c.eq(a("cctv2")[0], NXDOMAIN, "the old cluster's names are gone after the re-read")
+    c.ok("behind the stored" in sky.log(), "the log says why it re-read")
+
+
+def scenario_other_cluster():
+    # Another cluster (its own --initial-cluster-token) already past the stored revision:
+    # resuming there would skip its history; the cluster id says to re-read instead.
+    sky.stop()
+    etcd.stop()
+    shutil.rmtree(os.path.join(etcd.dir, "data"))
+    etcd.extra_args += ["--initial-cluster-token", "another-cluster"]
+    etcd.start()
+    put("/skydns/local/skydns/other/o1", {"host": "10.12.0.1"})
+    for i in range(120):  # well past the stored revision (about 50)
+        etcd.put_fast("/skydns/local/skydns/other/bump", json.dumps({"host": "10.12.0.2"}))
+    c.ok(etcd.revision() > 100, "the other cluster is ahead of the store's revision")
+    sky.start()
+    c.ok(answers_within("o1.other", (NOERROR, ["10.12.0.1"]), 15) is not None,
+         "the other cluster's early key is there (re-read, not resumed)")
+    c.eq(a("fresh")[0], NXDOMAIN, "the previous cluster's names are gone")
+    c.ok("belongs to cluster" in sky.log(since_start=True), "the log names the cluster change")
+
+
 try:
     scenario_not_ready_until_synced()
     scenario_answers()
@@ -221,6 +255,8 @@ try:
     scenario_watcher_killed()
     scenario_etcd_down()
     scenario_compaction()
+    scenario_new_cluster()
+    scenario_other_cluster()
 except Exception as e:  # a harness failure is a test failure, with the logs
     c.ok(False, "exception: %r" % e)
 finally:

@@ -142,6 +142,13 @@ static void test_watch(void)
 			     on_kv, &s, &m),
 	    0);
 	CHECK(m.canceled && m.compact_rev == 9 && m.header_rev == 0);
+	/* Cluster ids use all 64 bits: above INT64_MAX is normal. */
+	CHECK_EQ_INT(etcd_parse_watch(S("{\"result\":{\"header\":{\"cluster_id\":"
+					"\"14841639068965178418\",\"revision\":\"3\"},"
+					"\"created\":true}}"),
+				      on_kv, &s, &m),
+		     0);
+	CHECK(m.cluster_id == 14841639068965178418ull);
 	/* Progress notify: a header, no events. */
 	CHECK_EQ_INT(etcd_parse_watch(S("{\"result\":{\"header\":{\"revision\":\"12\"},"
 					"\"watch_id\":\"7\"}}"),
