@@ -29,17 +29,21 @@ ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
 
+_handed_out = set()  # ports given to this test already: free now, taken once started
+
+
 def low_port(taken=()):
-    """A port below 32768 free for TCP and UDP on 127.0.0.1."""
+    """A port below 32768 free for TCP and UDP on 127.0.0.1, not handed out before."""
     for _ in range(200):
         port = random.randint(20000, 32000)
-        if port in taken:
+        if port in taken or port in _handed_out:
             continue
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             t.bind(("127.0.0.1", port))
             u.bind(("127.0.0.1", port))
+            _handed_out.add(port)
             return port
         except OSError:
             continue

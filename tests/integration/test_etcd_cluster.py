@@ -2,8 +2,9 @@
 Issue 11: failover between the members of a real 3-member etcd cluster on
 loopback. skydns lists all three in etcd-servers; the member the watcher
 reads from is SIGKILLed; answers stay, and a put made through another member
-arrives through the watcher's next member without a re-read. Then a second
-member dies too (no quorum): answers still stay.
+arrives through the watcher's next member without a re-read; a second skydns
+node (own store and ports) answers the same. Then a second member dies too
+(no quorum): answers still stay.
 """
 import json
 import os
@@ -21,6 +22,9 @@ c = skytest.Checks()
 root = etcdlib.tempdir()
 cl = etcdlib.EtcdCluster(root, 3)
 sky = etcdlib.Skydns(os.path.join(root, "sky"), cl.urls())
+# A second node, its own store and ports, listing the members the other way round.
+sky2 = etcdlib.Skydns(os.path.join(root, "sky2"),
+                      ",".join(m.url for m in reversed(cl.members)))
 
 
 def put_retrying(member, key, val, deadline=30):
@@ -47,6 +51,7 @@ try:
     m0, m1, m2 = cl.members
     m2.put("/skydns/local/skydns/a/x", json.dumps({"host": "10.0.0.1"}))
     sky.start()
+    sky2.start()
     c.ok(answers("a", (NOERROR, ["10.0.0.1"]), 15) is not None, "read through the cluster")
     used = re.findall(r"watching from revision \d+ at (\S+)", sky.log())
     c.eq(used[-1:] if used else None, [m0.url], "the watcher starts at the first member")
@@ -62,6 +67,9 @@ try:
     c.ok(bool(moved) and moved[-1] in (m1.url, m2.url),
          "the watcher moved to a live member: %r" % moved)
     c.eq(len(re.findall(r"full read of", log)), 1, "no re-read on failover")
+    for name, ip in (("a", "10.0.0.1"), ("b", "10.0.0.2")):
+        c.ok(etcdlib.wait_for(lambda: sky2.answer(name + "." + D, "A") == (NOERROR, [ip]),
+                              15) is not None, "the second node agrees on %s" % name)
     m1.kill()
     c.eq(sky.answer("b." + D, "A"), (NOERROR, ["10.0.0.2"]),
          "quorum lost: answers stay")
@@ -69,6 +77,7 @@ except Exception as e:  # a harness failure is a test failure, with the logs
     c.ok(False, "exception: %r" % e)
 finally:
     sky.stop()
+    sky2.stop()
     cl.stop()
     if c.failed and os.path.exists(sky.logpath):
         print("---- skydns log ----\n" + sky.log()[-5000:])
