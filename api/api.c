@@ -260,6 +260,27 @@ static bool tls_runtime_usable(void)
 	return ok;
 }
 
+/*
+ * With etcd configured, ready only once the watcher committed a full read or
+ * the store already held a revision to resume from (skydns-watch-etcd writes
+ * "etcd:rev" in the txn of its first commit): before that the etcd names would
+ * answer NXDOMAIN.
+ */
+static bool etcd_synced(api_t *api)
+{
+	store_rtxn_t *t = NULL;
+	uint64_t rev = 0;
+	int ret;
+
+	if (!api->conf->etcd_servers)
+		return true;
+	if (store_read_begin(api->store, &t) < 0)
+		return false;
+	ret = store_meta_u64(t, STORE_ETCD_REV, &rev);
+	store_read_end(t);
+	return ret == 0 && rev > 0;
+}
+
 static int handle_ready(api_t *api, struct mg_connection *c)
 {
 	char why[128];
@@ -274,6 +295,11 @@ static int handle_ready(api_t *api, struct mg_connection *c)
 		return api_reply_json(
 		    c, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason", why));
 	}
+	if (!etcd_synced(api))
+		return api_reply_json(
+		    c, 503,
+		    json_pack("{s:s,s:s}", "status", "unavailable", "reason",
+			      "etcd not synced yet: no full read or resume committed"));
 	return api_reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
 }
 

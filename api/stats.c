@@ -344,6 +344,59 @@ static void metrics_api(sbuf_t *b, api_t *api)
 	}
 }
 
+static uint64_t meta_or_zero(store_rtxn_t *t, const char *key)
+{
+	uint64_t v = 0;
+
+	return store_meta_u64(t, key, &v) == 0 ? v : 0;
+}
+
+static void etcd_counter(sbuf_t *b, store_rtxn_t *t, const char *name, const char *type,
+			 const char *help, const char *key)
+{
+	metric_head(b, name, type, help);
+	sb_printf(b, "%s %llu\n", name, (unsigned long long)meta_or_zero(t, key));
+}
+
+/* What skydns-watch-etcd recorded in the store's meta (it is another process). */
+static void metrics_etcd(sbuf_t *b, api_t *api)
+{
+	static const unsigned bounds[] = STORE_ETCD_LAT_BOUNDS;
+	const char *h = "skydns_etcd_event_commit_seconds";
+	unsigned long long below = 0;
+	store_rtxn_t *t = NULL;
+	char key[64];
+
+	if (!api->conf->etcd_servers || store_read_begin(api->store, &t) < 0)
+		return;
+	etcd_counter(b, t, "skydns_etcd_revision_applied", "gauge",
+		     "etcd revision the store holds.", STORE_ETCD_REV);
+	etcd_counter(b, t, "skydns_etcd_revision_seen", "gauge",
+		     "Highest etcd revision the watcher was told of.", STORE_ETCD_SEEN_REV);
+	etcd_counter(b, t, "skydns_etcd_events_applied_total", "counter",
+		     "etcd keys applied to the store (puts and deletes).", STORE_ETCD_EVENTS);
+	etcd_counter(b, t, "skydns_etcd_rereads_total", "counter",
+		     "Full reads of the prefix committed (first sync, compaction).",
+		     STORE_ETCD_REREADS);
+	etcd_counter(b, t, "skydns_etcd_invalid_records_total", "counter",
+		     "etcd values skipped as invalid (logged with their key).", STORE_ETCD_BAD);
+	etcd_counter(b, t, "skydns_etcd_errors_total", "counter",
+		     "Failed etcd reads and watches (counted at the next commit).",
+		     STORE_ETCD_ERRORS);
+	metric_head(b, h, "histogram",
+		    "Time from a watch message's arrival to its batch's commit (before fsync).");
+	for (unsigned i = 0; i < STORE_ETCD_LAT_NBOUNDS; i++) {
+		snprintf(key, sizeof(key), STORE_ETCD_LAT_FMT, bounds[i]);
+		below += meta_or_zero(t, key);
+		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h, bounds[i] / 1e3, below);
+	}
+	below += meta_or_zero(t, STORE_ETCD_LAT_INF);
+	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h, below);
+	sb_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, meta_or_zero(t, STORE_ETCD_LAT_SUM) / 1e6,
+		  h, below);
+	store_read_end(t);
+}
+
 int api_metrics_handle(api_t *api, struct mg_connection *c)
 {
 	unsigned long long v[STATS_COUNT];
@@ -368,6 +421,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	sb_printf(&b, "skydns_store_names %ld\n", names);
 	metrics_store_map(&b, api);
 	metrics_api(&b, api);
+	metrics_etcd(&b, api);
 	if (b.oom) {
 		free(b.p);
 		return api_reply_error(c, 500, "out of memory");

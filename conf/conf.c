@@ -98,7 +98,8 @@ static const size_t string_fields[] = {
     offsetof(conf_t, k8s_token_file), offsetof(conf_t, k8s_cafile),
     offsetof(conf_t, k8s_kubeconfig), offsetof(conf_t, kube_domain),
     offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
-    offsetof(conf_t, api_hostnames),
+    offsetof(conf_t, api_hostnames),  offsetof(conf_t, etcd_username),
+    offsetof(conf_t, etcd_password),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -792,6 +793,8 @@ static const keydef_t keys[] = {
     {SEC_ETCD, NAMES("etcd-certfile"), set_str, F(etcd_certfile), 0, 0},
     {SEC_ETCD, NAMES("etcd-keyfile"), set_str, F(etcd_keyfile), 0, 0},
     {SEC_ETCD, NAMES("etcd-cafile"), set_str, F(etcd_cafile), 0, 0},
+    {SEC_ETCD, NAMES("etcd-username"), set_str, F(etcd_username), 1, 0},
+    {SEC_ETCD, NAMES("etcd-password"), set_str, F(etcd_password), 1, 0},
     {SEC_K8S, NAMES("enable", "kube-enable"), set_bool, F(k8s_enable), 0, 0},
     {SEC_K8S, NAMES("server"), set_urls, F(k8s_server), 0, 0},
     {SEC_K8S, NAMES("token-file"), set_str, F(k8s_token_file), 0, 0},
@@ -1029,6 +1032,8 @@ static int cross_check(parser_t *p)
 		return fail(p, ERR_CONFIG, "[Api] api-certfile and api-keyfile go together");
 	if (!c->etcd_certfile != !c->etcd_keyfile)
 		return fail(p, ERR_CONFIG, "[Etcd] etcd-certfile and etcd-keyfile go together");
+	if (!c->etcd_username != !c->etcd_password)
+		return fail(p, ERR_CONFIG, "[Etcd] etcd-username and etcd-password go together");
 	if (c->check_timeout_ms > c->check_interval_ms)
 		return fail(p, ERR_CONFIG, "[Probe] check-timeout must not exceed check-interval");
 	if (p->stats_server && !was_set(p, offsetof(conf_t, api_enable)))

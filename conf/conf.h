@@ -103,6 +103,8 @@ typedef struct conf {
 	char *etcd_certfile;
 	char *etcd_keyfile;
 	char *etcd_cafile;
+	char *etcd_username; /* etcd-username: etcd auth (with etcd-password); NULL = none */
+	char *etcd_password;
 
 	/* [Kubernetes] */
 	bool k8s_enable;

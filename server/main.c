@@ -7,14 +7,18 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,8 +51,24 @@ typedef struct {
 	const char *status;
 } opts_t;
 
+#define CHILD_BACKOFF_MIN_MS 200
+#define CHILD_BACKOFF_MAX_MS 30000
+#define CHILD_HEALTHY_MS 60000 /* a child that ran this long restarts at the minimum backoff */
+#define CHILD_STOP_MS 5000     /* SIGTERM, then SIGKILL after this */
+
+extern char **environ;
+
+/* A supervised child process (skydns-watch-etcd), restarted with backoff. */
+typedef struct {
+	const char *name; /* executable name, looked up next to skydns first */
+	pid_t pid;	  /* 0: not running */
+	uint64_t started_ms, next_start_ms;
+	unsigned backoff_ms;
+} child_t;
+
 /* Everything main() owns while serving. */
 typedef struct {
+	child_t etcd; /* the etcd watcher, when [Etcd] etcd-servers is set */
 	conf_t *conf;
 	conf_t *api_conf; /* the conf api_start borrowed: kept until api_stop */
 	store_t *store;
@@ -301,15 +321,148 @@ static void drain(daemon_t *d, int sig)
 	}
 }
 
+/* The child's executable: $SKYDNS_<NAME> (tests), next to skydns, else $PATH. */
+static void child_path(const child_t *ch, char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (strcmp(ch->name, "skydns-watch-etcd") == 0 && getenv("SKYDNS_WATCH_ETCD")) {
+		snprintf(out, cap, "%s", getenv("SKYDNS_WATCH_ETCD"));
+		return;
+	}
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(out, cap, "%s/%s", self, ch->name);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, cap, "%s", ch->name);
+}
+
+/*
+ * posix_spawn: the child execs at once, so it never uses the store env this
+ * process opened (LMDB: no env across fork); it opens its own. It starts with
+ * no blocked signals and default handlers, unlike our threads.
+ */
+static void child_start(daemon_t *d, child_t *ch)
+{
+	char path[PATH_MAX + 64];
+	char *argv[] = {path, "-config-file", d->conf->path, NULL};
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	pid_t pid;
+	int rc;
+
+	child_path(ch, path, sizeof(path));
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGCHLD);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = strchr(path, '/') ? posix_spawn(&pid, path, NULL, &attr, argv, environ)
+			       : posix_spawnp(&pid, path, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	ch->started_ms = mono_ms();
+	if (rc != 0) {
+		ch->next_start_ms = ch->started_ms + ch->backoff_ms;
+		log_err("child: start %s: %s; retrying in %u ms", path, strerror(rc),
+			ch->backoff_ms);
+		ch->backoff_ms = ch->backoff_ms * 2 > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS
+									   : ch->backoff_ms * 2;
+		return;
+	}
+	ch->pid = pid;
+	log_info("child: started %s (pid %d)", path, (int)pid);
+}
+
+/* Reap an exited child, log how it ended, schedule its restart; start it when due. */
+static void child_check(daemon_t *d, child_t *ch)
+{
+	int status;
+
+	if (!ch->name)
+		return;
+	if (ch->pid > 0 && waitpid(ch->pid, &status, WNOHANG) == ch->pid) {
+		uint64_t ran = mono_ms() - ch->started_ms;
+
+		if (ran >= CHILD_HEALTHY_MS)
+			ch->backoff_ms = CHILD_BACKOFF_MIN_MS;
+		if (WIFSIGNALED(status))
+			log_warn("child: %s (pid %d) killed by signal %d after %llu ms; restarting "
+				 "in %u ms",
+				 ch->name, (int)ch->pid, WTERMSIG(status), (unsigned long long)ran,
+				 ch->backoff_ms);
+		else
+			log_warn("child: %s (pid %d) exited with status %d after %llu ms; "
+				 "restarting in %u ms",
+				 ch->name, (int)ch->pid, WEXITSTATUS(status),
+				 (unsigned long long)ran, ch->backoff_ms);
+		ch->pid = 0;
+		ch->next_start_ms = mono_ms() + ch->backoff_ms;
+		ch->backoff_ms = ch->backoff_ms * 2 > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS
+									   : ch->backoff_ms * 2;
+	}
+	if (ch->pid == 0 && mono_ms() >= ch->next_start_ms)
+		child_start(d, ch);
+}
+
+/* Milliseconds until the child is due a start (or INT_MAX when it runs). */
+static int child_due_ms(const child_t *ch)
+{
+	uint64_t now = mono_ms();
+
+	if (!ch->name || ch->pid > 0)
+		return INT_MAX;
+	return ch->next_start_ms > now ? (int)(ch->next_start_ms - now) : 0;
+}
+
+static void child_stop(child_t *ch)
+{
+	uint64_t end = mono_ms() + CHILD_STOP_MS;
+	int status;
+
+	if (!ch->name || ch->pid <= 0)
+		return;
+	kill(ch->pid, SIGTERM);
+	while (mono_ms() < end) {
+		if (waitpid(ch->pid, &status, WNOHANG) == ch->pid) {
+			log_info("child: %s (pid %d) stopped", ch->name, (int)ch->pid);
+			ch->pid = 0;
+			return;
+		}
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	log_warn("child: %s (pid %d) ignored SIGTERM for %d ms; killing it", ch->name, (int)ch->pid,
+		 CHILD_STOP_MS);
+	kill(ch->pid, SIGKILL);
+	waitpid(ch->pid, &status, 0);
+	ch->pid = 0;
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
 
 	for (;;) {
 		uint64_t now = mono_ms();
-		int sig = next_signal(d->sfd, now < next_check ? (int)(next_check - now) : 0);
+		int wait = now < next_check ? (int)(next_check - now) : 0;
+		int due = child_due_ms(&d->etcd);
+		int sig = next_signal(d->sfd, due < wait ? due : wait);
 
 		server_check(d->srv);
+		child_check(d, &d->etcd);
 		if (sig == SIGHUP)
 			reload(d);
 		else if (sig == SIGTERM || sig == SIGINT) {
@@ -343,6 +496,7 @@ static int block_signals(void)
 	sigaddset(&handled, SIGINT);
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGCHLD); /* wakes the loop to reap and restart a child */
 	return signalfd(-1, &handled, SFD_CLOEXEC);
 }
 
@@ -414,9 +568,15 @@ static int run_daemon(daemon_t *d)
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s", addr);
 	if ((ret = notify_send(state)) < 0)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
+	if (d->conf->etcd_servers) {
+		d->etcd =
+		    (child_t){.name = "skydns-watch-etcd", .backoff_ms = CHILD_BACKOFF_MIN_MS};
+		child_start(d, &d->etcd);
+	}
 	serve_loop(d);
 	notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
+	child_stop(&d->etcd);
 	return 0;
 }
 

@@ -296,3 +296,76 @@ store_rtxn_t *store_write_view(store_wtxn_t *w);
  */
 int store_import_zone(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
 		      char *err, size_t errlen, size_t *nrr);
+
+/* ---- meta counters and a source's raw key/value copy (store/kv.c) ----
+ *
+ * A watcher keeps what its control plane said (etcd keys and values) next to
+ * the records it derived from them, in the same write txn, so a restart can
+ * resume from the stored position without re-reading everything, and a
+ * change can re-derive the records of a subtree without asking etcd. Stored
+ * in the meta DBI under "kv:<ns>:" and "u64:<key>", apart from store.c's keys.
+ */
+
+/** Read a u64 meta value set by store_meta_put_u64. @return 0, ERR_NOTFOUND, ERR_STORE. */
+int store_meta_u64(store_rtxn_t *t, const char *key, uint64_t *out);
+/** Set a u64 meta value in the write txn. @return 0, ERR_INVAL (key too long), ERR_SPACE. */
+int store_meta_put_u64(store_wtxn_t *w, const char *key, uint64_t val);
+/** Remove a u64 meta value. @return 0 (also when absent) or an error. */
+int store_meta_del_u64(store_wtxn_t *w, const char *key);
+
+#define STORE_KV_KEY_MAX 480 /* namespace + key: LMDB's 511-byte key limit, minus headroom */
+
+/** Put key -> val in namespace ns (short text, borrowed). @return 0, ERR_TOOBIG, ERR_SPACE. */
+int store_kv_put(store_wtxn_t *w, const char *ns, const uint8_t *key, size_t klen,
+		 const uint8_t *val, size_t vlen);
+/**
+ * Get the value of key in ns.
+ * @param val receives a borrowed pointer into the map, valid until the txn ends or writes again.
+ * @return 0, ERR_NOTFOUND, ERR_TOOBIG.
+ */
+int store_kv_get(store_rtxn_t *t, const char *ns, const uint8_t *key, size_t klen,
+		 const uint8_t **val, size_t *vlen);
+/** Delete key from ns. @return 0 or ERR_NOTFOUND. */
+int store_kv_del(store_wtxn_t *w, const char *ns, const uint8_t *key, size_t klen);
+/** Delete every key of ns. @return 0 or an error. */
+int store_kv_clear(store_wtxn_t *w, const char *ns);
+/**
+ * Call fn for every key of ns starting with prefix, in key order; key and val
+ * borrowed for the call. fn returns 0 to go on; anything else stops and is returned.
+ */
+typedef int (*store_kv_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			   size_t vlen);
+int store_kv_iter(store_rtxn_t *t, const char *ns, const uint8_t *prefix, size_t plen,
+		  store_kv_fn fn, void *ctx);
+
+/* ---- bulk rrset writes (store/bulk.c) ---- */
+
+/**
+ * Replace every entry source `src` has in the rrset (name, type) with n entries of one
+ * ttl, in a single write of the value (store_rr_add per entry rewrites the whole rrset
+ * each time: O(n^2) for a name with thousands of records). Entries of other sources stay
+ * first. Callers deduplicate rdata. rdata[i] borrowed; rdata is stored as given.
+ * @return entries written (fewer than n when the 64 KiB rrset limit cut the rest), or
+ *         ERR_INVAL, ERR_READONLY, ERR_SPACE, ERR_STORE.
+ */
+int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t namelen,
+			uint16_t type, uint32_t ttl, const uint8_t *const *rdata,
+			const uint16_t *rdlen, size_t n);
+
+/* Meta u64 keys the etcd watcher keeps (store_meta_u64) and the API reports in /metrics.
+ * Counters are cumulative over watcher restarts; each commit adds what it counted. */
+#define STORE_ETCD_REV "etcd:rev"	     /* revision the store holds (0/absent: never synced) */
+#define STORE_ETCD_CLUSTER "etcd:cluster_id" /* the cluster the revision belongs to */
+#define STORE_ETCD_SEEN_REV "etcd:seen_rev"  /* highest revision etcd reported */
+#define STORE_ETCD_EVENTS "etcd:events"	     /* keys applied */
+#define STORE_ETCD_BAD "etcd:bad_keys"	     /* values skipped as invalid */
+#define STORE_ETCD_REREADS "etcd:rereads"    /* full reads committed */
+#define STORE_ETCD_ERRORS "etcd:errors"	     /* failed reads/watches (counted at the next commit) */
+#define STORE_ETCD_LAT_SUM "etcd:lat_sum_us" /* sum of event -> commit latencies, microseconds */
+#define STORE_ETCD_LAT_FMT "etcd:lat_le_%ums" /* batches per latency bucket (not cumulative) */
+#define STORE_ETCD_LAT_INF "etcd:lat_le_inf"
+#define STORE_ETCD_LAT_BOUNDS                                                                      \
+	{                                                                                          \
+		1, 5, 10, 50, 100, 500, 1000                                                       \
+	} /* ms */
+#define STORE_ETCD_LAT_NBOUNDS 7

@@ -1,0 +1,70 @@
+/*
+ * http: the only libcurl wrapper of skydns's watchers. One http_t owns one
+ * easy handle (kept connections, TLS settings) and is used by one thread at
+ * a time. Requests are POSTs of JSON (the etcd v3 gateway accepts nothing
+ * else); a stream request hands its body to a callback line by line as the
+ * chunks arrive. No signals: CURLOPT_NOSIGNAL, and a stop flag polled by
+ * the transfer instead. CURLcode is translated here, nowhere else.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct http http_t;
+
+typedef struct {
+	const char *cafile; /* borrowed, NULL = system CAs */
+	const char *certfile;
+	const char *keyfile;
+} http_tls_t;
+
+/**
+ * @param tls borrowed for the call (strings copied by libcurl on use); may be NULL.
+ * @param stop borrowed, may be NULL: a transfer in progress ends with -EINTR within
+ *             about a second of *stop becoming non-zero.
+ * @param out  owned; free with http_free.
+ * @return 0, -ENOMEM, ERR_INVAL.
+ */
+int http_new(http_t **out, const http_tls_t *tls, volatile sig_atomic_t *stop);
+/** Free; NULL is a no-op. */
+void http_free(http_t *h);
+/** Send "Authorization: <token>" on later requests (etcd wants the raw token); NULL clears. */
+int http_set_token(http_t *h, const char *token);
+
+typedef struct {
+	long status; /* HTTP status; 0 when no response */
+	char *body;  /* owned, NUL-terminated; free with http_resp_clear */
+	size_t len;
+} http_resp_t;
+
+/** Free the body of a response; safe on a zeroed or cleared one. */
+void http_resp_clear(http_resp_t *r);
+
+/**
+ * POST body (JSON) to url and collect the reply (at most 256 MiB).
+ * @param timeout_ms whole-request limit.
+ * @param out filled on success (any HTTP status); caller clears it.
+ * @return 0, ERR_TIMEOUT, ERR_UPSTREAM (connect/transfer failed), -EINTR (stopped), -ENOMEM.
+ */
+int http_post(http_t *h, const char *url, const char *body, size_t len, long timeout_ms,
+	      http_resp_t *out);
+
+/** Called once per complete line (without its '\n'); line borrowed for the call.
+ * Return 0 to go on; anything else ends the stream and is returned by http_stream. */
+typedef int (*http_line_fn)(void *ctx, const char *line, size_t len);
+/** Called after the lines of one received chunk (a point to commit a batch). */
+typedef int (*http_flush_fn)(void *ctx);
+
+/**
+ * POST body to url and feed the reply, as it arrives, to fn line by line; flush
+ * (may be NULL) after each received chunk's lines. Runs until the server ends
+ * the reply, a callback returns non-zero, the stop flag is set, or the
+ * connection is idle for idle_ms (0: never; TCP keepalive still finds a dead peer).
+ * @param status receives the HTTP status (0 if none) in every case.
+ * @return 0 (the server ended the stream), a callback's non-zero value,
+ *         ERR_UPSTREAM, ERR_TIMEOUT, ERR_TOOBIG (a line over 64 MiB), -EINTR.
+ */
+int http_stream(http_t *h, const char *url, const char *body, size_t len, long connect_ms,
+		long idle_ms, http_line_fn fn, http_flush_fn flush, void *ctx, long *status);
