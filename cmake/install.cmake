@@ -10,7 +10,8 @@ include(GNUInstallDirs)
 set(SKYDNS_DIST ${CMAKE_SOURCE_DIR}/dist)
 set(SKYDNS_DIST_OUT ${CMAKE_BINARY_DIR}/dist)
 
-install(TARGETS skydns RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+# skydns looks for its watchers in its own directory first, so they go beside it.
+install(TARGETS skydns skydns-watch-etcd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS skydns-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(FILES docs/man/skydns.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)

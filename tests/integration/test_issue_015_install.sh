@@ -12,7 +12,7 @@ ROOT=$T/root
 out=$(DESTDIR=$ROOT cmake --install "$SKYDNS_BUILD" --prefix /usr 2>&1)
 assert_eq "cmake --install --prefix /usr into DESTDIR: exit 0" 0 $?
 
-for f in usr/sbin/skydns usr/bin/skydns-cli; do
+for f in usr/sbin/skydns usr/sbin/skydns-watch-etcd usr/bin/skydns-cli; do
 	assert_true "installed and executable: /$f" test -x "$ROOT/$f"
 done
 for f in usr/share/man/man8/skydns.8 usr/share/man/man1/skydns-cli.1 \
@@ -86,7 +86,7 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 	assert_true "cpack wrote a .deb" test -n "$deb"
 	if [ -n "$deb" ]; then
 		contents=$(dpkg-deb -c "$deb")
-		for f in ./usr/sbin/skydns ./usr/bin/skydns-cli ./etc/skydns/skydns.conf \
+		for f in ./usr/sbin/skydns ./usr/sbin/skydns-watch-etcd ./usr/bin/skydns-cli ./etc/skydns/skydns.conf \
 			./usr/lib/systemd/system/skydns.service ./usr/lib/sysusers.d/skydns.conf \
 			./usr/lib/tmpfiles.d/skydns.conf ./usr/share/man/man5/skydns.conf.5; do
 			assert_contains ".deb holds $f" "$contents" " $f"
