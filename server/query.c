@@ -21,6 +21,9 @@
 #define QUERY_OPCODE(f) (((f) >> 11) & 0xf)
 /* Request bits a reply copies: opcode, RD, CD. */
 #define QUERY_COPY_FLAGS (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)
+/* CD means something only to QUERY (RFC 6840 §5.9); Knot copies only RD for other opcodes. */
+#define QUERY_COPY_FLAGS_OTHER (0x7800 | WIRE_FLAG_RD)
+#define QUERY_EDNS_DO 0x8000 /* DO bit in the OPT TTL's flags (RFC 3225) */
 
 /* Outcome of parsing everything after the header. */
 enum { PARSE_OK, PARSE_FORMERR, PARSE_BADVERS };
@@ -261,7 +264,9 @@ static int put_header(wire_writer_t *w, const query_t *q, uint16_t flags)
 
 static uint16_t reply_flags(const query_t *q, uint16_t rcode)
 {
-	return (uint16_t)(WIRE_FLAG_QR | (q->flags & QUERY_COPY_FLAGS) | (rcode & 0xf));
+	uint16_t copy = QUERY_OPCODE(q->flags) == 0 ? QUERY_COPY_FLAGS : QUERY_COPY_FLAGS_OTHER;
+
+	return (uint16_t)(WIRE_FLAG_QR | (q->flags & copy) | (rcode & 0xf));
 }
 
 static int put_question(wire_writer_t *w, const query_t *q)
@@ -272,13 +277,14 @@ static int put_question(wire_writer_t *w, const query_t *q)
 	return e;
 }
 
-static int put_opt(wire_writer_t *w, uint16_t bufsize, uint16_t rcode)
+static int put_opt(wire_writer_t *w, const query_t *q, uint16_t bufsize, uint16_t rcode)
 {
 	int e = wire_put_u8(w, 0);
 	e |= wire_put_u16(w, WIRE_TYPE_OPT);
 	e |= wire_put_u16(w, bufsize);
-	/* Extended rcode: its high 8 bits; version 0; DO clear (no DNSSEC here). */
-	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24);
+	/* Extended rcode: its high 8 bits; version 0. DO is echoed (RFC 3225 §3 MUST), though
+	 * nothing here is signed: it tells the client the server understood the bit. */
+	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24 | (q->edns_do ? QUERY_EDNS_DO : 0));
 	e |= wire_put_u16(w, 0);
 	return e;
 }
@@ -299,7 +305,7 @@ static size_t reply_bare(const query_t *q, uint16_t rcode, bool question, uint16
 		wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, bufsize, rcode);
+		e |= put_opt(&w, q, bufsize, rcode);
 		wire_patch_u16(&w, 10, 1);
 	}
 	return e < 0 ? 0 : w.pos;
@@ -639,7 +645,7 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 	wire_patch_u16(&b->w, 6, b->an);
 	wire_patch_u16(&b->w, 8, b->ns);
 	if (b->q->edns) {
-		if (put_opt(&b->w, b->conf->edns_bufsize, b->rcode) < 0)
+		if (put_opt(&b->w, b->q, b->conf->edns_bufsize, b->rcode) < 0)
 			return 0;
 		wire_patch_u16(&b->w, 10, 1);
 	}
@@ -717,7 +723,7 @@ static size_t build_badkey(const query_ctx_t *ctx, const query_t *q, const tsig_
 			wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
+		e |= put_opt(&w, q, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
 		ar++;
 	}
 	/* The TSIG goes last (§5.1); names uncompressed, as §4.2 wants for the algorithm. */

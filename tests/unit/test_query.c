@@ -573,6 +573,40 @@ static void test_forward(void)
 	g_conf->nameservers_set = false;
 }
 
+/* Issue 17: a query with DO set gets DO back in every reply with an OPT, UDP and TCP. */
+static void ask_do(const char *qname, uint16_t qtype, uint8_t version, bool tcp, int udp)
+{
+	uint8_t req[512];
+	size_t len =
+	    make_query(req, sizeof(req), WIRE_FLAG_RD, qname, qtype, WIRE_CLASS_IN, udp, version);
+
+	req[len - 4] |= 0x80; /* the OPT TTL's flags: DO */
+	CHECK_EQ_INT(run(req, len, tcp), QUERY_REPLY);
+}
+
+static void test_do_bit(void)
+{
+	for (int tcp = 0; tcp < 2; tcp++) {
+		ask_do("a.skydns.local.", WIRE_TYPE_A, 0, tcp, 1232);
+		check_hdr(AUTH, 0, 1, 0, 1);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("nope.skydns.local.", WIRE_TYPE_A, 0, tcp, 1232);
+		check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 1);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("www.example.com.", WIRE_TYPE_A, 0, tcp, 1232);
+		CHECK_EQ_INT(rcode(), WIRE_RCODE_REFUSED);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("a.skydns.local.", WIRE_TYPE_A, 1, tcp, 1232);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x01008000); /* BADVERS (16 = 1 << 4), DO */
+		ask_do("big.skydns.local.", WIRE_TYPE_A, 0, false, 512);
+		CHECK(g_r.flags & WIRE_FLAG_TC);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+	}
+	/* Without DO, none comes back. */
+	CHECK_EQ_INT(ask("a.skydns.local.", WIRE_TYPE_A, 1232, true), QUERY_REPLY);
+	CHECK_EQ_INT(g_r.opt_ttl, 0);
+}
+
 static void test_edns(void)
 {
 	uint8_t req[512];
@@ -606,14 +640,15 @@ static void test_edns(void)
 	CHECK(g_r.has_opt && (g_r.opt_ttl >> 24) == 1 && g_r.opt_size == 1232);
 	CHECK_EQ_INT(g_ctx.stats.v[STATS_BADVERS] > 0, 1);
 
-	/* An unknown option is ignored; DO is not echoed. */
+	/* An unknown option is ignored; DO is echoed (RFC 3225 §3). */
 	len =
 	    make_query(req, sizeof(req), 0, "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, 1232, 0);
 	memcpy(req + len - 6, "\0\0\x80\0\0\6\0\x63\0\2\xab\xcd", 12);
 	len += 6;
 	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_AA, 0, 1, 0, 1);
-	CHECK(g_q.edns_do && g_r.opt_ttl == 0);
+	CHECK(g_q.edns_do && g_r.opt_ttl == 0x8000);
+	test_do_bit();
 }
 
 /* Append a TSIG RR (RFC 8945 §4.2) with a 32-byte MAC and bump ARCOUNT. */
@@ -836,6 +871,11 @@ static void test_bad_packets(void)
 	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR | (4 << 11), WIRE_RCODE_NOTIMP, 0, 0, 0);
 	CHECK(name_is(g_r.qname, g_r.qnamelen, "a.skydns.local."));
+	/* Issue 17: RD is copied, CD is not (it only means something to QUERY). */
+	len = make_query(req, sizeof(req), (5 << 11) | WIRE_FLAG_RD | WIRE_FLAG_CD,
+			 "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, -1, 0);
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD | (5 << 11), WIRE_RCODE_NOTIMP, 0, 0, 0);
 }
 
 static void test_selection(void)
