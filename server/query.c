@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/additional.h"
 #include "server/select.h"
 #include "server/topn.h"
 #include "store/store.h"
@@ -62,7 +63,9 @@ typedef struct {
 	int err;
 	int store_err;
 	uint16_t rcode;
-	uint16_t an, ns;
+	uint16_t an, ns, ar;
+	additional_t add;		/* targets whose addresses go in the additional section */
+	uint8_t ns1name[WIRE_NAME_MAX]; /* ns1.<domain>, when the synthesized NS named it */
 } build_t;
 
 static uint64_t rng_next(uint64_t s[2])
@@ -352,8 +355,10 @@ static void put_rrset_plain(build_t *b, name_ref_t *owner, const store_rrset_t *
 	size_t pos = 0;
 	int rc;
 
-	while ((rc = store_rrset_next(set, &pos, &rr)) == 1)
-		put_stored_rr(b, owner, set->type, &rr);
+	while ((rc = store_rrset_next(set, &pos, &rr)) == 1) {
+		size_t rdoff = put_stored_rr(b, owner, set->type, &rr);
+		additional_note_rdata(&b->add, set->type, rr.rdata, rr.rdlen, rdoff);
+	}
 	if (rc < 0)
 		b->store_err = rc;
 }
@@ -489,6 +494,31 @@ static void put_synth_ns(build_t *b, name_ref_t *zone)
 	put_prefixed(b, "ns1", zone);
 	patch_rdlen(b, at);
 	b->an++;
+	/* "\3ns1" then a pointer to the zone: a valid compression target for the glue. */
+	b->ns1name[0] = 3;
+	memcpy(b->ns1name + 1, "ns1", 3);
+	memcpy(b->ns1name + 4, zone->name, zone->len);
+	additional_note(&b->add, b->ns1name, 4 + zone->len, at + 2);
+}
+
+/* ns1.<domain> without data of its own: the configured ns-address, else NODATA. */
+static void put_synth_ns_addr(build_t *b, name_ref_t *cur, int zi, const uint8_t *lower,
+			      name_ref_t *zone)
+{
+	const uint8_t *addr = NULL;
+	size_t alen = additional_ns_addr(b->conf, zi, lower, cur->len, b->q->qtype, &addr);
+
+	if (alen == 0) {
+		put_soa(b, zone, true);
+		return;
+	}
+	put_name(b, cur);
+	b->err |= wire_put_u16(&b->w, b->q->qtype);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, QUERY_NS_TTL);
+	b->err |= wire_put_u16(&b->w, (uint16_t)alen);
+	b->err |= wire_put_bytes(&b->w, addr, alen);
+	b->an++;
 }
 
 /* RFC 8482: a minimal answer to ANY instead of every rrset. */
@@ -597,6 +627,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 	} else if (lk.has_cname && qtype != WIRE_TYPE_CNAME) {
 		/* Chain too long: stop with what was collected (NOERROR). */
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
+	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
+		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
 	} else {
@@ -638,16 +670,20 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 		}
 		b->w.pos = qend;
 		b->an = b->ns = 0;
+	} else {
+		/* Last: optional records use only the room the answer left (RFC 2181 §9). */
+		b->ar = additional_fill(&b->add, &b->w, b->ctx->txn, b->conf);
 	}
 	b->w.cap += optroom;
 	wire_patch_u16(&b->w, 2, reply_flags(b->q, b->rcode) | flags);
 	wire_patch_u16(&b->w, 4, 1);
 	wire_patch_u16(&b->w, 6, b->an);
 	wire_patch_u16(&b->w, 8, b->ns);
+	wire_patch_u16(&b->w, 10, b->ar);
 	if (b->q->edns) {
 		if (put_opt(&b->w, b->q, b->conf->edns_bufsize, b->rcode) < 0)
 			return 0;
-		wire_patch_u16(&b->w, 10, 1);
+		wire_patch_u16(&b->w, 10, (uint16_t)(b->ar + 1));
 	}
 	return b->w.pos;
 }
@@ -659,6 +695,7 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
 	size_t optroom = q->edns ? QUERY_OPT_LEN : 0;
 
+	additional_init(&b.add);
 	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
 		return 0;
 	wire_writer_init(&b.w, resp, lim - optroom);

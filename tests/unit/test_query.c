@@ -146,6 +146,11 @@ static void build_store(void)
 	add_a(w, "l10.skydns.local.", "10.0.0.10", 30);
 	add_srv_mx(w, "_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, "a.skydns.local.");
 	add_srv_mx(w, "mx.skydns.local.", WIRE_TYPE_MX, "mail.skydns.local.");
+	add_srv_mx(w, "mx2.skydns.local.", WIRE_TYPE_MX, "v6.skydns.local.");
+	add_srv_mx(w, "mx2.skydns.local.", WIRE_TYPE_MX, "www.example.com.");
+	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "big.skydns.local.");
+	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "a.skydns.local.");
+	add_name(w, "sub.other.test.", WIRE_TYPE_NS, "ns1.other.test.");
 	add(w, "txt.skydns.local.", WIRE_TYPE_TXT, 200, (const uint8_t *)"\5hello", 6);
 	add_name(w, "ptr.skydns.local.", WIRE_TYPE_PTR, "a.skydns.local.");
 	add_a(w, "x.y.ent.skydns.local.", "10.0.0.3", 30);
@@ -371,7 +376,7 @@ static void test_positive(void)
 	CHECK(rr_is(0, "v6.skydns.local.", WIRE_TYPE_AAAA, 90) && rdata_addr(0, "2001:db8::1"));
 
 	CHECK_EQ_INT(ask("_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
-	check_hdr(AUTH, 0, 1, 0, 0);
+	check_hdr(AUTH, 0, 1, 0, 1); /* and a.skydns.local.'s A (issue 17) */
 	CHECK(rr_is(0, "_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, 120));
 	CHECK_MEM(g_r.pkt + g_r.rr[0].rdoff, "\0\12\0\24\0\120", 6);
 	CHECK(rdata_name(0, 6, "a.skydns.local."));
@@ -419,8 +424,10 @@ static void test_apex(void)
 
 	/* A domain with nothing stored: the apex still exists, NS synthesized. */
 	CHECK_EQ_INT(ask("Other.Test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
-	check_hdr(AUTH, 0, 1, 0, 0);
+	check_hdr(AUTH, 0, 1, 0, 1);
 	CHECK(rr_is(0, "other.test.", WIRE_TYPE_NS, 3600) && rdata_name(0, 0, "ns1.other.test."));
+	/* Issue 17: its address (ns-address, by default the listen address 127.0.0.1). */
+	CHECK(rr_is(1, "ns1.other.test.", WIRE_TYPE_A, 3600) && rdata_addr(1, "127.0.0.1"));
 
 	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
 	check_hdr(AUTH, 0, 0, 1, 0);
@@ -605,6 +612,63 @@ static void test_do_bit(void)
 	/* Without DO, none comes back. */
 	CHECK_EQ_INT(ask("a.skydns.local.", WIRE_TYPE_A, 1232, true), QUERY_REPLY);
 	CHECK_EQ_INT(g_r.opt_ttl, 0);
+}
+
+/* Issue 17: A/AAAA of in-zone SRV, MX and NS targets ride in the additional section. */
+static void test_additional(void)
+{
+	CHECK_EQ_INT(ask("_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 1);
+	CHECK(rr_is(1, "a.skydns.local.", WIRE_TYPE_A, 30) && rdata_addr(1, "10.0.0.1"));
+	/* The owner is a pointer to the SRV's target (answer rdata + 6). */
+	CHECK_EQ_INT(wire_read_u16(g_r.pkt + g_r.rr[0].rdoff + g_r.rr[0].rdlen),
+		     0xc000 | (g_r.rr[0].rdoff + 6));
+
+	/* MX: the AAAA of the in-zone target; the out-of-zone one is not looked up. */
+	CHECK_EQ_INT(ask("mx2.skydns.local.", WIRE_TYPE_MX, 1232, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 2);
+	CHECK(rr_is(2, "v6.skydns.local.", WIRE_TYPE_AAAA, 90) && rdata_addr(2, "2001:db8::1"));
+	CHECK(g_r.rr[3].type == WIRE_TYPE_OPT);
+	CHECK_EQ_INT(ask("mx.skydns.local.", WIRE_TYPE_MX, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+
+	/* Additional records never cause TC: 40 A of big do not fit 512 bytes and are left
+	 * out whole, a's A still goes in. Over TCP all of them fit. */
+	CHECK_EQ_INT(ask("_big._tcp.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 1);
+	CHECK(rr_is(2, "a.skydns.local.", WIRE_TYPE_A, 30));
+	CHECK(g_r.len <= 512);
+	CHECK_EQ_INT(ask("_big._tcp.skydns.local.", WIRE_TYPE_SRV, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 41);
+
+	/* NS below the apex pointing at the synthesized name server. */
+	CHECK_EQ_INT(ask("sub.other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	CHECK_EQ_INT(g_r.ar, 1);
+	CHECK(rr_is(g_r.an + g_r.ns, "ns1.other.test.", WIRE_TYPE_A, 3600));
+
+	/* ns1.<domain> itself answers with ns-address; NODATA for other types. */
+	CHECK_EQ_INT(ask("NS1.other.test.", WIRE_TYPE_A, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "NS1.other.test.", WIRE_TYPE_A, 3600) && rdata_addr(0, "127.0.0.1"));
+	CHECK_EQ_INT(ask("ns1.skydns.local.", WIRE_TYPE_AAAA, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	CHECK_EQ_INT(ask("ns2.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+
+	/* ns-address = none: no address, ns1 is NXDOMAIN again, no additional. */
+	g_conf->ns_has_v4 = false;
+	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK_EQ_INT(ask("ns1.other.test.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* An IPv6 ns-address only. */
+	g_conf->ns_has_v6 = true;
+	memcpy(g_conf->ns_v6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x53", 16);
+	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 1);
+	CHECK(rr_is(1, "ns1.other.test.", WIRE_TYPE_AAAA, 3600) && rdata_addr(1, "2001:db8::53"));
+	g_conf->ns_has_v6 = false;
+	g_conf->ns_has_v4 = true;
 }
 
 static void test_edns(void)
@@ -1062,6 +1126,7 @@ int main(void)
 	test_any_class_axfr();
 	test_forward();
 	test_edns();
+	test_additional();
 	test_tsig();
 	test_truncation();
 	test_bad_packets();
