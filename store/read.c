@@ -439,3 +439,24 @@ int store_source_find(store_rtxn_t *t, const char *source)
 		return ERR_STORE;
 	return *(const uint8_t *)v.mv_data;
 }
+
+int store_source_has_data(store_rtxn_t *t, int src)
+{
+	uint8_t first = (uint8_t)src;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {1, &first}, v;
+	int rc, ret;
+
+	if (src < 0 || src > UINT8_MAX)
+		return ERR_INVAL;
+	/* bysrc keys start with the source id: one seek answers it. */
+	if ((rc = mdb_cursor_open(t->txn, t->s->bysrc, &cur)) != 0)
+		return store_mdb_err(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		ret = *(const uint8_t *)k.mv_data == first ? 1 : 0;
+	else
+		ret = rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+	mdb_cursor_close(cur);
+	return ret;
+}

@@ -225,6 +225,8 @@ int store_health_iter(store_rtxn_t *t, store_health_fn fn, void *ctx);
  * an entry there (ids < 64). Lets the API refuse names owned by k8s.
  */
 int store_name_sources(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint64_t *mask);
+/** Has source id `src` any entry in this snapshot? @return 1, 0, or ERR_*. */
+int store_source_has_data(store_rtxn_t *t, int src);
 /** Look up a source's id without creating it. @return id (>=0) or ERR_NOTFOUND. */
 int store_source_find(store_rtxn_t *t, const char *source);
 
@@ -296,3 +298,26 @@ store_rtxn_t *store_write_view(store_wtxn_t *w);
  */
 int store_import_zone(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
 		      char *err, size_t errlen, size_t *nrr);
+
+enum {
+	/* A file with no records may replace a zone that has some (skydns -import-allow-empty);
+	 * without it that import fails, so a truncated file cannot wipe a zone by accident. */
+	STORE_IMPORT_ALLOW_EMPTY = 1 << 0,
+};
+
+/* What an import found, for the caller's report. */
+typedef struct {
+	size_t nrr;  /* records stored */
+	size_t nsoa; /* SOA records seen (0 or 1): 0 deserves a warning */
+} store_import_result_t;
+
+/**
+ * store_import_zone with flags (STORE_IMPORT_*). Besides syntax, it refuses
+ * with "PATH:LINE: message": a CNAME beside other data at one name (RFC 1034
+ * §3.6.2), a CNAME at the apex, a second SOA, an unknown type, a bad TTL,
+ * names outside the zone, and an empty file over a non-empty zone unless
+ * STORE_IMPORT_ALLOW_EMPTY.
+ * @param res receives the counts on success (may be NULL).
+ */
+int store_import_zone_flags(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
+			    unsigned flags, char *err, size_t errlen, store_import_result_t *res);
