@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "server/zonecut.h"
 #include "store/store.h"
 
 #define ADDITIONAL_PTR_MAX 0x3fff /* highest offset a compression pointer reaches */
@@ -13,6 +14,7 @@ static const uint8_t ns1_label[] = {3, 'n', 's', '1'};
 void additional_init(additional_t *a)
 {
 	a->n = 0;
+	a->glue = false;
 }
 
 void additional_note(additional_t *a, const uint8_t *name, size_t len, size_t off)
@@ -26,6 +28,7 @@ void additional_note(additional_t *a, const uint8_t *name, size_t len, size_t of
 	a->t[a->n].name = name;
 	a->t[a->n].len = len;
 	a->t[a->n].off = off <= ADDITIONAL_PTR_MAX ? off : 0;
+	a->t[a->n].glue = a->glue;
 	a->n++;
 }
 
@@ -140,6 +143,11 @@ static uint16_t fill_one(const additional_target_t *t, wire_writer_t *w, store_r
 	int zi = conf_domain_of(c, lower, t->len);
 	if (zi < 0 || wire_name_to_key(lower, t->len, key, &keylen) < 0)
 		return 0; /* not ours: the resolver asks its own authority */
+	zonecut_t zc;
+	if (!t->glue && txn &&
+	    (zonecut_find(txn, lower, t->len, c->domainlens[zi], &zc) < 0 ||
+	     zc.kind == ZONECUT_REFERRAL))
+		return 0; /* below a delegation: glue, which only a referral carries (NSD) */
 	for (int i = 0; i < 2; i++) {
 		store_lookup_t lk = {0};
 		const uint8_t *addr = NULL;

@@ -29,10 +29,12 @@ typedef struct {
 	const uint8_t *name; /* borrowed: into the response or the read snapshot */
 	size_t len;
 	size_t off; /* where the name sits uncompressed in the response; 0 = nowhere */
+	bool glue;  /* a referral's NS target: addresses below the cut may go in */
 } additional_target_t;
 
 typedef struct {
 	size_t n;
+	bool glue; /* targets noted from now on are glue (set while writing a referral) */
 	additional_target_t t[ADDITIONAL_MAX];
 } additional_t;
 
@@ -57,7 +59,9 @@ void additional_note_rdata(additional_t *a, uint16_t type, const uint8_t *rdata,
 
 /**
  * Append A and AAAA RRsets of every noted target that lies in one of the
- * local domains: from the store, or for a synthesized ns1.<domain> without
+ * local domains and, unless noted as glue, not at or below a zone cut (data
+ * there is not ours to give out as authoritative): from the store, or for a
+ * synthesized ns1.<domain> without
  * stored addresses, from the configured ns-address. An RRset that does not
  * fit is rolled back and skipped.
  * @param w   the response writer, positioned after the authority section.

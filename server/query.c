@@ -8,6 +8,7 @@
 #include "server/additional.h"
 #include "server/select.h"
 #include "server/topn.h"
+#include "server/zonecut.h"
 #include "store/store.h"
 
 #define QUERY_OPT_LEN 11     /* root name, type, class, ttl, rdlen */
@@ -64,7 +65,8 @@ typedef struct {
 	int store_err;
 	uint16_t rcode;
 	uint16_t an, ns, ar;
-	additional_t add;		/* targets whose addresses go in the additional section */
+	bool referral;	  /* a delegation answered: AA clear (RFC 1034 §4.3.2 step 3b) */
+	additional_t add; /* targets whose addresses go in the additional section */
 	uint8_t ns1name[WIRE_NAME_MAX]; /* ns1.<domain>, when the synthesized NS named it */
 } build_t;
 
@@ -596,6 +598,54 @@ static bool follow_cname(build_t *b, chase_t *ch, const store_rrset_t *cname)
 	return true;
 }
 
+/* Below a zone cut: the cut's NS in authority, glue in additional, not authoritative. */
+static void put_referral(build_t *b, const chase_t *ch, const zonecut_t *zc)
+{
+	name_ref_t owner = {ch->cur.name + zc->cut_off, ch->cur.len - zc->cut_off,
+			    ch->cur.off > 0 ? ch->cur.off + zc->cut_off : 0};
+	uint16_t an = b->an;
+
+	b->add.glue = true;
+	put_rrset_plain(b, &owner, &zc->ns);
+	b->add.glue = false;
+	b->ns = (uint16_t)(b->ns + b->an - an);
+	b->an = an;
+	/* After CNAMEs of ours the answer is still authoritative for them. */
+	b->referral = an == 0;
+}
+
+/*
+ * RFC 4592: a name that does not exist is answered from "*.<closest encloser>"
+ * when that exists, with the question's name as owner. @return as answer_name.
+ */
+static bool answer_wildcard(build_t *b, chase_t *ch, const zonecut_t *zc, name_ref_t *zone)
+{
+	uint16_t qtype = b->q->qtype;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	store_lookup_t lk = {0};
+	int rc = 0;
+
+	/* A name too long to have a wildcard sibling simply has none. */
+	if (zonecut_wildcard_key(ch->lower, ch->cur.len, zc->encloser_off, key, &keylen) == 0 &&
+	    (rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk)) < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	if (lk.has_rrset) {
+		put_rrset(b, &ch->cur, &lk.rrset);
+	} else if (lk.has_cname && qtype != WIRE_TYPE_CNAME) {
+		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
+	} else if (lk.exists && qtype == WIRE_TYPE_ANY) {
+		put_any_hinfo(b, &ch->cur);
+	} else {
+		/* A wildcard without the type is NODATA (RFC 4592 §2.2.1). */
+		b->rcode = lk.exists ? WIRE_RCODE_NOERROR : WIRE_RCODE_NXDOMAIN;
+		put_soa(b, zone, true);
+	}
+	return false;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -615,7 +665,19 @@ static bool answer_name(build_t *b, chase_t *ch)
 		b->store_err = ERR_STORE;
 		return false;
 	}
-	int rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk);
+	zonecut_t zc = {.kind = ZONECUT_EXISTS};
+	int rc =
+	    apex ? 0
+		 : zonecut_find(b->ctx->txn, ch->lower, ch->cur.len, c->domainlens[ch->zi], &zc);
+	if (rc < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	if (zc.kind == ZONECUT_REFERRAL) {
+		put_referral(b, ch, &zc);
+		return false;
+	}
+	rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk);
 	if (rc < 0) {
 		b->store_err = rc;
 		return false;
@@ -629,6 +691,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
 	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
 		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
+	} else if (!lk.exists && zc.kind == ZONECUT_MISSING) {
+		return answer_wildcard(b, ch, &zc, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
 	} else {
@@ -703,7 +767,7 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 		return 0;
 	size_t qend = b.w.pos;
 	answer_local(&b, lower, zi);
-	size_t len = finish(&b, qend, optroom, b.store_err < 0 ? 0 : WIRE_FLAG_AA);
+	size_t len = finish(&b, qend, optroom, b.store_err < 0 || b.referral ? 0 : WIRE_FLAG_AA);
 	*rcode = b.rcode;
 	return len;
 }

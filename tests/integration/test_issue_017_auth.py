@@ -3,6 +3,8 @@ Issue 17 (the authoritative side): the real skydns next to NSD on the same zone.
 
 - DO copied into replies (RFC 3225 section 3), seen by kdig +dnssec and dig +dnssec,
   over UDP and TCP, as NSD does.
+- Wildcards (closest encloser, NODATA, CNAME wildcards) and delegations (referrals
+  with AA clear, NS in authority, glue in additional, glue never answered).
 - Additional-section processing: A/AAAA of in-zone SRV, MX and NS targets, and an
   address for the synthesized apex NS ns1.<domain> (ns-address, default the listen
   address), never causing TC.
@@ -42,6 +44,13 @@ _http._tcp SRV 10 20 80 www
 _http._tcp SRV 10 20 8080 gone
 _big._tcp SRV 10 20 80 big
 _big._tcp SRV 10 20 80 mail
+*.wild A 10.0.5.1
+x.wild A 10.0.5.2
+*.cw CNAME www
+deleg NS ns.deleg
+ns.deleg A 10.0.6.1
+ext NS ns.example.com.
+_s._tcp SRV 0 0 53 ns.deleg
 """ + "".join("big A 10.1.0.%d\n" % i for i in range(1, 41))
 
 ZONE = "$ORIGIN skydns.local.\n$TTL 300\n" + BODY
@@ -61,6 +70,24 @@ QUESTIONS = [
     ("ns1.skydns.local.", "AAAA"),
     ("nope.skydns.local.", "A"),
     ("www.skydns.local.", "TXT"),
+    # wildcards (RFC 4592)
+    ("abc.wild.skydns.local.", "A"),
+    ("d.e.wild.skydns.local.", "A"),
+    ("abc.wild.skydns.local.", "AAAA"),
+    ("*.wild.skydns.local.", "A"),
+    ("x.wild.skydns.local.", "A"),
+    ("x.wild.skydns.local.", "TXT"),
+    ("a.x.wild.skydns.local.", "A"),
+    ("foo.cw.skydns.local.", "A"),
+    ("foo.cw.skydns.local.", "CNAME"),
+    # delegations: referrals, glue not answered authoritatively
+    ("deleg.skydns.local.", "NS"),
+    ("deleg.skydns.local.", "A"),
+    ("www.deleg.skydns.local.", "A"),
+    ("ns.deleg.skydns.local.", "A"),
+    ("ns.deleg.skydns.local.", "AAAA"),
+    ("a.ext.skydns.local.", "A"),
+    ("_s._tcp.skydns.local.", "SRV"),
 ]
 
 
@@ -198,6 +225,18 @@ def with_tools(sky):
              "dig +dnssec sees DO [%s]" % how)
         C.ok(re.search(r"^ns1\.skydns\.local\.\s+3600\s+IN\s+A\s+127\.0\.0\.1$", out, re.M)
              is not None, "dig: the synthesized NS has its address in additional [%s]" % how)
+        out = tool(["dig", "@127.0.0.1", "-p", str(sky), "+norec"]
+                   + (["+tcp"] if tcp else []) + ["www.deleg.skydns.local.", "A"])
+        flags = re.search(r";; flags: ([a-z ]+);", out)
+        C.ok(flags is not None and "aa" not in flags.group(1).split(),
+             "dig: a referral has AA clear [%s]" % how)
+        C.ok(re.search(r"AUTHORITY: 1, ADDITIONAL: 2", out) is not None and
+             re.search(r"^ns\.deleg\.skydns\.local\.\s+300\s+IN\s+A\s+10\.0\.6\.1$", out, re.M)
+             is not None, "dig: referral NS in authority, glue in additional [%s]" % how)
+        if shutil.which("kdig"):
+            out = tool(["kdig", "@127.0.0.1", "-p", str(sky), "+norec", "+short"]
+                       + (["+tcp"] if tcp else []) + ["any.name.wild.skydns.local.", "A"])
+            C.eq(out.strip(), "10.0.5.1", "kdig: a wildcard answers [%s]" % how)
         out = tool(["dig", "@127.0.0.1", "-p", str(sky), "+norec", "+short"]
                    + (["+tcp"] if tcp else []) + ["ns1.skydns.local.", "A"])
         C.eq(out.strip(), "127.0.0.1", "dig: ns1.skydns.local. answers its address [%s]" % how)

@@ -151,6 +151,13 @@ static void build_store(void)
 	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "big.skydns.local.");
 	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "a.skydns.local.");
 	add_name(w, "sub.other.test.", WIRE_TYPE_NS, "ns1.other.test.");
+	add_a(w, "*.wild.skydns.local.", "10.0.5.1", 70);
+	add_a(w, "x.wild.skydns.local.", "10.0.5.2", 70);
+	add_name(w, "*.cw.skydns.local.", WIRE_TYPE_CNAME, "a.skydns.local.");
+	add_name(w, "deleg.skydns.local.", WIRE_TYPE_NS, "ns.deleg.skydns.local.");
+	add_a(w, "ns.deleg.skydns.local.", "10.0.6.1", 80);
+	add_a(w, "www.deleg.skydns.local.", "10.0.6.2", 80);
+	add_srv_mx(w, "_d._tcp.skydns.local.", WIRE_TYPE_SRV, "ns.deleg.skydns.local.");
 	add(w, "txt.skydns.local.", WIRE_TYPE_TXT, 200, (const uint8_t *)"\5hello", 6);
 	add_name(w, "ptr.skydns.local.", WIRE_TYPE_PTR, "a.skydns.local.");
 	add_a(w, "x.y.ent.skydns.local.", "10.0.0.3", 30);
@@ -671,6 +678,71 @@ static void test_additional(void)
 	g_conf->ns_has_v4 = true;
 }
 
+/* Issue 17: wildcards per RFC 4592. */
+static void test_wildcard(void)
+{
+	CHECK_EQ_INT(ask("Abc.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "Abc.wild.skydns.local.", WIRE_TYPE_A, 70) && rdata_addr(0, "10.0.5.1"));
+	/* Any depth below the closest encloser. */
+	CHECK_EQ_INT(ask("d.e.wild.skydns.local.", WIRE_TYPE_A, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "d.e.wild.skydns.local.", WIRE_TYPE_A, 70));
+	/* NODATA at a wildcard without the type. */
+	CHECK_EQ_INT(ask("abc.wild.skydns.local.", WIRE_TYPE_AAAA, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	check_soa(0, "skydns.local.", MIN_TTL);
+	/* An existing name is answered as itself, and nothing is synthesized below it. */
+	CHECK_EQ_INT(ask("x.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	CHECK(rr_is(0, "x.wild.skydns.local.", WIRE_TYPE_A, 70) && rdata_addr(0, "10.0.5.2"));
+	CHECK_EQ_INT(ask("x.wild.skydns.local.", WIRE_TYPE_TXT, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	CHECK_EQ_INT(ask("a.x.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* The wildcard itself, asked literally. */
+	CHECK_EQ_INT(ask("*.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	CHECK(rr_is(0, "*.wild.skydns.local.", WIRE_TYPE_A, 70));
+	/* No wildcard at the closest encloser: NXDOMAIN. */
+	CHECK_EQ_INT(ask("q.txt.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* A CNAME wildcard is chased. */
+	CHECK_EQ_INT(ask("foo.cw.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 0);
+	CHECK(rr_is(0, "foo.cw.skydns.local.", WIRE_TYPE_CNAME, 300) &&
+	      rdata_name(0, 0, "a.skydns.local."));
+	CHECK(rr_is(1, "a.skydns.local.", WIRE_TYPE_A, 30));
+	CHECK_EQ_INT(ask("foo.cw.skydns.local.", WIRE_TYPE_CNAME, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0); /* the CNAME itself, not chased */
+	CHECK(rr_is(0, "foo.cw.skydns.local.", WIRE_TYPE_CNAME, 300));
+}
+
+/* Issue 17: NS below the apex is a zone cut. */
+static void test_delegation(void)
+{
+	const char *names[] = {"deleg.skydns.local.", "www.deleg.skydns.local.",
+			       "ns.deleg.skydns.local.", "no.such.deleg.skydns.local."};
+	uint16_t types[] = {WIRE_TYPE_NS, WIRE_TYPE_A, WIRE_TYPE_A, WIRE_TYPE_AAAA};
+
+	for (int tcp = 0; tcp < 2; tcp++) {
+		for (size_t i = 0; i < 4; i++) {
+			CHECK_EQ_INT(ask(names[i], types[i], -1, tcp), QUERY_REPLY);
+			/* AA clear, no answer: glue is never answered authoritatively. */
+			check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 1);
+			CHECK(rr_is(0, "deleg.skydns.local.", WIRE_TYPE_NS, 300) &&
+			      rdata_name(0, 0, "ns.deleg.skydns.local."));
+			CHECK(rr_is(1, "ns.deleg.skydns.local.", WIRE_TYPE_A, 80) &&
+			      rdata_addr(1, "10.0.6.1"));
+		}
+	}
+	/* An authoritative answer's target below the cut gets no glue (NSD neither). */
+	CHECK_EQ_INT(ask("_d._tcp.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	/* Case kept in the owner: it points into the question. */
+	CHECK_EQ_INT(ask("WWW.Deleg.skydns.local.", WIRE_TYPE_A, 1232, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 2);
+	CHECK(rr_is(0, "deleg.skydns.local.", WIRE_TYPE_NS, 300));
+}
+
 static void test_edns(void)
 {
 	uint8_t req[512];
@@ -1127,6 +1199,8 @@ int main(void)
 	test_forward();
 	test_edns();
 	test_additional();
+	test_wildcard();
+	test_delegation();
 	test_tsig();
 	test_truncation();
 	test_bad_packets();
