@@ -618,16 +618,21 @@ static void put_referral(build_t *b, const chase_t *ch, const zonecut_t *zc)
  * RFC 4592: a name that does not exist is answered from "*.<closest encloser>"
  * when that exists, with the question's name as owner. @return as answer_name.
  */
-static bool answer_wildcard(build_t *b, chase_t *ch, const zonecut_t *zc, name_ref_t *zone)
+static bool answer_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
 {
 	uint16_t qtype = b->q->qtype;
 	uint8_t key[WIRE_KEY_MAX];
-	size_t keylen;
+	size_t keylen, enc = 0;
 	store_lookup_t lk = {0};
-	int rc = 0;
+	int rc = zonecut_encloser(b->ctx->txn, ch->lower, ch->cur.len, b->conf->domainlens[ch->zi],
+				  &enc);
 
+	if (rc < 0) {
+		b->store_err = rc;
+		return false;
+	}
 	/* A name too long to have a wildcard sibling simply has none. */
-	if (zonecut_wildcard_key(ch->lower, ch->cur.len, zc->encloser_off, key, &keylen) == 0 &&
+	if (zonecut_wildcard_key(ch->lower, ch->cur.len, enc, key, &keylen) == 0 &&
 	    (rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk)) < 0) {
 		b->store_err = rc;
 		return false;
@@ -691,8 +696,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
 	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
 		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
-	} else if (!lk.exists && zc.kind == ZONECUT_MISSING) {
-		return answer_wildcard(b, ch, &zc, &zone);
+	} else if (!lk.exists && !apex) {
+		return answer_wildcard(b, ch, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
 	} else {

@@ -29,30 +29,58 @@ int zonecut_find(store_rtxn_t *txn, const uint8_t *lower, size_t len, size_t ape
 	size_t offs[WIRE_NAME_MAX], n = 0, keylen;
 	uint8_t key[WIRE_KEY_MAX];
 	zonecut_t res = {.kind = ZONECUT_EXISTS};
+	store_lookup_t lk;
 	int ret;
 
 	if ((ret = label_offsets(lower, len, apexlen, offs, &n)) < 0)
 		return ret;
-	/* From just below the apex down: the highest cut wins (RFC 1034 §4.3.2). */
+	/*
+	 * From just below the apex down: the highest cut wins (RFC 1034 §4.3.2).
+	 * Exact gets only, their misses cached: a name that does not exist has no
+	 * NS, so walking past it changes nothing, and most names have no NS.
+	 */
 	for (size_t i = n; i-- > 0;) {
-		store_lookup_t lk;
+		if (wire_name_to_key(lower + offs[i], len - offs[i], key, &keylen) < 0)
+			return ERR_INVAL;
+		if ((ret = store_has_rrset(txn, key, keylen, WIRE_TYPE_NS)) < 0)
+			return ret;
+		if (ret == 0)
+			continue;
+		if ((ret = store_lookup(txn, key, keylen, WIRE_TYPE_NS, &lk)) < 0)
+			return ret;
+		if (!lk.has_rrset)
+			return ERR_STORE; /* just seen: the snapshot cannot have changed */
+		res.kind = ZONECUT_REFERRAL;
+		res.cut_off = offs[i];
+		res.ns = lk.rrset;
+		break;
+	}
+	*out = res;
+	return 0;
+}
+
+int zonecut_encloser(store_rtxn_t *txn, const uint8_t *lower, size_t len, size_t apexlen,
+		     size_t *encloser_off)
+{
+	size_t offs[WIRE_NAME_MAX], n = 0, keylen;
+	uint8_t key[WIRE_KEY_MAX];
+	store_lookup_t lk;
+	int ret;
+
+	if ((ret = label_offsets(lower, len, apexlen, offs, &n)) < 0)
+		return ret;
+	/* Up from the parent: the first name that exists; the apex always does. */
+	for (size_t i = 1; i < n; i++) {
 		if (wire_name_to_key(lower + offs[i], len - offs[i], key, &keylen) < 0)
 			return ERR_INVAL;
 		if ((ret = store_lookup(txn, key, keylen, WIRE_TYPE_NS, &lk)) < 0)
 			return ret;
-		if (lk.has_rrset) {
-			res.kind = ZONECUT_REFERRAL;
-			res.cut_off = offs[i];
-			res.ns = lk.rrset;
-			break;
-		}
-		if (!lk.exists) {
-			res.kind = ZONECUT_MISSING;
-			res.encloser_off = i + 1 < n ? offs[i + 1] : len - apexlen;
-			break;
+		if (lk.exists) {
+			*encloser_off = offs[i];
+			return 0;
 		}
 	}
-	*out = res;
+	*encloser_off = len - apexlen;
 	return 0;
 }
 

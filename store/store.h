@@ -199,6 +199,13 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 		 store_lookup_t *out);
 
 /**
+ * Does the name hold an rrset of this type? One exact get, no walk; with a
+ * lookup cache a miss is remembered too (for the zone-cut walk, which asks
+ * every name for an NS it almost never has). @return 1, 0, or ERR_*.
+ */
+int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype);
+
+/**
  * Call fn for every rrset of every name whose key starts with `key` (the
  * subtree at that name; keylen 0 = everything), in key order.
  * fn returns 0 to go on, anything else stops the walk and is returned.
