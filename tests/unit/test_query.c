@@ -737,6 +737,24 @@ static void test_delegation(void)
 	/* An authoritative answer's target below the cut gets no glue (NSD neither). */
 	CHECK_EQ_INT(ask("_d._tcp.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
 	check_hdr(AUTH, 0, 1, 0, 0);
+	/* A cut that appears later is seen at the next snapshot: the lookup cache's
+	 * remembered "no NS here" dies with the commit. */
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	store_wtxn_t *w = NULL;
+	if (store_write_begin(g_store, &w) < 0)
+		exit(2);
+	add_name(w, "ptr.skydns.local.", WIRE_TYPE_NS, "ns.other.test.");
+	if (store_write_commit(w) < 0)
+		exit(2);
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0); /* old snapshot until renewed */
+	store_read_reset(g_txn);
+	if (store_read_renew(g_txn) < 0)
+		exit(2);
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 0);
+	CHECK(rr_is(0, "ptr.skydns.local.", WIRE_TYPE_NS, 300));
 	/* Case kept in the owner: it points into the question. */
 	CHECK_EQ_INT(ask("WWW.Deleg.skydns.local.", WIRE_TYPE_A, 1232, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 2);
