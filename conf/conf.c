@@ -721,6 +721,52 @@ static int set_hostnames(conf_t *c, const keydef_t *k, const char *val, char *ms
 	return set_string_field(c, k->off, *out ? out : NULL);
 }
 
+/* ns-address: one IPv4 and/or one IPv6 for ns1.<domain>; "none" (or empty) for neither. */
+static int set_ns_address(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char tok[TOKEN_MAX];
+	const char *list = strcasecmp(val, "none") == 0 ? "" : val, *cur = list;
+	bool v4 = false, v6 = false;
+	uint8_t a4[4], a6[16];
+	int r;
+
+	(void)k;
+	while (*list && (r = next_token(&cur, ",", tok)) != 0) {
+		if (r > 0 && !v4 && inet_pton(AF_INET, tok, a4) == 1)
+			v4 = true;
+		else if (r > 0 && !v6 && inet_pton(AF_INET6, tok, a6) == 1)
+			v6 = true;
+		else
+			return expected(msg, msglen, val,
+					"expected at most one IPv4 and one IPv6 address separated "
+					"by ',', or none");
+	}
+	c->ns_has_v4 = v4;
+	c->ns_has_v6 = v6;
+	if (v4)
+		memcpy(c->ns_v4, a4, 4);
+	if (v6)
+		memcpy(c->ns_v6, a6, 16);
+	return 0;
+}
+
+/* Default ns-address: where we listen, unless that is a wildcard (no one address to name). */
+static void ns_address_default(conf_t *c)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->dns_addr.sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->dns_addr.sa;
+
+	c->ns_has_v4 = c->ns_has_v6 = false;
+	if (c->dns_addr.sa.ss_family == AF_INET && sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+		memcpy(c->ns_v4, &sin->sin_addr, 4);
+		c->ns_has_v4 = true;
+	} else if (c->dns_addr.sa.ss_family == AF_INET6 &&
+		   !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)) {
+		memcpy(c->ns_v6, &sin6->sin6_addr, 16);
+		c->ns_has_v6 = true;
+	}
+}
+
 /* The original's [Stats] server: now the admin API, which also serves stats. */
 static int set_stats_server(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
@@ -770,6 +816,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("cacheSize", "cache-size"), set_uint, F(cache_size), 0, 100000000},
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
+    {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},
     {SEC_STORE, NAMES("data-dir"), set_str, F(data_dir), 1, 0},
     {SEC_STORE, NAMES("map-size"), set_size, F(map_size), MIB, 1ULL << 40},
@@ -1038,6 +1085,8 @@ static int cross_check(parser_t *p)
 		return fail(p, ERR_CONFIG, "[Probe] check-timeout must not exceed check-interval");
 	if (p->stats_server && !was_set(p, offsetof(conf_t, api_enable)))
 		c->api_enable = true;
+	if (!was_set(p, offsetof(conf_t, ns_has_v4)))
+		ns_address_default(c);
 	return 0;
 }
 
@@ -1065,6 +1114,7 @@ int conf_defaults(conf_t **out)
 		goto fail;
 	}
 	c->ndomains = 1;
+	ns_address_default(c);
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;
 	c->max_ttl = 86400;

@@ -68,6 +68,12 @@ typedef struct conf {
 	/* forward-max-per-client: questions in flight one client /24 (/56) may start per worker,
 	 * twice that many of its queries waiting; 0 = no cap; default 512 (issue 10) */
 	unsigned forward_max_per_client;
+	/* ns-address: addresses of the synthesized apex NS ns1.<domain> (issue 17), at most one
+	 * IPv4 and one IPv6, ','-separated; "none" or empty = no address. Default: the IP of
+	 * dns-addr unless it is a wildcard (0.0.0.0, ::). Raw network-order bytes. */
+	bool ns_has_v4, ns_has_v6;
+	uint8_t ns_v4[4];
+	uint8_t ns_v6[16];
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

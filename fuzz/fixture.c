@@ -77,6 +77,13 @@ struct store *fixture_store(void)
 	ret |= add(w, src, "skydns.local.", WIRE_TYPE_MX, rd,
 		   (uint16_t)(2 + name_rdata("a.skydns.local.", rd + 2)));
 	ret |= add(w, src, "deep.ent.skydns.local.", WIRE_TYPE_A, "\x0a\x00\x00\x02", 4);
+	/* Issue 17: a wildcard, a CNAME wildcard, a delegation with glue. */
+	ret |= add(w, src, "*.w.skydns.local.", WIRE_TYPE_A, "\x0a\x00\x00\x03", 4);
+	ret |= add(w, src, "*.cw.skydns.local.", WIRE_TYPE_CNAME, rd,
+		   name_rdata("a.skydns.local.", rd));
+	ret |= add(w, src, "sub.skydns.local.", WIRE_TYPE_NS, rd,
+		   name_rdata("ns.sub.skydns.local.", rd));
+	ret |= add(w, src, "ns.sub.skydns.local.", WIRE_TYPE_A, "\x0a\x00\x00\x04", 4);
 	if (ret != 0 || store_write_commit(w) != 0)
 		abort();
 	return g_store;

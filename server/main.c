@@ -47,6 +47,7 @@ typedef struct {
 	bool version;
 	const char *import;
 	const char *origin;
+	bool import_allow_empty;
 	const char *status_ip;
 	const char *status;
 } opts_t;
@@ -80,13 +81,15 @@ typedef struct {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: skydns [-config-file FILE] [-check-config] [-version]\n"
-		   "              [-import ZONEFILE [-origin NAME]] [-set-status IP UP|DOWN]\n"
+		   "              [-import ZONEFILE [-origin NAME] [-import-allow-empty]]\n"
+		   "              [-set-status IP UP|DOWN]\n"
 		   "  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
 		   "  -check-config   validate the config and exit (0 ok, 2 error)\n"
 		   "  -version        print the version and exit\n"
 		   "  -import FILE    load a zone file into the store (replaces the previous\n"
 		   "                  import of the same origin) and exit\n"
 		   "  -origin NAME    origin of the zone file (default: first local domain)\n"
+		   "  -import-allow-empty  let a file with no records empty a zone\n"
 		   "  -set-status IP UP|DOWN  record an address's health in the store and exit\n");
 }
 
@@ -118,6 +121,8 @@ static int parse_flags(int argc, char **argv, opts_t *o)
 			o->import = argv[++i];
 		else if (flag_is(a, "origin") && has1)
 			o->origin = argv[++i];
+		else if (flag_is(a, "import-allow-empty"))
+			o->import_allow_empty = true;
 		else if (flag_is(a, "set-status") && has2) {
 			o->status_ip = argv[++i];
 			o->status = argv[++i];
@@ -134,13 +139,18 @@ static int parse_flags(int argc, char **argv, opts_t *o)
 		fprintf(stderr, "skydns: -origin needs -import\n");
 		return 2;
 	}
+	if (o->import_allow_empty && !o->import) {
+		fprintf(stderr, "skydns: -import-allow-empty needs -import\n");
+		return 2;
+	}
 	return 0;
 }
 
 static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 {
 	uint8_t origin[WIRE_NAME_MAX];
-	size_t originlen, nrr = 0;
+	size_t originlen;
+	store_import_result_t res = {0, 0};
 	char err[512] = "";
 	int ret;
 
@@ -161,14 +171,19 @@ static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 		originlen = conf->domainlens[0];
 		memcpy(origin, conf->domains[0], originlen);
 	}
-	ret = store_import_zone(store, o->import, origin, originlen, err, sizeof(err), &nrr);
+	ret = store_import_zone_flags(store, o->import, origin, originlen,
+				      o->import_allow_empty ? STORE_IMPORT_ALLOW_EMPTY : 0, err,
+				      sizeof(err), &res);
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", err[0] ? err : err_str(ret));
 		if (err[0] && ret != ERR_PARSE)
 			fprintf(stderr, "skydns: import: %s\n", err_str(ret));
 		return 1;
 	}
-	printf("imported %zu records from %s\n", nrr, o->import);
+	if (res.nsoa == 0)
+		fprintf(stderr, "%s: warning: no SOA record (skydns answers with its own)\n",
+			o->import);
+	printf("imported %zu records from %s\n", res.nrr, o->import);
 	return 0;
 }
 

@@ -5,8 +5,10 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/additional.h"
 #include "server/select.h"
 #include "server/topn.h"
+#include "server/zonecut.h"
 #include "store/store.h"
 
 #define QUERY_OPT_LEN 11     /* root name, type, class, ttl, rdlen */
@@ -21,6 +23,9 @@
 #define QUERY_OPCODE(f) (((f) >> 11) & 0xf)
 /* Request bits a reply copies: opcode, RD, CD. */
 #define QUERY_COPY_FLAGS (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)
+/* CD means something only to QUERY (RFC 6840 §5.9); Knot copies only RD for other opcodes. */
+#define QUERY_COPY_FLAGS_OTHER (0x7800 | WIRE_FLAG_RD)
+#define QUERY_EDNS_DO 0x8000 /* DO bit in the OPT TTL's flags (RFC 3225) */
 
 /* Outcome of parsing everything after the header. */
 enum { PARSE_OK, PARSE_FORMERR, PARSE_BADVERS };
@@ -59,7 +64,10 @@ typedef struct {
 	int err;
 	int store_err;
 	uint16_t rcode;
-	uint16_t an, ns;
+	uint16_t an, ns, ar;
+	bool referral;	  /* a delegation answered: AA clear (RFC 1034 §4.3.2 step 3b) */
+	additional_t add; /* targets whose addresses go in the additional section */
+	uint8_t ns1name[WIRE_NAME_MAX]; /* ns1.<domain>, when the synthesized NS named it */
 } build_t;
 
 static uint64_t rng_next(uint64_t s[2])
@@ -261,7 +269,9 @@ static int put_header(wire_writer_t *w, const query_t *q, uint16_t flags)
 
 static uint16_t reply_flags(const query_t *q, uint16_t rcode)
 {
-	return (uint16_t)(WIRE_FLAG_QR | (q->flags & QUERY_COPY_FLAGS) | (rcode & 0xf));
+	uint16_t copy = QUERY_OPCODE(q->flags) == 0 ? QUERY_COPY_FLAGS : QUERY_COPY_FLAGS_OTHER;
+
+	return (uint16_t)(WIRE_FLAG_QR | (q->flags & copy) | (rcode & 0xf));
 }
 
 static int put_question(wire_writer_t *w, const query_t *q)
@@ -272,13 +282,14 @@ static int put_question(wire_writer_t *w, const query_t *q)
 	return e;
 }
 
-static int put_opt(wire_writer_t *w, uint16_t bufsize, uint16_t rcode)
+static int put_opt(wire_writer_t *w, const query_t *q, uint16_t bufsize, uint16_t rcode)
 {
 	int e = wire_put_u8(w, 0);
 	e |= wire_put_u16(w, WIRE_TYPE_OPT);
 	e |= wire_put_u16(w, bufsize);
-	/* Extended rcode: its high 8 bits; version 0; DO clear (no DNSSEC here). */
-	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24);
+	/* Extended rcode: its high 8 bits; version 0. DO is echoed (RFC 3225 §3 MUST), though
+	 * nothing here is signed: it tells the client the server understood the bit. */
+	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24 | (q->edns_do ? QUERY_EDNS_DO : 0));
 	e |= wire_put_u16(w, 0);
 	return e;
 }
@@ -299,7 +310,7 @@ static size_t reply_bare(const query_t *q, uint16_t rcode, bool question, uint16
 		wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, bufsize, rcode);
+		e |= put_opt(&w, q, bufsize, rcode);
 		wire_patch_u16(&w, 10, 1);
 	}
 	return e < 0 ? 0 : w.pos;
@@ -346,8 +357,10 @@ static void put_rrset_plain(build_t *b, name_ref_t *owner, const store_rrset_t *
 	size_t pos = 0;
 	int rc;
 
-	while ((rc = store_rrset_next(set, &pos, &rr)) == 1)
-		put_stored_rr(b, owner, set->type, &rr);
+	while ((rc = store_rrset_next(set, &pos, &rr)) == 1) {
+		size_t rdoff = put_stored_rr(b, owner, set->type, &rr);
+		additional_note_rdata(&b->add, set->type, rr.rdata, rr.rdlen, rdoff);
+	}
 	if (rc < 0)
 		b->store_err = rc;
 }
@@ -483,6 +496,31 @@ static void put_synth_ns(build_t *b, name_ref_t *zone)
 	put_prefixed(b, "ns1", zone);
 	patch_rdlen(b, at);
 	b->an++;
+	/* "\3ns1" then a pointer to the zone: a valid compression target for the glue. */
+	b->ns1name[0] = 3;
+	memcpy(b->ns1name + 1, "ns1", 3);
+	memcpy(b->ns1name + 4, zone->name, zone->len);
+	additional_note(&b->add, b->ns1name, 4 + zone->len, at + 2);
+}
+
+/* ns1.<domain> without data of its own: the configured ns-address, else NODATA. */
+static void put_synth_ns_addr(build_t *b, name_ref_t *cur, int zi, const uint8_t *lower,
+			      name_ref_t *zone)
+{
+	const uint8_t *addr = NULL;
+	size_t alen = additional_ns_addr(b->conf, zi, lower, cur->len, b->q->qtype, &addr);
+
+	if (alen == 0) {
+		put_soa(b, zone, true);
+		return;
+	}
+	put_name(b, cur);
+	b->err |= wire_put_u16(&b->w, b->q->qtype);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, QUERY_NS_TTL);
+	b->err |= wire_put_u16(&b->w, (uint16_t)alen);
+	b->err |= wire_put_bytes(&b->w, addr, alen);
+	b->an++;
 }
 
 /* RFC 8482: a minimal answer to ANY instead of every rrset. */
@@ -560,6 +598,59 @@ static bool follow_cname(build_t *b, chase_t *ch, const store_rrset_t *cname)
 	return true;
 }
 
+/* Below a zone cut: the cut's NS in authority, glue in additional, not authoritative. */
+static void put_referral(build_t *b, const chase_t *ch, const zonecut_t *zc)
+{
+	name_ref_t owner = {ch->cur.name + zc->cut_off, ch->cur.len - zc->cut_off,
+			    ch->cur.off > 0 ? ch->cur.off + zc->cut_off : 0};
+	uint16_t an = b->an;
+
+	b->add.glue = true;
+	put_rrset_plain(b, &owner, &zc->ns);
+	b->add.glue = false;
+	b->ns = (uint16_t)(b->ns + b->an - an);
+	b->an = an;
+	/* After CNAMEs of ours the answer is still authoritative for them. */
+	b->referral = an == 0;
+}
+
+/*
+ * RFC 4592: a name that does not exist is answered from "*.<closest encloser>"
+ * when that exists, with the question's name as owner. @return as answer_name.
+ */
+static bool answer_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
+{
+	uint16_t qtype = b->q->qtype;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen, enc = 0;
+	store_lookup_t lk = {0};
+	int rc = zonecut_encloser(b->ctx->txn, ch->lower, ch->cur.len, b->conf->domainlens[ch->zi],
+				  &enc);
+
+	if (rc < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	/* A name too long to have a wildcard sibling simply has none. */
+	if (zonecut_wildcard_key(ch->lower, ch->cur.len, enc, key, &keylen) == 0 &&
+	    (rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk)) < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	if (lk.has_rrset) {
+		put_rrset(b, &ch->cur, &lk.rrset);
+	} else if (lk.has_cname && qtype != WIRE_TYPE_CNAME) {
+		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
+	} else if (lk.exists && qtype == WIRE_TYPE_ANY) {
+		put_any_hinfo(b, &ch->cur);
+	} else {
+		/* A wildcard without the type is NODATA (RFC 4592 §2.2.1). */
+		b->rcode = lk.exists ? WIRE_RCODE_NOERROR : WIRE_RCODE_NXDOMAIN;
+		put_soa(b, zone, true);
+	}
+	return false;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -579,7 +670,19 @@ static bool answer_name(build_t *b, chase_t *ch)
 		b->store_err = ERR_STORE;
 		return false;
 	}
-	int rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk);
+	zonecut_t zc = {.kind = ZONECUT_EXISTS};
+	int rc =
+	    apex ? 0
+		 : zonecut_find(b->ctx->txn, ch->lower, ch->cur.len, c->domainlens[ch->zi], &zc);
+	if (rc < 0) {
+		b->store_err = rc;
+		return false;
+	}
+	if (zc.kind == ZONECUT_REFERRAL) {
+		put_referral(b, ch, &zc);
+		return false;
+	}
+	rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk);
 	if (rc < 0) {
 		b->store_err = rc;
 		return false;
@@ -591,6 +694,10 @@ static bool answer_name(build_t *b, chase_t *ch)
 	} else if (lk.has_cname && qtype != WIRE_TYPE_CNAME) {
 		/* Chain too long: stop with what was collected (NOERROR). */
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
+	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
+		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
+	} else if (!lk.exists && !apex) {
+		return answer_wildcard(b, ch, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
 	} else {
@@ -632,16 +739,20 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 		}
 		b->w.pos = qend;
 		b->an = b->ns = 0;
+	} else {
+		/* Last: optional records use only the room the answer left (RFC 2181 §9). */
+		b->ar = additional_fill(&b->add, &b->w, b->ctx->txn, b->conf);
 	}
 	b->w.cap += optroom;
 	wire_patch_u16(&b->w, 2, reply_flags(b->q, b->rcode) | flags);
 	wire_patch_u16(&b->w, 4, 1);
 	wire_patch_u16(&b->w, 6, b->an);
 	wire_patch_u16(&b->w, 8, b->ns);
+	wire_patch_u16(&b->w, 10, b->ar);
 	if (b->q->edns) {
-		if (put_opt(&b->w, b->conf->edns_bufsize, b->rcode) < 0)
+		if (put_opt(&b->w, b->q, b->conf->edns_bufsize, b->rcode) < 0)
 			return 0;
-		wire_patch_u16(&b->w, 10, 1);
+		wire_patch_u16(&b->w, 10, (uint16_t)(b->ar + 1));
 	}
 	return b->w.pos;
 }
@@ -653,6 +764,7 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
 	size_t optroom = q->edns ? QUERY_OPT_LEN : 0;
 
+	additional_init(&b.add);
 	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
 		return 0;
 	wire_writer_init(&b.w, resp, lim - optroom);
@@ -660,7 +772,7 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 		return 0;
 	size_t qend = b.w.pos;
 	answer_local(&b, lower, zi);
-	size_t len = finish(&b, qend, optroom, b.store_err < 0 ? 0 : WIRE_FLAG_AA);
+	size_t len = finish(&b, qend, optroom, b.store_err < 0 || b.referral ? 0 : WIRE_FLAG_AA);
 	*rcode = b.rcode;
 	return len;
 }
@@ -717,7 +829,7 @@ static size_t build_badkey(const query_ctx_t *ctx, const query_t *q, const tsig_
 			wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
+		e |= put_opt(&w, q, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
 		ar++;
 	}
 	/* The TSIG goes last (§5.1); names uncompressed, as §4.2 wants for the algorithm. */

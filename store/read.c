@@ -250,6 +250,78 @@ static bool key_is_rrset_of(const MDB_val *k, const uint8_t *key, size_t keylen)
 	       memcmp(p, key, keylen) == 0;
 }
 
+/* Remember (key, qtype) -> val in its set; val NULL records "no such rrset". */
+static void cache_put(store_rtxn_t *t, struct cache_slot *set, const uint8_t *buf, size_t keylen,
+		      uint16_t qtype, const MDB_val *v)
+{
+	uint32_t epoch = t->cache->epoch;
+	struct cache_slot *slot;
+
+	if (v && v->mv_size > UINT32_MAX)
+		return;
+	/* A free way, else the older entry goes: the newer one moves to the second way. */
+	if (set[0].epoch != epoch) {
+		slot = &set[0];
+	} else if (set[1].epoch != epoch) {
+		slot = &set[1];
+	} else {
+		set[1] = set[0];
+		slot = &set[0];
+	}
+	slot->epoch = epoch;
+	slot->vlen = v ? (uint32_t)v->mv_size : 0;
+	slot->val = v ? v->mv_data : NULL;
+	slot->qtype = qtype;
+	slot->keylen = (uint8_t)keylen;
+	memcpy(slot->key, buf, keylen);
+}
+
+/*
+ * One exact get of (buf[0..keylen) || 0 || qtype), through the cache.
+ * buf has room for the key extra. @param neg also cache a miss (issue 17:
+ * the zone-cut walk asks for NS at names that almost never have one).
+ * @return 1 hit (*v set), 0 miss, or ERR_*.
+ */
+static int exact_get(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtype, MDB_val *v,
+		     bool neg)
+{
+	MDB_val k = {keylen + STORE_KEY_EXTRA, buf};
+	struct cache_slot *set = NULL;
+	int rc;
+
+	if (t->cache && t->live && keylen <= CACHE_KEY_MAX) {
+		set = cache_set(t->cache, buf, keylen, qtype);
+		for (struct cache_slot *slot = set; slot < set + 2; slot++) {
+			if (slot_holds(slot, t->cache->epoch, buf, keylen, qtype)) {
+				if (!slot->val)
+					return 0; /* a remembered miss */
+				v->mv_data = (void *)slot->val;
+				v->mv_size = slot->vlen;
+				return 1;
+			}
+		}
+	}
+	buf[keylen] = 0;
+	wire_write_u16(buf + keylen + 1, qtype);
+	rc = mdb_get(t->txn, t->s->rrsets, &k, v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_err(rc);
+	if (set && (rc == 0 || neg))
+		cache_put(t, set, buf, keylen, qtype, rc == 0 ? v : NULL);
+	return rc == 0 ? 1 : 0;
+}
+
+int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype)
+{
+	uint8_t buf[WIRE_KEY_MAX + STORE_KEY_EXTRA];
+	MDB_val v;
+
+	if (keylen > WIRE_KEY_MAX)
+		return ERR_INVAL;
+	memcpy(buf, key, keylen);
+	return exact_get(t, buf, keylen, qtype, &v, true);
+}
+
 /*
  * The common case, the asked rrset exists: one B-tree descent for the exact
  * key instead of a cursor walk over all of the name's rrsets and one key
@@ -259,47 +331,12 @@ static bool key_is_rrset_of(const MDB_val *k, const uint8_t *key, size_t keylen)
 static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtype,
 			store_lookup_t *out)
 {
-	MDB_val k = {keylen + STORE_KEY_EXTRA, buf}, v;
-	struct cache_slot *set = NULL, *slot;
 	store_lookup_t res = {0};
-	uint32_t epoch = 0;
-	int rc, ret;
+	MDB_val v;
+	int ret;
 
-	if (t->cache && t->live && keylen <= CACHE_KEY_MAX) {
-		set = cache_set(t->cache, buf, keylen, qtype);
-		epoch = t->cache->epoch;
-		for (slot = set; slot < set + 2; slot++) {
-			if (slot_holds(slot, epoch, buf, keylen, qtype)) {
-				v.mv_data = (void *)slot->val;
-				v.mv_size = slot->vlen;
-				goto found;
-			}
-		}
-	}
-	wire_write_u16(buf + keylen + 1, qtype);
-	rc = mdb_get(t->txn, t->s->rrsets, &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return store_mdb_err(rc);
-	if (set && v.mv_size <= UINT32_MAX) {
-		/* A free way, else the older entry goes: the newer one moves to the second way. */
-		if (set[0].epoch != epoch) {
-			slot = &set[0];
-		} else if (set[1].epoch != epoch) {
-			slot = &set[1];
-		} else {
-			set[1] = set[0];
-			slot = &set[0];
-		}
-		slot->epoch = epoch;
-		slot->vlen = (uint32_t)v.mv_size;
-		slot->val = v.mv_data;
-		slot->qtype = qtype;
-		slot->keylen = (uint8_t)keylen;
-		memcpy(slot->key, buf, keylen);
-	}
-found:
+	if ((ret = exact_get(t, buf, keylen, qtype, &v, false)) <= 0)
+		return ret;
 	if ((ret = value_view(qtype, v.mv_data, v.mv_size, &res.rrset)) < 0)
 		return ret;
 	res.exists = res.has_rrset = true;
@@ -438,4 +475,25 @@ int store_source_find(store_rtxn_t *t, const char *source)
 	if (v.mv_size != 1)
 		return ERR_STORE;
 	return *(const uint8_t *)v.mv_data;
+}
+
+int store_source_has_data(store_rtxn_t *t, int src)
+{
+	uint8_t first = (uint8_t)src;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {1, &first}, v;
+	int rc, ret;
+
+	if (src < 0 || src > UINT8_MAX)
+		return ERR_INVAL;
+	/* bysrc keys start with the source id: one seek answers it. */
+	if ((rc = mdb_cursor_open(t->txn, t->s->bysrc, &cur)) != 0)
+		return store_mdb_err(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		ret = *(const uint8_t *)k.mv_data == first ? 1 : 0;
+	else
+		ret = rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+	mdb_cursor_close(cur);
+	return ret;
 }

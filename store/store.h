@@ -199,6 +199,13 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 		 store_lookup_t *out);
 
 /**
+ * Does the name hold an rrset of this type? One exact get, no walk; with a
+ * lookup cache a miss is remembered too (for the zone-cut walk, which asks
+ * every name for an NS it almost never has). @return 1, 0, or ERR_*.
+ */
+int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype);
+
+/**
  * Call fn for every rrset of every name whose key starts with `key` (the
  * subtree at that name; keylen 0 = everything), in key order.
  * fn returns 0 to go on, anything else stops the walk and is returned.
@@ -225,6 +232,8 @@ int store_health_iter(store_rtxn_t *t, store_health_fn fn, void *ctx);
  * an entry there (ids < 64). Lets the API refuse names owned by k8s.
  */
 int store_name_sources(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint64_t *mask);
+/** Has source id `src` any entry in this snapshot? @return 1, 0, or ERR_*. */
+int store_source_has_data(store_rtxn_t *t, int src);
 /** Look up a source's id without creating it. @return id (>=0) or ERR_NOTFOUND. */
 int store_source_find(store_rtxn_t *t, const char *source);
 
@@ -369,3 +378,26 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 		1, 5, 10, 50, 100, 500, 1000                                                       \
 	} /* ms */
 #define STORE_ETCD_LAT_NBOUNDS 7
+
+enum {
+	/* A file with no records may replace a zone that has some (skydns -import-allow-empty);
+	 * without it that import fails, so a truncated file cannot wipe a zone by accident. */
+	STORE_IMPORT_ALLOW_EMPTY = 1 << 0,
+};
+
+/* What an import found, for the caller's report. */
+typedef struct {
+	size_t nrr;  /* records stored */
+	size_t nsoa; /* SOA records seen (0 or 1): 0 deserves a warning */
+} store_import_result_t;
+
+/**
+ * store_import_zone with flags (STORE_IMPORT_*). Besides syntax, it refuses
+ * with "PATH:LINE: message": a CNAME beside other data at one name (RFC 1034
+ * §3.6.2), a CNAME at the apex, a second SOA, an unknown type, a bad TTL,
+ * names outside the zone, and an empty file over a non-empty zone unless
+ * STORE_IMPORT_ALLOW_EMPTY.
+ * @param res receives the counts on success (may be NULL).
+ */
+int store_import_zone_flags(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
+			    unsigned flags, char *err, size_t errlen, store_import_result_t *res);

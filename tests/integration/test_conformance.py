@@ -105,6 +105,29 @@ def t_opcodes(srv, tcp, what):
         c.eq((struct.unpack("!H", r[2:4])[0] >> 11) & 0xF, op, "%s opcode %d echoed" % (what, op))
 
 
+def t_opcode_flags(srv, tcp, what):
+    # Issue 17: an unknown opcode's NOTIMP copies RD, never CD (Knot).
+    wire = hdr(flags=(5 << 11) | 0x0100 | 0x0010) + question()
+    r = tcp_query(srv.port, wire) if tcp else udp_query(srv.port, wire)
+    flags = struct.unpack("!H", r[2:4])[0]
+    c.eq(rcode_of(r), dns.rcode.NOTIMP, what + " opcode 5 NOTIMP")
+    c.eq(flags & 0x0100, 0x0100, what + " RD copied")
+    c.eq(flags & 0x0010, 0, what + " CD not copied")
+
+
+def t_do_bit(srv, tcp, what):
+    # Issue 17, RFC 3225 section 3: DO set in the query is set in the reply's OPT.
+    for name, rc in (("www.skydns.local.", 0), ("nope.skydns.local.", dns.rcode.NXDOMAIN)):
+        r = ask(srv, hdr(ar=1) + question(name) + opt(flags=0x8000), tcp)
+        c.eq(r.rcode(), rc, "%s %s rcode" % (what, name))
+        c.ok(r.ednsflags & dns.flags.DO, "%s %s DO copied" % (what, name))
+    r = ask(srv, hdr(ar=1) + question() + opt(version=1, flags=0x8000), tcp)
+    c.eq(r.rcode(), dns.rcode.BADVERS, what + " BADVERS with DO")
+    c.ok(r.ednsflags & dns.flags.DO, what + " BADVERS copies DO")
+    r = ask(srv, hdr(ar=1) + question() + opt(), tcp)
+    c.ok(not r.ednsflags & dns.flags.DO, what + " no DO without DO")
+
+
 def t_qdcount(srv, tcp, what):
     for qd, body in ((0, b""), (2, question() + question("x.skydns.local."))):
         wire = hdr(qd=qd) + body
@@ -294,7 +317,8 @@ def main():
     with Skydns(ZONE, extra_conf="tcp-idle-timeout = 1\n") as srv:
         srv.start()
         for name, fn in [("plain", t_plain), ("rd clear", t_rd_clear), ("flags in query", t_flags_in_query),
-                         ("opcodes", t_opcodes), ("qdcount", t_qdcount), ("classes", t_classes),
+                         ("opcodes", t_opcodes), ("opcode flags", t_opcode_flags),
+                         ("do bit", t_do_bit), ("qdcount", t_qdcount), ("classes", t_classes),
                          ("qtype ANY", t_qtype_any), ("unknown type", t_unknown_type), ("0x20", t_case),
                          ("long names", t_long_names), ("compression", t_compression),
                          ("lying counts", t_lying_counts), ("truncated", t_truncated),

@@ -838,6 +838,38 @@ static void test_max_ttl(void)
 	    ":2: [Dns] max-ttl: expected a number from 1 to 2147483647, got \"2147483648\"");
 }
 
+/* Issue 17: ns-address, and its default from dns-addr. */
+static void test_ns_address(void)
+{
+	conf_t *c = expect_ok("[Dns]\ndns-addr = 127.0.0.2:5300\n");
+
+	if (c)
+		CHECK(c->ns_has_v4 && !c->ns_has_v6 && memcmp(c->ns_v4, "\x7f\0\0\2", 4) == 0);
+	conf_free(c);
+	c = expect_ok("[Dns]\ndns-addr = 0.0.0.0:53\n");
+	if (c)
+		CHECK(!c->ns_has_v4 && !c->ns_has_v6);
+	conf_free(c);
+	c = expect_ok("[Dns]\ndns-addr = [::1]:53\n");
+	if (c)
+		CHECK(!c->ns_has_v4 && c->ns_has_v6 && c->ns_v6[15] == 1);
+	conf_free(c);
+	c = expect_ok("[Dns]\ndns-addr = 0.0.0.0:53\nns-address = 192.0.2.1, 2001:db8::53\n");
+	if (c)
+		CHECK(c->ns_has_v4 && c->ns_has_v6 && c->ns_v4[0] == 192 && c->ns_v6[15] == 0x53);
+	conf_free(c);
+	c = expect_ok("[Dns]\nns-address = none\n");
+	if (c)
+		CHECK(!c->ns_has_v4 && !c->ns_has_v6);
+	conf_free(c);
+	expect_error("[Dns]\nns-address = 192.0.2.1,192.0.2.2\n", ERR_CONFIG,
+		     ":2: [Dns] ns-address: expected at most one IPv4 and one IPv6 address "
+		     "separated by ',', or none, got \"192.0.2.1,192.0.2.2\"");
+	expect_error("[Dns]\nns-address = ns1.example.\n", ERR_CONFIG,
+		     ":2: [Dns] ns-address: expected at most one IPv4 and one IPv6 address "
+		     "separated by ',', or none, got \"ns1.example.\"");
+}
+
 int main(void)
 {
 	snprintf(g_dir, sizeof(g_dir), "/tmp/test_conf.XXXXXX");
@@ -864,6 +896,7 @@ int main(void)
 	test_missing_file();
 	test_examples();
 	test_max_ttl();
+	test_ns_address();
 
 	unlink(g_path);
 	rmdir(g_dir);

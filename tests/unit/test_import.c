@@ -63,6 +63,20 @@ static int import(const char *name, const char *text, const char *origin, char *
 	return store_import_zone(g_s, path, o, olen, err, errlen, nrr);
 }
 
+static int import_flags(const char *name, const char *text, const char *origin, unsigned flags,
+			char *err, size_t errlen, store_import_result_t *res)
+{
+	char path[512];
+	uint8_t o[WIRE_NAME_MAX];
+	size_t olen;
+
+	if (write_file(name, text, path, sizeof(path)) < 0 ||
+	    wire_name_from_text(origin, o, &olen) < 0)
+		return -EIO;
+	err[0] = '\0';
+	return store_import_zone_flags(g_s, path, o, olen, flags, err, errlen, res);
+}
+
 /* The rrset in a fresh snapshot; *t must be ended by the caller. */
 static int get(const char *name, uint16_t type, store_rtxn_t **t, store_lookup_t *lk)
 {
@@ -273,9 +287,88 @@ static void test_reimport(void)
 	CHECK_EQ_INT(store_rr_add(w, api, n, nlen, WIRE_TYPE_A, 5, (const uint8_t *)"\1\2\3\4", 4),
 		     0);
 	CHECK_EQ_INT(store_write_commit(w), 0);
-	CHECK_EQ_INT(import("nottl.zone", "", "other.test.", err, sizeof(err), &nrr), 0);
-	CHECK_EQ_INT(nrr, 0);
+	/* Issue 17: an empty file no longer wipes a zone unless asked to. */
+	uint64_t g = generation();
+	CHECK_EQ_INT(import("nottl.zone", "; nothing\n", "other.test.", err, sizeof(err), &nrr),
+		     ERR_PARSE);
+	CHECK(strstr(err, "nottl.zone: no records: importing it would empty zone other.test. "
+			  "(pass -import-allow-empty to do that)") != NULL);
+	CHECK_EQ_INT(generation(), g);
+	CHECK(exists("y.other.test."));
+	store_import_result_t res = {99, 99};
+	CHECK_EQ_INT(import_flags("nottl.zone", "", "other.test.", STORE_IMPORT_ALLOW_EMPTY, err,
+				  sizeof(err), &res),
+		     0);
+	CHECK_EQ_INT(res.nrr, 0);
+	CHECK_EQ_INT(res.nsoa, 0);
 	check_rr("y.other.test.", WIRE_TYPE_A, 5, "\1\2\3\4", 4);
+	/* Now the zone holds no import: another empty file is harmless. */
+	CHECK_EQ_INT(import("nottl.zone", "", "other.test.", err, sizeof(err), &nrr), 0);
+}
+
+/* Issue 17: data that cannot work is refused with PATH:LINE and its own message. */
+static void expect_refused(const char *text, int line, const char *msg)
+{
+	char err[512], want[700];
+	uint64_t g = generation();
+
+	CHECK_EQ_INT(import("v.zone", text, "example.test.", err, sizeof(err), NULL), ERR_PARSE);
+	snprintf(want, sizeof(want), "%s/v.zone:%d: %s", g_dir, line, msg);
+	CHECK(strcmp(err, want) == 0);
+	if (strcmp(err, want) != 0)
+		fprintf(stderr, "  got:  %s\n  want: %s\n", err, want);
+	CHECK_EQ_INT(generation(), g);
+}
+
+static void test_validation(void)
+{
+	char err[512];
+	store_import_result_t res = {0, 0};
+
+	expect_refused("www IN A 192.0.2.1\nwww IN CNAME other\n", 2,
+		       "CNAME at www.example.test. beside other data (a name with a CNAME has "
+		       "nothing else)");
+	expect_refused("www IN CNAME other\n\nwww IN TXT \"x\"\n", 3,
+		       "www.example.test. already has a CNAME, so it can have no other data");
+	expect_refused("www IN CNAME a\nwww IN CNAME b\n", 2,
+		       "a second CNAME at www.example.test. (a name has at most one)");
+	expect_refused("@ IN CNAME elsewhere.test.\n", 1,
+		       "CNAME at the zone apex example.test. (the apex has SOA and NS records)");
+	expect_refused("@ IN SOA ns1 hm 1 2 3 4 5\nwww IN A 192.0.2.1\n@ IN SOA ns1 hm 2 2 3 4 5\n",
+		       3, "a second SOA record (the first is on line 1; a zone has one)");
+	expect_refused("www IN A 192.0.2.1\nx.elsewhere.test. IN A 192.0.2.2\n", 2,
+		       "name x.elsewhere.test. is outside zone example.test.");
+	expect_refused("www IN FOO 1.2.3.4\n", 1, "unknown type \"FOO\"");
+	expect_refused("www IN A 192.0.2.1\nwww FOO\n", 2, "unknown type \"FOO\"");
+	expect_refused("www 99x IN A 192.0.2.1\n", 1,
+		       "bad TTL \"99x\" (seconds up to 2147483647, or units as in 1h30m)");
+	expect_refused("www -5 IN A 192.0.2.1\n", 1,
+		       "bad TTL \"-5\" (seconds up to 2147483647, or units as in 1h30m)");
+	expect_refused("www IN 4294967296 A 192.0.2.1\n", 1,
+		       "bad TTL \"4294967296\" (seconds up to 2147483647, or units as in 1h30m)");
+	expect_refused("; c\n\nwww IN A 1.2.3\n", 3,
+		       "bad A data: Syntax error, could not parse the RR's rdata");
+
+	/* What is fine stays fine: BIND TTL units, TYPEnnn, an SOA once, CNAME alone. */
+	CHECK_EQ_INT(import_flags("ok.zone",
+				  "@ IN SOA ns1 hm ( 1 2\n 3 4 5 )\n"
+				  "a 1h30m IN A 192.0.2.1\n"
+				  "b 2147483647 IN TYPE65280 \\# 1 00\n"
+				  "c IN CNAME a\n"
+				  "  IN TXT \"x\" ; no owner: the previous one, c\n",
+				  "example.test.", 0, err, sizeof(err), &res),
+		     ERR_PARSE); /* the owner-less TXT belongs to c, which has a CNAME */
+	CHECK(strstr(err, "ok.zone:6: c.example.test. already has a CNAME") != NULL);
+	CHECK_EQ_INT(import_flags("ok.zone",
+				  "@ IN SOA ns1 hm ( 1 2\n 3 4 5 )\n"
+				  "a 1h30m IN A 192.0.2.1\n"
+				  "b 2147483647 IN TYPE65280 \\# 1 00\n"
+				  "c IN CNAME a\n",
+				  "example.test.", 0, err, sizeof(err), &res),
+		     0);
+	CHECK_EQ_INT(res.nrr, 3);
+	CHECK_EQ_INT(res.nsoa, 1);
+	check_rr("a.example.test.", WIRE_TYPE_A, 5400, "\xc0\0\2\1", 4);
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -301,6 +394,7 @@ int main(void)
 		test_full();
 		test_errors();
 		test_reimport();
+		test_validation();
 		store_close(g_s);
 	}
 	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

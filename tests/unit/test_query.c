@@ -146,6 +146,18 @@ static void build_store(void)
 	add_a(w, "l10.skydns.local.", "10.0.0.10", 30);
 	add_srv_mx(w, "_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, "a.skydns.local.");
 	add_srv_mx(w, "mx.skydns.local.", WIRE_TYPE_MX, "mail.skydns.local.");
+	add_srv_mx(w, "mx2.skydns.local.", WIRE_TYPE_MX, "v6.skydns.local.");
+	add_srv_mx(w, "mx2.skydns.local.", WIRE_TYPE_MX, "www.example.com.");
+	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "big.skydns.local.");
+	add_srv_mx(w, "_big._tcp.skydns.local.", WIRE_TYPE_SRV, "a.skydns.local.");
+	add_name(w, "sub.other.test.", WIRE_TYPE_NS, "ns1.other.test.");
+	add_a(w, "*.wild.skydns.local.", "10.0.5.1", 70);
+	add_a(w, "x.wild.skydns.local.", "10.0.5.2", 70);
+	add_name(w, "*.cw.skydns.local.", WIRE_TYPE_CNAME, "a.skydns.local.");
+	add_name(w, "deleg.skydns.local.", WIRE_TYPE_NS, "ns.deleg.skydns.local.");
+	add_a(w, "ns.deleg.skydns.local.", "10.0.6.1", 80);
+	add_a(w, "www.deleg.skydns.local.", "10.0.6.2", 80);
+	add_srv_mx(w, "_d._tcp.skydns.local.", WIRE_TYPE_SRV, "ns.deleg.skydns.local.");
 	add(w, "txt.skydns.local.", WIRE_TYPE_TXT, 200, (const uint8_t *)"\5hello", 6);
 	add_name(w, "ptr.skydns.local.", WIRE_TYPE_PTR, "a.skydns.local.");
 	add_a(w, "x.y.ent.skydns.local.", "10.0.0.3", 30);
@@ -371,7 +383,7 @@ static void test_positive(void)
 	CHECK(rr_is(0, "v6.skydns.local.", WIRE_TYPE_AAAA, 90) && rdata_addr(0, "2001:db8::1"));
 
 	CHECK_EQ_INT(ask("_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
-	check_hdr(AUTH, 0, 1, 0, 0);
+	check_hdr(AUTH, 0, 1, 0, 1); /* and a.skydns.local.'s A (issue 17) */
 	CHECK(rr_is(0, "_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, 120));
 	CHECK_MEM(g_r.pkt + g_r.rr[0].rdoff, "\0\12\0\24\0\120", 6);
 	CHECK(rdata_name(0, 6, "a.skydns.local."));
@@ -419,8 +431,10 @@ static void test_apex(void)
 
 	/* A domain with nothing stored: the apex still exists, NS synthesized. */
 	CHECK_EQ_INT(ask("Other.Test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
-	check_hdr(AUTH, 0, 1, 0, 0);
+	check_hdr(AUTH, 0, 1, 0, 1);
 	CHECK(rr_is(0, "other.test.", WIRE_TYPE_NS, 3600) && rdata_name(0, 0, "ns1.other.test."));
+	/* Issue 17: its address (ns-address, by default the listen address 127.0.0.1). */
+	CHECK(rr_is(1, "ns1.other.test.", WIRE_TYPE_A, 3600) && rdata_addr(1, "127.0.0.1"));
 
 	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
 	check_hdr(AUTH, 0, 0, 1, 0);
@@ -573,6 +587,180 @@ static void test_forward(void)
 	g_conf->nameservers_set = false;
 }
 
+/* Issue 17: a query with DO set gets DO back in every reply with an OPT, UDP and TCP. */
+static void ask_do(const char *qname, uint16_t qtype, uint8_t version, bool tcp, int udp)
+{
+	uint8_t req[512];
+	size_t len =
+	    make_query(req, sizeof(req), WIRE_FLAG_RD, qname, qtype, WIRE_CLASS_IN, udp, version);
+
+	req[len - 4] |= 0x80; /* the OPT TTL's flags: DO */
+	CHECK_EQ_INT(run(req, len, tcp), QUERY_REPLY);
+}
+
+static void test_do_bit(void)
+{
+	for (int tcp = 0; tcp < 2; tcp++) {
+		ask_do("a.skydns.local.", WIRE_TYPE_A, 0, tcp, 1232);
+		check_hdr(AUTH, 0, 1, 0, 1);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("nope.skydns.local.", WIRE_TYPE_A, 0, tcp, 1232);
+		check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 1);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("www.example.com.", WIRE_TYPE_A, 0, tcp, 1232);
+		CHECK_EQ_INT(rcode(), WIRE_RCODE_REFUSED);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+		ask_do("a.skydns.local.", WIRE_TYPE_A, 1, tcp, 1232);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x01008000); /* BADVERS (16 = 1 << 4), DO */
+		ask_do("big.skydns.local.", WIRE_TYPE_A, 0, false, 512);
+		CHECK(g_r.flags & WIRE_FLAG_TC);
+		CHECK_EQ_INT(g_r.opt_ttl, 0x8000);
+	}
+	/* Without DO, none comes back. */
+	CHECK_EQ_INT(ask("a.skydns.local.", WIRE_TYPE_A, 1232, true), QUERY_REPLY);
+	CHECK_EQ_INT(g_r.opt_ttl, 0);
+}
+
+/* Issue 17: A/AAAA of in-zone SRV, MX and NS targets ride in the additional section. */
+static void test_additional(void)
+{
+	CHECK_EQ_INT(ask("_http._tcp.svc.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 1);
+	CHECK(rr_is(1, "a.skydns.local.", WIRE_TYPE_A, 30) && rdata_addr(1, "10.0.0.1"));
+	/* The owner is a pointer to the SRV's target (answer rdata + 6). */
+	CHECK_EQ_INT(wire_read_u16(g_r.pkt + g_r.rr[0].rdoff + g_r.rr[0].rdlen),
+		     0xc000 | (g_r.rr[0].rdoff + 6));
+
+	/* MX: the AAAA of the in-zone target; the out-of-zone one is not looked up. */
+	CHECK_EQ_INT(ask("mx2.skydns.local.", WIRE_TYPE_MX, 1232, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 2);
+	CHECK(rr_is(2, "v6.skydns.local.", WIRE_TYPE_AAAA, 90) && rdata_addr(2, "2001:db8::1"));
+	CHECK(g_r.rr[3].type == WIRE_TYPE_OPT);
+	CHECK_EQ_INT(ask("mx.skydns.local.", WIRE_TYPE_MX, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+
+	/* Additional records never cause TC: 40 A of big do not fit 512 bytes and are left
+	 * out whole, a's A still goes in. Over TCP all of them fit. */
+	CHECK_EQ_INT(ask("_big._tcp.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 1);
+	CHECK(rr_is(2, "a.skydns.local.", WIRE_TYPE_A, 30));
+	CHECK(g_r.len <= 512);
+	CHECK_EQ_INT(ask("_big._tcp.skydns.local.", WIRE_TYPE_SRV, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 41);
+
+	/* NS below the apex pointing at the synthesized name server. */
+	CHECK_EQ_INT(ask("sub.other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	CHECK_EQ_INT(g_r.ar, 1);
+	CHECK(rr_is(g_r.an + g_r.ns, "ns1.other.test.", WIRE_TYPE_A, 3600));
+
+	/* ns1.<domain> itself answers with ns-address; NODATA for other types. */
+	CHECK_EQ_INT(ask("NS1.other.test.", WIRE_TYPE_A, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "NS1.other.test.", WIRE_TYPE_A, 3600) && rdata_addr(0, "127.0.0.1"));
+	CHECK_EQ_INT(ask("ns1.skydns.local.", WIRE_TYPE_AAAA, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	CHECK_EQ_INT(ask("ns2.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+
+	/* ns-address = none: no address, ns1 is NXDOMAIN again, no additional. */
+	g_conf->ns_has_v4 = false;
+	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK_EQ_INT(ask("ns1.other.test.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* An IPv6 ns-address only. */
+	g_conf->ns_has_v6 = true;
+	memcpy(g_conf->ns_v6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x53", 16);
+	CHECK_EQ_INT(ask("other.test.", WIRE_TYPE_NS, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 1);
+	CHECK(rr_is(1, "ns1.other.test.", WIRE_TYPE_AAAA, 3600) && rdata_addr(1, "2001:db8::53"));
+	g_conf->ns_has_v6 = false;
+	g_conf->ns_has_v4 = true;
+}
+
+/* Issue 17: wildcards per RFC 4592. */
+static void test_wildcard(void)
+{
+	CHECK_EQ_INT(ask("Abc.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "Abc.wild.skydns.local.", WIRE_TYPE_A, 70) && rdata_addr(0, "10.0.5.1"));
+	/* Any depth below the closest encloser. */
+	CHECK_EQ_INT(ask("d.e.wild.skydns.local.", WIRE_TYPE_A, -1, true), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	CHECK(rr_is(0, "d.e.wild.skydns.local.", WIRE_TYPE_A, 70));
+	/* NODATA at a wildcard without the type. */
+	CHECK_EQ_INT(ask("abc.wild.skydns.local.", WIRE_TYPE_AAAA, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	check_soa(0, "skydns.local.", MIN_TTL);
+	/* An existing name is answered as itself, and nothing is synthesized below it. */
+	CHECK_EQ_INT(ask("x.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	CHECK(rr_is(0, "x.wild.skydns.local.", WIRE_TYPE_A, 70) && rdata_addr(0, "10.0.5.2"));
+	CHECK_EQ_INT(ask("x.wild.skydns.local.", WIRE_TYPE_TXT, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NOERROR, 0, 1, 0);
+	CHECK_EQ_INT(ask("a.x.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* The wildcard itself, asked literally. */
+	CHECK_EQ_INT(ask("*.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	CHECK(rr_is(0, "*.wild.skydns.local.", WIRE_TYPE_A, 70));
+	/* No wildcard at the closest encloser: NXDOMAIN. */
+	CHECK_EQ_INT(ask("q.txt.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	/* A CNAME wildcard is chased. */
+	CHECK_EQ_INT(ask("foo.cw.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 2, 0, 0);
+	CHECK(rr_is(0, "foo.cw.skydns.local.", WIRE_TYPE_CNAME, 300) &&
+	      rdata_name(0, 0, "a.skydns.local."));
+	CHECK(rr_is(1, "a.skydns.local.", WIRE_TYPE_A, 30));
+	CHECK_EQ_INT(ask("foo.cw.skydns.local.", WIRE_TYPE_CNAME, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0); /* the CNAME itself, not chased */
+	CHECK(rr_is(0, "foo.cw.skydns.local.", WIRE_TYPE_CNAME, 300));
+}
+
+/* Issue 17: NS below the apex is a zone cut. */
+static void test_delegation(void)
+{
+	const char *names[] = {"deleg.skydns.local.", "www.deleg.skydns.local.",
+			       "ns.deleg.skydns.local.", "no.such.deleg.skydns.local."};
+	uint16_t types[] = {WIRE_TYPE_NS, WIRE_TYPE_A, WIRE_TYPE_A, WIRE_TYPE_AAAA};
+
+	for (int tcp = 0; tcp < 2; tcp++) {
+		for (size_t i = 0; i < 4; i++) {
+			CHECK_EQ_INT(ask(names[i], types[i], -1, tcp), QUERY_REPLY);
+			/* AA clear, no answer: glue is never answered authoritatively. */
+			check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 1);
+			CHECK(rr_is(0, "deleg.skydns.local.", WIRE_TYPE_NS, 300) &&
+			      rdata_name(0, 0, "ns.deleg.skydns.local."));
+			CHECK(rr_is(1, "ns.deleg.skydns.local.", WIRE_TYPE_A, 80) &&
+			      rdata_addr(1, "10.0.6.1"));
+		}
+	}
+	/* An authoritative answer's target below the cut gets no glue (NSD neither). */
+	CHECK_EQ_INT(ask("_d._tcp.skydns.local.", WIRE_TYPE_SRV, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0);
+	/* A cut that appears later is seen at the next snapshot: the lookup cache's
+	 * remembered "no NS here" dies with the commit. */
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	store_wtxn_t *w = NULL;
+	if (store_write_begin(g_store, &w) < 0)
+		exit(2);
+	add_name(w, "ptr.skydns.local.", WIRE_TYPE_NS, "ns.other.test.");
+	if (store_write_commit(w) < 0)
+		exit(2);
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0); /* old snapshot until renewed */
+	store_read_reset(g_txn);
+	if (store_read_renew(g_txn) < 0)
+		exit(2);
+	CHECK_EQ_INT(ask("x.ptr.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 0);
+	CHECK(rr_is(0, "ptr.skydns.local.", WIRE_TYPE_NS, 300));
+	/* Case kept in the owner: it points into the question. */
+	CHECK_EQ_INT(ask("WWW.Deleg.skydns.local.", WIRE_TYPE_A, 1232, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 2);
+	CHECK(rr_is(0, "deleg.skydns.local.", WIRE_TYPE_NS, 300));
+}
+
 static void test_edns(void)
 {
 	uint8_t req[512];
@@ -606,14 +794,15 @@ static void test_edns(void)
 	CHECK(g_r.has_opt && (g_r.opt_ttl >> 24) == 1 && g_r.opt_size == 1232);
 	CHECK_EQ_INT(g_ctx.stats.v[STATS_BADVERS] > 0, 1);
 
-	/* An unknown option is ignored; DO is not echoed. */
+	/* An unknown option is ignored; DO is echoed (RFC 3225 §3). */
 	len =
 	    make_query(req, sizeof(req), 0, "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, 1232, 0);
 	memcpy(req + len - 6, "\0\0\x80\0\0\6\0\x63\0\2\xab\xcd", 12);
 	len += 6;
 	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_AA, 0, 1, 0, 1);
-	CHECK(g_q.edns_do && g_r.opt_ttl == 0);
+	CHECK(g_q.edns_do && g_r.opt_ttl == 0x8000);
+	test_do_bit();
 }
 
 /* Append a TSIG RR (RFC 8945 §4.2) with a 32-byte MAC and bump ARCOUNT. */
@@ -836,6 +1025,11 @@ static void test_bad_packets(void)
 	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
 	check_hdr(WIRE_FLAG_QR | (4 << 11), WIRE_RCODE_NOTIMP, 0, 0, 0);
 	CHECK(name_is(g_r.qname, g_r.qnamelen, "a.skydns.local."));
+	/* Issue 17: RD is copied, CD is not (it only means something to QUERY). */
+	len = make_query(req, sizeof(req), (5 << 11) | WIRE_FLAG_RD | WIRE_FLAG_CD,
+			 "a.skydns.local.", WIRE_TYPE_A, WIRE_CLASS_IN, -1, 0);
+	CHECK_EQ_INT(run(req, len, false), QUERY_REPLY);
+	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD | (5 << 11), WIRE_RCODE_NOTIMP, 0, 0, 0);
 }
 
 static void test_selection(void)
@@ -1022,6 +1216,9 @@ int main(void)
 	test_any_class_axfr();
 	test_forward();
 	test_edns();
+	test_additional();
+	test_wildcard();
+	test_delegation();
 	test_tsig();
 	test_truncation();
 	test_bad_packets();
