@@ -42,9 +42,13 @@ typedef struct {
 	store_rtxn_t *v; /* read view of w */
 	int src;
 	rname_t name;
-	rname_t alias;	/* cname requests */
-	rname_t target; /* SRV target / MX / PTR host; SRV with ips: the name */
-	char msg[300];
+	rname_t alias;	   /* cname requests */
+	rname_t target;	   /* SRV target / MX / PTR host; SRV with ips: the name */
+	json_t *added;	   /* owned: entries this request added, as the reply lists them */
+	json_t *removed;   /* owned: entries it removed */
+	char missing[200]; /* DELETE: the asked-for records that are not there */
+	size_t nmissing;
+	char msg[400];
 } wreq_t;
 
 static int refuse(wreq_t *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -80,10 +84,46 @@ static int append_domain(const conf_t *conf, rname_t *n)
 }
 
 /*
- * Owner names (DESIGN §6): "name." is absolute; otherwise a name already
- * inside a local domain is taken as is and anything else gets the first
- * local domain appended ("cctv2" -> "cctv2.skydns.local."). The result must
- * lie inside a local domain.
+ * May a relative name get the first local domain? A single label may
+ * ("cctv2"), and so may service labels before it ("_http._tcp.web"), which
+ * nobody types by accident. Any other dotted name was meant as a full name:
+ * completing "cctv9.skydns.locl" would create a name nobody asked for.
+ */
+static bool completable(const uint8_t *name, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len && name[pos] != 0) {
+		size_t l = name[pos];
+		bool last = pos + 1 + l >= len || name[pos + 1 + l] == 0;
+		if (!last && (l == 0 || name[pos + 1] != '_'))
+			return false;
+		pos += 1 + l;
+	}
+	return true;
+}
+
+/* "skydns.local., example.test." for error messages. */
+static const char *domains_text(const conf_t *conf, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < conf->ndomains && n < cap; i++) {
+		char t[WIRE_NAME_TEXT_MAX];
+		if (wire_name_to_text(conf->domains[i], conf->domainlens[i], t, sizeof(t)) < 0)
+			continue;
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", t);
+	}
+	return buf;
+}
+
+/*
+ * Owner names (DESIGN §6): "name." is absolute; a name already ending in a
+ * local domain is taken as is; a single label (after any "_service" labels)
+ * gets the first local domain. Anything else is refused. The result must lie
+ * inside a local domain.
+ * @return 0, ERR_INVAL (not a name) or ERR_NOTFOUND (outside the domains).
  */
 static int resolve_owner(const conf_t *conf, const char *text, rname_t *out)
 {
@@ -93,15 +133,33 @@ static int resolve_owner(const conf_t *conf, const char *text, rname_t *out)
 	if (tl == 0 || strcmp(text, ".") == 0 || wire_name_from_text(text, n.name, &n.len) < 0)
 		return ERR_INVAL;
 	wire_name_lower(n.name, n.len);
-	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0 &&
-	    append_domain(conf, &n) < 0)
-		return ERR_TOOBIG;
+	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0) {
+		if (!completable(n.name, n.len))
+			return ERR_NOTFOUND;
+		if (append_domain(conf, &n) < 0)
+			return ERR_INVAL;
+	}
 	if (conf_domain_of(conf, n.name, n.len) < 0)
 		return ERR_NOTFOUND;
 	if (rname_finish(&n) < 0)
 		return ERR_INVAL;
 	*out = n;
 	return 0;
+}
+
+/* The 400 text for a name resolve_owner refused. */
+static void owner_error(const conf_t *conf, const char *what, const char *text, int code, char *buf,
+			size_t cap)
+{
+	char doms[300];
+
+	if (code == ERR_INVAL)
+		snprintf(buf, cap, "%s \"%.200s\" is not a valid name", what, text);
+	else
+		snprintf(buf, cap,
+			 "%s \"%.200s\" is not inside a local domain (%s): give a single label, "
+			 "a name ending in a local domain, or a full name with a trailing dot",
+			 what, text, domains_text(conf, doms, sizeof(doms)));
 }
 
 /* Targets (SRV/MX/PTR) may point anywhere: only a single label is made local. */
@@ -200,6 +258,151 @@ static int each_rr(wreq_t *q, rr_fn fn)
 	}
 }
 
+/* ---- what a request changed ---- */
+
+static int log_change(wreq_t *q, json_t *arr, const rname_t *owner, uint16_t type, uint32_t ttl,
+		      const uint8_t *rd, uint16_t rdlen)
+{
+	char tname[16];
+	json_t *e;
+
+	wire_type_to_text(type, tname, sizeof(tname));
+	e = json_pack("{s:s,s:s,s:I,s:o?}", "name", owner->text, "type", tname, "ttl",
+		      (json_int_t)ttl, "value", api_render_value(type, rd, rdlen));
+	if (!e || json_array_append_new(arr, e) < 0)
+		return refuse(q, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Log every entry of `src` at owner/type (type 0: every type) as removed. */
+typedef struct {
+	wreq_t *q;
+	const rname_t *owner;
+	uint16_t type;
+	int err;
+} logdel_t;
+
+static int logdel_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	logdel_t *d = ctx;
+	store_rr_t rr;
+	size_t pos = 0;
+	int ret;
+
+	(void)key;
+	if (keylen != d->owner->keylen)
+		return 1; /* descendants follow the name's own rrsets */
+	if (d->type && set->type != d->type)
+		return 0;
+	while ((ret = store_rrset_next(set, &pos, &rr)) == 1) {
+		if (rr.source_id == d->q->src &&
+		    (ret = log_change(d->q, d->q->removed, d->owner, set->type, rr.ttl, rr.rdata,
+				      rr.rdlen)) < 0)
+			break;
+	}
+	if (ret < 0) {
+		d->err = ret;
+		return 1;
+	}
+	return 0;
+}
+
+static int log_removed_all(wreq_t *q, const rname_t *owner, uint16_t type)
+{
+	logdel_t d = {.q = q, .owner = owner, .type = type};
+	int ret = store_iter(q->v, owner->key, owner->keylen, logdel_cb, &d);
+
+	return ret < 0 ? ret : d.err;
+}
+
+/*
+ * A PUT that replaces a set with itself removed and re-added the same
+ * entries: list only what differs, so the reply says what really changed.
+ */
+static void cancel_unchanged(wreq_t *q)
+{
+	for (size_t i = 0; i < json_array_size(q->added);) {
+		size_t j;
+		for (j = 0; j < json_array_size(q->removed); j++) {
+			if (json_equal(json_array_get(q->added, i), json_array_get(q->removed, j)))
+				break;
+		}
+		if (j < json_array_size(q->removed)) {
+			json_array_remove(q->added, i);
+			json_array_remove(q->removed, j);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ---- ownership ---- */
+
+/* Who source id `id` is, for the 409 text: tries the names the writers use. */
+static void source_label(wreq_t *q, const rname_t *n, int id, char *buf, size_t cap)
+{
+	static const struct {
+		const char *source;
+		const char *label;
+	} known[] = {{K8S_SOURCE, "the Kubernetes watcher"}, {"etcd", "the etcd watcher"}};
+	char src[STORE_SOURCE_MAX];
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (store_source_find(q->v, known[i].source) == id) {
+			snprintf(buf, cap, "%s", known[i].label);
+			return;
+		}
+	}
+	/* A zone import's source is "import:<origin>", the origin being n or an ancestor. */
+	for (size_t pos = 0; pos < n->len && n->name[pos];) {
+		char t[WIRE_NAME_TEXT_MAX];
+		if (wire_name_to_text(n->name + pos, n->len - pos, t, sizeof(t)) == 0 &&
+		    (size_t)snprintf(src, sizeof(src), "import:%s", t) < sizeof(src) &&
+		    store_source_find(q->v, src) == id) {
+			snprintf(buf, cap, "the zone import of %.150s", t);
+			return;
+		}
+		pos += 1 + (size_t)n->name[pos];
+	}
+	snprintf(buf, cap, "store source #%d", id);
+}
+
+/*
+ * The API changes only names no other source holds: a write there would be
+ * undone by the next import or watch event, or be a 2xx that changes nothing.
+ */
+static int check_owner(wreq_t *q, const rname_t *n)
+{
+	uint64_t mask = 0;
+	char who[200];
+	int ret;
+
+	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
+		return ret;
+	mask &= ~((uint64_t)1 << q->src);
+	if (!mask)
+		return 0;
+	for (int id = 0; id < 64; id++) {
+		if ((mask >> id) & 1) {
+			source_label(q, n, id, who, sizeof(who));
+			break;
+		}
+	}
+	return refuse(q, ERR_READONLY,
+		      "%s is owned by %s; the API changes only names it created "
+		      "(zone imports and watchers are read-only here)",
+		      n->text, who);
+}
+
+static int rr_check_owner(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+			  uint16_t rdlen)
+{
+	(void)type;
+	(void)rd;
+	(void)rdlen;
+	return check_owner(q, owner);
+}
+
 /* ---- checks against the current store ---- */
 
 /* Does source `src` already hold exactly this entry? @return 1, 0 or <0. */
@@ -254,24 +457,6 @@ static int name_probe(store_rtxn_t *v, const rname_t *n, probe_t *p)
 	return ret < 0 ? ret : 0;
 }
 
-static int check_k8s(wreq_t *q, const rname_t *n)
-{
-	uint64_t mask = 0;
-	int k = store_source_find(q->v, K8S_SOURCE);
-	int ret;
-
-	if (k == ERR_NOTFOUND)
-		return 0; /* the watcher never wrote anything */
-	if (k < 0)
-		return k; /* a store failure must not lift the read-only guard */
-	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
-		return ret;
-	if (k < 64 && (mask >> k) & 1)
-		return refuse(q, ERR_READONLY,
-			      "%s is managed by the Kubernetes watcher (read-only)", n->text);
-	return 0;
-}
-
 /* CNAME and other data cannot share a name (RFC 1034 §3.6.2). */
 static int check_cname_rules(wreq_t *q, const rname_t *owner, uint16_t type)
 {
@@ -307,11 +492,19 @@ static int rr_check_new(wreq_t *q, const rname_t *owner, uint16_t type, const ui
 
 static int rr_add(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd, uint16_t rdlen)
 {
-	int ret = store_rr_add(q->w, q->src, owner->name, owner->len, type, q->req->ttl, rd, rdlen);
+	uint32_t ttl = 0;
+	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl);
 
 	if (ret < 0)
+		return ret;
+	if (ret == 1 && ttl == q->req->ttl)
+		return 0; /* one request naming an entry twice (SRV helpers) */
+	if (ret == 1 && (ret = log_change(q, q->removed, owner, type, ttl, rd, rdlen)) < 0)
+		return ret;
+	ret = store_rr_add(q->w, q->src, owner->name, owner->len, type, q->req->ttl, rd, rdlen);
+	if (ret < 0)
 		return refuse(q, ret, "adding to %s: %s", owner->text, err_str(ret));
-	return 0;
+	return log_change(q, q->added, owner, type, q->req->ttl, rd, rdlen);
 }
 
 static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
@@ -321,18 +514,47 @@ static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uin
 
 	(void)rd;
 	(void)rdlen;
+	if ((ret = log_removed_all(q, owner, type)) < 0)
+		return ret;
 	ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, NULL, 0);
 	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* Note an asked-for record that is not there; the request fails after the pass. */
+static void note_missing(wreq_t *q, uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+	char v[WIRE_NAME_TEXT_MAX + 32], tname[16];
+	size_t n = strlen(q->missing);
+	json_t *j = api_render_value(type, rd, rdlen);
+	char *dump = j && !json_is_string(j) ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	wire_type_to_text(type, tname, sizeof(tname));
+	snprintf(v, sizeof(v), "%s %s", tname,
+		 dump ? dump : (j && json_is_string(j) ? json_string_value(j) : "?"));
+	if (q->nmissing < 8 && n < sizeof(q->missing))
+		snprintf(q->missing + n, sizeof(q->missing) - n, "%s%.100s", n ? ", " : "", v);
+	else if (q->nmissing == 8 && n < sizeof(q->missing))
+		snprintf(q->missing + n, sizeof(q->missing) - n, ", ...");
+	q->nmissing++;
+	free(dump);
+	json_decref(j);
 }
 
 static int rr_del_exact(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
 			uint16_t rdlen)
 {
-	int ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, rd, rdlen);
+	uint32_t ttl = 0;
+	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl);
 
-	if (ret == ERR_NOTFOUND)
-		return refuse(q, ret, "%s has no such record", owner->text);
-	return ret;
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		note_missing(q, type, rd, rdlen);
+		return 0;
+	}
+	if ((ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, rd, rdlen)) < 0)
+		return ret;
+	return log_change(q, q->removed, owner, type, ttl, rd, rdlen);
 }
 
 static int apply_mode(wreq_t *q)
@@ -385,14 +607,19 @@ static int op_update_addrs(wreq_t *q)
 		ret = find_entry(q->v, &q->name, type, q->src, u->from.b, u->from.len, &ttl);
 		if (ret == 0)
 			return refuse(q, ERR_NOTFOUND, "%s has no address %s", q->name.text, from);
-		if (ret < 0 || (ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, type,
-						   u->from.b, u->from.len)) < 0)
+		if (ret < 0 ||
+		    (ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, type, u->from.b,
+					u->from.len)) < 0 ||
+		    (ret = log_change(q, q->removed, &q->name, type, ttl, u->from.b, u->from.len)) <
+			0)
 			return ret;
 		if (find_entry(q->v, &q->name, type, q->src, u->to.b, u->to.len, NULL) == 1)
 			return refuse(q, ERR_CONFLICT, "%s already has address %s", q->name.text,
 				      to);
 		if ((ret = store_rr_add(q->w, q->src, q->name.name, q->name.len, type,
-					r->has_ttl ? r->ttl : ttl, u->to.b, u->to.len)) < 0)
+					r->has_ttl ? r->ttl : ttl, u->to.b, u->to.len)) < 0 ||
+		    (ret = log_change(q, q->added, &q->name, type, r->has_ttl ? r->ttl : ttl,
+				      u->to.b, u->to.len)) < 0)
 			return ret;
 	}
 	return apply_mode(q);
@@ -408,6 +635,7 @@ static int op_update(wreq_t *q)
 	if ((ret = each_rr(q, rr_del_type)) < 0 || (ret = each_rr(q, rr_check_new)) < 0 ||
 	    (ret = each_rr(q, rr_add)) < 0)
 		return ret;
+	cancel_unchanged(q);
 	return apply_mode(q);
 }
 
@@ -417,11 +645,19 @@ static int op_delete(wreq_t *q)
 	int ret;
 	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nports;
 
-	if (exact)
-		return each_rr(q, rr_del_exact);
+	if (exact) {
+		if ((ret = each_rr(q, rr_del_exact)) < 0)
+			return ret;
+		if (q->nmissing)
+			return refuse(q, ERR_NOTFOUND, "%s has no %s; nothing was deleted",
+				      q->name.text, q->missing);
+		return 0;
+	}
+	if ((ret = log_removed_all(q, &q->name, r->type)) < 0)
+		return ret;
 	ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, r->type, NULL, 0);
 	if (ret == ERR_NOTFOUND)
-		return refuse(q, ret, "%s has no API records%s", q->name.text,
+		return refuse(q, ret, "%s has no records%s", q->name.text,
 			      r->type ? " of that type" : "");
 	return ret;
 }
@@ -436,10 +672,10 @@ static int resolve_req_names(wreq_t *q)
 
 	if (r->alias[0]) {
 		ret = resolve_owner(conf, r->alias, &q->alias);
-		if (ret < 0)
-			return refuse(q, ERR_INVAL,
-				      "alias \"%.200s\" is not a name inside a local domain",
-				      r->alias);
+		if (ret < 0) {
+			owner_error(conf, "alias", r->alias, ret, q->msg, sizeof(q->msg));
+			return ERR_INVAL;
+		}
 	}
 	if (r->target[0]) {
 		if (resolve_target(conf, r->target, &q->target) < 0)
@@ -463,8 +699,10 @@ static int run_op(wreq_t *q)
 		ret = refuse(q, q->src, "store: %s", err_str(q->src));
 		goto fail;
 	}
-	if ((ret = check_k8s(q, &q->name)) < 0 ||
-	    (q->alias.len && (ret = check_k8s(q, &q->alias)) < 0))
+	/* Every name the request writes must be the API's; a bare DELETE writes the name. */
+	if ((ret = each_rr(q, rr_check_owner)) < 0 ||
+	    (q->req->op == API_OP_DELETE && !q->req->alias[0] &&
+	     (ret = check_owner(q, &q->name)) < 0))
 		goto fail;
 	if (q->req->op == API_OP_CREATE)
 		ret = op_create(q);
@@ -507,6 +745,7 @@ static int status_of(int code)
 }
 
 static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status);
+static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status);
 
 static int handle_write(api_t *api, struct mg_connection *c, int op, const rname_t *name)
 {
@@ -532,6 +771,12 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		goto out;
 	}
 	q.req = req;
+	q.added = json_array();
+	q.removed = json_array();
+	if (!q.added || !q.removed) {
+		ret = api_reply_error(c, 500, "out of memory");
+		goto out;
+	}
 	if ((ret = run_op(&q)) < 0) {
 		if (status_of(ret) == 500)
 			log_err("api: %s %s: %s", op == API_OP_DELETE ? "delete" : "write",
@@ -539,12 +784,10 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		ret = api_reply_error(c, status_of(ret), "%s", q.msg);
 		goto out;
 	}
-	if (op == API_OP_DELETE)
-		ret = api_reply_json(c, 200,
-				     json_pack("{s:s,s:b}", "name", name->text, "deleted", 1));
-	else
-		ret = show_name(api, c, name, op == API_OP_CREATE ? 201 : 200);
+	ret = reply_write(api, c, &q, op == API_OP_CREATE ? 201 : 200);
 out:
+	json_decref(q.added);
+	json_decref(q.removed);
 	free(req);
 	free(body);
 	return ret;
@@ -596,30 +839,63 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_
 	return 0;
 }
 
-static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+/*
+ * The name as GET shows it. @param doc receives an owned object, or NULL
+ * when the name holds nothing. @return 0 or an error code.
+ */
+static int name_doc(api_t *api, const rname_t *n, json_t **doc)
 {
 	collect_t cl = {.names = json_array(), .single = true, .only_keylen = n->keylen};
 	store_rtxn_t *t = NULL;
 	int ret;
 
 	if (!cl.names)
-		return api_reply_error(c, 500, "out of memory");
+		return -ENOMEM;
 	if ((ret = store_read_begin(api->store, &t)) < 0) {
 		json_decref(cl.names);
-		return api_reply_err_code(c, ret, "store");
+		return ret;
 	}
 	ret = store_iter(t, n->key, n->keylen, collect_cb, &cl);
 	store_read_end(t);
 	if (ret < 0 || cl.err < 0) {
 		json_decref(cl.names);
-		return api_reply_err_code(c, ret < 0 ? ret : cl.err, n->text);
+		return ret < 0 ? ret : cl.err;
 	}
-	if (json_array_size(cl.names) == 0) {
-		json_decref(cl.names);
-		return api_reply_error(c, 404, "%s: no such name", n->text);
-	}
-	json_t *doc = json_incref(json_array_get(cl.names, 0));
+	*doc = json_incref(json_array_get(cl.names, 0)); /* NULL when empty */
 	json_decref(cl.names);
+	return 0;
+}
+
+static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+{
+	json_t *doc = NULL;
+	int ret = name_doc(api, n, &doc);
+
+	if (ret < 0)
+		return api_reply_err_code(c, ret, n->text);
+	if (!doc)
+		return api_reply_error(c, 404, "%s: no such name", n->text);
+	return api_reply_json(c, status, doc);
+}
+
+/*
+ * A write's reply: what it added and removed, then the name as it is now
+ * ("records" empty once nothing is left; "deleted" for the original's
+ * scripts).
+ */
+static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status)
+{
+	json_t *doc = NULL;
+	int ret = name_doc(api, &q->name, &doc);
+
+	if (ret < 0)
+		return api_reply_err_code(c, ret, q->name.text);
+	if (!doc && !(doc = json_pack("{s:s,s:[]}", "name", q->name.text, "records")))
+		return api_reply_error(c, 500, "out of memory");
+	json_object_set(doc, "added", q->added);
+	json_object_set(doc, "removed", q->removed);
+	if (q->req->op == API_OP_DELETE)
+		json_object_set_new(doc, "deleted", json_true());
 	return api_reply_json(c, status, doc);
 }
 
@@ -684,9 +960,11 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 						 : 0;
 	if (!op && strcmp(method, "GET") != 0)
 		return api_reply_error(c, 405, "method %s not allowed", method);
-	if ((ret = resolve_owner(api->conf, rest, &name)) < 0)
-		return api_reply_error(c, 400, "\"%.200s\" is not a name inside a local domain",
-				       rest);
+	if ((ret = resolve_owner(api->conf, rest, &name)) < 0) {
+		char msg[500];
+		owner_error(api->conf, "name", rest, ret, msg, sizeof(msg));
+		return api_reply_error(c, 400, "%s", msg);
+	}
 	if (!op)
 		return show_name(api, c, &name, 200);
 	return handle_write(api, c, op, &name);

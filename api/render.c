@@ -108,6 +108,13 @@ static json_t *render_rdata(uint16_t type, const uint8_t *p, size_t len, const c
 	}
 }
 
+json_t *api_render_value(uint16_t type, const uint8_t *rd, size_t len)
+{
+	const char *field;
+
+	return render_rdata(type, rd, len, &field);
+}
+
 json_t *api_render_rrset(const store_rrset_t *set)
 {
 	char tname[16];
