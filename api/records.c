@@ -46,6 +46,7 @@ typedef struct {
 	rname_t target;	   /* SRV target / MX / PTR host; SRV with ips: the name */
 	json_t *added;	   /* owned: entries this request added, as the reply lists them */
 	json_t *removed;   /* owned: entries it removed */
+	bool helper;	   /* the entry being visited is an SRV target's generated address */
 	char missing[200]; /* DELETE: the asked-for records that are not there */
 	size_t nmissing;
 	char msg[400];
@@ -193,17 +194,63 @@ static int each_addr(wreq_t *q, rr_fn fn)
 	return 0;
 }
 
+/*
+ * The target name generated for an SRV host given as an address: its text
+ * with '-' for '.' and ':' as the first label below the SRV name
+ * ("10-0-0-1._http._tcp.web.skydns.local."), holding that address, as
+ * SkyDNS does for etcd entries with an IP host.
+ */
+static int srv_helper_name(const rname_t *owner, const api_addr_t *a, rname_t *out)
+{
+	char label[64];
+	rname_t n;
+	size_t l;
+
+	api_addr_format(a, label, sizeof(label));
+	for (char *p = label; *p; p++)
+		if (*p == '.' || *p == ':')
+			*p = '-';
+	l = strlen(label);
+	if (l == 0 || l > 63 || 1 + l + owner->len > WIRE_NAME_MAX)
+		return ERR_TOOBIG;
+	n.name[0] = (uint8_t)l;
+	memcpy(n.name + 1, label, l);
+	memcpy(n.name + 1 + l, owner->name, owner->len);
+	n.len = 1 + l + owner->len;
+	if (rname_finish(&n) < 0)
+		return ERR_INVAL;
+	*out = n;
+	return 0;
+}
+
 static int each_srv(wreq_t *q, rr_fn fn)
 {
 	uint8_t rd[6 + WIRE_NAME_MAX];
+	rname_t t;
+	int ret;
 
-	wire_write_u16(rd, q->req->priority);
-	wire_write_u16(rd + 2, q->req->weight);
-	memcpy(rd + 6, q->target.name, q->target.len);
-	for (size_t i = 0; i < q->req->nports; i++) {
-		wire_write_u16(rd + 4, q->req->ports[i]);
-		int ret = fn(q, &q->name, WIRE_TYPE_SRV, rd, (uint16_t)(6 + q->target.len));
-		if (ret < 0)
+	for (size_t i = 0; i < q->req->nsrv; i++) {
+		const api_srv_t *s = &q->req->srv[i];
+
+		if (s->addr.len) {
+			if ((ret = srv_helper_name(&q->name, &s->addr, &t)) < 0)
+				return refuse(q, ERR_INVAL,
+					      "%s: no room for a target name below it",
+					      q->name.text);
+			q->helper = true;
+			ret = fn(q, &t, s->addr.len == 4 ? WIRE_TYPE_A : WIRE_TYPE_AAAA, s->addr.b,
+				 s->addr.len);
+			q->helper = false;
+			if (ret < 0)
+				return ret;
+		} else if (resolve_target(q->api->conf, s->host, &t) < 0) {
+			return refuse(q, ERR_INVAL, "bad SRV host \"%.200s\"", s->host);
+		}
+		wire_write_u16(rd, s->priority);
+		wire_write_u16(rd + 2, s->weight);
+		wire_write_u16(rd + 4, s->port);
+		memcpy(rd + 6, t.name, t.len);
+		if ((ret = fn(q, &q->name, WIRE_TYPE_SRV, rd, (uint16_t)(6 + t.len))) < 0)
 			return ret;
 	}
 	return 0;
@@ -230,17 +277,15 @@ static int each_rr(wreq_t *q, rr_fn fn)
 	uint8_t rd[2 + WIRE_NAME_MAX];
 	int ret;
 
-	if (q->req->type != API_T_SRV || q->req->naddrs) {
-		if ((ret = each_addr(q, fn)) < 0)
-			return ret;
-	}
+	if (q->req->type != API_T_SRV && (ret = each_addr(q, fn)) < 0)
+		return ret;
 	switch (q->req->type) {
 	case API_T_CNAME:
 		return q->alias.len
 			   ? fn(q, &q->alias, WIRE_TYPE_CNAME, q->name.name, (uint16_t)q->name.len)
 			   : 0;
 	case API_T_SRV:
-		return q->req->nports ? each_srv(q, fn) : 0;
+		return each_srv(q, fn);
 	case API_T_TXT:
 		return q->req->textlen ? each_txt(q, fn) : 0;
 	case API_T_MX:
@@ -477,7 +522,11 @@ static int check_cname_rules(wreq_t *q, const rname_t *owner, uint16_t type)
 static int rr_check_new(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
 			uint16_t rdlen)
 {
-	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, NULL);
+	int ret;
+
+	if (q->helper) /* shared by every port of that address */
+		return check_cname_rules(q, owner, type);
+	ret = find_entry(q->v, owner, type, q->src, rd, rdlen, NULL);
 
 	if (ret < 0)
 		return ret;
@@ -514,6 +563,8 @@ static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uin
 
 	(void)rd;
 	(void)rdlen;
+	if (q->helper)
+		return 0; /* gc_helpers() removes what no SRV points at any more */
 	if ((ret = log_removed_all(q, owner, type)) < 0)
 		return ret;
 	ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, NULL, 0);
@@ -544,9 +595,11 @@ static int rr_del_exact(wreq_t *q, const rname_t *owner, uint16_t type, const ui
 			uint16_t rdlen)
 {
 	uint32_t ttl = 0;
-	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl);
+	int ret;
 
-	if (ret < 0)
+	if (q->helper)
+		return 0; /* gc_helpers() removes what no SRV points at any more */
+	if ((ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl)) < 0)
 		return ret;
 	if (ret == 0) {
 		note_missing(q, type, rd, rdlen);
@@ -578,6 +631,103 @@ static int apply_mode(wreq_t *q)
 		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_AAAA,
 					   (uint8_t)r->mode);
 	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* ---- SRV target helpers ---- */
+
+#define API_GC_MAX 1024 /* helper entries one request can sweep */
+
+typedef struct {
+	wreq_t *q;
+	store_lookup_t srv; /* the SRV rrset at the owner, if any */
+	struct {
+		rname_t name;
+		uint16_t type;
+		uint32_t ttl;
+		api_addr_t addr;
+	} * dead;
+	size_t ndead;
+	int err;
+} gc_t;
+
+/* Does an SRV of the API at the owner still point at `n`? */
+static bool gc_referenced(const gc_t *g, const rname_t *n)
+{
+	store_rr_t rr;
+	size_t pos = 0;
+
+	if (!g->srv.has_rrset)
+		return false;
+	while (store_rrset_next(&g->srv.rrset, &pos, &rr) == 1) {
+		if (rr.source_id == g->q->src && rr.rdlen == 6 + n->len &&
+		    memcmp(rr.rdata + 6, n->name, n->len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int gc_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	gc_t *g = ctx;
+	const rname_t *owner = &g->q->name;
+	store_rr_t rr;
+	size_t pos = 0;
+	rname_t n, h;
+
+	if (keylen == owner->keylen || (set->type != WIRE_TYPE_A && set->type != WIRE_TYPE_AAAA))
+		return 0;
+	if (wire_key_to_name(key, keylen, n.name, &n.len) < 0 ||
+	    n.len != 1 + (size_t)n.name[0] + owner->len || rname_finish(&n) < 0)
+		return 0; /* not a direct child */
+	while (store_rrset_next(set, &pos, &rr) == 1) {
+		api_addr_t a = {.len = (uint8_t)rr.rdlen};
+		if (rr.source_id != g->q->src || (rr.rdlen != 4 && rr.rdlen != 16))
+			continue;
+		memcpy(a.b, rr.rdata, rr.rdlen);
+		/* Only the generated shape: a name the user wrote keeps its records. */
+		if (srv_helper_name(owner, &a, &h) < 0 || h.len != n.len ||
+		    memcmp(h.name, n.name, n.len) != 0 || gc_referenced(g, &n))
+			continue;
+		if (g->ndead == API_GC_MAX) {
+			g->err = ERR_TOOBIG;
+			return 1;
+		}
+		g->dead[g->ndead].name = n;
+		g->dead[g->ndead].type = set->type;
+		g->dead[g->ndead].ttl = rr.ttl;
+		g->dead[g->ndead].addr = a;
+		g->ndead++;
+	}
+	return 0;
+}
+
+/*
+ * After SRV records changed: remove the generated target addresses no SRV
+ * of this name points at any more (several ports share one helper, so they
+ * go only with the last SRV that uses them).
+ */
+static int gc_helpers(wreq_t *q)
+{
+	gc_t g = {.q = q};
+	int ret;
+
+	if (!(g.dead = malloc(API_GC_MAX * sizeof(*g.dead))))
+		return refuse(q, -ENOMEM, "out of memory");
+	if ((ret = store_lookup(q->v, q->name.key, q->name.keylen, WIRE_TYPE_SRV, &g.srv)) < 0 ||
+	    (ret = store_iter(q->v, q->name.key, q->name.keylen, gc_cb, &g)) < 0 ||
+	    (ret = g.err) < 0)
+		goto out;
+	for (size_t i = 0; i < g.ndead && ret == 0; i++) {
+		const api_addr_t *a = &g.dead[i].addr;
+		ret = store_rr_del(q->w, q->src, g.dead[i].name.name, g.dead[i].name.len,
+				   g.dead[i].type, a->b, a->len);
+		if (ret == 0)
+			ret = log_change(q, q->removed, &g.dead[i].name, g.dead[i].type,
+					 g.dead[i].ttl, a->b, a->len);
+	}
+out:
+	free(g.dead);
+	return ret;
 }
 
 /* ---- the operations ---- */
@@ -643,7 +793,7 @@ static int op_delete(wreq_t *q)
 {
 	const api_req_t *r = q->req;
 	int ret;
-	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nports;
+	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nsrv;
 
 	if (exact) {
 		if ((ret = each_rr(q, rr_del_exact)) < 0)
@@ -677,11 +827,9 @@ static int resolve_req_names(wreq_t *q)
 			return ERR_INVAL;
 		}
 	}
-	if (r->target[0]) {
+	if (r->target[0] && r->type != API_T_SRV) {
 		if (resolve_target(conf, r->target, &q->target) < 0)
 			return refuse(q, ERR_INVAL, "bad host name \"%.200s\"", r->target);
-	} else if (r->type == API_T_SRV) {
-		q->target = q->name; /* SRV with ips: the name's own addresses */
 	}
 	return 0;
 }
@@ -710,6 +858,9 @@ static int run_op(wreq_t *q)
 		ret = op_update(q);
 	else
 		ret = op_delete(q);
+	if (ret == 0 && q->req->op != API_OP_CREATE &&
+	    (q->req->type == API_T_SRV || q->req->type == API_T_NONE))
+		ret = gc_helpers(q);
 	if (ret < 0)
 		goto fail;
 	ret = store_write_commit(q->w);
