@@ -847,10 +847,10 @@ static int run_op(wreq_t *q)
 		ret = refuse(q, q->src, "store: %s", err_str(q->src));
 		goto fail;
 	}
-	/* Every name the request writes must be the API's; a bare DELETE writes the name. */
+	/* Every name the request writes must be the API's: the name itself unless
+	 * the request is about an alias, and every name each_rr() visits. */
 	if ((ret = each_rr(q, rr_check_owner)) < 0 ||
-	    (q->req->op == API_OP_DELETE && !q->req->alias[0] &&
-	     (ret = check_owner(q, &q->name)) < 0))
+	    (!q->req->alias[0] && (ret = check_owner(q, &q->name)) < 0))
 		goto fail;
 	if (q->req->op == API_OP_CREATE)
 		ret = op_create(q);

@@ -79,6 +79,8 @@ with Skydns(ZONE, extra_conf="dns-domains = skydns.local.%example.test.\n" + ext
     c.eq(st, 200, "GET of an imported name works")
     for method, body in (("DELETE", None), ("DELETE", {"ips": ["10.0.1.1"]}),
                          ("PUT", {"type": "A", "ips": ["10.9.9.9"]}),
+                         ("PUT", {"type": "A", "update": {"10.0.1.1": "10.9.9.7"}}),
+                         ("PUT", {"type": "A", "ips": ["10.0.1.1"], "mode": "random-one"}),
                          ("POST", {"type": "A", "ips": ["10.9.9.8"]}),
                          ("POST", {"type": "TXT", "text": "x"})):
         st, r = api(aport, method, "www", body)
