@@ -43,9 +43,10 @@ typedef struct {
 	int src;
 	rname_t name;
 	rname_t alias;	   /* cname requests */
-	rname_t target;	   /* SRV target / MX / PTR host; SRV with ips: the name */
+	rname_t target;	   /* MX / PTR host (SRV targets are in req->srv) */
 	json_t *added;	   /* owned: entries this request added, as the reply lists them */
 	json_t *removed;   /* owned: entries it removed */
+	json_t *modes;	   /* owned: answer selection modes it changed */
 	bool helper;	   /* the entry being visited is an SRV target's generated address */
 	char missing[200]; /* DELETE: the asked-for records that are not there */
 	size_t nmissing;
@@ -610,6 +611,50 @@ static int rr_del_exact(wreq_t *q, const rname_t *owner, uint16_t type, const ui
 	return log_change(q, q->removed, owner, type, ttl, rd, rdlen);
 }
 
+static int set_mode(wreq_t *q, uint16_t type)
+{
+	return store_rrset_set_mode(q->w, q->name.name, q->name.len, type, (uint8_t)q->req->mode);
+}
+
+/* Modes of the name's A and AAAA rrsets: -1 where there is none. */
+static int modes_of(wreq_t *q, int out[2])
+{
+	static const uint16_t types[2] = {WIRE_TYPE_A, WIRE_TYPE_AAAA};
+	store_lookup_t lk;
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		if ((ret = store_lookup(q->v, q->name.key, q->name.keylen, types[i], &lk)) < 0)
+			return ret;
+		out[i] = lk.has_rrset && lk.rrset.count ? lk.rrset.mode : -1;
+	}
+	return 0;
+}
+
+/*
+ * Note every answer selection mode the request changed, including a PUT
+ * that rebuilt a set without "mode" and so put it back to the default.
+ */
+static int log_modes(wreq_t *q, const int before[2])
+{
+	static const char *const tnames[2] = {"A", "AAAA"};
+	int after[2], ret;
+
+	if ((ret = modes_of(q, after)) < 0)
+		return ret;
+	for (int i = 0; i < 2; i++) {
+		int was = before[i] < 0 ? STORE_MODE_DEFAULT : before[i];
+		json_t *e;
+		if (after[i] < 0 || after[i] == was)
+			continue;
+		e = json_pack("{s:s,s:s,s:s,s:s}", "name", q->name.text, "type", tnames[i], "mode",
+			      api_mode_name(after[i]), "was", api_mode_name(was));
+		if (!e || json_array_append_new(q->modes, e) < 0)
+			return refuse(q, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int apply_mode(wreq_t *q)
 {
 	const api_req_t *r = q->req;
@@ -625,11 +670,9 @@ static int apply_mode(wreq_t *q)
 	if (r->type == API_T_AAAA || (r->nupdates && r->updates[0].to.len == 16))
 		v6 = true;
 	if (v4)
-		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_A,
-					   (uint8_t)r->mode);
+		ret = set_mode(q, WIRE_TYPE_A);
 	if (ret == 0 && v6)
-		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_AAAA,
-					   (uint8_t)r->mode);
+		ret = set_mode(q, WIRE_TYPE_AAAA);
 	return ret == ERR_NOTFOUND ? 0 : ret;
 }
 
@@ -836,7 +879,7 @@ static int resolve_req_names(wreq_t *q)
 
 static int run_op(wreq_t *q)
 {
-	int ret;
+	int modes[2], ret;
 
 	if ((ret = resolve_req_names(q)) < 0)
 		return ret;
@@ -852,6 +895,8 @@ static int run_op(wreq_t *q)
 	if ((ret = each_rr(q, rr_check_owner)) < 0 ||
 	    (!q->req->alias[0] && (ret = check_owner(q, &q->name)) < 0))
 		goto fail;
+	if ((ret = modes_of(q, modes)) < 0)
+		goto fail;
 	if (q->req->op == API_OP_CREATE)
 		ret = op_create(q);
 	else if (q->req->op == API_OP_UPDATE)
@@ -861,6 +906,8 @@ static int run_op(wreq_t *q)
 	if (ret == 0 && q->req->op != API_OP_CREATE &&
 	    (q->req->type == API_T_SRV || q->req->type == API_T_NONE))
 		ret = gc_helpers(q);
+	if (ret == 0)
+		ret = log_modes(q, modes);
 	if (ret < 0)
 		goto fail;
 	ret = store_write_commit(q->w);
@@ -924,7 +971,8 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 	q.req = req;
 	q.added = json_array();
 	q.removed = json_array();
-	if (!q.added || !q.removed) {
+	q.modes = json_array();
+	if (!q.added || !q.removed || !q.modes) {
 		ret = api_reply_error(c, 500, "out of memory");
 		goto out;
 	}
@@ -939,6 +987,7 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 out:
 	json_decref(q.added);
 	json_decref(q.removed);
+	json_decref(q.modes);
 	free(req);
 	free(body);
 	return ret;
@@ -1045,6 +1094,8 @@ static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int statu
 		return api_reply_error(c, 500, "out of memory");
 	json_object_set(doc, "added", q->added);
 	json_object_set(doc, "removed", q->removed);
+	if (json_array_size(q->modes))
+		json_object_set(doc, "modes", q->modes);
 	if (q->req->op == API_OP_DELETE)
 		json_object_set_new(doc, "deleted", json_true());
 	return api_reply_json(c, status, doc);

@@ -107,6 +107,15 @@ with Skydns(ZONE, extra_conf="dns-domains = skydns.local.%example.test.\n" + ext
     c.eq(values(r["removed"]), ["10.2.0.1"], "PUT reply: removed only the dropped one")
     st, r = api(aport, "PUT", "svc1", {"type": "A", "ips": ["10.2.0.2", "10.2.0.3"]})
     c.eq((st, r["added"], r["removed"]), (200, [], []), "PUT of the same set changes nothing")
+    st, r = api(aport, "PUT", "svc1", {"type": "A", "ips": ["10.2.0.2", "10.2.0.3"], "mode": "random-one"})
+    c.eq((st, r["added"], r["removed"], r.get("modes")),
+         (200, [], [], [{"name": "svc1.skydns.local.", "type": "A", "mode": "random-one",
+                         "was": "default"}]), "a PUT that only changes the mode says so")
+    c.eq(len(dig(P, "svc1.skydns.local")), 1, "dig: random-one answers one address")
+    st, r = api(aport, "PUT", "svc1", {"type": "A", "ips": ["10.2.0.2", "10.2.0.3"]})
+    c.eq(r.get("modes", [{}])[0].get("mode"), "default",
+         "a PUT without mode rebuilds the set with the default mode, and says so")
+    c.eq(len(dig(P, "svc1.skydns.local")), 2, "dig: both addresses again")
     st, r = api(aport, "PUT", "svc1", {"type": "TXT", "text": "hello"})
     c.eq(dig(P, "svc1.skydns.local", "TXT"), ['"hello"'], "PUT TXT adds the TXT set")
     c.eq(dig(P, "svc1.skydns.local"), ["10.2.0.2", "10.2.0.3"], "... and leaves the A set")
