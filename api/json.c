@@ -438,6 +438,10 @@ static int validate(api_req_t *r, char *err, size_t errlen)
 		return fail(err, errlen, API_JSON_BAD, "\"update\" and \"ips\" are exclusive");
 	if (r->op == API_OP_DELETE)
 		return 0; /* every field optional: narrows what is removed */
+	/* Answer selection picks among addresses: elsewhere a mode would be a no-op reply. */
+	if (r->mode && r->type != API_T_A && r->type != API_T_AAAA)
+		return fail(err, errlen, API_JSON_BAD,
+			    "\"mode\" applies to A and AAAA records only");
 	return check_create(r, err, errlen);
 }
 

@@ -59,7 +59,10 @@ static const json_case_t cases[] = {
     {API_OP_UPDATE, "{\"type\":\"A\",\"update\":{\"10.0.0.1\":\"::1\"}}", API_JSON_BAD, "mixes"},
     {API_OP_UPDATE, "{\"type\":\"A\",\"update\":{\"10.0.0.1\":5}}", API_JSON_BAD, "strings"},
     {API_OP_CREATE, "{\"type\":\"TXT\",\"text\":\"a\\u0000b\"}", API_JSON_BAD, "NUL"},
-    /* Issue 18: SRV targets, "port", pairing of addresses with ports. */
+    /* Issue 18: a mode where it would change nothing; SRV targets, "port", pairing. */
+    {API_OP_CREATE, "{\"type\":\"TXT\",\"text\":\"x\",\"mode\":\"all\"}", API_JSON_BAD,
+     "A and AAAA"},
+    {API_OP_CREATE, "{\"type\":\"AAAA\",\"ips\":[\"::1\"],\"mode\":\"all\"}", 0, NULL},
     {API_OP_CREATE, "{\"type\":\"SRV\",\"target\":\"w\",\"port\":443}", 0, NULL},
     {API_OP_CREATE, "{\"type\":\"SRV\",\"ips\":[\"10.0.0.1\",\"10.0.0.2\"],\"port\":80}", 0, NULL},
     {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[{\"host\":\"10.0.0.1\",\"port\":80}]}", 0,
