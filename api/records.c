@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "api/api_json.h"
+#include "api/api_names.h"
 #include "api/api_render.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -26,13 +27,7 @@
 #define API_SOURCE "api"
 #define K8S_SOURCE "k8s"
 
-typedef struct {
-	uint8_t name[WIRE_NAME_MAX]; /* lowercase wire form */
-	size_t len;
-	uint8_t key[WIRE_KEY_MAX];
-	size_t keylen;
-	char text[WIRE_NAME_TEXT_MAX];
-} rname_t;
+typedef api_name_t rname_t;
 
 /* State of one write request. */
 typedef struct {
@@ -63,120 +58,6 @@ static int refuse(wreq_t *q, int code, const char *fmt, ...)
 	vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
 	va_end(ap);
 	return code;
-}
-
-static int rname_finish(rname_t *n)
-{
-	wire_name_lower(n->name, n->len);
-	if (wire_name_to_key(n->name, n->len, n->key, &n->keylen) < 0)
-		return ERR_INVAL;
-	return wire_name_to_text(n->name, n->len, n->text, sizeof(n->text)) < 0 ? ERR_INVAL : 0;
-}
-
-/* Append the first local domain to a relative wire name. */
-static int append_domain(const conf_t *conf, rname_t *n)
-{
-	size_t dlen = conf->domainlens[0];
-
-	if (n->len - 1 + dlen > WIRE_NAME_MAX)
-		return ERR_TOOBIG;
-	memcpy(n->name + n->len - 1, conf->domains[0], dlen);
-	n->len = n->len - 1 + dlen;
-	return 0;
-}
-
-/*
- * May a relative name get the first local domain? A single label may
- * ("cctv2"), and so may service labels before it ("_http._tcp.web"), which
- * nobody types by accident. Any other dotted name was meant as a full name:
- * completing "cctv9.skydns.locl" would create a name nobody asked for.
- */
-static bool completable(const uint8_t *name, size_t len)
-{
-	size_t pos = 0;
-
-	while (pos < len && name[pos] != 0) {
-		size_t l = name[pos];
-		bool last = pos + 1 + l >= len || name[pos + 1 + l] == 0;
-		if (!last && (l == 0 || name[pos + 1] != '_'))
-			return false;
-		pos += 1 + l;
-	}
-	return true;
-}
-
-/* "skydns.local., example.test." for error messages. */
-static const char *domains_text(const conf_t *conf, char *buf, size_t cap)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < conf->ndomains && n < cap; i++) {
-		char t[WIRE_NAME_TEXT_MAX];
-		if (wire_name_to_text(conf->domains[i], conf->domainlens[i], t, sizeof(t)) < 0)
-			continue;
-		n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", t);
-	}
-	return buf;
-}
-
-/*
- * Owner names (DESIGN §6): "name." is absolute; a name already ending in a
- * local domain is taken as is; a single label (after any "_service" labels)
- * gets the first local domain. Anything else is refused. The result must lie
- * inside a local domain.
- * @return 0, ERR_INVAL (not a name) or ERR_NOTFOUND (outside the domains).
- */
-static int resolve_owner(const conf_t *conf, const char *text, rname_t *out)
-{
-	rname_t n;
-	size_t tl = strlen(text);
-
-	if (tl == 0 || strcmp(text, ".") == 0 || wire_name_from_text(text, n.name, &n.len) < 0)
-		return ERR_INVAL;
-	wire_name_lower(n.name, n.len);
-	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0) {
-		if (!completable(n.name, n.len))
-			return ERR_NOTFOUND;
-		if (append_domain(conf, &n) < 0)
-			return ERR_INVAL;
-	}
-	if (conf_domain_of(conf, n.name, n.len) < 0)
-		return ERR_NOTFOUND;
-	if (rname_finish(&n) < 0)
-		return ERR_INVAL;
-	*out = n;
-	return 0;
-}
-
-/* The 400 text for a name resolve_owner refused. */
-static void owner_error(const conf_t *conf, const char *what, const char *text, int code, char *buf,
-			size_t cap)
-{
-	char doms[300];
-
-	if (code == ERR_INVAL)
-		snprintf(buf, cap, "%s \"%.200s\" is not a valid name", what, text);
-	else
-		snprintf(buf, cap,
-			 "%s \"%.200s\" is not inside a local domain (%s): give a single label, "
-			 "a name ending in a local domain, or a full name with a trailing dot",
-			 what, text, domains_text(conf, doms, sizeof(doms)));
-}
-
-/* Targets (SRV/MX/PTR) may point anywhere: only a single label is made local. */
-static int resolve_target(const conf_t *conf, const char *text, rname_t *out)
-{
-	rname_t n;
-
-	if (wire_name_from_text(text, n.name, &n.len) < 0 || n.len < 2)
-		return ERR_INVAL;
-	if (!strchr(text, '.') && append_domain(conf, &n) < 0)
-		return ERR_TOOBIG;
-	if (rname_finish(&n) < 0)
-		return ERR_INVAL;
-	*out = n;
-	return 0;
 }
 
 /* ---- generating the records a request stands for ---- */
@@ -218,7 +99,7 @@ static int srv_helper_name(const rname_t *owner, const api_addr_t *a, rname_t *o
 	memcpy(n.name + 1, label, l);
 	memcpy(n.name + 1 + l, owner->name, owner->len);
 	n.len = 1 + l + owner->len;
-	if (rname_finish(&n) < 0)
+	if (api_name_finish(&n) < 0)
 		return ERR_INVAL;
 	*out = n;
 	return 0;
@@ -244,7 +125,7 @@ static int each_srv(wreq_t *q, rr_fn fn)
 			q->helper = false;
 			if (ret < 0)
 				return ret;
-		} else if (resolve_target(q->api->conf, s->host, &t) < 0) {
+		} else if (api_name_target(q->api->conf, s->host, &t) < 0) {
 			return refuse(q, ERR_INVAL, "bad SRV host \"%.200s\"", s->host);
 		}
 		wire_write_u16(rd, s->priority);
@@ -720,7 +601,7 @@ static int gc_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset
 	if (keylen == owner->keylen || (set->type != WIRE_TYPE_A && set->type != WIRE_TYPE_AAAA))
 		return 0;
 	if (wire_key_to_name(key, keylen, n.name, &n.len) < 0 ||
-	    n.len != 1 + (size_t)n.name[0] + owner->len || rname_finish(&n) < 0)
+	    n.len != 1 + (size_t)n.name[0] + owner->len || api_name_finish(&n) < 0)
 		return 0; /* not a direct child */
 	while (store_rrset_next(set, &pos, &rr) == 1) {
 		api_addr_t a = {.len = (uint8_t)rr.rdlen};
@@ -864,14 +745,14 @@ static int resolve_req_names(wreq_t *q)
 	int ret;
 
 	if (r->alias[0]) {
-		ret = resolve_owner(conf, r->alias, &q->alias);
+		ret = api_name_owner(conf, r->alias, &q->alias);
 		if (ret < 0) {
-			owner_error(conf, "alias", r->alias, ret, q->msg, sizeof(q->msg));
+			api_name_error(conf, "alias", r->alias, ret, q->msg, sizeof(q->msg));
 			return ERR_INVAL;
 		}
 	}
 	if (r->target[0] && r->type != API_T_SRV) {
-		if (resolve_target(conf, r->target, &q->target) < 0)
+		if (api_name_target(conf, r->target, &q->target) < 0)
 			return refuse(q, ERR_INVAL, "bad host name \"%.200s\"", r->target);
 	}
 	return 0;
@@ -1162,9 +1043,9 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 						 : 0;
 	if (!op && strcmp(method, "GET") != 0)
 		return api_reply_error(c, 405, "method %s not allowed", method);
-	if ((ret = resolve_owner(api->conf, rest, &name)) < 0) {
+	if ((ret = api_name_owner(api->conf, rest, &name)) < 0) {
 		char msg[500];
-		owner_error(api->conf, "name", rest, ret, msg, sizeof(msg));
+		api_name_error(api->conf, "name", rest, ret, msg, sizeof(msg));
 		return api_reply_error(c, 400, "%s", msg);
 	}
 	if (!op)
