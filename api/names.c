@@ -52,6 +52,30 @@ static bool completable(const uint8_t *name, size_t len)
 	return true;
 }
 
+static size_t label_count(const uint8_t *name, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t pos = 0; pos < len && name[pos]; pos += 1 + (size_t)name[pos])
+		n++;
+	return n;
+}
+
+/* "web.default" -> "web.default.<api-search>.<first domain>" (the original's name.namespace). */
+static int append_search(const conf_t *conf, api_name_t *n)
+{
+	uint8_t s[WIRE_NAME_MAX];
+	size_t slen;
+
+	if (wire_name_from_text(conf->api_search, s, &slen) < 0 ||
+	    n->len - 1 + slen > WIRE_NAME_MAX)
+		return ERR_INVAL;
+	wire_name_lower(s, slen);
+	memcpy(n->name + n->len - 1, s, slen);
+	n->len = n->len - 1 + slen;
+	return append_domain(conf, n);
+}
+
 /* "skydns.local., example.test." for error messages. */
 static const char *domains_text(const conf_t *conf, char *buf, size_t cap)
 {
@@ -83,10 +107,14 @@ int api_name_owner(const conf_t *conf, const char *text, api_name_t *out)
 		return ERR_INVAL;
 	wire_name_lower(n.name, n.len);
 	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0) {
-		if (!completable(n.name, n.len))
+		if (completable(n.name, n.len)) {
+			if (append_domain(conf, &n) < 0)
+				return ERR_INVAL;
+		} else if (!conf->api_search || label_count(n.name, n.len) != 2) {
 			return ERR_NOTFOUND;
-		if (append_domain(conf, &n) < 0)
+		} else if (append_search(conf, &n) < 0) {
 			return ERR_INVAL;
+		}
 	}
 	if (conf_domain_of(conf, n.name, n.len) < 0)
 		return ERR_NOTFOUND;

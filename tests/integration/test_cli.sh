@@ -10,7 +10,8 @@ APORT=$(free_port)
 CONF_EXTRA="[Api]
 api-enable = true
 api-address = 127.0.0.1:$APORT
-api-token = $TOKEN"
+api-token = $TOKEN
+api-search = svc"
 write_conf
 # A TXT record of two strings, which only a zone file can write.
 printf '$ORIGIN skydns.local.\ntwo TXT "first part" "second, part"\n' >"$T/zone"
@@ -134,6 +135,17 @@ cli -json -status 10.99.0.1
 assert_eq "-json -status of an unknown address" '{"ip":"10.99.0.1","status":"UP","recorded":false}' "$OUT"
 cli -status not-an-ip
 assert_true "-status of a bad address fails" [ "$RC" -ne 0 ]
+
+# [Api] api-search = svc: the original's "-show name.namespace" finds name.namespace.svc.<domain>.
+cli -domain qiyf-nginx-5.default -ips "10.8.0.5"
+assert_eq "create name.namespace exit 0 ($ERR)" 0 "$RC"
+assert_eq "dig: it lives below svc" "10.8.0.5" "$(dig_short qiyf-nginx-5.default.svc.skydns.local)"
+cli -show qiyf-nginx-5.default
+assert_eq "-show name.namespace" \
+	"$(printf 'domain: %56s       val: { type:A  ips:[10.8.0.5] }' qiyf-nginx-5.default.svc.skydns.local.)" "$OUT"
+cli -domain cctv9.skydns.locl -ips "10.8.0.6"
+assert_true "a typo of three labels is still refused" [ "$RC" -ne 0 ]
+assert_contains "... naming the local domains" "$ERR" "skydns.local."
 
 cli -token wrong -list
 assert_true "bad token: non-zero exit" [ "$RC" -ne 0 ]

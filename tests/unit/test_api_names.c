@@ -39,7 +39,7 @@ static const name_case_t owners[] = {
     {"a..b", ERR_INVAL, NULL},
 };
 
-static conf_t *load_conf(void)
+static conf_t *load_conf(const char *extra)
 {
 	char dir[] = "/tmp/test_api_names.XXXXXX", path[64], err[256];
 	conf_t *c = NULL;
@@ -51,6 +51,7 @@ static conf_t *load_conf(void)
 	if (!(f = fopen(path, "w")))
 		return NULL;
 	fputs("[Dns]\ndns-domains = skydns.local.%example.test.\n", f);
+	fputs(extra, f);
 	fclose(f);
 	if (conf_load(path, &c, err, sizeof(err)) < 0)
 		fprintf(stderr, "conf: %s\n", err);
@@ -91,9 +92,33 @@ static void test_targets_and_errors(const conf_t *c)
 	CHECK(strstr(msg, "not a valid name") != NULL);
 }
 
+/* [Api] api-search = svc: the original's name.namespace lies below svc.<domain>. */
+static void test_search(void)
+{
+	conf_t *c = load_conf("[Api]\napi-search = SVC\n");
+	api_name_t n;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ_INT(api_name_owner(c, "qiyf-nginx-5.default", &n), 0);
+	CHECK(strcmp(n.text, "qiyf-nginx-5.default.svc.skydns.local.") == 0);
+	CHECK_EQ_INT(api_name_owner(c, "cctv2", &n), 0);
+	CHECK(strcmp(n.text, "cctv2.skydns.local.") == 0);
+	CHECK_EQ_INT(api_name_owner(c, "mail.example.test", &n), 0);
+	CHECK(strcmp(n.text, "mail.example.test.") == 0);
+	/* Only name.namespace: three labels stay a likely typo. */
+	CHECK_EQ_INT(api_name_owner(c, "cctv9.skydns.locl", &n), ERR_NOTFOUND);
+	conf_free(c);
+	CHECK(load_conf("[Api]\napi-search = .svc\n") == NULL);
+	CHECK(load_conf("[Api]\napi-search = svc.\n") == NULL);
+	CHECK(load_conf("[Api]\napi-search = a..b\n") == NULL);
+	CHECK(load_conf("[Api]\napi-search = a,b\n") == NULL);
+}
+
 int main(void)
 {
-	conf_t *c = load_conf();
+	conf_t *c = load_conf("");
 
 	CHECK(c != NULL);
 	if (c) {
@@ -101,5 +126,6 @@ int main(void)
 		test_targets_and_errors(c);
 	}
 	conf_free(c);
+	test_search();
 	return check_done();
 }
