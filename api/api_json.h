@@ -56,6 +56,16 @@ typedef struct {
 	api_addr_t to;
 } api_update_t;
 
+#define API_SRV_HOST_MAX 256 /* an SRV target host in text form */
+
+/* One SRV record to write: a host name, or an address (addr.len > 0) that
+ * records.c turns into a generated target name holding that address. */
+typedef struct {
+	char host[API_SRV_HOST_MAX]; /* "" when addr is set */
+	api_addr_t addr;
+	uint16_t port, priority, weight;
+} api_srv_t;
+
 typedef struct {
 	int op;
 	uint16_t type; /* API_T_* */
@@ -74,6 +84,10 @@ typedef struct {
 	uint32_t ttl;
 	bool has_ttl;
 	int mode; /* STORE_MODE_* value (1..3), or 0 when not given */
+	/* SRV: every record the body stands for, from "targets" or from
+	 * "ips"/"target" paired with "port"/"ports" (the fields above stay set). */
+	size_t nsrv;
+	api_srv_t srv[API_ADDRS_MAX];
 } api_req_t;
 
 /**

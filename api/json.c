@@ -169,6 +169,19 @@ static int get_ports(json_t *root, api_req_t *r, char *err, size_t errlen)
 	size_t i;
 	json_t *v;
 
+	json_t *one = json_object_get(root, "port");
+
+	if (one && ports)
+		return fail(err, errlen, API_JSON_BAD, "give \"port\" or \"ports\", not both");
+	if (one) {
+		if (!json_is_integer(one) || json_integer_value(one) < 1 ||
+		    json_integer_value(one) > 65535)
+			return fail(err, errlen, API_JSON_BAD,
+				    "\"port\" must be an integer 1..65535");
+		r->ports[0] = (uint16_t)json_integer_value(one);
+		r->nports = 1;
+		return 0;
+	}
 	if (!ports)
 		return 0;
 	if (!json_is_array(ports))
@@ -216,6 +229,106 @@ static int get_updates(json_t *root, api_req_t *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* One member of "targets": {"host": name or address, "port", "priority", "weight"}. */
+static int get_target(json_t *t, size_t i, api_req_t *r, char *err, size_t errlen)
+{
+	api_srv_t *s = &r->srv[i];
+	uint32_t u;
+	int ret;
+
+	if (!json_is_object(t))
+		return fail(err, errlen, API_JSON_BAD, "\"targets\" must be an array of objects");
+	if ((ret = get_str(t, "host", s->host, sizeof(s->host), NULL, err, errlen)) < 0)
+		return ret;
+	if (!s->host[0])
+		return fail(err, errlen, API_JSON_BAD, "targets[%zu] needs \"host\"", i);
+	if (api_addr_parse(s->host, &s->addr) == 0)
+		s->host[0] = '\0';
+	u = 0;
+	if ((ret = get_uint(t, "port", 65535, &u, NULL, err, errlen)) < 0)
+		return ret;
+	if (u == 0)
+		return fail(err, errlen, API_JSON_BAD, "targets[%zu] needs \"port\" 1..65535", i);
+	s->port = (uint16_t)u;
+	u = r->priority;
+	if ((ret = get_uint(t, "priority", 65535, &u, NULL, err, errlen)) < 0)
+		return ret;
+	s->priority = (uint16_t)u;
+	u = r->weight;
+	if ((ret = get_uint(t, "weight", 65535, &u, NULL, err, errlen)) < 0)
+		return ret;
+	s->weight = (uint16_t)u;
+	return 0;
+}
+
+/*
+ * SRV records from the short forms: a target name with each port, or each
+ * address with its port (one address: every port; one port: every address;
+ * otherwise the n-th address with the n-th port).
+ */
+static int pair_srv(api_req_t *r, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (r->target[0]) {
+		if (strlen(r->target) >= API_SRV_HOST_MAX)
+			return fail(err, errlen, API_JSON_BAD, "\"target\" is too long");
+		for (size_t i = 0; i < r->nports; i++) {
+			api_srv_t *s = &r->srv[i];
+			memcpy(s->host, r->target, strlen(r->target) + 1);
+			s->port = r->ports[i];
+		}
+		n = r->nports;
+	} else if (r->naddrs == 1 || r->nports == 1 || r->naddrs == r->nports) {
+		n = r->naddrs > r->nports ? r->naddrs : r->nports;
+		if (r->naddrs == 0 || r->nports == 0)
+			n = 0;
+		for (size_t i = 0; i < n; i++) {
+			r->srv[i].addr = r->addrs[r->naddrs == 1 ? 0 : i];
+			r->srv[i].port = r->ports[r->nports == 1 ? 0 : i];
+		}
+	} else {
+		return fail(err, errlen, API_JSON_BAD,
+			    "SRV pairs each address with its port: give one port, or one "
+			    "address, or as many ports as addresses");
+	}
+	for (size_t i = 0; i < n; i++) {
+		r->srv[i].priority = r->priority;
+		r->srv[i].weight = r->weight;
+	}
+	r->nsrv = n;
+	return 0;
+}
+
+static int get_srv(json_t *root, api_req_t *r, char *err, size_t errlen)
+{
+	json_t *ts = json_object_get(root, "targets"), *t;
+	size_t i;
+	int ret;
+
+	if (r->type != API_T_SRV) {
+		if (ts)
+			return fail(err, errlen, API_JSON_BAD, "\"targets\" is only for SRV");
+		return 0;
+	}
+	if (!ts)
+		return pair_srv(r, err, errlen);
+	if (r->naddrs || r->nports || r->target[0])
+		return fail(err, errlen, API_JSON_BAD,
+			    "\"targets\" replaces \"ips\", \"port(s)\" and \"target\"");
+	if (!json_is_array(ts))
+		return fail(err, errlen, API_JSON_BAD, "\"targets\" must be an array of objects");
+	if (json_array_size(ts) > API_ADDRS_MAX)
+		return fail(err, errlen, API_JSON_TOOBIG, "more than %d targets", API_ADDRS_MAX);
+	json_array_foreach(ts, i, t)
+	{
+		if ((ret = get_target(t, i, r, err, errlen)) < 0)
+			return ret;
+	}
+	r->nsrv = json_array_size(ts);
+	return 0;
+}
+
 static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 {
 	uint32_t u = 0;
@@ -254,7 +367,7 @@ static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 	if ((ret = get_uint(root, "weight", 65535, &u, NULL, err, errlen)) < 0)
 		return ret;
 	r->weight = (uint16_t)u;
-	return 0;
+	return get_srv(root, r, err, errlen);
 }
 
 static int check_families(const api_req_t *r, char *err, size_t errlen)
@@ -290,14 +403,16 @@ static int check_create(const api_req_t *r, char *err, size_t errlen)
 			return fail(err, errlen, API_JSON_BAD, "\"alias\" is required");
 		return 0;
 	case API_T_SRV:
-		if (r->nports == 0)
-			return fail(err, errlen, API_JSON_BAD, "\"ports\" is required");
-		if (!r->target[0] && r->naddrs == 0)
-			return fail(err, errlen, API_JSON_BAD, "SRV needs \"ips\" or \"target\"");
 		if (r->target[0] && r->naddrs)
 			return fail(err, errlen, API_JSON_BAD,
 				    "SRV takes \"ips\" or \"target\", not both");
-		return 0;
+		if (r->nsrv)
+			return 0;
+		if (r->nports == 0 && (r->target[0] || r->naddrs))
+			return fail(err, errlen, API_JSON_BAD, "\"port\" or \"ports\" is required");
+		return fail(err, errlen, API_JSON_BAD,
+			    "SRV needs \"targets\", or \"ips\" or \"target\" with \"port\" or "
+			    "\"ports\"");
 	case API_T_TXT:
 		if (!r->text[0])
 			return fail(err, errlen, API_JSON_BAD, "\"text\" is required");
@@ -323,6 +438,10 @@ static int validate(api_req_t *r, char *err, size_t errlen)
 		return fail(err, errlen, API_JSON_BAD, "\"update\" and \"ips\" are exclusive");
 	if (r->op == API_OP_DELETE)
 		return 0; /* every field optional: narrows what is removed */
+	/* Answer selection picks among addresses: elsewhere a mode would be a no-op reply. */
+	if (r->mode && r->type != API_T_A && r->type != API_T_AAAA)
+		return fail(err, errlen, API_JSON_BAD,
+			    "\"mode\" applies to A and AAAA records only");
 	return check_create(r, err, errlen);
 }
 

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "api/api_json.h"
+#include "api/api_names.h"
 #include "api/api_render.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -26,13 +27,7 @@
 #define API_SOURCE "api"
 #define K8S_SOURCE "k8s"
 
-typedef struct {
-	uint8_t name[WIRE_NAME_MAX]; /* lowercase wire form */
-	size_t len;
-	uint8_t key[WIRE_KEY_MAX];
-	size_t keylen;
-	char text[WIRE_NAME_TEXT_MAX];
-} rname_t;
+typedef api_name_t rname_t;
 
 /* State of one write request. */
 typedef struct {
@@ -42,9 +37,15 @@ typedef struct {
 	store_rtxn_t *v; /* read view of w */
 	int src;
 	rname_t name;
-	rname_t alias;	/* cname requests */
-	rname_t target; /* SRV target / MX / PTR host; SRV with ips: the name */
-	char msg[300];
+	rname_t alias;	   /* cname requests */
+	rname_t target;	   /* MX / PTR host (SRV targets are in req->srv) */
+	json_t *added;	   /* owned: entries this request added, as the reply lists them */
+	json_t *removed;   /* owned: entries it removed */
+	json_t *modes;	   /* owned: answer selection modes it changed */
+	bool helper;	   /* the entry being visited is an SRV target's generated address */
+	char missing[200]; /* DELETE: the asked-for records that are not there */
+	size_t nmissing;
+	char msg[400];
 } wreq_t;
 
 static int refuse(wreq_t *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -57,66 +58,6 @@ static int refuse(wreq_t *q, int code, const char *fmt, ...)
 	vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
 	va_end(ap);
 	return code;
-}
-
-static int rname_finish(rname_t *n)
-{
-	wire_name_lower(n->name, n->len);
-	if (wire_name_to_key(n->name, n->len, n->key, &n->keylen) < 0)
-		return ERR_INVAL;
-	return wire_name_to_text(n->name, n->len, n->text, sizeof(n->text)) < 0 ? ERR_INVAL : 0;
-}
-
-/* Append the first local domain to a relative wire name. */
-static int append_domain(const conf_t *conf, rname_t *n)
-{
-	size_t dlen = conf->domainlens[0];
-
-	if (n->len - 1 + dlen > WIRE_NAME_MAX)
-		return ERR_TOOBIG;
-	memcpy(n->name + n->len - 1, conf->domains[0], dlen);
-	n->len = n->len - 1 + dlen;
-	return 0;
-}
-
-/*
- * Owner names (DESIGN §6): "name." is absolute; otherwise a name already
- * inside a local domain is taken as is and anything else gets the first
- * local domain appended ("cctv2" -> "cctv2.skydns.local."). The result must
- * lie inside a local domain.
- */
-static int resolve_owner(const conf_t *conf, const char *text, rname_t *out)
-{
-	rname_t n;
-	size_t tl = strlen(text);
-
-	if (tl == 0 || strcmp(text, ".") == 0 || wire_name_from_text(text, n.name, &n.len) < 0)
-		return ERR_INVAL;
-	wire_name_lower(n.name, n.len);
-	if (text[tl - 1] != '.' && conf_domain_of(conf, n.name, n.len) < 0 &&
-	    append_domain(conf, &n) < 0)
-		return ERR_TOOBIG;
-	if (conf_domain_of(conf, n.name, n.len) < 0)
-		return ERR_NOTFOUND;
-	if (rname_finish(&n) < 0)
-		return ERR_INVAL;
-	*out = n;
-	return 0;
-}
-
-/* Targets (SRV/MX/PTR) may point anywhere: only a single label is made local. */
-static int resolve_target(const conf_t *conf, const char *text, rname_t *out)
-{
-	rname_t n;
-
-	if (wire_name_from_text(text, n.name, &n.len) < 0 || n.len < 2)
-		return ERR_INVAL;
-	if (!strchr(text, '.') && append_domain(conf, &n) < 0)
-		return ERR_TOOBIG;
-	if (rname_finish(&n) < 0)
-		return ERR_INVAL;
-	*out = n;
-	return 0;
 }
 
 /* ---- generating the records a request stands for ---- */
@@ -135,17 +76,63 @@ static int each_addr(wreq_t *q, rr_fn fn)
 	return 0;
 }
 
+/*
+ * The target name generated for an SRV host given as an address: its text
+ * with '-' for '.' and ':' as the first label below the SRV name
+ * ("10-0-0-1._http._tcp.web.skydns.local."), holding that address, as
+ * SkyDNS does for etcd entries with an IP host.
+ */
+static int srv_helper_name(const rname_t *owner, const api_addr_t *a, rname_t *out)
+{
+	char label[64];
+	rname_t n;
+	size_t l;
+
+	api_addr_format(a, label, sizeof(label));
+	for (char *p = label; *p; p++)
+		if (*p == '.' || *p == ':')
+			*p = '-';
+	l = strlen(label);
+	if (l == 0 || l > 63 || 1 + l + owner->len > WIRE_NAME_MAX)
+		return ERR_TOOBIG;
+	n.name[0] = (uint8_t)l;
+	memcpy(n.name + 1, label, l);
+	memcpy(n.name + 1 + l, owner->name, owner->len);
+	n.len = 1 + l + owner->len;
+	if (api_name_finish(&n) < 0)
+		return ERR_INVAL;
+	*out = n;
+	return 0;
+}
+
 static int each_srv(wreq_t *q, rr_fn fn)
 {
 	uint8_t rd[6 + WIRE_NAME_MAX];
+	rname_t t;
+	int ret;
 
-	wire_write_u16(rd, q->req->priority);
-	wire_write_u16(rd + 2, q->req->weight);
-	memcpy(rd + 6, q->target.name, q->target.len);
-	for (size_t i = 0; i < q->req->nports; i++) {
-		wire_write_u16(rd + 4, q->req->ports[i]);
-		int ret = fn(q, &q->name, WIRE_TYPE_SRV, rd, (uint16_t)(6 + q->target.len));
-		if (ret < 0)
+	for (size_t i = 0; i < q->req->nsrv; i++) {
+		const api_srv_t *s = &q->req->srv[i];
+
+		if (s->addr.len) {
+			if ((ret = srv_helper_name(&q->name, &s->addr, &t)) < 0)
+				return refuse(q, ERR_INVAL,
+					      "%s: no room for a target name below it",
+					      q->name.text);
+			q->helper = true;
+			ret = fn(q, &t, s->addr.len == 4 ? WIRE_TYPE_A : WIRE_TYPE_AAAA, s->addr.b,
+				 s->addr.len);
+			q->helper = false;
+			if (ret < 0)
+				return ret;
+		} else if (api_name_target(q->api->conf, s->host, &t) < 0) {
+			return refuse(q, ERR_INVAL, "bad SRV host \"%.200s\"", s->host);
+		}
+		wire_write_u16(rd, s->priority);
+		wire_write_u16(rd + 2, s->weight);
+		wire_write_u16(rd + 4, s->port);
+		memcpy(rd + 6, t.name, t.len);
+		if ((ret = fn(q, &q->name, WIRE_TYPE_SRV, rd, (uint16_t)(6 + t.len))) < 0)
 			return ret;
 	}
 	return 0;
@@ -172,17 +159,15 @@ static int each_rr(wreq_t *q, rr_fn fn)
 	uint8_t rd[2 + WIRE_NAME_MAX];
 	int ret;
 
-	if (q->req->type != API_T_SRV || q->req->naddrs) {
-		if ((ret = each_addr(q, fn)) < 0)
-			return ret;
-	}
+	if (q->req->type != API_T_SRV && (ret = each_addr(q, fn)) < 0)
+		return ret;
 	switch (q->req->type) {
 	case API_T_CNAME:
 		return q->alias.len
 			   ? fn(q, &q->alias, WIRE_TYPE_CNAME, q->name.name, (uint16_t)q->name.len)
 			   : 0;
 	case API_T_SRV:
-		return q->req->nports ? each_srv(q, fn) : 0;
+		return each_srv(q, fn);
 	case API_T_TXT:
 		return q->req->textlen ? each_txt(q, fn) : 0;
 	case API_T_MX:
@@ -198,6 +183,151 @@ static int each_rr(wreq_t *q, rr_fn fn)
 	default:
 		return 0;
 	}
+}
+
+/* ---- what a request changed ---- */
+
+static int log_change(wreq_t *q, json_t *arr, const rname_t *owner, uint16_t type, uint32_t ttl,
+		      const uint8_t *rd, uint16_t rdlen)
+{
+	char tname[16];
+	json_t *e;
+
+	wire_type_to_text(type, tname, sizeof(tname));
+	e = json_pack("{s:s,s:s,s:I,s:o?}", "name", owner->text, "type", tname, "ttl",
+		      (json_int_t)ttl, "value", api_render_value(type, rd, rdlen));
+	if (!e || json_array_append_new(arr, e) < 0)
+		return refuse(q, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Log every entry of `src` at owner/type (type 0: every type) as removed. */
+typedef struct {
+	wreq_t *q;
+	const rname_t *owner;
+	uint16_t type;
+	int err;
+} logdel_t;
+
+static int logdel_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	logdel_t *d = ctx;
+	store_rr_t rr;
+	size_t pos = 0;
+	int ret;
+
+	(void)key;
+	if (keylen != d->owner->keylen)
+		return 1; /* descendants follow the name's own rrsets */
+	if (d->type && set->type != d->type)
+		return 0;
+	while ((ret = store_rrset_next(set, &pos, &rr)) == 1) {
+		if (rr.source_id == d->q->src &&
+		    (ret = log_change(d->q, d->q->removed, d->owner, set->type, rr.ttl, rr.rdata,
+				      rr.rdlen)) < 0)
+			break;
+	}
+	if (ret < 0) {
+		d->err = ret;
+		return 1;
+	}
+	return 0;
+}
+
+static int log_removed_all(wreq_t *q, const rname_t *owner, uint16_t type)
+{
+	logdel_t d = {.q = q, .owner = owner, .type = type};
+	int ret = store_iter(q->v, owner->key, owner->keylen, logdel_cb, &d);
+
+	return ret < 0 ? ret : d.err;
+}
+
+/*
+ * A PUT that replaces a set with itself removed and re-added the same
+ * entries: list only what differs, so the reply says what really changed.
+ */
+static void cancel_unchanged(wreq_t *q)
+{
+	for (size_t i = 0; i < json_array_size(q->added);) {
+		size_t j;
+		for (j = 0; j < json_array_size(q->removed); j++) {
+			if (json_equal(json_array_get(q->added, i), json_array_get(q->removed, j)))
+				break;
+		}
+		if (j < json_array_size(q->removed)) {
+			json_array_remove(q->added, i);
+			json_array_remove(q->removed, j);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ---- ownership ---- */
+
+/* Who source id `id` is, for the 409 text: tries the names the writers use. */
+static void source_label(wreq_t *q, const rname_t *n, int id, char *buf, size_t cap)
+{
+	static const struct {
+		const char *source;
+		const char *label;
+	} known[] = {{K8S_SOURCE, "the Kubernetes watcher"}, {"etcd", "the etcd watcher"}};
+	char src[STORE_SOURCE_MAX];
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (store_source_find(q->v, known[i].source) == id) {
+			snprintf(buf, cap, "%s", known[i].label);
+			return;
+		}
+	}
+	/* A zone import's source is "import:<origin>", the origin being n or an ancestor. */
+	for (size_t pos = 0; pos < n->len && n->name[pos];) {
+		char t[WIRE_NAME_TEXT_MAX];
+		if (wire_name_to_text(n->name + pos, n->len - pos, t, sizeof(t)) == 0 &&
+		    (size_t)snprintf(src, sizeof(src), "import:%s", t) < sizeof(src) &&
+		    store_source_find(q->v, src) == id) {
+			snprintf(buf, cap, "the zone import of %.150s", t);
+			return;
+		}
+		pos += 1 + (size_t)n->name[pos];
+	}
+	snprintf(buf, cap, "store source #%d", id);
+}
+
+/*
+ * The API changes only names no other source holds: a write there would be
+ * undone by the next import or watch event, or be a 2xx that changes nothing.
+ */
+static int check_owner(wreq_t *q, const rname_t *n)
+{
+	uint64_t mask = 0;
+	char who[200];
+	int ret;
+
+	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
+		return ret;
+	mask &= ~((uint64_t)1 << q->src);
+	if (!mask)
+		return 0;
+	for (int id = 0; id < 64; id++) {
+		if ((mask >> id) & 1) {
+			source_label(q, n, id, who, sizeof(who));
+			break;
+		}
+	}
+	return refuse(q, ERR_READONLY,
+		      "%s is owned by %s; the API changes only names it created "
+		      "(zone imports and watchers are read-only here)",
+		      n->text, who);
+}
+
+static int rr_check_owner(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
+			  uint16_t rdlen)
+{
+	(void)type;
+	(void)rd;
+	(void)rdlen;
+	return check_owner(q, owner);
 }
 
 /* ---- checks against the current store ---- */
@@ -254,24 +384,6 @@ static int name_probe(store_rtxn_t *v, const rname_t *n, probe_t *p)
 	return ret < 0 ? ret : 0;
 }
 
-static int check_k8s(wreq_t *q, const rname_t *n)
-{
-	uint64_t mask = 0;
-	int k = store_source_find(q->v, K8S_SOURCE);
-	int ret;
-
-	if (k == ERR_NOTFOUND)
-		return 0; /* the watcher never wrote anything */
-	if (k < 0)
-		return k; /* a store failure must not lift the read-only guard */
-	if ((ret = store_name_sources(q->v, n->key, n->keylen, &mask)) < 0)
-		return ret;
-	if (k < 64 && (mask >> k) & 1)
-		return refuse(q, ERR_READONLY,
-			      "%s is managed by the Kubernetes watcher (read-only)", n->text);
-	return 0;
-}
-
 /* CNAME and other data cannot share a name (RFC 1034 §3.6.2). */
 static int check_cname_rules(wreq_t *q, const rname_t *owner, uint16_t type)
 {
@@ -292,7 +404,11 @@ static int check_cname_rules(wreq_t *q, const rname_t *owner, uint16_t type)
 static int rr_check_new(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
 			uint16_t rdlen)
 {
-	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, NULL);
+	int ret;
+
+	if (q->helper) /* shared by every port of that address */
+		return check_cname_rules(q, owner, type);
+	ret = find_entry(q->v, owner, type, q->src, rd, rdlen, NULL);
 
 	if (ret < 0)
 		return ret;
@@ -307,11 +423,19 @@ static int rr_check_new(wreq_t *q, const rname_t *owner, uint16_t type, const ui
 
 static int rr_add(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd, uint16_t rdlen)
 {
-	int ret = store_rr_add(q->w, q->src, owner->name, owner->len, type, q->req->ttl, rd, rdlen);
+	uint32_t ttl = 0;
+	int ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl);
 
 	if (ret < 0)
+		return ret;
+	if (ret == 1 && ttl == q->req->ttl)
+		return 0; /* one request naming an entry twice (SRV helpers) */
+	if (ret == 1 && (ret = log_change(q, q->removed, owner, type, ttl, rd, rdlen)) < 0)
+		return ret;
+	ret = store_rr_add(q->w, q->src, owner->name, owner->len, type, q->req->ttl, rd, rdlen);
+	if (ret < 0)
 		return refuse(q, ret, "adding to %s: %s", owner->text, err_str(ret));
-	return 0;
+	return log_change(q, q->added, owner, type, q->req->ttl, rd, rdlen);
 }
 
 static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
@@ -321,18 +445,95 @@ static int rr_del_type(wreq_t *q, const rname_t *owner, uint16_t type, const uin
 
 	(void)rd;
 	(void)rdlen;
+	if (q->helper)
+		return 0; /* gc_helpers() removes what no SRV points at any more */
+	if ((ret = log_removed_all(q, owner, type)) < 0)
+		return ret;
 	ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, NULL, 0);
 	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* Note an asked-for record that is not there; the request fails after the pass. */
+static void note_missing(wreq_t *q, uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+	char v[WIRE_NAME_TEXT_MAX + 32], tname[16];
+	size_t n = strlen(q->missing);
+	json_t *j = api_render_value(type, rd, rdlen);
+	char *dump = j && !json_is_string(j) ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	wire_type_to_text(type, tname, sizeof(tname));
+	snprintf(v, sizeof(v), "%s %s", tname,
+		 dump ? dump : (j && json_is_string(j) ? json_string_value(j) : "?"));
+	if (q->nmissing < 8 && n < sizeof(q->missing))
+		snprintf(q->missing + n, sizeof(q->missing) - n, "%s%.100s", n ? ", " : "", v);
+	else if (q->nmissing == 8 && n < sizeof(q->missing))
+		snprintf(q->missing + n, sizeof(q->missing) - n, ", ...");
+	q->nmissing++;
+	free(dump);
+	json_decref(j);
 }
 
 static int rr_del_exact(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
 			uint16_t rdlen)
 {
-	int ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, rd, rdlen);
+	uint32_t ttl = 0;
+	int ret;
 
-	if (ret == ERR_NOTFOUND)
-		return refuse(q, ret, "%s has no such record", owner->text);
-	return ret;
+	if (q->helper)
+		return 0; /* gc_helpers() removes what no SRV points at any more */
+	if ((ret = find_entry(q->v, owner, type, q->src, rd, rdlen, &ttl)) < 0)
+		return ret;
+	if (ret == 0) {
+		note_missing(q, type, rd, rdlen);
+		return 0;
+	}
+	if ((ret = store_rr_del(q->w, q->src, owner->name, owner->len, type, rd, rdlen)) < 0)
+		return ret;
+	return log_change(q, q->removed, owner, type, ttl, rd, rdlen);
+}
+
+static int set_mode(wreq_t *q, uint16_t type)
+{
+	return store_rrset_set_mode(q->w, q->name.name, q->name.len, type, (uint8_t)q->req->mode);
+}
+
+/* Modes of the name's A and AAAA rrsets: -1 where there is none. */
+static int modes_of(wreq_t *q, int out[2])
+{
+	static const uint16_t types[2] = {WIRE_TYPE_A, WIRE_TYPE_AAAA};
+	store_lookup_t lk;
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		if ((ret = store_lookup(q->v, q->name.key, q->name.keylen, types[i], &lk)) < 0)
+			return ret;
+		out[i] = lk.has_rrset && lk.rrset.count ? lk.rrset.mode : -1;
+	}
+	return 0;
+}
+
+/*
+ * Note every answer selection mode the request changed, including a PUT
+ * that rebuilt a set without "mode" and so put it back to the default.
+ */
+static int log_modes(wreq_t *q, const int before[2])
+{
+	static const char *const tnames[2] = {"A", "AAAA"};
+	int after[2], ret;
+
+	if ((ret = modes_of(q, after)) < 0)
+		return ret;
+	for (int i = 0; i < 2; i++) {
+		int was = before[i] < 0 ? STORE_MODE_DEFAULT : before[i];
+		json_t *e;
+		if (after[i] < 0 || after[i] == was)
+			continue;
+		e = json_pack("{s:s,s:s,s:s,s:s}", "name", q->name.text, "type", tnames[i], "mode",
+			      api_mode_name(after[i]), "was", api_mode_name(was));
+		if (!e || json_array_append_new(q->modes, e) < 0)
+			return refuse(q, -ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 static int apply_mode(wreq_t *q)
@@ -350,12 +551,107 @@ static int apply_mode(wreq_t *q)
 	if (r->type == API_T_AAAA || (r->nupdates && r->updates[0].to.len == 16))
 		v6 = true;
 	if (v4)
-		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_A,
-					   (uint8_t)r->mode);
+		ret = set_mode(q, WIRE_TYPE_A);
 	if (ret == 0 && v6)
-		ret = store_rrset_set_mode(q->w, q->name.name, q->name.len, WIRE_TYPE_AAAA,
-					   (uint8_t)r->mode);
+		ret = set_mode(q, WIRE_TYPE_AAAA);
 	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* ---- SRV target helpers ---- */
+
+#define API_GC_MAX 1024 /* helper entries one request can sweep */
+
+typedef struct {
+	wreq_t *q;
+	store_lookup_t srv; /* the SRV rrset at the owner, if any */
+	struct {
+		rname_t name;
+		uint16_t type;
+		uint32_t ttl;
+		api_addr_t addr;
+	} * dead;
+	size_t ndead;
+	int err;
+} gc_t;
+
+/* Does an SRV of the API at the owner still point at `n`? */
+static bool gc_referenced(const gc_t *g, const rname_t *n)
+{
+	store_rr_t rr;
+	size_t pos = 0;
+
+	if (!g->srv.has_rrset)
+		return false;
+	while (store_rrset_next(&g->srv.rrset, &pos, &rr) == 1) {
+		if (rr.source_id == g->q->src && rr.rdlen == 6 + n->len &&
+		    memcmp(rr.rdata + 6, n->name, n->len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int gc_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	gc_t *g = ctx;
+	const rname_t *owner = &g->q->name;
+	store_rr_t rr;
+	size_t pos = 0;
+	rname_t n, h;
+
+	if (keylen == owner->keylen || (set->type != WIRE_TYPE_A && set->type != WIRE_TYPE_AAAA))
+		return 0;
+	if (wire_key_to_name(key, keylen, n.name, &n.len) < 0 ||
+	    n.len != 1 + (size_t)n.name[0] + owner->len || api_name_finish(&n) < 0)
+		return 0; /* not a direct child */
+	while (store_rrset_next(set, &pos, &rr) == 1) {
+		api_addr_t a = {.len = (uint8_t)rr.rdlen};
+		if (rr.source_id != g->q->src || (rr.rdlen != 4 && rr.rdlen != 16))
+			continue;
+		memcpy(a.b, rr.rdata, rr.rdlen);
+		/* Only the generated shape: a name the user wrote keeps its records. */
+		if (srv_helper_name(owner, &a, &h) < 0 || h.len != n.len ||
+		    memcmp(h.name, n.name, n.len) != 0 || gc_referenced(g, &n))
+			continue;
+		if (g->ndead == API_GC_MAX) {
+			g->err = ERR_TOOBIG;
+			return 1;
+		}
+		g->dead[g->ndead].name = n;
+		g->dead[g->ndead].type = set->type;
+		g->dead[g->ndead].ttl = rr.ttl;
+		g->dead[g->ndead].addr = a;
+		g->ndead++;
+	}
+	return 0;
+}
+
+/*
+ * After SRV records changed: remove the generated target addresses no SRV
+ * of this name points at any more (several ports share one helper, so they
+ * go only with the last SRV that uses them).
+ */
+static int gc_helpers(wreq_t *q)
+{
+	gc_t g = {.q = q};
+	int ret;
+
+	if (!(g.dead = malloc(API_GC_MAX * sizeof(*g.dead))))
+		return refuse(q, -ENOMEM, "out of memory");
+	if ((ret = store_lookup(q->v, q->name.key, q->name.keylen, WIRE_TYPE_SRV, &g.srv)) < 0 ||
+	    (ret = store_iter(q->v, q->name.key, q->name.keylen, gc_cb, &g)) < 0 ||
+	    (ret = g.err) < 0)
+		goto out;
+	for (size_t i = 0; i < g.ndead && ret == 0; i++) {
+		const api_addr_t *a = &g.dead[i].addr;
+		ret = store_rr_del(q->w, q->src, g.dead[i].name.name, g.dead[i].name.len,
+				   g.dead[i].type, a->b, a->len);
+		if (ret == 0)
+			ret = log_change(q, q->removed, &g.dead[i].name, g.dead[i].type,
+					 g.dead[i].ttl, a->b, a->len);
+	}
+out:
+	free(g.dead);
+	return ret;
 }
 
 /* ---- the operations ---- */
@@ -385,14 +681,19 @@ static int op_update_addrs(wreq_t *q)
 		ret = find_entry(q->v, &q->name, type, q->src, u->from.b, u->from.len, &ttl);
 		if (ret == 0)
 			return refuse(q, ERR_NOTFOUND, "%s has no address %s", q->name.text, from);
-		if (ret < 0 || (ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, type,
-						   u->from.b, u->from.len)) < 0)
+		if (ret < 0 ||
+		    (ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, type, u->from.b,
+					u->from.len)) < 0 ||
+		    (ret = log_change(q, q->removed, &q->name, type, ttl, u->from.b, u->from.len)) <
+			0)
 			return ret;
 		if (find_entry(q->v, &q->name, type, q->src, u->to.b, u->to.len, NULL) == 1)
 			return refuse(q, ERR_CONFLICT, "%s already has address %s", q->name.text,
 				      to);
 		if ((ret = store_rr_add(q->w, q->src, q->name.name, q->name.len, type,
-					r->has_ttl ? r->ttl : ttl, u->to.b, u->to.len)) < 0)
+					r->has_ttl ? r->ttl : ttl, u->to.b, u->to.len)) < 0 ||
+		    (ret = log_change(q, q->added, &q->name, type, r->has_ttl ? r->ttl : ttl,
+				      u->to.b, u->to.len)) < 0)
 			return ret;
 	}
 	return apply_mode(q);
@@ -408,6 +709,7 @@ static int op_update(wreq_t *q)
 	if ((ret = each_rr(q, rr_del_type)) < 0 || (ret = each_rr(q, rr_check_new)) < 0 ||
 	    (ret = each_rr(q, rr_add)) < 0)
 		return ret;
+	cancel_unchanged(q);
 	return apply_mode(q);
 }
 
@@ -415,13 +717,21 @@ static int op_delete(wreq_t *q)
 {
 	const api_req_t *r = q->req;
 	int ret;
-	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nports;
+	bool exact = r->naddrs || r->alias[0] || r->target[0] || r->textlen || r->nsrv;
 
-	if (exact)
-		return each_rr(q, rr_del_exact);
+	if (exact) {
+		if ((ret = each_rr(q, rr_del_exact)) < 0)
+			return ret;
+		if (q->nmissing)
+			return refuse(q, ERR_NOTFOUND, "%s has no %s; nothing was deleted",
+				      q->name.text, q->missing);
+		return 0;
+	}
+	if ((ret = log_removed_all(q, &q->name, r->type)) < 0)
+		return ret;
 	ret = store_rr_del(q->w, q->src, q->name.name, q->name.len, r->type, NULL, 0);
 	if (ret == ERR_NOTFOUND)
-		return refuse(q, ret, "%s has no API records%s", q->name.text,
+		return refuse(q, ret, "%s has no records%s", q->name.text,
 			      r->type ? " of that type" : "");
 	return ret;
 }
@@ -435,24 +745,22 @@ static int resolve_req_names(wreq_t *q)
 	int ret;
 
 	if (r->alias[0]) {
-		ret = resolve_owner(conf, r->alias, &q->alias);
-		if (ret < 0)
-			return refuse(q, ERR_INVAL,
-				      "alias \"%.200s\" is not a name inside a local domain",
-				      r->alias);
+		ret = api_name_owner(conf, r->alias, &q->alias);
+		if (ret < 0) {
+			api_name_error(conf, "alias", r->alias, ret, q->msg, sizeof(q->msg));
+			return ERR_INVAL;
+		}
 	}
-	if (r->target[0]) {
-		if (resolve_target(conf, r->target, &q->target) < 0)
+	if (r->target[0] && r->type != API_T_SRV) {
+		if (api_name_target(conf, r->target, &q->target) < 0)
 			return refuse(q, ERR_INVAL, "bad host name \"%.200s\"", r->target);
-	} else if (r->type == API_T_SRV) {
-		q->target = q->name; /* SRV with ips: the name's own addresses */
 	}
 	return 0;
 }
 
 static int run_op(wreq_t *q)
 {
-	int ret;
+	int modes[2], ret;
 
 	if ((ret = resolve_req_names(q)) < 0)
 		return ret;
@@ -463,8 +771,12 @@ static int run_op(wreq_t *q)
 		ret = refuse(q, q->src, "store: %s", err_str(q->src));
 		goto fail;
 	}
-	if ((ret = check_k8s(q, &q->name)) < 0 ||
-	    (q->alias.len && (ret = check_k8s(q, &q->alias)) < 0))
+	/* Every name the request writes must be the API's: the name itself unless
+	 * the request is about an alias, and every name each_rr() visits. */
+	if ((ret = each_rr(q, rr_check_owner)) < 0 ||
+	    (!q->req->alias[0] && (ret = check_owner(q, &q->name)) < 0))
+		goto fail;
+	if ((ret = modes_of(q, modes)) < 0)
 		goto fail;
 	if (q->req->op == API_OP_CREATE)
 		ret = op_create(q);
@@ -472,6 +784,11 @@ static int run_op(wreq_t *q)
 		ret = op_update(q);
 	else
 		ret = op_delete(q);
+	if (ret == 0 && q->req->op != API_OP_CREATE &&
+	    (q->req->type == API_T_SRV || q->req->type == API_T_NONE))
+		ret = gc_helpers(q);
+	if (ret == 0)
+		ret = log_modes(q, modes);
 	if (ret < 0)
 		goto fail;
 	ret = store_write_commit(q->w);
@@ -507,6 +824,7 @@ static int status_of(int code)
 }
 
 static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status);
+static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status);
 
 static int handle_write(api_t *api, struct mg_connection *c, int op, const rname_t *name)
 {
@@ -532,6 +850,13 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		goto out;
 	}
 	q.req = req;
+	q.added = json_array();
+	q.removed = json_array();
+	q.modes = json_array();
+	if (!q.added || !q.removed || !q.modes) {
+		ret = api_reply_error(c, 500, "out of memory");
+		goto out;
+	}
 	if ((ret = run_op(&q)) < 0) {
 		if (status_of(ret) == 500)
 			log_err("api: %s %s: %s", op == API_OP_DELETE ? "delete" : "write",
@@ -539,12 +864,11 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		ret = api_reply_error(c, status_of(ret), "%s", q.msg);
 		goto out;
 	}
-	if (op == API_OP_DELETE)
-		ret = api_reply_json(c, 200,
-				     json_pack("{s:s,s:b}", "name", name->text, "deleted", 1));
-	else
-		ret = show_name(api, c, name, op == API_OP_CREATE ? 201 : 200);
+	ret = reply_write(api, c, &q, op == API_OP_CREATE ? 201 : 200);
 out:
+	json_decref(q.added);
+	json_decref(q.removed);
+	json_decref(q.modes);
 	free(req);
 	free(body);
 	return ret;
@@ -596,30 +920,65 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_
 	return 0;
 }
 
-static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+/*
+ * The name as GET shows it. @param doc receives an owned object, or NULL
+ * when the name holds nothing. @return 0 or an error code.
+ */
+static int name_doc(api_t *api, const rname_t *n, json_t **doc)
 {
 	collect_t cl = {.names = json_array(), .single = true, .only_keylen = n->keylen};
 	store_rtxn_t *t = NULL;
 	int ret;
 
 	if (!cl.names)
-		return api_reply_error(c, 500, "out of memory");
+		return -ENOMEM;
 	if ((ret = store_read_begin(api->store, &t)) < 0) {
 		json_decref(cl.names);
-		return api_reply_err_code(c, ret, "store");
+		return ret;
 	}
 	ret = store_iter(t, n->key, n->keylen, collect_cb, &cl);
 	store_read_end(t);
 	if (ret < 0 || cl.err < 0) {
 		json_decref(cl.names);
-		return api_reply_err_code(c, ret < 0 ? ret : cl.err, n->text);
+		return ret < 0 ? ret : cl.err;
 	}
-	if (json_array_size(cl.names) == 0) {
-		json_decref(cl.names);
-		return api_reply_error(c, 404, "%s: no such name", n->text);
-	}
-	json_t *doc = json_incref(json_array_get(cl.names, 0));
+	*doc = json_incref(json_array_get(cl.names, 0)); /* NULL when empty */
 	json_decref(cl.names);
+	return 0;
+}
+
+static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+{
+	json_t *doc = NULL;
+	int ret = name_doc(api, n, &doc);
+
+	if (ret < 0)
+		return api_reply_err_code(c, ret, n->text);
+	if (!doc)
+		return api_reply_error(c, 404, "%s: no such name", n->text);
+	return api_reply_json(c, status, doc);
+}
+
+/*
+ * A write's reply: what it added and removed, then the name as it is now
+ * ("records" empty once nothing is left; "deleted" for the original's
+ * scripts).
+ */
+static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status)
+{
+	json_t *doc = NULL;
+	int ret = name_doc(api, &q->name, &doc);
+
+	if (ret < 0)
+		return api_reply_err_code(c, ret, q->name.text);
+	if (!doc && !(doc = json_pack("{s:s,s:[]}", "name", q->name.text, "records")))
+		return api_reply_error(c, 500, "out of memory");
+	json_object_set(doc, "added", q->added);
+	json_object_set(doc, "removed", q->removed);
+	if (json_array_size(q->modes))
+		json_object_set(doc, "modes", q->modes);
+	if (q->req->op == API_OP_DELETE)
+		json_object_set_new(doc, "deleted", json_true());
 	return api_reply_json(c, status, doc);
 }
 
@@ -684,9 +1043,11 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 						 : 0;
 	if (!op && strcmp(method, "GET") != 0)
 		return api_reply_error(c, 405, "method %s not allowed", method);
-	if ((ret = resolve_owner(api->conf, rest, &name)) < 0)
-		return api_reply_error(c, 400, "\"%.200s\" is not a name inside a local domain",
-				       rest);
+	if ((ret = api_name_owner(api->conf, rest, &name)) < 0) {
+		char msg[500];
+		api_name_error(api->conf, "name", rest, ret, msg, sizeof(msg));
+		return api_reply_error(c, 400, "%s", msg);
+	}
 	if (!op)
 		return show_name(api, c, &name, 200);
 	return handle_write(api, c, op, &name);

@@ -70,6 +70,24 @@ static json_t *render_mx(const uint8_t *p, size_t len)
 	return json_pack("{s:i,s:s}", "priority", wire_read_u16(p), "host", name);
 }
 
+/* A TXT rdata's strings, each on its own: the joined "text" hides where they split. */
+static json_t *render_txt_strings(const uint8_t *p, size_t len)
+{
+	json_t *arr = json_array();
+	size_t pos = 0;
+
+	while (arr && pos < len) {
+		size_t l = p[pos++];
+		if (l > len - pos) {
+			json_decref(arr);
+			return NULL;
+		}
+		json_array_append_new(arr, json_stringn((const char *)p + pos, l));
+		pos += l;
+	}
+	return arr;
+}
+
 /* One rdata as a JSON value; `field` receives the member name it belongs in. */
 static json_t *render_rdata(uint16_t type, const uint8_t *p, size_t len, const char **field)
 {
@@ -108,10 +126,17 @@ static json_t *render_rdata(uint16_t type, const uint8_t *p, size_t len, const c
 	}
 }
 
+json_t *api_render_value(uint16_t type, const uint8_t *rd, size_t len)
+{
+	const char *field;
+
+	return render_rdata(type, rd, len, &field);
+}
+
 json_t *api_render_rrset(const store_rrset_t *set)
 {
 	char tname[16];
-	json_t *obj = NULL, *arr = NULL;
+	json_t *obj = NULL, *arr = NULL, *strs = NULL;
 	const char *field = "rdata";
 	store_rr_t rr;
 	size_t pos = 0;
@@ -121,21 +146,33 @@ json_t *api_render_rrset(const store_rrset_t *set)
 	wire_type_to_text(set->type, tname, sizeof(tname));
 	if (!(arr = json_array()))
 		return NULL;
+	if (set->type == WIRE_TYPE_TXT && !(strs = json_array())) {
+		json_decref(arr);
+		return NULL;
+	}
 	while ((r = store_rrset_next(set, &pos, &rr)) == 1) {
 		if (json_array_size(arr) == 0)
 			ttl = rr.ttl;
 		json_array_append_new(arr, render_rdata(set->type, rr.rdata, rr.rdlen, &field));
+		if (strs) {
+			json_t *st = render_txt_strings(rr.rdata, rr.rdlen);
+			json_array_append_new(strs, st ? st : json_null()); /* keeps the indices */
+		}
 	}
 	if (r < 0) {
 		json_decref(arr);
+		json_decref(strs);
 		return NULL;
 	}
 	obj = json_pack("{s:s,s:I,s:s}", "type", tname, "ttl", (json_int_t)ttl, "mode",
 			api_mode_name(set->mode));
 	if (!obj) {
 		json_decref(arr);
+		json_decref(strs);
 		return NULL;
 	}
 	json_object_set_new(obj, field, arr);
+	if (strs)
+		json_object_set_new(obj, "strings", strs);
 	return obj;
 }

@@ -24,6 +24,12 @@ typedef struct {
 	const char *alias;
 	const char *updates;
 	const char *type;
+	const char *text;
+	const char *host;
+	const char *priority;
+	const char *weight;
+	const char *target;
+	const char *ttl;
 	const char *status_ip;
 	const char *status_val;
 	bool list;
@@ -34,6 +40,8 @@ typedef struct {
 	char *p;
 	size_t len;
 	bool overflow;
+	bool quiet404; /* a 404 is an answer the caller handles: print nothing */
+	long status;
 } buf_t;
 
 static void usage(FILE *f)
@@ -47,11 +55,19 @@ static void usage(FILE *f)
 	      "  -status IP [UP|DOWN]  show, or set, the health of an address\n"
 	      "options for -domain:\n"
 	      "  -method M         create (POST), update (PUT) or delete (DELETE); default create\n"
-	      "  -type TYPE        record type (default A; cname when -alias is given)\n"
+	      "  -type TYPE        A, AAAA, CNAME, TXT, MX, SRV or PTR (default A; CNAME\n"
+	      "                    with -alias)\n"
 	      "  -ips \"a;b\"        addresses: create adds them, update replaces the set,\n"
-	      "                    delete removes them (no -ips: delete the whole name)\n"
-	      "  -alias NAME       create: make NAME a CNAME of -domain\n"
+	      "                    delete removes them (no record flag: delete the whole name)\n"
+	      "  -alias NAME       make NAME a CNAME of -domain\n"
 	      "  -updates \"ips:old->new[;old->new]\"  update: replace addresses one by one\n"
+	      "  -text TEXT        TXT: the text\n"
+	      "  -host NAME        MX: the mail host; PTR: the name it points at\n"
+	      "  -priority N       MX (and SRV's default) priority\n"
+	      "  -weight N         SRV's default weight\n"
+	      "  -target \"host:port[:prio[:weight]][;...]\"  SRV targets; host is a name or an\n"
+	      "                    address ([v6]:port); an address gets a generated target name\n"
+	      "  -ttl SECONDS      the records' TTL\n"
 	      "options:\n"
 	      "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
 	      "                    an http:// or https:// URL is taken as is\n"
@@ -83,16 +99,22 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			if (i + 1 < argc && argv[i + 1][0] != '-')
 				o->status_val = argv[++i];
 		} else {
-			dst = strcmp(a, "-addr") == 0	   ? &o->addr
-			      : strcmp(a, "-token") == 0   ? &o->token
-			      : strcmp(a, "-show") == 0	   ? &o->show
-			      : strcmp(a, "-domain") == 0  ? &o->domain
-			      : strcmp(a, "-method") == 0  ? &o->method
-			      : strcmp(a, "-ips") == 0	   ? &o->ips
-			      : strcmp(a, "-alias") == 0   ? &o->alias
-			      : strcmp(a, "-updates") == 0 ? &o->updates
-			      : strcmp(a, "-type") == 0	   ? &o->type
-							   : NULL;
+			dst = strcmp(a, "-addr") == 0	    ? &o->addr
+			      : strcmp(a, "-token") == 0    ? &o->token
+			      : strcmp(a, "-show") == 0	    ? &o->show
+			      : strcmp(a, "-domain") == 0   ? &o->domain
+			      : strcmp(a, "-method") == 0   ? &o->method
+			      : strcmp(a, "-ips") == 0	    ? &o->ips
+			      : strcmp(a, "-alias") == 0    ? &o->alias
+			      : strcmp(a, "-updates") == 0  ? &o->updates
+			      : strcmp(a, "-type") == 0	    ? &o->type
+			      : strcmp(a, "-text") == 0	    ? &o->text
+			      : strcmp(a, "-host") == 0	    ? &o->host
+			      : strcmp(a, "-priority") == 0 ? &o->priority
+			      : strcmp(a, "-weight") == 0   ? &o->weight
+			      : strcmp(a, "-target") == 0   ? &o->target
+			      : strcmp(a, "-ttl") == 0	    ? &o->ttl
+							    : NULL;
 			if (!dst || i + 1 >= argc) {
 				fprintf(stderr,
 					"skydns-cli: bad or incomplete option %s (see -h)\n",
@@ -152,8 +174,8 @@ static void print_http_error(long status, const buf_t *b)
 }
 
 /*
- * One HTTP request. @return 0 with the body in *out (owned), or 1 after
- * printing why it failed.
+ * One HTTP request. @return 0 with the body in *out (owned), 2 for a 404
+ * when out->quiet404 is set, or 1 after printing why it failed.
  */
 static int http(const cli_opts_t *o, const char *method, const char *path, const char *seg,
 		const char *body, buf_t *out)
@@ -191,6 +213,11 @@ static int http(const cli_opts_t *o, const char *method, const char *path, const
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	out->status = status;
+	if (status == 404 && out->quiet404) {
+		ret = 2;
+		goto out;
+	}
 	if (status < 200 || status > 299) {
 		print_http_error(status, out);
 		goto out;
@@ -243,6 +270,95 @@ static json_t *parse_updates(const char *s)
 	return obj;
 }
 
+/* A decimal 0..max, or -1. */
+static long parse_num(const char *s, long max)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtol(s, &end, 10);
+	return (*end || v < 0 || v > max) ? -1 : v;
+}
+
+/* "host:port[:prio[:weight]]", host may be "[v6]": one "targets" member. */
+static json_t *parse_target(const char *s, size_t n)
+{
+	char *dup = strndup(s, n), *host = dup, *rest, *f[3] = {NULL, NULL, NULL};
+	json_t *t = NULL;
+	long v[3];
+
+	if (!dup)
+		return NULL;
+	if (host[0] == '[') {
+		host++;
+		if (!(rest = strchr(host, ']')) || rest[1] != ':')
+			goto out;
+		*rest = '\0';
+		rest += 2;
+	} else {
+		if (!(rest = strchr(host, ':')))
+			goto out;
+		*rest++ = '\0';
+	}
+	for (int i = 0; i < 3 && rest; i++) {
+		f[i] = rest;
+		if ((rest = strchr(rest, ':')))
+			*rest++ = '\0';
+	}
+	v[0] = parse_num(f[0], 65535);
+	v[1] = f[1] ? parse_num(f[1], 65535) : 0;
+	v[2] = f[2] ? parse_num(f[2], 65535) : 0;
+	if (!*host || rest || v[0] < 1 || v[1] < 0 || v[2] < 0)
+		goto out;
+	t = json_pack("{s:s,s:i}", "host", host, "port", (int)v[0]);
+	if (t && f[1])
+		json_object_set_new(t, "priority", json_integer(v[1]));
+	if (t && f[2])
+		json_object_set_new(t, "weight", json_integer(v[2]));
+out:
+	free(dup);
+	return t;
+}
+
+static json_t *parse_targets(const char *s)
+{
+	json_t *arr = json_array();
+
+	for (const char *p = s; arr && p && *p;) {
+		const char *e = strchr(p, ';');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		json_t *t = n ? parse_target(p, n) : NULL;
+		if (n && !t) {
+			fprintf(stderr,
+				"skydns-cli: -target wants \"host:port[:prio[:weight]]\", "
+				"not \"%.*s\"\n",
+				(int)n, p);
+			json_decref(arr);
+			return NULL;
+		}
+		if (t)
+			json_array_append_new(arr, t);
+		p = e ? e + 1 : NULL;
+	}
+	return arr;
+}
+
+/* Set doc[key] to the number in `val` (0..max), or say why not. */
+static int set_num(json_t *doc, const char *key, const char *flag, const char *val, long max)
+{
+	long v = parse_num(val, max);
+
+	if (v < 0) {
+		fprintf(stderr, "skydns-cli: %s wants a number 0..%ld, not \"%s\"\n", flag, max,
+			val);
+		return -1;
+	}
+	json_object_set_new(doc, key, json_integer(v));
+	return 0;
+}
+
 static json_t *record_body(const cli_opts_t *o)
 {
 	const char *type = o->type ? o->type : (o->alias ? "cname" : "A");
@@ -254,6 +370,24 @@ static json_t *record_body(const cli_opts_t *o)
 		json_object_set_new(doc, "ips", split_list(o->ips));
 	if (o->alias)
 		json_object_set_new(doc, "alias", json_string(o->alias));
+	if (o->text)
+		json_object_set_new(doc, "text", json_string(o->text));
+	if (o->host)
+		json_object_set_new(doc, "host", json_string(o->host));
+	if ((o->priority && set_num(doc, "priority", "-priority", o->priority, 65535) < 0) ||
+	    (o->weight && set_num(doc, "weight", "-weight", o->weight, 65535) < 0) ||
+	    (o->ttl && set_num(doc, "ttl", "-ttl", o->ttl, 0x7fffffff) < 0)) {
+		json_decref(doc);
+		return NULL;
+	}
+	if (o->target) {
+		json_t *t = parse_targets(o->target);
+		if (!t) {
+			json_decref(doc);
+			return NULL;
+		}
+		json_object_set_new(doc, "targets", t);
+	}
 	if (o->updates) {
 		json_t *u = parse_updates(o->updates);
 		if (!u) {
@@ -266,6 +400,55 @@ static json_t *record_body(const cli_opts_t *o)
 	return doc;
 }
 
+/* Append s to vals at *len (bounded). */
+static void vals_add(char *vals, size_t cap, size_t *len, const char *sep, const char *s)
+{
+	if (*len < cap)
+		*len += (size_t)snprintf(vals + *len, cap - *len, "%s%s", *len ? sep : "", s);
+}
+
+/* A TXT record as its strings, each quoted: "a" "b". */
+static void txt_quoted(json_t *strs, char *out, size_t cap)
+{
+	size_t len = 0, i;
+	json_t *v;
+
+	out[0] = '\0';
+	json_array_foreach(strs, i, v)
+	{
+		if (len < cap)
+			len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", i ? " " : "",
+						json_string_value(v) ? json_string_value(v) : "");
+	}
+}
+
+/* One value as the table shows it: SRV "prio weight port target", MX "prio host". */
+static void value_text(const char *type, json_t *v, char *out, size_t cap)
+{
+	if (json_is_string(v) && type && strcmp(type, "TXT") == 0)
+		snprintf(out, cap, "\"%s\"", json_string_value(v));
+	else if (json_is_string(v))
+		snprintf(out, cap, "%s", json_string_value(v));
+	else if (json_object_get(v, "port"))
+		snprintf(out, cap, "%lld %lld %lld %s",
+			 (long long)json_integer_value(json_object_get(v, "priority")),
+			 (long long)json_integer_value(json_object_get(v, "weight")),
+			 (long long)json_integer_value(json_object_get(v, "port")),
+			 json_string_value(json_object_get(v, "target")));
+	else if (json_object_get(v, "host"))
+		snprintf(out, cap, "%lld %s",
+			 (long long)json_integer_value(json_object_get(v, "priority")),
+			 json_string_value(json_object_get(v, "host")));
+	else
+		snprintf(out, cap, "?");
+}
+
+static void print_line(const char *name, const char *type, const char *vals)
+{
+	printf("domain: %56s       val: { type:%s  ips:[%s] }\n", name ? name : "?",
+	       type ? type : "?", vals);
+}
+
 /* The original's line: "domain: <name>       val: { type:A  ips:[a,b] }". */
 static void print_name(json_t *name)
 {
@@ -276,24 +459,51 @@ static void print_name(json_t *name)
 	json_array_foreach(recs, i, r)
 	{
 		static const char *const fields[] = {"ips", "hosts", "text", "srv", "mx", "rdata"};
-		char vals[4096] = "";
+		const char *type = json_string_value(json_object_get(r, "type"));
+		json_t *strs = json_object_get(r, "strings");
+		char vals[8192] = "", one[2048];
 		size_t len = 0, j;
 		json_t *v;
 
 		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
 			json_array_foreach(json_object_get(r, fields[f]), j, v)
 			{
-				char *txt = json_is_string(v)
-						? strdup(json_string_value(v))
-						: json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-				if (txt && len < sizeof(vals))
-					len += (size_t)snprintf(vals + len, sizeof(vals) - len,
-								"%s%s", len ? "," : "", txt);
-				free(txt);
+				if (json_is_array(json_array_get(strs, j)))
+					txt_quoted(json_array_get(strs, j), one, sizeof(one));
+				else
+					value_text(type, v, one, sizeof(one));
+				vals_add(vals, sizeof(vals), &len, ",", one);
 			}
 		}
-		printf("domain: %56s       val: { type:%s  ips:[%s] }\n", n ? n : "?",
-		       json_string_value(json_object_get(r, "type")), vals);
+		print_line(n, type, vals);
+	}
+}
+
+/* A write's "added" or "removed" entries, one line per name and type. */
+static void print_changes(json_t *list, const char *verb)
+{
+	size_t i = 0;
+
+	while (i < json_array_size(list)) {
+		json_t *e = json_array_get(list, i);
+		const char *n = json_string_value(json_object_get(e, "name"));
+		const char *t = json_string_value(json_object_get(e, "type"));
+		char vals[8192] = "", one[2048];
+		size_t len = 0;
+
+		for (; i < json_array_size(list); i++) {
+			json_t *x = json_array_get(list, i);
+			const char *xn = json_string_value(json_object_get(x, "name"));
+			const char *xt = json_string_value(json_object_get(x, "type"));
+			if (!n || !t || !xn || !xt || strcmp(n, xn) != 0 || strcmp(t, xt) != 0)
+				break;
+			value_text(t, json_object_get(x, "value"), one, sizeof(one));
+			vals_add(vals, sizeof(vals), &len, ",", one);
+		}
+		if (len == 0) /* a malformed entry: show it rather than loop */
+			i++;
+		printf("%s ", verb);
+		print_line(n, t, vals);
 	}
 }
 
@@ -310,11 +520,14 @@ static int print_result(const cli_opts_t *o, const buf_t *b)
 		fprintf(stderr, "skydns-cli: the server did not answer JSON\n");
 		return 1;
 	}
-	if ((names = json_object_get(doc, "names")))
+	if ((names = json_object_get(doc, "names"))) {
 		json_array_foreach(names, i, n) print_name(n);
-	else if (json_object_get(doc, "records"))
+	} else if (json_object_get(doc, "deleted")) {
+		/* A delete shows what went, in the same table. */
+		print_changes(json_object_get(doc, "removed"), "deleted");
+	} else if (json_object_get(doc, "records")) {
 		print_name(doc);
-	else if (json_object_get(doc, "status") && json_is_array(json_object_get(doc, "status")))
+	} else if (json_object_get(doc, "status") && json_is_array(json_object_get(doc, "status")))
 		json_array_foreach(json_object_get(doc, "status"), i, n)
 		    printf("ip: %s  status: %s\n", json_string_value(json_object_get(n, "ip")),
 			   json_string_value(json_object_get(n, "status")));
@@ -343,7 +556,8 @@ static int run_domain(const cli_opts_t *o, buf_t *b)
 		return 1;
 	}
 	/* A bare delete removes the whole name: send no body at all. */
-	if (!(strcmp(m, "delete") == 0 && !o->ips && !o->alias && !o->type)) {
+	if (!(strcmp(m, "delete") == 0 && !o->ips && !o->alias && !o->type && !o->text &&
+	      !o->host && !o->target)) {
 		if (!(doc = record_body(o)) || !(body = json_dumps(doc, JSON_COMPACT))) {
 			json_decref(doc);
 			return 1;
@@ -377,7 +591,23 @@ static int run(const cli_opts_t *o)
 		}
 		ret = http(o, "PUT", "/skydns/status/", o->status_ip, body, &b);
 	} else if (o->status_ip) {
+		b.quiet404 = true;
 		ret = http(o, "GET", "/skydns/status/", o->status_ip, NULL, &b);
+		if (ret == 2) {
+			/* No record: the address counts as UP (DESIGN §6), so say that. */
+			json_t *j = o->json ? json_pack("{s:s,s:s,s:b}", "ip", o->status_ip,
+							"status", "UP", "recorded", 0)
+					    : NULL;
+			char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+			if (o->json)
+				printf("%s\n", txt ? txt : "{}");
+			else
+				printf("ip: %s  status: UP (no record)\n", o->status_ip);
+			free(txt);
+			json_decref(j);
+			free(b.p);
+			return 0;
+		}
 	} else {
 		usage(stderr);
 		return 2;

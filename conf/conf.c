@@ -99,7 +99,7 @@ static const size_t string_fields[] = {
     offsetof(conf_t, k8s_kubeconfig), offsetof(conf_t, kube_domain),
     offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
     offsetof(conf_t, api_hostnames),  offsetof(conf_t, etcd_username),
-    offsetof(conf_t, etcd_password),
+    offsetof(conf_t, etcd_password),  offsetof(conf_t, api_search),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -767,6 +767,28 @@ static void ns_address_default(conf_t *c)
 	}
 }
 
+/* Relative labels such as "svc": lowercase, no leading or trailing dot, no list. */
+static int set_search(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char out[128];
+	size_t n = strlen(val), lab = 0;
+	bool bad = n == 0 || n >= sizeof(out) || val[0] == '.' || val[n - 1] == '.';
+
+	for (size_t i = 0; i < n && !bad; i++) {
+		out[i] = (char)tolower((unsigned char)val[i]);
+		lab = out[i] == '.' ? 0 : lab + 1;
+		bad = lab > 63 || (out[i] == '.' && i && out[i - 1] == '.') ||
+		      !(isalnum((unsigned char)out[i]) || out[i] == '-' || out[i] == '_' ||
+			out[i] == '.');
+	}
+	if (bad)
+		return expected(
+		    msg, msglen, val,
+		    "expected relative labels such as svc (no leading or trailing dot)");
+	out[n] = '\0';
+	return set_string_field(c, k->off, out);
+}
+
 /* The original's [Stats] server: now the admin API, which also serves stats. */
 static int set_stats_server(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
@@ -833,6 +855,7 @@ static const keydef_t keys[] = {
     {SEC_API, NAMES("api-keyfile"), set_str, F(api_keyfile), 0, 0},
     {SEC_API, NAMES("api-hostnames"), set_hostnames, F(api_hostnames), 0, 0},
     {SEC_API, NAMES("api-threads"), set_uint, F(api_threads), 4, 256},
+    {SEC_API, NAMES("api-search", "search"), set_search, F(api_search), 0, 0},
     {SEC_STATS, NAMES("statsServer"), set_stats_server, F(api_address), 0, 0},
     {SEC_STATS, NAMES("statsServerAuthToken"), set_str, F(api_token), 0, 0},
     {SEC_ETCD, NAMES("etcd-servers"), set_urls, F(etcd_servers), 0, 0},

@@ -102,6 +102,9 @@ typedef struct conf {
 	 * accepts in Host and Origin besides its own address and localhost; NULL = none */
 	char *api_hostnames;
 	unsigned api_threads; /* api-threads: civetweb request threads, 4..256, default 32 */
+	/* api-search (alias search): labels ("svc") under the first local domain where the API
+	 * looks for a two-label name ("web.default" -> web.default.svc.<domain>); NULL = none */
+	char *api_search;
 
 	/* [Etcd] */
 	char *etcd_servers; /* comma list of URLs; NULL = etcd off */

@@ -42,6 +42,16 @@ static void check(const api_req_t *r)
 	for (size_t i = 0; i < r->naddrs; i++)
 		if (r->addrs[i].len != 4 && r->addrs[i].len != 16)
 			abort();
+	if (r->nsrv > API_ADDRS_MAX)
+		abort();
+	for (size_t i = 0; i < r->nsrv; i++) {
+		const api_srv_t *s = &r->srv[i];
+		/* Each SRV is a name or an address, never both, and has a port. */
+		if (memchr(s->host, 0, sizeof(s->host)) == NULL || s->port == 0 ||
+		    (s->host[0] != 0) == (s->addr.len != 0) ||
+		    (s->addr.len && s->addr.len != 4 && s->addr.len != 16))
+			abort();
+	}
 }
 
 static void parse_one(const uint8_t *data, size_t size)

@@ -27,8 +27,8 @@ api() {
 # The original's examples, as written.
 api POST /skydns/api/cctv2 '{"type":"A","ips":["192.168.10.1","192.168.10.2","192.168.10.3"]}'
 assert_eq "POST cctv2 -> 201" 201 "$CODE"
-assert_eq "POST returns the record" \
-	'{"name":"cctv2.skydns.local.","records":[{"type":"A","ttl":30,"mode":"default","ips":["192.168.10.1","192.168.10.2","192.168.10.3"]}]}' \
+assert_eq "POST returns the record and what it added" \
+	'{"name":"cctv2.skydns.local.","records":[{"type":"A","ttl":30,"mode":"default","ips":["192.168.10.1","192.168.10.2","192.168.10.3"]}],"added":[{"name":"cctv2.skydns.local.","type":"A","ttl":30,"value":"192.168.10.1"},{"name":"cctv2.skydns.local.","type":"A","ttl":30,"value":"192.168.10.2"},{"name":"cctv2.skydns.local.","type":"A","ttl":30,"value":"192.168.10.3"}],"removed":[]}' \
 	"$BODY"
 assert_eq "dig cctv2 answers all 3 right after the reply" \
 	"192.168.10.1 192.168.10.2 192.168.10.3" "$(dig_short cctv2.skydns.local | sort | xargs)"

@@ -59,6 +59,28 @@ static const json_case_t cases[] = {
     {API_OP_UPDATE, "{\"type\":\"A\",\"update\":{\"10.0.0.1\":\"::1\"}}", API_JSON_BAD, "mixes"},
     {API_OP_UPDATE, "{\"type\":\"A\",\"update\":{\"10.0.0.1\":5}}", API_JSON_BAD, "strings"},
     {API_OP_CREATE, "{\"type\":\"TXT\",\"text\":\"a\\u0000b\"}", API_JSON_BAD, "NUL"},
+    /* Issue 18: a mode where it would change nothing; SRV targets, "port", pairing. */
+    {API_OP_CREATE, "{\"type\":\"TXT\",\"text\":\"x\",\"mode\":\"all\"}", API_JSON_BAD,
+     "A and AAAA"},
+    {API_OP_CREATE, "{\"type\":\"AAAA\",\"ips\":[\"::1\"],\"mode\":\"all\"}", 0, NULL},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"target\":\"w\",\"port\":443}", 0, NULL},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"ips\":[\"10.0.0.1\",\"10.0.0.2\"],\"port\":80}", 0, NULL},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[{\"host\":\"10.0.0.1\",\"port\":80}]}", 0,
+     NULL},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"port\":0,\"target\":\"w\"}", API_JSON_BAD, "port"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"port\":1,\"ports\":[2],\"target\":\"w\"}", API_JSON_BAD,
+     "not both"},
+    {API_OP_CREATE,
+     "{\"type\":\"SRV\",\"ips\":[\"10.0.0.1\",\"10.0.0.2\",\"10.0.0.3\"],\"ports\":[1,2]}",
+     API_JSON_BAD, "pairs each address"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[{\"host\":\"w\"}]}", API_JSON_BAD, "port"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[{\"port\":1}]}", API_JSON_BAD, "host"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[1]}", API_JSON_BAD, "objects"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[],\"ips\":[\"10.0.0.1\"],\"port\":1}",
+     API_JSON_BAD, "replaces"},
+    {API_OP_CREATE, "{\"type\":\"SRV\",\"targets\":[]}", API_JSON_BAD, "SRV needs"},
+    {API_OP_CREATE, "{\"type\":\"A\",\"ips\":[\"10.0.0.1\"],\"targets\":[]}", API_JSON_BAD,
+     "only for SRV"},
 };
 
 static void test_table(void)
@@ -103,6 +125,25 @@ static void test_fields(void)
 	CHECK_EQ_INT(r->ttl, API_TTL_DEFAULT);
 	CHECK(!r->has_ttl);
 	CHECK_EQ_INT(r->mode, 0);
+
+	b = "{\"type\":\"SRV\",\"targets\":[{\"host\":\"10.0.0.1\",\"port\":80,\"priority\":1},"
+	    "{\"host\":\"web\",\"port\":81,\"weight\":2}],\"priority\":9}";
+	CHECK_EQ_INT(api_json_parse(API_OP_CREATE, b, strlen(b), r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(r->nsrv, 2);
+	CHECK_EQ_INT(r->srv[0].addr.len, 4);
+	CHECK(r->srv[0].host[0] == '\0');
+	CHECK_EQ_INT(r->srv[0].port, 80);
+	CHECK_EQ_INT(r->srv[0].priority, 1);
+	CHECK_EQ_INT(r->srv[0].weight, 10);
+	CHECK(strcmp(r->srv[1].host, "web") == 0);
+	CHECK_EQ_INT(r->srv[1].priority, 9);
+	CHECK_EQ_INT(r->srv[1].weight, 2);
+
+	b = "{\"type\":\"SRV\",\"ips\":[\"10.0.0.1\",\"10.0.0.2\"],\"ports\":[80,81]}";
+	CHECK_EQ_INT(api_json_parse(API_OP_CREATE, b, strlen(b), r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(r->nsrv, 2);
+	CHECK_EQ_INT(r->srv[1].addr.b[3], 2);
+	CHECK_EQ_INT(r->srv[1].port, 81);
 
 	b = "{\"type\":\"SRV\",\"target\":\"web\",\"ports\":[8080],\"priority\":5,\"weight\":7}";
 	CHECK_EQ_INT(api_json_parse(API_OP_CREATE, b, strlen(b), r, err, sizeof(err)), 0);
