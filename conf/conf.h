@@ -19,6 +19,14 @@
 #define CONF_MAX_SERVERS 16
 #define CONF_MAX_SUBDOMAINS 64
 
+/* [Dns] policy: which upstream a question's first try goes to. 0 is the default. */
+enum {
+	CONF_POLICY_FASTEST = 0, /* lowest smoothed RTT among the healthy */
+	CONF_POLICY_SEQUENTIAL,	 /* the first healthy in the listed order */
+	CONF_POLICY_RANDOM,	 /* a random healthy one */
+	CONF_POLICY_ROUND_ROBIN, /* the next healthy one, in turn */
+};
+
 typedef struct {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -68,6 +76,12 @@ typedef struct conf {
 	/* forward-max-per-client: questions in flight one client /24 (/56) may start per worker,
 	 * twice that many of its queries waiting; 0 = no cap; default 512 (issue 10) */
 	unsigned forward_max_per_client;
+	/* Upstream selection and health (issue 14): policy (CONF_POLICY_*, default fastest);
+	 * max-fails: failures in a row that take a server out, 0 = never, default 2;
+	 * health-check (seconds): how often a server taken out is probed, default 0.5 s */
+	uint8_t policy;
+	unsigned max_fails;
+	uint32_t health_check_ms;
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

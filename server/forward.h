@@ -115,6 +115,7 @@ typedef struct {
 	uint64_t queries;  /* tries sent to it (UDP and TCP) */
 	uint64_t timeouts; /* tries that got no usable answer in time */
 	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
+	uint64_t probes;   /* health probes sent to it (not in queries) */
 } forward_server_stats_t;
 
 /*
@@ -199,10 +200,18 @@ void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_
  */
 int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t cap);
 
-/** Expire tries due at now_ms: next server, or SERVFAIL to every waiting client. */
+/**
+ * Expire tries due at now_ms (next server, or SERVFAIL to every waiting
+ * client) and start the health probes due: a server whose try failed is
+ * asked ". NS" in the background at once, and every health-check while it
+ * is out (max-fails failures in a row); its first answer brings it back.
+ */
 void forward_on_tick(forward_t *f, uint64_t now_ms);
 
-/** Earliest try deadline (absolute ms), UINT64_MAX when nothing is in flight. */
+/** Whether forward_on_tick has work ahead: questions in flight or servers to probe. */
+bool forward_wants_tick(const forward_t *f);
+
+/** Earliest try deadline or probe due (absolute ms), UINT64_MAX when none. */
 uint64_t forward_next_timeout(const forward_t *f);
 
 /** Questions in flight now. */

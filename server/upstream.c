@@ -404,7 +404,7 @@ void upstream_sweep(worker_t *w)
 	upstream_t *u = &w->up;
 
 	/* A tick that could not be armed (SQ full) must not leave tries without a timeout. */
-	if (u->fwd && !u->tick_armed && forward_inflight(u->fwd) > 0)
+	if (u->fwd && !u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
 	for (uint32_t i = 0; u->tcp && i < UPSTREAM_TCP; i++) {
 		upstream_tcp_t *c = &u->tcp[i];
@@ -462,7 +462,7 @@ void upstream_drain(worker_t *w)
 	while (forward_next_reply(u->fwd, &r, u->reply, UPSTREAM_TCP_MSG))
 		worker_forward_reply(w, &r, u->reply);
 	u->dirty = true;
-	if (!u->tick_armed && forward_inflight(u->fwd) > 0)
+	if (!u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
 }
 
