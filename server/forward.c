@@ -533,6 +533,29 @@ static void health_log(forward_t *f, const struct inflight *e, bool up)
 			 text, f->max_fails, f->probe_ms);
 }
 
+static const uint32_t rtt_le[FORWARD_RTT_BUCKETS] = {1,	  2,   5,   10,	  20,	50,
+						     100, 200, 500, 1000, 2000, UINT32_MAX};
+
+uint32_t forward_rtt_le_ms(unsigned i)
+{
+	return i < FORWARD_RTT_BUCKETS ? rtt_le[i] : UINT32_MAX;
+}
+
+/* An answer to a question (not a probe): its rcode and round trip, for /metrics. */
+static void count_answer(forward_t *f, const struct inflight *e, uint16_t flags, uint64_t now_ms)
+{
+	forward_server_stats_t *st = &f->srv[f->groups[e->group].stat0 + e->cur];
+	uint64_t ms = now_ms - e->sent_ms;
+	unsigned b = 0;
+
+	while (b + 1 < FORWARD_RTT_BUCKETS && ms > rtt_le[b])
+		b++;
+	inc(&st->rcode[flags & 0xF]);
+	inc(&st->rtt[b]);
+	__atomic_store_n(&st->rtt_sum_ms, __atomic_load_n(&st->rtt_sum_ms, __ATOMIC_RELAXED) + ms,
+			 __ATOMIC_RELAXED);
+}
+
 static void rtt_sample(struct health *h, uint64_t ms)
 {
 	uint32_t v = ms > 60000 ? 60000 : (uint32_t)ms;
@@ -985,6 +1008,8 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		return;
 	}
 	server_ok(f, e, now_ms);
+	if (!e->probe)
+		count_answer(f, e, m.flags, now_ms);
 	if (e->probe) {
 		health_of(f, e)->probing = false;
 		fl_release(f, idx);
@@ -1160,6 +1185,14 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 	out->timeouts = __atomic_load_n(&f->srv[i].timeouts, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&f->srv[i].errors, __ATOMIC_RELAXED);
 	out->probes = __atomic_load_n(&f->srv[i].probes, __ATOMIC_RELAXED);
+	for (size_t k = 0; k < 16; k++)
+		out->rcode[k] = __atomic_load_n(&f->srv[i].rcode[k], __ATOMIC_RELAXED);
+	for (size_t k = 0; k < FORWARD_RTT_BUCKETS; k++)
+		out->rtt[k] = __atomic_load_n(&f->srv[i].rtt[k], __ATOMIC_RELAXED);
+	out->rtt_sum_ms = __atomic_load_n(&f->srv[i].rtt_sum_ms, __ATOMIC_RELAXED);
+	/* Worker thread only (upstream_publish): health is not atomic. */
+	out->srtt_ms = f->hs[i].srtt8 / 8;
+	out->healthy = !f->hs[i].down;
 	return 0;
 }
 

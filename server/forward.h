@@ -110,13 +110,24 @@ typedef struct {
 	cache_stats_t cache;
 } forward_stats_t;
 
+/* Upstream RTT histogram: answers that took at most forward_rtt_le_ms(i) (last: any). */
+#define FORWARD_RTT_BUCKETS 12
+
 typedef struct {
 	conf_addr_t addr;
-	uint64_t queries;  /* tries sent to it (UDP and TCP) */
-	uint64_t timeouts; /* tries that got no usable answer in time */
-	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
-	uint64_t probes;   /* health probes sent to it (not in queries) */
+	uint64_t queries;		   /* tries sent to it (UDP and TCP) */
+	uint64_t timeouts;		   /* tries that got no usable answer in time */
+	uint64_t errors;		   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
+	uint64_t probes;		   /* health probes sent to it (not in queries) */
+	uint64_t rcode[16];		   /* answers to questions (not probes), by rcode */
+	uint64_t rtt[FORWARD_RTT_BUCKETS]; /* those answers by round trip, not cumulative */
+	uint64_t rtt_sum_ms;
+	uint32_t srtt_ms; /* smoothed RTT now (timeouts count as their try time) */
+	bool healthy;	  /* not taken out (max-fails) */
 } forward_server_stats_t;
+
+/** Upper bound of RTT bucket i in ms; UINT32_MAX for the last. */
+uint32_t forward_rtt_le_ms(unsigned i);
 
 /*
  * Our own answer for a local name that an upstream's CNAME chain led to
@@ -223,7 +234,10 @@ void forward_stats_read(const forward_t *f, forward_stats_t *out);
 /** Number of upstream servers known (all groups). */
 size_t forward_server_count(const forward_t *f);
 
-/** Counters of server i (< forward_server_count). @return 0 or ERR_INVAL. */
+/**
+ * Counters of server i (< forward_server_count), from any thread, except
+ * srtt_ms and healthy: worker thread only. @return 0 or ERR_INVAL.
+ */
 int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *out);
 
 /** Entries held in the cache now (worker thread only). */

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skytest import Checks, Skydns, free_port, udp_query  # noqa: E402
@@ -131,13 +132,32 @@ def ask(port, name):
     return dt, r.answer[0][0].address
 
 
+def metrics(api_port):
+    """{(name, server label, rcode or le label or None): value} of skydns_upstream_*."""
+    out = {}
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % api_port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if not line.startswith("skydns_upstream_"):
+                continue
+            series, val = line.rsplit(" ", 1)
+            name, labels = series.split("{", 1)
+            kv = dict(x.split("=", 1) for x in labels.rstrip("}").split(","))
+            kv = {k: v.strip('"') for k, v in kv.items()}
+            out[(name, kv["server"], kv.get("rcode") or kv.get("le"))] = float(val)
+    return out
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="skydns-014-")
     nsd, live_port = start_nsd(tmp)
     dead = Dead()
+    api_port = free_port()
     sky = Skydns(extra_conf="nameservers = 127.0.0.1:%d,127.0.0.1:%d\n"
                             "forward-timeout = 2\nmax-fails = 2\nhealth-check = %s\n"
-                            "cacheSize = 0\n" % (dead.up.port, live_port, HEALTH_S))
+                            "cacheSize = 0\n[Api]\napi-enable = true\n"
+                            "api-address = 127.0.0.1:%d\n"
+                            % (dead.up.port, live_port, HEALTH_S, api_port))
+    d_lab, l_lab = "127.0.0.1:%d" % dead.up.port, "127.0.0.1:%d" % live_port
     try:
         sky.start()
         # Phase 1: dead is dead. The first question may wait; none after the third.
@@ -156,6 +176,21 @@ def main():
         print("dead,live: first query %.3f s, max of the rest %.3f s, median %.4f s; "
               "%d probes" % (lat[0], max(lat[3:]), sorted(lat)[len(lat) // 2], len(probes)),
               flush=True)
+
+        # Item 2: per-upstream metrics say which server is out and who answered.
+        m = metrics(api_port)
+        C.eq(m.get(("skydns_upstream_healthy", d_lab, None)), 0.0, "dead: healthy 0")
+        C.eq(m.get(("skydns_upstream_healthy", l_lab, None)), 1.0, "live: healthy 1")
+        C.ok(m.get(("skydns_upstream_timeouts_total", d_lab, None), 0) >= 2,
+             "dead: timeouts counted (%r)" % m.get(("skydns_upstream_timeouts_total", d_lab,
+                                                    None)))
+        C.ok(m.get(("skydns_upstream_probes_total", d_lab, None), 0) >= 2, "dead: probes counted")
+        C.eq(m.get(("skydns_upstream_responses_total", l_lab, "NOERROR")), 40.0,
+             "live: 40 NOERROR answers")
+        C.eq(m.get(("skydns_upstream_rtt_seconds_count", l_lab, None)), 40.0,
+             "live: 40 RTT samples")
+        C.eq(m.get(("skydns_upstream_responses_total", d_lab, "NOERROR")), 0.0,
+             "dead: no answers")
 
         # Phase 2: dead answers again; it is listed first and as fast: back in use.
         t0 = time.monotonic()
@@ -180,6 +215,8 @@ def main():
                  % (first_real - t0, 2 * HEALTH_S))
             print("revived: back in use %.3f s after it started answering" %
                   (first_real - t0), flush=True)
+        m = metrics(api_port)
+        C.eq(m.get(("skydns_upstream_healthy", d_lab, None)), 1.0, "revived: healthy 1")
         log = open(sky.log).read()
         C.ok("taken out" in log and "back in use" in log,
              "the log says the server went out and came back")
