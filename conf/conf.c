@@ -783,6 +783,8 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("policy"), set_policy, F(policy), 0, 0},
     {SEC_DNS, NAMES("max-fails"), set_uint, F(max_fails), 0, 100},
     {SEC_DNS, NAMES("health-check"), set_seconds, F(health_check_ms), 50, SEC(3600)},
+    {SEC_DNS, NAMES("serve-stale"), set_uint, F(serve_stale), 0, 30 * 86400},
+    {SEC_DNS, NAMES("stale-answer-timeout"), set_seconds, F(stale_answer_timeout_ms), 0, SEC(60)},
     {SEC_DNS, NAMES("cacheSize", "cache-size"), set_uint, F(cache_size), 0, 100000000},
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
@@ -1090,6 +1092,7 @@ int conf_defaults(conf_t **out)
 	c->forward_max_per_client = 512;
 	c->max_fails = 2;
 	c->health_check_ms = 500;
+	c->stale_answer_timeout_ms = 1800;
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);
 	c->api_threads = 32;

@@ -82,6 +82,12 @@ typedef struct conf {
 	uint8_t policy;
 	unsigned max_fails;
 	uint32_t health_check_ms;
+	/* Serve-stale (RFC 8767, issue 14): serve-stale = seconds an expired cached answer may
+	 * still be served (TTL 30, EDE 3) when every upstream fails, 0 = off (default);
+	 * stale-answer-timeout (seconds): how long a client waits for upstream before it
+	 * gets the stale answer (the question goes on, refreshing the cache), default 1.8 */
+	uint32_t serve_stale;
+	uint32_t stale_answer_timeout_ms;
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

@@ -15,6 +15,7 @@
 #include "server/fairshare.h"
 
 #define NIL UINT32_MAX
+#define GEN_STALE (NIL - 1)		  /* a reply built from the cache's stale entry */
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
 #define NBUCKETS 8192			  /* in-flight question hash, power of two */
 #define MSG_MAX 65535
@@ -65,10 +66,13 @@ struct inflight {
 	uint8_t group;
 	uint8_t cur; /* server being tried, index in the group */
 	bool used, tcp, queued, do_bit, cd, has_id;
-	bool sent;	  /* its UDP try went out and was not released yet */
-	bool probe;	  /* a health probe (". NS"): no waiters, never joined, never cached */
-	uint16_t tried;	  /* servers of the group asked already (bit = index in the group) */
-	uint64_t sent_ms; /* the current try's start, for its RTT sample */
+	bool sent;	   /* its UDP try went out and was not released yet */
+	bool probe;	   /* a health probe (". NS"): no waiters, never joined, never cached */
+	uint16_t tried;	   /* servers of the group asked already (bit = index in the group) */
+	uint64_t sent_ms;  /* the current try's start, for its RTT sample */
+	uint64_t stale_at; /* serve-stale: when its waiters get the stale answer */
+	bool has_stale;	   /* the cache holds one (serve-stale on) */
+	bool stale_done;   /* they got it: the question goes on to refresh the cache */
 };
 
 struct waiter {
@@ -89,12 +93,15 @@ struct forward {
 	forward_server_stats_t srv[NGROUPS * CONF_MAX_SERVERS];
 	struct health hs[NGROUPS * CONF_MAX_SERVERS];
 	size_t nsrv;
-	uint8_t policy;	    /* CONF_POLICY_* */
-	unsigned max_fails; /* 0: servers are never taken out, never probed */
-	uint32_t probe_ms;  /* health-check */
-	uint64_t rng;	    /* random policy; splitmix state, not a secret */
-	size_t nsick;	    /* servers with fails > 0: they want probes, so ticks */
-	log_ratelimit_t rl; /* health changes: a flapping server must not flood the log */
+	uint8_t policy;		/* CONF_POLICY_* */
+	unsigned max_fails;	/* 0: servers are never taken out, never probed */
+	uint32_t probe_ms;	/* health-check */
+	uint64_t rng;		/* random policy; splitmix state, not a secret */
+	size_t nsick;		/* servers with fails > 0: they want probes, so ticks */
+	log_ratelimit_t rl;	/* health changes: a flapping server must not flood the log */
+	bool serve_stale;	/* serve-stale > 0 and a cache */
+	uint32_t stale_wait_ms; /* stale-answer-timeout */
+	uint64_t now_ms; /* of the last call that passed one: stale replies are built later */
 	uint16_t edns_udp;
 	csprng_t ids;	    /* upstream query IDs: unpredictable (issue 10) */
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
@@ -325,6 +332,10 @@ static void setup_policy(forward_t *f, const conf_t *c)
 	f->policy = c->policy;
 	f->max_fails = c->max_fails;
 	f->probe_ms = c->health_check_ms ? c->health_check_ms : 500;
+	f->serve_stale = c->serve_stale > 0 && f->cache;
+	f->stale_wait_ms = c->stale_answer_timeout_ms;
+	if (f->serve_stale)
+		cache_set_stale(f->cache, c->serve_stale);
 }
 
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
@@ -707,6 +718,8 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->cur = 0;
 	e->tried = 0;
 	e->probe = false;
+	e->has_stale = false;
+	e->stale_done = false;
 	e->do_bit = q->edns_do;
 	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
@@ -756,6 +769,7 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	uint64_t net;
 
 	inc(&f->st.queries);
+	f->now_ms = now_ms;
 	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
 		return servfail(f, q, resp, cap, resplen);
 	if (f->cache && cache_lookup(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
@@ -769,6 +783,10 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	net = f->share ? fairshare_key(&client->addr) : 0;
 	if (f->share && !fairshare_admit(f->share, net, idx == NIL))
 		goto share_drop;
+	/* Its waiters got the stale answer already: so does this one, at once. */
+	if (idx != NIL && f->fl[idx].stale_done &&
+	    cache_lookup_stale(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
+		return FWD_ANSWERED;
 	if (idx != NIL) {
 		if (add_waiter(f, idx, q, client, net) < 0)
 			goto drop;
@@ -786,6 +804,10 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 		fairshare_take(f->share, net, 1, 0);
 	add_waiter(f, idx, q, client, net);
 	inc(&f->st.forwarded);
+	if (f->serve_stale && cache_has_stale(f->cache, q, now_ms)) {
+		f->fl[idx].has_stale = true;
+		f->fl[idx].stale_at = now_ms + f->stale_wait_ms;
+	}
 	f->fl[idx].cur = (uint8_t)pick_server(f, &f->fl[idx], true);
 	start_try(f, idx, false, now_ms);
 	return FWD_PENDING;
@@ -898,6 +920,11 @@ static void next_server(forward_t *f, uint32_t idx, uint64_t now_ms)
 		start_try(f, idx, false, now_ms);
 		return;
 	}
+	/* Every server failed: the stale answer, which a cached SERVFAIL would replace. */
+	if (e->has_stale) {
+		complete(f, idx, GEN_STALE);
+		return;
+	}
 	cache_servfail(f, e, now_ms);
 	complete(f, idx, NIL);
 }
@@ -954,6 +981,10 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	}
 	if (upstream_failed(m->flags))
 		inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
+	if (upstream_failed(m->flags) && e->has_stale) { /* RFC 8767: a failure, like a timeout */
+		complete(f, idx, GEN_STALE);
+		return;
+	}
 	tmp = f->answer;
 	f->answer = f->scratch;
 	f->scratch = tmp;
@@ -961,7 +992,7 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 		len = continue_local(f, len, m);
 	f->answer_len = len;
 	f->answer_info = *m;
-	f->answer_gen = (f->answer_gen + 1) % NIL;
+	f->answer_gen = (f->answer_gen + 1) % GEN_STALE;
 	if (f->cache)
 		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
@@ -976,6 +1007,7 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 	size_t nlen;
 	uint32_t idx;
 
+	f->now_ms = now_ms;
 	wire_reader_init(&r, pkt, len);
 	if (wire_get_u16(&r, &id) < 0 || wire_get_u16(&r, &flags) < 0 || f->idmap[id] == 0) {
 		inc(&f->st.ignored);
@@ -1028,6 +1060,7 @@ void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_
 
 	if (slot >= FORWARD_MAX_INFLIGHT)
 		return;
+	f->now_ms = now_ms;
 	e = &f->fl[slot];
 	if (!e->used || e->tcp || !e->sent)
 		return;
@@ -1051,7 +1084,11 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 
 		f->reply_head = (f->reply_head + 1) % FORWARD_MAX_WAITERS;
 		f->nreply--;
-		if (r.gen == f->answer_gen && f->answer_len > 0) {
+		if (r.gen == GEN_STALE) {
+			if (!f->cache || cache_lookup_stale(f->cache, &w->q, f->edns_udp, f->now_ms,
+							    buf, cap, &len) < 0)
+				servfail(f, &w->q, buf, cap, &len);
+		} else if (r.gen == f->answer_gen && f->answer_len > 0) {
 			ret = cache_msg_finish(f->answer, f->answer_len, &w->q, f->edns_udp, 0, buf,
 					       cap, &len);
 			if (ret < 0)
@@ -1110,14 +1147,31 @@ static void probes_due(forward_t *f, uint64_t now_ms)
 	}
 }
 
+/* stale-answer-timeout passed: the waiters get the stale answer, the question goes on. */
+static void stale_now(forward_t *f, uint32_t idx)
+{
+	struct inflight *e = &f->fl[idx];
+
+	for (uint32_t wi = e->waiters; wi != NIL; wi = f->w[wi].next) {
+		struct reply *r = &f->replyq[(f->reply_head + f->nreply++) % FORWARD_MAX_WAITERS];
+		r->waiter = wi;
+		r->gen = GEN_STALE;
+	}
+	e->waiters = NIL;
+	e->stale_done = true;
+}
+
 void forward_on_tick(forward_t *f, uint64_t now_ms)
 {
 	size_t i = 0;
 
+	f->now_ms = now_ms;
 	while (i < f->nactive) {
 		uint32_t idx = f->active[i];
 		struct inflight *e = &f->fl[idx];
 
+		if (e->has_stale && !e->stale_done && e->stale_at <= now_ms)
+			stale_now(f, idx);
 		if (e->deadline > now_ms) {
 			i++;
 			continue;
@@ -1235,7 +1289,8 @@ bool forward_conf_same(const conf_t *a, const conf_t *b)
 	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
 	    a->forward_max_per_client != b->forward_max_per_client || a->max_ttl != b->max_ttl ||
 	    a->policy != b->policy || a->max_fails != b->max_fails ||
-	    a->health_check_ms != b->health_check_ms || !domains_same(a, b) ||
+	    a->health_check_ms != b->health_check_ms || a->serve_stale != b->serve_stale ||
+	    a->stale_answer_timeout_ms != b->stale_answer_timeout_ms || !domains_same(a, b) ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
 	    a->nsubdomains != b->nsubdomains)
 		return false;

@@ -1129,6 +1129,80 @@ static void test_policies(void)
 	free(c);
 }
 
+/* Serve-stale: the reply queued for client `cookie`: its rcode and first TTL (-1: none). */
+static int stale_reply(forward_t *f, uint64_t cookie, uint32_t *ttl)
+{
+	static uint8_t out[65535];
+	forward_reply_t rep;
+	int rcode = -1;
+
+	while (forward_next_reply(f, &rep, out, sizeof(out)))
+		if (rep.client.cookie == cookie) {
+			rcode = wire_read_u16(out + 2) & 0xF;
+			*ttl = first_ttl(out, rep.len);
+		}
+	return rcode;
+}
+
+/*
+ * Serve-stale: an expired answer is asked upstream again; when every server
+ * fails its waiters get the stale answer (TTL 30), not SERVFAIL; when the
+ * servers are slower than stale-answer-timeout they get it then, and the
+ * late answer still refreshes the cache. Before issue 14: SERVFAIL.
+ */
+static void test_serve_stale(void)
+{
+	conf_t *c = mkconf();
+	uint8_t ans[4096];
+	query_t q;
+	sent_t s;
+	size_t len;
+	uint32_t ttl = 0;
+
+	c->serve_stale = 60;
+	c->stale_answer_timeout_ms = 5000; /* longer than both tries: the all-fail path */
+	forward_t *f = mkfwd(c, NULL);
+	mkq(&q, "s.example", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 10), 1001);
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_NOERROR);
+	/* Expired at 11 s: asked again; both servers time out (1 s each). */
+	CHECK_EQ_INT(ask(f, &q, 2, 20000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 21000);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 22000);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(ttl, CACHE_STALE_TTL);
+	/* Still stale afterwards: the failure cached no SERVFAIL over it. */
+	CHECK_EQ_INT(ask(f, &q, 3, 22100, &len), FWD_PENDING);
+	done(f);
+
+	/* Slow servers: stale at stale-answer-timeout, the late answer refreshes. */
+	c->stale_answer_timeout_ms = 300;
+	f = mkfwd(c, NULL);
+	CHECK_EQ_INT(ask(f, &q, 1, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 10), 1001);
+	reply_rcode(f, 1);
+	CHECK_EQ_INT(ask(f, &q, 2, 20000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 20200);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), -1); /* not yet */
+	forward_on_tick(f, 20300);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(ttl, CACHE_STALE_TTL);
+	/* A client asking now joins nothing: the stale answer at once. */
+	CHECK_EQ_INT(ask(f, &q, 3, 20400, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), CACHE_STALE_TTL);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 77), 20900);
+	CHECK_EQ_INT(ask(f, &q, 4, 21000, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), 77);
+	done(f);
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -1148,5 +1222,6 @@ int main(void)
 	test_dead_server_routed_around();
 	test_all_down_still_asked();
 	test_policies();
+	test_serve_stale();
 	return check_done();
 }
