@@ -116,6 +116,9 @@ static const struct {
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",
      "Live cache entries evicted to make room."},
+    {STATS_CACHE_STALE, "stale", "skydns_cache_stale_answers_total",
+     "Answers served past their TTL (serve-stale): every upstream failed or was slower than "
+     "stale-answer-timeout."},
 };
 
 #define NFWD (sizeof(fwd_stats) / sizeof(fwd_stats[0]))

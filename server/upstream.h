@@ -118,6 +118,7 @@ typedef struct {
 	bool tick_armed;
 	bool dirty;			/* counters changed since the last upstream_publish */
 	uint64_t base[UPSTREAM_NSTATS]; /* counters of forwarders replaced by reloads */
+	uint64_t stale_base;		/* the same for STATS_CACHE_STALE */
 
 	_Atomic(forward_t *) next; /* shared: offered by main, taken by the worker */
 

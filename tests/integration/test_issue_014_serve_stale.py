@@ -20,9 +20,10 @@ import os
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skytest import Checks, Skydns, udp_query  # noqa: E402
+from skytest import Checks, Skydns, free_port, udp_query  # noqa: E402
 from fakeup import FakeUpstream  # noqa: E402
 
 import dns.edns  # noqa: E402
@@ -31,6 +32,7 @@ import dns.rcode  # noqa: E402
 import dns.rrset  # noqa: E402
 
 C = Checks()
+SEEN_STALE = [0]  # answers seen with TTL 30 from the stale entry
 NAME = "stale.example.test."
 STALE_WAIT_S = 0.5
 FWD_TIMEOUT_S = 2.0
@@ -58,7 +60,10 @@ def ask(port, name, edns=True):
     q = dns.message.make_query(name, "A", use_edns=0 if edns else False)
     t = time.monotonic()
     r = dns.message.from_wire(udp_query(port, q.to_wire(), timeout=5.0))
-    return time.monotonic() - t, r
+    dt = time.monotonic() - t
+    if r.answer and r.answer[0].ttl == 30:
+        SEEN_STALE[0] += 1
+    return dt, r
 
 
 def ede_codes(r):
@@ -76,11 +81,21 @@ def check_stale(r, addr, what, edns=True):
         C.ok(r.edns < 0, what + ": no OPT for a client without EDNS")
 
 
+def stale_metric(api_port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % api_port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("skydns_cache_stale_answers_total "):
+                return float(line.split()[1])
+    return None
+
+
 def main():
     up = Up()
+    api_port = free_port()
     sky = Skydns(extra_conf="nameservers = 127.0.0.1:%d\nforward-timeout = %s\n"
                             "serve-stale = 60\nstale-answer-timeout = %s\ncacheSize = 100\n"
-                            % (up.up.port, FWD_TIMEOUT_S, STALE_WAIT_S))
+                            "[Api]\napi-enable = true\napi-address = 127.0.0.1:%d\n"
+                            % (up.up.port, FWD_TIMEOUT_S, STALE_WAIT_S, api_port))
     try:
         sky.start()
         _, r = ask(sky.port, NAME)
@@ -126,6 +141,9 @@ def main():
             C.eq(ede_codes(fresh), [], "refreshed answer: no EDE")
             C.ok(fresh.answer[0].ttl <= 1, "refreshed answer: upstream's TTL")
         C.eq(len(up.up.seen(NAME)) - n0, 1, "one upstream query refreshed it")
+        C.eq(stale_metric(api_port), float(SEEN_STALE[0]),
+             "skydns_cache_stale_answers_total counts the stale answers seen (%d)"
+             % SEEN_STALE[0])
     finally:
         sky.stop()
         up.up.stop()
