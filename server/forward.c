@@ -45,6 +45,7 @@ struct health {
 	uint32_t srtt8;	     /* smoothed RTT, ms x 8 (EWMA 1/8, as TCP's) */
 	uint32_t fails;	     /* failed tries and probes in a row */
 	uint64_t next_probe; /* when a server with fails > 0 is probed next (ms) */
+	uint64_t waiting;    /* since when a try has had no answer (0: none) */
 	uint8_t group, idx;  /* where it is listed */
 	bool measured;	     /* srtt8 holds a sample */
 	bool down;	     /* taken out: max-fails reached, no answer since */
@@ -498,6 +499,8 @@ static void start_try(forward_t *f, uint32_t idx, bool tcp, uint64_t now_ms)
 		    now_ms + (f->probe_ms > FORWARD_MIN_TRY_MS ? f->probe_ms : FORWARD_MIN_TRY_MS);
 	e->sent_ms = now_ms;
 	e->tried |= (uint16_t)(1u << e->cur);
+	if (f->hs[g->stat0 + e->cur].waiting == 0)
+		f->hs[g->stat0 + e->cur].waiting = now_ms;
 	inc(e->probe ? &f->srv[g->stat0 + e->cur].probes : &f->srv[g->stat0 + e->cur].queries);
 	if (!e->queued) {
 		e->queued = true;
@@ -585,6 +588,7 @@ static void server_ok(forward_t *f, const struct inflight *e, uint64_t now_ms)
 	if (e->probe)
 		h->measured = false;
 	rtt_sample(h, now_ms - e->sent_ms);
+	h->waiting = 0;
 	if (h->fails > 0 && f->max_fails > 0)
 		f->nsick--;
 	h->fails = 0;
@@ -626,19 +630,34 @@ static bool candidate(const forward_t *f, const struct group *g, const struct in
 	return untried(e, i) && (!any_up || !f->hs[g->stat0 + i].down);
 }
 
+/*
+ * A server's RTT as far as we know now, in ms: its srtt, or longer while a
+ * try has waited longer than that. So a server that went silent loses its
+ * questions within RTT_BAND_MS instead of at its first timeout, which would
+ * let every question of that first try time (thousands a second) wait.
+ */
+static uint64_t rtt_now(const forward_t *f, const struct health *h)
+{
+	uint64_t rtt = h->srtt8 / 8;
+
+	if (h->waiting && f->now_ms > h->waiting && f->now_ms - h->waiting > rtt)
+		rtt = f->now_ms - h->waiting;
+	return rtt;
+}
+
 static size_t pick_fastest(const forward_t *f, const struct group *g, const struct inflight *e,
 			   bool any_up)
 {
-	uint32_t best = UINT32_MAX;
+	uint64_t best = UINT64_MAX;
 	size_t i;
 
 	for (i = 0; i < g->n; i++)
-		if (candidate(f, g, e, i, any_up) && f->hs[g->stat0 + i].srtt8 < best)
-			best = f->hs[g->stat0 + i].srtt8;
+		if (candidate(f, g, e, i, any_up) && rtt_now(f, &f->hs[g->stat0 + i]) < best)
+			best = rtt_now(f, &f->hs[g->stat0 + i]);
 	/* Within the band, the listed order decides: stable, and what users expect. */
 	for (i = 0; i < g->n; i++)
 		if (candidate(f, g, e, i, any_up) &&
-		    f->hs[g->stat0 + i].srtt8 / 8 <= best / 8 + RTT_BAND_MS)
+		    rtt_now(f, &f->hs[g->stat0 + i]) <= best + RTT_BAND_MS)
 			break;
 	return i;
 }

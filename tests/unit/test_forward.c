@@ -1203,6 +1203,32 @@ static void test_serve_stale(void)
 	free(c);
 }
 
+/*
+ * Many questions at once, server 0 silent: only those of the first
+ * RTT_BAND_MS (10 ms) ask it first; later ones go to server 1 while server
+ * 0's first try still waits for its timeout. Before: all of them, for 1 s.
+ */
+static void test_silent_server_loses_questions_early(void)
+{
+	conf_t *c = mkconf();
+	char name[64];
+	sent_t s;
+	int first0 = 0;
+
+	forward_t *f = mkfwd(c, NULL);
+	for (int i = 0; i < 100; i++) { /* one a millisecond, for 100 ms */
+		snprintf(name, sizeof(name), "c%d.example", i);
+		int k = first_server(f, c, name, 1 + (uint64_t)i, 1000 + (uint64_t)i, &s);
+		first0 += k == 0;
+		if (i > 11)
+			CHECK_EQ_INT(k, 1);
+	}
+	CHECK(first0 >= 1 && first0 <= 12);
+	printf("silent server: %d of 100 questions asked it first\n", first0);
+	done(f);
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -1223,5 +1249,6 @@ int main(void)
 	test_all_down_still_asked();
 	test_policies();
 	test_serve_stale();
+	test_silent_server_loses_questions_early();
 	return check_done();
 }
