@@ -169,6 +169,10 @@ void forward_free(forward_t *f);
  * queries waiting, gets SERVFAIL at once (share_drops), so one network
  * cannot fill the tables for everyone; nobody else's question is evicted.
  * Clients without an address (family not AF_INET/AF_INET6) are not counted.
+ * Serve-stale: a question whose cached answer expired (within serve-stale)
+ * goes upstream; its clients get the stale answer (TTL 30, EDE 3) when every
+ * server fails, or at stale-answer-timeout (at the next forward_on_tick),
+ * and at once while that question is still refreshing the entry.
  * @param q      the parsed question from query_process (borrowed; copied).
  * @param client borrowed; copied. Its addr is needed for TCP clients too.
  * @param resp,cap,resplen  filled on FWD_ANSWERED and FWD_FAILED.
