@@ -605,6 +605,7 @@ static void server_failed(forward_t *f, const struct inflight *e, uint64_t now_m
 
 	if (!e->probe) /* a timeout is a lower bound of its RTT: fastest moves away from it */
 		rtt_sample(h, now_ms - e->sent_ms);
+	h->waiting = 0; /* that wait is in srtt now */
 	if (f->max_fails == 0)
 		return;
 	if (h->fails++ == 0)
@@ -663,6 +664,19 @@ static size_t pick_fastest(const forward_t *f, const struct group *g, const stru
 }
 
 /*
+ * The servers passed over drift towards fast (BIND's decay, 1/64 a question),
+ * so one that was slow once, or timed out while max-fails = 0 keeps it from
+ * being probed, is measured again after some hundred questions.
+ */
+static void decay_others(forward_t *f, const struct group *g, const struct inflight *e,
+			 size_t chosen, bool any_up)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (i != chosen && candidate(f, g, e, i, any_up))
+			f->hs[g->stat0 + i].srtt8 -= f->hs[g->stat0 + i].srtt8 / 64;
+}
+
+/*
  * The server (index in its group) for e's next try, chosen by the policy
  * among the healthy servers not asked yet, or among the ones taken out
  * when no healthy one is left (a guess beats SERVFAIL). @return -1 when
@@ -682,7 +696,10 @@ static int pick_server(forward_t *f, const struct inflight *e, bool first)
 		return -1;
 	switch (f->policy) {
 	case CONF_POLICY_FASTEST:
-		return (int)pick_fastest(f, g, e, any_up);
+		k = pick_fastest(f, g, e, any_up);
+		if (first)
+			decay_others(f, g, e, k, any_up);
+		return (int)k;
 	case CONF_POLICY_RANDOM:
 		for (i = 0; i < n; i++)
 			m += candidate(f, g, e, i, any_up);

@@ -1229,6 +1229,39 @@ static void test_silent_server_loses_questions_early(void)
 	free(c);
 }
 
+/*
+ * max-fails = 0 (no probes): a server that timed out once is not dropped
+ * for good under fastest; the passed-over server's srtt decays (1/64 a
+ * question) until it is asked again, after some hundred questions.
+ */
+static void test_fastest_retries_slow_server(void)
+{
+	conf_t *c = mkconf();
+	uint8_t ans[4096];
+	char name[64];
+	sent_t s;
+	int again = -1;
+
+	forward_t *f = mkfwd(c, NULL);
+	CHECK_EQ_INT(first_server(f, c, "t0.example", 1, 1000, &s), 0);
+	forward_on_tick(f, 2000); /* 1 s try: srtt 1000 ms */
+	CHECK_EQ_INT(take_send(f, &s.s) && same_addr(s.s.to, &c->nameservers[1]), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 2001);
+	reply_rcode(f, 1);
+	for (int i = 0; i < 1000 && again < 0; i++) {
+		snprintf(name, sizeof(name), "t%d.example", i + 1);
+		int k = first_server(f, c, name, 10 + (uint64_t)i, 3000, &s);
+		if (k == 0)
+			again = i;
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 3001);
+		reply_rcode(f, 10 + (uint64_t)i);
+	}
+	CHECK(again >= 100 && again <= 400);
+	printf("fastest: a server that timed out is asked again after %d questions\n", again);
+	done(f);
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -1250,5 +1283,6 @@ int main(void)
 	test_policies();
 	test_serve_stale();
 	test_silent_server_loses_questions_early();
+	test_fastest_retries_slow_server();
 	return check_done();
 }
