@@ -16,7 +16,10 @@
  * times out; nothing else breaks.
  *
  * Threads: everything belongs to the worker thread, except upstream_offer()
- * which main calls on reload (the `next` field is the only shared state).
+ * which main calls on reload (the `next` field), and upstream_report() which
+ * the API's threads call (the `pub` copies, written by upstream_publish with
+ * relaxed atomic stores; a forwarder replaced by a reload starts its
+ * per-server counters from 0, so /metrics shows a counter reset).
  * Invariants: nothing is allocated after upstream_init(); a TCP slot is
  * reused only after its SQE completed, a UDP slot's packet buffer only
  * after its send completed; a UDP slot's socket is open exactly while the
