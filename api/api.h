@@ -27,6 +27,18 @@ typedef struct {
 /* Largest N of /skydns/stats/top/<N>. */
 #define API_TOP_MAX 1000
 
+/* One upstream server's forwarding counters, summed over the workers (issue 14). */
+#define API_RTT_BUCKETS 12
+typedef struct {
+	char addr[64];
+	uint64_t queries, timeouts, errors, probes;
+	uint64_t rcode[16];		     /* answers by rcode */
+	uint64_t rtt[API_RTT_BUCKETS];	     /* answers by round trip, not cumulative */
+	uint32_t rtt_le_ms[API_RTT_BUCKETS]; /* bucket bounds; the last is +Inf */
+	uint64_t rtt_sum_ms, srtt_ms;
+	bool healthy; /* every worker has it in use */
+} api_upstream_t;
+
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
 	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
@@ -36,6 +48,9 @@ typedef struct {
 	 * without waiting for workers. @return entries written or a negative
 	 * error. May be NULL (the route answers 404). */
 	int (*top_names)(void *ctx, api_top_name_t *out, size_t n);
+	/* Fill out[0..cap) with the upstream servers' counters. @return entries
+	 * written. May be NULL (no per-upstream metrics). */
+	size_t (*upstreams)(void *ctx, api_upstream_t *out, size_t cap);
 	void *ctx;
 } api_hooks_t;
 

@@ -116,6 +116,9 @@ static const struct {
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",
      "Live cache entries evicted to make room."},
+    {STATS_CACHE_STALE, "stale", "skydns_cache_stale_answers_total",
+     "Answers served past their TTL (serve-stale): every upstream failed or was slower than "
+     "stale-answer-timeout."},
 };
 
 #define NFWD (sizeof(fwd_stats) / sizeof(fwd_stats[0]))
@@ -397,6 +400,73 @@ static void metrics_etcd(sbuf_t *b, api_t *api)
 	store_read_end(t);
 }
 
+/* Per-upstream forwarding (issue 14): one series per server, labelled by address. */
+#define UPSTREAMS_MAX 64
+
+static void metrics_upstreams(sbuf_t *b, api_t *api)
+{
+	api_upstream_t *u;
+	size_t n;
+
+	if (!api->hooks.upstreams || !(u = calloc(UPSTREAMS_MAX, sizeof(*u))))
+		return;
+	n = api->hooks.upstreams(api->hooks.ctx, u, UPSTREAMS_MAX);
+	metric_head(b, "skydns_upstream_queries_total", "counter", "Tries sent to the server.");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "skydns_upstream_queries_total{server=\"%s\"} %llu\n", u[i].addr,
+			  (unsigned long long)u[i].queries);
+	metric_head(b, "skydns_upstream_timeouts_total", "counter", "Tries it did not answer.");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "skydns_upstream_timeouts_total{server=\"%s\"} %llu\n", u[i].addr,
+			  (unsigned long long)u[i].timeouts);
+	metric_head(b, "skydns_upstream_probes_total", "counter",
+		    "Health probes (. NS) sent to it after it failed.");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "skydns_upstream_probes_total{server=\"%s\"} %llu\n", u[i].addr,
+			  (unsigned long long)u[i].probes);
+	metric_head(b, "skydns_upstream_responses_total", "counter", "Its answers, by rcode.");
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < 16; k++)
+			if (u[i].rcode[k] || k <= 5)
+				sb_printf(b,
+					  "skydns_upstream_responses_total{server=\"%s\",rcode="
+					  "\"%s\"} %llu\n",
+					  u[i].addr, rcode_names[k],
+					  (unsigned long long)u[i].rcode[k]);
+	metric_head(b, "skydns_upstream_healthy", "gauge",
+		    "1 while every worker uses the server, 0 once one took it out (max-fails).");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "skydns_upstream_healthy{server=\"%s\"} %d\n", u[i].addr,
+			  u[i].healthy ? 1 : 0);
+	metric_head(b, "skydns_upstream_srtt_seconds", "gauge",
+		    "Smoothed round trip (highest of the workers'; a timeout counts its try).");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "skydns_upstream_srtt_seconds{server=\"%s\"} %.3f\n", u[i].addr,
+			  u[i].srtt_ms / 1e3);
+	metric_head(b, "skydns_upstream_rtt_seconds", "histogram", "Round trip of its answers.");
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long below = 0;
+		for (unsigned k = 0; k < API_RTT_BUCKETS; k++) {
+			below += u[i].rtt[k];
+			if (k + 1 < API_RTT_BUCKETS)
+				sb_printf(b,
+					  "skydns_upstream_rtt_seconds_bucket{server=\"%s\",le="
+					  "\"%g\"} %llu\n",
+					  u[i].addr, u[i].rtt_le_ms[k] / 1e3, below);
+			else
+				sb_printf(b,
+					  "skydns_upstream_rtt_seconds_bucket{server=\"%s\",le="
+					  "\"+Inf\"} %llu\n",
+					  u[i].addr, below);
+		}
+		sb_printf(b, "skydns_upstream_rtt_seconds_sum{server=\"%s\"} %.3f\n", u[i].addr,
+			  u[i].rtt_sum_ms / 1e3);
+		sb_printf(b, "skydns_upstream_rtt_seconds_count{server=\"%s\"} %llu\n", u[i].addr,
+			  below);
+	}
+	free(u);
+}
+
 int api_metrics_handle(api_t *api, struct mg_connection *c)
 {
 	unsigned long long v[STATS_COUNT];
@@ -422,6 +492,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	metrics_store_map(&b, api);
 	metrics_api(&b, api);
 	metrics_etcd(&b, api);
+	metrics_upstreams(&b, api);
 	if (b.oom) {
 		free(b.p);
 		return api_reply_error(c, 500, "out of memory");

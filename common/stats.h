@@ -57,7 +57,8 @@ enum {
 	STATS_TCP_CLOSE_EVICTED,     /* longest-idle connection closed to admit a new one */
 	STATS_TCP_REFUSED_CLIENT,    /* refused at accept: the client's /24 (/56) at its cap */
 	STATS_TCP_REFUSED_FULL,	     /* refused at accept: pool full and nothing idle to evict */
-	STATS_RING_FULL, /* operations dropped or deferred: no free SQE even after a submit */
+	STATS_RING_FULL,   /* operations dropped or deferred: no free SQE even after a submit */
+	STATS_CACHE_STALE, /* answers served past their TTL: serve-stale (issue 14) */
 	/* Latency of answers from the store: STATS_LAT0 + i counts those that took at most
 	 * stats_lat_le_ns(i) (not cumulative), the last one the rest; the sum in ns. */
 	STATS_LAT0,

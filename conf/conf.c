@@ -645,6 +645,20 @@ static int set_svc_ip_source(conf_t *c, const keydef_t *k, const char *val, char
 	return expected(msg, msglen, val, "expected clusterIP or externalIP");
 }
 
+/* The names CoreDNS's forward plugin uses, so its users need nothing new. */
+static int set_policy(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	static const char *const names[] = {"fastest", "sequential", "random", "round-robin"};
+
+	(void)k;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(val, names[i]) == 0) {
+			c->policy = (uint8_t)i;
+			return 0;
+		}
+	return expected(msg, msglen, val, "expected fastest, sequential, random or round-robin");
+}
+
 static int set_kube_domain(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
 	uint8_t name[WIRE_NAME_MAX];
@@ -835,6 +849,11 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("subDomainServers", "inDomainServers"), set_subdomains, F(subdomains), 0, 0},
     {SEC_DNS, NAMES("forward-timeout"), set_seconds, F(forward_timeout_ms), 10, SEC(60)},
     {SEC_DNS, NAMES("forward-max-per-client"), set_uint, F(forward_max_per_client), 0, 4096},
+    {SEC_DNS, NAMES("policy"), set_policy, F(policy), 0, 0},
+    {SEC_DNS, NAMES("max-fails"), set_uint, F(max_fails), 0, 100},
+    {SEC_DNS, NAMES("health-check"), set_seconds, F(health_check_ms), 50, SEC(3600)},
+    {SEC_DNS, NAMES("serve-stale"), set_uint, F(serve_stale), 0, 30 * 86400},
+    {SEC_DNS, NAMES("stale-answer-timeout"), set_seconds, F(stale_answer_timeout_ms), 0, SEC(60)},
     {SEC_DNS, NAMES("cacheSize", "cache-size"), set_uint, F(cache_size), 0, 100000000},
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
@@ -1149,6 +1168,9 @@ int conf_defaults(conf_t **out)
 	c->rrl_window = 1;
 	c->forward_timeout_ms = SEC(2);
 	c->forward_max_per_client = 512;
+	c->max_fails = 2;
+	c->health_check_ms = 500;
+	c->stale_answer_timeout_ms = 1800;
 	c->cache_size = 100000;
 	c->shutdown_grace_ms = SEC(5);
 	c->api_threads = 32;

@@ -19,6 +19,14 @@
 #define CONF_MAX_SERVERS 16
 #define CONF_MAX_SUBDOMAINS 64
 
+/* [Dns] policy: which upstream a question's first try goes to. 0 is the default. */
+enum {
+	CONF_POLICY_FASTEST = 0, /* lowest smoothed RTT among the healthy */
+	CONF_POLICY_SEQUENTIAL,	 /* the first healthy in the listed order */
+	CONF_POLICY_RANDOM,	 /* a random healthy one */
+	CONF_POLICY_ROUND_ROBIN, /* the next healthy one, in turn */
+};
+
 typedef struct {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -74,6 +82,18 @@ typedef struct conf {
 	bool ns_has_v4, ns_has_v6;
 	uint8_t ns_v4[4];
 	uint8_t ns_v6[16];
+	/* Upstream selection and health (issue 14): policy (CONF_POLICY_*, default fastest);
+	 * max-fails: failures in a row that take a server out, 0 = never, default 2;
+	 * health-check (seconds): how often a server taken out is probed, default 0.5 s */
+	uint8_t policy;
+	unsigned max_fails;
+	uint32_t health_check_ms;
+	/* Serve-stale (RFC 8767, issue 14): serve-stale = seconds an expired cached answer may
+	 * still be served (TTL 30, EDE 3) when every upstream fails, 0 = off (default);
+	 * stale-answer-timeout (seconds): how long a client waits for upstream before it
+	 * gets the stale answer (the question goes on, refreshing the cache), default 1.8 */
+	uint32_t serve_stale;
+	uint32_t stale_answer_timeout_ms;
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

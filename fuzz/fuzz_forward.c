@@ -12,7 +12,10 @@
  *   bit 2: the answer comes from the wrong address (must be ignored).
  *   bits 3-5: QTYPE; bit 6: the client used EDNS; bit 7: the client used TCP.
  * When the answer makes the forwarder try again (TC -> TCP), the same body with TC
- * cleared answers the new try. The worker's socket per UDP try is modelled:
+ * cleared answers the new try. A run whose answer fails takes the server out
+ * (max-fails 1): the health probes (". NS") that follow get the same body as
+ * their answer, then a valid one, so the probe path is fuzzed and the server
+ * comes back. The worker's socket per UDP try is modelled:
  * a slot opens at its send and closes at its release; a send on an open
  * slot, a release of a closed one, or a slot left open once nothing is in
  * flight aborts. Every query comes from the same client address, so a share
@@ -55,6 +58,7 @@ static void setup(void)
 	if (conf_defaults(&g_conf) != 0)
 		abort();
 	g_conf->cache_size = 64; /* small: inserts also evict */
+	g_conf->max_fails = 1;	 /* a failed run takes the server out: its probes get answers */
 	g_conf->nnameservers = 1;
 	g_conf->nameservers_set = true;
 	s = (struct sockaddr_in *)&g_conf->nameservers[0].sa;
@@ -114,6 +118,35 @@ static int next_send(forward_send_t *s)
 	return 1;
 }
 
+static const uint8_t *g_body;
+static size_t g_bodylen;
+static uint8_t g_ctl;
+static size_t build(const forward_send_t *s, uint8_t ctl, const uint8_t *body, size_t n);
+
+/* A health probe: the question ". NS". */
+static bool is_probe(const forward_send_t *s)
+{
+	return s->len >= WIRE_HDR_LEN + 5 && s->pkt[WIRE_HDR_LEN] == 0 &&
+	       wire_read_u16(s->pkt + WIRE_HDR_LEN + 1) == WIRE_TYPE_NS;
+}
+
+/* The input answers the probe too (the parser behind it), then a valid answer does,
+ * so the server comes back and nothing stays in flight. */
+static void answer_probe(const forward_send_t *s)
+{
+	size_t plen = build(s, g_ctl & (uint8_t)~4, g_body, g_bodylen);
+	uint8_t ok[WIRE_HDR_LEN + 5];
+
+	forward_on_packet(g_fwd, s->slot, s->to, g_pkt, plen, g_now);
+	memset(ok, 0, sizeof(ok));
+	wire_write_u16(ok, s->id);
+	wire_write_u16(ok + 2, WIRE_FLAG_QR | WIRE_FLAG_RA);
+	wire_write_u16(ok + 4, 1);
+	wire_write_u16(ok + WIRE_HDR_LEN + 1, WIRE_TYPE_NS);
+	wire_write_u16(ok + WIRE_HDR_LEN + 3, WIRE_CLASS_IN);
+	forward_on_packet(g_fwd, s->slot, s->to, ok, sizeof(ok), g_now);
+}
+
 /* Send, release and reply queues emptied; @return 1 when a new try went out (in *last). */
 static int drain(const query_t *q, forward_send_t *last)
 {
@@ -122,6 +155,10 @@ static int drain(const query_t *q, forward_send_t *last)
 	int sent = 0;
 
 	while (next_send(&s)) {
+		if (is_probe(&s)) {
+			answer_probe(&s);
+			continue;
+		}
 		*last = s;
 		sent = 1;
 	}
@@ -175,6 +212,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!g_fwd)
 		setup();
 	ctl = data[0];
+	g_ctl = ctl;
+	g_body = data + 1;
+	g_bodylen = size - 1;
 	make_query(&q, ctl);
 	memset(&cl, 0, sizeof(cl));
 	cl.tcp = ctl & 0x80;
@@ -183,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cl.addr.len = sizeof(struct sockaddr_in);
 	g_now += 100000; /* past every earlier deadline and cache TTL */
 	r = forward_query(g_fwd, &q, &cl, g_now, g_buf, sizeof(g_buf), &len);
-	if (r != FWD_PENDING || !next_send(&s))
+	if (r != FWD_PENDING || !next_send(&s) || is_probe(&s))
 		abort(); /* a fresh question with a live server must go upstream */
 	plen = build(&s, ctl, data + 1, size - 1);
 	from = g_conf->nameservers[0];

@@ -11,6 +11,7 @@
 #define NIL UINT32_MAX
 #define PTR_MAX 0x3FFFu /* highest offset a compression pointer can reach */
 #define OPT_LEN 11	/* root owner, type, class, ttl, rdlen 0 */
+#define EDE_LEN 6	/* one EDE option with no text */
 #define FLAG_OPCODE 0x7800u
 #define FLAG_RCODE 0x000Fu
 #define EDNS_DO 0x8000u
@@ -55,6 +56,7 @@ struct cache {
 	uint32_t free_head;
 	uint32_t fresh; /* entries [fresh, cap) were never used: taken in order, no list */
 	uint64_t seed;
+	uint64_t stale_ms; /* serve-stale: expired entries kept this long (0: dropped) */
 	uint32_t *buckets;
 	struct entry *e;
 	cache_stats_t st;
@@ -74,6 +76,7 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out)
 	out->evictions = __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
 	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
 	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
+	out->stale = __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
 }
 
 /* ---- normalizing ------------------------------------------------------- */
@@ -660,8 +663,9 @@ static int put_opt(wire_writer_t *w, const query_t *q, uint16_t our_udp)
 	return 0;
 }
 
-/* Lower every RR TTL of a (normalized, hence valid) message by age. */
-static int age_ttls(uint8_t *msg, size_t len, uint32_t age)
+/* Lower every RR TTL of a (normalized, hence valid) message by age; with `fixed`,
+ * set every TTL to age instead (serve-stale). */
+static int age_ttls(uint8_t *msg, size_t len, uint32_t age, bool fixed)
 {
 	wire_reader_t r;
 	uint8_t name[WIRE_NAME_MAX];
@@ -683,17 +687,22 @@ static int age_ttls(uint8_t *msg, size_t len, uint32_t age)
 		if ((ret = wire_get_u32(&r, &ttl)) < 0 || (ret = wire_get_u16(&r, &rdlen)) < 0 ||
 		    (ret = wire_skip(&r, rdlen)) < 0)
 			return ret;
-		wire_write_u32(msg + at, ttl > age ? ttl - age : 0); /* at + 4 <= len: read above */
+		/* at + 4 <= len: read above */
+		wire_write_u32(msg + at, fixed ? age : ttl > age ? ttl - age : 0);
 	}
 	return 0;
 }
 
-int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
-		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen)
+/* EDE (RFC 8914) option 15, length 2, info-code 3 "Stale Answer" (RFC 8767). */
+static const uint8_t ede_stale[EDE_LEN] = {0, 15, 0, 2, 0, 3};
+
+/* cache_msg_finish; `stale`: every TTL CACHE_STALE_TTL and EDE 3 in the OPT. */
+static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp, uint32_t age,
+		  bool stale, uint8_t *resp, size_t cap, size_t *resplen)
 {
 	size_t qend = WIRE_HDR_LEN + q->qnamelen + 4;
 	size_t limit = q->resp_limit >= 512 ? q->resp_limit : 512;
-	size_t opt = q->edns ? OPT_LEN : 0;
+	size_t opt = q->edns ? OPT_LEN + (stale ? EDE_LEN : 0) : 0;
 	bool trunc;
 	wire_writer_t w;
 	int ret;
@@ -717,16 +726,29 @@ int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t
 		wire_write_u16(resp + 6, 0);
 		wire_write_u16(resp + 8, 0);
 		wire_write_u16(resp + 10, 0);
-	} else if (age > 0 && (ret = age_ttls(resp, len, age)) < 0) {
+	} else if (stale && (ret = age_ttls(resp, len, CACHE_STALE_TTL, true)) < 0) {
+		return ret;
+	} else if (!stale && age > 0 && (ret = age_ttls(resp, len, age, false)) < 0) {
 		return ret;
 	}
 	if (opt) {
 		if ((ret = put_opt(&w, q, our_udp)) < 0)
 			return ret;
+		if (stale && ((ret = wire_put_bytes(&w, ede_stale, EDE_LEN)) < 0))
+			return ret;
+		if (stale)
+			wire_write_u16(resp + w.pos - EDE_LEN - 2,
+				       EDE_LEN); /* the OPT's RDLENGTH */
 		wire_write_u16(resp + 10, (uint16_t)(wire_read_u16(resp + 10) + 1));
 	}
 	*resplen = w.pos;
 	return 0;
+}
+
+int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	return finish(norm, len, q, our_udp, age, false, resp, cap, resplen);
 }
 
 /* ---- the table --------------------------------------------------------- */
@@ -920,8 +942,11 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 	}
 	e = &c->e[idx];
 	if (e->expire_ms <= now_ms) {
-		stat_inc(&c->st.expired);
 		stat_inc(&c->st.misses);
+		/* Kept for cache_lookup_stale while the serve-stale window lasts. */
+		if (e->expire_ms + c->stale_ms > now_ms)
+			return ERR_NOTFOUND;
+		stat_inc(&c->st.expired);
 		unlink_entry(c, idx);
 		return ERR_NOTFOUND;
 	}
@@ -932,4 +957,57 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 	e->ref = 1;
 	stat_inc(&c->st.hits);
 	return 0;
+}
+
+void cache_set_stale(cache_t *c, uint32_t seconds)
+{
+	c->stale_ms = (uint64_t)seconds * 1000u;
+}
+
+int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+		       uint8_t *resp, size_t cap, size_t *resplen)
+{
+	ckey_t k;
+	uint32_t idx;
+	struct entry *e;
+	int ret;
+
+	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+		 (q->flags & WIRE_FLAG_CD) != 0);
+	idx = find(c, &k);
+	if (idx == NIL)
+		return ERR_NOTFOUND;
+	e = &c->e[idx];
+	/* A remembered SERVFAIL is no answer to fall back on. */
+	if (e->expire_ms + c->stale_ms <= now_ms ||
+	    (wire_read_u16(e->msg + 2) & 0xF) == WIRE_RCODE_SERVFAIL)
+		return ERR_NOTFOUND;
+	bool stale = e->expire_ms <= now_ms;
+	uint32_t age = stale ? 0 : (uint32_t)((now_ms - e->insert_ms) / 1000u);
+	ret = finish(e->msg, e->len, q, our_udp, age, stale, resp, cap, resplen);
+	if (ret < 0)
+		return ret;
+	e->ref = 1;
+	stat_inc(stale ? &c->st.stale : &c->st.hits);
+	return 0;
+}
+
+bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms)
+{
+	ckey_t k;
+	uint32_t idx;
+	const struct entry *e;
+
+	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return false;
+	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+		 (q->flags & WIRE_FLAG_CD) != 0);
+	idx = find(c, &k);
+	if (idx == NIL)
+		return false;
+	e = &c->e[idx];
+	return e->expire_ms + c->stale_ms > now_ms &&
+	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
 }

@@ -21,7 +21,8 @@
  * untrusted original. Normalizing costs time linear in the message.
  *
  * Invariants: count <= capacity; an entry is served only while
- * now < insert time + its TTL; TTLs served = stored TTL - age (whole s).
+ * now < insert time + its TTL; TTLs served = stored TTL - age (whole s);
+ * past that only by cache_lookup_stale, within the serve-stale window.
  */
 #pragma once
 
@@ -35,6 +36,7 @@
 #define CACHE_MAX_TTL 86400u  /* TTLs above are cached for this long */
 #define CACHE_SERVFAIL_TTL 5u /* SERVFAIL is remembered this long at most */
 #define CACHE_ENTRY_SIZE 1264 /* bytes per entry: CACHE_MSG_MAX + bookkeeping */
+#define CACHE_STALE_TTL 30u   /* TTL of a stale answer (RFC 8767 section 4) */
 
 typedef struct cache cache_t;
 
@@ -44,6 +46,7 @@ typedef struct {
 	uint64_t evictions; /* live entries pushed out to make room */
 	uint64_t inserts;
 	uint64_t expired; /* entries dropped because their TTL ran out */
+	uint64_t stale;	  /* answers served past their TTL (serve-stale) */
 } cache_stats_t;
 
 /* A zone name for cache_policy_t: wire form, borrowed. */
@@ -120,6 +123,26 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
  */
 int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
 		 size_t cap, size_t *resplen);
+
+/**
+ * Serve-stale (RFC 8767): keep expired entries `seconds` longer for
+ * cache_lookup_stale (0, the default: drop them at expiry). cache_lookup
+ * still misses on them, so the question goes upstream first.
+ */
+void cache_set_stale(cache_t *c, uint32_t seconds);
+
+/**
+ * Answer q from an entry even if its TTL ran out, within the serve-stale
+ * window: as cache_lookup, but an expired entry is served with every TTL
+ * CACHE_STALE_TTL and, when q had EDNS, EDE 3 "Stale Answer" (RFC 8914) in
+ * the OPT. A remembered SERVFAIL is never served this way.
+ * @return 0, ERR_NOTFOUND or ERR_TOOBIG.
+ */
+int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+		       uint8_t *resp, size_t cap, size_t *resplen);
+
+/** Whether cache_lookup_stale would find an answer for q now (no counters touched). */
+bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms);
 
 /** Number of entries held now (<= capacity). */
 size_t cache_count(const cache_t *c);

@@ -15,11 +15,15 @@
 #include "server/fairshare.h"
 
 #define NIL UINT32_MAX
+#define GEN_STALE (NIL - 1)		  /* a reply built from the cache's stale entry */
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
 #define NBUCKETS 8192			  /* in-flight question hash, power of two */
 #define MSG_MAX 65535
 #define EDNS_DO 0x8000u
 #define RESOLV_CONF "/etc/resolv.conf"
+#define RTT_BAND_MS 10 /* fastest: servers this close to the best count as equally fast */
+
+_Static_assert(CONF_MAX_SERVERS <= 16, "struct inflight's tried mask is 16 bits");
 
 _Static_assert(FAIRSHARE_SLOTS >= 2 * FORWARD_MAX_WAITERS, "every waiter's network must fit");
 
@@ -29,6 +33,23 @@ struct group {
 	size_t n;
 	size_t stat0; /* index of its first server in f->srv */
 	uint32_t try_ms;
+	uint32_t rr; /* round-robin: where the next question starts */
+};
+
+/*
+ * What this worker knows of one upstream server. Per worker, so the hot path
+ * takes no lock; each worker learns on its own (a dead server costs each
+ * worker one try at most, then probes find it).
+ */
+struct health {
+	uint32_t srtt8;	     /* smoothed RTT, ms x 8 (EWMA 1/8, as TCP's) */
+	uint32_t fails;	     /* failed tries and probes in a row */
+	uint64_t next_probe; /* when a server with fails > 0 is probed next (ms) */
+	uint64_t waiting;    /* since when a try has had no answer (0: none) */
+	uint8_t group, idx;  /* where it is listed */
+	bool measured;	     /* srtt8 holds a sample */
+	bool down;	     /* taken out: max-fails reached, no answer since */
+	bool probing;	     /* a probe of it is in flight */
 };
 
 struct inflight {
@@ -46,7 +67,13 @@ struct inflight {
 	uint8_t group;
 	uint8_t cur; /* server being tried, index in the group */
 	bool used, tcp, queued, do_bit, cd, has_id;
-	bool sent; /* its UDP try went out and was not released yet */
+	bool sent;	   /* its UDP try went out and was not released yet */
+	bool probe;	   /* a health probe (". NS"): no waiters, never joined, never cached */
+	uint16_t tried;	   /* servers of the group asked already (bit = index in the group) */
+	uint64_t sent_ms;  /* the current try's start, for its RTT sample */
+	uint64_t stale_at; /* serve-stale: when its waiters get the stale answer */
+	bool has_stale;	   /* the cache holds one (serve-stale on) */
+	bool stale_done;   /* they got it: the question goes on to refresh the cache */
 };
 
 struct waiter {
@@ -65,7 +92,17 @@ struct forward {
 	struct group groups[NGROUPS];
 	size_t ngroups;
 	forward_server_stats_t srv[NGROUPS * CONF_MAX_SERVERS];
+	struct health hs[NGROUPS * CONF_MAX_SERVERS];
 	size_t nsrv;
+	uint8_t policy;		/* CONF_POLICY_* */
+	unsigned max_fails;	/* 0: servers are never taken out, never probed */
+	uint32_t probe_ms;	/* health-check */
+	uint64_t rng;		/* random policy; splitmix state, not a secret */
+	size_t nsick;		/* servers with fails > 0: they want probes, so ticks */
+	log_ratelimit_t rl;	/* health changes: a flapping server must not flood the log */
+	bool serve_stale;	/* serve-stale > 0 and a cache */
+	uint32_t stale_wait_ms; /* stale-answer-timeout */
+	uint64_t now_ms; /* of the last call that passed one: stale replies are built later */
 	uint16_t edns_udp;
 	csprng_t ids;	    /* upstream query IDs: unpredictable (issue 10) */
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
@@ -234,6 +271,8 @@ static void add_group(forward_t *f, const conf_t *c, const uint8_t *name, size_t
 				 text);
 			continue;
 		}
+		f->hs[f->nsrv].group = (uint8_t)f->ngroups - 1;
+		f->hs[f->nsrv].idx = (uint8_t)g->n;
 		f->srv[f->nsrv++].addr = srv[i];
 		g->n++;
 	}
@@ -291,6 +330,13 @@ static void setup_policy(forward_t *f, const conf_t *c)
 		f->fwd_z[i - 1].len = f->groups[i].namelen;
 	}
 	f->max_ttl = c->max_ttl;
+	f->policy = c->policy;
+	f->max_fails = c->max_fails;
+	f->probe_ms = c->health_check_ms ? c->health_check_ms : 500;
+	f->serve_stale = c->serve_stale > 0 && f->cache;
+	f->stale_wait_ms = c->stale_answer_timeout_ms;
+	if (f->serve_stale)
+		cache_set_stale(f->cache, c->serve_stale);
 }
 
 int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
@@ -321,6 +367,7 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 	}
 	if ((ret = share_new(f, c, splitmix(&x))) < 0)
 		goto fail;
+	f->rng = splitmix(&x);
 	f->edns_udp = c->edns_bufsize >= 512 ? c->edns_bufsize : 1232;
 	memset(f->buckets, 0xFF, sizeof(f->buckets));
 	for (size_t i = 0; i < FORWARD_MAX_INFLIGHT; i++)
@@ -377,7 +424,7 @@ static uint32_t fl_find(const forward_t *f, const uint8_t *lname, size_t len, co
 {
 	for (uint32_t i = f->buckets[h & (NBUCKETS - 1)]; i != NIL; i = f->fl[i].hnext) {
 		const struct inflight *e = &f->fl[i];
-		if (e->hash == h && e->qtype == q->qtype && e->qclass == q->qclass &&
+		if (!e->probe && e->hash == h && e->qtype == q->qtype && e->qclass == q->qclass &&
 		    e->do_bit == q->edns_do && e->cd == q_cd(q) && e->qnamelen == len &&
 		    memcmp(e->qname, lname, len) == 0)
 			return i;
@@ -446,11 +493,231 @@ static void start_try(forward_t *f, uint32_t idx, bool tcp, uint64_t now_ms)
 	e->has_id = true;
 	e->tcp = tcp;
 	e->deadline = now_ms + (tcp ? 2u * g->try_ms : g->try_ms);
-	inc(&f->srv[g->stat0 + e->cur].queries);
+	/* A probe lasts at most one health-check, so one starts every interval. */
+	if (e->probe)
+		e->deadline =
+		    now_ms + (f->probe_ms > FORWARD_MIN_TRY_MS ? f->probe_ms : FORWARD_MIN_TRY_MS);
+	e->sent_ms = now_ms;
+	e->tried |= (uint16_t)(1u << e->cur);
+	if (f->hs[g->stat0 + e->cur].waiting == 0)
+		f->hs[g->stat0 + e->cur].waiting = now_ms;
+	inc(e->probe ? &f->srv[g->stat0 + e->cur].probes : &f->srv[g->stat0 + e->cur].queries);
 	if (!e->queued) {
 		e->queued = true;
 		f->sendq[(f->send_head + f->nsend++) % FORWARD_MAX_INFLIGHT] = idx;
 	}
+}
+
+/* ---- upstream selection and health (issue 14) -------------------------- */
+
+static void probe_end(forward_t *f, uint32_t idx);
+
+static struct health *health_of(forward_t *f, const struct inflight *e)
+{
+	return &f->hs[f->groups[e->group].stat0 + e->cur];
+}
+
+static void addr_text(const conf_addr_t *a, char *buf, size_t cap)
+{
+	const struct sockaddr_in *v4 = (const void *)&a->sa;
+	const struct sockaddr_in6 *v6 = (const void *)&a->sa;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (v4->sin_family == AF_INET) {
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "%s:%u", ip, ntohs(v4->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	}
+}
+
+static void health_log(forward_t *f, const struct inflight *e, bool up)
+{
+	char text[INET6_ADDRSTRLEN + 16];
+
+	if (!log_ratelimit_ok(&f->rl, 4))
+		return;
+	addr_text(&f->srv[f->groups[e->group].stat0 + e->cur].addr, text, sizeof(text));
+	if (up)
+		log_info("forward: upstream %s answers again, back in use", text);
+	else
+		log_warn("forward: upstream %s failed %u times in a row, taken out "
+			 "and probed every %u ms",
+			 text, f->max_fails, f->probe_ms);
+}
+
+static const uint32_t rtt_le[FORWARD_RTT_BUCKETS] = {1,	  2,   5,   10,	  20,	50,
+						     100, 200, 500, 1000, 2000, UINT32_MAX};
+
+uint32_t forward_rtt_le_ms(unsigned i)
+{
+	return i < FORWARD_RTT_BUCKETS ? rtt_le[i] : UINT32_MAX;
+}
+
+/* An answer to a question (not a probe): its rcode and round trip, for /metrics. */
+static void count_answer(forward_t *f, const struct inflight *e, uint16_t flags, uint64_t now_ms)
+{
+	forward_server_stats_t *st = &f->srv[f->groups[e->group].stat0 + e->cur];
+	uint64_t ms = now_ms - e->sent_ms;
+	unsigned b = 0;
+
+	while (b + 1 < FORWARD_RTT_BUCKETS && ms > rtt_le[b])
+		b++;
+	inc(&st->rcode[flags & 0xF]);
+	inc(&st->rtt[b]);
+	__atomic_store_n(&st->rtt_sum_ms, __atomic_load_n(&st->rtt_sum_ms, __ATOMIC_RELAXED) + ms,
+			 __ATOMIC_RELAXED);
+}
+
+static void rtt_sample(struct health *h, uint64_t ms)
+{
+	uint32_t v = ms > 60000 ? 60000 : (uint32_t)ms;
+
+	h->srtt8 = h->measured ? h->srtt8 - h->srtt8 / 8 + v : v * 8;
+	h->measured = true;
+}
+
+/* The current try of e got an answer (any rcode: the server is alive). */
+static void server_ok(forward_t *f, const struct inflight *e, uint64_t now_ms)
+{
+	struct health *h = health_of(f, e);
+
+	/* A probe's sample replaces the history: the timeouts that took it out are
+	 * not what it does now, and it must compete again to get questions. */
+	if (e->probe)
+		h->measured = false;
+	rtt_sample(h, now_ms - e->sent_ms);
+	h->waiting = 0;
+	if (h->fails > 0 && f->max_fails > 0)
+		f->nsick--;
+	h->fails = 0;
+	if (h->down) {
+		h->down = false;
+		health_log(f, e, true);
+	}
+}
+
+/* The current try of e timed out or was refused. */
+static void server_failed(forward_t *f, const struct inflight *e, uint64_t now_ms)
+{
+	struct health *h = health_of(f, e);
+
+	if (!e->probe) /* a timeout is a lower bound of its RTT: fastest moves away from it */
+		rtt_sample(h, now_ms - e->sent_ms);
+	h->waiting = 0; /* that wait is in srtt now */
+	if (f->max_fails == 0)
+		return;
+	if (h->fails++ == 0)
+		f->nsick++;
+	if (!h->down && h->fails >= f->max_fails) {
+		h->down = true;
+		health_log(f, e, false);
+	}
+	/* Not out yet: ask it again in the background at once, so max-fails counts
+	 * probes too and the clients' questions do not pay for the verdict. */
+	h->next_probe = h->down ? e->sent_ms + f->probe_ms : now_ms;
+}
+
+static bool untried(const struct inflight *e, size_t i)
+{
+	return !(e->tried & (1u << i));
+}
+
+/* Server i of g may take the next try: not asked yet, and healthy unless none is. */
+static bool candidate(const forward_t *f, const struct group *g, const struct inflight *e, size_t i,
+		      bool any_up)
+{
+	return untried(e, i) && (!any_up || !f->hs[g->stat0 + i].down);
+}
+
+/*
+ * A server's RTT as far as we know now, in ms: its srtt, or longer while a
+ * try has waited longer than that. So a server that went silent loses its
+ * questions within RTT_BAND_MS instead of at its first timeout, which would
+ * let every question of that first try time (thousands a second) wait.
+ */
+static uint64_t rtt_now(const forward_t *f, const struct health *h)
+{
+	uint64_t rtt = h->srtt8 / 8;
+
+	if (h->waiting && f->now_ms > h->waiting && f->now_ms - h->waiting > rtt)
+		rtt = f->now_ms - h->waiting;
+	return rtt;
+}
+
+static size_t pick_fastest(const forward_t *f, const struct group *g, const struct inflight *e,
+			   bool any_up)
+{
+	uint64_t best = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		if (candidate(f, g, e, i, any_up) && rtt_now(f, &f->hs[g->stat0 + i]) < best)
+			best = rtt_now(f, &f->hs[g->stat0 + i]);
+	/* Within the band, the listed order decides: stable, and what users expect. */
+	for (i = 0; i < g->n; i++)
+		if (candidate(f, g, e, i, any_up) &&
+		    rtt_now(f, &f->hs[g->stat0 + i]) <= best + RTT_BAND_MS)
+			break;
+	return i;
+}
+
+/*
+ * The servers passed over drift towards fast (BIND's decay, 1/64 a question),
+ * so one that was slow once, or timed out while max-fails = 0 keeps it from
+ * being probed, is measured again after some hundred questions.
+ */
+static void decay_others(forward_t *f, const struct group *g, const struct inflight *e,
+			 size_t chosen, bool any_up)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (i != chosen && candidate(f, g, e, i, any_up))
+			f->hs[g->stat0 + i].srtt8 -= f->hs[g->stat0 + i].srtt8 / 64;
+}
+
+/*
+ * The server (index in its group) for e's next try, chosen by the policy
+ * among the healthy servers not asked yet, or among the ones taken out
+ * when no healthy one is left (a guess beats SERVFAIL). @return -1 when
+ * every server was asked.
+ */
+static int pick_server(forward_t *f, const struct inflight *e, bool first)
+{
+	struct group *g = &f->groups[e->group];
+	size_t n = g->n, start = 0, m = 0, i, k;
+	bool any_up = false, any = false;
+
+	for (i = 0; i < n; i++) {
+		any |= untried(e, i);
+		any_up |= untried(e, i) && !f->hs[g->stat0 + i].down;
+	}
+	if (!any)
+		return -1;
+	switch (f->policy) {
+	case CONF_POLICY_FASTEST:
+		k = pick_fastest(f, g, e, any_up);
+		if (first)
+			decay_others(f, g, e, k, any_up);
+		return (int)k;
+	case CONF_POLICY_RANDOM:
+		for (i = 0; i < n; i++)
+			m += candidate(f, g, e, i, any_up);
+		k = (size_t)(splitmix(&f->rng) % m);
+		for (i = 0; i < n; i++)
+			if (candidate(f, g, e, i, any_up) && k-- == 0)
+				return (int)i;
+		return -1;
+	case CONF_POLICY_ROUND_ROBIN:
+		start = first ? g->rr++ % n : ((size_t)e->cur + 1) % n;
+		break;
+	default: /* sequential */
+		break;
+	}
+	for (k = 0; k < n; k++)
+		if (candidate(f, g, e, (start + k) % n, any_up))
+			return (int)((start + k) % n);
+	return -1;
 }
 
 /* Longest subdomain group containing the name, else group 0. */
@@ -485,6 +752,10 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->qnamelen = (uint8_t)q->qnamelen;
 	e->group = group;
 	e->cur = 0;
+	e->tried = 0;
+	e->probe = false;
+	e->has_stale = false;
+	e->stale_done = false;
 	e->do_bit = q->edns_do;
 	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
@@ -534,6 +805,7 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	uint64_t net;
 
 	inc(&f->st.queries);
+	f->now_ms = now_ms;
 	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
 		return servfail(f, q, resp, cap, resplen);
 	if (f->cache && cache_lookup(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
@@ -547,6 +819,10 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	net = f->share ? fairshare_key(&client->addr) : 0;
 	if (f->share && !fairshare_admit(f->share, net, idx == NIL))
 		goto share_drop;
+	/* Its waiters got the stale answer already: so does this one, at once. */
+	if (idx != NIL && f->fl[idx].stale_done &&
+	    cache_lookup_stale(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
+		return FWD_ANSWERED;
 	if (idx != NIL) {
 		if (add_waiter(f, idx, q, client, net) < 0)
 			goto drop;
@@ -564,6 +840,11 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 		fairshare_take(f->share, net, 1, 0);
 	add_waiter(f, idx, q, client, net);
 	inc(&f->st.forwarded);
+	if (f->serve_stale && cache_has_stale(f->cache, q, now_ms)) {
+		f->fl[idx].has_stale = true;
+		f->fl[idx].stale_at = now_ms + f->stale_wait_ms;
+	}
+	f->fl[idx].cur = (uint8_t)pick_server(f, &f->fl[idx], true);
 	start_try(f, idx, false, now_ms);
 	return FWD_PENDING;
 share_drop:
@@ -668,10 +949,16 @@ static void cache_servfail(forward_t *f, const struct inflight *e, uint64_t now_
 static void next_server(forward_t *f, uint32_t idx, uint64_t now_ms)
 {
 	struct inflight *e = &f->fl[idx];
+	int next = pick_server(f, e, false);
 
-	if ((size_t)e->cur + 1 < f->groups[e->group].n) {
-		e->cur++;
+	if (next >= 0) {
+		e->cur = (uint8_t)next;
 		start_try(f, idx, false, now_ms);
+		return;
+	}
+	/* Every server failed: the stale answer, which a cached SERVFAIL would replace. */
+	if (e->has_stale) {
+		complete(f, idx, GEN_STALE);
 		return;
 	}
 	cache_servfail(f, e, now_ms);
@@ -723,13 +1010,17 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 		start_try(f, idx, true, now_ms);
 		return;
 	}
-	if (upstream_failed(m->flags) && (size_t)e->cur + 1 < f->groups[e->group].n) {
+	if (upstream_failed(m->flags) && pick_server(f, e, false) >= 0) {
 		inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
 		next_server(f, idx, now_ms);
 		return;
 	}
 	if (upstream_failed(m->flags))
 		inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
+	if (upstream_failed(m->flags) && e->has_stale) { /* RFC 8767: a failure, like a timeout */
+		complete(f, idx, GEN_STALE);
+		return;
+	}
 	tmp = f->answer;
 	f->answer = f->scratch;
 	f->scratch = tmp;
@@ -737,7 +1028,7 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 		len = continue_local(f, len, m);
 	f->answer_len = len;
 	f->answer_info = *m;
-	f->answer_gen = (f->answer_gen + 1) % NIL;
+	f->answer_gen = (f->answer_gen + 1) % GEN_STALE;
 	if (f->cache)
 		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
@@ -752,6 +1043,7 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 	size_t nlen;
 	uint32_t idx;
 
+	f->now_ms = now_ms;
 	wire_reader_init(&r, pkt, len);
 	if (wire_get_u16(&r, &id) < 0 || wire_get_u16(&r, &flags) < 0 || f->idmap[id] == 0) {
 		inc(&f->st.ignored);
@@ -783,6 +1075,14 @@ void forward_on_packet(forward_t *f, uint32_t slot, const conf_addr_t *from, con
 		inc(&f->st.ignored);
 		return;
 	}
+	server_ok(f, e, now_ms);
+	if (!e->probe)
+		count_answer(f, e, m.flags, now_ms);
+	if (e->probe) {
+		health_of(f, e)->probing = false;
+		fl_release(f, idx);
+		return;
+	}
 	if (m.scrubbed)
 		__atomic_store_n(&f->st.scrubbed,
 				 __atomic_load_n(&f->st.scrubbed, __ATOMIC_RELAXED) + m.scrubbed,
@@ -796,11 +1096,17 @@ void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_
 
 	if (slot >= FORWARD_MAX_INFLIGHT)
 		return;
+	f->now_ms = now_ms;
 	e = &f->fl[slot];
 	if (!e->used || e->tcp || !e->sent)
 		return;
 	inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
-	if (fail_fast)
+	if (!fail_fast)
+		return;
+	server_failed(f, e, now_ms);
+	if (e->probe)
+		probe_end(f, slot);
+	else
 		next_server(f, slot, now_ms);
 }
 
@@ -814,7 +1120,11 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 
 		f->reply_head = (f->reply_head + 1) % FORWARD_MAX_WAITERS;
 		f->nreply--;
-		if (r.gen == f->answer_gen && f->answer_len > 0) {
+		if (r.gen == GEN_STALE) {
+			if (!f->cache || cache_lookup_stale(f->cache, &w->q, f->edns_udp, f->now_ms,
+							    buf, cap, &len) < 0)
+				servfail(f, &w->q, buf, cap, &len);
+		} else if (r.gen == f->answer_gen && f->answer_len > 0) {
 			ret = cache_msg_finish(f->answer, f->answer_len, &w->q, f->edns_udp, 0, buf,
 					       cap, &len);
 			if (ret < 0)
@@ -835,24 +1145,89 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 	return 0;
 }
 
+/* A probe of a server that failed: a question for the root NS, as CoreDNS sends. */
+static void probe_start(forward_t *f, size_t s, uint64_t now_ms)
+{
+	struct health *h = &f->hs[s];
+	query_t q;
+	uint32_t idx;
+
+	if (f->nfl_free == 0) /* the table is full of real questions: next tick */
+		return;
+	memset(&q, 0, sizeof(q));
+	q.qname[0] = 0;
+	q.qnamelen = 1;
+	q.qtype = WIRE_TYPE_NS;
+	q.qclass = WIRE_CLASS_IN;
+	idx =
+	    fl_alloc(f, &q, q.qname, q_hash(q.qname, 1, q.qtype, q.qclass, false, false), h->group);
+	f->fl[idx].probe = true;
+	f->fl[idx].cur = h->idx;
+	f->fl[idx].owner = 0;
+	h->probing = true;
+	start_try(f, idx, false, now_ms);
+}
+
+static void probe_end(forward_t *f, uint32_t idx)
+{
+	health_of(f, &f->fl[idx])->probing = false;
+	fl_release(f, idx);
+}
+
+static void probes_due(forward_t *f, uint64_t now_ms)
+{
+	for (size_t s = 0; f->nsick > 0 && s < f->nsrv; s++) {
+		struct health *h = &f->hs[s];
+		if (h->fails > 0 && !h->probing && h->next_probe <= now_ms)
+			probe_start(f, s, now_ms);
+	}
+}
+
+/* stale-answer-timeout passed: the waiters get the stale answer, the question goes on. */
+static void stale_now(forward_t *f, uint32_t idx)
+{
+	struct inflight *e = &f->fl[idx];
+
+	for (uint32_t wi = e->waiters; wi != NIL; wi = f->w[wi].next) {
+		struct reply *r = &f->replyq[(f->reply_head + f->nreply++) % FORWARD_MAX_WAITERS];
+		r->waiter = wi;
+		r->gen = GEN_STALE;
+	}
+	e->waiters = NIL;
+	e->stale_done = true;
+}
+
 void forward_on_tick(forward_t *f, uint64_t now_ms)
 {
 	size_t i = 0;
 
+	f->now_ms = now_ms;
 	while (i < f->nactive) {
 		uint32_t idx = f->active[i];
 		struct inflight *e = &f->fl[idx];
 
+		if (e->has_stale && !e->stale_done && e->stale_at <= now_ms)
+			stale_now(f, idx);
 		if (e->deadline > now_ms) {
 			i++;
 			continue;
 		}
 		inc(&f->srv[f->groups[e->group].stat0 + e->cur].timeouts);
-		next_server(f, idx, now_ms);
+		server_failed(f, e, now_ms);
+		if (e->probe)
+			probe_end(f, idx);
+		else
+			next_server(f, idx, now_ms);
 		if (f->fl[idx].used)
 			i++; /* retried: still here, deadline in the future */
 			     /* else released: active[i] now holds another entry, look at it */
 	}
+	probes_due(f, now_ms);
+}
+
+bool forward_wants_tick(const forward_t *f)
+{
+	return f->nactive > 0 || f->nsick > 0;
 }
 
 uint64_t forward_next_timeout(const forward_t *f)
@@ -862,6 +1237,9 @@ uint64_t forward_next_timeout(const forward_t *f)
 	for (size_t i = 0; i < f->nactive; i++)
 		if (f->fl[f->active[i]].deadline < t)
 			t = f->fl[f->active[i]].deadline;
+	for (size_t s = 0; f->nsick > 0 && s < f->nsrv; s++)
+		if (f->hs[s].fails > 0 && !f->hs[s].probing && f->hs[s].next_probe < t)
+			t = f->hs[s].next_probe;
 	return t;
 }
 
@@ -896,6 +1274,15 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 	out->queries = __atomic_load_n(&f->srv[i].queries, __ATOMIC_RELAXED);
 	out->timeouts = __atomic_load_n(&f->srv[i].timeouts, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&f->srv[i].errors, __ATOMIC_RELAXED);
+	out->probes = __atomic_load_n(&f->srv[i].probes, __ATOMIC_RELAXED);
+	for (size_t k = 0; k < 16; k++)
+		out->rcode[k] = __atomic_load_n(&f->srv[i].rcode[k], __ATOMIC_RELAXED);
+	for (size_t k = 0; k < FORWARD_RTT_BUCKETS; k++)
+		out->rtt[k] = __atomic_load_n(&f->srv[i].rtt[k], __ATOMIC_RELAXED);
+	out->rtt_sum_ms = __atomic_load_n(&f->srv[i].rtt_sum_ms, __ATOMIC_RELAXED);
+	/* Worker thread only (upstream_publish): health is not atomic. */
+	out->srtt_ms = f->hs[i].srtt8 / 8;
+	out->healthy = !f->hs[i].down;
 	return 0;
 }
 
@@ -937,7 +1324,9 @@ bool forward_conf_same(const conf_t *a, const conf_t *b)
 	    a->forward_timeout_ms != b->forward_timeout_ms || a->cache_size != b->cache_size ||
 	    a->edns_bufsize != b->edns_bufsize || !addr_equal(&a->dns_addr, &b->dns_addr) ||
 	    a->forward_max_per_client != b->forward_max_per_client || a->max_ttl != b->max_ttl ||
-	    !domains_same(a, b) ||
+	    a->policy != b->policy || a->max_fails != b->max_fails ||
+	    a->health_check_ms != b->health_check_ms || a->serve_stale != b->serve_stale ||
+	    a->stale_answer_timeout_ms != b->stale_answer_timeout_ms || !domains_same(a, b) ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
 	    a->nsubdomains != b->nsubdomains)
 		return false;

@@ -110,12 +110,24 @@ typedef struct {
 	cache_stats_t cache;
 } forward_stats_t;
 
+/* Upstream RTT histogram: answers that took at most forward_rtt_le_ms(i) (last: any). */
+#define FORWARD_RTT_BUCKETS 12
+
 typedef struct {
 	conf_addr_t addr;
-	uint64_t queries;  /* tries sent to it (UDP and TCP) */
-	uint64_t timeouts; /* tries that got no usable answer in time */
-	uint64_t errors;   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
+	uint64_t queries;		   /* tries sent to it (UDP and TCP) */
+	uint64_t timeouts;		   /* tries that got no usable answer in time */
+	uint64_t errors;		   /* malformed answers, SERVFAIL/REFUSED/FORMERR/NOTIMP */
+	uint64_t probes;		   /* health probes sent to it (not in queries) */
+	uint64_t rcode[16];		   /* answers to questions (not probes), by rcode */
+	uint64_t rtt[FORWARD_RTT_BUCKETS]; /* those answers by round trip, not cumulative */
+	uint64_t rtt_sum_ms;
+	uint32_t srtt_ms; /* smoothed RTT now (timeouts count as their try time) */
+	bool healthy;	  /* not taken out (max-fails) */
 } forward_server_stats_t;
+
+/** Upper bound of RTT bucket i in ms; UINT32_MAX for the last. */
+uint32_t forward_rtt_le_ms(unsigned i);
 
 /*
  * Our own answer for a local name that an upstream's CNAME chain led to
@@ -157,6 +169,10 @@ void forward_free(forward_t *f);
  * queries waiting, gets SERVFAIL at once (share_drops), so one network
  * cannot fill the tables for everyone; nobody else's question is evicted.
  * Clients without an address (family not AF_INET/AF_INET6) are not counted.
+ * Serve-stale: a question whose cached answer expired (within serve-stale)
+ * goes upstream; its clients get the stale answer (TTL 30, EDE 3) when every
+ * server fails, or at stale-answer-timeout (at the next forward_on_tick),
+ * and at once while that question is still refreshing the entry.
  * @param q      the parsed question from query_process (borrowed; copied).
  * @param client borrowed; copied. Its addr is needed for TCP clients too.
  * @param resp,cap,resplen  filled on FWD_ANSWERED and FWD_FAILED.
@@ -199,10 +215,18 @@ void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_
  */
 int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t cap);
 
-/** Expire tries due at now_ms: next server, or SERVFAIL to every waiting client. */
+/**
+ * Expire tries due at now_ms (next server, or SERVFAIL to every waiting
+ * client) and start the health probes due: a server whose try failed is
+ * asked ". NS" in the background at once, and every health-check while it
+ * is out (max-fails failures in a row); its first answer brings it back.
+ */
 void forward_on_tick(forward_t *f, uint64_t now_ms);
 
-/** Earliest try deadline (absolute ms), UINT64_MAX when nothing is in flight. */
+/** Whether forward_on_tick has work ahead: questions in flight or servers to probe. */
+bool forward_wants_tick(const forward_t *f);
+
+/** Earliest try deadline or probe due (absolute ms), UINT64_MAX when none. */
 uint64_t forward_next_timeout(const forward_t *f);
 
 /** Questions in flight now. */
@@ -214,7 +238,10 @@ void forward_stats_read(const forward_t *f, forward_stats_t *out);
 /** Number of upstream servers known (all groups). */
 size_t forward_server_count(const forward_t *f);
 
-/** Counters of server i (< forward_server_count). @return 0 or ERR_INVAL. */
+/**
+ * Counters of server i (< forward_server_count), from any thread, except
+ * srtt_ms and healthy: worker thread only. @return 0 or ERR_INVAL.
+ */
 int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *out);
 
 /** Entries held in the cache now (worker thread only). */

@@ -29,6 +29,7 @@
 #include "conf/conf.h"
 #include "server/notify.h"
 #include "server/server.h"
+#include "server/upstream.h"
 #include "store/store.h"
 
 #define DEFAULT_CONF "/etc/skydns/skydns.conf"
@@ -242,6 +243,36 @@ static void api_stats_hook(void *ctx, unsigned long long *out, unsigned n)
 	server_stats(ctx, &s);
 	for (unsigned i = 0; i < n; i++)
 		out[i] = i < STATS_COUNT ? s.v[i] : 0;
+}
+
+_Static_assert(API_RTT_BUCKETS == FORWARD_RTT_BUCKETS, "one RTT histogram layout");
+
+static size_t api_upstreams_hook(void *ctx, api_upstream_t *out, size_t cap)
+{
+	upstream_report_t *r = calloc(cap ? cap : 1, sizeof(*r));
+	size_t n;
+
+	if (!r)
+		return 0;
+	n = server_upstreams(ctx, r, cap);
+	for (size_t i = 0; i < n; i++) {
+		api_upstream_t *o = &out[i];
+		memset(o, 0, sizeof(*o));
+		memcpy(o->addr, r[i].addr, sizeof(o->addr));
+		o->queries = r[i].queries;
+		o->timeouts = r[i].timeouts;
+		o->errors = r[i].errors;
+		o->probes = r[i].probes;
+		memcpy(o->rcode, r[i].rcode, sizeof(o->rcode));
+		memcpy(o->rtt, r[i].rtt, sizeof(o->rtt));
+		for (unsigned k = 0; k < API_RTT_BUCKETS; k++)
+			o->rtt_le_ms[k] = forward_rtt_le_ms(k);
+		o->rtt_sum_ms = r[i].rtt_sum_ms;
+		o->srtt_ms = r[i].srtt_ms;
+		o->healthy = r[i].healthy == r[i].nworkers;
+	}
+	free(r);
+	return n;
 }
 
 static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
@@ -554,7 +585,9 @@ static void raise_nofile(const conf_t *c)
 
 static int run_daemon(daemon_t *d)
 {
-	api_hooks_t hooks = {.query_stats = api_stats_hook, .top_names = api_top_hook};
+	api_hooks_t hooks = {.query_stats = api_stats_hook,
+			     .top_names = api_top_hook,
+			     .upstreams = api_upstreams_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 

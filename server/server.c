@@ -355,6 +355,15 @@ unsigned server_workers(const server_t *srv)
 	return srv->started;
 }
 
+size_t server_upstreams(server_t *srv, struct upstream_report *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < srv->started; i++)
+		upstream_report(&srv->workers[i].up, out, &n, cap);
+	return n;
+}
+
 int server_top_names(server_t *srv, topn_entry_t *out, size_t n)
 {
 	size_t cap = TOPN_DEFAULT_CAPACITY, total = 0;

@@ -60,3 +60,12 @@ unsigned server_workers(const server_t *srv);
  * @return entries written, -ENOMEM, ERR_TIMEOUT (a snapshot kept tearing).
  */
 int server_top_names(server_t *srv, topn_entry_t *out, size_t n);
+
+struct upstream_report;
+
+/**
+ * Per-upstream counters summed over the workers (any thread; never waits).
+ * @param out,cap where to write, one entry per server address.
+ * @return entries written.
+ */
+size_t server_upstreams(server_t *srv, struct upstream_report *out, size_t cap);

@@ -1,7 +1,9 @@
 #include "server/upstream.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,18 +45,20 @@ int upstream_init(upstream_t *u, forward_t *fwd)
 
 	memset(u, 0, sizeof(*u));
 	u->fwd = fwd;
+	u->pub_stale = true;
 	atomic_init(&u->next, NULL);
 	/* Even with forwarding off: a reload may turn it on, and untouched pages cost nothing. */
 	u->udp = calloc(FORWARD_MAX_INFLIGHT, sizeof(*u->udp));
 	u->tcp = calloc(UPSTREAM_TCP, sizeof(*u->tcp));
 	u->tcp_free = calloc(UPSTREAM_TCP, sizeof(*u->tcp_free));
 	u->reply = malloc(UPSTREAM_TCP_MSG);
+	u->pub = calloc(UPSTREAM_PUB_MAX, sizeof(*u->pub));
 	/* Reserved, not touched: a TCP slot's pages become resident only when a retry uses it. */
 	u->tcp_mem = mmap(NULL, mem, PROT_READ | PROT_WRITE,
 			  MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
 	if (u->tcp_mem == MAP_FAILED)
 		u->tcp_mem = NULL;
-	if (!u->udp || !u->tcp || !u->tcp_free || !u->reply || !u->tcp_mem)
+	if (!u->udp || !u->tcp || !u->tcp_free || !u->reply || !u->tcp_mem || !u->pub)
 		return -ENOMEM;
 	for (unsigned i = 0; i < FORWARD_MAX_INFLIGHT; i++)
 		u->udp[i].fd = -1;
@@ -86,6 +90,7 @@ void upstream_deinit(upstream_t *u)
 	free(u->tcp);
 	free(u->tcp_free);
 	free(u->reply);
+	free(u->pub);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -404,7 +409,7 @@ void upstream_sweep(worker_t *w)
 	upstream_t *u = &w->up;
 
 	/* A tick that could not be armed (SQ full) must not leave tries without a timeout. */
-	if (u->fwd && !u->tick_armed && forward_inflight(u->fwd) > 0)
+	if (u->fwd && !u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
 	for (uint32_t i = 0; u->tcp && i < UPSTREAM_TCP; i++) {
 		upstream_tcp_t *c = &u->tcp[i];
@@ -462,7 +467,7 @@ void upstream_drain(worker_t *w)
 	while (forward_next_reply(u->fwd, &r, u->reply, UPSTREAM_TCP_MSG))
 		worker_forward_reply(w, &r, u->reply);
 	u->dirty = true;
-	if (!u->tick_armed && forward_inflight(u->fwd) > 0)
+	if (!u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
 }
 
@@ -521,6 +526,123 @@ static void read_counts(const forward_t *f, uint64_t *v)
 	v[STATS_CACHE_EVICTIONS - STATS_FWD_FORWARDED] = st.cache.evictions;
 }
 
+static void put(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static void addr_text(const conf_addr_t *a, char *buf, size_t cap)
+{
+	const struct sockaddr_in *v4 = (const void *)&a->sa;
+	const struct sockaddr_in6 *v6 = (const void *)&a->sa;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (v4->sin_family == AF_INET) {
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "%s:%u", ip, ntohs(v4->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	}
+}
+
+/* Rewrite the addresses only when the list may have changed (start, reload). */
+static void publish_addrs(upstream_t *u)
+{
+	size_t n = u->fwd ? forward_server_count(u->fwd) : 0;
+	forward_server_stats_t s;
+	uint64_t words[8];
+
+	if (n > UPSTREAM_PUB_MAX)
+		n = UPSTREAM_PUB_MAX;
+	atomic_fetch_add(&u->pub_seq, 1);
+	for (size_t i = 0; i < n; i++) {
+		memset(words, 0, sizeof(words));
+		if (forward_server_stats(u->fwd, i, &s) == 0)
+			addr_text(&s.addr, (char *)words, sizeof(words));
+		for (size_t k = 0; k < 8; k++)
+			put(&u->pub[i].addr[k], words[k]);
+	}
+	atomic_store(&u->npub, (uint32_t)n);
+	atomic_fetch_add(&u->pub_seq, 1);
+}
+
+static void publish_servers(upstream_t *u)
+{
+	size_t n = atomic_load_explicit(&u->npub, memory_order_relaxed);
+	forward_server_stats_t s;
+
+	for (size_t i = 0; u->fwd && i < n; i++) {
+		uint64_t *v = u->pub[i].v;
+		if (forward_server_stats(u->fwd, i, &s) < 0)
+			continue;
+		put(&v[0], s.queries);
+		put(&v[1], s.timeouts);
+		put(&v[2], s.errors);
+		put(&v[3], s.probes);
+		for (size_t k = 0; k < 16; k++)
+			put(&v[4 + k], s.rcode[k]);
+		for (size_t k = 0; k < FORWARD_RTT_BUCKETS; k++)
+			put(&v[20 + k], s.rtt[k]);
+		put(&v[20 + FORWARD_RTT_BUCKETS], s.rtt_sum_ms);
+		put(&v[21 + FORWARD_RTT_BUCKETS], s.srtt_ms);
+		put(&v[22 + FORWARD_RTT_BUCKETS], s.healthy);
+	}
+}
+
+void upstream_report(const upstream_t *u, upstream_report_t *out, size_t *n, size_t cap)
+{
+	upstream_pub_t *p = u->pub;
+	uint32_t seq = atomic_load(&u->pub_seq), np = atomic_load(&u->npub);
+	uint64_t words[8], v[UPSTREAM_PUB_NV];
+
+	if (!p || (seq & 1))
+		return;
+	for (uint32_t i = 0; i < np && i < UPSTREAM_PUB_MAX; i++) {
+		size_t j;
+		for (size_t k = 0; k < 8; k++)
+			words[k] = __atomic_load_n(&p[i].addr[k], __ATOMIC_RELAXED);
+		for (size_t k = 0; k < UPSTREAM_PUB_NV; k++)
+			v[k] = __atomic_load_n(&p[i].v[k], __ATOMIC_RELAXED);
+		if (atomic_load(&u->pub_seq) != seq)
+			return;
+		((char *)words)[sizeof(words) - 1] = '\0';
+		for (j = 0; j < *n && strcmp(out[j].addr, (const char *)words) != 0; j++)
+			;
+		if (j == *n) {
+			if (*n >= cap)
+				continue;
+			memset(&out[j], 0, sizeof(out[j]));
+			snprintf(out[j].addr, sizeof(out[j].addr), "%s", (const char *)words);
+			(*n)++;
+		}
+		upstream_report_t *r = &out[j];
+		r->queries += v[0];
+		r->timeouts += v[1];
+		r->errors += v[2];
+		r->probes += v[3];
+		for (size_t k = 0; k < 16; k++)
+			r->rcode[k] += v[4 + k];
+		for (size_t k = 0; k < FORWARD_RTT_BUCKETS; k++)
+			r->rtt[k] += v[20 + k];
+		r->rtt_sum_ms += v[20 + FORWARD_RTT_BUCKETS];
+		if (v[21 + FORWARD_RTT_BUCKETS] > r->srtt_ms)
+			r->srtt_ms = v[21 + FORWARD_RTT_BUCKETS];
+		r->healthy += v[22 + FORWARD_RTT_BUCKETS];
+		r->nworkers++;
+	}
+}
+
+static uint64_t stale_count(const forward_t *f)
+{
+	forward_stats_t st;
+
+	if (!f)
+		return 0;
+	forward_stats_read(f, &st);
+	return st.cache.stale;
+}
+
 void upstream_publish(worker_t *w)
 {
 	upstream_t *u = &w->up;
@@ -530,6 +652,12 @@ void upstream_publish(worker_t *w)
 	for (unsigned i = 0; i < UPSTREAM_NSTATS; i++)
 		stats_set(&w->qctx.stats, STATS_FWD_FORWARDED + i, u->base[i] + v[i]);
 	stats_set(&w->qctx.stats, STATS_CACHE_ENTRIES, u->fwd ? forward_cache_entries(u->fwd) : 0);
+	stats_set(&w->qctx.stats, STATS_CACHE_STALE, u->stale_base + stale_count(u->fwd));
+	if (u->pub_stale) {
+		publish_addrs(u);
+		u->pub_stale = false;
+	}
+	publish_servers(u);
 	u->dirty = false;
 }
 
@@ -553,10 +681,12 @@ void upstream_reload(worker_t *w)
 	read_counts(u->fwd, v);
 	for (unsigned i = 0; i < UPSTREAM_NSTATS; i++)
 		u->base[i] += v[i];
+	u->stale_base += stale_count(u->fwd);
 	tcp_forward_abandon(w);
 	/* The old forwarder's tries die with it: their slots mean nothing to the new one. */
 	close_all_udp(w);
 	forward_free(u->fwd);
 	u->fwd = next == UPSTREAM_OFF ? NULL : next;
 	u->dirty = true;
+	u->pub_stale = true;
 }

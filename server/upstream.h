@@ -16,7 +16,10 @@
  * times out; nothing else breaks.
  *
  * Threads: everything belongs to the worker thread, except upstream_offer()
- * which main calls on reload (the `next` field is the only shared state).
+ * which main calls on reload (the `next` field), and upstream_report() which
+ * the API's threads call (the `pub` copies, written by upstream_publish with
+ * relaxed atomic stores; a forwarder replaced by a reload starts its
+ * per-server counters from 0, so /metrics shows a counter reset).
  * Invariants: nothing is allocated after upstream_init(); a TCP slot is
  * reused only after its SQE completed, a UDP slot's packet buffer only
  * after its send completed; a UDP slot's socket is open exactly while the
@@ -53,6 +56,30 @@ struct io_uring_cqe;
 #define UPSTREAM_TCP_MSG 65535 /* largest answer over TCP */
 #define UPSTREAM_TICK_MS 50    /* timeout resolution while questions are in flight */
 #define UPSTREAM_NSTATS (STATS_CACHE_EVICTIONS - STATS_FWD_FORWARDED + 1)
+
+/* Servers whose counters a worker publishes for /metrics (the first ones listed). */
+#define UPSTREAM_PUB_MAX 64
+/* Published per server: queries, timeouts, errors, probes, rcode[16], rtt[], rtt_sum_ms,
+ * srtt_ms, healthy (upstream_report_t's order). */
+#define UPSTREAM_PUB_NV (4 + 16 + FORWARD_RTT_BUCKETS + 3)
+
+/* One server's counters, summed over the workers (server_upstreams). */
+typedef struct upstream_report {
+	char addr[64]; /* "ip:port" or "[ip6]:port" */
+	uint64_t queries, timeouts, errors, probes;
+	uint64_t rcode[16];
+	uint64_t rtt[FORWARD_RTT_BUCKETS]; /* not cumulative */
+	uint64_t rtt_sum_ms;
+	uint64_t srtt_ms;  /* the highest of the workers' */
+	uint64_t healthy;  /* workers that count it healthy */
+	unsigned nworkers; /* workers that use it */
+} upstream_report_t;
+
+/* A worker's copy for other threads: words written with relaxed atomic stores. */
+typedef struct {
+	uint64_t addr[8]; /* the text, NUL-padded */
+	uint64_t v[UPSTREAM_PUB_NV];
+} upstream_pub_t;
 
 /* The UDP socket of one forwarder try slot. */
 typedef struct {
@@ -94,8 +121,15 @@ typedef struct {
 	bool tick_armed;
 	bool dirty;			/* counters changed since the last upstream_publish */
 	uint64_t base[UPSTREAM_NSTATS]; /* counters of forwarders replaced by reloads */
+	uint64_t stale_base;		/* the same for STATS_CACHE_STALE */
 
 	_Atomic(forward_t *) next; /* shared: offered by main, taken by the worker */
+
+	/* Per-server copies for the API: odd pub_seq while the list changes (reload). */
+	upstream_pub_t *pub; /* owned, UPSTREAM_PUB_MAX */
+	_Atomic uint32_t pub_seq;
+	_Atomic uint32_t npub;
+	bool pub_stale; /* worker: the forwarder changed, publish_addrs before the counters */
 } upstream_t;
 
 /**
@@ -134,3 +168,10 @@ void upstream_sweep(struct worker *w);
 
 /** Copy the forwarder's counters into the worker's stats (end of a batch, when dirty). */
 void upstream_publish(struct worker *w);
+
+/**
+ * Add this worker's per-server counters to out[0..*n) (any thread): a server
+ * already in out (same address) is summed, a new one appended while *n < cap.
+ * A copy read while a reload changes the list is skipped (next scrape).
+ */
+void upstream_report(const upstream_t *u, upstream_report_t *out, size_t *n, size_t cap);

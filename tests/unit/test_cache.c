@@ -733,6 +733,76 @@ static void test_cd_key(void)
 	cache_free(c);
 }
 
+/*
+ * Issue 14: serve-stale. An expired entry is a miss for cache_lookup (the
+ * question goes upstream first) but answers cache_lookup_stale within the
+ * window: TTL 30, EDE 3 in the OPT for EDNS clients, no OPT otherwise; a
+ * fresh entry through cache_lookup_stale is served normally; a SERVFAIL is
+ * never served stale; off (the default) keeps nothing past expiry.
+ */
+static void test_serve_stale(void)
+{
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	query_t q;
+	uint8_t resp[4096], norm[512];
+	size_t len = 0, nlen;
+	uint32_t ttls[4];
+	static const uint8_t ede[] = {0, 15, 0, 2, 0, 3};
+
+	CHECK_EQ_INT(cache_new(&c, 16, 42), 0);
+	pkt_start(&p, 1, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "old.example", WIRE_TYPE_A);
+	pkt_a(&p, 10, 1);
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	mkq(&q, "old.example", WIRE_TYPE_A, 7);
+	/* Off: nothing after expiry. */
+	CHECK_EQ_INT(cache_lookup_stale(c, &q, 1232, 12000, resp, sizeof(resp), &len),
+		     ERR_NOTFOUND);
+	cache_set_stale(c, 60);
+	/* Fresh: a normal answer (TTL counted down, no EDE). */
+	CHECK_EQ_INT(cache_lookup_stale(c, &q, 1232, 5000, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(answer_ttls(resp, len, ttls, 4), 1);
+	CHECK_EQ_INT(ttls[0], 6);
+	/* Expired: a miss, the entry kept, then served stale. */
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 12000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	CHECK_EQ_INT(cache_count(c), 1);
+	CHECK(cache_has_stale(c, &q, 12000));
+	CHECK_EQ_INT(cache_lookup_stale(c, &q, 1232, 12000, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(wire_read_u16(resp), 7);
+	CHECK_EQ_INT(wire_read_u16(resp + 2) & 0xF, WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(answer_ttls(resp, len, ttls, 4), 1);
+	CHECK_EQ_INT(ttls[0], CACHE_STALE_TTL);
+	CHECK_EQ_INT(wire_read_u16(resp + 10), 0); /* no EDNS: no OPT */
+	q.edns = true;
+	q.edns_udp = 1232;
+	CHECK_EQ_INT(cache_lookup_stale(c, &q, 1232, 12000, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(wire_read_u16(resp + 10), 1);
+	CHECK(len >= 17 + sizeof(ede));
+	if (len >= 17 + sizeof(ede)) {
+		CHECK_EQ_INT(wire_read_u16(resp + len - sizeof(ede) - 2), sizeof(ede));
+		CHECK_MEM(resp + len - sizeof(ede), ede, sizeof(ede));
+	}
+	/* The window ends 60 s after expiry. */
+	CHECK_EQ_INT(
+	    cache_lookup_stale(c, &q, 1232, 1000 + 10000 + 59999, resp, sizeof(resp), &len), 0);
+	CHECK(!cache_has_stale(c, &q, 1000 + 10000 + 60000));
+	CHECK_EQ_INT(
+	    cache_lookup_stale(c, &q, 1232, 1000 + 10000 + 60000, resp, sizeof(resp), &len),
+	    ERR_NOTFOUND);
+	/* A remembered SERVFAIL is not an answer to fall back on. */
+	mkq(&q, "fail.example", WIRE_TYPE_A, 8);
+	CHECK_EQ_INT(cache_msg_rcode(&q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &nlen, &info), 0);
+	CHECK_EQ_INT(cache_insert(c, norm, nlen, &info, false, false, 1000), 0);
+	CHECK(!cache_has_stale(c, &q, 1000 + 10000));
+	CHECK_EQ_INT(cache_lookup_stale(c, &q, 1232, 1000 + 10000, resp, sizeof(resp), &len),
+		     ERR_NOTFOUND);
+	cache_stats_t st;
+	cache_stats_read(c, &st);
+	CHECK_EQ_INT(st.stale, 3);
+	cache_free(c);
+}
+
 int main(void)
 {
 	test_hit_and_countdown();
@@ -746,6 +816,7 @@ int main(void)
 	test_scrub();
 	test_max_ttl();
 	test_cd_key();
+	test_serve_stale();
 	test_splice();
 	return check_done();
 }

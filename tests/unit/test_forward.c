@@ -180,18 +180,27 @@ static uint32_t first_ttl(const uint8_t *m, size_t len)
 	return ttl;
 }
 
-/* Let every try left time out (SERVFAIL) and free f: every UDP send was released. */
+static bool is_probe(const sent_t *s)
+{
+	return s->qnamelen == 1 && s->qname[0] == 0 && s->qtype == WIRE_TYPE_NS;
+}
+
+/* Let every try left time out (SERVFAIL) and free f: every UDP send was released.
+ * Health probes (". NS") are answered, so servers come back and probing stops. */
 static void done(forward_t *f)
 {
 	static uint8_t out[65535];
-	forward_send_t s;
+	uint8_t ans[512];
+	sent_t s;
 	forward_reply_t rep;
 	uint64_t now = 1000000;
 
 	for (int i = 0; i < 16 && forward_inflight(f) > 0; i++, now += 100000) {
 		forward_on_tick(f, now);
-		while (take_send(f, &s))
-			;
+		while (next_send(f, &s) == 1)
+			if (is_probe(&s))
+				forward_on_packet(f, s.s.slot, s.s.to, ans,
+						  answer_for(&s, ans, 0, 0), now);
 		while (forward_next_reply(f, &rep, out, sizeof(out)))
 			;
 	}
@@ -937,6 +946,322 @@ static void test_ids_unpredictable(void)
 	free(c);
 }
 
+/* ---- issue 14: upstream selection and health --------------------------- */
+
+/* Ask `name`, take its first send. @return the index of the server it went to (0, 1, ..). */
+static int first_server(forward_t *f, const conf_t *c, const char *name, uint64_t cookie,
+			uint64_t now, sent_t *out)
+{
+	query_t q;
+	size_t len;
+
+	mkq(&q, name, WIRE_TYPE_A, (uint16_t)cookie);
+	CHECK_EQ_INT(ask(f, &q, cookie, now, &len), FWD_PENDING);
+	if (!send_for(f, name, out))
+		return -1;
+	for (size_t i = 0; i < c->nnameservers; i++)
+		if (same_addr(out->s.to, &c->nameservers[i]))
+			return (int)i;
+	return -1;
+}
+
+/* Count the probes among the queued sends, answering them when `answer`. */
+static int take_probes(forward_t *f, bool answer, uint64_t now, conf_addr_t *to)
+{
+	uint8_t ans[512];
+	sent_t s;
+	int n = 0;
+
+	while (next_send(f, &s) == 1) {
+		if (!is_probe(&s))
+			continue;
+		n++;
+		if (to)
+			*to = *s.s.to;
+		if (answer)
+			forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 0, 0), now);
+	}
+	return n;
+}
+
+/*
+ * nameservers = dead,live with the default policy (fastest): the first
+ * question waits for the dead server's try, then goes to the live one;
+ * after that, questions go to the live one first. The dead one is probed
+ * in the background (". NS"), taken out after max-fails, probed every
+ * health-check, and back in use at its first answer. Before issue 14 every
+ * question asked server 0 first and waited out its timeout.
+ */
+static void test_dead_server_routed_around(void)
+{
+	conf_t *c = mkconf();
+	uint8_t ans[4096];
+	char name[64];
+	sent_t s;
+	uint64_t now = 1000;
+	conf_addr_t pto;
+
+	c->max_fails = 2;
+	c->health_check_ms = 500;
+	forward_t *f = mkfwd(c, NULL);
+	CHECK_EQ_INT(first_server(f, c, "q0.example", 1, now, &s), 0);
+	now += 1000; /* try time: 2 s / 2 servers */
+	forward_on_tick(f, now);
+	CHECK_EQ_INT(take_send(f, &s.s) && same_addr(s.s.to, &c->nameservers[1]), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), now + 1);
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_NOERROR);
+	/* 20 more questions: each asks the live server first; the dead one gets probes only. */
+	int probes = 0;
+	for (int i = 1; i <= 20; i++) {
+		snprintf(name, sizeof(name), "q%d.example", i);
+		CHECK_EQ_INT(first_server(f, c, name, 100 + (uint64_t)i, now, &s), 1);
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), now + 1);
+		CHECK_EQ_INT(reply_rcode(f, 100 + (uint64_t)i), WIRE_RCODE_NOERROR);
+		now += 100;
+		forward_on_tick(f, now); /* probes time out (1 s) and are sent again */
+		probes += take_probes(f, false, now, &pto);
+		if (probes)
+			CHECK(same_addr(&pto, &c->nameservers[0]));
+	}
+	/* 2 s: the first probe at once (fails 1 -> 2 = down), then one per 500 ms. */
+	CHECK(probes >= 2 && probes <= 4);
+	/* It answers now: the next probe (at most one health-check away) brings it back. */
+	int back = 0;
+	for (int i = 0; i < 12 && !back; i++) {
+		now += 100;
+		forward_on_tick(f, now);
+		back = take_probes(f, true, now, NULL);
+	}
+	CHECK_EQ_INT(back, 1);
+	CHECK_EQ_INT(first_server(f, c, "after.example", 500, now, &s), 0);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), now);
+	forward_server_stats_t st;
+	CHECK_EQ_INT(forward_server_stats(f, 0, &st), 0);
+	CHECK(st.probes >= 3);
+	CHECK_EQ_INT(st.queries, 2);
+	printf("dead,live: %d probes of the dead server in 2 s, back at its first answer\n",
+	       probes);
+	done(f);
+	free(c);
+}
+
+/* All servers out: questions still go to them (a guess beats SERVFAIL). */
+static void test_all_down_still_asked(void)
+{
+	conf_t *c = mkconf();
+	sent_t s;
+	uint64_t now = 1000;
+
+	c->max_fails = 1;
+	c->health_check_ms = 60000;
+	forward_t *f = mkfwd(c, NULL);
+	CHECK_EQ_INT(first_server(f, c, "a.example", 1, now, &s), 0);
+	now += 1000;
+	forward_on_tick(f, now);
+	now += 1000;
+	forward_on_tick(f, now); /* both timed out: both out */
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_SERVFAIL);
+	take_probes(f, false, now, NULL);
+	CHECK(first_server(f, c, "b.example", 2, now, &s) >= 0);
+	done(f);
+	free(c);
+}
+
+static void test_policies(void)
+{
+	uint8_t ans[4096];
+	char name[64];
+	sent_t s;
+	int seen[2];
+
+	/* round-robin: first tries alternate. */
+	conf_t *c = mkconf();
+	c->policy = CONF_POLICY_ROUND_ROBIN;
+	forward_t *f = mkfwd(c, NULL);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "rr%d.example", i);
+		CHECK_EQ_INT(first_server(f, c, name, 1 + (uint64_t)i, 10, &s), i % 2);
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 11);
+		reply_rcode(f, 1 + (uint64_t)i);
+	}
+	done(f);
+	/* sequential: always the first, even when the second is faster. */
+	c->policy = CONF_POLICY_SEQUENTIAL;
+	f = mkfwd(c, NULL);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "seq%d.example", i);
+		CHECK_EQ_INT(first_server(f, c, name, 1 + (uint64_t)i, 10, &s), 0);
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60),
+				  10 + 100 * (uint64_t)(i + 1));
+		reply_rcode(f, 1 + (uint64_t)i);
+	}
+	done(f);
+	/* random: both get first tries. */
+	c->policy = CONF_POLICY_RANDOM;
+	f = mkfwd(c, NULL);
+	seen[0] = seen[1] = 0;
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "rnd%d.example", i);
+		int k = first_server(f, c, name, 1 + (uint64_t)i, 10, &s);
+		CHECK(k == 0 || k == 1);
+		if (k == 0 || k == 1)
+			seen[k]++;
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 11);
+		reply_rcode(f, 1 + (uint64_t)i);
+	}
+	CHECK(seen[0] > 0 && seen[1] > 0);
+	done(f);
+	/* fastest: server 0 answers in 300 ms, server 1 in 1 ms: server 1 wins. */
+	c->policy = CONF_POLICY_FASTEST;
+	c->nameservers[0] = addr4("127.0.0.2", 5300);
+	f = mkfwd(c, NULL);
+	CHECK_EQ_INT(first_server(f, c, "slow.example", 1, 10, &s), 0);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 310);
+	reply_rcode(f, 1);
+	/* server 1 has no sample yet: it is tried (unknown counts as fast), then kept. */
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "fast%d.example", i);
+		CHECK_EQ_INT(first_server(f, c, name, 2 + (uint64_t)i, 400, &s), 1);
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 401);
+		reply_rcode(f, 2 + (uint64_t)i);
+	}
+	done(f);
+	free(c);
+}
+
+/* Serve-stale: the reply queued for client `cookie`: its rcode and first TTL (-1: none). */
+static int stale_reply(forward_t *f, uint64_t cookie, uint32_t *ttl)
+{
+	static uint8_t out[65535];
+	forward_reply_t rep;
+	int rcode = -1;
+
+	while (forward_next_reply(f, &rep, out, sizeof(out)))
+		if (rep.client.cookie == cookie) {
+			rcode = wire_read_u16(out + 2) & 0xF;
+			*ttl = first_ttl(out, rep.len);
+		}
+	return rcode;
+}
+
+/*
+ * Serve-stale: an expired answer is asked upstream again; when every server
+ * fails its waiters get the stale answer (TTL 30), not SERVFAIL; when the
+ * servers are slower than stale-answer-timeout they get it then, and the
+ * late answer still refreshes the cache. Before issue 14: SERVFAIL.
+ */
+static void test_serve_stale(void)
+{
+	conf_t *c = mkconf();
+	uint8_t ans[4096];
+	query_t q;
+	sent_t s;
+	size_t len;
+	uint32_t ttl = 0;
+
+	c->serve_stale = 60;
+	c->stale_answer_timeout_ms = 5000; /* longer than both tries: the all-fail path */
+	forward_t *f = mkfwd(c, NULL);
+	mkq(&q, "s.example", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 10), 1001);
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_NOERROR);
+	/* Expired at 11 s: asked again; both servers time out (1 s each). */
+	CHECK_EQ_INT(ask(f, &q, 2, 20000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 21000);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 22000);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(ttl, CACHE_STALE_TTL);
+	/* Still stale afterwards: the failure cached no SERVFAIL over it. */
+	CHECK_EQ_INT(ask(f, &q, 3, 22100, &len), FWD_PENDING);
+	done(f);
+
+	/* Slow servers: stale at stale-answer-timeout, the late answer refreshes. */
+	c->stale_answer_timeout_ms = 300;
+	f = mkfwd(c, NULL);
+	CHECK_EQ_INT(ask(f, &q, 1, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 10), 1001);
+	reply_rcode(f, 1);
+	CHECK_EQ_INT(ask(f, &q, 2, 20000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "s.example", &s), 1);
+	forward_on_tick(f, 20200);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), -1); /* not yet */
+	forward_on_tick(f, 20300);
+	CHECK_EQ_INT(stale_reply(f, 2, &ttl), WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(ttl, CACHE_STALE_TTL);
+	/* A client asking now joins nothing: the stale answer at once. */
+	CHECK_EQ_INT(ask(f, &q, 3, 20400, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), CACHE_STALE_TTL);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 77), 20900);
+	CHECK_EQ_INT(ask(f, &q, 4, 21000, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), 77);
+	done(f);
+	free(c);
+}
+
+/*
+ * Many questions at once, server 0 silent: only those of the first
+ * RTT_BAND_MS (10 ms) ask it first; later ones go to server 1 while server
+ * 0's first try still waits for its timeout. Before: all of them, for 1 s.
+ */
+static void test_silent_server_loses_questions_early(void)
+{
+	conf_t *c = mkconf();
+	char name[64];
+	sent_t s;
+	int first0 = 0;
+
+	forward_t *f = mkfwd(c, NULL);
+	for (int i = 0; i < 100; i++) { /* one a millisecond, for 100 ms */
+		snprintf(name, sizeof(name), "c%d.example", i);
+		int k = first_server(f, c, name, 1 + (uint64_t)i, 1000 + (uint64_t)i, &s);
+		first0 += k == 0;
+		if (i > 11)
+			CHECK_EQ_INT(k, 1);
+	}
+	CHECK(first0 >= 1 && first0 <= 12);
+	printf("silent server: %d of 100 questions asked it first\n", first0);
+	done(f);
+	free(c);
+}
+
+/*
+ * max-fails = 0 (no probes): a server that timed out once is not dropped
+ * for good under fastest; the passed-over server's srtt decays (1/64 a
+ * question) until it is asked again, after some hundred questions.
+ */
+static void test_fastest_retries_slow_server(void)
+{
+	conf_t *c = mkconf();
+	uint8_t ans[4096];
+	char name[64];
+	sent_t s;
+	int again = -1;
+
+	forward_t *f = mkfwd(c, NULL);
+	CHECK_EQ_INT(first_server(f, c, "t0.example", 1, 1000, &s), 0);
+	forward_on_tick(f, 2000); /* 1 s try: srtt 1000 ms */
+	CHECK_EQ_INT(take_send(f, &s.s) && same_addr(s.s.to, &c->nameservers[1]), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 2001);
+	reply_rcode(f, 1);
+	for (int i = 0; i < 1000 && again < 0; i++) {
+		snprintf(name, sizeof(name), "t%d.example", i + 1);
+		int k = first_server(f, c, name, 10 + (uint64_t)i, 3000, &s);
+		if (k == 0)
+			again = i;
+		forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 60), 3001);
+		reply_rcode(f, 10 + (uint64_t)i);
+	}
+	CHECK(again >= 100 && again <= 400);
+	printf("fastest: a server that timed out is asked again after %d questions\n", again);
+	done(f);
+	free(c);
+}
+
 int main(void)
 {
 	test_basic_and_cache();
@@ -953,5 +1278,11 @@ int main(void)
 	test_fair_share_flood();
 	test_fair_share_rules();
 	test_ids_unpredictable();
+	test_dead_server_routed_around();
+	test_all_down_still_asked();
+	test_policies();
+	test_serve_stale();
+	test_silent_server_loses_questions_early();
+	test_fastest_retries_slow_server();
 	return check_done();
 }
