@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,11 +12,14 @@
 
 #include "common/err.h"
 
-/* Written by main() before threads start (log_open), read by every thread. */
-static int g_fd = -1;
+/* Written by main() (log_open: at start and again on every SIGHUP reload, while the
+ * workers log), read by every thread: hence atomics, and a reopened file takes the old
+ * descriptor's number (dup2), so a thread writing at that moment never hits a closed or
+ * reused descriptor. */
+static _Atomic int g_fd = -1;
 static _Atomic int g_level = LOG_LVL_INFO;
 static _Atomic int g_to_stdio = 1;
-static const char *g_ident = "skydns";
+static const char *_Atomic g_ident = "skydns";
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -31,9 +35,20 @@ int log_open(const char *dir, bool to_stdio, int level, const char *ident)
 		if (fd < 0)
 			return -errno;
 	}
-	if (g_fd >= 0)
-		close(g_fd);
-	g_fd = fd;
+	int old = atomic_load(&g_fd);
+	if (fd >= 0 && old >= 0) {
+		if (dup2(fd, old) < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		close(fd);
+		fd = old;
+	} else if (old >= 0) {
+		atomic_store(&g_fd, -1);
+		close(old);
+	}
+	atomic_store(&g_fd, fd);
 	g_to_stdio = to_stdio || fd < 0;
 	g_level = level;
 	g_ident = ident;
@@ -42,9 +57,10 @@ int log_open(const char *dir, bool to_stdio, int level, const char *ident)
 
 void log_close(void)
 {
-	if (g_fd >= 0)
-		close(g_fd);
-	g_fd = -1;
+	int old = atomic_exchange(&g_fd, -1);
+
+	if (old >= 0)
+		close(old);
 }
 
 int log_level_parse(const char *text)
@@ -91,7 +107,8 @@ void log_msg(int level, const char *fmt, ...)
 	if (g_to_stdio && write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */
 	}
-	if (g_fd >= 0 && write(g_fd, line, n) < 0) {
+	int fd = atomic_load(&g_fd);
+	if (fd >= 0 && write(fd, line, n) < 0) {
 		/* the disk is full: stderr may still get it */
 	}
 }

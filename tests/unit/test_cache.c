@@ -19,18 +19,6 @@ typedef struct {
 	uint16_t n[3];
 } pkt_t;
 
-/* How much slower the checked code runs under the sanitizer this build uses. */
-#if defined(__SANITIZE_THREAD__)
-#define SANITIZER_SLOWDOWN 10
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SANITIZER_SLOWDOWN 10
-#endif
-#endif
-#ifndef SANITIZER_SLOWDOWN
-#define SANITIZER_SLOWDOWN 1
-#endif
-
 static void pkt_start(pkt_t *p, uint16_t id, uint16_t flags, const char *qname, uint16_t qtype)
 {
 	uint8_t name[WIRE_NAME_MAX];
