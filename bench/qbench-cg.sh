@@ -3,7 +3,7 @@
 # unlike CPU time): qbench's pass() runs rounds+1 times (one warms the lookup
 # cache), so the difference between a 3-round and a 1-round run is 2 x 20k
 # queries on a warm cache, warm-up and set-up cancelled out.
-# Usage: bench/qbench-cg.sh BUILD_DIR [plain|cuts]
+# Usage: bench/qbench-cg.sh BUILD_DIR [plain|apex|cuts]
 set -eu
 bin=${1:?build dir}/bench/skydns-qbench
 shape=${2:-plain}

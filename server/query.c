@@ -675,9 +675,9 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return false;
 	}
 	zonecut_t zc = {.kind = ZONECUT_EXISTS};
-	int rc =
-	    apex ? 0
-		 : zonecut_find(b->ctx->txn, ch->lower, ch->cur.len, c->domainlens[ch->zi], &zc);
+	int rc = apex ? 0
+		      : zonecut_find_key(b->ctx->txn, ch->lower, ch->cur.len, key, keylen,
+					 c->domainlens[ch->zi], &zc);
 	if (rc < 0) {
 		b->store_err = rc;
 		return false;

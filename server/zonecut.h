@@ -45,6 +45,13 @@ int zonecut_find(struct store_rtxn *txn, const uint8_t *lower, size_t len, size_
 		 zonecut_t *out);
 
 /**
+ * zonecut_find for a caller that has the name's store key already (the answer
+ * path): saves building it again. @param key the key of lower, keylen == len - 1.
+ */
+int zonecut_find_key(struct store_rtxn *txn, const uint8_t *lower, size_t len, const uint8_t *key,
+		     size_t keylen, size_t apexlen, zonecut_t *out);
+
+/**
  * zonecut_find by walking every name below the apex (a store_has_rrset each), what
  * zonecut_find does when the snapshot has too many NS owners to list. Exposed for
  * the unit test that compares both. Same parameters and return.
