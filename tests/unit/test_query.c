@@ -771,7 +771,17 @@ static void test_delegation(void)
  * Every store get of the process passes here (the test links libstore statically,
  * so its calls bind to this definition): counts the gets of NS rrsets.
  */
-static unsigned g_ns_gets;
+static unsigned g_ns_gets, g_star_gets;
+
+/* Does the rrsets key (name key || 0 || type) hold a "*" label? */
+static bool key_has_star(const uint8_t *k, size_t len)
+{
+	for (size_t pos = 0; pos + 3 < len && k[pos] != 0; pos += (size_t)k[pos] + 1) {
+		if (k[pos] == 1 && k[pos + 1] == '*')
+			return true;
+	}
+	return false;
+}
 
 int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 {
@@ -783,6 +793,8 @@ int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 	if (key->mv_size >= 3 && k[key->mv_size - 3] == 0 && k[key->mv_size - 2] == 0 &&
 	    k[key->mv_size - 1] == WIRE_TYPE_NS)
 		g_ns_gets++;
+	if (key_has_star(k, key->mv_size))
+		g_star_gets++;
 	return real(txn, dbi, key, data);
 }
 
@@ -812,8 +824,38 @@ static void test_zonecut_cost(void)
 	check_hdr(AUTH, 0, 1, 0, 0);
 	CHECK_EQ_INT(ns_gets_for("www.deleg.skydns.local.", WIRE_TYPE_A), 1);
 	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, 0, 0, 1, 1);
+	/* With wildcards in the store a name that does not exist asks for one... */
+	g_star_gets = 0;
+	CHECK_EQ_INT(ask("nothere.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	CHECK_EQ_INT(g_star_gets, 1);
+	store_read_end(t);
+	/* ...and without any, it does not (the walk and the get are skipped). */
+	store_wtxn_t *w = NULL;
+	uint8_t n1[WIRE_NAME_MAX], n2[WIRE_NAME_MAX];
+	size_t l1 = text_name("*.wild.skydns.local.", n1), l2 = text_name("*.cw.skydns.local.", n2);
+	if (store_write_begin(g_store, &w) < 0 || store_rr_del(w, g_src, n1, l1, 0, NULL, 0) < 0 ||
+	    store_rr_del(w, g_src, n2, l2, 0, NULL, 0) < 0 || store_write_commit(w) < 0 ||
+	    store_read_begin(g_store, &t) < 0)
+		exit(2);
+	g_ctx.txn = t;
+	g_star_gets = 0;
+	CHECK_EQ_INT(ask("nothere.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
+	CHECK_EQ_INT(g_star_gets, 0);
+	CHECK_EQ_INT(ask("x.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, 0, 1, 0, 0); /* an existing sibling stays */
+	CHECK_EQ_INT(ask("y.wild.skydns.local.", WIRE_TYPE_A, -1, false), QUERY_REPLY);
+	check_hdr(AUTH, WIRE_RCODE_NXDOMAIN, 0, 1, 0);
 	g_ctx.txn = g_txn;
 	store_read_end(t);
+	/* Back as they were for the tests after this one (they renew g_txn). */
+	if (store_write_begin(g_store, &w) < 0)
+		exit(2);
+	add_a(w, "*.wild.skydns.local.", "10.0.5.1", 70);
+	add_name(w, "*.cw.skydns.local.", WIRE_TYPE_CNAME, "a.skydns.local.");
+	if (store_write_commit(w) < 0)
+		exit(2);
 }
 
 static void test_edns(void)
