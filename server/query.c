@@ -624,15 +624,19 @@ static bool answer_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
 	uint8_t key[WIRE_KEY_MAX];
 	size_t keylen, enc = 0;
 	store_lookup_t lk = {0};
-	int rc = zonecut_encloser(b->ctx->txn, ch->lower, ch->cur.len, b->conf->domainlens[ch->zi],
-				  &enc);
+	int rc = 0;
 
+	/* No "*" label anywhere in the snapshot: lk stays empty, NXDOMAIN, no walk. */
+	if (store_may_have_wildcards(b->ctx->txn))
+		rc = zonecut_encloser(b->ctx->txn, ch->lower, ch->cur.len,
+				      b->conf->domainlens[ch->zi], &enc);
 	if (rc < 0) {
 		b->store_err = rc;
 		return false;
 	}
 	/* A name too long to have a wildcard sibling simply has none. */
-	if (zonecut_wildcard_key(ch->lower, ch->cur.len, enc, key, &keylen) == 0 &&
+	if (store_may_have_wildcards(b->ctx->txn) &&
+	    zonecut_wildcard_key(ch->lower, ch->cur.len, enc, key, &keylen) == 0 &&
 	    (rc = store_lookup(b->ctx->txn, key, keylen, qtype, &lk)) < 0) {
 		b->store_err = rc;
 		return false;
@@ -671,9 +675,9 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return false;
 	}
 	zonecut_t zc = {.kind = ZONECUT_EXISTS};
-	int rc =
-	    apex ? 0
-		 : zonecut_find(b->ctx->txn, ch->lower, ch->cur.len, c->domainlens[ch->zi], &zc);
+	int rc = apex ? 0
+		      : zonecut_find_key(b->ctx->txn, ch->lower, ch->cur.len, key, keylen,
+					 c->domainlens[ch->zi], &zc);
 	if (rc < 0) {
 		b->store_err = rc;
 		return false;

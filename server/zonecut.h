@@ -10,9 +10,11 @@
  * child is the only wildcard that may answer (no synthesis past existing
  * names, RFC 4592 §3.3.1).
  *
- * Part of the pure query engine: no I/O, no allocation; one exact store get
- * per label below the apex (a cached miss, mostly). Threads: the caller's
- * read txn, one worker.
+ * Part of the pure query engine: no I/O, no allocation. The cut comes from the
+ * snapshot's list of NS owners (store_ns_owners): a compare per owner, no store
+ * get unless there is a cut; only a store with more NS owners than the list holds
+ * is walked, one exact get per label below the apex. Threads: the caller's read
+ * txn, one worker.
  */
 #pragma once
 
@@ -40,6 +42,21 @@ typedef struct {
  * @return 0 with *out filled, or ERR_* (store error, bad name).
  */
 int zonecut_find(struct store_rtxn *txn, const uint8_t *lower, size_t len, size_t apexlen,
+		 zonecut_t *out);
+
+/**
+ * zonecut_find for a caller that has the name's store key already (the answer
+ * path): saves building it again. @param key the key of lower, keylen == len - 1.
+ */
+int zonecut_find_key(struct store_rtxn *txn, const uint8_t *lower, size_t len, const uint8_t *key,
+		     size_t keylen, size_t apexlen, zonecut_t *out);
+
+/**
+ * zonecut_find by walking every name below the apex (a store_has_rrset each), what
+ * zonecut_find does when the snapshot has too many NS owners to list. Exposed for
+ * the unit test that compares both. Same parameters and return.
+ */
+int zonecut_walk(struct store_rtxn *txn, const uint8_t *lower, size_t len, size_t apexlen,
 		 zonecut_t *out);
 
 /**

@@ -96,12 +96,17 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 		len += STORE_ENTRY_HDR + rdlen[written];
 	}
 	if (kept + written == 0) {
-		rc = rc == 0 ? mdb_del(w->txn, w->s->rrsets, &k, NULL) : 0;
-		ret = store_mdb_err(rc);
+		bool existed = rc == 0;
+		ret = store_mdb_err(existed ? mdb_del(w->txn, w->s->rrsets, &k, NULL) : 0);
+		if (ret == 0 && existed)
+			ret = store_shape_note(w, key, (size_t)keylen, -1);
 	} else {
+		bool created = rc != 0;
 		wire_write_u16(buf + 2, (uint16_t)(kept + written));
 		MDB_val v = {len, buf};
 		ret = store_mdb_err(mdb_put(w->txn, w->s->rrsets, &k, &v, 0));
+		if (ret == 0 && created)
+			ret = store_shape_note(w, key, (size_t)keylen, 1);
 	}
 	if (ret == 0)
 		ret = bysrc_set(w, src, key, (size_t)keylen, written > 0);

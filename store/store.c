@@ -125,7 +125,8 @@ static int schema_open(store_t *s)
 		mdb_txn_abort(txn);
 		return store_mdb_err(rc);
 	}
-	if ((rc = schema_check(txn, s->meta)) < 0) {
+	if ((rc = schema_check(txn, s->meta)) < 0 ||
+	    (rc = store_shape_init(txn, s->rrsets, s->meta)) < 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -222,6 +223,8 @@ static int rtxn_load(store_rtxn_t *t)
 	if ((rc = mdb_stat(t->txn, t->s->rrsets, &st)) != 0)
 		return store_mdb_err(rc);
 	t->nrrsets = st.ms_entries;
+	if ((rc = store_shape_load(t)) < 0)
+		return rc;
 	return store_meta_get_u64(t->txn, t->s->meta, "generation", &t->gen);
 }
 

@@ -205,6 +205,32 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
  */
 int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype);
 
+/** A name key (store form) of the snapshot. */
+typedef struct {
+	const uint8_t *key;
+	size_t len;
+} store_key_t;
+
+#define STORE_NSOWN_MAX 32 /* more NS owners than this: callers walk the names */
+
+/**
+ * The owner keys of every NS rrset in the snapshot, loaded once per snapshot,
+ * so the zone-cut check costs a compare per owner instead of a get per label
+ * (issue 17 performance). Apex NS are listed too: telling them apart is the
+ * caller's, who knows its zones.
+ * @param owners  set on success; borrowed until store_read_reset/renew.
+ * @return the count (0..STORE_NSOWN_MAX), or ERR_TOOBIG when there are more,
+ * or for a write view (callers then ask each name with store_has_rrset).
+ */
+int store_ns_owners(store_rtxn_t *t, const store_key_t **owners);
+
+/**
+ * False when no rrset's owner has a "*" label in the snapshot: no wildcard can
+ * answer, and a name that does not exist is NXDOMAIN without the encloser walk.
+ * Always true for a write view.
+ */
+bool store_may_have_wildcards(store_rtxn_t *t);
+
 /**
  * Call fn for every rrset of every name whose key starts with `key` (the
  * subtree at that name; keylen 0 = everything), in key order.

@@ -45,15 +45,20 @@ struct store_rtxn {
 	store_t *s;
 	struct store_lookup_cache *cache; /* exact-hit memo, NULL unless enabled */
 	MDB_txn *txn;
-	MDB_cursor *cur;		/* on rrsets; renewed together with txn */
-	uint64_t gen;			/* meta generation of this snapshot */
-	size_t nhealth;			/* health entries in this snapshot */
-	size_t nrrsets;			/* rrsets in this snapshot (sizes the lookup cache) */
-	size_t loaded_id;		/* mdb_txn_id whose gen and nhealth are cached above */
-	bool view;			/* wraps a write txn: not ours to reset/renew/end */
-	bool live;			/* holds a snapshot (not reset); then busy is 1 */
-	atomic_int busy;		/* 1 while the handle may touch the map (gate.c) */
-	unsigned epoch;			/* store epoch the loaded facts and cache belong to */
+	MDB_cursor *cur;  /* on rrsets; renewed together with txn */
+	uint64_t gen;	  /* meta generation of this snapshot */
+	size_t nhealth;	  /* health entries in this snapshot */
+	size_t nrrsets;	  /* rrsets in this snapshot (sizes the lookup cache) */
+	size_t loaded_id; /* mdb_txn_id whose gen and nhealth are cached above */
+	bool view;	  /* wraps a write txn: not ours to reset/renew/end */
+	bool live;	  /* holds a snapshot (not reset); then busy is 1 */
+	atomic_int busy;  /* 1 while the handle may touch the map (gate.c) */
+	unsigned epoch;	  /* store epoch the loaded facts and cache belong to */
+	/* NS owners and wildcards of this snapshot (shape.c); nnsown -1: too many or unknown. */
+	int nnsown;
+	bool wild;
+	store_key_t nsown[STORE_NSOWN_MAX];
+	uint8_t nsbuf[STORE_NSOWN_MAX * 32];
 	struct store_rtxn *next, *prev; /* in store->handles */
 };
 
@@ -69,6 +74,19 @@ void store_cache_drop(store_rtxn_t *t);
 void store_cache_fit(store_rtxn_t *t);
 /** Free t's lookup cache; no-op without one. */
 void store_cache_free(store_rtxn_t *t);
+
+/* ---- store shape for the query path's shortcuts (shape.c) ---- */
+
+/**
+ * Note an rrset created (delta 1) or deleted (-1) in w, by its rrsets key (name
+ * key || 0 || type), in the same txn. Every writer of rrsets calls it.
+ * @return 0 or ERR_*.
+ */
+int store_shape_note(store_wtxn_t *w, const uint8_t *rkey, size_t rkeylen, int delta);
+/** Build the NS owner index and wildcard count of a store that has none yet. @return 0/ERR_*. */
+int store_shape_init(MDB_txn *txn, MDB_dbi rrsets, MDB_dbi meta);
+/** Load the snapshot's NS owners and wildcard flag into t. @return 0 or ERR_*. */
+int store_shape_load(store_rtxn_t *t);
 
 /* ---- the remap gate (gate.c) ---- */
 

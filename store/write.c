@@ -222,6 +222,8 @@ static int rrset_append(store_wtxn_t *w, MDB_val *k, const MDB_val *old, int src
 		memcpy(e + STORE_ENTRY_HDR, rdata, rdlen);
 	MDB_val v = {len, buf};
 	ret = store_mdb_err(mdb_put(w->txn, w->s->rrsets, k, &v, 0));
+	if (ret == 0 && !old)
+		ret = store_shape_note(w, k->mv_data, k->mv_size, 1);
 	free(buf);
 	return ret;
 }
@@ -333,6 +335,8 @@ static int rrset_remove(store_wtxn_t *w, const uint8_t *key, size_t keylen, int 
 		goto out;
 	if (kept == 0) {
 		rc = store_mdb_err(mdb_del(w->txn, w->s->rrsets, &k, NULL));
+		if (rc == 0)
+			rc = store_shape_note(w, key, keylen, -1);
 	} else {
 		wire_write_u16(buf + 2, (uint16_t)kept);
 		MDB_val nv = {len, buf};

@@ -1119,6 +1119,163 @@ static void test_full_grows(void)
 	store_close(s);
 }
 
+/* Is `text` among the snapshot's NS owners? -1 when the list is not available. */
+static int ns_listed(store_rtxn_t *t, const char *text)
+{
+	nm_t n = nm(text);
+	uint8_t key[WIRE_KEY_MAX];
+	size_t klen = 0;
+	const store_key_t *own = NULL;
+	int cnt = store_ns_owners(t, &own);
+
+	if (cnt < 0 || wire_name_to_key(n.b, n.n, key, &klen) < 0)
+		return -1;
+	for (int i = 0; i < cnt; i++) {
+		if (own[i].len == klen && memcmp(own[i].key, key, klen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int ns_count(store_t *s)
+{
+	store_rtxn_t *t = NULL;
+	const store_key_t *own;
+	int n;
+
+	if (store_read_begin(s, &t) < 0)
+		return -1000;
+	n = store_ns_owners(t, &own);
+	store_read_end(t);
+	return n;
+}
+
+/*
+ * Issue 17 performance: the NS owner list and the wildcard flag the query path
+ * uses instead of walking every label follow every writer (add, delete, source
+ * clear, bulk replace), a store from before the index gets one at open, and more
+ * owners than the list holds say "walk".
+ */
+static void test_shape(void)
+{
+	char dir[300];
+	store_t *s = NULL;
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	nm_t ns = nm("ns.other.test."), cut = nm("cut.shape.test."), wild = nm("*.w.shape.test.");
+	const uint8_t *rd[1] = {ns.b};
+	uint16_t rl[1] = {(uint16_t)ns.n};
+	int src = -1, src2 = -1;
+
+	snprintf(dir, sizeof(dir), "%s/shape", g_dir);
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (!s)
+		return;
+	CHECK_EQ_INT(ns_count(s), 0);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK((src = store_source_id(w, "a")) >= 0 && (src2 = store_source_id(w, "b")) >= 0);
+	CHECK_EQ_INT(add(w, src, "shape.test.", WIRE_TYPE_NS, 60, ns.b, (uint16_t)ns.n), 0);
+	CHECK_EQ_INT(add(w, src, "cut.shape.test.", WIRE_TYPE_NS, 60, ns.b, (uint16_t)ns.n), 0);
+	CHECK_EQ_INT(add(w, src2, "cut.shape.test.", WIRE_TYPE_NS, 60, ns.b, (uint16_t)ns.n), 0);
+	CHECK_EQ_INT(add_a(w, src, "x.y.*.v.shape.test.", 1), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(ns_listed(t, "shape.test."), 1);
+	CHECK_EQ_INT(ns_listed(t, "cut.shape.test."), 1);
+	CHECK_EQ_INT(ns_listed(t, "x.y.*.v.shape.test."), 0);
+	CHECK(store_may_have_wildcards(t)); /* "*" as an inner label: an empty wildcard */
+	store_read_end(t);
+	t = NULL;
+
+	/* One source of two goes: the rrset stays, so does its owner. Then the other. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_source_clear(w, src2), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(ns_count(s), 2);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_rr_del(w, src, cut.b, cut.n, WIRE_TYPE_NS, NULL, 0), 0);
+	CHECK_EQ_INT(store_rr_del(w, src, nm("x.y.*.v.shape.test.").b, nm("x.y.*.v.shape.test.").n,
+				  0, NULL, 0),
+		     0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(ns_listed(t, "cut.shape.test."), 0);
+	CHECK_EQ_INT(ns_listed(t, "shape.test."), 1);
+	CHECK(!store_may_have_wildcards(t));
+	store_read_end(t);
+	t = NULL;
+
+	/* The bulk writer (etcd): a replace creates, an empty replace deletes. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_rrset_replace(w, src, cut.b, cut.n, WIRE_TYPE_NS, 60, rd, rl, 1), 1);
+	uint8_t ip[4] = {10, 0, 0, 9};
+	const uint8_t *ipp[1] = {ip};
+	uint16_t ipl[1] = {4};
+	CHECK_EQ_INT(store_rrset_replace(w, src, wild.b, wild.n, WIRE_TYPE_A, 60, ipp, ipl, 1), 1);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(ns_count(s), 2);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(store_rrset_replace(w, src, cut.b, cut.n, WIRE_TYPE_NS, 60, rd, rl, 0), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(ns_listed(t, "cut.shape.test."), 0);
+	CHECK(store_may_have_wildcards(t));
+	store_read_end(t);
+	t = NULL;
+
+	/* More owners than the list holds: the caller must walk. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	for (int i = 0; i < STORE_NSOWN_MAX; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "d%d.shape.test.", i);
+		CHECK_EQ_INT(add(w, src, name, WIRE_TYPE_NS, 60, ns.b, (uint16_t)ns.n), 0);
+	}
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(ns_count(s), ERR_TOOBIG);
+	store_close(s);
+	s = NULL;
+
+	/* A store from before the index (no marker, no owner keys) gets one at open. */
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_dbi meta;
+	MDB_val k, v;
+	CHECK_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0640), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ_INT(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	CHECK_EQ_INT(mdb_cursor_open(txn, meta, &cur), 0);
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		if ((k.mv_size > 6 && memcmp(k.mv_data, "nsown:", 6) == 0) ||
+		    (k.mv_size == 8 && memcmp(k.mv_data, "shape-v1", 8) == 0) ||
+		    (k.mv_size == 11 && memcmp(k.mv_data, "wild-rrsets", 11) == 0))
+			CHECK_EQ_INT(mdb_cursor_del(cur, 0), 0);
+	}
+	mdb_cursor_close(cur);
+	CHECK_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	if (!s)
+		return;
+	CHECK_EQ_INT(ns_count(s), ERR_TOOBIG);
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	for (int i = 0; i < STORE_NSOWN_MAX; i++) {
+		char name[64];
+		nm_t d;
+		snprintf(name, sizeof(name), "d%d.shape.test.", i);
+		d = nm(name);
+		CHECK_EQ_INT(store_rr_del(w, src, d.b, d.n, WIRE_TYPE_NS, NULL, 0), 0);
+	}
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(ns_listed(t, "shape.test."), 1);
+	CHECK(store_may_have_wildcards(t));
+	store_read_end(t);
+	store_close(s);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -1145,6 +1302,7 @@ int main(void)
 	}
 	test_map_full();
 	test_version();
+	test_shape();
 	test_kill9();
 	test_threads();
 	test_resized("grow", false);
