@@ -88,7 +88,8 @@ int store_meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *key, uint64_t *ou
 	return 0;
 }
 
-/* A fresh store gets the version; an older one is fine; a newer one is refused. */
+/* A fresh store gets the version; an older one is upgraded (store_shape_init builds what
+ * it lacks in the same txn); a newer one is refused. */
 static int schema_check(MDB_txn *txn, MDB_dbi meta)
 {
 	MDB_val k = {7, "version"}, v;
@@ -105,6 +106,12 @@ static int schema_check(MDB_txn *txn, MDB_dbi meta)
 		return store_mdb_err(rc);
 	if (v.mv_size != 4 || wire_read_u32(v.mv_data) > STORE_SCHEMA_VERSION)
 		return ERR_STORE;
+	if (wire_read_u32(v.mv_data) < STORE_SCHEMA_VERSION) {
+		wire_write_u32(buf, STORE_SCHEMA_VERSION);
+		v.mv_size = sizeof(buf);
+		v.mv_data = buf;
+		return store_mdb_err(mdb_put(txn, meta, &k, &v, 0));
+	}
 	return 0;
 }
 

@@ -15,7 +15,10 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 1u
+/* 2: meta holds the NS owner index and wildcard count (store/shape.c), which every
+ * writer must keep; a binary that knows only 1 refuses the store instead of letting the
+ * index drift (a missed delegation would be answered as authoritative data). */
+#define STORE_SCHEMA_VERSION 2u
 #define STORE_RRSET_HDR 4     /* mode, flags, count (u16 BE) */
 #define STORE_ENTRY_HDR 7     /* source id, ttl (u32 BE), rdlength (u16 BE) */
 #define STORE_RRSET_MAX 65535 /* a value larger than this is ERR_TOOBIG */

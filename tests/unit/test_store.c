@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "tests/unit/check.h"
 
 #define MAP (64u << 20)
@@ -1156,6 +1157,51 @@ static int ns_count(store_t *s)
  * clear, bulk replace), a store from before the index gets one at open, and more
  * owners than the list holds say "walk".
  */
+/* The meta "version" of the store in dir, read with LMDB directly; 0 when unreadable. */
+static unsigned schema_version(const char *dir)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	MDB_val k = {7, "version"}, v;
+	unsigned ver = 0;
+
+	if (mdb_env_create(&env) != 0)
+		return 0;
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0640) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		if (mdb_dbi_open(txn, "meta", 0, &meta) == 0 && mdb_get(txn, meta, &k, &v) == 0 &&
+		    v.mv_size == 4) {
+			const uint8_t *b = v.mv_data;
+			ver = (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 |
+			      b[3];
+		}
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return ver;
+}
+
+static void set_schema_version(const char *dir, unsigned ver)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	uint8_t b[4] = {(uint8_t)(ver >> 24), (uint8_t)(ver >> 16), (uint8_t)(ver >> 8),
+			(uint8_t)ver};
+	MDB_val k = {7, "version"}, v = {4, b};
+
+	CHECK_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0640), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ_INT(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	CHECK_EQ_INT(mdb_put(txn, meta, &k, &v, 0), 0);
+	CHECK_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 static void test_shape(void)
 {
 	char dir[300];
@@ -1254,12 +1300,20 @@ static void test_shape(void)
 			CHECK_EQ_INT(mdb_cursor_del(cur, 0), 0);
 	}
 	mdb_cursor_close(cur);
+	/* ... and says it is schema 1, as such a store does. */
+	uint8_t ver[4] = {0, 0, 0, 1};
+	k = (MDB_val){7, "version"};
+	v = (MDB_val){4, ver};
+	CHECK_EQ_INT(mdb_put(txn, meta, &k, &v, 0), 0);
 	CHECK_EQ_INT(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
 	if (!s)
 		return;
 	CHECK_EQ_INT(ns_count(s), ERR_TOOBIG);
+	/* Upgraded to the version that keeps the index, so a binary that does not keep it
+	 * refuses the store rather than let the index drift. */
+	CHECK_EQ_INT(schema_version(dir), 2); /* 2: the first that keeps the index */
 	CHECK_EQ_INT(store_write_begin(s, &w), 0);
 	for (int i = 0; i < STORE_NSOWN_MAX; i++) {
 		char name[64];
@@ -1274,6 +1328,13 @@ static void test_shape(void)
 	CHECK(store_may_have_wildcards(t));
 	store_read_end(t);
 	store_close(s);
+
+	/* A store from a newer skydns is refused, not written with rules this one lacks. */
+	set_schema_version(dir, STORE_SCHEMA_VERSION + 1);
+	s = NULL;
+	CHECK(store_open(&s, dir, MAP, 0) < 0);
+	CHECK(s == NULL);
+	set_schema_version(dir, STORE_SCHEMA_VERSION);
 }
 
 int main(void)
