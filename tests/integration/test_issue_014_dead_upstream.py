@@ -236,8 +236,11 @@ def scenario(live_port, workers):
         if back is not None:
             first_real = [e for e in dead.entries(t0) if not is_probe(e)][0][0]
             nprobes = len([e for e in dead.entries(t0) if is_probe(e) and e[0] <= first_real])
-            # Load-independent: the first probe it answered brought it back.
-            C.ok(nprobes == 1, "back at the first probe after reviving (%d probes)" % nprobes)
+            # Load-independent: the first probe it answered brought it back. Health is per
+            # worker, so each worker's own probe may arrive before the first real query
+            # (seen with 2 workers on a loaded machine): at most one probe per worker.
+            C.ok(1 <= nprobes <= workers, "back at the first probe after reviving (%d probes, "
+                 "%d workers)" % (nprobes, workers))
             # 2 intervals; the 0.5 s margin is for a loaded machine (timers, Python threads).
             C.ok(first_real - t0 <= 2 * HEALTH_S + 0.5,
                  "back in use %.3f s after it answers, want <= %.1f s (2 health-checks)"
