@@ -438,6 +438,41 @@ def http_request(port, method, path, body=None, headers=None, timeout=5.0):
     return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
 
 
+def start_nsd(dirpath, zone, zone_text, extra_server=""):
+    """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
+    from zone_text, files in dirpath (created). Waits until it answers www.<zone> A.
+    Returns (process, port); the caller terminates the process."""
+    os.makedirs(dirpath, exist_ok=True)
+    port = free_port()
+    with open(os.path.join(dirpath, "zone"), "w") as f:
+        f.write(zone_text)
+    conf = os.path.join(dirpath, "nsd.conf")
+    d = dirpath
+    with open(conf, "w") as f:
+        f.write("server:\n  ip-address: 127.0.0.1@%d\n  server-count: 1\n  do-ip6: no\n"
+                "  username: \"\"\n  chroot: \"\"\n  zonesdir: \"%s\"\n  database: \"\"\n"
+                "  zonelistfile: \"%s/zone.list\"\n  xfrdfile: \"%s/xfrd.state\"\n"
+                "  xfrdir: \"%s\"\n  pidfile: \"%s/nsd.pid\"\n  verbosity: 0\n"
+                "  rrl-ratelimit: 0\n%s"
+                "remote-control:\n  control-enable: no\n"
+                "zone:\n  name: %s\n  zonefile: %s/zone\n"
+                % (port, d, d, d, d, d, extra_server, zone, d))
+    out = open(os.path.join(dirpath, "nsd.out"), "w")
+    proc = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    q = dns.message.make_query("www.%s." % zone, "A").to_wire()
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            udp_query(port, q, timeout=0.3)
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("nsd did not start on port %d (see %s/nsd.out)" % (port, dirpath))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "free-port":
         print(free_port(int(sys.argv[2])))

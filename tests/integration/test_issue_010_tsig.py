@@ -37,44 +37,7 @@ KEY = "MyKey.Example."
 
 
 def start_nsd(tmp):
-    port = skytest.free_port()
-    with open(os.path.join(tmp, "zone"), "w") as f:
-        f.write(NSD_ZONE)
-    conf = os.path.join(tmp, "nsd.conf")
-    with open(conf, "w") as f:
-        f.write("""server:
-  ip-address: 127.0.0.1@%d
-  server-count: 1
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: "%s"
-  database: ""
-  zonelistfile: "%s/zone.list"
-  xfrdfile: "%s/xfrd.state"
-  xfrdir: "%s"
-  pidfile: "%s/nsd.pid"
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: skydns.local
-  zonefile: %s/zone
-""" % (port, tmp, tmp, tmp, tmp, tmp, tmp))
-    out = open(os.path.join(tmp, "nsd.out"), "w")
-    proc = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
-    q = dns.message.make_query("www.skydns.local.", "A").to_wire()
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        try:
-            udp_query(port, q, timeout=0.3)
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("nsd did not start")
+    return skytest.start_nsd(tmp, "skydns.local", NSD_ZONE)
 
 
 def dig(port, *extra):

@@ -27,6 +27,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skytest import SKYDNS, Checks, Skydns, free_port, udp_query  # noqa: E402
+import skytest  # noqa: E402
 from fakeup import FakeUpstream  # noqa: E402
 
 import dns.message  # noqa: E402
@@ -52,46 +53,7 @@ LIVE_IP, DEAD_IP = "192.0.2.1", "192.0.2.2"
 
 
 def start_nsd(tmp):
-    d = os.path.join(tmp, "nsd")
-    os.makedirs(d)
-    port = free_port()
-    with open(os.path.join(d, "zone"), "w") as f:
-        f.write(ZONE)
-    with open(os.path.join(d, "nsd.conf"), "w") as f:
-        f.write("""server:
-  ip-address: 127.0.0.1@%d
-  server-count: 1
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: "%s"
-  database: ""
-  zonelistfile: "%s/zone.list"
-  xfrdfile: "%s/xfrd.state"
-  xfrdir: "%s"
-  pidfile: "%s/nsd.pid"
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: example.test
-  zonefile: %s/zone
-""" % (port, d, d, d, d, d, d))
-    out = open(os.path.join(d, "out"), "w")
-    p = subprocess.Popen(["nsd", "-d", "-c", os.path.join(d, "nsd.conf")],
-                         stdout=out, stderr=subprocess.STDOUT)
-    q = dns.message.make_query("www.example.test.", "A").to_wire()
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        try:
-            udp_query(port, q, 0.3)
-            return p, port
-        except OSError:
-            time.sleep(0.05)
-    p.terminate()
-    p.wait()
-    raise RuntimeError("nsd did not start")
+    return skytest.start_nsd(os.path.join(tmp, "nsd"), "example.test", ZONE)
 
 
 class Dead:
