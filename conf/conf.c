@@ -343,6 +343,21 @@ static int make_addr(int family, const char *ip, uint16_t port, conf_addr_t *out
 	return 0;
 }
 
+void conf_format_addr(const conf_addr_t *a, char *out, size_t cap)
+{
+	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->sa;
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->sa;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->sa.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+		snprintf(out, cap, "%s:%u", ip, ntohs(v4->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, cap, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	}
+}
+
 int conf_parse_addr(const char *text, uint16_t default_port, conf_addr_t *out)
 {
 	char host[INET6_ADDRSTRLEN + 1];

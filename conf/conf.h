@@ -174,5 +174,8 @@ void conf_free(conf_t *c);
  */
 int conf_parse_addr(const char *text, uint16_t default_port, conf_addr_t *out);
 
+/** Format a as "ip:port" or "[ip6]:port", the text conf_parse_addr reads; "?" for a bad one. */
+void conf_format_addr(const conf_addr_t *a, char *out, size_t cap);
+
 /** Index of the local domain containing the wire name (lowercase), or -1. Longest match. */
 int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);

@@ -517,28 +517,13 @@ static struct health *health_of(forward_t *f, const struct inflight *e)
 	return &f->hs[f->groups[e->group].stat0 + e->cur];
 }
 
-static void addr_text(const conf_addr_t *a, char *buf, size_t cap)
-{
-	const struct sockaddr_in *v4 = (const void *)&a->sa;
-	const struct sockaddr_in6 *v6 = (const void *)&a->sa;
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (v4->sin_family == AF_INET) {
-		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "%s:%u", ip, ntohs(v4->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "[%s]:%u", ip, ntohs(v6->sin6_port));
-	}
-}
-
 static void health_log(forward_t *f, const struct inflight *e, bool up)
 {
 	char text[INET6_ADDRSTRLEN + 16];
 
 	if (!log_ratelimit_ok(&f->rl, 4))
 		return;
-	addr_text(&f->srv[f->groups[e->group].stat0 + e->cur].addr, text, sizeof(text));
+	conf_format_addr(&f->srv[f->groups[e->group].stat0 + e->cur].addr, text, sizeof(text));
 	if (up)
 		log_info("forward: upstream %s answers again, back in use", text);
 	else

@@ -294,26 +294,6 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 	return ret;
 }
 
-static void addr_text(const conf_addr_t *a, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (a->sa.ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		port = ntohs(s4->sin_port);
-		snprintf(out, cap, "%s:%u", ip, port);
-	} else {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		port = ntohs(s6->sin6_port);
-		snprintf(out, cap, "[%s]:%u", ip, port);
-	}
-}
-
 static void reload(daemon_t *d)
 {
 	char err[512] = "";
@@ -598,7 +578,7 @@ static int run_daemon(daemon_t *d)
 	}
 	raise_nofile(d->conf);
 	ret = server_start(&d->srv, d->conf, d->store);
-	addr_text(&d->conf->dns_addr, addr, sizeof(addr));
+	conf_format_addr(&d->conf->dns_addr, addr, sizeof(addr));
 	if (ret < 0) {
 		log_err("start: serving on %s: %s", addr, err_str(ret));
 		return 1;

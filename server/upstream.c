@@ -531,21 +531,6 @@ static void put(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-static void addr_text(const conf_addr_t *a, char *buf, size_t cap)
-{
-	const struct sockaddr_in *v4 = (const void *)&a->sa;
-	const struct sockaddr_in6 *v6 = (const void *)&a->sa;
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (v4->sin_family == AF_INET) {
-		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "%s:%u", ip, ntohs(v4->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "[%s]:%u", ip, ntohs(v6->sin6_port));
-	}
-}
-
 /* Rewrite the addresses only when the list may have changed (start, reload). */
 static void publish_addrs(upstream_t *u)
 {
@@ -559,7 +544,7 @@ static void publish_addrs(upstream_t *u)
 	for (size_t i = 0; i < n; i++) {
 		memset(words, 0, sizeof(words));
 		if (forward_server_stats(u->fwd, i, &s) == 0)
-			addr_text(&s.addr, (char *)words, sizeof(words));
+			conf_format_addr(&s.addr, (char *)words, sizeof(words));
 		for (size_t k = 0; k < 8; k++)
 			put(&u->pub[i].addr[k], words[k]);
 	}

@@ -712,6 +712,15 @@ static void test_parse_addr(void)
 	}
 	CHECK_EQ_INT(conf_parse_addr("10.0.0.1", 9001, &a), 0);
 	CHECK_EQ_INT(port_of(&a), 9001);
+
+	/* conf_format_addr writes what conf_parse_addr reads (logs, metrics labels). */
+	static const char *const round[] = {"127.0.0.1:5353", "[::1]:53", "[2001:db8::1]:8053"};
+	for (size_t i = 0; i < sizeof(round) / sizeof(round[0]); i++) {
+		char text[64];
+		CHECK_EQ_INT(conf_parse_addr(round[i], 53, &a), 0);
+		conf_format_addr(&a, text, sizeof(text));
+		CHECK(strcmp(text, round[i]) == 0);
+	}
 }
 
 static void wire(const char *text, uint8_t name[WIRE_NAME_MAX], size_t *len)
