@@ -438,6 +438,15 @@ def http_request(port, method, path, body=None, headers=None, timeout=5.0):
     return status, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
 
 
+def wait_api(port, within=10.0):
+    """True once the admin API on port answers /health 200, False after `within` seconds."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if http_request(port, "GET", "/health", timeout=1.0)[0] == 200:
+            return True
+        time.sleep(0.05)
+    return False
+
 def start_nsd(dirpath, zone, zone_text, extra_server=""):
     """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
     from zone_text, files in dirpath (created). Waits until it answers www.<zone> A.

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import dns.message
 import dns.rcode
 
-from skytest import SKYDNS, Checks, Skydns, free_port, http_request, udp_query
+from skytest import SKYDNS, Checks, Skydns, free_port, http_request, udp_query, wait_api
 
 c = Checks()
 JSON = {"Content-Type": "application/json"}
@@ -42,14 +42,6 @@ def dns_a(port, name):
         return dns.rcode.to_text(r.rcode())
     return r.answer[0][0].address
 
-
-def wait_api(port):
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        if http_request(port, "GET", "/health", timeout=1.0)[0] == 200:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def metric_codes(port):

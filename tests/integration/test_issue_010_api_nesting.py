@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import dns.message
 import dns.rcode
 
-from skytest import Checks, Skydns, free_port, http_request, udp_query
+from skytest import Checks, Skydns, free_port, http_request, udp_query, wait_api
 
 c = Checks()
 JSON = {"Content-Type": "application/json"}
@@ -34,13 +34,6 @@ def dns_a(port, name):
         return None
     return r.answer[0][0].address
 
-
-def wait_api(port):
-    for _ in range(100):
-        if http_request(port, "GET", "/health", timeout=1.0)[0] == 200:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 api = free_port()

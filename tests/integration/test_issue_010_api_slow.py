@@ -18,21 +18,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from skytest import Checks, Skydns, free_port, http_request
+from skytest import Checks, Skydns, free_port, http_request, wait_api
 
 SLOW = 12
 TRIES = 5
 HEALTH_S = 1.0  # the bound for a liveness probe
 c = Checks()
 
-
-def wait_api(port):
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        if http_request(port, "GET", "/health", timeout=1.0)[0] == 200:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def slow_client(port):
