@@ -6,6 +6,7 @@
  * config, SIGTERM drains for shutdown-grace then exits, SIGINT exits now.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -57,10 +58,11 @@ typedef struct {
 #define CHILD_BACKOFF_MAX_MS 30000
 #define CHILD_HEALTHY_MS 60000 /* a child that ran this long restarts at the minimum backoff */
 #define CHILD_STOP_MS 5000     /* SIGTERM, then SIGKILL after this */
+#define MAX_CHILDREN 4
 
 extern char **environ;
 
-/* A supervised child process (skydns-watch-etcd), restarted with backoff. */
+/* A supervised child process (a watcher or the probe), restarted with backoff. */
 typedef struct {
 	const char *name; /* executable name, looked up next to skydns first */
 	pid_t pid;	  /* 0: not running */
@@ -70,7 +72,10 @@ typedef struct {
 
 /* Everything main() owns while serving. */
 typedef struct {
-	child_t etcd; /* the etcd watcher, when [Etcd] etcd-servers is set */
+	/* The children the config enables (skydns-watch-etcd when [Etcd] etcd-servers is set,
+	 * ...), started after the sockets are bound; unused slots have no name. */
+	child_t children[MAX_CHILDREN];
+	unsigned nchildren;
 	conf_t *conf;
 	conf_t *api_conf; /* the conf api_start borrowed: kept until api_stop */
 	store_t *store;
@@ -347,14 +352,21 @@ static void drain(daemon_t *d, int sig)
 	}
 }
 
-/* The child's executable: $SKYDNS_<NAME> (tests), next to skydns, else $PATH. */
+/*
+ * The child's executable: the environment variable named after it (tests:
+ * skydns-watch-etcd -> $SKYDNS_WATCH_ETCD), next to skydns, else $PATH.
+ */
 static void child_path(const child_t *ch, char *out, size_t cap)
 {
-	char self[PATH_MAX];
+	char self[PATH_MAX], var[64];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	size_t i;
 
-	if (strcmp(ch->name, "skydns-watch-etcd") == 0 && getenv("SKYDNS_WATCH_ETCD")) {
-		snprintf(out, cap, "%s", getenv("SKYDNS_WATCH_ETCD"));
+	for (i = 0; ch->name[i] && i + 1 < sizeof(var); i++)
+		var[i] = ch->name[i] == '-' ? '_' : (char)toupper((unsigned char)ch->name[i]);
+	var[i] = 0;
+	if (getenv(var)) {
+		snprintf(out, cap, "%s", getenv(var));
 		return;
 	}
 	if (n > 0) {
@@ -477,6 +489,15 @@ static void child_stop(child_t *ch)
 	ch->pid = 0;
 }
 
+/* Supervise the child named name from now on: start it at once. */
+static void child_add(daemon_t *d, const char *name)
+{
+	child_t *ch = &d->children[d->nchildren++];
+
+	*ch = (child_t){.name = name, .backoff_ms = CHILD_BACKOFF_MIN_MS};
+	child_start(d, ch);
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
@@ -484,11 +505,17 @@ static void serve_loop(daemon_t *d)
 	for (;;) {
 		uint64_t now = mono_ms();
 		int wait = now < next_check ? (int)(next_check - now) : 0;
-		int due = child_due_ms(&d->etcd);
+		int due = INT_MAX;
+
+		for (unsigned i = 0; i < d->nchildren; i++) {
+			int t = child_due_ms(&d->children[i]);
+			due = t < due ? t : due;
+		}
 		int sig = next_signal(d->sfd, due < wait ? due : wait);
 
 		server_check(d->srv);
-		child_check(d, &d->etcd);
+		for (unsigned i = 0; i < d->nchildren; i++)
+			child_check(d, &d->children[i]);
 		if (sig == SIGHUP)
 			reload(d);
 		else if (sig == SIGTERM || sig == SIGINT) {
@@ -596,15 +623,13 @@ static int run_daemon(daemon_t *d)
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s", addr);
 	if ((ret = notify_send(state)) < 0)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
-	if (d->conf->etcd_servers) {
-		d->etcd =
-		    (child_t){.name = "skydns-watch-etcd", .backoff_ms = CHILD_BACKOFF_MIN_MS};
-		child_start(d, &d->etcd);
-	}
+	if (d->conf->etcd_servers)
+		child_add(d, "skydns-watch-etcd");
 	serve_loop(d);
 	notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
-	child_stop(&d->etcd);
+	for (unsigned i = 0; i < d->nchildren; i++)
+		child_stop(&d->children[i]);
 	return 0;
 }
 
