@@ -14,6 +14,7 @@
 
 struct conf;
 struct store;
+struct store_rtxn;
 
 typedef struct api api_t;
 
@@ -51,6 +52,17 @@ typedef struct {
 	/* Fill out[0..cap) with the upstream servers' counters. @return entries
 	 * written. May be NULL (no per-upstream metrics). */
 	size_t (*upstreams)(void *ctx, api_upstream_t *out, size_t cap);
+	/* Answer the DNS query req[0..reqlen) the way a worker would, from the
+	 * read snapshot `txn` under `conf`, into resp[0..cap) (the status
+	 * page's lookup box). Runs on the calling API thread with its own
+	 * query state: no worker is asked or waited for, nothing is sent
+	 * upstream, and the workers' counters do not move.
+	 * @return 0 (*resplen bytes in resp), 1 (the name is not local: a
+	 * worker would forward it), or <0 (not a query it can answer). May be
+	 * NULL (the lookup route answers 404). */
+	int (*answer)(void *ctx, const struct conf *conf, struct store_rtxn *txn,
+		      const uint8_t *req, size_t reqlen, uint8_t *resp, size_t cap,
+		      size_t *resplen);
 	void *ctx;
 } api_hooks_t;
 

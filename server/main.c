@@ -29,6 +29,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/notify.h"
+#include "server/query.h"
 #include "server/server.h"
 #include "server/upstream.h"
 #include "store/store.h"
@@ -297,6 +298,30 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 	}
 	free(e);
 	return ret;
+}
+
+/*
+ * The status page's lookup box: the real query_process on the API thread's
+ * own snapshot and query state, so the answer is what a worker would send
+ * (health, selection, CNAME chase, wildcards) without asking a worker.
+ * Seeded from the clock: rotation order is all the seed decides here.
+ */
+static int api_answer_hook(void *ctx, const conf_t *conf, store_rtxn_t *txn, const uint8_t *req,
+			   size_t reqlen, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	query_client_t cl = {.addr = {127, 0, 0, 1}, .addrlen = 4, .tcp = true};
+	query_ctx_t *qc = malloc(sizeof(*qc));
+	query_t q;
+	int ret;
+
+	(void)ctx;
+	if (!qc)
+		return -ENOMEM;
+	query_ctx_init(qc, conf, mono_ms());
+	qc->txn = txn;
+	ret = query_process(qc, req, reqlen, &cl, resp, cap, resplen, &q);
+	free(qc);
+	return ret == QUERY_REPLY ? 0 : ret == QUERY_FORWARD ? 1 : -EINVAL;
 }
 
 static void reload(daemon_t *d)
@@ -594,7 +619,8 @@ static int run_daemon(daemon_t *d)
 {
 	api_hooks_t hooks = {.query_stats = api_stats_hook,
 			     .top_names = api_top_hook,
-			     .upstreams = api_upstreams_hook};
+			     .upstreams = api_upstreams_hook,
+			     .answer = api_answer_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 
