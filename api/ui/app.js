@@ -2,6 +2,7 @@
 // history here (the server sends cumulative counters; rates are deltas), draws
 // the graphs on canvas, and fills the tables. No library, no other origin: the
 // server's CSP allows nothing but 'self'. Data goes into the DOM as text only.
+(() => {
 'use strict';
 
 const POLL_MS = 1000;
@@ -75,9 +76,12 @@ function draw(chart, fixedMax) {
   const g = cv.getContext('2d');
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  const now = Date.now(), t0 = now - HISTORY_MS;
-  let max = 0, points = 0;
-  for (const n of names) for (const [, v] of s[n]) { if (v > max) max = v; points++; }
+  // The time axis grows with the history, from one minute up to HISTORY_MS.
+  let max = 0, points = 0, first = Date.now();
+  for (const n of names) for (const [t, v] of s[n]) { if (v > max) max = v; if (t < first) first = t; points++; }
+  const now = Date.now();
+  const span = Math.min(HISTORY_MS, Math.max(60000, Math.ceil((now - first) / 60000) * 60000));
+  const t0 = now - span;
   max = fixedMax || niceMax(max);
   const left = 44, bottom = h - 16, top = 6, right = w - 6;
   g.strokeStyle = '#e3e6eb'; g.fillStyle = '#6b7280'; g.font = '10px system-ui, sans-serif';
@@ -87,9 +91,11 @@ function draw(chart, fixedMax) {
     g.beginPath(); g.moveTo(left, y); g.lineTo(right, y); g.stroke();
     g.fillText(fmt(max * i / 4), 2, y + 3);
   }
-  for (let m = 0; m <= 10; m += 2) {
-    const x = right - (right - left) * m / 10;
-    g.fillText(m === 0 ? 'now' : '-' + m + 'm', x - 10, h - 3);
+  const mins = span / 60000, stepS = mins <= 1 ? 15 : mins <= 4 ? 60 : 120;
+  for (let sec = 0; sec <= span / 1000; sec += stepS) {
+    const x = right - (right - left) * sec * 1000 / span;
+    const label = sec === 0 ? 'now' : sec < 60 ? '-' + sec + 's' : '-' + sec / 60 + 'm';
+    g.fillText(label, Math.min(x - 8, right - 18), h - 3);
   }
   const legend = $('l-' + chart);
   legend.textContent = '';
@@ -97,7 +103,7 @@ function draw(chart, fixedMax) {
     const pts = s[n], color = COLORS[i % COLORS.length];
     g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
     pts.forEach(([t, v], k) => {
-      const x = left + (right - left) * (t - t0) / HISTORY_MS;
+      const x = left + (right - left) * (t - t0) / span;
       const y = bottom - (bottom - top) * Math.min(v, max) / max;
       if (k === 0) g.moveTo(x, y); else g.lineTo(x, y);
     });
@@ -408,3 +414,4 @@ document.addEventListener('DOMContentLoaded', () => {
   $('lookup').addEventListener('submit', lookup);
   poll();
 });
+})();
