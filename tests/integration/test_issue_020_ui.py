@@ -361,6 +361,20 @@ def main_phase(work):
             c.ok(st == 200 and b"stats/live" in body, "GET /ui/app.js serves the script")
             st, _ = http_request(api, "GET", "/ui/nope.js")
             c.eq(st, 404, "GET /ui/nope.js")
+            # The lookup route on its own: sources, synthesized records, refusals.
+            st, body = http_request(api, "GET", "/skydns/lookup/nx?type=A")
+            j = json.loads(body) if st == 200 else {}
+            c.ok(j.get("rcode") == "NXDOMAIN" and j["authority"][0]["type"] == "SOA"
+                 and j["authority"][0]["sources"] == [], "lookup nx: NXDOMAIN, SOA synthesized: %s" % body)
+            st, body = http_request(api, "GET", "/skydns/lookup/db.skydns.local.?type=A")
+            j = json.loads(body) if st == 200 else {}
+            c.ok([a["value"] for a in j.get("answer", [])] == ["10.0.0.3"],
+                 "lookup of a name whose only address is DOWN fails open, as workers do: %s" % body)
+            for path, want in (("/skydns/lookup/web?type=BOGUS", 400),
+                               ("/skydns/lookup/a..b?type=A", 400)):
+                c.eq(http_request(api, "GET", path)[0], want, "GET %s" % path)
+            c.eq(http_request(api, "POST", "/skydns/lookup/web", b"{}",
+                              {"Content-Type": "application/json"})[0], 405, "POST lookup")
     finally:
         if br is not None:
             br.close()
