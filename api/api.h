@@ -40,6 +40,15 @@ typedef struct {
 	bool healthy; /* every worker has it in use */
 } api_upstream_t;
 
+/* A child process skydns supervises (a watcher, the probe), as the status page shows it. */
+typedef struct {
+	char name[32];	   /* executable name, e.g. "skydns-watch-etcd" */
+	int pid;	   /* 0: not running (waiting to be restarted) */
+	int64_t since_ms;  /* unix ms of its last start, or of its exit when not running */
+	unsigned restarts; /* exits seen since skydns started */
+	int last_exit;	   /* exit status, -signal, or INT_MIN when it never exited */
+} api_child_t;
+
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
 	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
@@ -64,6 +73,11 @@ typedef struct {
 		      const uint8_t *req, size_t reqlen, uint8_t *resp, size_t cap,
 		      size_t *resplen);
 	void *ctx;
+	/* Fill out[0..cap) with the supervised children, from copies main publishes with
+	 * atomic stores (never waits for main). @return entries written. Called with
+	 * children_ctx. May be NULL (no process list). */
+	size_t (*children)(void *children_ctx, api_child_t *out, size_t cap);
+	void *children_ctx;
 } api_hooks_t;
 
 /**

@@ -16,6 +16,7 @@
  */
 #include "api/api_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -313,6 +314,26 @@ static json_t *top_json(api_t *api)
 	return arr;
 }
 
+static json_t *children_json(api_t *api)
+{
+	api_child_t ch[8];
+	json_t *arr = json_array();
+	size_t n;
+
+	if (!api->hooks.children)
+		return arr;
+	n = api->hooks.children(api->hooks.children_ctx, ch, sizeof(ch) / sizeof(ch[0]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s,s:b,s:i,s:I,s:i}", "name", ch[i].name, "running",
+				      ch[i].pid > 0, "pid", ch[i].pid, "since_ms",
+				      (json_int_t)ch[i].since_ms, "restarts", (int)ch[i].restarts);
+		if (o && ch[i].last_exit != INT_MIN)
+			json_object_set_new(o, "last_exit", json_integer(ch[i].last_exit));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 static bool want_names(struct mg_connection *c)
 {
 	const char *qs = mg_get_request_info(c)->query_string;
@@ -331,9 +352,10 @@ int api_live_handle(api_t *api, struct mg_connection *c)
 	memset(v, 0, sizeof(v));
 	if (api->hooks.query_stats)
 		api->hooks.query_stats(api->hooks.ctx, v, STATS_COUNT);
-	out = json_pack("{s:I,s:b,s:o,s:o,s:o}", "time_ms", (json_int_t)now_ms(CLOCK_REALTIME),
+	out = json_pack("{s:I,s:b,s:o,s:o,s:o,s:o}", "time_ms", (json_int_t)now_ms(CLOCK_REALTIME),
 			"ready", !atomic_load(&api->draining), "counters", counters_json(v),
-			"upstreams", upstreams_json(api), "top", top_json(api));
+			"upstreams", upstreams_json(api), "top", top_json(api), "processes",
+			children_json(api));
 	if (!out)
 		return api_reply_error(c, 500, "out of memory");
 	if ((ret = store_read_begin(api->store, &t)) < 0) {

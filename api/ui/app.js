@@ -260,10 +260,25 @@ function etcdPairs(g) {
 
 let prevWatch = {};
 
+const PROCESS_OF = { etcd: 'skydns-watch-etcd', k8s: 'skydns-watch-k8s', probe: 'skydns-probe' };
+
+// The supervised process behind a data source: running, or since when it is not.
+function processText(p) {
+  const since = p.since_ms ? ' since ' + new Date(p.since_ms).toLocaleTimeString() + ' (' + ago(p.since_ms) + ')' : '';
+  const exit = p.last_exit === undefined ? '' : p.last_exit < 0 ? 'killed by signal ' + -p.last_exit : 'exit status ' + p.last_exit;
+  const restarts = p.restarts ? ', ' + p.restarts + ' restart' + (p.restarts > 1 ? 's' : '') : '';
+  if (p.running) return 'running (pid ' + p.pid + ')' + since + restarts + (exit ? '; last ' + exit : '');
+  return 'NOT running' + since + (exit ? ' (' + exit + ')' : '') + restarts + '; skydns restarts it';
+}
+
 function watchers(cur) {
   const box = $('watchers');
   box.textContent = '';
-  const w = cur.watchers || {};
+  const w = Object.assign({}, cur.watchers || {});
+  const procs = {};
+  for (const p of cur.processes || []) procs[p.name] = p;
+  for (const name of Object.keys(procs))
+    if (!Object.values(PROCESS_OF).includes(name)) w[name] = { enabled: true };
   const keys = Object.keys(w);
   if (!keys.length) box.append(el('p', 'No watcher or probe is configured.', 'muted'));
   for (const name of keys) {
@@ -278,11 +293,19 @@ function watchers(cur) {
     if (name === 'etcd') pairs = etcdPairs(g);
     else pairs = Object.keys(g).filter((k) => k !== 'enabled').sort().map((k) => [k, g[k]]);
     if (!pairs.length) pairs = [['state', 'publishes no state in the store (not in this build)']];
+    const proc = procs[PROCESS_OF[name] || name];
+    if (proc) pairs.unshift(['process', processText(proc)]);
     kvRows(t, pairs);
     card.append(t);
     box.append(card);
   }
   prevWatch = w;
+}
+
+function wide(text, span) {
+  const td = el('td', text, 'muted');
+  td.colSpan = span;
+  return td;
 }
 
 function upstreams(cur) {
@@ -292,7 +315,7 @@ function upstreams(cur) {
       u.srtt_ms + ' ms', u.queries, u.timeouts, u.errors]);
     tr.dataset.server = u.server;
     return tr;
-  }) : [row([el('td', 'No upstream servers (forwarding off, or none asked yet).', 'muted')])]);
+  }) : [row([wide('No upstream servers (forwarding off, or none asked yet).', 6)])]);
 }
 
 function top(cur) {

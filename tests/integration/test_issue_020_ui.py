@@ -18,7 +18,10 @@ DOM, never the page's own variables:
   - with api-token set, the page asks for the token, sends it as an
     Authorization header once given, and never puts it in a URL; a foreign
     Host or Origin is refused for the page as for the API.
-It also measures what polling costs skydns (printed, with a loose bound).
+It also measures what polling costs skydns (printed, with a loose bound), and,
+with a real etcd, checks the watcher's card (synced at etcd's revision, its
+process killed and restarted) and a lookup naming etcd as the source.
+SKYDNS_UI_SCREENSHOT=/path.png saves screenshots of the page.
 Skips (77) when chromium or python3-websocket is missing.
 """
 import base64
@@ -450,6 +453,17 @@ def etcd_phase(work):
         c.ok(kv.get("state") == "synced" and kv.get("applied revision") == str(rev)
              and kv.get("behind by") == "0 revisions",
              "the etcd card: synced at revision %d: %s" % (rev, kv))
+        c.ok(kv.get("process", "").startswith("running (pid"), "the watcher process is shown running: %r"
+             % kv.get("process"))
+        # A watcher that dies: the card says so (and that skydns restarted it).
+        procs = {p["name"]: p for p in (live(d.api_port) or {}).get("processes", [])}
+        pid = procs.get("skydns-watch-etcd", {}).get("pid", 0)
+        c.ok(pid > 0, "/skydns/stats/live lists the watcher process: %s" % procs)
+        if pid > 0:
+            os.kill(pid, 9)
+            txt = br.wait("(() => { const c = document.querySelector('.watcher[data-source=\"etcd\"]');"
+                          " return c && c.textContent.includes('killed by signal 9') ? c.textContent : ''; })()", 15)
+            c.ok(txt and "1 restart" in txt, "the card shows the watcher was killed and restarted: %r" % txt)
         br.js("document.getElementById('lk-name').value = 'svc';"
               "document.getElementById('lookup').requestSubmit(); true")
         rows = br.wait("(() => { const t = document.getElementById('lk-table');"
@@ -459,6 +473,9 @@ def etcd_phase(work):
         c.eq(got, [("10.9.0.1", "etcd"), ("10.9.0.2", "etcd")],
              "lookup of an etcd name: both addresses, source etcd")
         c.ok(not br.errors(), "no console errors (etcd mode): %s" % br.errors()[:3])
+        shot = os.environ.get("SKYDNS_UI_SCREENSHOT")
+        if shot:
+            br.screenshot(shot[:-4] + "-etcd.png" if shot.endswith(".png") else shot + "-etcd")
     finally:
         if br is not None:
             br.close()
