@@ -22,7 +22,10 @@ BUILD_PKGS=(build-essential cmake pkg-config liburing-dev libldns-dev liblmdb-de
 # dig, for the README's example against the running demo server
 RUN_PKGS=(dnsutils)
 TEST_PKGS=(dnsutils knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython
-	clang libclang-rt-14-dev etcd-server etcd-client curl lmdb-utils unbound iproute2 procps openssl clang-format)
+	clang libclang-rt-14-dev etcd-server etcd-client curl lmdb-utils unbound iproute2 procps openssl clang-format
+	chromium python3-websocket prometheus)
+# chromium + python3-websocket: the status page's browser test (DevTools protocol);
+# prometheus: promtool, which checks conf/monitoring's alerting rules.
 
 CONF=conf/skydns.conf
 SKYDNS=./build/server/skydns
@@ -59,7 +62,7 @@ stop_new_services() {
 	local pkg svc
 	for pkg in "$@"; do
 		case $pkg in
-		nsd | knot | unbound) svc=$pkg ;;
+		nsd | knot | unbound | prometheus) svc=$pkg ;;
 		etcd-server) svc=etcd ;;
 		*) continue ;;
 		esac

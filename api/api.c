@@ -83,6 +83,12 @@ int api_code_of_slot(unsigned i)
 int api_reply_text(struct mg_connection *c, int status, const char *ctype, const char *body,
 		   size_t len)
 {
+	return api_reply_headers(c, status, ctype, NULL, body, len);
+}
+
+int api_reply_headers(struct mg_connection *c, int status, const char *ctype, const char *extra,
+		      const char *body, size_t len)
+{
 	api_t *api = mg_get_request_info(c)->user_data;
 
 	/* Every reply passes here, so this is the one place that counts them. */
@@ -93,8 +99,8 @@ int api_reply_text(struct mg_connection *c, int status, const char *ctype, const
 	 */
 	mg_printf(c,
 		  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-		  status, status_text(status), ctype, len);
+		  "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		  status, status_text(status), ctype, len, extra ? extra : "");
 	mg_write(c, body, len);
 	return status;
 }
@@ -315,6 +321,16 @@ static int route_skydns(api_t *api, struct mg_connection *c, const char *method,
 		return api_status_handle(api, c, method, "");
 	if (strncmp(p, "stats/top/", 10) == 0)
 		return api_top_handle(api, c, method, p + 10);
+	if (strcmp(p, "stats/live") == 0) {
+		if (strcmp(method, "GET") != 0)
+			return api_reply_error(c, 405, "method %s not allowed here", method);
+		return api_live_handle(api, c);
+	}
+	if (strncmp(p, "lookup/", 7) == 0) {
+		if (strcmp(method, "GET") != 0)
+			return api_reply_error(c, 405, "method %s not allowed here", method);
+		return api_lookup_handle(api, c, p + 7);
+	}
 	if (strcmp(p, "stats") == 0 || strcmp(p, "stats/") == 0) {
 		if (strcmp(method, "GET") != 0)
 			return api_reply_error(c, 405, "method %s not allowed here", method);
@@ -353,6 +369,8 @@ static int on_request(struct mg_connection *c, void *cbdata)
 	const char *method = ri->request_method ? ri->request_method : "";
 	int ret;
 
+	if ((ret = api_ui_handle(api, c, method, uri)) != 0)
+		return ret;
 	if (strncmp(uri, "/skydns/", 8) != 0)
 		return route_plain(api, c, method, uri);
 	/* Without a token nothing else tells a browser page from the admin. */

@@ -14,6 +14,7 @@
 
 struct conf;
 struct store;
+struct store_rtxn;
 
 typedef struct api api_t;
 
@@ -39,6 +40,15 @@ typedef struct {
 	bool healthy; /* every worker has it in use */
 } api_upstream_t;
 
+/* A child process skydns supervises (a watcher, the probe), as the status page shows it. */
+typedef struct {
+	char name[32];	   /* executable name, e.g. "skydns-watch-etcd" */
+	int pid;	   /* 0: not running (waiting to be restarted) */
+	int64_t since_ms;  /* unix ms of its last start, or of its exit when not running */
+	unsigned restarts; /* exits seen since skydns started */
+	int last_exit;	   /* exit status, -signal, or INT_MIN when it never exited */
+} api_child_t;
+
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
 	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
@@ -51,7 +61,23 @@ typedef struct {
 	/* Fill out[0..cap) with the upstream servers' counters. @return entries
 	 * written. May be NULL (no per-upstream metrics). */
 	size_t (*upstreams)(void *ctx, api_upstream_t *out, size_t cap);
+	/* Answer the DNS query req[0..reqlen) the way a worker would, from the
+	 * read snapshot `txn` under `conf`, into resp[0..cap) (the status
+	 * page's lookup box). Runs on the calling API thread with its own
+	 * query state: no worker is asked or waited for, nothing is sent
+	 * upstream, and the workers' counters do not move.
+	 * @return 0 (*resplen bytes in resp), 1 (the name is not local: a
+	 * worker would forward it), or <0 (not a query it can answer). May be
+	 * NULL (the lookup route answers 404). */
+	int (*answer)(void *ctx, const struct conf *conf, struct store_rtxn *txn,
+		      const uint8_t *req, size_t reqlen, uint8_t *resp, size_t cap,
+		      size_t *resplen);
 	void *ctx;
+	/* Fill out[0..cap) with the supervised children, from copies main publishes with
+	 * atomic stores (never waits for main). @return entries written. Called with
+	 * children_ctx. May be NULL (no process list). */
+	size_t (*children)(void *children_ctx, api_child_t *out, size_t cap);
+	void *children_ctx;
 } api_hooks_t;
 
 /**

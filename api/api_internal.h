@@ -16,6 +16,7 @@
 struct mg_connection;
 struct mg_context;
 struct json_t;
+struct store_rtxn;
 
 /* HTTP statuses counted for skydns_api_requests_total; the last slot counts any other. */
 #define API_CODES_LIST 200, 201, 400, 401, 403, 404, 405, 408, 409, 413, 415, 421, 500, 503
@@ -32,6 +33,11 @@ struct api {
 	char **hosts; /* owned: Host values a tokenless API accepts (guard.c) */
 	size_t nhosts;
 	_Atomic unsigned long long replies[API_NCODES]; /* by status, see api_code_slot() */
+	/* /skydns/stats/live counts the store's names (a walk of the whole store) at most
+	 * once per API_LIVE_NAMES_MS, by whichever request wins names_at; others reuse it. */
+	_Atomic int64_t names_at;   /* monotonic ms of the last count, 0 = never */
+	_Atomic long names;	    /* that count */
+	_Atomic uint64_t names_gen; /* the generation it was counted at */
 };
 
 /* Index into api->replies for an HTTP status. */
@@ -47,6 +53,9 @@ int api_reply_error(struct mg_connection *c, int status, const char *fmt, ...)
 /* Reply with a plain text body (Prometheus). */
 int api_reply_text(struct mg_connection *c, int status, const char *ctype, const char *body,
 		   size_t len);
+/* api_reply_text with extra header lines (each ending in CRLF; borrowed, may be NULL). */
+int api_reply_headers(struct mg_connection *c, int status, const char *ctype, const char *extra,
+		      const char *body, size_t len);
 /* Map a project error code to an HTTP status and reply. */
 int api_reply_err_code(struct mg_connection *c, int code, const char *what);
 
@@ -77,3 +86,14 @@ int api_status_handle(api_t *api, struct mg_connection *c, const char *method, c
 int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest);
 int api_metrics_handle(api_t *api, struct mg_connection *c);
 int api_top_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);
+/* GET /skydns/stats/live (live.c): the status page's one data source. */
+int api_live_handle(api_t *api, struct mg_connection *c);
+/* GET /skydns/lookup/<name>?type=T (lookup.c): what skydns answers, with record sources. */
+int api_lookup_handle(api_t *api, struct mg_connection *c, const char *rest);
+/* GET / and /ui (ui.c): the status page, compiled in. @return 0 when `uri` is not its. */
+int api_ui_handle(api_t *api, struct mg_connection *c, const char *method, const char *uri);
+
+/* Count the names holding records in a snapshot (a walk of the whole store). @return >= 0. */
+long api_count_names(struct store_rtxn *t);
+/* Text of rcode 0..15 ("NOERROR", ...). */
+const char *api_rcode_name(unsigned rcode);

@@ -62,12 +62,17 @@ static int count_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rr
 	return 0;
 }
 
-static long count_names(store_rtxn_t *t)
+long api_count_names(store_rtxn_t *t)
 {
 	count_t c = {0};
 	int ret = store_iter(t, NULL, 0, count_cb, &c);
 
-	return ret < 0 ? ret : c.count;
+	return ret < 0 ? 0 : c.count;
+}
+
+const char *api_rcode_name(unsigned rcode)
+{
+	return rcode_names[rcode & 15];
 }
 
 /* Store facts for stats and metrics; zeros when the store cannot be read. */
@@ -80,9 +85,7 @@ static void store_facts(api_t *api, uint64_t *gen, long *names)
 	if (store_read_begin(api->store, &t) < 0)
 		return;
 	*gen = store_generation(t);
-	*names = count_names(t);
-	if (*names < 0)
-		*names = 0;
+	*names = api_count_names(t);
 	store_read_end(t);
 }
 

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/notify.h"
+#include "server/query.h"
 #include "server/server.h"
 #include "server/upstream.h"
 #include "store/store.h"
@@ -68,6 +70,13 @@ typedef struct {
 	pid_t pid;	  /* 0: not running */
 	uint64_t started_ms, next_start_ms;
 	unsigned backoff_ms;
+	/* Published for the status page: main writes, API threads read (api_children_hook).
+	 * pub_name is stored last, so a reader that sees it sees the slot set up. */
+	_Atomic(const char *) pub_name;
+	_Atomic int pub_pid;	       /* 0: not running */
+	_Atomic int64_t pub_since_ms;  /* unix ms of the last start or exit */
+	_Atomic unsigned pub_restarts; /* exits seen */
+	_Atomic int pub_exit;	       /* last exit: status, -signal, or INT_MIN (none yet) */
 } child_t;
 
 /* Everything main() owns while serving. */
@@ -299,6 +308,50 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 	return ret;
 }
 
+/*
+ * The status page's lookup box: the real query_process on the API thread's
+ * own snapshot and query state, so the answer is what a worker would send
+ * (health, selection, CNAME chase, wildcards) without asking a worker.
+ * Seeded from the clock: rotation order is all the seed decides here.
+ */
+static int api_answer_hook(void *ctx, const conf_t *conf, store_rtxn_t *txn, const uint8_t *req,
+			   size_t reqlen, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	query_client_t cl = {.addr = {127, 0, 0, 1}, .addrlen = 4, .tcp = true};
+	query_ctx_t *qc = malloc(sizeof(*qc));
+	query_t q;
+	int ret;
+
+	(void)ctx;
+	if (!qc)
+		return -ENOMEM;
+	query_ctx_init(qc, conf, mono_ms());
+	qc->txn = txn;
+	ret = query_process(qc, req, reqlen, &cl, resp, cap, resplen, &q);
+	free(qc);
+	return ret == QUERY_REPLY ? 0 : ret == QUERY_FORWARD ? 1 : -EINVAL;
+}
+
+static size_t api_children_hook(void *ctx, api_child_t *out, size_t cap)
+{
+	daemon_t *d = ctx;
+	size_t n = 0;
+
+	for (unsigned i = 0; i < MAX_CHILDREN && n < cap; i++) {
+		child_t *ch = &d->children[i];
+		const char *name = atomic_load(&ch->pub_name);
+		if (!name)
+			continue;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", name);
+		out[n].pid = atomic_load(&ch->pub_pid);
+		out[n].since_ms = atomic_load(&ch->pub_since_ms);
+		out[n].restarts = atomic_load(&ch->pub_restarts);
+		out[n].last_exit = atomic_load(&ch->pub_exit);
+		n++;
+	}
+	return n;
+}
+
 static void reload(daemon_t *d)
 {
 	char err[512] = "";
@@ -387,6 +440,21 @@ static void child_path(const child_t *ch, char *out, size_t cap)
  * process opened (LMDB: no env across fork); it opens its own. It starts with
  * no blocked signals and default handlers, unlike our threads.
  */
+static int64_t real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the status page shows of a child: running or not, since when. */
+static void child_publish(child_t *ch, pid_t pid)
+{
+	atomic_store(&ch->pub_pid, (int)pid);
+	atomic_store(&ch->pub_since_ms, real_ms());
+}
+
 static void child_start(daemon_t *d, child_t *ch)
 {
 	char path[PATH_MAX + 64];
@@ -421,6 +489,7 @@ static void child_start(daemon_t *d, child_t *ch)
 		return;
 	}
 	ch->pid = pid;
+	child_publish(ch, pid);
 	log_info("child: started %s (pid %d)", path, (int)pid);
 }
 
@@ -447,6 +516,10 @@ static void child_check(daemon_t *d, child_t *ch)
 				 ch->name, (int)ch->pid, WEXITSTATUS(status),
 				 (unsigned long long)ran, ch->backoff_ms);
 		ch->pid = 0;
+		atomic_store(&ch->pub_exit,
+			     WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status));
+		atomic_fetch_add(&ch->pub_restarts, 1);
+		child_publish(ch, 0);
 		ch->next_start_ms = mono_ms() + ch->backoff_ms;
 		ch->backoff_ms = ch->backoff_ms * 2 > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS
 									   : ch->backoff_ms * 2;
@@ -494,7 +567,11 @@ static void child_add(daemon_t *d, const char *name)
 {
 	child_t *ch = &d->children[d->nchildren++];
 
-	*ch = (child_t){.name = name, .backoff_ms = CHILD_BACKOFF_MIN_MS};
+	ch->name = name;
+	ch->pid = 0;
+	ch->backoff_ms = CHILD_BACKOFF_MIN_MS;
+	atomic_store(&ch->pub_exit, INT_MIN);
+	atomic_store(&ch->pub_name, name);
 	child_start(d, ch);
 }
 
@@ -594,7 +671,9 @@ static int run_daemon(daemon_t *d)
 {
 	api_hooks_t hooks = {.query_stats = api_stats_hook,
 			     .top_names = api_top_hook,
-			     .upstreams = api_upstreams_hook};
+			     .upstreams = api_upstreams_hook,
+			     .answer = api_answer_hook,
+			     .children = api_children_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 
@@ -611,6 +690,7 @@ static int run_daemon(daemon_t *d)
 		return 1;
 	}
 	hooks.ctx = d->srv;
+	hooks.children_ctx = d;
 	ret = api_start(&d->api, d->conf, d->store, &hooks);
 	if (ret < 0) {
 		log_err("start: api: %s", err_str(ret));

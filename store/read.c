@@ -477,6 +477,34 @@ int store_source_find(store_rtxn_t *t, const char *source)
 	return *(const uint8_t *)v.mv_data;
 }
 
+int store_source_name(store_rtxn_t *t, int id, char *out, size_t cap)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k = {4, (void *)"src:"}, v;
+	int rc, ret = ERR_NOTFOUND;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->meta, &cur)) != 0)
+		return store_mdb_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > 4 && memcmp(k.mv_data, "src:", 4) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != 1 || *(const uint8_t *)v.mv_data != id)
+			continue;
+		if (k.mv_size - 4 >= cap) {
+			ret = ERR_TOOBIG;
+			break;
+		}
+		memcpy(out, (const char *)k.mv_data + 4, k.mv_size - 4);
+		out[k.mv_size - 4] = '\0';
+		ret = 0;
+		break;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		ret = store_mdb_err(rc);
+	mdb_cursor_close(cur);
+	return ret;
+}
+
 int store_source_has_data(store_rtxn_t *t, int src)
 {
 	uint8_t first = (uint8_t)src;

@@ -262,6 +262,12 @@ int store_name_sources(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint6
 int store_source_has_data(store_rtxn_t *t, int src);
 /** Look up a source's id without creating it. @return id (>=0) or ERR_NOTFOUND. */
 int store_source_find(store_rtxn_t *t, const char *source);
+/**
+ * The name of source id `id` (the inverse of store_source_find), into out[0..cap).
+ * A walk over the source table (at most 64 entries): for reports, not for queries.
+ * @return 0, ERR_NOTFOUND (no such id), ERR_TOOBIG (cap too small), ERR_STORE.
+ */
+int store_source_name(store_rtxn_t *t, int id, char *out, size_t cap);
 
 /* ---- write side ---- */
 

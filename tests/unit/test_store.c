@@ -191,6 +191,14 @@ static void test_sources(store_t *s)
 	CHECK_EQ_INT(store_read_begin(s, &t), 0);
 	CHECK_EQ_INT(store_source_find(t, "etcd"), etcd);
 	CHECK_EQ_INT(store_source_find(t, "k8s"), ERR_NOTFOUND);
+	/* The inverse, for the status page's record sources. */
+	char sname[STORE_SOURCE_MAX];
+	CHECK_EQ_INT(store_source_name(t, etcd, sname, sizeof(sname)), 0);
+	CHECK(strcmp(sname, "etcd") == 0);
+	CHECK_EQ_INT(store_source_name(t, api, sname, sizeof(sname)), 0);
+	CHECK(strcmp(sname, "api") == 0);
+	CHECK_EQ_INT(store_source_name(t, 63, sname, sizeof(sname)), ERR_NOTFOUND);
+	CHECK_EQ_INT(store_source_name(t, etcd, sname, 4), ERR_TOOBIG);
 	nm_t n = nm("www.example.");
 	CHECK_EQ_INT(wire_name_to_key(n.b, n.n, key, &klen), 0);
 	CHECK_EQ_INT(store_name_sources(t, key, klen, &mask), 0);
