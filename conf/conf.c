@@ -914,7 +914,7 @@ static const keydef_t keys[] = {
     {SEC_PROBE, NAMES("rise"), set_uint, F(rise), 1, 100},
     {SEC_PROBE, NAMES("fall"), set_uint, F(fall), 1, 100},
     {SEC_PROBE, NAMES("icmp"), set_bool, F(icmp), 0, 0},
-    {SEC_PROBE, NAMES("max-checks"), set_uint, F(max_checks), 1, 65535},
+    {SEC_PROBE, NAMES("max-checks"), set_uint, F(max_checks), 16, 65535},
     {SEC_PROBE, NAMES("id"), set_str, F(probe_id), 0, 0},
 };
 

@@ -13,7 +13,8 @@
  *    its key when its lease expires; the others see it gone within a second.
  *  - Changes are written as <ip-monitor-path><ip> = the existing value with
  *    "status" and "source":"probe" set, in txns of up to 128 puts; a value
- *    without "source":"probe" is a manual statement and holds the address.
+ *    without "source":"probe" is a manual statement and holds the address
+ *    (read again right before each batch, and every 5 s to see one deleted).
  * The local store still supplies the addresses (the etcd watcher fills it).
  */
 #include "probe/pmode.h"
@@ -34,7 +35,8 @@
 
 #define PEERS_MAX 256
 #define LIST_MS 1000
-#define TXN_OPS 128 /* etcd's default --max-txn-ops */
+#define STORED_MS 5000 /* re-read every status value: a manual one deleted meanwhile */
+#define TXN_OPS 128    /* etcd's default --max-txn-ops */
 
 typedef struct {
 	uint8_t addr[16];
@@ -49,7 +51,7 @@ struct pmode_etcd {
 	etcd_t *etcd;
 	int64_t lease;
 	unsigned ttl_s;
-	uint64_t next_keep_ms, next_list_ms;
+	uint64_t next_keep_ms, next_list_ms, next_stored_ms;
 	char self[PROBE_STATS_ID_MAX + 512]; /* our key */
 	char prefix[512];		     /* <etcd-prefix>-probes/ */
 	char *peers[PEERS_MAX];		     /* live ids, sorted */
@@ -431,10 +433,15 @@ int pmode_etcd_tick(pmode_t *m)
 		e->next_list_ms = now + LIST_MS;
 		if ((ret = list_peers(m)) < 0)
 			return 0;
-		e->need_stored = true; /* once a second: manual statements made meanwhile */
 	}
-	if (e->need_stored && read_stored(m) == 0)
+	/* A write reads the values it replaces anyway (a manual one is never overwritten);
+	 * this re-read finds manual statements deleted since, to state ours again. */
+	if (now >= e->next_stored_ms)
+		e->need_stored = true;
+	if (e->need_stored && read_stored(m) == 0) {
 		e->need_stored = false;
+		e->next_stored_ms = now + STORED_MS;
+	}
 	if (!e->need_stored)
 		flush(m);
 	return 0;

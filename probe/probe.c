@@ -145,20 +145,23 @@ int probe_new(probe_t **out, const probe_conf_t *c, probe_stats_t *stats)
 		return p ? ERR_INVAL : -ENOMEM;
 	}
 	p->c = *c;
+	/* One round needs every port and the echo at once; fewer slots would starve it. */
+	if (p->c.max_checks < PROBE_PORTS_MAX + 1)
+		p->c.max_checks = PROBE_PORTS_MAX + 1;
 	p->st = stats;
 	p->icmp4 = p->icmp6 = -1;
 	p->head = p->tail = -1;
 	p->icmp_id = (uint16_t)getpid();
 	g_icmp_err[0] = 0;
-	p->slots = calloc(c->max_checks, sizeof(*p->slots));
-	p->freel = calloc(c->max_checks, sizeof(*p->freel));
+	p->slots = calloc(p->c.max_checks, sizeof(*p->slots));
+	p->freel = calloc(p->c.max_checks, sizeof(*p->freel));
 	if ((p->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || !p->slots || !p->freel) {
 		ret = p->ep < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
-	for (size_t i = 0; i < c->max_checks; i++) {
+	for (size_t i = 0; i < p->c.max_checks; i++) {
 		p->slots[i].fd = -1;
-		p->freel[p->nfree++] = (uint32_t)(c->max_checks - 1 - i);
+		p->freel[p->nfree++] = (uint32_t)(p->c.max_checks - 1 - i);
 	}
 	if (c->icmp) {
 		if ((ret = icmp_open(p, AF_INET, IPPROTO_ICMP, EV_ICMP4, &p->icmp4)) < 0)

@@ -44,7 +44,7 @@ typedef struct {
 	uint32_t interval_ms;
 	uint32_t timeout_ms;
 	unsigned rise, fall;
-	unsigned max_checks; /* attempts in flight, 1..65535 */
+	unsigned max_checks; /* attempts in flight, 1..65535 (raised to PROBE_PORTS_MAX + 1) */
 	bool icmp;
 } probe_conf_t;
 
