@@ -34,7 +34,8 @@ c = Checks()
 if not os.path.exists(os.path.join(skytest.BUILD, "server", "skydns-probe")):
     c.skip("skydns-probe is not built")
 
-bport, sport, aport = free_port(), free_port(), free_port()
+bport, sport, aport, apiport = free_port(), free_port(), free_port(), free_port()
+APIHOST = "127.0.13.6"
 DNS = {}
 ADDRS = ["127.0.13.%d" % i for i in range(1, 5)]
 SRVHOST = "127.0.13.5"
@@ -130,7 +131,8 @@ extra = ("[Api]\napi-enable = true\napi-address = 127.0.0.1:%d\napi-token = %s\n
                                                 FALL))
 lst = [Listener(ip, bport) for ip in ADDRS]
 srvl = Listener(SRVHOST, sport)
-alll = lst + [srvl]
+apil = Listener(APIHOST, apiport)
+alll = lst + [srvl, apil]
 with Skydns(zone, extra_conf=extra) as d:
     d.start()
     DNS["port"] = d.port
@@ -142,12 +144,31 @@ with Skydns(zone, extra_conf=extra) as d:
         pump(alll, 0.1)
     st = status()
     c.eq(sorted(st), sorted(ADDRS + [SRVHOST]), "the probe stated every address")
+    c.ok(all(x["ip"] != APIHOST for x in st.values()), "nothing yet for the API's address")
     c.ok(all(x["source"] == "probe" and x["status"] == "UP" for x in st.values()),
          "the probe's statements are UP with source probe: %r" % st)
     c.ok(all(x.get("since", "").endswith("Z") for x in st.values()), "status says since when")
     # SRV port, not scan-ports: srvhost listens on sport only and stays UP.
     pump(alll, 3 * INTERVAL)
     c.eq(status().get(SRVHOST, {}).get("status"), "UP", "the SRV port is what is checked")
+    # Ports given through the API: an SRV created with ips + ports.
+    st_, body = http_request(aport, "POST", "/skydns/api/_y._tcp.apisvc",
+                             body=json.dumps({"type": "SRV", "ips": [APIHOST],
+                                              "ports": [apiport]}).encode(),
+                             headers={"Authorization": "Bearer " + TOKEN,
+                                      "Content-Type": "application/json"})
+    c.eq(st_, 201, "POST SRV through the API (%s)" % body[:200])
+    end = time.monotonic() + 3 * INTERVAL + 2
+    while time.monotonic() < end and APIHOST not in status():
+        pump(alll, 0.1)
+    pump(alll, 3 * INTERVAL)
+    c.eq(status().get(APIHOST, {}).get("status"), "UP", "the API's port is what is checked")
+    apil.close()
+    end = time.monotonic() + FALL * INTERVAL + 2
+    while time.monotonic() < end and status().get(APIHOST, {}).get("status") != "DOWN":
+        pump(alll, 0.1)
+    c.eq(status().get(APIHOST, {}).get("status"), "DOWN", "and its closing is seen")
+    apil.open()  # no more refusals from it: section 3 counts them
 
     # 1. A closed backend leaves the answers within fall x interval (+1 s).
     lst[1].close()
@@ -232,7 +253,7 @@ with Skydns(zone, extra_conf=extra) as d:
     # 5. Metrics.
     m = metrics()
     c.ok(m.get("skydns_probe_checks_total", 0) > 10, "checks counted: %r" % m)
-    c.eq(m.get("skydns_probe_addresses_owned"), 5.0, "five addresses owned")
+    c.eq(m.get("skydns_probe_addresses_owned"), 6.0, "six addresses owned")
     c.ok(m.get("skydns_probe_check_seconds_count", 0) > 0, "latency histogram filled")
     c.eq(m.get("skydns_probe_addresses_manual"), 0.0, "none held by hand once cleared")
 for li in alll:
