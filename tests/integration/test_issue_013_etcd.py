@@ -172,6 +172,7 @@ try:
     t = wait(lambda: owned(n1, "pA") == N, TTL + INTERVAL + 1 + 3)
     c.ok(t is not None and t <= TTL + INTERVAL + 1,
          "pA owns all %d within TTL + interval (+1 s): %s s" % (N, t))
+    print("measured: split pA %s / pB %s of %d; takeover after SIGKILL in %s s" % (a, b, N, t))
     # An address that was pB's: pA notices its backend closing now.
     victim = [ip for ip in ADDRS if owner(ip) == "pB"][-1]
     listeners.pop(victim).close()

@@ -175,12 +175,14 @@ with Skydns(zone, extra_conf=extra) as d:
     t = wait_answers(alll, [ADDRS[0], ADDRS[2], ADDRS[3]], FALL * INTERVAL + 1 + 2)
     c.ok(t is not None and t <= FALL * INTERVAL + 1,
          "closed backend left answers in %s s (limit %g)" % (t, FALL * INTERVAL + 1))
+    print("measured: closed backend out of answers in %s s" % t)
     c.eq(status().get(ADDRS[1], {}).get("status"), "DOWN", "the probe says DOWN")
     # ... and is back within rise x interval (+1 s) once reopened.
     lst[1].open()
     t = wait_answers(alll, ADDRS, RISE * INTERVAL + 1 + 2)
     c.ok(t is not None and t <= RISE * INTERVAL + 1,
          "reopened backend back in %s s (limit %g)" % (t, RISE * INTERVAL + 1))
+    print("measured: reopened backend back in %s s" % t)
 
     # 2. One refused check does not flap: close for 0.5 s until a refusal is counted.
     m0 = metrics()
@@ -215,6 +217,7 @@ with Skydns(zone, extra_conf=extra) as d:
     m1 = metrics()
     c.ok(t is not None and t <= FALL * INTERVAL + 1 + TIMEOUT,
          "silent backend left answers in %s s" % t)
+    print("measured: silent backend out of answers in %s s" % t)
     c.ok(m1.get("skydns_probe_timeouts_total", 0) >= m0.get("skydns_probe_timeouts_total", 0) + FALL,
          "it went DOWN by timeouts: %r -> %r" % (m0.get("skydns_probe_timeouts_total"),
                                                 m1.get("skydns_probe_timeouts_total")))
