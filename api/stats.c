@@ -5,16 +5,23 @@
  */
 #include "api/api_internal.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/probe_stats.h"
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "common/stats.h"
@@ -403,6 +410,126 @@ static void metrics_etcd(sbuf_t *b, api_t *api)
 	store_read_end(t);
 }
 
+/* skydns-probe's counters: each live probe maps <data-dir>/probe-<id>.stats (it is
+ * another process, and committing counters to the store would move the SOA
+ * serial at every check). Files of dead probes (pid gone) are skipped. */
+#define PROBES_MAX 16
+
+typedef struct {
+	const char *name, *type, *help;
+	size_t off;
+} probe_metric_t;
+
+#define PM(n, t, h, f)                                                                             \
+	{                                                                                          \
+		n, t, h, offsetof(probe_stats_t, f)                                                \
+	}
+static const probe_metric_t probe_metrics[] = {
+    PM("skydns_probe_checks_total", "counter", "Checks finished (one per address and round).",
+       checks),
+    PM("skydns_probe_failures_total", "counter", "Checks that failed.", failures),
+    PM("skydns_probe_refused_total", "counter", "TCP connects refused.", refused),
+    PM("skydns_probe_timeouts_total", "counter", "Attempts unanswered within check-timeout.",
+       timeouts),
+    PM("skydns_probe_errors_total", "counter", "Attempts failed otherwise (unreachable, EMFILE).",
+       errors),
+    PM("skydns_probe_down_changes_total", "counter", "State changes UP -> DOWN.", to_down),
+    PM("skydns_probe_up_changes_total", "counter", "State changes DOWN -> UP.", to_up),
+    PM("skydns_probe_writes_total", "counter", "Health statements written.", writes),
+    PM("skydns_probe_deferred_total", "counter",
+       "Writes skipped because a manual statement holds the address.", deferred),
+    PM("skydns_probe_saturated_total", "counter", "Passes that found max-checks in flight.",
+       saturated),
+    PM("skydns_probe_addresses_manual", "gauge",
+       "Owned addresses whose health was set by hand (the probe does not write them).", manual),
+    PM("skydns_probe_addresses", "gauge", "Addresses found in the local zones.", targets),
+    PM("skydns_probe_addresses_owned", "gauge", "Addresses this probe checks.", owned),
+    PM("skydns_probe_addresses_down", "gauge", "Owned addresses DOWN now.", down),
+    PM("skydns_probe_peers", "gauge", "Live probes sharing the addresses.", probes_live),
+};
+#define NPROBE_METRICS (sizeof(probe_metrics) / sizeof(probe_metrics[0]))
+
+static size_t probe_files(const char *dir, const probe_stats_t **out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && n < cap && (de = readdir(d))) {
+		char path[4096];
+		size_t len = strlen(de->d_name);
+		struct stat sb;
+		int fd;
+
+		if (strncmp(de->d_name, "probe-", 6) != 0 || len < 12 ||
+		    strcmp(de->d_name + len - 6, ".stats") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		void *p = fstat(fd, &sb) == 0 && sb.st_size == (off_t)sizeof(probe_stats_t)
+			      ? mmap(NULL, sizeof(probe_stats_t), PROT_READ, MAP_SHARED, fd, 0)
+			      : MAP_FAILED;
+		close(fd);
+		if (p == MAP_FAILED)
+			continue;
+		const probe_stats_t *st = p;
+		if (st->magic != PROBE_STATS_MAGIC || st->pid <= 0 ||
+		    (kill((pid_t)st->pid, 0) < 0 && errno == ESRCH)) {
+			munmap(p, sizeof(probe_stats_t));
+			continue;
+		}
+		out[n++] = st;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static uint64_t pload(const probe_stats_t *st, size_t off)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)((char *)st + off), memory_order_relaxed);
+}
+
+static void metrics_probe(sbuf_t *b, api_t *api)
+{
+	static const unsigned bounds[] = PROBE_STATS_LAT_BOUNDS;
+	const char *h = "skydns_probe_check_seconds";
+	const probe_stats_t *st[PROBES_MAX];
+	size_t n = api->conf->data_dir ? probe_files(api->conf->data_dir, st, PROBES_MAX) : 0;
+	char id[PROBE_STATS_ID_MAX];
+
+	if (n == 0)
+		return;
+	for (size_t m = 0; m < NPROBE_METRICS; m++) {
+		metric_head(b, probe_metrics[m].name, probe_metrics[m].type, probe_metrics[m].help);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(id, sizeof(id), "%.*s", (int)sizeof(id) - 1, st[i]->id);
+			sb_printf(b, "%s{probe=\"%s\"} %llu\n", probe_metrics[m].name, id,
+				  (unsigned long long)pload(st[i], probe_metrics[m].off));
+		}
+	}
+	metric_head(b, h, "histogram", "Latency of successful check attempts (connect, echo).");
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long below = 0;
+
+		snprintf(id, sizeof(id), "%.*s", (int)sizeof(id) - 1, st[i]->id);
+		for (unsigned k = 0; k <= PROBE_STATS_LAT_NBOUNDS; k++) {
+			below += atomic_load_explicit(&st[i]->lat[k], memory_order_relaxed);
+			if (k < PROBE_STATS_LAT_NBOUNDS)
+				sb_printf(b, "%s_bucket{probe=\"%s\",le=\"%g\"} %llu\n", h, id,
+					  bounds[k] / 1e3, below);
+			else
+				sb_printf(b, "%s_bucket{probe=\"%s\",le=\"+Inf\"} %llu\n", h, id,
+					  below);
+		}
+		sb_printf(b, "%s_sum{probe=\"%s\"} %.6f\n%s_count{probe=\"%s\"} %llu\n", h, id,
+			  atomic_load_explicit(&st[i]->lat_sum_us, memory_order_relaxed) / 1e6, h,
+			  id, below);
+		munmap((void *)st[i], sizeof(probe_stats_t));
+	}
+}
+
 /* Per-upstream forwarding (issue 14): one series per server, labelled by address. */
 #define UPSTREAMS_MAX 64
 
@@ -495,6 +622,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	metrics_store_map(&b, api);
 	metrics_api(&b, api);
 	metrics_etcd(&b, api);
+	metrics_probe(&b, api);
 	metrics_upstreams(&b, api);
 	if (b.oom) {
 		free(b.p);

@@ -1,7 +1,9 @@
 /*
  * api/status: backend health by address. PUT /skydns/status/<ip>
  * {"status":"UP"|"DOWN"}, GET /skydns/status/ (all), GET|DELETE
- * /skydns/status/<ip>. The probe writes the same records.
+ * /skydns/status/<ip>. The probe writes the same records with source
+ * "probe"; a record written here holds the address against the probe until
+ * DELETE clears it (README "Health checks").
  */
 #include "api/api_internal.h"
 
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -26,14 +29,21 @@ static json_t *health_obj(const uint8_t *addr, size_t len, int status, uint64_t 
 			  const char *source)
 {
 	api_addr_t a = {.len = (uint8_t)len};
-	char ip[64];
+	time_t secs = (time_t)(ms / 1000u);
+	struct tm tm;
+	char ip[64], since[32] = "";
 
 	if (len != 4 && len != 16)
 		return NULL;
 	memcpy(a.b, addr, len);
 	api_addr_format(&a, ip, sizeof(ip));
-	return json_pack("{s:s,s:s,s:I,s:s}", "ip", ip, "status", health_name(status), "changed_ms",
-			 (json_int_t)ms, "source", source ? source : "");
+	/* Who said so and since when: "probe" (skydns-probe), "api", "cli" (skydns
+	 * -set-status), "etcd" (status keys); a manual statement holds off the probe. */
+	if (gmtime_r(&secs, &tm))
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s,s:s,s:I,s:s,s:s}", "ip", ip, "status", health_name(status),
+			 "changed_ms", (json_int_t)ms, "since", since, "source",
+			 source ? source : "");
 }
 
 static int list_cb(void *ctx, const uint8_t *addr, size_t len, int status, uint64_t ms,

@@ -100,6 +100,7 @@ static const size_t string_fields[] = {
     offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
     offsetof(conf_t, api_hostnames),  offsetof(conf_t, etcd_username),
     offsetof(conf_t, etcd_password),  offsetof(conf_t, api_search),
+    offsetof(conf_t, probe_id),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -913,6 +914,8 @@ static const keydef_t keys[] = {
     {SEC_PROBE, NAMES("rise"), set_uint, F(rise), 1, 100},
     {SEC_PROBE, NAMES("fall"), set_uint, F(fall), 1, 100},
     {SEC_PROBE, NAMES("icmp"), set_bool, F(icmp), 0, 0},
+    {SEC_PROBE, NAMES("max-checks"), set_uint, F(max_checks), 16, 65535},
+    {SEC_PROBE, NAMES("id"), set_str, F(probe_id), 0, 0},
 };
 
 /* ---- the inih glue ---- */
@@ -1197,6 +1200,7 @@ int conf_defaults(conf_t **out)
 	c->check_timeout_ms = SEC(1);
 	c->rise = 2;
 	c->fall = 3;
+	c->max_checks = 4096;
 	if (!(c->ip_monitor_path = strdup("/skydns/monitor/status/")) ||
 	    !(c->data_dir = strdup("/var/lib/skydns")) ||
 	    !(c->api_address = strdup("127.0.0.1:9001")) || !(c->etcd_prefix = strdup("/skydns")) ||

@@ -152,6 +152,8 @@ typedef struct conf {
 	unsigned rise;
 	unsigned fall;
 	bool icmp;
+	unsigned max_checks; /* max-checks: attempts in flight, default 4096 */
+	char *probe_id; /* id: this probe's name in etcd and its stats file; default hostname */
 } conf_t;
 
 /**

@@ -77,9 +77,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !memchr(m.error, 0, sizeof(m.error)))
 			abort();
 		break;
-	case 3:
-		map_parse_health(p, n);
+	case 3: {
+		/* The probe's read of a status value and its rewrite (issue 13): the rewrite
+		 * keeps every field, so it must read back as what it states, by the probe. */
+		char src[16], *out = NULL;
+		int st = map_health_source(p, n, src, sizeof(src));
+		if (!memchr(src, 0, sizeof(src)))
+			abort();
+		if (map_health_restate(p, n, st == 2 ? 2 : 1, "probe", &out) == 0) {
+			if (map_health_source((const uint8_t *)out, strlen(out), src,
+					      sizeof(src)) != (st == 2 ? 2 : 1) ||
+			    strcmp(src, "probe") != 0)
+				abort();
+			free(out);
+		}
 		break;
+	}
 	default:
 		if (map_key_name("/skydns", p, n, name, &namelen) == 0 &&
 		    (namelen == 0 || namelen > 255 || name[namelen - 1] != 0))

@@ -41,6 +41,31 @@ static uint64_t read_u64(const uint8_t *p)
 	return ((uint64_t)wire_read_u32(p) << 32) | wire_read_u32(p + 4);
 }
 
+int store_health_lookup(store_rtxn_t *t, const uint8_t *addr, size_t addrlen,
+			store_health_rec_t *out)
+{
+	MDB_val k = {addrlen, (void *)addr}, v;
+	const uint8_t *p;
+	size_t n;
+	int rc;
+
+	if (!addr_ok(addr, addrlen))
+		return ERR_INVAL;
+	if ((rc = mdb_get(t->txn, t->s->health, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? ERR_NOTFOUND : store_mdb_err(rc);
+	if (v.mv_size < STORE_HEALTH_HDR)
+		return ERR_STORE;
+	p = v.mv_data;
+	n = v.mv_size - STORE_HEALTH_HDR;
+	if (n >= sizeof(out->source))
+		n = sizeof(out->source) - 1;
+	out->status = p[0];
+	out->changed_ms = read_u64(p + 1);
+	memcpy(out->source, p + STORE_HEALTH_HDR, n);
+	out->source[n] = '\0';
+	return 0;
+}
+
 int store_health_iter(store_rtxn_t *t, store_health_fn fn, void *ctx)
 {
 	MDB_cursor *cur = NULL;

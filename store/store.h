@@ -248,6 +248,21 @@ int store_health_get(store_rtxn_t *t, const uint8_t *addr, size_t addrlen);
 /** True when the snapshot holds no health records at all (lets the query path skip lookups). */
 bool store_health_empty(store_rtxn_t *t);
 
+/* One health record, copied out of the map. */
+typedef struct {
+	int status;		       /* STORE_HEALTH_UP or STORE_HEALTH_DOWN */
+	uint64_t changed_ms;	       /* when it was written (unix ms) */
+	char source[STORE_SOURCE_MAX]; /* who said so: "api", "cli", "probe", "etcd" */
+} store_health_rec_t;
+
+/**
+ * The whole record of an address, with who wrote it and when (the probe asks
+ * before writing, inside its write txn's view, so a manual statement is never
+ * overwritten). @return 0 (*out filled), ERR_NOTFOUND, ERR_INVAL, ERR_STORE.
+ */
+int store_health_lookup(store_rtxn_t *t, const uint8_t *addr, size_t addrlen,
+			store_health_rec_t *out);
+
 /** Iterate health records; fn as for store_iter. */
 typedef int (*store_health_fn)(void *ctx, const uint8_t *addr, size_t addrlen, int status,
 			       uint64_t changed_ms, const char *source);

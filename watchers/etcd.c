@@ -590,3 +590,100 @@ out:
 	free(end);
 	return ret;
 }
+
+/* ---- leases and writes (skydns-probe) ---- */
+
+/* POST a JSON request, parse the reply. @return 0 (*root owned), ERR_UPSTREAM, ... */
+static int post_json(etcd_t *e, const char *path, json_t *req, json_t **root)
+{
+	char url[1024], *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	http_resp_t resp = {0};
+	int ret;
+
+	json_decref(req);
+	if (!body)
+		return -ENOMEM;
+	url_of(e, path, url, sizeof(url));
+	ret = http_post(e->http, url, body, strlen(body), ETCD_TIMEOUT_MS, &resp);
+	free(body);
+	if (ret < 0)
+		return ret;
+	if (resp.status != 200) {
+		log_warn("etcd: %s: %s: HTTP %ld: %.200s", e->urls[e->cur], path, resp.status,
+			 resp.body ? resp.body : "");
+		http_resp_clear(&resp);
+		return ERR_UPSTREAM;
+	}
+	*root = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+	http_resp_clear(&resp);
+	return *root ? 0 : ERR_PARSE;
+}
+
+int etcd_lease_grant(etcd_t *e, int64_t ttl_s, int64_t *id)
+{
+	json_t *root = NULL;
+	int64_t v = 0;
+	int ret =
+	    post_json(e, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)ttl_s), &root);
+
+	if (ret == 0 && (get_i64(root, "ID", &v) < 0 || v == 0))
+		ret = ERR_PARSE;
+	json_decref(root);
+	if (ret == 0)
+		*id = v;
+	return ret;
+}
+
+int etcd_lease_keepalive(etcd_t *e, int64_t id, int64_t *ttl_s)
+{
+	json_t *root = NULL;
+	int64_t ttl = 0;
+	int ret =
+	    post_json(e, "/v3/lease/keepalive", json_pack("{s:I}", "ID", (json_int_t)id), &root);
+
+	/* The gateway streams {"result":{...}}; one request gets one result. A lease
+	 * that expired comes back without a TTL (zero values are omitted). */
+	if (ret == 0) {
+		const json_t *r = json_object_get(root, "result");
+		if (get_i64(r ? r : root, "TTL", &ttl) < 0)
+			ttl = 0;
+	}
+	json_decref(root);
+	if (ret == 0)
+		*ttl_s = ttl;
+	return ret;
+}
+
+int etcd_lease_revoke(etcd_t *e, int64_t id)
+{
+	json_t *root = NULL;
+	int ret = post_json(e, "/v3/lease/revoke", json_pack("{s:I}", "ID", (json_int_t)id), &root);
+
+	json_decref(root);
+	return ret;
+}
+
+int etcd_put_many(etcd_t *e, const etcd_put_t *puts, size_t n)
+{
+	json_t *ops = json_array(), *root = NULL;
+	int ret = -ENOMEM;
+
+	for (size_t i = 0; ops && i < n; i++) {
+		char *k = b64_dup(puts[i].key, puts[i].klen),
+		     *v = b64_dup(puts[i].val, puts[i].vlen);
+		json_t *put = k && v ? json_pack("{s:s,s:s}", "key", k, "value", v) : NULL;
+		free(k);
+		free(v);
+		if (put && puts[i].lease)
+			json_object_set_new(put, "lease", json_integer(puts[i].lease));
+		if (!put || json_array_append_new(ops, json_pack("{s:o}", "requestPut", put)) < 0)
+			goto out;
+	}
+	if (!ops)
+		return -ENOMEM;
+	ret = post_json(e, "/v3/kv/txn", json_pack("{s:O}", "success", ops), &root);
+out:
+	json_decref(ops);
+	json_decref(root);
+	return ret;
+}

@@ -130,3 +130,31 @@ typedef struct {
  */
 int etcd_watch(etcd_t *e, const uint8_t *prefix, size_t plen, int64_t start_rev,
 	       const etcd_watch_cb_t *cb);
+
+/* ---- leases and writes (skydns-probe) ---- */
+
+/** Grant a lease of ttl_s seconds. @param id receives its id. @return 0, ERR_UPSTREAM, ... */
+int etcd_lease_grant(etcd_t *e, int64_t ttl_s, int64_t *id);
+/**
+ * Renew a lease once. @param ttl_s receives the TTL etcd granted again: 0 when the
+ * lease had expired (grant a new one). @return 0, ERR_UPSTREAM, ERR_TIMEOUT, -EINTR.
+ */
+int etcd_lease_keepalive(etcd_t *e, int64_t id, int64_t *ttl_s);
+/** Revoke a lease: its keys go at once. @return 0 or an error. */
+int etcd_lease_revoke(etcd_t *e, int64_t id);
+
+/* One put of a txn; pointers borrowed for the call. lease 0 = none. */
+typedef struct {
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *val;
+	size_t vlen;
+	int64_t lease;
+} etcd_put_t;
+
+/**
+ * Put n keys in one txn (all or none). etcd refuses more ops than its
+ * --max-txn-ops (128 by default): callers split larger batches.
+ * @return 0, ERR_UPSTREAM, ERR_TIMEOUT, ERR_PARSE, -EINTR, -ENOMEM.
+ */
+int etcd_put_many(etcd_t *e, const etcd_put_t *puts, size_t n);

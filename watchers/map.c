@@ -489,3 +489,38 @@ int map_build(const uint8_t *qname, size_t qlen, map_leaf_t *leaves, size_t n, m
 			return ret;
 	return emit_srv(leaves, k, fn, ctx);
 }
+
+int map_health_source(const uint8_t *json, size_t len, char *source, size_t cap)
+{
+	json_t *root = json_loadb((const char *)json, len, 0, NULL);
+	const json_t *src = json_object_get(root, "source");
+
+	if (cap)
+		snprintf(source, cap, "%s", json_is_string(src) ? json_string_value(src) : "");
+	json_decref(root);
+	return map_parse_health(json, len);
+}
+
+int map_health_restate(const uint8_t *json, size_t len, int status, const char *source, char **out)
+{
+	json_t *root = json ? json_loadb((const char *)json, len, 0, NULL) : NULL;
+	char *text;
+
+	/* Keep every other field of the value; a value that is not an object is replaced. */
+	if (!json_is_object(root)) {
+		json_decref(root);
+		root = json_object();
+	}
+	if (!root ||
+	    json_object_set_new(root, "status", json_string(status == 2 ? "DOWN" : "UP")) < 0 ||
+	    json_object_set_new(root, "source", json_string(source)) < 0) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	*out = text;
+	return 0;
+}

@@ -60,6 +60,17 @@ int map_parse_value(const uint8_t *json, size_t len, map_value_t *out, char *err
 
 /** @return STORE_HEALTH_UP (1) or STORE_HEALTH_DOWN (2) for {"status":...}, or ERR_PARSE. */
 int map_parse_health(const uint8_t *json, size_t len);
+/**
+ * map_parse_health, and the value's "source" (who wrote it; "probe" for
+ * skydns-probe, "" when absent) into source (cap bytes, NUL-terminated).
+ */
+int map_health_source(const uint8_t *json, size_t len, char *source, size_t cap);
+/**
+ * A status value that keeps every other field of json (NULL or not an object:
+ * a fresh one) and sets "status" (1 UP, 2 DOWN) and "source".
+ * @param out receives owned text (free()). @return 0 or -ENOMEM.
+ */
+int map_health_restate(const uint8_t *json, size_t len, int status, const char *source, char **out);
 
 /* A leaf of the subtree being answered. Both pointers borrowed. */
 typedef struct {
