@@ -1,7 +1,8 @@
 /*
  * api/status: backend health by address. PUT /skydns/status/<ip>
  * {"status":"UP"|"DOWN"}, GET /skydns/status/ (all), GET|DELETE
- * /skydns/status/<ip>. The probe writes the same records.
+ * /skydns/status/<ip>. The probe writes the same records. With etcd
+ * configured a write goes to ip-monitor-path<ip> in etcd (api/dist.c).
  */
 #include "api/api_internal.h"
 
@@ -13,6 +14,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "api/api_dist.h"
 #include "api/api_json.h"
 #include "common/err.h"
 #include "store/store.h"
@@ -118,6 +120,9 @@ static int write_status(api_t *api, struct mg_connection *c, const api_addr_t *a
 	store_wtxn_t *w = NULL;
 	int ret;
 
+	/* Distributed mode: the monitor key in etcd, so every node sees the status. */
+	if (api_dist_on(api))
+		return api_dist_status(api, c, a, st);
 	if ((ret = store_write_begin(api->store, &w)) < 0)
 		return api_reply_err_code(c, ret, "store");
 	ret = st ? store_health_set(w, a->b, a->len, st, "api") : store_health_del(w, a->b, a->len);

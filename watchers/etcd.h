@@ -130,3 +130,33 @@ typedef struct {
  */
 int etcd_watch(etcd_t *e, const uint8_t *prefix, size_t plen, int64_t start_rev,
 	       const etcd_watch_cb_t *cb);
+
+/* One compare of a txn: the key's mod_revision equals mod (0: the key is absent), or,
+ * with end set (a range), every key in [key, end) has a mod_revision below mod. */
+typedef struct {
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *end; /* NULL: a single key */
+	size_t elen;
+	int64_t mod;
+} etcd_cmp_t;
+
+/* One operation of a txn's success branch: a put of val, or a delete of the key. */
+typedef struct {
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *val;
+	size_t vlen;
+	bool del;
+} etcd_op_t;
+
+/**
+ * One txn (/v3/kv/txn): if every compare holds, apply every op; else nothing.
+ * All borrowed for the call.
+ * @param ok receives whether the compares held (and the ops were applied).
+ * @param rev receives the header revision (on success, the revision of this txn's write).
+ * @return 0, ERR_UPSTREAM, ERR_TIMEOUT, ERR_PARSE, ERR_CONFLICT (etcd refused the txn:
+ *         auth, too many ops), -EINTR, -ENOMEM.
+ */
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ops, size_t nops,
+	     bool *ok, int64_t *rev);

@@ -25,7 +25,7 @@
 #include "store/store.h"
 #include "watchers/map.h"
 
-#define KV_NS "etcd"
+#define KV_NS STORE_ETCD_KV_NS
 #define KV_NS_HEALTH "etcdh"
 #define SYNC_SOURCE "etcd"
 

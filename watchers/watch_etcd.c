@@ -9,6 +9,8 @@
  *   - a compacted start revision: full re-read replacing the source atomically;
  *   - a failed endpoint: the next one of etcd-servers, with backoff once all failed.
  * SIGTERM/SIGINT end it within about a second (libcurl polls the stop flag).
+ * A second thread (watchers/door.c) runs the admin API's etcd txns in
+ * distributed mode, so the API needs no etcd client of its own.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "store/store.h"
+#include "watchers/door.h"
 #include "watchers/etcd.h"
 #include "watchers/sync.h"
 
@@ -275,6 +278,7 @@ int main(int argc, char **argv)
 	watcher_t w = {0};
 	conf_t *conf = NULL;
 	store_t *store = NULL;
+	door_t *door = NULL;
 	http_tls_t tls;
 	char err[512] = "";
 	int ret, rc = 1;
@@ -310,13 +314,19 @@ int main(int argc, char **argv)
 		log_err("etcd: start: store: %s", err_str(ret));
 		goto out;
 	}
+	/* Without the door the API's writes fail with 503; DNS still works, so go on. */
+	if ((ret = door_start(&door, conf, &tls, &g_stop)) < 0)
+		log_err("etcd: api socket in %s: %s; API writes in distributed mode will fail",
+			conf->data_dir, err_str(ret));
 	if (w.applied > 0) {
 		w.resumed = true;
 		log_info("etcd: the store holds revision %lld; resuming the watch",
 			 (long long)w.applied);
 	}
 	rc = run(&w);
+	g_stop = 1;
 out:
+	door_stop(door);
 	etcd_free(w.etcd);
 	sync_free(w.sync);
 	store_close(store);
