@@ -7,7 +7,7 @@ applied the write.
 A 3-member etcd cluster on loopback and two skydns nodes (own data dirs and
 ports). First the write model on one node (read-your-writes: dig right after
 the reply; 409 on a duplicate; update old -> new; delete; cname alias; status
-into the monitor keys). Then 200 API writes spread over both nodes from four
+from the API and from skydns -set-status into the monitor keys). Then 200 API writes spread over both nodes from four
 threads, half of them racing on the same ten names (each node adding its own
 addresses), plus same-address and same-update races that only one node may
 win; at the end both stores equal etcd for every name and no write is lost.
@@ -16,6 +16,7 @@ written around, and restarted: it catches up.
 """
 import json
 import os
+import subprocess
 import sys
 import threading
 
@@ -112,6 +113,21 @@ try:
     c.ok(etcdlib.wait_for(lambda: sky1.answer("web." + D, "A") == (NOERROR, ["10.0.0.4"]),
                           5) is not None, "the other node applies the status too")
     st, _ = status(sky1, "PUT", "10.0.0.3", {"status": "UP"})
+    # skydns -set-status with etcd configured writes the monitor key too (through
+    # skydns-watch-etcd, which owns the etcd client).
+    r = subprocess.run([skytest.SKYDNS, "-config-file", sky2.conf, "-set-status", "10.0.0.4",
+                        "DOWN"], capture_output=True, text=True, timeout=30)
+    c.eq(r.returncode, 0, "-set-status exits 0 (%s%s)" % (r.stdout, r.stderr))
+    c.eq(json.loads(m2.ctl("get", "/skydns/monitor/status/10.0.0.4",
+                           "--print-value-only").strip() or "{}"),
+         {"status": "DOWN"}, "-set-status writes the monitor key in etcd")
+    c.ok(etcdlib.wait_for(lambda: sky1.answer("web." + D, "A") == (NOERROR, ["10.0.0.3"]),
+                          5) is not None, "-set-status DOWN reaches the other node")
+    r = subprocess.run([skytest.SKYDNS, "-config-file", sky2.conf, "-set-status", "10.0.0.4",
+                        "UP"], capture_output=True, text=True, timeout=30)
+    c.ok(r.returncode == 0 and etcdlib.wait_for(
+        lambda: sky1.answer("web." + D, "A") == (NOERROR, ["10.0.0.3", "10.0.0.4"]), 5)
+        is not None, "-set-status UP brings it back")
     c.eq(sky1.answer("web." + D, "A"), (NOERROR, ["10.0.0.3", "10.0.0.4"]), "UP brings it back")
     st, body = api(sky1, "DELETE", "web", {"ips": ["10.0.0.9"]})
     c.eq(st, 404, "delete of an address it does not have: 404")
