@@ -722,6 +722,9 @@ static int run(dreq_t *d, plan_t *p, int *http)
 		/* Another writer changed the name since our copy: read it again once it is here.
 		 * The failed txn's revision may belong to a key outside the prefix, which the
 		 * watch never applies, so the wait is bounded and a retry goes on regardless. */
+		log_info("api: %s: a concurrent write changed it (etcd revision %lld); computing "
+			 "the request again (try %d of %d)",
+			 d->name->text, (long long)rev, tries + 2, DIST_TRIES);
 		wait_applied(d->api->store, rev, DIST_CATCHUP_WAIT_MS);
 	}
 	if (ret == 0 && !ok) {
