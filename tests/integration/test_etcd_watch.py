@@ -6,7 +6,8 @@ starts and supervises. One etcd member on loopback in a temp dir.
   - the original README's cctv2 / tv1 scenario, subtree answers at several
     depths, the SRV weight rule, a bad value next to good siblings
   - AAAA, TXT, MX (mail: true only), PTR, groups, targetstrip, a CNAME chain,
-    NS from ns.dns.<zone> with glue, SRV targets' addresses in additional, dedup
+    NS from ns.dns.<zone> with glue, SRV targets' addresses in additional, dedup,
+    "*" and "any" as the first label
     and a CNAME loop
   - failover: the first of etcd-servers is dead, the second one serves
   - etcdctl put -> answer within 1 s; delete -> NXDOMAIN; monitor DOWN / UP
@@ -106,6 +107,16 @@ def scenario_answers():
     c.eq(a("deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 1")
     c.eq(a("x.deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 2")
     c.eq(a("y.x.deep"), (NOERROR, ["10.1.0.1"]), "subtree at depth 3")
+    # "*" and "any" as the first label match every name below their parent (CoreDNS).
+    r = sky.query("*.deep." + D, "A")
+    c.eq((r.rcode(), sorted(rd.to_text() for rr in r.answer for rd in rr),
+          [rr.name.to_text() for rr in r.answer]),
+         (NOERROR, ["10.1.0.1", "10.1.0.2"], ["*.deep." + D]),
+         "*.deep answers every name below deep, under the question's name")
+    c.eq(a("any.x.deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "any.x.deep as well")
+    c.eq(a("ANY.cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.2"]), "ANY (any case)")
+    c.eq(a("*.4af19cb2.cctv2")[0], NXDOMAIN, "a leaf has nothing below it: NXDOMAIN")
+    c.eq(sky.answer("*.deep." + D, "TXT")[0], NOERROR, "names match, none has TXT: NODATA")
     c.eq(a("mixed"), (NOERROR, ["10.2.0.1"]), "bad siblings skipped, the good one answers")
     c.eq(a("bad.mixed")[0], NXDOMAIN, "a bad value makes no name")
     log = sky.log()
