@@ -15,6 +15,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "api/api_dist.h"
 #include "api/api_json.h"
 #include "api/api_names.h"
 #include "api/api_render.h"
@@ -849,6 +850,10 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		ret = api_reply_error(c, ret == API_JSON_TOOBIG ? 413 : 400, "%s", q.msg);
 		goto out;
 	}
+	if (api_dist_on(api)) {
+		ret = api_dist_write(api, c, name, req);
+		goto out;
+	}
 	q.req = req;
 	q.added = json_array();
 	q.removed = json_array();
@@ -964,22 +969,29 @@ static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int 
  * ("records" empty once nothing is left; "deleted" for the original's
  * scripts).
  */
-static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status)
+int api_records_reply(api_t *api, struct mg_connection *c, const rname_t *n, json_t *added,
+		      json_t *removed, json_t *modes, bool deleted, int status)
 {
 	json_t *doc = NULL;
-	int ret = name_doc(api, &q->name, &doc);
+	int ret = name_doc(api, n, &doc);
 
 	if (ret < 0)
-		return api_reply_err_code(c, ret, q->name.text);
-	if (!doc && !(doc = json_pack("{s:s,s:[]}", "name", q->name.text, "records")))
+		return api_reply_err_code(c, ret, n->text);
+	if (!doc && !(doc = json_pack("{s:s,s:[]}", "name", n->text, "records")))
 		return api_reply_error(c, 500, "out of memory");
-	json_object_set(doc, "added", q->added);
-	json_object_set(doc, "removed", q->removed);
-	if (json_array_size(q->modes))
-		json_object_set(doc, "modes", q->modes);
-	if (q->req->op == API_OP_DELETE)
+	json_object_set(doc, "added", added);
+	json_object_set(doc, "removed", removed);
+	if (modes && json_array_size(modes))
+		json_object_set(doc, "modes", modes);
+	if (deleted)
 		json_object_set_new(doc, "deleted", json_true());
 	return api_reply_json(c, status, doc);
+}
+
+static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status)
+{
+	return api_records_reply(api, c, &q->name, q->added, q->removed, q->modes,
+				 q->req->op == API_OP_DELETE, status);
 }
 
 /* A domain listed inside another configured domain would be listed twice. */

@@ -3,7 +3,8 @@
  * {"status":"UP"|"DOWN"}, GET /skydns/status/ (all), GET|DELETE
  * /skydns/status/<ip>. The probe writes the same records with source
  * "probe"; a record written here holds the address against the probe until
- * DELETE clears it (README "Health checks").
+ * DELETE clears it (README "Health checks"). With etcd configured a write
+ * goes to ip-monitor-path<ip> in etcd (api/dist.c).
  */
 #include "api/api_internal.h"
 
@@ -16,6 +17,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "api/api_dist.h"
 #include "api/api_json.h"
 #include "common/err.h"
 #include "store/store.h"
@@ -128,6 +130,9 @@ static int write_status(api_t *api, struct mg_connection *c, const api_addr_t *a
 	store_wtxn_t *w = NULL;
 	int ret;
 
+	/* Distributed mode: the monitor key in etcd, so every node sees the status. */
+	if (api_dist_on(api))
+		return api_dist_status(api, c, a, st);
 	if ((ret = store_write_begin(api->store, &w)) < 0)
 		return api_reply_err_code(c, ret, "store");
 	ret = st ? store_health_set(w, a->b, a->len, st, "api") : store_health_del(w, a->b, a->len);

@@ -114,6 +114,16 @@ static bool owner_cb(void *ctx, const uint8_t *addr, size_t alen)
 
 /* ---- lease and peers ---- */
 
+/* Apply puts in one txn without compares (so it always succeeds when etcd answers). */
+static int put_all(etcd_t *etcd, const etcd_op_t *ops, size_t n)
+{
+	int64_t rev;
+	bool ok;
+	int ret = etcd_txn(etcd, NULL, 0, ops, n, &ok, &rev);
+
+	return ret < 0 ? ret : ok ? 0 : ERR_UPSTREAM;
+}
+
 static int lease_take(pmode_t *m)
 {
 	struct pmode_etcd *e = m->e;
@@ -123,9 +133,12 @@ static int lease_take(pmode_t *m)
 	if ((ret = etcd_lease_grant(e->etcd, e->ttl_s, &e->lease)) < 0)
 		return ret;
 	snprintf(val, sizeof(val), "{\"id\":\"%s\",\"pid\":%d}", m->id, (int)getpid());
-	etcd_put_t put = {(const uint8_t *)e->self, strlen(e->self), (const uint8_t *)val,
-			  strlen(val), e->lease};
-	if ((ret = etcd_put_many(e->etcd, &put, 1)) < 0)
+	etcd_op_t put = {.key = (const uint8_t *)e->self,
+			 .klen = strlen(e->self),
+			 .val = (const uint8_t *)val,
+			 .vlen = strlen(val),
+			 .lease = e->lease};
+	if ((ret = put_all(e->etcd, &put, 1)) < 0)
 		return ret;
 	log_info("probe: holding %s with lease %llx (TTL %u s)", e->self,
 		 (unsigned long long)e->lease, e->ttl_s);
@@ -311,7 +324,7 @@ static int current_cb(void *ctx, const etcd_kv_t *kv)
 static int write_batch(pmode_t *m, size_t from, size_t to, size_t *written)
 {
 	struct pmode_etcd *e = m->e;
-	etcd_put_t puts[TXN_OPS];
+	etcd_op_t puts[TXN_OPS];
 	char *keys[TXN_OPS], *vals[TXN_OPS];
 	size_t n = 0;
 	int ret = 0;
@@ -335,12 +348,14 @@ static int write_batch(pmode_t *m, size_t from, size_t to, size_t *written)
 			free(keys[n]);
 			break;
 		}
-		puts[n] = (etcd_put_t){(const uint8_t *)keys[n], strlen(keys[n]),
-				       (const uint8_t *)vals[n], strlen(vals[n]), 0};
+		puts[n] = (etcd_op_t){.key = (const uint8_t *)keys[n],
+				      .klen = strlen(keys[n]),
+				      .val = (const uint8_t *)vals[n],
+				      .vlen = strlen(vals[n])};
 		n++;
 	}
 	if (ret == 0 && n)
-		ret = etcd_put_many(e->etcd, puts, n);
+		ret = put_all(e->etcd, puts, n);
 	if (ret == 0)
 		*written += n;
 	for (size_t i = 0; i < n; i++) {

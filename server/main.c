@@ -436,6 +436,27 @@ static void child_path(const child_t *ch, char *out, size_t cap)
 }
 
 /*
+ * -set-status with etcd configured: the monitor key in etcd, so every node gets
+ * the status from its watcher. skydns-watch-etcd owns the etcd client (server/
+ * uses no libcurl), so this runs it with the same config and -set-status.
+ * @return the exit status when exec fails (it does not return otherwise).
+ */
+static int set_status_etcd(const opts_t *o)
+{
+	child_t ch = {.name = "skydns-watch-etcd"};
+	char path[PATH_MAX];
+
+	child_path(&ch, path, sizeof(path));
+	char *argv[] = {path,	       "-config-file",	     (char *)o->conf_path,
+			"-set-status", (char *)o->status_ip, (char *)o->status,
+			NULL};
+	fflush(stdout);
+	execvp(path, argv);
+	fprintf(stderr, "skydns: -set-status: run %s: %s\n", path, strerror(errno));
+	return 1;
+}
+
+/*
  * posix_spawn: the child execs at once, so it never uses the store env this
  * process opened (LMDB: no env across fork); it opens its own. It starts with
  * no blocked signals and default handlers, unlike our threads.
@@ -762,6 +783,8 @@ int main(int argc, char **argv)
 		ret = 1;
 	} else if (o.import)
 		ret = do_import(d.conf, d.store, &o);
+	else if (o.status_ip && d.conf->etcd_servers && d.conf->etcd_servers[0])
+		ret = set_status_etcd(&o);
 	else if (o.status_ip)
 		ret = do_set_status(d.store, &o);
 	else

@@ -655,6 +655,63 @@ static bool answer_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
 	return false;
 }
 
+/* store_iter callback: stop (2) at the first rrset of a name below the start. */
+static int below_cb(void *ctx, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	(void)key;
+	(void)set;
+	return keylen != *(const size_t *)ctx ? 2 : 0;
+}
+
+/*
+ * SkyDNS/CoreDNS etcd wildcards: a first label "*" or "any" in a question that
+ * names nothing matches every name one label below its parent E. Each of those
+ * answers with its whole subtree, and E (having children) answers with exactly
+ * their union, which the etcd watcher already derived, so `*.E` is E's rrset
+ * under the question's name. Only for names fed by etcd (an imported zone keeps
+ * RFC 4592), only when E has children (a leaf has nothing below it), and not at
+ * the apex, whose own records the watcher does not derive. A label "*" or "any"
+ * further down is not matched (CoreDNS walks the keys for that per query).
+ * @return true when it answered (rcode and sections set).
+ */
+static bool answer_etcd_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
+{
+	const uint8_t *n = ch->lower;
+	size_t first = (size_t)n[0] + 1, plen = ch->cur.len - first;
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+	store_lookup_t lk;
+	store_rr_t rr;
+	size_t pos = 0;
+	int etcd, rc;
+
+	if (!((n[0] == 1 && n[1] == '*') || (n[0] == 3 && memcmp(n + 1, "any", 3) == 0)) ||
+	    plen <= b->conf->domainlens[ch->zi] || b->q->qtype == WIRE_TYPE_CNAME)
+		return false;
+	if ((etcd = store_source_find(b->ctx->txn, "etcd")) < 0 ||
+	    wire_name_to_key(n + first, plen, key, &keylen) < 0 ||
+	    store_iter(b->ctx->txn, key, keylen, below_cb, &keylen) != 2)
+		return false; /* no etcd source, or E has no children */
+	if ((rc = store_lookup(b->ctx->txn, key, keylen, b->q->qtype, &lk)) < 0) {
+		b->store_err = rc;
+		return true;
+	}
+	if (!lk.has_rrset) {
+		b->rcode = WIRE_RCODE_NOERROR; /* names match, none with the type: NODATA */
+		put_soa(b, zone, true);
+		return true;
+	}
+	while ((rc = store_rrset_next(&lk.rrset, &pos, &rr)) == 1)
+		if (rr.source_id != etcd)
+			return false;
+	if (rc < 0) {
+		b->store_err = rc;
+		return true;
+	}
+	put_rrset(b, &ch->cur, &lk.rrset);
+	return true;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -701,6 +758,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
 		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
 	} else if (!lk.exists && !apex) {
+		if (answer_etcd_wildcard(b, ch, &zone))
+			return false;
 		return answer_wildcard(b, ch, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);

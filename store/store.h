@@ -410,7 +410,8 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 
 /* Meta u64 keys the etcd watcher keeps (store_meta_u64) and the API reports in /metrics.
  * Counters are cumulative over watcher restarts; each commit adds what it counted. */
-#define STORE_ETCD_REV "etcd:rev"	     /* revision the store holds (0/absent: never synced) */
+#define STORE_ETCD_KV_NS "etcd"	  /* store_kv namespace of etcd's raw keys (watchers/sync.c) */
+#define STORE_ETCD_REV "etcd:rev" /* revision the store holds (0/absent: never synced) */
 #define STORE_ETCD_CLUSTER "etcd:cluster_id" /* the cluster the revision belongs to */
 #define STORE_ETCD_SEEN_REV "etcd:seen_rev"  /* highest revision etcd reported */
 #define STORE_ETCD_EVENTS "etcd:events"	     /* keys applied */

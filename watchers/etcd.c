@@ -591,7 +591,7 @@ out:
 	return ret;
 }
 
-/* ---- leases and writes (skydns-probe) ---- */
+/* ---- leases (skydns-probe) and txns (the API's distributed mode, the probe) ---- */
 
 /* POST a JSON request, parse the reply. @return 0 (*root owned), ERR_UPSTREAM, ... */
 static int post_json(etcd_t *e, const char *path, json_t *req, json_t **root)
@@ -663,27 +663,88 @@ int etcd_lease_revoke(etcd_t *e, int64_t id)
 	return ret;
 }
 
-int etcd_put_many(etcd_t *e, const etcd_put_t *puts, size_t n)
+static json_t *b64_json(const uint8_t *p, size_t n)
 {
-	json_t *ops = json_array(), *root = NULL;
+	char *s = b64_dup(p, n);
+	json_t *j = s ? json_string(s) : NULL;
+
+	free(s);
+	return j;
+}
+
+/* The gateway's JSON for a txn (Compare.range_end needs etcd >= 3.3). */
+static json_t *txn_json(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ops, size_t nops)
+{
+	json_t *req = json_pack("{s:[],s:[],s:[]}", "compare", "success", "failure");
+	json_t *ca = json_object_get(req, "compare"), *sa = json_object_get(req, "success");
+
+	for (size_t i = 0; req && i < ncmp; i++) {
+		char mod[24];
+		json_t *c;
+
+		snprintf(mod, sizeof(mod), "%lld", (long long)cmp[i].mod);
+		c = json_pack("{s:s,s:s,s:o,s:s}", "target", "MOD", "result",
+			      cmp[i].end ? "LESS" : "EQUAL", "key",
+			      b64_json(cmp[i].key, cmp[i].klen), "mod_revision", mod);
+		if (c && cmp[i].end)
+			json_object_set_new(c, "range_end", b64_json(cmp[i].end, cmp[i].elen));
+		if (!c || json_array_append_new(ca, c) < 0) {
+			json_decref(req);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; req && i < nops; i++) {
+		json_t *o = ops[i].del ? json_pack("{s:{s:o}}", "request_delete_range", "key",
+						   b64_json(ops[i].key, ops[i].klen))
+				       : json_pack("{s:{s:o,s:o}}", "request_put", "key",
+						   b64_json(ops[i].key, ops[i].klen), "value",
+						   b64_json(ops[i].val, ops[i].vlen));
+		if (o && !ops[i].del && ops[i].lease)
+			json_object_set_new(json_object_get(o, "request_put"), "lease",
+					    json_integer(ops[i].lease));
+		if (!o || json_array_append_new(sa, o) < 0) {
+			json_decref(req);
+			return NULL;
+		}
+	}
+	return req;
+}
+
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ops, size_t nops,
+	     bool *ok, int64_t *rev)
+{
+	char url[1024], *body = NULL;
+	http_resp_t resp = {0};
+	json_t *req = txn_json(cmp, ncmp, ops, nops), *root = NULL;
+	int64_t r = 0;
 	int ret = -ENOMEM;
 
-	for (size_t i = 0; ops && i < n; i++) {
-		char *k = b64_dup(puts[i].key, puts[i].klen),
-		     *v = b64_dup(puts[i].val, puts[i].vlen);
-		json_t *put = k && v ? json_pack("{s:s,s:s}", "key", k, "value", v) : NULL;
-		free(k);
-		free(v);
-		if (put && puts[i].lease)
-			json_object_set_new(put, "lease", json_integer(puts[i].lease));
-		if (!put || json_array_append_new(ops, json_pack("{s:o}", "requestPut", put)) < 0)
-			goto out;
+	if (!req || !(body = json_dumps(req, JSON_COMPACT)))
+		goto out;
+	url_of(e, "/v3/kv/txn", url, sizeof(url));
+	if ((ret = http_post(e->http, url, body, strlen(body), ETCD_TIMEOUT_MS, &resp)) < 0)
+		goto out;
+	root = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+	if (resp.status != 200) {
+		log_warn("etcd: %s: txn: HTTP %ld: %.200s", e->urls[e->cur], resp.status,
+			 resp.body ? resp.body : "");
+		/* 5xx and "no leader" are the member's trouble: another one may do. */
+		ret = resp.status >= 500 || resp.status == 0 ? ERR_UPSTREAM : ERR_CONFLICT;
+		goto out;
 	}
-	if (!ops)
-		return -ENOMEM;
-	ret = post_json(e, "/v3/kv/txn", json_pack("{s:O}", "success", ops), &root);
+	if (!json_is_object(root) || get_i64(json_object_get(root, "header"), "revision", &r) < 0 ||
+	    r <= 0) {
+		ret = ERR_PARSE;
+		goto out;
+	}
+	/* "succeeded" is omitted when false (a zero value). */
+	*ok = json_is_true(json_object_get(root, "succeeded"));
+	*rev = r;
+	ret = 0;
 out:
-	json_decref(ops);
 	json_decref(root);
+	json_decref(req);
+	free(body);
+	http_resp_clear(&resp);
 	return ret;
 }

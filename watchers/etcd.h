@@ -131,7 +131,7 @@ typedef struct {
 int etcd_watch(etcd_t *e, const uint8_t *prefix, size_t plen, int64_t start_rev,
 	       const etcd_watch_cb_t *cb);
 
-/* ---- leases and writes (skydns-probe) ---- */
+/* ---- leases (skydns-probe) ---- */
 
 /** Grant a lease of ttl_s seconds. @param id receives its id. @return 0, ERR_UPSTREAM, ... */
 int etcd_lease_grant(etcd_t *e, int64_t ttl_s, int64_t *id);
@@ -143,18 +143,37 @@ int etcd_lease_keepalive(etcd_t *e, int64_t id, int64_t *ttl_s);
 /** Revoke a lease: its keys go at once. @return 0 or an error. */
 int etcd_lease_revoke(etcd_t *e, int64_t id);
 
-/* One put of a txn; pointers borrowed for the call. lease 0 = none. */
+/* ---- writes (the API's distributed mode, the probe) ---- */
+
+/* One compare of a txn: the key's mod_revision equals mod (0: the key is absent), or,
+ * with end set (a range), every key in [key, end) has a mod_revision below mod. */
+typedef struct {
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *end; /* NULL: a single key */
+	size_t elen;
+	int64_t mod;
+} etcd_cmp_t;
+
+/* One operation of a txn's success branch: a put of val (attached to lease unless
+ * it is 0), or a delete of the key. */
 typedef struct {
 	const uint8_t *key;
 	size_t klen;
 	const uint8_t *val;
 	size_t vlen;
 	int64_t lease;
-} etcd_put_t;
+	bool del;
+} etcd_op_t;
 
 /**
- * Put n keys in one txn (all or none). etcd refuses more ops than its
- * --max-txn-ops (128 by default): callers split larger batches.
- * @return 0, ERR_UPSTREAM, ERR_TIMEOUT, ERR_PARSE, -EINTR, -ENOMEM.
+ * One txn (/v3/kv/txn): if every compare holds, apply every op; else nothing.
+ * All borrowed for the call. etcd refuses more ops than its --max-txn-ops (128 by
+ * default): callers split larger batches.
+ * @param ok receives whether the compares held (and the ops were applied).
+ * @param rev receives the header revision (on success, the revision of this txn's write).
+ * @return 0, ERR_UPSTREAM, ERR_TIMEOUT, ERR_PARSE, ERR_CONFLICT (etcd refused the txn:
+ *         auth, too many ops), -EINTR, -ENOMEM.
  */
-int etcd_put_many(etcd_t *e, const etcd_put_t *puts, size_t n);
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ops, size_t nops,
+	     bool *ok, int64_t *rev);

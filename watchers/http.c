@@ -33,6 +33,8 @@ typedef struct {
 	void *ctx;
 	int cb_ret; /* a callback's non-zero return */
 	bool too_big;
+	bool unflushed; /* lines were handed on since the last flush */
+	http_t *h;	/* stream: for the stop flag in the progress callback */
 } sink_t;
 
 static bool g_curl_ready;
@@ -173,9 +175,34 @@ static size_t on_stream(char *data, size_t size, size_t n, void *arg)
 	}
 	memmove(s->buf, s->buf + start, s->len - start);
 	s->len -= start;
-	if (s->flush && (s->cb_ret = s->flush(s->ctx)) != 0)
-		return 0;
+	s->unflushed = s->unflushed || start > 0;
 	return len;
+}
+
+/*
+ * The flush (the watcher's commit point) is called from the progress callback,
+ * which curl calls once per pass over the socket, not from the write callback,
+ * which curl calls once per HTTP chunk: etcd's gateway sends every watch
+ * message as its own chunk, so a flush per chunk made one store commit (and
+ * fsync) per event and, at 500 puts/s, a queue of 300 ms. A pass reads all that
+ * has arrived, so a burst is one batch and a lone event is flushed at once.
+ */
+static int on_stream_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	sink_t *s = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	if (s->h->stop && *s->h->stop)
+		return 1;
+	if (s->unflushed && s->flush) {
+		s->unflushed = false;
+		if ((s->cb_ret = s->flush(s->ctx)) != 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -261,18 +288,23 @@ int http_post(http_t *h, const char *url, const char *body, size_t len, long tim
 int http_stream(http_t *h, const char *url, const char *body, size_t len, long connect_ms,
 		long idle_ms, http_line_fn fn, http_flush_fn flush, void *ctx, long *status)
 {
-	sink_t s = {.max = HTTP_LINE_MAX, .line = fn, .flush = flush, .ctx = ctx};
+	sink_t s = {.max = HTTP_LINE_MAX, .line = fn, .flush = flush, .ctx = ctx, .h = h};
 	int ret;
 
 	setup(h, url, body, len, connect_ms);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, &s);
 	/* Idle = below 1 byte/s for idle_ms: a silent peer, not a slow one. */
 	if (idle_ms > 0) {
 		curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_TIME, (idle_ms + 999) / 1000);
 	}
 	ret = curl_err(h, curl_easy_perform(h->curl));
+	/* The stream ended: what arrived last is a batch too. */
+	if (s.unflushed && s.flush && s.cb_ret == 0 && !(h->stop && *h->stop))
+		s.cb_ret = s.flush(s.ctx);
 	*status = 0;
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
 	if (s.cb_ret != 0)

@@ -54,12 +54,13 @@ int http_post(http_t *h, const char *url, const char *body, size_t len, long tim
 /** Called once per complete line (without its '\n'); line borrowed for the call.
  * Return 0 to go on; anything else ends the stream and is returned by http_stream. */
 typedef int (*http_line_fn)(void *ctx, const char *line, size_t len);
-/** Called after the lines of one received chunk (a point to commit a batch). */
+/** Called after the lines of one pass over the socket (all that had arrived: a point
+ * to commit a batch), and when the stream ends with lines not yet flushed. */
 typedef int (*http_flush_fn)(void *ctx);
 
 /**
  * POST body to url and feed the reply, as it arrives, to fn line by line; flush
- * (may be NULL) after each received chunk's lines. Runs until the server ends
+ * (may be NULL) after each pass over the socket. Runs until the server ends
  * the reply, a callback returns non-zero, the stop flag is set, or the
  * connection is idle for idle_ms (0: never; TCP keepalive still finds a dead peer).
  * @param status receives the HTTP status (0 if none) in every case.

@@ -25,9 +25,11 @@
 #include "store/store.h"
 #include "watchers/map.h"
 
-#define KV_NS "etcd"
+#define KV_NS STORE_ETCD_KV_NS
 #define KV_NS_HEALTH "etcdh"
 #define SYNC_SOURCE "etcd"
+/* "dns" then "ns" as key labels (reversed order): ns.dns.<apex> holds the zone's NS. */
+#define NS_DNS_KEY "\003dns\002ns"
 
 enum {
 	C_EVENTS,
@@ -238,6 +240,11 @@ static int mark_name(sync_t *s, const uint8_t *name, size_t namelen)
 	    wire_name_to_key(s->conf->domains[zi], s->conf->domainlens[zi], akey, &apexlen) < 0)
 		apexlen = 0;
 	if ((ret = mark_dirty(s, key, klen)) < 0 || zi < 0)
+		return ret;
+	/* Below ns.dns.<apex>: the apex's NS rrset comes from there (CoreDNS). */
+	if (klen >= apexlen + sizeof(NS_DNS_KEY) - 1 &&
+	    memcmp(key + apexlen, NS_DNS_KEY, sizeof(NS_DNS_KEY) - 1) == 0 &&
+	    (ret = mark_dirty(s, akey, apexlen)) < 0)
 		return ret;
 	/* Ancestors: the key cut after each label beyond the apex's, except the whole key. */
 	for (size_t p = apexlen; p < klen; p += 1u + key[p])
@@ -552,6 +559,62 @@ out:
 	return ret < 0 ? ret : 0;
 }
 
+static void collect_free(collect_t *c)
+{
+	drop_from(c, 0);
+	free(c->leaves);
+	free(c->vals);
+	free(c->names);
+	free(c);
+}
+
+/*
+ * The apex's own records are synthesized by the server (SOA, NS ns1.<domain>),
+ * except NS: the leaves below ns.dns.<apex> give it, as CoreDNS's etcd plugin
+ * does. An IP host's NS target is the leaf's own name, whose A/AAAA (derived as
+ * for any leaf) is the glue the server adds; a name host is the target itself.
+ */
+static int derive_apex_ns(sync_t *s, const uint8_t *name, size_t namelen, const uint8_t *key,
+			  size_t klen)
+{
+	uint8_t nskey[WIRE_KEY_MAX];
+	collect_t *c = calloc(1, sizeof(*c));
+	recs_t r = {0};
+	uint32_t ttl = UINT32_MAX;
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	if (klen + sizeof(NS_DNS_KEY) - 1 > sizeof(nskey)) {
+		free(c);
+		return 0;
+	}
+	memcpy(nskey, key, klen);
+	memcpy(nskey + klen, NS_DNS_KEY, sizeof(NS_DNS_KEY) - 1);
+	ret = store_rr_del(s->w, s->src, name, namelen, WIRE_TYPE_NS, NULL, 0);
+	if (ret == 0 || ret == ERR_NOTFOUND)
+		ret = store_kv_iter(store_write_view(s->w), KV_NS, nskey,
+				    klen + sizeof(NS_DNS_KEY) - 1, collect_kv, c);
+	for (size_t i = 0; ret == 0 && i < c->n; i++)
+		if (c->leaves[i].v->host_kind != MAP_HOST_NONE && c->leaves[i].v->ttl < ttl)
+			ttl = c->leaves[i].v->ttl; /* one TTL per rrset: the smallest */
+	for (size_t i = 0; ret == 0 && i < c->n; i++) {
+		const map_leaf_t *l = &c->leaves[i];
+		if (l->v->host_kind == MAP_HOST_NAME)
+			ret =
+			    emit_rr(&r, WIRE_TYPE_NS, ttl, l->v->target, (uint16_t)l->v->targetlen);
+		else if (l->v->host_kind != MAP_HOST_NONE)
+			ret = emit_rr(&r, WIRE_TYPE_NS, ttl, l->name, (uint16_t)l->namelen);
+	}
+	if (ret == 0)
+		ret = write_recs(s, name, namelen, &r);
+	free(r.recs);
+	free(r.bytes);
+	collect_free(c);
+	s->stats.names++;
+	return ret;
+}
+
 static int derive(sync_t *s, const uint8_t *key, size_t klen)
 {
 	uint8_t name[WIRE_NAME_MAX];
@@ -564,6 +627,12 @@ static int derive(sync_t *s, const uint8_t *key, size_t klen)
 	if (wire_key_to_name(key, klen, name, &namelen) < 0) {
 		free(c);
 		return 0;
+	}
+	int zi = conf_domain_of(s->conf, name, namelen);
+	if (zi >= 0 &&
+	    wire_name_equal(name, namelen, s->conf->domains[zi], s->conf->domainlens[zi])) {
+		free(c);
+		return derive_apex_ns(s, name, namelen, key, klen);
 	}
 	ret = store_rr_del(s->w, s->src, name, namelen, 0, NULL, 0);
 	if (ret == 0 || ret == ERR_NOTFOUND)

@@ -9,18 +9,23 @@
  *   - a compacted start revision: full re-read replacing the source atomically;
  *   - a failed endpoint: the next one of etcd-servers, with backoff once all failed.
  * SIGTERM/SIGINT end it within about a second (libcurl polls the stop flag).
+ * A second thread (watchers/door.c) runs the admin API's etcd txns in
+ * distributed mode, so the API needs no etcd client of its own.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "store/store.h"
+#include "watchers/door.h"
 #include "watchers/etcd.h"
 #include "watchers/sync.h"
 
@@ -250,37 +255,100 @@ static int set_prefix(watcher_t *w, const char *p)
 	return 0;
 }
 
-static const char *parse_args(int argc, char **argv)
-{
-	const char *path = DEFAULT_CONF;
+typedef struct {
+	const char *path;
+	const char *status_ip, *status; /* -set-status IP UP|DOWN */
+} args_t;
 
+static int parse_args(int argc, char **argv, args_t *a)
+{
+	a->path = DEFAULT_CONF;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if ((!strcmp(a, "-config-file") || !strcmp(a, "--config-file") ||
-		     !strcmp(a, "-c")) &&
+		const char *s = argv[i];
+		if ((!strcmp(s, "-config-file") || !strcmp(s, "--config-file") ||
+		     !strcmp(s, "-c")) &&
 		    i + 1 < argc) {
-			path = argv[++i];
+			a->path = argv[++i];
+		} else if ((!strcmp(s, "-set-status") || !strcmp(s, "--set-status")) &&
+			   i + 2 < argc) {
+			a->status_ip = argv[++i];
+			a->status = argv[++i];
 		} else {
-			fprintf(stderr, "usage: skydns-watch-etcd [-config-file FILE]\n");
-			return NULL;
+			fprintf(stderr, "usage: skydns-watch-etcd [-config-file FILE] "
+					"[-set-status IP UP|DOWN]\n");
+			return -1;
 		}
 	}
-	return path;
+	return 0;
+}
+
+/*
+ * -set-status (also what `skydns -set-status` runs when etcd is configured): put
+ * ip-monitor-path<ip> = {"status":...} in etcd, so every node's watcher applies
+ * it, trying each member once.
+ */
+static int set_status(const conf_t *conf, const http_tls_t *tls, const args_t *a)
+{
+	const char *mon = conf->ip_monitor_path ? conf->ip_monitor_path : "/skydns/monitor/status/";
+	char key[512], val[32];
+	uint8_t addr[16];
+	etcd_t *e = NULL;
+	bool ok = false;
+	int64_t rev = 0;
+	int ret;
+
+	if (strcasecmp(a->status, "UP") != 0 && strcasecmp(a->status, "DOWN") != 0) {
+		fprintf(stderr, "skydns: -set-status: status must be UP or DOWN, not %s\n",
+			a->status);
+		return 1;
+	}
+	if (inet_pton(AF_INET, a->status_ip, addr) != 1 &&
+	    inet_pton(AF_INET6, a->status_ip, addr) != 1) {
+		fprintf(stderr, "skydns: -set-status: not an IP address: %s\n", a->status_ip);
+		return 1;
+	}
+	snprintf(key, sizeof(key), "%s%s", mon, a->status_ip);
+	snprintf(val, sizeof(val), "{\"status\":\"%s\"}",
+		 strcasecmp(a->status, "UP") == 0 ? "UP" : "DOWN");
+	etcd_op_t op = {.key = (const uint8_t *)key,
+			.klen = strlen(key),
+			.val = (const uint8_t *)val,
+			.vlen = strlen(val)};
+	if ((ret = etcd_new(&e, conf->etcd_servers, tls, &g_stop)) < 0)
+		goto out;
+	etcd_set_auth(e, conf->etcd_username, conf->etcd_password);
+	do {
+		if ((ret = etcd_authenticate(e)) == 0 &&
+		    (ret = etcd_txn(e, NULL, 0, &op, 1, &ok, &rev)) == 0)
+			break;
+	} while (!etcd_failover(e));
+out:
+	etcd_free(e);
+	if (ret < 0) {
+		fprintf(stderr, "skydns: -set-status %s: etcd: %s\n", a->status_ip, err_str(ret));
+		return 1;
+	}
+	printf("%s is now %s (etcd %s, revision %lld)\n", a->status_ip,
+	       strcasecmp(a->status, "UP") == 0 ? "UP" : "DOWN", key, (long long)rev);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
-	const char *path = parse_args(argc, argv);
+	args_t args = {0};
+	const char *path;
 	watcher_t w = {0};
 	conf_t *conf = NULL;
 	store_t *store = NULL;
+	door_t *door = NULL;
 	http_tls_t tls;
 	char err[512] = "";
 	int ret, rc = 1;
 
-	if (!path)
+	if (parse_args(argc, argv, &args) < 0)
 		return 2;
+	path = args.path;
 	if ((ret = conf_load(path, &conf, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err[0] ? err : err_str(ret));
 		return 2;
@@ -297,6 +365,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	w.conf = conf;
 	tls = (http_tls_t){conf->etcd_cafile, conf->etcd_certfile, conf->etcd_keyfile};
+	if (args.status_ip) {
+		rc = set_status(conf, &tls, &args);
+		goto out;
+	}
 	if ((ret = set_prefix(&w, conf->etcd_prefix)) < 0 ||
 	    (ret = store_open(&store, conf->data_dir, conf->map_size, 0)) < 0 ||
 	    (ret = sync_new(&w.sync, conf, store)) < 0 ||
@@ -310,13 +382,19 @@ int main(int argc, char **argv)
 		log_err("etcd: start: store: %s", err_str(ret));
 		goto out;
 	}
+	/* Without the door the API's writes fail with 503; DNS still works, so go on. */
+	if ((ret = door_start(&door, conf, &tls, &g_stop)) < 0)
+		log_err("etcd: api socket in %s: %s; API writes in distributed mode will fail",
+			conf->data_dir, err_str(ret));
 	if (w.applied > 0) {
 		w.resumed = true;
 		log_info("etcd: the store holds revision %lld; resuming the watch",
 			 (long long)w.applied);
 	}
 	rc = run(&w);
+	g_stop = 1;
 out:
+	door_stop(door);
 	etcd_free(w.etcd);
 	sync_free(w.sync);
 	store_close(store);

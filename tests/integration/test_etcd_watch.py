@@ -5,7 +5,9 @@ starts and supervises. One etcd member on loopback in a temp dir.
   - /ready is 503 until the first full read is committed (etcd down at start)
   - the original README's cctv2 / tv1 scenario, subtree answers at several
     depths, the SRV weight rule, a bad value next to good siblings
-  - AAAA, TXT, MX (mail: true only), PTR, groups, targetstrip, a CNAME chain
+  - AAAA, TXT, MX (mail: true only), PTR, groups, targetstrip, a CNAME chain,
+    NS from ns.dns.<zone> with glue, SRV targets' addresses in additional, dedup,
+    "*" and "any" as the first label
     and a CNAME loop
   - failover: the first of etcd-servers is dead, the second one serves
   - etcdctl put -> answer within 1 s; delete -> NXDOMAIN; monitor DOWN / UP
@@ -81,6 +83,11 @@ def scenario_not_ready_until_synced():
     put("/skydns/local/skydns/chain2/", {"host": "cctv2.skydns.local"})
     put("/skydns/local/skydns/loop1/", {"host": "loop2.skydns.local"})
     put("/skydns/local/skydns/loop2/", {"host": "loop1.skydns.local"})
+    put("/skydns/local/skydns/dns/ns/ns1", {"host": "10.11.0.1", "ttl": 600})
+    put("/skydns/local/skydns/dns/ns/ns2", {"host": "10.11.0.2", "ttl": 120})
+    put("/skydns/local/skydns/dup/x", {"host": "10.12.0.1", "ttl": 100})
+    put("/skydns/local/skydns/dup/y", {"host": "10.12.0.1", "ttl": 50})
+    put("/skydns/local/skydns/dup/z", {"host": "10.12.0.2", "ttl": 70})
     # The watcher backs off while etcd was down (at most 5 s between tries).
     c.ok(etcdlib.wait_for(lambda: sky.ready() == 200, 15) is not None,
          "/ready is 200 once etcd was read (got %r)" % sky.ready())
@@ -100,6 +107,16 @@ def scenario_answers():
     c.eq(a("deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 1")
     c.eq(a("x.deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "subtree at depth 2")
     c.eq(a("y.x.deep"), (NOERROR, ["10.1.0.1"]), "subtree at depth 3")
+    # "*" and "any" as the first label match every name below their parent (CoreDNS).
+    r = sky.query("*.deep." + D, "A")
+    c.eq((r.rcode(), sorted(rd.to_text() for rr in r.answer for rd in rr),
+          [rr.name.to_text() for rr in r.answer]),
+         (NOERROR, ["10.1.0.1", "10.1.0.2"], ["*.deep." + D]),
+         "*.deep answers every name below deep, under the question's name")
+    c.eq(a("any.x.deep"), (NOERROR, ["10.1.0.1", "10.1.0.2"]), "any.x.deep as well")
+    c.eq(a("ANY.cctv2"), (NOERROR, ["192.168.10.1", "192.168.10.2"]), "ANY (any case)")
+    c.eq(a("*.4af19cb2.cctv2")[0], NXDOMAIN, "a leaf has nothing below it: NXDOMAIN")
+    c.eq(sky.answer("*.deep." + D, "TXT")[0], NOERROR, "names match, none has TXT: NODATA")
     c.eq(a("mixed"), (NOERROR, ["10.2.0.1"]), "bad siblings skipped, the good one answers")
     c.eq(a("bad.mixed")[0], NXDOMAIN, "a bad value makes no name")
     log = sky.log()
@@ -109,6 +126,24 @@ def scenario_answers():
     rc, srv = sky.answer("svc." + D, "SRV")
     c.eq(srv, ["10 25 80 a.svc.skydns.local.", "10 75 80 b.svc.skydns.local.",
                "20 100 81 web.example."], "SRV targets and the weight rule")
+    r = sky.query("svc." + D, "SRV")
+    c.eq(sorted((rr.name.to_text(), rd.to_text()) for rr in r.additional if rr.rdtype == 1
+                for rd in rr),
+         [("a.svc." + D, "10.3.0.1"), ("b.svc." + D, "10.3.0.2")],
+         "SRV with IP hosts: each target's address in the additional section")
+    # NS from ns.dns.<zone> (CoreDNS): the leaves' own names, their addresses as glue.
+    r = sky.query(D, "NS")
+    c.eq(sorted(rd.to_text() for rr in r.answer for rd in rr),
+         ["ns1.ns.dns." + D, "ns2.ns.dns." + D], "apex NS from ns.dns.<zone> keys")
+    c.eq({rr.ttl for rr in r.answer}, {120}, "one TTL for the NS RRset (the smallest)")
+    c.eq(sorted((rr.name.to_text(), rd.to_text()) for rr in r.additional if rr.rdtype == 1
+                for rd in rr),
+         [("ns1.ns.dns." + D, "10.11.0.1"), ("ns2.ns.dns." + D, "10.11.0.2")],
+         "NS glue in the additional section")
+    r = sky.query("dup." + D, "A")
+    c.eq((sorted(rd.to_text() for rr in r.answer for rd in rr), {rr.ttl for rr in r.answer}),
+         (["10.12.0.1", "10.12.0.2"], {50}),
+         "two keys with one address answer it once, one TTL (the smallest)")
     c.eq(sky.answer("v6." + D, "AAAA"), (NOERROR, ["2001:db8::1"]), "AAAA")
     c.eq(sky.answer("txt." + D, "TXT"), (NOERROR, ['"hello etcd"']), "TXT")
     c.eq(sky.answer("mx." + D, "MX"), (NOERROR, ["5 mail1.example."]), "MX only from mail: true")
@@ -133,6 +168,12 @@ def scenario_changes():
     etcd.delete("/skydns/local/skydns/new/n1")
     t = etcdlib.wait_for(lambda: a("new")[0] == NXDOMAIN, 5)
     c.ok(t is not None and t < 1.0, "a delete gives NXDOMAIN within 1 s (took %r s)" % t)
+    etcd.delete("/skydns/local/skydns/dns/ns/ns2")
+    c.ok(etcdlib.wait_for(lambda: sky.answer(D, "NS") == (NOERROR, ["ns1.ns.dns." + D]), 5)
+         is not None, "an ns.dns key deleted leaves the apex NS RRset")
+    etcd.delete("/skydns/local/skydns/dns/ns/ns1")
+    c.ok(etcdlib.wait_for(lambda: sky.answer(D, "NS") == (NOERROR, ["ns1." + D]), 5)
+         is not None, "no ns.dns keys: the synthesized apex NS again")
     # Health from the monitor keys: one of two addresses DOWN leaves the other.
     put("/skydns/monitor/status/192.168.10.2", {"status": "DOWN"})
     c.ok(answers_within("cctv2", (NOERROR, ["192.168.10.1"]), 5) is not None,
@@ -145,8 +186,8 @@ def scenario_changes():
 def scenario_metrics():
     m = sky.metrics()
     c.eq(m.get("skydns_etcd_invalid_records_total"), 2.0, "bad values counted once each")
-    # 24 keys at the start, a put and a delete, two monitor changes.
-    c.eq(m.get("skydns_etcd_events_applied_total"), 28.0, "every applied key counted once")
+    # 29 keys at the start, a put and three deletes, two monitor changes.
+    c.eq(m.get("skydns_etcd_events_applied_total"), 35.0, "every applied key counted once")
     c.eq(m.get("skydns_etcd_revision_applied"), float(etcd.revision()),
          "applied revision = etcd's")
     c.ok(m.get("skydns_etcd_revision_seen", 0) >= m.get("skydns_etcd_revision_applied", 1),
