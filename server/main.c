@@ -30,6 +30,7 @@
 #include "conf/conf.h"
 #include "server/notify.h"
 #include "server/server.h"
+#include "server/takeover.h"
 #include "server/upstream.h"
 #include "store/store.h"
 
@@ -52,6 +53,7 @@ typedef struct {
 	bool import_allow_empty;
 	const char *status_ip;
 	const char *status;
+	bool takeover;
 } opts_t;
 
 #define CHILD_BACKOFF_MIN_MS 200
@@ -82,21 +84,36 @@ typedef struct {
 	server_t *srv;
 	api_t *api;
 	int sfd;
+	int ctl; /* the takeover control socket (server/takeover.h), -1 when none */
+	char ctl_path[108];
+	pid_t successor; /* the process that took our sockets over, 0 before */
+	const opts_t *opts;
 } daemon_t;
+
+/* next_signal()'s answer when the control socket has a connection waiting. */
+#define CTL_READY (-1)
+/* How long each side waits for the other's next step of a takeover. The old side's RELEASED
+ * comes after its children stopped (up to CHILD_STOP_MS each). */
+#define TAKEOVER_STEP_MS 10000
+#define TAKEOVER_RELEASE_MS (TAKEOVER_STEP_MS + MAX_CHILDREN * CHILD_STOP_MS)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: skydns [-config-file FILE] [-check-config] [-version]\n"
-		   "              [-import ZONEFILE [-origin NAME] [-import-allow-empty]]\n"
-		   "              [-set-status IP UP|DOWN]\n"
-		   "  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
-		   "  -check-config   validate the config and exit (0 ok, 2 error)\n"
-		   "  -version        print the version and exit\n"
-		   "  -import FILE    load a zone file into the store (replaces the previous\n"
-		   "                  import of the same origin) and exit\n"
-		   "  -origin NAME    origin of the zone file (default: first local domain)\n"
-		   "  -import-allow-empty  let a file with no records empty a zone\n"
-		   "  -set-status IP UP|DOWN  record an address's health in the store and exit\n");
+	fprintf(f,
+		"usage: skydns [-config-file FILE] [-check-config] [-version]\n"
+		"              [-import ZONEFILE [-origin NAME] [-import-allow-empty]]\n"
+		"              [-set-status IP UP|DOWN] [-takeover]\n"
+		"  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
+		"  -check-config   validate the config and exit (0 ok, 2 error)\n"
+		"  -version        print the version and exit\n"
+		"  -import FILE    load a zone file into the store (replaces the previous\n"
+		"                  import of the same origin) and exit\n"
+		"  -origin NAME    origin of the zone file (default: first local domain)\n"
+		"  -import-allow-empty  let a file with no records empty a zone\n"
+		"  -set-status IP UP|DOWN  record an address's health in the store and exit\n"
+		"  -takeover       take the listening sockets over from the skydns running with\n"
+		"                  this config (data-dir), then make it drain and exit (an\n"
+		"                  upgrade without downtime); starts normally when none runs\n");
 }
 
 /* Accept -flag and --flag. */
@@ -129,6 +146,8 @@ static int parse_flags(int argc, char **argv, opts_t *o)
 			o->origin = argv[++i];
 		else if (flag_is(a, "import-allow-empty"))
 			o->import_allow_empty = true;
+		else if (flag_is(a, "takeover"))
+			o->takeover = true;
 		else if (flag_is(a, "set-status") && has2) {
 			o->status_ip = argv[++i];
 			o->status = argv[++i];
@@ -323,17 +342,27 @@ static void reload(daemon_t *d)
 	log_info("reload: config %s applied", nc->path);
 }
 
-/* Wait for a signal up to timeout_ms. @return the signal number, or 0. */
-static int next_signal(int sfd, int timeout_ms)
+/*
+ * Wait for a signal (or a takeover on ctl, when >= 0) up to timeout_ms.
+ * @return the signal number, CTL_READY, or 0.
+ */
+static int next_event(int sfd, int ctl, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
 	struct signalfd_siginfo si;
 
-	if (poll(&pfd, 1, timeout_ms) <= 0)
+	if (poll(pfd, ctl >= 0 ? 2 : 1, timeout_ms) <= 0)
 		return 0;
+	if (!(pfd[0].revents & POLLIN))
+		return (pfd[1].revents & POLLIN) ? CTL_READY : 0;
 	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return 0;
 	return (int)si.ssi_signo;
+}
+
+static int next_signal(int sfd, int timeout_ms)
+{
+	return next_event(sfd, -1, timeout_ms);
 }
 
 /* SIGTERM: /ready says 503 and workers keep answering for shutdown-grace. */
@@ -498,6 +527,158 @@ static void child_add(daemon_t *d, const char *name)
 	child_start(d, ch);
 }
 
+/*
+ * Old side of a takeover (server/takeover.h), on a connection to our control
+ * socket. Until RELEASED is sent nothing changed here: a successor that
+ * fails leaves us serving.
+ * @return true when the sockets were handed over (then drain and exit).
+ */
+static bool takeover_give(daemon_t *d)
+{
+	int fds[TAKEOVER_MAX_FDS], none[1];
+	char msg[64];
+	unsigned nfds = 0, n0;
+	pid_t pid = 0;
+	int c = takeover_accept(d->ctl), ret;
+
+	if (c < 0) {
+		log_warn("takeover: accept on %s: %s", d->ctl_path, err_str(c));
+		return false;
+	}
+	ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_STEP_MS);
+	if (ret == 0 && strcmp(msg, "TAKEOVER") != 0)
+		ret = ERR_PARSE;
+	if (ret == 0) {
+		nfds = server_listeners(d->srv, fds, TAKEOVER_MAX_FDS);
+		snprintf(msg, sizeof(msg), "SOCKETS %d", (int)getpid());
+		ret = takeover_send(c, msg, fds, nfds);
+	}
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_STEP_MS);
+	if (ret == 0 && sscanf(msg, "SERVING %d", &pid) != 1)
+		ret = ERR_PARSE;
+	if (ret < 0) {
+		log_err("takeover: the new process failed before serving (%s); still serving",
+			err_str(ret));
+		close(c);
+		return false;
+	}
+	log_info("takeover: pid %d serves our %u sockets; releasing them and draining", (int)pid,
+		 nfds);
+	server_release(d->srv);
+	api_stop(d->api); /* its port: civetweb cannot hand its listener over */
+	d->api = NULL;
+	for (unsigned i = 0; i < d->nchildren; i++)
+		child_stop(&d->children[i]);
+	d->nchildren = 0; /* the successor runs its own */
+	close(d->ctl);
+	d->ctl = -1;
+	if ((ret = takeover_send(c, "RELEASED", NULL, 0)) < 0)
+		log_err("takeover: telling pid %d: %s", (int)pid, err_str(ret));
+	close(c);
+	d->successor = pid;
+	return true;
+}
+
+/*
+ * After a takeover: answer what is in flight (TCP connections, forwarded
+ * questions) until nothing is left or shutdown-grace passed.
+ */
+static void takeover_drain(daemon_t *d)
+{
+	uint64_t start = mono_ms(), end = start + d->conf->shutdown_grace_ms;
+	unsigned busy = server_busy(d->srv);
+
+	while (busy > 0 && mono_ms() < end) {
+		int s = next_signal(d->sfd, 20);
+
+		if (s == SIGTERM || s == SIGINT)
+			break;
+		busy = server_busy(d->srv);
+	}
+	if (busy > 0)
+		log_warn("takeover: drained for %llu ms, %u TCP connections or forwarded "
+			 "questions left; exiting",
+			 (unsigned long long)(mono_ms() - start), busy);
+	else
+		log_info("takeover: drained in %llu ms; exiting, pid %d serves",
+			 (unsigned long long)(mono_ms() - start), (int)d->successor);
+}
+
+/*
+ * New side of a takeover: take the running skydns's sockets and start the
+ * workers on them.
+ * @return 0 serving, 1 nothing runs (start normally), -1 failed (exit).
+ */
+static int takeover_take(daemon_t *d)
+{
+	int fds[TAKEOVER_MAX_FDS], none[1];
+	unsigned nfds = 0, n0;
+	char msg[64];
+	int c = takeover_connect(d->ctl_path), ret, old = 0;
+
+	if (c == -ENOENT || c == -ECONNREFUSED) {
+		log_info("takeover: no skydns runs with control socket %s (%s): starting normally",
+			 d->ctl_path, err_str(c));
+		return 1;
+	}
+	if (c < 0) {
+		log_err("takeover: connect %s: %s", d->ctl_path, err_str(c));
+		return -1;
+	}
+	ret = takeover_send(c, "TAKEOVER", NULL, 0);
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), fds, TAKEOVER_MAX_FDS, &nfds,
+				    TAKEOVER_STEP_MS);
+	if (ret == 0 && (sscanf(msg, "SOCKETS %d", &old) != 1 || nfds == 0 || nfds % 2)) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		ret = ERR_PARSE;
+	}
+	if (ret < 0) {
+		log_err("takeover: receiving the sockets from %s: %s", d->ctl_path, err_str(ret));
+		close(c);
+		return -1;
+	}
+	ret = server_start_with(&d->srv, d->conf, d->store, fds, nfds);
+	if (ret < 0) {
+		log_err("takeover: serving on the sockets of pid %d: %s; it keeps serving", old,
+			err_str(ret));
+		close(c);
+		return -1;
+	}
+	snprintf(msg, sizeof(msg), "SERVING %d", (int)getpid());
+	ret = takeover_send(c, msg, NULL, 0);
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_RELEASE_MS);
+	if (ret == 0 && strcmp(msg, "RELEASED") != 0)
+		ret = ERR_PARSE;
+	close(c);
+	if (ret < 0) {
+		/* Both serve the sockets now; ours answer. The API and children may clash. */
+		log_err("takeover: pid %d did not confirm the release (%s); serving beside it", old,
+			err_str(ret));
+		return 0;
+	}
+	log_info("takeover: took %u sockets from pid %d, which drains and exits", nfds, old);
+	return 0;
+}
+
+/* The API's port is free only once the old process stopped civetweb: retry briefly. */
+static int api_start_retry(daemon_t *d, api_hooks_t *hooks)
+{
+	int ret = 0;
+
+	for (int i = 0; i < 50; i++) {
+		ret = api_start(&d->api, d->conf, d->store, hooks);
+		if (ret == 0 || !d->opts->takeover)
+			return ret;
+		struct timespec ts = {0, 40 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return ret;
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
@@ -511,8 +692,12 @@ static void serve_loop(daemon_t *d)
 			int t = child_due_ms(&d->children[i]);
 			due = t < due ? t : due;
 		}
-		int sig = next_signal(d->sfd, due < wait ? due : wait);
+		int sig = next_event(d->sfd, d->ctl, due < wait ? due : wait);
 
+		if (sig == CTL_READY && takeover_give(d)) {
+			takeover_drain(d);
+			return;
+		}
 		server_check(d->srv);
 		for (unsigned i = 0; i < d->nchildren; i++)
 			child_check(d, &d->children[i]);
@@ -604,29 +789,46 @@ static int run_daemon(daemon_t *d)
 		return 1;
 	}
 	raise_nofile(d->conf);
-	ret = server_start(&d->srv, d->conf, d->store);
 	conf_format_addr(&d->conf->dns_addr, addr, sizeof(addr));
+	if ((ret = takeover_path(d->conf->data_dir, d->ctl_path, sizeof(d->ctl_path))) < 0) {
+		log_err("start: control socket in data-dir %s: path too long", d->conf->data_dir);
+		return 1;
+	}
+	ret = d->opts->takeover ? takeover_take(d) : 1;
+	if (ret < 0)
+		return 1;
+	if (ret == 1)
+		ret = server_start(&d->srv, d->conf, d->store);
 	if (ret < 0) {
 		log_err("start: serving on %s: %s", addr, err_str(ret));
 		return 1;
 	}
 	hooks.ctx = d->srv;
-	ret = api_start(&d->api, d->conf, d->store, &hooks);
+	ret = api_start_retry(d, &hooks);
 	if (ret < 0) {
 		log_err("start: api: %s", err_str(ret));
 		return 1;
 	}
 	d->api_conf = d->conf;
+	/* After the API: a takeover that failed halfway must not leave two APIs answering. */
+	d->ctl = takeover_listen(d->ctl_path, d->opts->takeover);
+	if (d->ctl < 0)
+		log_warn("start: control socket %s: %s; skydns -takeover cannot replace this "
+			 "process",
+			 d->ctl_path, err_str(d->ctl));
 	log_info("serving on %s with %u workers", addr, server_workers(d->srv));
-	/* Type=notify: the sockets are bound and the store is open, so start dependents now. */
-	char state[sizeof(addr) + 32];
-	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s", addr);
+	/* Type=notify: the sockets are bound and the store is open, so start dependents now.
+	 * MAINPID: after a takeover systemd follows this process, not the one that exits. */
+	char state[sizeof(addr) + 64];
+	snprintf(state, sizeof(state), "READY=1\nMAINPID=%d\nSTATUS=serving on %s", (int)getpid(),
+		 addr);
 	if ((ret = notify_send(state)) < 0)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
 	if (d->conf->etcd_servers)
 		child_add(d, "skydns-watch-etcd");
 	serve_loop(d);
-	notify_send("STOPPING=1");
+	if (!d->successor) /* else the service goes on, in the successor */
+		notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
 	for (unsigned i = 0; i < d->nchildren; i++)
 		child_stop(&d->children[i]);
@@ -643,14 +845,18 @@ static void daemon_free(daemon_t *d)
 	conf_free(d->conf);
 	if (d->sfd >= 0)
 		close(d->sfd);
+	if (d->ctl >= 0) {
+		close(d->ctl);
+		unlink(d->ctl_path); /* a successor would have closed ours */
+	}
 	log_close();
 }
 
 int main(int argc, char **argv)
 {
-	daemon_t d = {.sfd = -1};
-	char err[512] = "";
 	opts_t o;
+	daemon_t d = {.sfd = -1, .ctl = -1, .opts = &o};
+	char err[512] = "";
 	int ret;
 
 	ret = parse_flags(argc, argv, &o);

@@ -117,13 +117,16 @@ void udp_on_cqe(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	if (uring_ud_idx(cqe->user_data) == UDP_UD_DRAIN) {
 		w->udp->nop_pending = false;
+	} else if (w->released) {
+		return; /* the poll's cancellation: the new process reads this socket now */
 	} else if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		/* Kernels before 5.13 refuse the multishot flag: poll once per wakeup there. */
 		if (cqe->res == -EINVAL && w->udp->multishot)
 			w->udp->multishot = false;
 		udp_arm(w);
 	}
-	udp_drain(w);
+	if (!w->released)
+		udp_drain(w);
 }
 
 size_t udp_rrl(worker_t *w, const struct sockaddr *sa, socklen_t salen, uint8_t *buf, size_t len)
