@@ -87,7 +87,9 @@ typedef struct {
 	int ctl; /* the takeover control socket (server/takeover.h), -1 when none */
 	char ctl_path[108];
 	pid_t successor; /* the process that took our sockets over, 0 before */
+	pid_t upgrading; /* the skydns -takeover SIGUSR2 started, 0 when none */
 	const opts_t *opts;
+	const char *argv0;
 } daemon_t;
 
 /* next_signal()'s answer when the control socket has a connection waiting. */
@@ -664,6 +666,66 @@ static int takeover_take(daemon_t *d)
 	return 0;
 }
 
+/*
+ * SIGUSR2: start `skydns -takeover` from the binary now installed where this
+ * one was started from (a package upgrade replaced it; /proc/self/exe names
+ * the old, deleted file). The successor connects to our control socket like
+ * any -takeover; under systemd it is in the unit's cgroup and announces
+ * itself with MAINPID= (the unit needs NotifyAccess=all).
+ */
+static void upgrade_spawn(daemon_t *d, const char *argv0)
+{
+	char exe[PATH_MAX];
+	char *argv[] = {exe, "-config-file", d->conf->path, "-takeover", NULL};
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *gone = " (deleted)";
+	posix_spawnattr_t attr;
+	sigset_t none;
+	pid_t pid;
+	int rc;
+
+	if (d->upgrading) {
+		log_warn("upgrade: SIGUSR2 ignored: pid %d is taking over already",
+			 (int)d->upgrading);
+		return;
+	}
+	if (argv0[0] == '/')
+		snprintf(exe, sizeof(exe), "%s", argv0);
+	else if (n > 0) {
+		exe[n] = 0;
+		if ((size_t)n > strlen(gone) && strcmp(exe + n - strlen(gone), gone) == 0)
+			exe[n - strlen(gone)] = 0;
+	} else {
+		log_err("upgrade: cannot tell which binary to start: %s", strerror(errno));
+		return;
+	}
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(&pid, exe, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0) {
+		log_err("upgrade: start %s -takeover: %s; still serving", exe, strerror(rc));
+		return;
+	}
+	d->upgrading = pid;
+	log_info("upgrade: SIGUSR2: started %s -takeover (pid %d)", exe, (int)pid);
+}
+
+/* A successor that exits while we still serve failed its takeover: say so once. */
+static void upgrade_check(daemon_t *d)
+{
+	int status;
+
+	if (d->upgrading <= 0 || waitpid(d->upgrading, &status, WNOHANG) != d->upgrading)
+		return;
+	log_err("upgrade: pid %d exited (%s %d) without taking over; still serving",
+		(int)d->upgrading, WIFSIGNALED(status) ? "signal" : "status",
+		WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	d->upgrading = 0;
+}
+
 /* The API's port is free only once the old process stopped civetweb: retry briefly. */
 static int api_start_retry(daemon_t *d, api_hooks_t *hooks)
 {
@@ -701,8 +763,11 @@ static void serve_loop(daemon_t *d)
 		server_check(d->srv);
 		for (unsigned i = 0; i < d->nchildren; i++)
 			child_check(d, &d->children[i]);
+		upgrade_check(d);
 		if (sig == SIGHUP)
 			reload(d);
+		else if (sig == SIGUSR2)
+			upgrade_spawn(d, d->argv0);
 		else if (sig == SIGTERM || sig == SIGINT) {
 			drain(d, sig);
 			return;
@@ -734,6 +799,7 @@ static int block_signals(void)
 	sigaddset(&handled, SIGINT);
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGUSR2); /* upgrade: start skydns -takeover */
 	sigaddset(&handled, SIGCHLD); /* wakes the loop to reap and restart a child */
 	return signalfd(-1, &handled, SFD_CLOEXEC);
 }
@@ -855,7 +921,7 @@ static void daemon_free(daemon_t *d)
 int main(int argc, char **argv)
 {
 	opts_t o;
-	daemon_t d = {.sfd = -1, .ctl = -1, .opts = &o};
+	daemon_t d = {.sfd = -1, .ctl = -1, .opts = &o, .argv0 = argv[0]};
 	char err[512] = "";
 	int ret;
 

@@ -6,7 +6,9 @@ serves them, and the old process drains and exits.
 
 While a fixed-rate load runs over UDP (8 source sockets, so both workers'
 sockets are hit), over TCP with one connection per query (as dig +tcp) and
-over one kept-open TCP connection, skydns is replaced three times. Every
+over one kept-open TCP connection, skydns is replaced three times (twice by
+running skydns -takeover, once by SIGUSR2, the systemd unit's path, where
+skydns starts its successor itself). Every
 query must be answered with the zone's address: lost = 0, SERVFAIL = 0.
 The kept-open client reconnects when the server closes it between two
 queries (RFC 7766 §6.2.4: the old process ends such connections after an
@@ -17,6 +19,7 @@ is answered by it (in flight: drained, not dropped); -takeover with nothing
 running starts normally and says so; -takeover with another dns-addr fails
 and leaves the running one serving.
 """
+import ctypes
 import os
 import re
 import signal
@@ -192,6 +195,34 @@ def tcp_keep(port):
         s.close()
 
 
+class Adopted:
+    """A successor skydns started by skydns itself, reparented to this test (subreaper)."""
+
+    def __init__(self, pid):
+        self.pid, self.rc = pid, None
+
+    def poll(self):
+        if self.rc is None and self.pid:
+            p, st = os.waitpid(self.pid, os.WNOHANG)
+            if p == self.pid:
+                self.rc = os.waitstatus_to_exitcode(st)
+        return self.rc if self.pid else -1
+
+    def wait(self, timeout=60):
+        end = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > end:
+                raise subprocess.TimeoutExpired("skydns", timeout)
+            time.sleep(0.05)
+        return self.rc
+
+    def send_signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+
+
 def start(sky, logname, takeover):
     cmd = [SKYDNS, "-config-file", sky.conf] + (["-takeover"] if takeover else [])
     out = open(os.path.join(sky.dir, logname), "w")
@@ -224,6 +255,9 @@ def term(p):
 
 
 def main():
+    # Orphans (the successor SIGUSR2 starts, once its parent exits) come to us.
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     with Skydns(ZONE, workers=2, extra_conf="shutdown-grace = 5") as sky:
         port = sky.port
         # Nothing runs yet: -takeover starts normally and says so.
@@ -259,8 +293,18 @@ def main():
         logs = [log]
         for k in range(1, REPLACEMENTS + 1):
             before = tally["udp_sent"]
-            new, nlog = start(sky, "run%d.log" % k, takeover=True)
-            took = wait_log(nlog, "takeover: took", EXIT_WAIT_S)
+            if k < REPLACEMENTS:
+                new, nlog = start(sky, "run%d.log" % k, takeover=True)
+            else:
+                # The systemd path: SIGUSR2 makes skydns start its own successor, which
+                # logs to the same output; this test adopts it as a subreaper.
+                nlog = logs[-1]
+                cur.send_signal(signal.SIGUSR2)
+                c.ok(wait_log(nlog, "upgrade: SIGUSR2: started", EXIT_WAIT_S),
+                     "SIGUSR2 starts a successor")
+                m = re.search(r"-takeover \(pid (\d+)\)", read(nlog))
+                new = Adopted(int(m.group(1)) if m else 0)
+            took = wait_log(nlog, "sockets from pid %d," % cur.pid, EXIT_WAIT_S)
             c.ok(took, "replacement %d: the new one logs the sockets it took" % k)
             if k == 1:
                 # The old process, draining, still holds the half query's connection.
@@ -279,7 +323,8 @@ def main():
             c.ok(new.poll() is None, "replacement %d: the new skydns runs" % k)
             c.ok(re.search(r"takeover: took \d+ sockets from pid %d" % cur.pid, read(nlog)),
                  "replacement %d: the new one names the old pid" % k)
-            c.ok("takeover: drained in" in read(logs[-1]),
+            c.ok(re.search(r"takeover: drained in \d+ ms; exiting, pid %d serves" % new.pid,
+                           read(logs[-1])),
                  "replacement %d: the old one drained everything before exiting" % k)
             time.sleep(1.0)
             c.ok(tally["udp_sent"] - before >= UDP_RATE // 2,
@@ -287,7 +332,7 @@ def main():
                  % (k, tally["udp_sent"] - before))
             if rc is None:
                 term(cur)
-            cur, logs = new, logs + [nlog]
+            cur, logs = new, logs + ([nlog] if nlog != logs[-1] else [])
         time.sleep(1.0)
         stop.set()
         for t in threads:
