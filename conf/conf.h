@@ -95,6 +95,13 @@ typedef struct conf {
 	uint32_t serve_stale;
 	uint32_t stale_answer_timeout_ms;
 
+	/* [General] */
+	char *user;	  /* user, default none: run as the starting user */
+	char *group;	  /* group, default the user's primary group */
+	bool has_user;	  /* user is set: run_uid/run_gid are valid */
+	unsigned run_uid; /* resolved at load */
+	unsigned run_gid;
+
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */
 	size_t map_size; /* map-size, bytes; suffixes K M G; default 1G */

@@ -29,6 +29,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/notify.h"
+#include "server/privs.h"
 #include "server/server.h"
 #include "server/takeover.h"
 #include "server/upstream.h"
@@ -876,6 +877,11 @@ static int run_daemon(daemon_t *d)
 		return 1;
 	}
 	d->api_conf = d->conf;
+	/* Everything that needs root (port 53, SO_RCVBUFFORCE) is bound by now. */
+	if ((ret = privs_drop(d->conf)) < 0) {
+		log_err("start: [General] user %s: dropping root: %s", d->conf->user, err_str(ret));
+		return 1;
+	}
 	/* After the API: a takeover that failed halfway must not leave two APIs answering. */
 	d->ctl = takeover_listen(d->ctl_path, d->opts->takeover);
 	if (d->ctl < 0)
@@ -942,13 +948,32 @@ int main(int argc, char **argv)
 		conf_free(d.conf);
 		return 0;
 	}
+	/* The store and the log are created as [General] user, who must be able to reopen them. */
+	int as_user = privs_enter(d.conf);
+	if (as_user < 0) {
+		fprintf(stderr, "skydns: [General] user %s: %s\n", d.conf->user, err_str(as_user));
+		conf_free(d.conf);
+		return 1;
+	}
 	ret = log_open(d.conf->log_dir, d.conf->log_to_stdio, d.conf->log_level, "skydns");
 	if (ret < 0)
 		fprintf(stderr, "skydns: log: %s\n", err_str(ret));
 	ret = store_open(&d.store, d.conf->data_dir, d.conf->map_size, 0);
+	if (as_user == 1 && privs_leave() < 0) {
+		fprintf(stderr, "skydns: cannot return to root after opening the store\n");
+		return 1;
+	}
 	if (ret < 0) {
-		log_err("store: open %s: %s", d.conf->data_dir, err_str(ret));
-		fprintf(stderr, "skydns: store: open %s: %s\n", d.conf->data_dir, err_str(ret));
+		char why[160] = "";
+
+		if (as_user == 1 && (ret == -EACCES || ret == -EPERM))
+			snprintf(why, sizeof(why),
+				 " (as [General] user %s: data-dir must be writable by that user: "
+				 "create it with chown %s)",
+				 d.conf->user, d.conf->user);
+		log_err("store: open %s: %s%s", d.conf->data_dir, err_str(ret), why);
+		fprintf(stderr, "skydns: store: open %s: %s%s\n", d.conf->data_dir, err_str(ret),
+			why);
 		ret = 1;
 	} else if (o.import)
 		ret = do_import(d.conf, d.store, &o);
