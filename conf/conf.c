@@ -104,6 +104,7 @@ static const size_t string_fields[] = {
     offsetof(conf_t, api_hostnames),  offsetof(conf_t, etcd_username),
     offsetof(conf_t, etcd_password),  offsetof(conf_t, api_search),
     offsetof(conf_t, user),	      offsetof(conf_t, group),
+    offsetof(conf_t, query_log),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -495,6 +496,16 @@ static int set_group(conf_t *c, const keydef_t *k, const char *val, char *msg, s
 	if (gr)
 		c->run_gid = gr->gr_gid;
 	return set_string_field(c, k->off, *val ? val : NULL);
+}
+
+/* [Log] query-log: a file path, or off / "" for none. */
+static int set_query_log(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	if (!*val || strcasecmp(val, "off") == 0)
+		return set_string_field(c, k->off, NULL);
+	if (val[0] != '/')
+		return expected(msg, msglen, val, "expected an absolute file path or off");
+	return set_string_field(c, k->off, val);
 }
 
 /* An absolute etcd-style path; `dir` keeps exactly one trailing '/'. */
@@ -919,6 +930,8 @@ static const keydef_t keys[] = {
     {SEC_LOG, NAMES("log-dir"), set_str, F(log_dir), 0, 0},
     {SEC_LOG, NAMES("log-level"), set_log_level, F(log_level), 0, 0},
     {SEC_LOG, NAMES("log-to-stdio"), set_bool, F(log_to_stdio), 0, 0},
+    {SEC_LOG, NAMES("query-log"), set_query_log, F(query_log), 0, 0},
+    {SEC_LOG, NAMES("query-log-sample"), set_uint, F(query_log_sample), 1, 1000000},
     {SEC_FUN, NAMES("random-one"), set_bool, F(random_one), 0, 0},
     {SEC_FUN, NAMES("hone-one"), set_bool, F(hone_one), 0, 0},
     {SEC_API, NAMES("api-enable"), set_bool, F(api_enable), 0, 0},
@@ -1234,6 +1247,7 @@ int conf_defaults(conf_t **out)
 	c->lookup_cache = 262144;
 	c->log_level = LOG_LVL_INFO;
 	c->log_to_stdio = true;
+	c->query_log_sample = 1;
 	c->check_interval_ms = SEC(5);
 	c->check_timeout_ms = SEC(1);
 	c->rise = 2;

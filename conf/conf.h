@@ -110,9 +110,11 @@ typedef struct conf {
 	size_t lookup_cache;
 
 	/* [Log] */
-	char *log_dir;	   /* log-dir, default none */
-	int log_level;	   /* log-level, default info */
-	bool log_to_stdio; /* log-to-stdio, default true */
+	char *log_dir;		   /* log-dir, default none */
+	int log_level;		   /* log-level, default info */
+	bool log_to_stdio;	   /* log-to-stdio, default true */
+	char *query_log;	   /* query-log: absolute path, default none (off) */
+	unsigned query_log_sample; /* query-log-sample: 1 in N answers logged, default 1 */
 
 	/* [Fun] */
 	bool random_one; /* random-one */

@@ -84,6 +84,7 @@ typedef struct {
 	store_t *store;
 	server_t *srv;
 	api_t *api;
+	api_hooks_t hooks; /* what api_start gets, again on a reload that restarts it */
 	int sfd;
 	int ctl; /* the takeover control socket (server/takeover.h), -1 when none */
 	char ctl_path[108];
@@ -321,16 +322,155 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 	return ret;
 }
 
+static void child_stop(child_t *ch);
+
+static bool str_same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Everything api/ reads from its conf: a change restarts the API with the new one. */
+static bool api_conf_same(const conf_t *a, const conf_t *b)
+{
+	return a->api_enable == b->api_enable && str_same(a->api_address, b->api_address) &&
+	       str_same(a->api_token, b->api_token) && str_same(a->api_certfile, b->api_certfile) &&
+	       str_same(a->api_keyfile, b->api_keyfile) &&
+	       str_same(a->api_hostnames, b->api_hostnames) && a->api_threads == b->api_threads &&
+	       str_same(a->api_search, b->api_search) && a->ndomains == b->ndomains &&
+	       memcmp(a->domains, b->domains, sizeof(a->domains)) == 0 &&
+	       str_same(a->etcd_servers, b->etcd_servers) &&
+	       str_same(a->etcd_prefix, b->etcd_prefix);
+}
+
+/* What the children (they read the file themselves) are started with. */
+static bool children_conf_same(const conf_t *a, const conf_t *b)
+{
+	return str_same(a->etcd_servers, b->etcd_servers) &&
+	       str_same(a->etcd_prefix, b->etcd_prefix) &&
+	       str_same(a->etcd_certfile, b->etcd_certfile) &&
+	       str_same(a->etcd_keyfile, b->etcd_keyfile) &&
+	       str_same(a->etcd_cafile, b->etcd_cafile) &&
+	       str_same(a->etcd_username, b->etcd_username) &&
+	       str_same(a->etcd_password, b->etcd_password) && a->k8s_enable == b->k8s_enable &&
+	       str_same(a->k8s_server, b->k8s_server) &&
+	       str_same(a->k8s_token_file, b->k8s_token_file) &&
+	       str_same(a->k8s_cafile, b->k8s_cafile) &&
+	       str_same(a->k8s_kubeconfig, b->k8s_kubeconfig) &&
+	       str_same(a->kube_domain, b->kube_domain) &&
+	       str_same(a->svc_ip_source, b->svc_ip_source) && a->probe_enable == b->probe_enable &&
+	       str_same(a->scan_ports, b->scan_ports) &&
+	       a->check_interval_ms == b->check_interval_ms &&
+	       a->check_timeout_ms == b->check_timeout_ms && a->rise == b->rise &&
+	       a->fall == b->fall && a->icmp == b->icmp;
+}
+
+/*
+ * The settings sized or bound at start: a reload keeps the running values.
+ * @return how many differ; their names, comma-separated, in out.
+ */
+static unsigned restart_only(const conf_t *a, const conf_t *b, char *out, size_t cap)
+{
+	char x[64], y[64];
+	unsigned n = 0;
+	size_t len = 0;
+
+	out[0] = 0;
+	conf_format_addr(&a->dns_addr, x, sizeof(x));
+	conf_format_addr(&b->dns_addr, y, sizeof(y));
+#define RESTART_ONLY(cond, name)                                                                   \
+	do {                                                                                       \
+		if ((cond) && len < cap) {                                                         \
+			len +=                                                                     \
+			    (size_t)snprintf(out + len, cap - len, "%s%s", n ? ", " : "", name);   \
+			n++;                                                                       \
+		}                                                                                  \
+	} while (0)
+	RESTART_ONLY(strcmp(x, y) != 0, "[Dns] dns-addr");
+	RESTART_ONLY(a->workers != b->workers, "[Dns] workers");
+	RESTART_ONLY(a->tcp_max_conns != b->tcp_max_conns, "[Dns] tcp-max-connections");
+	RESTART_ONLY(!str_same(a->data_dir, b->data_dir), "[Store] data-dir");
+	RESTART_ONLY(a->map_size != b->map_size, "[Store] map-size");
+	RESTART_ONLY(a->lookup_cache != b->lookup_cache, "[Store] lookup-cache");
+	RESTART_ONLY(!str_same(a->user, b->user) || !str_same(a->group, b->group),
+		     "[General] user/group");
+	RESTART_ONLY(!a->etcd_servers != !b->etcd_servers, "[Etcd] etcd-servers on/off");
+	RESTART_ONLY(!str_same(a->query_log, b->query_log) ||
+			 a->query_log_sample != b->query_log_sample,
+		     "[Log] query-log");
+#undef RESTART_ONLY
+	return n;
+}
+
+static void swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * The new conf carries the running values of the restart-only settings, so
+ * d->conf always says what runs and the next reload still sees the change.
+ */
+static void keep_running(conf_t *old, conf_t *nc)
+{
+	nc->dns_addr = old->dns_addr;
+	nc->workers = old->workers;
+	nc->tcp_max_conns = old->tcp_max_conns;
+	nc->map_size = old->map_size;
+	nc->lookup_cache = old->lookup_cache;
+	swap_str(&nc->data_dir, &old->data_dir);
+	swap_str(&nc->user, &old->user);
+	swap_str(&nc->query_log, &old->query_log);
+	nc->query_log_sample = old->query_log_sample;
+	swap_str(&nc->group, &old->group);
+	nc->has_user = old->has_user;
+	nc->run_uid = old->run_uid;
+	nc->run_gid = old->run_gid;
+}
+
+/*
+ * The API borrows its conf: a changed [Api] (a rotated api-token, another
+ * address) restarts it on the new one, a few ms without an API; when the new
+ * one cannot start, the old settings come back.
+ */
+static void reload_api(daemon_t *d, conf_t *nc, conf_t *old)
+{
+	conf_t *prev = d->api_conf;
+	int ret;
+
+	if (api_conf_same(prev, nc))
+		return;
+	api_stop(d->api);
+	d->api = NULL;
+	ret = api_start(&d->api, nc, d->store, &d->hooks);
+	if (ret == 0) {
+		d->api_conf = nc;
+		if (prev != old)
+			conf_free(prev);
+		log_info("reload: [Api] changed: API restarted with the new settings");
+		return;
+	}
+	log_err("reload: [Api]: the new settings do not start (%s); restarting the API with the "
+		"previous ones",
+		err_str(ret));
+	if ((ret = api_start(&d->api, prev, d->store, &d->hooks)) < 0)
+		log_err("reload: the API is down: %s; restart skydns", err_str(ret));
+}
+
 static void reload(daemon_t *d)
 {
-	char err[512] = "";
-	conf_t *nc = NULL;
+	char err[512] = "", kept[256];
+	conf_t *nc = NULL, *old = d->conf;
 	int ret = conf_load(d->conf->path, &nc, err, sizeof(err));
 
 	if (ret < 0) {
 		log_err("reload: %s; keeping the running config", err[0] ? err : err_str(ret));
 		return;
 	}
+	unsigned nkept = restart_only(old, nc, kept, sizeof(kept));
+	keep_running(old, nc);
 	ret = server_reload(d->srv, nc);
 	if (ret < 0) {
 		/* A worker may still read the old conf: leak it rather than free it under it. */
@@ -338,11 +478,45 @@ static void reload(daemon_t *d)
 		d->conf = nc;
 		return;
 	}
-	log_open(nc->log_dir, nc->log_to_stdio, nc->log_level, "skydns");
-	if (d->conf != d->api_conf)
-		conf_free(d->conf);
+	ret = log_open(nc->log_dir, nc->log_to_stdio, nc->log_level, "skydns");
+	if (ret < 0)
+		log_err("reload: log-dir %s: %s; logging as before", nc->log_dir, err_str(ret));
+	reload_api(d, nc, old);
 	d->conf = nc;
-	log_info("reload: config %s applied", nc->path);
+	if (!children_conf_same(old, nc))
+		for (unsigned i = 0; i < d->nchildren; i++) {
+			if (!d->children[i].pid)
+				continue;
+			log_info("reload: restarting %s for its new settings", d->children[i].name);
+			child_stop(&d->children[i]);
+			d->children[i].next_start_ms = 0; /* child_check starts it again now */
+			d->children[i].backoff_ms = CHILD_BACKOFF_MIN_MS;
+		}
+	if (old != d->api_conf)
+		conf_free(old);
+	if (nkept > 0)
+		log_warn("reload: config %s applied, except %s: these need a restart "
+			 "(skydns -takeover, or SIGUSR2); the running values stay",
+			 nc->path, kept);
+	else
+		log_info("reload: config %s applied", nc->path);
+}
+
+/* SIGUSR1: logrotate moved the files away; write to new ones at the same paths. */
+static void reopen_logs(daemon_t *d)
+{
+	const conf_t *c = d->conf;
+	int ret;
+
+	server_querylog_reopen(d->srv);
+	if (!c->log_dir)
+		return;
+	ret = log_open(c->log_dir, c->log_to_stdio, c->log_level, "skydns");
+	if (ret < 0)
+		log_err("log: reopen %s/skydns.log: %s; writing to the old file", c->log_dir,
+			err_str(ret));
+	else
+		log_info("log: reopened %s/skydns.log (SIGUSR1)", c->log_dir);
 }
 
 /*
@@ -767,6 +941,8 @@ static void serve_loop(daemon_t *d)
 		upgrade_check(d);
 		if (sig == SIGHUP)
 			reload(d);
+		else if (sig == SIGUSR1)
+			reopen_logs(d);
 		else if (sig == SIGUSR2)
 			upgrade_spawn(d, d->argv0);
 		else if (sig == SIGTERM || sig == SIGINT) {
@@ -800,6 +976,7 @@ static int block_signals(void)
 	sigaddset(&handled, SIGINT);
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGUSR1); /* reopen the log files (logrotate) */
 	sigaddset(&handled, SIGUSR2); /* upgrade: start skydns -takeover */
 	sigaddset(&handled, SIGCHLD); /* wakes the loop to reap and restart a child */
 	return signalfd(-1, &handled, SFD_CLOEXEC);
@@ -844,9 +1021,6 @@ static void raise_nofile(const conf_t *c)
 
 static int run_daemon(daemon_t *d)
 {
-	api_hooks_t hooks = {.query_stats = api_stats_hook,
-			     .top_names = api_top_hook,
-			     .upstreams = api_upstreams_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 
@@ -870,8 +1044,11 @@ static int run_daemon(daemon_t *d)
 		log_err("start: serving on %s: %s", addr, err_str(ret));
 		return 1;
 	}
-	hooks.ctx = d->srv;
-	ret = api_start_retry(d, &hooks);
+	d->hooks = (api_hooks_t){.query_stats = api_stats_hook,
+				 .top_names = api_top_hook,
+				 .upstreams = api_upstreams_hook,
+				 .ctx = d->srv};
+	ret = api_start_retry(d, &d->hooks);
 	if (ret < 0) {
 		log_err("start: api: %s", err_str(ret));
 		return 1;

@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/topn.h"
 #include "server/worker.h"
 
@@ -40,6 +41,7 @@ struct server {
 	unsigned n;
 	unsigned started; /* threads created */
 	uint64_t gen;	  /* last reload generation */
+	querylog_t *qlog; /* owned; NULL when [Log] query-log is off */
 };
 
 static void sleep_ms(long ms)
@@ -202,6 +204,7 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 		return ret;
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
+	w->qlog = querylog_ring(srv->qlog, i);
 	/* One budget for the process, as cacheSize: each worker remembers the names its own
 	 * clients ask. */
 	w->lookup_cache = conf->lookup_cache / srv->n;
@@ -290,6 +293,8 @@ int server_start_with(server_t **out, const struct conf *conf, struct store *sto
 	}
 	srv->n = n;
 	srv->conf = conf;
+	if ((ret = querylog_new(&srv->qlog, conf, n)) < 0)
+		log_err("server: query-log %s: %s", conf->query_log, err_str(ret));
 	/* Only a fresh start checks that nobody serves the address: a takeover joins on purpose. */
 	if (nfds == 0 && (ret = addr_free(&conf->dns_addr, SOCK_DGRAM)) == 0)
 		ret = addr_free(&conf->dns_addr, SOCK_STREAM);
@@ -434,8 +439,14 @@ void server_stop(server_t *srv)
 		worker_deinit(&srv->workers[i]);
 		topn_free(srv->workers[i].qctx.topn);
 	}
+	querylog_free(srv->qlog); /* after the workers: they write its rings */
 	free(srv->workers);
 	free(srv);
+}
+
+void server_querylog_reopen(server_t *srv)
+{
+	querylog_reopen(srv->qlog);
 }
 
 void server_stats(server_t *srv, stats_t *out)

@@ -74,6 +74,9 @@ int server_reload(server_t *srv, const struct conf *conf);
  */
 unsigned server_check(server_t *srv);
 
+/** SIGUSR1: the query log reopens its file at its next round. */
+void server_querylog_reopen(server_t *srv);
+
 /** Stop every worker, close sockets, free. NULL is a no-op. */
 void server_stop(server_t *srv);
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/worker.h"
 
 int tcp_pool_init(tcp_pool_t *p, unsigned n)
@@ -140,6 +141,8 @@ void tcp_reply(struct worker *w, uint32_t idx, size_t len)
 		conn_close(w, idx);
 		return;
 	}
+	if (w->qlog)
+		querylog_note(w->qlog, c->cl.addr, c->cl.addrlen, true, c->wbuf + 2, len);
 	wire_write_u16(c->wbuf, (uint16_t)len);
 	c->wlen = (uint32_t)len + 2;
 	c->woff = 0;

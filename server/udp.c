@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "conf/conf.h"
 #include "server/rrl.h"
+#include "server/querylog.h"
 #include "server/worker.h"
 #include "store/store.h"
 
@@ -191,6 +192,8 @@ static int udp_answer(worker_t *w, struct udp_batch *b, unsigned i, unsigned m)
 		udp_forward(w, &q, sa, salen);
 	if (ret != QUERY_REPLY || len == 0 || (len = udp_rrl(w, sa, salen, b->resp[m], len)) == 0)
 		return 0;
+	if (w->qlog)
+		querylog_note(w->qlog, cl.addr, cl.addrlen, false, b->resp[m], len);
 	b->out_iov[m].iov_len = len;
 	b->out[m].msg_hdr.msg_name = &b->addr[i];
 	b->out[m].msg_hdr.msg_namelen = salen;

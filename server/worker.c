@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/rrl.h"
 #include "server/topn.h"
 #include "server/udp.h"
@@ -178,6 +179,12 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 	if (len > 0)
 		len =
 		    udp_rrl(w, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, s->buf, len);
+	if (len > 0 && w->qlog) {
+		query_client_t cl;
+
+		worker_client(&cl, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, false);
+		querylog_note(w->qlog, cl.addr, cl.addrlen, false, s->buf, len);
+	}
 	if (len == 0) {
 		slot_release(w, to.idx);
 		return;

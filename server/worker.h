@@ -84,7 +84,8 @@ typedef struct worker {
 	struct store_rtxn *rtx;
 	bool txn_live;
 	query_ctx_t qctx;
-	struct rrl *rrl; /* owned; UDP response rate limiting (server/rrl.h) */
+	struct rrl *rrl;	    /* owned; UDP response rate limiting (server/rrl.h) */
+	struct querylog_ring *qlog; /* borrowed from server_t; NULL: query log off */
 
 	unsigned rearm; /* WORKER_REARM_*: arms that found the SQ full, retried after the batch */
 	uint64_t efd_val;
