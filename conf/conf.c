@@ -1132,7 +1132,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return !fail(p, ret, "[%s] %s: %s", section, name, err_str(ret));
 	if (sec == SEC_STATS && k->off == offsetof(conf_t, api_address))
 		p->stats_server = *value != '\0';
+	if (!first && p->c->nlines < CONF_LINES) {
+		p->c->lines[p->c->nlines].off = (uint32_t)k->off;
+		p->c->lines[p->c->nlines++].line = p->line;
+	}
 	return 1;
+}
+
+unsigned conf_line(const conf_t *c, size_t field)
+{
+	for (unsigned i = 0; i < c->nlines; i++)
+		if (c->lines[i].off == field)
+			return c->lines[i].line;
+	return 0;
 }
 
 /*

@@ -27,6 +27,8 @@ enum {
 	CONF_POLICY_ROUND_ROBIN, /* the next healthy one, in turn */
 };
 
+#define CONF_LINES 160 /* more than there are keys */
+
 typedef struct {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -161,7 +163,20 @@ typedef struct conf {
 	unsigned rise;
 	unsigned fall;
 	bool icmp;
+
+	/* Where each key given in the file was set, by field offset (conf_line). */
+	struct {
+		uint32_t off, line;
+	} lines[CONF_LINES];
+	unsigned nlines;
 } conf_t;
+
+/**
+ * The line of the file that set the field at offset `field` (offsetof(conf_t,
+ * ...)), for messages about a value found bad after parsing; 0 when it was
+ * not in the file (a default).
+ */
+unsigned conf_line(const conf_t *c, size_t field);
 
 /**
  * Load and validate a config file.

@@ -8,9 +8,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -254,6 +256,137 @@ static int do_set_status(store_t *store, const opts_t *o)
 	}
 	printf("%s is now %s\n", o->status_ip, status == STORE_HEALTH_UP ? "UP" : "DOWN");
 	return 0;
+}
+
+/* One -check-config finding: FILE:LINE: [Section] key: problem (no LINE for a default). */
+static void check_fail(const conf_t *c, size_t field, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void check_fail(const conf_t *c, size_t field, const char *key, const char *fmt, ...)
+{
+	unsigned line = conf_line(c, field);
+	va_list ap;
+
+	if (line)
+		fprintf(stderr, "%s:%u: %s: ", c->path, line, key);
+	else
+		fprintf(stderr, "%s: %s (default): ", c->path, key);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A directory skydns must create files in: it, or the parent that will hold it. */
+static int check_dir(const conf_t *c, size_t field, const char *key, const char *dir,
+		     bool may_create)
+{
+	struct stat st;
+	char parent[PATH_MAX];
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			check_fail(c, field, key, "%s is not a directory", dir);
+			return -1;
+		}
+		if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+			check_fail(c, field, key, "%s is not writable%s%s: %s", dir,
+				   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+				   strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (!may_create || errno != ENOENT) {
+		check_fail(c, field, key, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(parent, sizeof(parent), ".");
+	if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
+		check_fail(c, field, key, "%s does not exist and %s cannot be written%s%s: %s", dir,
+			   parent, c->has_user ? " by user " : "", c->has_user ? c->user : "",
+			   strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_readable(const conf_t *c, size_t field, const char *key, const char *path)
+{
+	int fd;
+
+	if (!path || !path[0])
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		check_fail(c, field, key, "%s cannot be read%s%s: %s", path,
+			   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+			   strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * -check-config beyond the syntax: what a start would fail on, checked as
+ * the account skydns will run as ([General] user). Nothing is created.
+ * @return the number of problems (each printed).
+ */
+static int check_startup(const conf_t *c)
+{
+	int bad = 0, as_user = privs_enter(c);
+
+	if (as_user < 0) {
+		check_fail(c, offsetof(conf_t, user), "[General] user", "cannot act as %s: %s",
+			   c->user, err_str(as_user));
+		return 1;
+	}
+	bad -= check_dir(c, offsetof(conf_t, data_dir), "[Store] data-dir", c->data_dir, true);
+	if (c->log_dir && c->log_dir[0])
+		bad -= check_dir(c, offsetof(conf_t, log_dir), "[Log] log-dir", c->log_dir, false);
+	if (c->query_log) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", c->query_log);
+		*strrchr(dir, '/') = 0; /* conf/ requires an absolute path */
+		if (faccessat(AT_FDCWD, c->query_log, F_OK, AT_EACCESS) == 0
+			? faccessat(AT_FDCWD, c->query_log, W_OK, AT_EACCESS) < 0
+			: faccessat(AT_FDCWD, dir[0] ? dir : "/", W_OK | X_OK, AT_EACCESS) < 0) {
+			check_fail(c, offsetof(conf_t, query_log), "[Log] query-log",
+				   "%s cannot be written%s%s: %s", c->query_log,
+				   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+				   strerror(errno));
+			bad++;
+		}
+	}
+	if (c->api_enable) {
+		bad -= check_readable(c, offsetof(conf_t, api_certfile), "[Api] api-certfile",
+				      c->api_certfile);
+		bad -= check_readable(c, offsetof(conf_t, api_keyfile), "[Api] api-keyfile",
+				      c->api_keyfile);
+		if (api_check_conf(c) < 0) {
+			check_fail(c, offsetof(conf_t, api_address), "[Api] api-address",
+				   "the API would refuse to start (the line above says why)");
+			bad++;
+		}
+	}
+	if (c->etcd_servers) {
+		bad -= check_readable(c, offsetof(conf_t, etcd_cafile), "[Etcd] etcd-cafile",
+				      c->etcd_cafile);
+		bad -= check_readable(c, offsetof(conf_t, etcd_certfile), "[Etcd] etcd-certfile",
+				      c->etcd_certfile);
+		bad -= check_readable(c, offsetof(conf_t, etcd_keyfile), "[Etcd] etcd-keyfile",
+				      c->etcd_keyfile);
+	}
+	if (as_user == 1 && privs_leave() < 0)
+		bad++;
+	return bad;
 }
 
 static uint64_t mono_ms(void)
@@ -1121,9 +1254,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.check_config) {
-		printf("%s: ok\n", o.conf_path);
+		int bad = check_startup(d.conf);
+
+		if (bad == 0)
+			printf("%s: ok\n", o.conf_path);
+		else
+			fprintf(stderr, "%s: %d problem%s that would stop skydns from starting\n",
+				o.conf_path, bad, bad == 1 ? "" : "s");
 		conf_free(d.conf);
-		return 0;
+		return bad ? 2 : 0;
 	}
 	/* The store and the log are created as [General] user, who must be able to reopen them. */
 	int as_user = privs_enter(d.conf);
