@@ -14,6 +14,9 @@ The kept-open client reconnects when the server closes it between two
 queries (RFC 7766 §6.2.4: the old process ends such connections after an
 answer); a query sent on a closed connection counts as lost.
 
+Then dnsperf sends 2,000 queries/s over UDP while skydns is replaced three
+more times: dnsperf must count 0 lost, all NOERROR.
+
 Also: a query whose first bytes reached the old process before the takeover
 is answered by it (in flight: drained, not dropped); -takeover with nothing
 running starts normally and says so; -takeover with another dns-addr fails
@@ -22,6 +25,7 @@ and leaves the running one serving.
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -254,6 +258,43 @@ def term(p):
         return None
 
 
+def dnsperf_phase(sky, cur):
+    """dnsperf at a fixed 2,000 queries/s over UDP while skydns is replaced three more
+    times; dnsperf's own count of lost queries must be 0 and every answer NOERROR."""
+    if not shutil.which("dnsperf"):
+        print("skip: dnsperf not installed, its phase not run")
+        return cur
+    data = os.path.join(sky.dir, "perf.txt")
+    with open(data, "w") as f:
+        f.write("www.skydns.local A\n")
+    perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(sky.port), "-d", data,
+                             "-l", "8", "-Q", "2000", "-c", "4", "-t", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.0)
+    for k in range(3):
+        new, nlog = start(sky, "perf%d.log" % k, takeover=True)
+        try:
+            rc = cur.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        c.eq(rc, 0, "dnsperf phase, replacement %d: the old skydns exits 0" % (k + 1))
+        if rc is None:
+            term(cur)
+        cur = new
+        time.sleep(1.0)
+    out, _ = perf.communicate(timeout=60)
+    sent = re.search(r"Queries sent:\s+(\d+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    noerr = re.search(r"NOERROR (\d+)", out)
+    print("dnsperf: sent %s, lost %s, NOERROR %s" % (
+        sent and sent.group(1), lost and lost.group(1), noerr and noerr.group(1)), flush=True)
+    c.ok(sent and int(sent.group(1)) >= 10000, "dnsperf ran at its rate (%s sent)"
+         % (sent and sent.group(1)))
+    c.ok(lost and lost.group(1) == "0", "dnsperf: 0 queries lost across 3 takeovers:\n" + out)
+    c.ok(noerr and sent and noerr.group(1) == sent.group(1), "dnsperf: every answer NOERROR")
+    return cur
+
+
 def main():
     # Orphans (the successor SIGUSR2 starts, once its parent exits) come to us.
     PR_SET_CHILD_SUBREAPER = 36
@@ -351,6 +392,7 @@ def main():
         c.ok(tally["keep_reconnects"] >= 2,
              "the kept-open client was moved to the new process (%d connects)"
              % tally["keep_reconnects"])
+        cur = dnsperf_phase(sky, cur)
         c.eq(term(cur), 0, "the last skydns exits 0 on SIGTERM")
         c.ok(not os.path.exists(os.path.join(sky.dir, "store", "skydns.ctl")),
              "the control socket is removed at exit")
