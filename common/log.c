@@ -214,7 +214,7 @@ bool log_ratelimit_ok(log_ratelimit_t *rl, uint32_t per_sec)
 
 	if (now - rl->window_start_ms >= 1000) {
 		if (rl->suppressed)
-			log_warn("%u log lines suppressed in the last second", rl->suppressed);
+			log_warn("log: %u lines suppressed in the last second", rl->suppressed);
 		rl->window_start_ms = now;
 		rl->used = 0;
 		rl->suppressed = 0;

@@ -1198,7 +1198,7 @@ static int run_daemon(daemon_t *d)
 		log_warn("start: control socket %s: %s; skydns -takeover cannot replace this "
 			 "process",
 			 d->ctl_path, err_str(d->ctl));
-	log_info("serving on %s with %u workers", addr, server_workers(d->srv));
+	log_info("start: serving on %s with %u workers", addr, server_workers(d->srv));
 	/* Type=notify: the sockets are bound and the store is open, so start dependents now.
 	 * MAINPID: after a takeover systemd follows this process, not the one that exits. */
 	char state[sizeof(addr) + 64];
