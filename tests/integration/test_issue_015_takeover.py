@@ -334,6 +334,11 @@ def main():
         logs = [log]
         for k in range(1, REPLACEMENTS + 1):
             before = tally["udp_sent"]
+            if k == 2:
+                # A takeover can add workers: 2 handed-over pairs, one more joins the group.
+                text = read(sky.conf).replace("workers = 2", "workers = 3")
+                with open(sky.conf, "w") as f:
+                    f.write(text)
             if k < REPLACEMENTS:
                 new, nlog = start(sky, "run%d.log" % k, takeover=True)
             else:
@@ -364,6 +369,8 @@ def main():
             c.ok(new.poll() is None, "replacement %d: the new skydns runs" % k)
             c.ok(re.search(r"takeover: took \d+ sockets from pid %d" % cur.pid, read(nlog)),
                  "replacement %d: the new one names the old pid" % k)
+            if k == 2:
+                c.ok("with 3 workers" in read(nlog), "replacement 2 serves with 3 workers")
             c.ok(re.search(r"takeover: drained in \d+ ms; exiting, pid %d serves" % new.pid,
                            read(logs[-1])),
                  "replacement %d: the old one drained everything before exiting" % k)
