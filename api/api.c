@@ -564,6 +564,13 @@ static int start_civetweb(api_t *api, const conf_t *conf, const char *spec)
 	return 0;
 }
 
+int api_check_conf(const struct conf *conf)
+{
+	char spec[128];
+
+	return conf->api_enable ? check_conf(conf, spec, sizeof(spec)) : 0;
+}
+
 int api_start(api_t **out, const struct conf *conf, struct store *store, const api_hooks_t *hooks)
 {
 	char spec[128];

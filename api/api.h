@@ -88,6 +88,13 @@ typedef struct {
  */
 int api_start(api_t **out, const struct conf *conf, struct store *store, const api_hooks_t *hooks);
 
+/**
+ * What api_start() refuses before binding (skydns -check-config): a
+ * non-loopback address without a token, TLS this civetweb cannot serve. The
+ * reason is logged. @return 0 (also when the API is off) or ERR_CONFIG.
+ */
+int api_check_conf(const struct conf *conf);
+
 /** Mark not ready (/ready answers 503) while draining on shutdown. */
 void api_set_draining(api_t *api, bool draining);
 

@@ -14,7 +14,8 @@ set(SKYDNS_DIST_OUT ${CMAKE_BINARY_DIR}/dist)
 install(TARGETS skydns skydns-watch-etcd skydns-probe RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS skydns-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-install(FILES docs/man/skydns.8 docs/man/skydns-probe.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES docs/man/skydns.8 docs/man/skydns-probe.8 docs/man/skydns-watch-etcd.8
+	DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES docs/man/skydns-cli.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 
@@ -41,6 +42,11 @@ install(CODE "
 			PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
 			FILES ${SKYDNS_DIST}/skydns.conf)
 	endif()
+	# logrotate reads /etc/logrotate.d only; beside the config dir for other prefixes.
+	get_filename_component(SKYDNS_ETC \"\${SKYDNS_CONFDIR}\" DIRECTORY)
+	file(INSTALL DESTINATION \"\${SKYDNS_ETC}/logrotate.d\" TYPE FILE
+		PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
+		FILES ${SKYDNS_DIST}/skydns.logrotate RENAME skydns)
 ")
 install(FILES ${SKYDNS_DIST_OUT}/skydns.service DESTINATION lib/systemd/system)
 install(FILES ${SKYDNS_DIST}/skydns.sysusers DESTINATION lib/sysusers.d RENAME skydns.conf)

@@ -2,10 +2,13 @@
  * common/log: the one logging API.
  *
  * log_open() is called once by main() before threads start; after that every
- * thread may log. Lines go to stderr (log-to-stdio) and/or to
- * <log-dir>/skydns.log, each written with one write(2) so lines never
- * interleave. Worker threads must not log per query: they use a
- * log_ratelimit_t so a flood of bad packets cannot turn into a flood of lines.
+ * thread may log. A line is logfmt: ts=<UTC ISO 8601 ms> level=<error|warn|
+ * info|debug> prog=<ident> pid=<pid> comp=<the message's "module: " prefix>
+ * msg="<the message, prefix included>". Calling log_open() again with the
+ * same dir reopens the file (SIGUSR1 after logrotate moved it). Lines go to stderr (log-to-stdio)
+ * and/or to <log-dir>/skydns.log, each written with one write(2) so lines never interleave. Worker
+ * threads must not log per query: they use a log_ratelimit_t so a flood of bad packets cannot turn
+ * into a flood of lines.
  */
 #pragma once
 

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ enum section {
 	SEC_ETCD,
 	SEC_K8S,
 	SEC_PROBE,
+	SEC_GENERAL,
 };
 
 static const struct {
@@ -48,10 +51,10 @@ static const struct {
     {"Api", SEC_API},	     {"SkydnsApi", SEC_API}, /* original skydns-kubeapi spelling */
     {"Stats", SEC_STATS},    {"Etcd", SEC_ETCD},
     {"Kubernetes", SEC_K8S}, {"Kube2Skydns", SEC_K8S}, /* original skydns-kubeapi spelling */
-    {"Probe", SEC_PROBE},
+    {"Probe", SEC_PROBE},    {"General", SEC_GENERAL},
 };
 
-#define KNOWN_SECTIONS "Dns, Store, Log, Fun, Api, Stats, Etcd, Kubernetes, Probe"
+#define KNOWN_SECTIONS "General, Dns, Store, Log, Fun, Api, Stats, Etcd, Kubernetes, Probe"
 
 typedef struct keydef keydef_t;
 
@@ -100,7 +103,8 @@ static const size_t string_fields[] = {
     offsetof(conf_t, svc_ip_source),  offsetof(conf_t, scan_ports),
     offsetof(conf_t, api_hostnames),  offsetof(conf_t, etcd_username),
     offsetof(conf_t, etcd_password),  offsetof(conf_t, api_search),
-    offsetof(conf_t, probe_id),
+    offsetof(conf_t, probe_id),	      offsetof(conf_t, user),
+    offsetof(conf_t, group),	      offsetof(conf_t, query_log),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -459,6 +463,49 @@ static int set_str(conf_t *c, const keydef_t *k, const char *val, char *msg, siz
 	if (!*val && k->min)
 		return expected(msg, msglen, val, "expected a non-empty value");
 	return set_string_field(c, k->off, *val ? val : NULL);
+}
+
+/*
+ * [General] user / group: resolved here (NSS) so -check-config names the
+ * file and line of an account that does not exist; the ids are what a start
+ * uses. A user's primary group is the group unless group is set.
+ */
+static int set_user(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	struct passwd *pw = *val ? getpwnam(val) : NULL;
+
+	if (*val && !pw)
+		return expected(msg, msglen, val, "expected an existing user name");
+	if (!pw) {
+		c->has_user = false;
+		return set_string_field(c, k->off, NULL);
+	}
+	c->has_user = true;
+	c->run_uid = pw->pw_uid;
+	if (!c->group)
+		c->run_gid = pw->pw_gid;
+	return set_string_field(c, k->off, val);
+}
+
+static int set_group(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	struct group *gr = *val ? getgrnam(val) : NULL;
+
+	if (*val && !gr)
+		return expected(msg, msglen, val, "expected an existing group name");
+	if (gr)
+		c->run_gid = gr->gr_gid;
+	return set_string_field(c, k->off, *val ? val : NULL);
+}
+
+/* [Log] query-log: a file path, or off / "" for none. */
+static int set_query_log(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	if (!*val || strcasecmp(val, "off") == 0)
+		return set_string_field(c, k->off, NULL);
+	if (val[0] != '/')
+		return expected(msg, msglen, val, "expected an absolute file path or off");
+	return set_string_field(c, k->off, val);
 }
 
 /* An absolute etcd-style path; `dir` keeps exactly one trailing '/'. */
@@ -848,6 +895,8 @@ static int set_ignored_bool(conf_t *c, const keydef_t *k, const char *val, char 
 #define MIB (1ULL << 20)
 
 static const keydef_t keys[] = {
+    {SEC_GENERAL, NAMES("user"), set_user, F(user), 0, 0},
+    {SEC_GENERAL, NAMES("group"), set_group, F(group), 0, 0},
     {SEC_DNS, NAMES("dns-domains", "dns-domain"), set_domains, F(ndomains), 0, 0},
     {SEC_DNS, NAMES("dns-addr"), set_dns_addr, F(dns_addr), 0, 0},
     {SEC_DNS, NAMES("workers"), set_uint, F(workers), 0, 1024},
@@ -881,6 +930,8 @@ static const keydef_t keys[] = {
     {SEC_LOG, NAMES("log-dir"), set_str, F(log_dir), 0, 0},
     {SEC_LOG, NAMES("log-level"), set_log_level, F(log_level), 0, 0},
     {SEC_LOG, NAMES("log-to-stdio"), set_bool, F(log_to_stdio), 0, 0},
+    {SEC_LOG, NAMES("query-log"), set_query_log, F(query_log), 0, 0},
+    {SEC_LOG, NAMES("query-log-sample"), set_uint, F(query_log_sample), 1, 1000000},
     {SEC_FUN, NAMES("random-one"), set_bool, F(random_one), 0, 0},
     {SEC_FUN, NAMES("hone-one"), set_bool, F(hone_one), 0, 0},
     {SEC_API, NAMES("api-enable"), set_bool, F(api_enable), 0, 0},
@@ -1083,7 +1134,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return !fail(p, ret, "[%s] %s: %s", section, name, err_str(ret));
 	if (sec == SEC_STATS && k->off == offsetof(conf_t, api_address))
 		p->stats_server = *value != '\0';
+	if (!first && p->c->nlines < CONF_LINES) {
+		p->c->lines[p->c->nlines].off = (uint32_t)k->off;
+		p->c->lines[p->c->nlines++].line = p->line;
+	}
 	return 1;
+}
+
+unsigned conf_line(const conf_t *c, size_t field)
+{
+	for (unsigned i = 0; i < c->nlines; i++)
+		if (c->lines[i].off == field)
+			return c->lines[i].line;
+	return 0;
 }
 
 /*
@@ -1141,6 +1204,8 @@ static int cross_check(parser_t *p)
 		return fail(p, ERR_CONFIG, "[Etcd] etcd-certfile and etcd-keyfile go together");
 	if (!c->etcd_username != !c->etcd_password)
 		return fail(p, ERR_CONFIG, "[Etcd] etcd-username and etcd-password go together");
+	if (c->group && !c->user)
+		return fail(p, ERR_CONFIG, "[General] group needs user");
 	if (c->check_timeout_ms > c->check_interval_ms)
 		return fail(p, ERR_CONFIG, "[Probe] check-timeout must not exceed check-interval");
 	if (p->stats_server && !was_set(p, offsetof(conf_t, api_enable)))
@@ -1196,6 +1261,7 @@ int conf_defaults(conf_t **out)
 	c->lookup_cache = 262144;
 	c->log_level = LOG_LVL_INFO;
 	c->log_to_stdio = true;
+	c->query_log_sample = 1;
 	c->check_interval_ms = SEC(5);
 	c->check_timeout_ms = SEC(1);
 	c->rise = 2;

@@ -27,6 +27,8 @@ enum {
 	CONF_POLICY_ROUND_ROBIN, /* the next healthy one, in turn */
 };
 
+#define CONF_LINES 160 /* more than there are keys */
+
 typedef struct {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -95,6 +97,13 @@ typedef struct conf {
 	uint32_t serve_stale;
 	uint32_t stale_answer_timeout_ms;
 
+	/* [General] */
+	char *user;	  /* user, default none: run as the starting user */
+	char *group;	  /* group, default the user's primary group */
+	bool has_user;	  /* user is set: run_uid/run_gid are valid */
+	unsigned run_uid; /* resolved at load */
+	unsigned run_gid;
+
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */
 	size_t map_size; /* map-size, bytes; suffixes K M G; default 1G */
@@ -103,9 +112,11 @@ typedef struct conf {
 	size_t lookup_cache;
 
 	/* [Log] */
-	char *log_dir;	   /* log-dir, default none */
-	int log_level;	   /* log-level, default info */
-	bool log_to_stdio; /* log-to-stdio, default true */
+	char *log_dir;		   /* log-dir, default none */
+	int log_level;		   /* log-level, default info */
+	bool log_to_stdio;	   /* log-to-stdio, default true */
+	char *query_log;	   /* query-log: absolute path, default none (off) */
+	unsigned query_log_sample; /* query-log-sample: 1 in N answers logged, default 1 */
 
 	/* [Fun] */
 	bool random_one; /* random-one */
@@ -154,7 +165,20 @@ typedef struct conf {
 	bool icmp;
 	unsigned max_checks; /* max-checks: attempts in flight, default 4096 */
 	char *probe_id; /* id: this probe's name in etcd and its stats file; default hostname */
+
+	/* Where each key given in the file was set, by field offset (conf_line). */
+	struct {
+		uint32_t off, line;
+	} lines[CONF_LINES];
+	unsigned nlines;
 } conf_t;
+
+/**
+ * The line of the file that set the field at offset `field` (offsetof(conf_t,
+ * ...)), for messages about a value found bad after parsing; 0 when it was
+ * not in the file (a default).
+ */
+unsigned conf_line(const conf_t *c, size_t field);
 
 /**
  * Load and validate a config file.

@@ -8,9 +8,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -30,8 +32,10 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/notify.h"
+#include "server/privs.h"
 #include "server/query.h"
 #include "server/server.h"
+#include "server/takeover.h"
 #include "server/upstream.h"
 #include "store/store.h"
 
@@ -54,6 +58,7 @@ typedef struct {
 	bool import_allow_empty;
 	const char *status_ip;
 	const char *status;
+	bool takeover;
 } opts_t;
 
 #define CHILD_BACKOFF_MIN_MS 200
@@ -90,22 +95,40 @@ typedef struct {
 	store_t *store;
 	server_t *srv;
 	api_t *api;
+	api_hooks_t hooks; /* what api_start gets, again on a reload that restarts it */
 	int sfd;
+	int ctl; /* the takeover control socket (server/takeover.h), -1 when none */
+	char ctl_path[108];
+	pid_t successor; /* the process that took our sockets over, 0 before */
+	pid_t upgrading; /* the skydns -takeover SIGUSR2 started, 0 when none */
+	const opts_t *opts;
+	const char *argv0;
 } daemon_t;
+
+/* next_signal()'s answer when the control socket has a connection waiting. */
+#define CTL_READY (-1)
+/* How long each side waits for the other's next step of a takeover. The old side's RELEASED
+ * comes after its children stopped (up to CHILD_STOP_MS each). */
+#define TAKEOVER_STEP_MS 10000
+#define TAKEOVER_RELEASE_MS (TAKEOVER_STEP_MS + MAX_CHILDREN * CHILD_STOP_MS)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: skydns [-config-file FILE] [-check-config] [-version]\n"
-		   "              [-import ZONEFILE [-origin NAME] [-import-allow-empty]]\n"
-		   "              [-set-status IP UP|DOWN]\n"
-		   "  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
-		   "  -check-config   validate the config and exit (0 ok, 2 error)\n"
-		   "  -version        print the version and exit\n"
-		   "  -import FILE    load a zone file into the store (replaces the previous\n"
-		   "                  import of the same origin) and exit\n"
-		   "  -origin NAME    origin of the zone file (default: first local domain)\n"
-		   "  -import-allow-empty  let a file with no records empty a zone\n"
-		   "  -set-status IP UP|DOWN  record an address's health in the store and exit\n");
+	fprintf(f,
+		"usage: skydns [-config-file FILE] [-check-config] [-version]\n"
+		"              [-import ZONEFILE [-origin NAME] [-import-allow-empty]]\n"
+		"              [-set-status IP UP|DOWN] [-takeover]\n"
+		"  -config-file FILE, --config-file, -c  config (default " DEFAULT_CONF ")\n"
+		"  -check-config   validate the config and exit (0 ok, 2 error)\n"
+		"  -version        print the version and exit\n"
+		"  -import FILE    load a zone file into the store (replaces the previous\n"
+		"                  import of the same origin) and exit\n"
+		"  -origin NAME    origin of the zone file (default: first local domain)\n"
+		"  -import-allow-empty  let a file with no records empty a zone\n"
+		"  -set-status IP UP|DOWN  record an address's health in the store and exit\n"
+		"  -takeover       take the listening sockets over from the skydns running with\n"
+		"                  this config (data-dir), then make it drain and exit (an\n"
+		"                  upgrade without downtime); starts normally when none runs\n");
 }
 
 /* Accept -flag and --flag. */
@@ -138,6 +161,8 @@ static int parse_flags(int argc, char **argv, opts_t *o)
 			o->origin = argv[++i];
 		else if (flag_is(a, "import-allow-empty"))
 			o->import_allow_empty = true;
+		else if (flag_is(a, "takeover"))
+			o->takeover = true;
 		else if (flag_is(a, "set-status") && has2) {
 			o->status_ip = argv[++i];
 			o->status = argv[++i];
@@ -240,6 +265,137 @@ static int do_set_status(store_t *store, const opts_t *o)
 	}
 	printf("%s is now %s\n", o->status_ip, status == STORE_HEALTH_UP ? "UP" : "DOWN");
 	return 0;
+}
+
+/* One -check-config finding: FILE:LINE: [Section] key: problem (no LINE for a default). */
+static void check_fail(const conf_t *c, size_t field, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void check_fail(const conf_t *c, size_t field, const char *key, const char *fmt, ...)
+{
+	unsigned line = conf_line(c, field);
+	va_list ap;
+
+	if (line)
+		fprintf(stderr, "%s:%u: %s: ", c->path, line, key);
+	else
+		fprintf(stderr, "%s: %s (default): ", c->path, key);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A directory skydns must create files in: it, or the parent that will hold it. */
+static int check_dir(const conf_t *c, size_t field, const char *key, const char *dir,
+		     bool may_create)
+{
+	struct stat st;
+	char parent[PATH_MAX];
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			check_fail(c, field, key, "%s is not a directory", dir);
+			return -1;
+		}
+		if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+			check_fail(c, field, key, "%s is not writable%s%s: %s", dir,
+				   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+				   strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (!may_create || errno != ENOENT) {
+		check_fail(c, field, key, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(parent, sizeof(parent), ".");
+	if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
+		check_fail(c, field, key, "%s does not exist and %s cannot be written%s%s: %s", dir,
+			   parent, c->has_user ? " by user " : "", c->has_user ? c->user : "",
+			   strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_readable(const conf_t *c, size_t field, const char *key, const char *path)
+{
+	int fd;
+
+	if (!path || !path[0])
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		check_fail(c, field, key, "%s cannot be read%s%s: %s", path,
+			   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+			   strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * -check-config beyond the syntax: what a start would fail on, checked as
+ * the account skydns will run as ([General] user). Nothing is created.
+ * @return the number of problems (each printed).
+ */
+static int check_startup(const conf_t *c)
+{
+	int bad = 0, as_user = privs_enter(c);
+
+	if (as_user < 0) {
+		check_fail(c, offsetof(conf_t, user), "[General] user", "cannot act as %s: %s",
+			   c->user, err_str(as_user));
+		return 1;
+	}
+	bad -= check_dir(c, offsetof(conf_t, data_dir), "[Store] data-dir", c->data_dir, true);
+	if (c->log_dir && c->log_dir[0])
+		bad -= check_dir(c, offsetof(conf_t, log_dir), "[Log] log-dir", c->log_dir, false);
+	if (c->query_log) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", c->query_log);
+		*strrchr(dir, '/') = 0; /* conf/ requires an absolute path */
+		if (faccessat(AT_FDCWD, c->query_log, F_OK, AT_EACCESS) == 0
+			? faccessat(AT_FDCWD, c->query_log, W_OK, AT_EACCESS) < 0
+			: faccessat(AT_FDCWD, dir[0] ? dir : "/", W_OK | X_OK, AT_EACCESS) < 0) {
+			check_fail(c, offsetof(conf_t, query_log), "[Log] query-log",
+				   "%s cannot be written%s%s: %s", c->query_log,
+				   c->has_user ? " by user " : "", c->has_user ? c->user : "",
+				   strerror(errno));
+			bad++;
+		}
+	}
+	if (c->api_enable) {
+		bad -= check_readable(c, offsetof(conf_t, api_certfile), "[Api] api-certfile",
+				      c->api_certfile);
+		bad -= check_readable(c, offsetof(conf_t, api_keyfile), "[Api] api-keyfile",
+				      c->api_keyfile);
+		if (api_check_conf(c) < 0) {
+			check_fail(c, offsetof(conf_t, api_address), "[Api] api-address",
+				   "the API would refuse to start (the line above says why)");
+			bad++;
+		}
+	}
+	if (c->etcd_servers) {
+		bad -= check_readable(c, offsetof(conf_t, etcd_cafile), "[Etcd] etcd-cafile",
+				      c->etcd_cafile);
+		bad -= check_readable(c, offsetof(conf_t, etcd_certfile), "[Etcd] etcd-certfile",
+				      c->etcd_certfile);
+		bad -= check_readable(c, offsetof(conf_t, etcd_keyfile), "[Etcd] etcd-keyfile",
+				      c->etcd_keyfile);
+	}
+	if (as_user == 1 && privs_leave() < 0)
+		bad++;
+	return bad;
 }
 
 static uint64_t mono_ms(void)
@@ -352,16 +508,156 @@ static size_t api_children_hook(void *ctx, api_child_t *out, size_t cap)
 	return n;
 }
 
+static void child_stop(child_t *ch);
+
+static bool str_same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Everything api/ reads from its conf: a change restarts the API with the new one. */
+static bool api_conf_same(const conf_t *a, const conf_t *b)
+{
+	return a->api_enable == b->api_enable && str_same(a->api_address, b->api_address) &&
+	       str_same(a->api_token, b->api_token) && str_same(a->api_certfile, b->api_certfile) &&
+	       str_same(a->api_keyfile, b->api_keyfile) &&
+	       str_same(a->api_hostnames, b->api_hostnames) && a->api_threads == b->api_threads &&
+	       str_same(a->api_search, b->api_search) && a->ndomains == b->ndomains &&
+	       memcmp(a->domains, b->domains, sizeof(a->domains)) == 0 &&
+	       str_same(a->etcd_servers, b->etcd_servers) &&
+	       str_same(a->etcd_prefix, b->etcd_prefix);
+}
+
+/* What the children (they read the file themselves) are started with. */
+static bool children_conf_same(const conf_t *a, const conf_t *b)
+{
+	return str_same(a->etcd_servers, b->etcd_servers) &&
+	       str_same(a->etcd_prefix, b->etcd_prefix) &&
+	       str_same(a->etcd_certfile, b->etcd_certfile) &&
+	       str_same(a->etcd_keyfile, b->etcd_keyfile) &&
+	       str_same(a->etcd_cafile, b->etcd_cafile) &&
+	       str_same(a->etcd_username, b->etcd_username) &&
+	       str_same(a->etcd_password, b->etcd_password) && a->k8s_enable == b->k8s_enable &&
+	       str_same(a->k8s_server, b->k8s_server) &&
+	       str_same(a->k8s_token_file, b->k8s_token_file) &&
+	       str_same(a->k8s_cafile, b->k8s_cafile) &&
+	       str_same(a->k8s_kubeconfig, b->k8s_kubeconfig) &&
+	       str_same(a->kube_domain, b->kube_domain) &&
+	       str_same(a->svc_ip_source, b->svc_ip_source) && a->probe_enable == b->probe_enable &&
+	       str_same(a->scan_ports, b->scan_ports) &&
+	       a->check_interval_ms == b->check_interval_ms &&
+	       a->check_timeout_ms == b->check_timeout_ms && a->rise == b->rise &&
+	       a->fall == b->fall && a->icmp == b->icmp && a->max_checks == b->max_checks &&
+	       str_same(a->probe_id, b->probe_id);
+}
+
+/*
+ * The settings sized or bound at start: a reload keeps the running values.
+ * @return how many differ; their names, comma-separated, in out.
+ */
+static unsigned restart_only(const conf_t *a, const conf_t *b, char *out, size_t cap)
+{
+	char x[64], y[64];
+	unsigned n = 0;
+	size_t len = 0;
+
+	out[0] = 0;
+	conf_format_addr(&a->dns_addr, x, sizeof(x));
+	conf_format_addr(&b->dns_addr, y, sizeof(y));
+#define RESTART_ONLY(cond, name)                                                                   \
+	do {                                                                                       \
+		if ((cond) && len < cap) {                                                         \
+			len +=                                                                     \
+			    (size_t)snprintf(out + len, cap - len, "%s%s", n ? ", " : "", name);   \
+			n++;                                                                       \
+		}                                                                                  \
+	} while (0)
+	RESTART_ONLY(strcmp(x, y) != 0, "[Dns] dns-addr");
+	RESTART_ONLY(a->workers != b->workers, "[Dns] workers");
+	RESTART_ONLY(a->tcp_max_conns != b->tcp_max_conns, "[Dns] tcp-max-connections");
+	RESTART_ONLY(!str_same(a->data_dir, b->data_dir), "[Store] data-dir");
+	RESTART_ONLY(a->map_size != b->map_size, "[Store] map-size");
+	RESTART_ONLY(a->lookup_cache != b->lookup_cache, "[Store] lookup-cache");
+	RESTART_ONLY(!str_same(a->user, b->user) || !str_same(a->group, b->group),
+		     "[General] user/group");
+	RESTART_ONLY(!a->etcd_servers != !b->etcd_servers, "[Etcd] etcd-servers on/off");
+	RESTART_ONLY(!str_same(a->query_log, b->query_log) ||
+			 a->query_log_sample != b->query_log_sample,
+		     "[Log] query-log");
+#undef RESTART_ONLY
+	return n;
+}
+
+static void swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * The new conf carries the running values of the restart-only settings, so
+ * d->conf always says what runs and the next reload still sees the change.
+ */
+static void keep_running(conf_t *old, conf_t *nc)
+{
+	nc->dns_addr = old->dns_addr;
+	nc->workers = old->workers;
+	nc->tcp_max_conns = old->tcp_max_conns;
+	nc->map_size = old->map_size;
+	nc->lookup_cache = old->lookup_cache;
+	swap_str(&nc->data_dir, &old->data_dir);
+	swap_str(&nc->user, &old->user);
+	swap_str(&nc->query_log, &old->query_log);
+	nc->query_log_sample = old->query_log_sample;
+	swap_str(&nc->group, &old->group);
+	nc->has_user = old->has_user;
+	nc->run_uid = old->run_uid;
+	nc->run_gid = old->run_gid;
+}
+
+/*
+ * The API borrows its conf: a changed [Api] (a rotated api-token, another
+ * address) restarts it on the new one, a few ms without an API; when the new
+ * one cannot start, the old settings come back.
+ */
+static void reload_api(daemon_t *d, conf_t *nc, conf_t *old)
+{
+	conf_t *prev = d->api_conf;
+	int ret;
+
+	if (api_conf_same(prev, nc))
+		return;
+	api_stop(d->api);
+	d->api = NULL;
+	ret = api_start(&d->api, nc, d->store, &d->hooks);
+	if (ret == 0) {
+		d->api_conf = nc;
+		if (prev != old)
+			conf_free(prev);
+		log_info("reload: [Api] changed: API restarted with the new settings");
+		return;
+	}
+	log_err("reload: [Api]: the new settings do not start (%s); restarting the API with the "
+		"previous ones",
+		err_str(ret));
+	if ((ret = api_start(&d->api, prev, d->store, &d->hooks)) < 0)
+		log_err("reload: the API is down: %s; restart skydns", err_str(ret));
+}
+
 static void reload(daemon_t *d)
 {
-	char err[512] = "";
-	conf_t *nc = NULL;
+	char err[512] = "", kept[256];
+	conf_t *nc = NULL, *old = d->conf;
 	int ret = conf_load(d->conf->path, &nc, err, sizeof(err));
 
 	if (ret < 0) {
 		log_err("reload: %s; keeping the running config", err[0] ? err : err_str(ret));
 		return;
 	}
+	unsigned nkept = restart_only(old, nc, kept, sizeof(kept));
+	keep_running(old, nc);
 	ret = server_reload(d->srv, nc);
 	if (ret < 0) {
 		/* A worker may still read the old conf: leak it rather than free it under it. */
@@ -369,24 +665,68 @@ static void reload(daemon_t *d)
 		d->conf = nc;
 		return;
 	}
-	log_open(nc->log_dir, nc->log_to_stdio, nc->log_level, "skydns");
-	if (d->conf != d->api_conf)
-		conf_free(d->conf);
+	ret = log_open(nc->log_dir, nc->log_to_stdio, nc->log_level, "skydns");
+	if (ret < 0)
+		log_err("reload: log-dir %s: %s; logging as before", nc->log_dir, err_str(ret));
+	reload_api(d, nc, old);
 	d->conf = nc;
-	log_info("reload: config %s applied", nc->path);
+	if (!children_conf_same(old, nc))
+		for (unsigned i = 0; i < d->nchildren; i++) {
+			if (!d->children[i].pid)
+				continue;
+			log_info("reload: restarting %s for its new settings", d->children[i].name);
+			child_stop(&d->children[i]);
+			d->children[i].next_start_ms = 0; /* child_check starts it again now */
+			d->children[i].backoff_ms = CHILD_BACKOFF_MIN_MS;
+		}
+	if (old != d->api_conf)
+		conf_free(old);
+	if (nkept > 0)
+		log_warn("reload: config %s applied, except %s: these need a restart "
+			 "(skydns -takeover, or SIGUSR2); the running values stay",
+			 nc->path, kept);
+	else
+		log_info("reload: config %s applied", nc->path);
 }
 
-/* Wait for a signal up to timeout_ms. @return the signal number, or 0. */
-static int next_signal(int sfd, int timeout_ms)
+/* SIGUSR1: logrotate moved the files away; write to new ones at the same paths. */
+static void reopen_logs(daemon_t *d)
 {
-	struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+	const conf_t *c = d->conf;
+	int ret;
+
+	server_querylog_reopen(d->srv);
+	if (!c->log_dir)
+		return;
+	ret = log_open(c->log_dir, c->log_to_stdio, c->log_level, "skydns");
+	if (ret < 0)
+		log_err("log: reopen %s/skydns.log: %s; writing to the old file", c->log_dir,
+			err_str(ret));
+	else
+		log_info("log: reopened %s/skydns.log (SIGUSR1)", c->log_dir);
+}
+
+/*
+ * Wait for a signal (or a takeover on ctl, when >= 0) up to timeout_ms.
+ * @return the signal number, CTL_READY, or 0.
+ */
+static int next_event(int sfd, int ctl, int timeout_ms)
+{
+	struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
 	struct signalfd_siginfo si;
 
-	if (poll(&pfd, 1, timeout_ms) <= 0)
+	if (poll(pfd, ctl >= 0 ? 2 : 1, timeout_ms) <= 0)
 		return 0;
+	if (!(pfd[0].revents & POLLIN))
+		return (pfd[1].revents & POLLIN) ? CTL_READY : 0;
 	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return 0;
 	return (int)si.ssi_signo;
+}
+
+static int next_signal(int sfd, int timeout_ms)
+{
+	return next_event(sfd, -1, timeout_ms);
 }
 
 /* SIGTERM: /ready says 503 and workers keep answering for shutdown-grace. */
@@ -596,6 +936,218 @@ static void child_add(daemon_t *d, const char *name)
 	child_start(d, ch);
 }
 
+/*
+ * Old side of a takeover (server/takeover.h), on a connection to our control
+ * socket. Until RELEASED is sent nothing changed here: a successor that
+ * fails leaves us serving.
+ * @return true when the sockets were handed over (then drain and exit).
+ */
+static bool takeover_give(daemon_t *d)
+{
+	int fds[TAKEOVER_MAX_FDS], none[1];
+	char msg[64];
+	unsigned nfds = 0, n0;
+	pid_t pid = 0;
+	int c = takeover_accept(d->ctl), ret;
+
+	if (c < 0) {
+		log_warn("takeover: accept on %s: %s", d->ctl_path, err_str(c));
+		return false;
+	}
+	ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_STEP_MS);
+	if (ret == 0 && strcmp(msg, "TAKEOVER") != 0)
+		ret = ERR_PARSE;
+	if (ret == 0) {
+		nfds = server_listeners(d->srv, fds, TAKEOVER_MAX_FDS);
+		snprintf(msg, sizeof(msg), "SOCKETS %d", (int)getpid());
+		ret = takeover_send(c, msg, fds, nfds);
+	}
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_STEP_MS);
+	if (ret == 0 && sscanf(msg, "SERVING %d", &pid) != 1)
+		ret = ERR_PARSE;
+	if (ret < 0) {
+		log_err("takeover: the new process failed before serving (%s); still serving",
+			err_str(ret));
+		close(c);
+		return false;
+	}
+	log_info("takeover: pid %d serves our %u sockets; releasing them and draining", (int)pid,
+		 nfds);
+	server_release(d->srv);
+	api_stop(d->api); /* its port: civetweb cannot hand its listener over */
+	d->api = NULL;
+	for (unsigned i = 0; i < d->nchildren; i++)
+		child_stop(&d->children[i]);
+	d->nchildren = 0; /* the successor runs its own */
+	close(d->ctl);
+	d->ctl = -1;
+	if ((ret = takeover_send(c, "RELEASED", NULL, 0)) < 0)
+		log_err("takeover: telling pid %d: %s", (int)pid, err_str(ret));
+	close(c);
+	d->successor = pid;
+	return true;
+}
+
+/*
+ * After a takeover: answer what is in flight (TCP connections, forwarded
+ * questions) until nothing is left or shutdown-grace passed.
+ */
+static void takeover_drain(daemon_t *d)
+{
+	uint64_t start = mono_ms(), end = start + d->conf->shutdown_grace_ms;
+	unsigned busy = server_busy(d->srv);
+
+	while (busy > 0 && mono_ms() < end) {
+		int s = next_signal(d->sfd, 20);
+
+		if (s == SIGTERM || s == SIGINT)
+			break;
+		busy = server_busy(d->srv);
+	}
+	if (busy > 0)
+		log_warn("takeover: drained for %llu ms, %u TCP connections or forwarded "
+			 "questions left; exiting",
+			 (unsigned long long)(mono_ms() - start), busy);
+	else
+		log_info("takeover: drained in %llu ms; exiting, pid %d serves",
+			 (unsigned long long)(mono_ms() - start), (int)d->successor);
+}
+
+/*
+ * New side of a takeover: take the running skydns's sockets and start the
+ * workers on them.
+ * @return 0 serving, 1 nothing runs (start normally), -1 failed (exit).
+ */
+static int takeover_take(daemon_t *d)
+{
+	int fds[TAKEOVER_MAX_FDS], none[1];
+	unsigned nfds = 0, n0;
+	char msg[64];
+	int c = takeover_connect(d->ctl_path), ret, old = 0;
+
+	if (c == -ENOENT || c == -ECONNREFUSED) {
+		log_info("takeover: no skydns runs with control socket %s (%s): starting normally",
+			 d->ctl_path, err_str(c));
+		return 1;
+	}
+	if (c < 0) {
+		log_err("takeover: connect %s: %s", d->ctl_path, err_str(c));
+		return -1;
+	}
+	ret = takeover_send(c, "TAKEOVER", NULL, 0);
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), fds, TAKEOVER_MAX_FDS, &nfds,
+				    TAKEOVER_STEP_MS);
+	if (ret == 0 && (sscanf(msg, "SOCKETS %d", &old) != 1 || nfds == 0 || nfds % 2)) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		ret = ERR_PARSE;
+	}
+	if (ret < 0) {
+		log_err("takeover: receiving the sockets from %s: %s", d->ctl_path, err_str(ret));
+		close(c);
+		return -1;
+	}
+	ret = server_start_with(&d->srv, d->conf, d->store, fds, nfds);
+	if (ret < 0) {
+		log_err("takeover: serving on the sockets of pid %d: %s; it keeps serving", old,
+			err_str(ret));
+		close(c);
+		return -1;
+	}
+	snprintf(msg, sizeof(msg), "SERVING %d", (int)getpid());
+	ret = takeover_send(c, msg, NULL, 0);
+	if (ret == 0)
+		ret = takeover_recv(c, msg, sizeof(msg), none, 0, &n0, TAKEOVER_RELEASE_MS);
+	if (ret == 0 && strcmp(msg, "RELEASED") != 0)
+		ret = ERR_PARSE;
+	close(c);
+	if (ret < 0) {
+		/* Both serve the sockets now; ours answer. The API and children may clash. */
+		log_err("takeover: pid %d did not confirm the release (%s); serving beside it", old,
+			err_str(ret));
+		return 0;
+	}
+	log_info("takeover: took %u sockets from pid %d, which drains and exits", nfds, old);
+	return 0;
+}
+
+/*
+ * SIGUSR2: start `skydns -takeover` from the binary now installed where this
+ * one was started from (a package upgrade replaced it; /proc/self/exe names
+ * the old, deleted file). The successor connects to our control socket like
+ * any -takeover; under systemd it is in the unit's cgroup and announces
+ * itself with MAINPID= (the unit needs NotifyAccess=all).
+ */
+static void upgrade_spawn(daemon_t *d, const char *argv0)
+{
+	char exe[PATH_MAX];
+	char *argv[] = {exe, "-config-file", d->conf->path, "-takeover", NULL};
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *gone = " (deleted)";
+	posix_spawnattr_t attr;
+	sigset_t none;
+	pid_t pid;
+	int rc;
+
+	if (d->upgrading) {
+		log_warn("upgrade: SIGUSR2 ignored: pid %d is taking over already",
+			 (int)d->upgrading);
+		return;
+	}
+	if (argv0[0] == '/')
+		snprintf(exe, sizeof(exe), "%s", argv0);
+	else if (n > 0) {
+		exe[n] = 0;
+		if ((size_t)n > strlen(gone) && strcmp(exe + n - strlen(gone), gone) == 0)
+			exe[n - strlen(gone)] = 0;
+	} else {
+		log_err("upgrade: cannot tell which binary to start: %s", strerror(errno));
+		return;
+	}
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(&pid, exe, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0) {
+		log_err("upgrade: start %s -takeover: %s; still serving", exe, strerror(rc));
+		return;
+	}
+	d->upgrading = pid;
+	log_info("upgrade: SIGUSR2: started %s -takeover (pid %d)", exe, (int)pid);
+}
+
+/* A successor that exits while we still serve failed its takeover: say so once. */
+static void upgrade_check(daemon_t *d)
+{
+	int status;
+
+	if (d->upgrading <= 0 || waitpid(d->upgrading, &status, WNOHANG) != d->upgrading)
+		return;
+	log_err("upgrade: pid %d exited (%s %d) without taking over; still serving",
+		(int)d->upgrading, WIFSIGNALED(status) ? "signal" : "status",
+		WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	d->upgrading = 0;
+}
+
+/* The API's port is free only once the old process stopped civetweb: retry briefly. */
+static int api_start_retry(daemon_t *d, api_hooks_t *hooks)
+{
+	int ret = 0;
+
+	for (int i = 0; i < 50; i++) {
+		ret = api_start(&d->api, d->conf, d->store, hooks);
+		if (ret == 0 || !d->opts->takeover)
+			return ret;
+		struct timespec ts = {0, 40 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return ret;
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
@@ -609,13 +1161,22 @@ static void serve_loop(daemon_t *d)
 			int t = child_due_ms(&d->children[i]);
 			due = t < due ? t : due;
 		}
-		int sig = next_signal(d->sfd, due < wait ? due : wait);
+		int sig = next_event(d->sfd, d->ctl, due < wait ? due : wait);
 
+		if (sig == CTL_READY && takeover_give(d)) {
+			takeover_drain(d);
+			return;
+		}
 		server_check(d->srv);
 		for (unsigned i = 0; i < d->nchildren; i++)
 			child_check(d, &d->children[i]);
+		upgrade_check(d);
 		if (sig == SIGHUP)
 			reload(d);
+		else if (sig == SIGUSR1)
+			reopen_logs(d);
+		else if (sig == SIGUSR2)
+			upgrade_spawn(d, d->argv0);
 		else if (sig == SIGTERM || sig == SIGINT) {
 			drain(d, sig);
 			return;
@@ -647,6 +1208,8 @@ static int block_signals(void)
 	sigaddset(&handled, SIGINT);
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGUSR1); /* reopen the log files (logrotate) */
+	sigaddset(&handled, SIGUSR2); /* upgrade: start skydns -takeover */
 	sigaddset(&handled, SIGCHLD); /* wakes the loop to reap and restart a child */
 	return signalfd(-1, &handled, SFD_CLOEXEC);
 }
@@ -690,11 +1253,6 @@ static void raise_nofile(const conf_t *c)
 
 static int run_daemon(daemon_t *d)
 {
-	api_hooks_t hooks = {.query_stats = api_stats_hook,
-			     .top_names = api_top_hook,
-			     .upstreams = api_upstreams_hook,
-			     .answer = api_answer_hook,
-			     .children = api_children_hook};
 	char addr[INET6_ADDRSTRLEN + 16];
 	int ret;
 
@@ -704,24 +1262,50 @@ static int run_daemon(daemon_t *d)
 		return 1;
 	}
 	raise_nofile(d->conf);
-	ret = server_start(&d->srv, d->conf, d->store);
 	conf_format_addr(&d->conf->dns_addr, addr, sizeof(addr));
+	if ((ret = takeover_path(d->conf->data_dir, d->ctl_path, sizeof(d->ctl_path))) < 0) {
+		log_err("start: control socket in data-dir %s: path too long", d->conf->data_dir);
+		return 1;
+	}
+	ret = d->opts->takeover ? takeover_take(d) : 1;
+	if (ret < 0)
+		return 1;
+	if (ret == 1)
+		ret = server_start(&d->srv, d->conf, d->store);
 	if (ret < 0) {
 		log_err("start: serving on %s: %s", addr, err_str(ret));
 		return 1;
 	}
-	hooks.ctx = d->srv;
-	hooks.children_ctx = d;
-	ret = api_start(&d->api, d->conf, d->store, &hooks);
+	d->hooks = (api_hooks_t){.query_stats = api_stats_hook,
+				 .top_names = api_top_hook,
+				 .upstreams = api_upstreams_hook,
+				 .answer = api_answer_hook,
+				 .children = api_children_hook,
+				 .ctx = d->srv,
+				 .children_ctx = d};
+	ret = api_start_retry(d, &d->hooks);
 	if (ret < 0) {
 		log_err("start: api: %s", err_str(ret));
 		return 1;
 	}
 	d->api_conf = d->conf;
-	log_info("serving on %s with %u workers", addr, server_workers(d->srv));
-	/* Type=notify: the sockets are bound and the store is open, so start dependents now. */
-	char state[sizeof(addr) + 32];
-	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s", addr);
+	/* Everything that needs root (port 53, SO_RCVBUFFORCE) is bound by now. */
+	if ((ret = privs_drop(d->conf)) < 0) {
+		log_err("start: [General] user %s: dropping root: %s", d->conf->user, err_str(ret));
+		return 1;
+	}
+	/* After the API: a takeover that failed halfway must not leave two APIs answering. */
+	d->ctl = takeover_listen(d->ctl_path, d->opts->takeover);
+	if (d->ctl < 0)
+		log_warn("start: control socket %s: %s; skydns -takeover cannot replace this "
+			 "process",
+			 d->ctl_path, err_str(d->ctl));
+	log_info("start: serving on %s with %u workers", addr, server_workers(d->srv));
+	/* Type=notify: the sockets are bound and the store is open, so start dependents now.
+	 * MAINPID: after a takeover systemd follows this process, not the one that exits. */
+	char state[sizeof(addr) + 64];
+	snprintf(state, sizeof(state), "READY=1\nMAINPID=%d\nSTATUS=serving on %s", (int)getpid(),
+		 addr);
 	if ((ret = notify_send(state)) < 0)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
 	if (d->conf->etcd_servers)
@@ -729,7 +1313,8 @@ static int run_daemon(daemon_t *d)
 	if (d->conf->probe_enable)
 		child_add(d, "skydns-probe");
 	serve_loop(d);
-	notify_send("STOPPING=1");
+	if (!d->successor) /* else the service goes on, in the successor */
+		notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
 	for (unsigned i = 0; i < d->nchildren; i++)
 		child_stop(&d->children[i]);
@@ -746,14 +1331,18 @@ static void daemon_free(daemon_t *d)
 	conf_free(d->conf);
 	if (d->sfd >= 0)
 		close(d->sfd);
+	if (d->ctl >= 0) {
+		close(d->ctl);
+		unlink(d->ctl_path); /* a successor would have closed ours */
+	}
 	log_close();
 }
 
 int main(int argc, char **argv)
 {
-	daemon_t d = {.sfd = -1};
-	char err[512] = "";
 	opts_t o;
+	daemon_t d = {.sfd = -1, .ctl = -1, .opts = &o, .argv0 = argv[0]};
+	char err[512] = "";
 	int ret;
 
 	ret = parse_flags(argc, argv, &o);
@@ -769,17 +1358,42 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.check_config) {
-		printf("%s: ok\n", o.conf_path);
+		int bad = check_startup(d.conf);
+
+		if (bad == 0)
+			printf("%s: ok\n", o.conf_path);
+		else
+			fprintf(stderr, "%s: %d problem%s that would stop skydns from starting\n",
+				o.conf_path, bad, bad == 1 ? "" : "s");
 		conf_free(d.conf);
-		return 0;
+		return bad ? 2 : 0;
+	}
+	/* The store and the log are created as [General] user, who must be able to reopen them. */
+	int as_user = privs_enter(d.conf);
+	if (as_user < 0) {
+		fprintf(stderr, "skydns: [General] user %s: %s\n", d.conf->user, err_str(as_user));
+		conf_free(d.conf);
+		return 1;
 	}
 	ret = log_open(d.conf->log_dir, d.conf->log_to_stdio, d.conf->log_level, "skydns");
 	if (ret < 0)
 		fprintf(stderr, "skydns: log: %s\n", err_str(ret));
 	ret = store_open(&d.store, d.conf->data_dir, d.conf->map_size, 0);
+	if (as_user == 1 && privs_leave() < 0) {
+		fprintf(stderr, "skydns: cannot return to root after opening the store\n");
+		return 1;
+	}
 	if (ret < 0) {
-		log_err("store: open %s: %s", d.conf->data_dir, err_str(ret));
-		fprintf(stderr, "skydns: store: open %s: %s\n", d.conf->data_dir, err_str(ret));
+		char why[160] = "";
+
+		if (as_user == 1 && (ret == -EACCES || ret == -EPERM))
+			snprintf(why, sizeof(why),
+				 " (as [General] user %s: data-dir must be writable by that user: "
+				 "create it with chown %s)",
+				 d.conf->user, d.conf->user);
+		log_err("store: open %s: %s%s", d.conf->data_dir, err_str(ret), why);
+		fprintf(stderr, "skydns: store: open %s: %s%s\n", d.conf->data_dir, err_str(ret),
+			why);
 		ret = 1;
 	} else if (o.import)
 		ret = do_import(d.conf, d.store, &o);

@@ -5,6 +5,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/topn.h"
 #include "server/worker.h"
 
@@ -39,6 +41,7 @@ struct server {
 	unsigned n;
 	unsigned started; /* threads created */
 	uint64_t gen;	  /* last reload generation */
+	querylog_t *qlog; /* owned; NULL when [Log] query-log is off */
 };
 
 static void sleep_ms(long ms)
@@ -175,29 +178,33 @@ static int make_forwarder(const conf_t *conf, unsigned nworkers, worker_t *w, fo
 	return forward_new(out, conf, &o);
 }
 
+/*
+ * Start worker i on the sockets udp and tcp (owned from here on; -1: open
+ * new ones, which join the SO_REUSEPORT group already bound).
+ */
 static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct store *store,
-			long ncpu)
+			long ncpu, int udp, int tcp)
 {
 	worker_t *w = &srv->workers[i];
-	int udp = -1, tcp = -1, ret;
 	forward_t *fwd = NULL;
 	sigset_t all, old;
+	int ret;
 
 	ret = make_forwarder(conf, srv->n, w, &fwd);
-	if (ret < 0)
+	if (ret == 0 && udp < 0 && (udp = sock_open(&conf->dns_addr, SOCK_DGRAM)) < 0)
+		ret = udp;
+	if (ret == 0 && tcp < 0 && (tcp = sock_open(&conf->dns_addr, SOCK_STREAM)) < 0)
+		ret = tcp;
+	if (ret < 0) {
+		forward_free(fwd);
+		if (udp >= 0)
+			close(udp);
+		if (tcp >= 0)
+			close(tcp);
 		return ret;
-	udp = sock_open(&conf->dns_addr, SOCK_DGRAM);
-	if (udp < 0) {
-		forward_free(fwd);
-		return udp;
-	}
-	tcp = sock_open(&conf->dns_addr, SOCK_STREAM);
-	if (tcp < 0) {
-		forward_free(fwd);
-		close(udp);
-		return tcp;
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
+	w->qlog = querylog_ring(srv->qlog, i);
 	/* One budget for the process, as cacheSize: each worker remembers the names its own
 	 * clients ask. */
 	w->lookup_cache = conf->lookup_cache / srv->n;
@@ -222,40 +229,133 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 	return wait_started(w);
 }
 
-int server_start(server_t **out, const struct conf *conf, struct store *store)
+/*
+ * A socket handed over by a running skydns must be the kind, and be bound to
+ * the address, this config serves: -takeover cannot move the address.
+ */
+static int adopted_ok(const conf_t *conf, int fd, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int got = 0;
+	socklen_t glen = sizeof(got);
+	char want[64], have[64];
+	conf_addr_t a;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &got, &glen) < 0 || got != type ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return ERR_INVAL;
+	memset(&a, 0, sizeof(a));
+	memcpy(&a.sa, &ss, len);
+	a.len = len;
+	conf_format_addr(&a, have, sizeof(have));
+	conf_format_addr(&conf->dns_addr, want, sizeof(want));
+	if (strcmp(have, want) != 0) {
+		log_err("server: takeover: the running skydns serves %s, the config says %s: "
+			"-takeover cannot change the address; stop it and start anew",
+			have, want);
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
+int server_start_with(server_t **out, const struct conf *conf, struct store *store, const int *fds,
+		      unsigned nfds)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = conf->workers, pairs = nfds / 2, i;
 	server_t *srv;
-	unsigned n = conf->workers;
 	int ret = 0;
 
 	if (ncpu < 1)
 		ncpu = 1;
 	if (n == 0)
 		n = (unsigned)ncpu;
+	if (pairs > n) {
+		/* Every handed-over socket needs a reader: closing one would drop what is queued
+		 * in it once the old process exits. */
+		log_warn("server: takeover: %u sockets pairs handed over for %u workers: serving "
+			 "with %u workers",
+			 pairs, n, pairs);
+		n = pairs;
+	}
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0 &&
+		    (ret = adopted_ok(conf, fds[i], i % 2 ? SOCK_STREAM : SOCK_DGRAM)) < 0)
+			goto fail;
 	srv = calloc(1, sizeof(*srv));
-	if (!srv)
-		return -ENOMEM;
-	srv->workers = calloc(n, sizeof(*srv->workers));
-	if (!srv->workers) {
+	if (srv)
+		srv->workers = calloc(n, sizeof(*srv->workers));
+	if (!srv || !srv->workers) {
 		free(srv);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto fail;
 	}
 	srv->n = n;
 	srv->conf = conf;
-	if ((ret = addr_free(&conf->dns_addr, SOCK_DGRAM)) == 0)
+	if ((ret = querylog_new(&srv->qlog, conf, n)) < 0)
+		log_err("server: query-log %s: %s", conf->query_log, err_str(ret));
+	/* Only a fresh start checks that nobody serves the address: a takeover joins on purpose. */
+	if (nfds == 0 && (ret = addr_free(&conf->dns_addr, SOCK_DGRAM)) == 0)
 		ret = addr_free(&conf->dns_addr, SOCK_STREAM);
-	for (unsigned i = 0; ret == 0 && i < n; i++) {
-		ret = start_worker(srv, i, conf, store, ncpu);
-		if (ret < 0)
-			break;
+	for (i = 0; ret == 0 && i < n; i++) {
+		int udp = i < pairs ? fds[2 * i] : -1, tcp = i < pairs ? fds[2 * i + 1] : -1;
+
+		ret = start_worker(srv, i, conf, store, ncpu, udp, tcp);
 	}
+	/* start_worker took (and on failure closed) the sockets of workers 0..i-1. */
+	for (unsigned k = 2 * i; k < 2 * pairs; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 	if (ret < 0) {
 		server_stop(srv);
 		return ret;
 	}
 	*out = srv;
 	return 0;
+fail:
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return ret;
+}
+
+int server_start(server_t **out, const struct conf *conf, struct store *store)
+{
+	return server_start_with(out, conf, store, NULL, 0);
+}
+
+unsigned server_listeners(const server_t *srv, int *fds, unsigned cap)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < srv->started && n + 2 <= cap; i++) {
+		const worker_t *w = &srv->workers[i];
+
+		if (atomic_load(&w->dead) || w->udp_fd < 0)
+			continue; /* its sockets are closed: nothing to hand over */
+		fds[n++] = w->udp_fd;
+		fds[n++] = w->tcp_fd;
+	}
+	return n;
+}
+
+void server_release(server_t *srv)
+{
+	for (unsigned i = 0; i < srv->started; i++) {
+		atomic_store(&srv->workers[i].release, true);
+		worker_wake(&srv->workers[i]);
+	}
+}
+
+unsigned server_busy(server_t *srv)
+{
+	unsigned long long sum = 0;
+
+	for (unsigned i = 0; i < srv->started; i++)
+		if (!atomic_load(&srv->workers[i].dead))
+			sum += atomic_load_explicit(&srv->workers[i].busy, memory_order_relaxed);
+	return sum > UINT_MAX ? UINT_MAX : (unsigned)sum;
 }
 
 int server_reload(server_t *srv, const struct conf *conf)
@@ -339,8 +439,14 @@ void server_stop(server_t *srv)
 		worker_deinit(&srv->workers[i]);
 		topn_free(srv->workers[i].qctx.topn);
 	}
+	querylog_free(srv->qlog); /* after the workers: they write its rings */
 	free(srv->workers);
 	free(srv);
+}
+
+void server_querylog_reopen(server_t *srv)
+{
+	querylog_reopen(srv->qlog);
 }
 
 void server_stats(server_t *srv, stats_t *out)

@@ -28,6 +28,37 @@ typedef struct server server_t;
 int server_start(server_t **out, const struct conf *conf, struct store *store);
 
 /**
+ * server_start() on sockets a running skydns handed over (-takeover): fds
+ * holds nfds descriptors, a UDP socket then a TCP listener per worker (TCP
+ * may be -1), bound to conf's dns address; worker i serves pair i, workers
+ * beyond them open new sockets that join the group. No one-instance check.
+ * @param fds steals every descriptor (closed on failure too).
+ * @return as server_start(); ERR_INVAL when a socket is not of conf's address.
+ */
+int server_start_with(server_t **out, const struct conf *conf, struct store *store, const int *fds,
+		      unsigned nfds);
+
+/**
+ * The live workers' listening sockets in server_start_with()'s order, for a
+ * takeover. @param fds borrowed: valid until server_stop().
+ * @return descriptors written (two per live worker, at most cap).
+ */
+unsigned server_listeners(const server_t *srv, int *fds, unsigned cap);
+
+/**
+ * Takeover: every worker stops taking queries and connections from its
+ * listening sockets (another process serves them now) and finishes what it
+ * has in flight: open TCP connections, forwarded questions. Returns at once.
+ */
+void server_release(server_t *srv);
+
+/**
+ * After server_release(): what the workers still owe (TCP connections plus
+ * forwarded questions), UINT_MAX-ish until each worker reported once.
+ */
+unsigned server_busy(server_t *srv);
+
+/**
  * Hand the workers a new config (SIGHUP). Only settings that do not need
  * new sockets take effect (domains, selection mode, EDNS size, timeouts);
  * the caller keeps the old conf alive until this returns: workers switch at
@@ -42,6 +73,9 @@ int server_reload(server_t *srv, const struct conf *conf);
  * @return how many workers are dead.
  */
 unsigned server_check(server_t *srv);
+
+/** SIGUSR1: the query log reopens its file at its next round. */
+void server_querylog_reopen(server_t *srv);
 
 /** Stop every worker, close sockets, free. NULL is a no-op. */
 void server_stop(server_t *srv);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/worker.h"
 
 int tcp_pool_init(tcp_pool_t *p, unsigned n)
@@ -59,8 +60,11 @@ void tcp_pool_deinit(tcp_pool_t *p)
 
 void tcp_arm_accept(struct worker *w)
 {
-	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	struct io_uring_sqe *sqe;
 
+	if (w->released)
+		return; /* takeover: the new process accepts from this listener now */
+	sqe = uring_sqe(&w->ring);
 	if (!sqe) {
 		/* Queued connections wait in the backlog: the next timer tick re-arms. */
 		stats_inc(&w->qctx.stats, STATS_RING_FULL);
@@ -137,6 +141,8 @@ void tcp_reply(struct worker *w, uint32_t idx, size_t len)
 		conn_close(w, idx);
 		return;
 	}
+	if (w->qlog)
+		querylog_note(w->qlog, c->cl.addr, c->cl.addrlen, true, c->wbuf + 2, len);
 	wire_write_u16(c->wbuf, (uint16_t)len);
 	c->wlen = (uint32_t)len + 2;
 	c->woff = 0;
@@ -426,6 +432,13 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
 	c->last_ms = w->now_ms;
 	conn_mark(c, w->now_ms, true);
 	conn_pump(w, idx);
+	/* Takeover: a kept-open connection ends after an answer with nothing else asked, so its
+	 * client reconnects to the new process (RFC 7766 §6.2.4) instead of losing the
+	 * connection mid-query when this process exits at the end of its drain. */
+	if (w->released && c->fd >= 0 && c->rlen == 0 && !c->send_pending && !c->fwd_wait) {
+		conn_close(w, idx);
+		pool_adopt(w);
+	}
 }
 
 void tcp_sweep(struct worker *w)

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "conf/conf.h"
 #include "server/rrl.h"
+#include "server/querylog.h"
 #include "server/worker.h"
 #include "store/store.h"
 
@@ -117,13 +118,16 @@ void udp_on_cqe(worker_t *w, const struct io_uring_cqe *cqe)
 {
 	if (uring_ud_idx(cqe->user_data) == UDP_UD_DRAIN) {
 		w->udp->nop_pending = false;
+	} else if (w->released) {
+		return; /* the poll's cancellation: the new process reads this socket now */
 	} else if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		/* Kernels before 5.13 refuse the multishot flag: poll once per wakeup there. */
 		if (cqe->res == -EINVAL && w->udp->multishot)
 			w->udp->multishot = false;
 		udp_arm(w);
 	}
-	udp_drain(w);
+	if (!w->released)
+		udp_drain(w);
 }
 
 size_t udp_rrl(worker_t *w, const struct sockaddr *sa, socklen_t salen, uint8_t *buf, size_t len)
@@ -188,6 +192,8 @@ static int udp_answer(worker_t *w, struct udp_batch *b, unsigned i, unsigned m)
 		udp_forward(w, &q, sa, salen);
 	if (ret != QUERY_REPLY || len == 0 || (len = udp_rrl(w, sa, salen, b->resp[m], len)) == 0)
 		return 0;
+	if (w->qlog)
+		querylog_note(w->qlog, cl.addr, cl.addrlen, false, b->resp[m], len);
 	b->out_iov[m].iov_len = len;
 	b->out[m].msg_hdr.msg_name = &b->addr[i];
 	b->out[m].msg_hdr.msg_namelen = salen;

@@ -1,6 +1,7 @@
 #include "server/worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
+#include "server/querylog.h"
 #include "server/rrl.h"
 #include "server/topn.h"
 #include "server/udp.h"
@@ -40,6 +42,8 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	atomic_init(&w->gen_want, 0);
 	atomic_init(&w->gen_ack, 0);
 	atomic_init(&w->stop, false);
+	atomic_init(&w->release, false);
+	atomic_init(&w->busy, UINT_MAX);
 	atomic_init(&w->state, 0);
 	atomic_init(&w->dead, 0);
 	w->efd = eventfd(0, EFD_CLOEXEC);
@@ -175,6 +179,12 @@ void worker_reply(worker_t *w, worker_reply_to_t to, size_t len)
 	if (len > 0)
 		len =
 		    udp_rrl(w, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, s->buf, len);
+	if (len > 0 && w->qlog) {
+		query_client_t cl;
+
+		worker_client(&cl, (const struct sockaddr *)&s->addr, s->msg.msg_namelen, false);
+		querylog_note(w->qlog, cl.addr, cl.addrlen, false, s->buf, len);
+	}
 	if (len == 0) {
 		slot_release(w, to.idx);
 		return;
@@ -457,6 +467,43 @@ static void worker_teardown(worker_t *w)
 	w->qctx.txn = NULL;
 }
 
+/*
+ * Takeover: cancel the UDP poll and the multishot accept (by fd: every
+ * request on it), so the kernel hands new datagrams and connections to the
+ * process that took the sockets over. Answers being sent, connections
+ * already accepted and questions waiting upstream carry on.
+ */
+static void worker_release(worker_t *w)
+{
+	int fds[2] = {w->udp_fd, w->tcp_fd};
+
+	w->released = true;
+	for (int i = 0; i < 2; i++) {
+		struct io_uring_sqe *sqe;
+
+		if (fds[i] < 0)
+			continue;
+		sqe = uring_sqe(&w->ring);
+		if (!sqe) {
+			w->released =
+			    false; /* SQ full even after a submit: try after the next batch */
+			return;
+		}
+		io_uring_prep_cancel_fd(sqe, fds[i], IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, uring_ud(UD_CANCEL, 0));
+	}
+}
+
+/* What a released worker still owes: open TCP connections and forwarded questions. */
+static unsigned worker_busy(const worker_t *w)
+{
+	size_t n = (size_t)(w->tcp.n - w->tcp.nfree) + w->tcp.nwait;
+
+	if (w->up.fwd)
+		n += forward_inflight(w->up.fwd);
+	return n > UINT_MAX - 1 ? UINT_MAX - 1 : (unsigned)n;
+}
+
 /* @return 0 when stopped, -errno when the ring failed. */
 static int worker_loop(worker_t *w)
 {
@@ -486,6 +533,10 @@ static int worker_loop(worker_t *w)
 		io_uring_cq_advance(&w->ring, n);
 		if (w->rearm)
 			worker_rearm(w);
+		if (!w->released && atomic_load(&w->release))
+			worker_release(w);
+		if (w->released)
+			atomic_store_explicit(&w->busy, worker_busy(w), memory_order_relaxed);
 		/* Once per batch, not per answer: the API reads these copies, never the
 		 * forwarder.
 		 */

@@ -84,7 +84,8 @@ typedef struct worker {
 	struct store_rtxn *rtx;
 	bool txn_live;
 	query_ctx_t qctx;
-	struct rrl *rrl; /* owned; UDP response rate limiting (server/rrl.h) */
+	struct rrl *rrl;	    /* owned; UDP response rate limiting (server/rrl.h) */
+	struct querylog_ring *qlog; /* borrowed from server_t; NULL: query log off */
 
 	unsigned rearm; /* WORKER_REARM_*: arms that found the SQ full, retried after the batch */
 	uint64_t efd_val;
@@ -98,6 +99,13 @@ typedef struct worker {
 	_Atomic uint64_t gen_want;
 	_Atomic uint64_t gen_ack;
 	_Atomic bool stop;
+	/* Takeover (main sets it, then wakes the worker): stop taking new queries from udp_fd and
+	 * tcp_fd, which another process now serves too, and finish what is in flight. */
+	_Atomic bool release;
+	bool released; /* worker only: the poll and the accept were cancelled */
+	/* While released: open TCP connections + forwarded questions waiting upstream, published
+	 * per batch; main stops the worker once every worker reports 0. UINT_MAX until known. */
+	_Atomic unsigned busy;
 	_Atomic int state; /* 0 starting, 1 serving, <0 setup failed (-errno) */
 	/* -errno the ring failed with while serving, 0 while alive. Set once the worker closed its
 	 * sockets (the kernel then steers their clients to the live workers) and stopped acking

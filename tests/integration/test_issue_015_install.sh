@@ -19,7 +19,8 @@ for f in usr/share/man/man8/skydns.8 usr/share/man/man8/skydns-probe.8 usr/share
 	usr/share/man/man5/skydns.conf.5 etc/skydns/skydns.conf \
 	usr/share/doc/skydns/skydns.conf usr/share/doc/skydns/examples/minimal.conf \
 	usr/share/doc/skydns/examples/original.conf usr/lib/systemd/system/skydns.service \
-	usr/lib/sysusers.d/skydns.conf usr/lib/tmpfiles.d/skydns.conf; do
+	usr/lib/sysusers.d/skydns.conf usr/lib/tmpfiles.d/skydns.conf etc/logrotate.d/skydns \
+	usr/share/man/man8/skydns-watch-etcd.8; do
 	assert_true "installed: /$f" test -s "$ROOT/$f"
 done
 assert_eq "nothing under /usr/local" "" "$(ls "$ROOT/usr/local" 2>/dev/null)"
@@ -27,7 +28,7 @@ assert_eq "nothing under /usr/local" "" "$(ls "$ROOT/usr/local" 2>/dev/null)"
 unit=$ROOT/usr/lib/systemd/system/skydns.service
 assert_contains "unit: ExecStart uses /usr/sbin and /etc/skydns" "$(cat "$unit")" \
 	"ExecStart=/usr/sbin/skydns -config-file /etc/skydns/skydns.conf"
-for l in Type=notify "ExecReload=/bin/kill -HUP \$MAINPID" ProtectSystem=strict \
+for l in Type=notify NotifyAccess=all "ExecReload=/bin/kill -HUP \$MAINPID" ProtectSystem=strict \
 	NoNewPrivileges=yes User=skydns StateDirectory=skydns \
 	AmbientCapabilities=CAP_NET_BIND_SERVICE CapabilityBoundingSet=CAP_NET_BIND_SERVICE; do
 	assert_true "unit has $l" grep -qxF "$l" "$unit"
@@ -41,13 +42,24 @@ assert_true "packaged config: data-dir is the StateDirectory" \
 
 # The man pages render without warnings (man-db; not in a minimal image).
 if command -v man >/dev/null 2>&1; then
-	for m in man8/skydns.8 man8/skydns-probe.8 man1/skydns-cli.1 man5/skydns.conf.5; do
+	for m in man8/skydns.8 man8/skydns-probe.8 man8/skydns-watch-etcd.8 man1/skydns-cli.1 man5/skydns.conf.5; do
 		w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/$m" 2>&1 >/dev/null)
 		assert_eq "man $m renders without warnings" "" "$w"
 	done
 else
 	echo "skip: man not installed, pages not rendered"
 fi
+
+# The logrotate snippet parses and names the log-dir of the unit (LogsDirectory=skydns).
+if command -v logrotate >/dev/null 2>&1; then
+	out=$(logrotate -d "$ROOT/etc/logrotate.d/skydns" 2>&1)
+	assert_eq "logrotate -d accepts /etc/logrotate.d/skydns: exit 0 ($out)" 0 $?
+else
+	echo "skip: logrotate not installed, snippet not parsed"
+fi
+assert_true "logrotate snippet rotates /var/log/skydns/*.log" \
+	grep -q "^/var/log/skydns/\*.log {" "$ROOT/etc/logrotate.d/skydns"
+assert_true "logrotate snippet reopens with SIGUSR1" grep -q "kill -s USR1" "$ROOT/etc/logrotate.d/skydns"
 
 # A reinstall keeps an edited config.
 echo "; edited by the admin" >>"$ROOT/etc/skydns/skydns.conf"
@@ -88,7 +100,8 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 		contents=$(dpkg-deb -c "$deb")
 		for f in ./usr/sbin/skydns ./usr/sbin/skydns-watch-etcd ./usr/bin/skydns-cli ./etc/skydns/skydns.conf \
 			./usr/lib/systemd/system/skydns.service ./usr/lib/sysusers.d/skydns.conf \
-			./usr/lib/tmpfiles.d/skydns.conf ./usr/share/man/man5/skydns.conf.5; do
+			./usr/lib/tmpfiles.d/skydns.conf ./usr/share/man/man5/skydns.conf.5 \
+			./etc/logrotate.d/skydns ./usr/share/man/man8/skydns-watch-etcd.8; do
 			assert_contains ".deb holds $f" "$contents" " $f"
 		done
 		depends=$(dpkg-deb -f "$deb" Depends)
@@ -106,8 +119,22 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 			esac
 			assert_contains ".deb Depends on $pkg (for $so)" "$depends" "$pkg"
 		done
-		assert_eq ".deb conffiles" "/etc/skydns/skydns.conf" \
-			"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles 2>&1)"
+		assert_eq ".deb conffiles" "/etc/skydns/skydns.conf /etc/logrotate.d/skydns" \
+			"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles 2>&1 | tr '\n' ' ' |
+				sed 's/ $//')"
+		# Unpacked into a temp root as dpkg would (no scripts run): the binary runs there
+		# against the packaged config, and the unit is the one cmake --install wrote.
+		mkdir -p "$T/debroot"
+		dpkg-deb -x "$deb" "$T/debroot"
+		out=$("$T/debroot/usr/sbin/skydns" -config-file "$T/debroot/etc/skydns/skydns.conf" \
+			-check-config 2>&1)
+		assert_eq "unpacked .deb: its skydns checks its /etc/skydns/skydns.conf (exit 0)" 0 $?
+		assert_eq "unpacked .deb: unit equals the installed one" "" \
+			"$(diff "$unit" "$T/debroot/usr/lib/systemd/system/skydns.service" 2>&1)"
+		assert_true "unpacked .deb: /etc/logrotate.d/skydns" test -s "$T/debroot/etc/logrotate.d/skydns"
+		assert_contains "postinst upgrades by SIGUSR2 (takeover), not restart" \
+			"$(cat "$T/ctrl/postinst" 2>/dev/null || dpkg-deb -I "$deb" postinst)" \
+			"systemctl kill -s USR2 --kill-whom=main skydns.service"
 		info=$(dpkg-deb -I "$deb")
 		mkdir -p "$T/ctrl"
 		dpkg-deb -e "$deb" "$T/ctrl"

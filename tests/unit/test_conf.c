@@ -514,6 +514,37 @@ static void test_bad_values(void)
 		     ":2: [Dns] skipDomain: expected true or false, got \"sometimes\"");
 }
 
+/* [General] user/group resolve at load, so -check-config catches a missing account. */
+static void test_user(void)
+{
+	conf_t *c = expect_ok("[General]\nuser = root\n");
+
+	if (c) {
+		CHECK(c->has_user);
+		CHECK_EQ_INT((int)c->run_uid, 0);
+		CHECK_EQ_INT((int)c->run_gid, 0);
+		conf_free(c);
+	}
+	c = expect_ok("[General]\ngroup = nogroup\nuser = root\n");
+	if (c) {
+		CHECK_EQ_INT((int)c->run_uid, 0);
+		CHECK(c->run_gid != 0); /* group wins over the user's primary group, in any order */
+		conf_free(c);
+	}
+	c = expect_ok("[Dns]\n");
+	if (c) {
+		CHECK(!c->has_user);
+		conf_free(c);
+	}
+	expect_error(
+	    "[General]\nuser = no-such-user-015\n", ERR_CONFIG,
+	    ":2: [General] user: expected an existing user name, got \"no-such-user-015\"");
+	expect_error("[General]\nuser = root\ngroup = no-such-group-015\n", ERR_CONFIG,
+		     ":3: [General] group: expected an existing group name, got "
+		     "\"no-such-group-015\"");
+	expect_error("[General]\ngroup = root\n", ERR_CONFIG, ": [General] group needs user");
+}
+
 static void test_structure_errors(void)
 {
 	char text[400];
@@ -523,12 +554,12 @@ static void test_structure_errors(void)
 	/* A key valid in another section is still unknown here. */
 	expect_error("[Dns]\ndata-dir = /tmp\n", ERR_CONFIG, ":2: [Dns] data-dir: unknown key");
 	expect_error("[Dns]\nworkers = 1\n\n[Dnss]\nworkers = 1\n", ERR_CONFIG,
-		     ":4: [Dnss]: unknown section (expected one of Dns, Store, Log, Fun, Api, "
-		     "Stats, Etcd, Kubernetes, Probe)");
+		     ":4: [Dnss]: unknown section (expected one of General, Dns, Store, Log, Fun, "
+		     "Api, Stats, Etcd, Kubernetes, Probe)");
 	/* Reported even when the section is empty. */
-	expect_error("[Dns]\n[General]\n", ERR_CONFIG,
-		     ":2: [General]: unknown section (expected one of Dns, Store, Log, Fun, Api, "
-		     "Stats, Etcd, Kubernetes, Probe)");
+	expect_error("[Dns]\n[Generic]\n", ERR_CONFIG,
+		     ":2: [Generic]: unknown section (expected one of General, Dns, Store, Log, "
+		     "Fun, Api, Stats, Etcd, Kubernetes, Probe)");
 	expect_error("workers = 1\n", ERR_CONFIG, ":1: workers: key outside of any [section]");
 	expect_error("[Dns]\nworkers\n", ERR_CONFIG,
 		     ":2: syntax error, expected [section] or key = value");
@@ -895,6 +926,7 @@ int main(void)
 	test_numbers();
 	test_bad_values();
 	test_structure_errors();
+	test_user();
 	test_fun_modes();
 	test_cross_checks();
 	test_api_guard_keys();
