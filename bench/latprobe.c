@@ -137,6 +137,7 @@ static int tcp_open(int ep, tconn_t *c, const struct sockaddr_in *sa, int idx)
 	c->connected = 0;
 	c->inflight = 0;
 	c->done = 0;
+	memset(c->sent, 0, sizeof c->sent); /* a new connection owes no answers */
 	c->rlen = 0;
 	c->since = now_ns();
 	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
@@ -308,8 +309,9 @@ static int tcp_main(const struct sockaddr_in *sa, query_t *qs, size_t nq, int nc
 			lastscan = t;
 			for (int i = 0; i < nconn; i++) {
 				tconn_t *c = &cs[i];
+				/* since may be later than t (set after t was read): not stuck */
 				if (c->fd >= 0 && (c->inflight > 0 || !c->connected) &&
-				    t - c->since > tmo) {
+				    t > c->since && t - c->since > tmo) {
 					st->nlost += (uint64_t)c->inflight;
 					c->inflight = 0;
 					tcp_close(c);
