@@ -14,6 +14,13 @@
  *     the server, not the generator, becomes the bottleneck on a small box.
  *   latprobe -M -s 127.0.0.1 -p 5301 -d bench/data/queries.txt -l 10 -c 8 -q 256
  *
+ * -T: closed-loop TCP mode (RFC 7766 pipelining, issue 16): -c connections (up to
+ *     TCP_MAXCONN), each keeps -q queries in flight (length-prefixed; answered in any
+ *     order; the free slots are refilled in one write after each read); with -N n a
+ *     connection is closed after n answers and opened again (-N 1: setup per query).
+ *     A connection that makes no progress for -t seconds counts its queries lost.
+ *   latprobe -T -s 127.0.0.1 -p 5301 -d bench/data/queries.txt -l 10 -c 10 -q 8
+ *
  * Queries that get no answer within -t seconds (default 1) count as lost.
  * Supported qtypes in the file: A NS CNAME SOA PTR MX TXT AAAA SRV ANY.
  */
@@ -26,6 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,15 +99,250 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* ---- TCP mode (-T) ---------------------------------------------------- */
+#define TCP_MAXCONN 4096
+#define TCP_MAXDEPTH 64
+
+typedef struct {
+	int fd;
+	int connected;
+	int inflight; /* queries written and not answered */
+	int done;     /* queries answered on this connection */
+	uint64_t sent[TCP_MAXDEPTH];
+	uint64_t since; /* the last progress (connect, first query, an answer), for -t */
+	unsigned char rbuf[16384];
+	size_t rlen;
+} tconn_t;
+
+typedef struct {
+	uint64_t nsent, nlost, bad, rcodes[16], conns;
+	uint64_t *lat;
+	size_t nlat, maxlat;
+} tstat_t;
+
+static int tcp_open(int ep, tconn_t *c, const struct sockaddr_in *sa, int idx)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)idx};
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		return -1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(c->fd, (const struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	c->connected = 0;
+	c->inflight = 0;
+	c->done = 0;
+	memset(c->sent, 0, sizeof c->sent); /* a new connection owes no answers */
+	c->rlen = 0;
+	c->since = now_ns();
+	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+static void tcp_close(tconn_t *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Fill the connection's free slots (ids = slot) with up to k queries, in one write.
+ * @return 0 or -1 (drop the connection). */
+static int tcp_refill(tconn_t *c, query_t *qs, size_t nq, int depth, int k, tstat_t *st)
+{
+	unsigned char out[TCP_MAXDEPTH * 302];
+	size_t len = 0;
+	uint64_t t = now_ns();
+	int n = 0;
+
+	for (int i = 0; i < depth && n < k; i++) {
+		if (c->sent[i])
+			continue;
+		query_t *q = &qs[(st->nsent + n) % nq];
+		out[len] = (unsigned char)(q->len >> 8);
+		out[len + 1] = (unsigned char)q->len;
+		memcpy(out + len + 2, q->b, q->len);
+		out[len + 2] = 0;
+		out[len + 3] = (unsigned char)i;
+		len += 2 + q->len;
+		c->sent[i] = t;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	/* A few queries (< 20 KB): the socket buffer takes them whole or the conn is dropped. */
+	if (write(c->fd, out, len) != (ssize_t)len)
+		return -1;
+	if (c->inflight == 0)
+		c->since = t;
+	c->inflight += n;
+	st->nsent += (uint64_t)n;
+	return 0;
+}
+
+/* Read what arrived; account every whole answer. @return 0, or -1 (closed/error). */
+static int tcp_read(tconn_t *c, int depth, tstat_t *st)
+{
+	for (;;) {
+		ssize_t r = read(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+		if (r == 0)
+			return -1;
+		if (r < 0)
+			return errno == EAGAIN ? 0 : -1;
+		c->rlen += (size_t)r;
+		uint64_t rt = now_ns();
+		size_t p = 0;
+		while (c->rlen - p >= 2) {
+			size_t m = (size_t)c->rbuf[p] << 8 | c->rbuf[p + 1];
+			if (c->rlen - p - 2 < m)
+				break;
+			const unsigned char *b = c->rbuf + p + 2;
+			unsigned id = m >= 12 ? (unsigned)(b[0] << 8 | b[1]) : 0xffff;
+			if (m < 12 || !(b[2] & 0x80) || id >= (unsigned)depth || !c->sent[id]) {
+				st->bad++;
+			} else {
+				if (st->nlat < st->maxlat)
+					st->lat[st->nlat++] = rt - c->sent[id];
+				c->sent[id] = 0;
+				c->inflight--;
+				c->done++;
+				c->since = rt; /* progress: the stall clock starts again */
+				st->rcodes[b[3] & 0x0f]++;
+			}
+			p += 2 + m;
+		}
+		if (c->rlen - p == sizeof c->rbuf)
+			return -1; /* an answer larger than the buffer: not ours */
+		memmove(c->rbuf, c->rbuf + p, c->rlen - p);
+		c->rlen -= p;
+	}
+}
+
+static int tcp_main(const struct sockaddr_in *sa, query_t *qs, size_t nq, int nconn, int depth,
+		    int perconn, double secs, double timeout, tstat_t *st)
+{
+	struct rlimit rl;
+	int ep = epoll_create1(0);
+	tconn_t *cs = calloc((size_t)nconn, sizeof *cs);
+	struct epoll_event evs[256];
+	const uint64_t tmo = (uint64_t)(timeout * 1e9);
+	const uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
+	uint64_t lastscan = now_ns();
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nconn + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (ep < 0 || !cs)
+		return -1;
+	for (int i = 0; i < nconn; i++)
+		if (tcp_open(ep, &cs[i], sa, i) < 0) {
+			perror("tcp connect");
+			return -1;
+		}
+	st->conns = (uint64_t)nconn;
+	for (;;) {
+		uint64_t t = now_ns();
+		int live = 0;
+		if (t >= end) {
+			for (int i = 0; i < nconn; i++)
+				live += cs[i].fd >= 0 && cs[i].inflight > 0;
+			if (!live || t >= end + tmo)
+				break;
+		}
+		int n = epoll_wait(ep, evs, 256, 10);
+		for (int e = 0; e < n; e++) {
+			tconn_t *c = &cs[evs[e].data.u32];
+			if (c->fd < 0)
+				continue;
+			int drop = 0;
+			if (!c->connected && (evs[e].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+				int err = 0;
+				socklen_t el = sizeof err;
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+				if (err || (evs[e].events & (EPOLLERR | EPOLLHUP))) {
+					drop = 1;
+				} else {
+					struct epoll_event ev = {.events = EPOLLIN,
+								 .data.u32 = evs[e].data.u32};
+					c->connected = 1;
+					epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+				}
+			}
+			if (!drop && c->connected &&
+			    (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				drop = tcp_read(c, depth, st) < 0;
+			if (drop) {
+				st->nlost += (uint64_t)c->inflight;
+				c->inflight = 0;
+				tcp_close(c);
+			}
+		}
+		/* Keep every connection's pipeline full, or start it over (-N). */
+		t = now_ns();
+		for (int i = 0; i < nconn && t < end; i++) {
+			tconn_t *c = &cs[i];
+			if (c->fd >= 0 && c->connected && c->inflight == 0 && perconn &&
+			    c->done >= perconn)
+				tcp_close(c);
+			if (c->fd < 0) {
+				if (tcp_open(ep, c, sa, i) == 0)
+					st->conns++;
+				continue;
+			}
+			if (!c->connected || c->inflight >= depth)
+				continue;
+			int k = depth - c->inflight;
+			if (perconn && perconn - c->done - c->inflight < k)
+				k = perconn - c->done - c->inflight;
+			if (k > 0 && tcp_refill(c, qs, nq, depth, k, st) < 0) {
+				st->nlost += (uint64_t)c->inflight;
+				c->inflight = 0;
+				tcp_close(c);
+			}
+		}
+		if (t - lastscan > 50000000ull) { /* every 50 ms: a stuck burst is lost */
+			lastscan = t;
+			for (int i = 0; i < nconn; i++) {
+				tconn_t *c = &cs[i];
+				/* since may be later than t (set after t was read): not stuck */
+				if (c->fd >= 0 && (c->inflight > 0 || !c->connected) &&
+				    t > c->since && t - c->since > tmo) {
+					st->nlost += (uint64_t)c->inflight;
+					c->inflight = 0;
+					tcp_close(c);
+				}
+			}
+		}
+	}
+	for (int i = 0; i < nconn; i++) {
+		st->nlost += (uint64_t)(cs[i].fd >= 0 ? cs[i].inflight : 0);
+		tcp_close(&cs[i]);
+	}
+	free(cs);
+	close(ep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *server = "127.0.0.1", *file = NULL;
-	int port = 53, nsock = 4, opt, maxmode = 0, window = 256;
+	int port = 53, nsock = 4, opt, maxmode = 0, window = 256, tcpmode = 0, perconn = 0;
 	double rate = 10000, secs = 10, timeout = 1;
-	while ((opt = getopt(argc, argv, "s:p:d:Q:l:c:t:Mq:")) != -1)
+	while ((opt = getopt(argc, argv, "s:p:d:Q:l:c:t:Mq:TN:")) != -1)
 		switch (opt) {
 		case 'M':
 			maxmode = 1;
+			break;
+		case 'T':
+			tcpmode = 1;
+			break;
+		case 'N':
+			perconn = atoi(optarg);
 			break;
 		case 'q':
 			window = atoi(optarg);
@@ -125,11 +371,13 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s -s addr -p port -d queryfile (-Q qps | -M [-q "
-				"inflight]) -l secs [-c sockets] [-t timeout]\n",
+				"inflight] | -T [-q depth] [-N per-conn]) -l secs [-c sockets] [-t "
+				"timeout]\n",
 				argv[0]);
 			return 2;
 		}
-	if (!file || nsock < 1 || nsock > MAXSOCK || rate <= 0) {
+	if (!file || nsock < 1 || (!tcpmode && nsock > MAXSOCK) || nsock > TCP_MAXCONN ||
+	    rate <= 0 || (tcpmode && (window < 1 || window > TCP_MAXDEPTH || perconn < 0))) {
 		fprintf(stderr, "bad args\n");
 		return 2;
 	}
@@ -164,6 +412,31 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, server, &sa.sin_addr) != 1) {
 		fprintf(stderr, "bad addr\n");
 		return 2;
+	}
+	if (tcpmode) {
+		tstat_t st = {.maxlat = (size_t)8 << 20};
+		st.lat = malloc(st.maxlat * sizeof *st.lat);
+		if (!st.lat ||
+		    tcp_main(&sa, qs, nq, nsock, window, perconn, secs, timeout, &st) < 0)
+			return 1;
+		qsort(st.lat, st.nlat, sizeof *st.lat, cmp_u64);
+		double tsum = 0;
+		for (size_t i = 0; i < st.nlat; i++)
+			tsum += st.lat[i];
+#define TP(x) (st.nlat ? st.lat[(size_t)((st.nlat - 1) * (x))] / 1e6 : 0.0)
+		printf(
+		    "sent %llu received %zu lost %llu unmatched %llu rate %.0f qps over %.1f s, %d "
+		    "connections x %d pipelined, %llu connections opened\n",
+		    (unsigned long long)st.nsent, st.nlat, (unsigned long long)st.nlost,
+		    (unsigned long long)st.bad, st.nlat / secs, secs, nsock, window,
+		    (unsigned long long)st.conns);
+		printf("rcodes NOERROR %llu NXDOMAIN %llu other %llu\n",
+		       (unsigned long long)st.rcodes[0], (unsigned long long)st.rcodes[3],
+		       (unsigned long long)(st.nlat - st.rcodes[0] - st.rcodes[3]));
+		printf("latency_ms avg %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n",
+		       st.nlat ? tsum / st.nlat / 1e6 : 0.0, TP(0.50), TP(0.90), TP(0.99),
+		       TP(0.999), TP(1.0));
+		return 0;
 	}
 	int fd[MAXSOCK];
 	struct pollfd pfd[MAXSOCK];

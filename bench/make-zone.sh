@@ -5,6 +5,12 @@
 # Outputs:
 #   OUTDIR/skydns.local.zone   RFC 1035 master file (used by every server)
 #   OUTDIR/queries.txt         dnsperf input, 100,000 lines
+#   OUTDIR/queries-pos.txt     the same number of lines, every one an existing A (bench/run.sh mix)
+#   OUTDIR/queries-neg.txt     80 % negative, as ndots:5 search paths make them (run.sh mix):
+#                              60 % NXDOMAIN <name>.default.svc.skydns.local. for names such as
+#                              api-N.example.com and svc-N.default.svc (a service asked with
+#                              its own search suffix), 20 % NODATA (AAAA of A-only svc-N),
+#                              20 % existing A
 # Everything is derived from counters and a fixed-seed Park-Miller LCG in awk,
 # so the output is byte-identical on every run / every awk (mawk, gawk).
 set -eu
@@ -61,6 +67,21 @@ BEGIN {
     else             printf "svc-%d%s AAAA\n", naaaa + rnd(nsvc - naaaa), s
   }
 }' > "$OUT/queries.txt"
+
+# The negative mix and its all-positive baseline (issue 16), same LCG, same names.
+awk -v nsvc="$NSVC" -v naaaa="$NAAAA" -v nq="$NQ" -v pos="$OUT/queries-pos.txt" '
+function rnd(n) { seed = (seed * 16807) % 2147483647; return seed % n }
+BEGIN {
+  seed = 20241616; s = ".default.svc.skydns.local"
+  for (q = 0; q < nq; q++) {
+    r = rnd(100); n = rnd(nsvc)
+    printf "svc-%d%s A\n", n, s > pos
+    if      (r < 30) printf "api-%d.example.com%s A\n", n, s
+    else if (r < 60) printf "svc-%d.default.svc%s A\n", n, s
+    else if (r < 80) printf "svc-%d%s AAAA\n", naaaa + rnd(nsvc - naaaa), s
+    else             printf "svc-%d%s A\n", n, s
+  }
+}' > "$OUT/queries-neg.txt"
 
 echo "zone:    $OUT/skydns.local.zone ($(wc -l < "$OUT/skydns.local.zone") lines)"
 echo "queries: $OUT/queries.txt ($(wc -l < "$OUT/queries.txt") lines)"

@@ -6,6 +6,15 @@
 #                           echo floor, all serving bench/data/skydns.local.zone
 #   bench/run.sh forward    caching forwarders in front of one NSD: skydns vs Unbound,
 #                           cache warmed with one pass over the query file first
+#   bench/run.sh mix        issue 16: the batched load over queries-pos.txt (all existing
+#                           A) and queries-neg.txt (80 % NXDOMAIN/NODATA from search paths),
+#                           same server, same round; ratio neg/pos (use NSVC=1000000)
+#   bench/run.sh tcp        issue 16: DNS over TCP (RFC 7766 pipelining), skydns vs Knot
+#                           and NSD: latprobe -T with TCP10_ARGS, TCP1000_ARGS and
+#                           TCPSETUP_ARGS (one query per connection)
+#   bench/run.sh churn      issue 16: skydns under the batched load, alone and while
+#                           bench/churn.c commits CHURN_RATE times a second (10 changed
+#                           names each) from its own process; ratio churn/alone
 #   (./dev.sh bench [auth|forward] installs what is missing and runs this.)
 #
 # Env (defaults in brackets):
@@ -15,7 +24,10 @@
 #                         (mmsg: skydns's query path behind recvmmsg/sendmmsg instead of
 #                         io_uring, bench/mmsg_server.c; echommsg: the echo floor with
 #                         recvmmsg/sendmmsg, not in the default list)
-#   LOADS ["dnsperf fast lat"]  which of the three loads below to run (A/B runs: "fast")
+#   LOADS ["dnsperf fast lat"]  which of the three loads below to run (A/B runs: "fast");
+#                         mix: ["fast-pos fast-neg"], churn: ["fast fast-churn"]
+#   CHURN_RATE [50]       commits per second of the churn writer
+#   TCP10_ARGS ["-c 10 -q 8"]  TCP1000_ARGS ["-c 1000 -q 4"]  TCPSETUP_ARGS ["-c 50 -q 1 -N 1"]
 #   DNSPERF_ARGS ["-T 2 -c 8"]   FAST_ARGS ["-M -c 8 -q 256"]   LATQPS [20000]
 #   SKYDNS_BUILD_DIR [build]     where skydns is (built Release there if missing)
 #   BENCH_RUN_DIR [bench/run]  configs, logs, raw outputs (separate ones let two people bench)
@@ -50,21 +62,32 @@ SECS=${BENCH_SECONDS:-10}
 DNSPERF_ARGS=${DNSPERF_ARGS:-"-T 2 -c 8"}
 FAST_ARGS=${FAST_ARGS:-"-M -c 8 -q 256"}
 LATQPS=${LATQPS:-20000}
-LOADS=${LOADS:-"dnsperf fast lat"}
+CHURN_RATE=${CHURN_RATE:-50}
 BUILD_DIR=${SKYDNS_BUILD_DIR:-$ROOT/build}
 SKYDNS=$BUILD_DIR/server/skydns
 MMSG=$BUILD_DIR/bench/skydns-mmsg-bench
+CHURN=$BUILD_DIR/bench/skydns-churn
 HZ=$(getconf CLK_TCK)
 SRV_CPU=1 GEN_CPU=0
 
 case $MODE in
 auth) SERVERS=${SERVERS:-"skydns mmsg nsd knot echo"} ;;
 forward) SERVERS=${SERVERS:-"skydns unbound"} ;;
+mix) SERVERS=${SERVERS:-"skydns"} LOADS=${LOADS:-"fast-pos fast-neg"} ;;
+churn) SERVERS=skydns LOADS=${LOADS:-"fast fast-churn"} ;;
+tcp)
+	SERVERS=${SERVERS:-"skydns knot nsd"} LOADS=${LOADS:-"tcp10 tcp1000 tcpsetup"}
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1,000 connections on each side
+	;;
 *)
-	sed -n '2,9p' "$0" >&2
+	sed -n '2,15p' "$0" >&2
 	exit 2
 	;;
 esac
+LOADS=${LOADS:-"dnsperf fast lat"}
+TCP10_ARGS=${TCP10_ARGS:-"-c 10 -q 8"}
+TCP1000_ARGS=${TCP1000_ARGS:-"-c 1000 -q 4"}
+TCPSETUP_ARGS=${TCPSETUP_ARGS:-"-c 50 -q 1 -N 1"}
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() {
@@ -204,6 +227,7 @@ build_skydns() {
 	local targets="skydns"
 	case " $SERVERS " in *" skydns "* | *" mmsg "*) ;; *) return 0 ;; esac
 	case " $SERVERS " in *" mmsg "*) targets="skydns skydns-mmsg-bench" ;; esac
+	[ "$MODE" = churn ] && targets="$targets skydns-churn"
 	log "building $targets (Release) in $BUILD_DIR"
 	# shellcheck disable=SC2086 # one word per target
 	if cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$RUN/skydns-build.log" 2>&1 &&
@@ -240,6 +264,8 @@ skydns_conf() { # dir port [upstream]
 dns-addr = 127.0.0.1:$2
 workers = 1
 shutdown-grace = 0
+tcp-max-connections = 4096
+tcp-max-per-client = 4096
 EOF
 	if [ -n "${3:-}" ]; then
 		# forwarder: no local domain may cover the benchmark zone
@@ -301,6 +327,7 @@ server:
   pidfile: "$1/nsd.pid"
   verbosity: 0
   minimal-responses: yes
+  tcp-count: 4096
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
 remote-control:
@@ -329,6 +356,7 @@ server:
     listen: 127.0.0.1@$1
     udp-workers: 1
     tcp-workers: 1
+    tcp-max-clients: 4096
     background-workers: 1
     udp-max-payload: 1232
 log:
@@ -418,8 +446,19 @@ version_of() {
 # ---------------------------------------------------------- measuring ---
 # measure SERVER PORT PID ROUND KIND: one load run, one TSV row
 measure() {
-	local srv=$1 port=$2 pid=$3 round=$4 kind=$5 out t0 t1 rc=0
+	local srv=$1 port=$2 pid=$3 round=$4 kind=$5 out t0 t1 rc=0 qf=$QUERIES cpid=
 	out=$RUN/$srv-$kind-r$round.txt
+	case $kind in
+	fast-pos) qf=$DATA/queries-pos.txt ;;
+	fast-neg) qf=$DATA/queries-neg.txt ;;
+	fast-churn)
+		# the writer is a watcher: its CPU is not the server's, it runs beside the generator
+		taskset -c "$GEN_CPU" "$CHURN" "$RUN/skydns/store" "${NSVC:-10000}" "$CHURN_RATE" \
+			"$((SECS + 1))" >"$RUN/churn-r$round.txt" 2>&1 &
+		cpid=$!
+		sleep 0.5
+		;;
+	esac
 	t0=$(cpu_ticks "$pid")
 	case $kind in
 	dnsperf)
@@ -427,10 +466,18 @@ measure() {
 		taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
 			$DNSPERF_ARGS >"$out" 2>&1 || rc=$?
 		;;
-	fast)
+	fast*)
 		# shellcheck disable=SC2086
-		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
+		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$qf" -l "$SECS" \
 			$FAST_ARGS >"$out" 2>&1 || rc=$?
+		;;
+	tcp10 | tcp1000 | tcpsetup)
+		local targs=$TCP10_ARGS
+		[ "$kind" = tcp1000 ] && targs=$TCP1000_ARGS
+		[ "$kind" = tcpsetup ] && targs=$TCPSETUP_ARGS
+		# shellcheck disable=SC2086
+		taskset -c "$GEN_CPU" "$BIN/latprobe" -T -s 127.0.0.1 -p "$port" -d "$qf" -l "$SECS" \
+			$targs >"$out" 2>&1 || rc=$?
 		;;
 	lat)
 		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
@@ -438,6 +485,10 @@ measure() {
 		;;
 	esac
 	t1=$(cpu_ticks "$pid")
+	if [ -n "$cpid" ]; then
+		wait "$cpid" || log "WARNING: the churn writer failed (see $RUN/churn-r$round.txt)"
+		log "$(cat "$RUN/churn-r$round.txt")"
+	fi
 	[ "$rc" = 0 ] || log "WARNING: $kind against $srv exited $rc (see $out)"
 	awk -v srv="$srv" -v ver="$(version_of "$srv")" -v round="$round" -v kind="$kind" \
 		-v secs="$SECS" -v ticks=$((t1 - t0)) -v hz="$HZ" -v hwm="$(hwm_kb "$pid")" '
@@ -475,8 +526,11 @@ bench_one() {
 		log "WARNING: $srv gives wrong answers to the sanity queries; its numbers are suspect"
 	fi
 	# warm-up: one pass over the query file (fills forwarders' caches, faults pages in)
-	taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -n 1 -c 4 -t 2 \
-		>"$RUN/$srv-warm-r$round.txt" 2>&1 || true
+	local qf
+	for qf in "$QUERIES" $([ "$MODE" = mix ] && echo "$DATA/queries-pos.txt $DATA/queries-neg.txt"); do
+		taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$qf" -n 1 -c 4 -t 2 \
+			>>"$RUN/$srv-warm-r$round.txt" 2>&1 || true
+	done
 	for kind in $LOADS; do measure "$srv" "$port" "$pid" "$round" "$kind"; done
 	stop_server "$pid"
 }
@@ -527,6 +581,84 @@ report() {
 	}' "$TSV"
 }
 
+# mix and churn: the two loads of each server side by side, and their ratio
+report_pair() {
+	local a=${LOADS%% *} b=${LOADS##* }
+	awk -F'\t' -v a="$a" -v b="$b" -v mode="$MODE" '
+	function med(key,    n, i, j, t, v) {
+		n = cnt[key]; if (!n) return -1
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	NR == 1 { next }
+	{
+		s = $2; if (!(s in seen)) { seen[s] = 1; order[++ns] = s }
+		val[s SUBSEP $4 SUBSEP "qps", ++cnt[s SUBSEP $4 SUBSEP "qps"]] = $5
+		val[s SUBSEP $4 SUBSEP "us", ++cnt[s SUBSEP $4 SUBSEP "us"]] = $9
+		lost[s] += $7
+		if ($4 == b && ($1 in ua)) rat[s, ++nr[s]] = $9 / ua[$1]
+		if ($4 == a) ua[$1] = $9
+	}
+	END {
+		printf "\nMedians over rounds (%s). Batched load; server CPU µs per answered query.\n", mode
+		printf "%-10s | %9s %7s | %9s %7s | %9s %s | %6s\n", "server", a, "us/q", b, "us/q",
+			b "/" a, "(per round)", "lost"
+		for (i = 1; i <= ns; i++) {
+			s = order[i]; ra = med(s SUBSEP a SUBSEP "us"); rb = med(s SUBSEP b SUBSEP "us")
+			rounds = ""
+			for (k = 1; k <= nr[s]; k++) rounds = rounds sprintf(" %.2f", rat[s, k])
+			printf "%-10s | %9.0f %7.2f | %9.0f %7.2f | %9.2f %s | %6d\n", s,
+				med(s SUBSEP a SUBSEP "qps"), ra, med(s SUBSEP b SUBSEP "qps"), rb,
+				(ra > 0 ? rb / ra : 0), rounds, lost[s]
+		}
+	}' "$TSV"
+}
+
+# tcp: QPS and server CPU per load, and skydns / peer
+report_tcp() {
+	awk -F'\t' -v loads="$LOADS" '
+	function med(key,    n, i, j, t, v) {
+		n = cnt[key]; if (!n) return -1
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	NR == 1 { next }
+	{
+		s = $2; if (!(s in seen)) { seen[s] = 1; order[++ns] = s; ver[s] = $3 }
+		val[s SUBSEP $4 SUBSEP "qps", ++cnt[s SUBSEP $4 SUBSEP "qps"]] = $5
+		val[s SUBSEP $4 SUBSEP "us", ++cnt[s SUBSEP $4 SUBSEP "us"]] = $9
+		lost[s] += $7
+	}
+	END {
+		nl = split(loads, L, " ")
+		printf "\nMedians over rounds (tcp). QPS and server CPU µs per answered query.\n"
+		printf "%-10s %-16s", "server", "version"
+		for (k = 1; k <= nl; k++) printf " | %9s %7s", L[k], "us/q"
+		printf " | %6s\n", "lost"
+		for (i = 1; i <= ns; i++) {
+			s = order[i]; printf "%-10s %-16s", s, ver[s]
+			for (k = 1; k <= nl; k++)
+				printf " | %9.0f %7.2f", med(s SUBSEP L[k] SUBSEP "qps"), med(s SUBSEP L[k] SUBSEP "us")
+			printf " | %6d\n", lost[s]
+		}
+		if (!("skydns" in seen)) exit
+		printf "\nRatios skydns / peer (QPS: higher is better; us/q: lower is better)\n"
+		for (i = 1; i <= ns; i++) {
+			p = order[i]; if (p == "skydns") continue
+			printf "%-10s %-16s", p, ""
+			for (k = 1; k <= nl; k++) {
+				a = med("skydns" SUBSEP L[k] SUBSEP "qps"); b = med(p SUBSEP L[k] SUBSEP "qps")
+				c = med("skydns" SUBSEP L[k] SUBSEP "us"); d = med(p SUBSEP L[k] SUBSEP "us")
+				printf " | %9s %7s", (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-",
+					(c > 0 && d > 0) ? sprintf("%.2f", c / d) : "-"
+			}
+			printf "\n"
+		}
+	}' "$TSV"
+}
+
 # --------------------------------------------------------------- main ---
 main() {
 	local r s list
@@ -558,7 +690,11 @@ main() {
 		[ $((r % 2)) = 0 ] && list=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
 		for s in $list; do bench_one "$s" "$r"; done
 	done
-	report
+	case $MODE in
+	mix | churn) report_pair ;;
+	tcp) report_tcp ;;
+	*) report ;;
+	esac
 	log "rows: $TSV"
 }
 

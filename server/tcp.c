@@ -123,7 +123,6 @@ static void conn_arm_send(struct worker *w, uint32_t idx)
 
 	if (!sqe) {
 		stats_inc(&w->qctx.stats, STATS_RING_FULL);
-		c->send_pending = false; /* drops the reservation conn_query made */
 		conn_close(w, idx);
 		return;
 	}
@@ -132,21 +131,33 @@ static void conn_arm_send(struct worker *w, uint32_t idx)
 	c->send_pending = true;
 }
 
+static void conn_pump(struct worker *w, uint32_t idx);
+
+uint8_t *tcp_reply_buf(struct worker *w, uint32_t idx, size_t *cap)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	/* conn_pump starts a query only with a whole TCP_MSG_ROOM free. */
+	*cap =
+	    TCP_WBUF - c->wlen - 2 < TCP_MSG_ROOM - 2 ? TCP_WBUF - c->wlen - 2 : TCP_MSG_ROOM - 2;
+	return c->wbuf + c->wlen + 2;
+}
+
 void tcp_reply(struct worker *w, uint32_t idx, size_t len)
 {
 	tcp_conn_t *c = &w->tcp.conns[idx];
 
-	if (len == 0 || len > TCP_WBUF - 2 || c->fd < 0) {
-		c->send_pending = false;
+	if (len == 0 || len > TCP_MSG_ROOM - 2 || c->wlen + 2 + len > TCP_WBUF || c->fd < 0) {
 		conn_close(w, idx);
 		return;
 	}
 	if (w->qlog)
-		querylog_note(w->qlog, c->cl.addr, c->cl.addrlen, true, c->wbuf + 2, len);
-	wire_write_u16(c->wbuf, (uint16_t)len);
-	c->wlen = (uint32_t)len + 2;
-	c->woff = 0;
-	conn_arm_send(w, idx);
+		querylog_note(w->qlog, c->cl.addr, c->cl.addrlen, true, c->wbuf + c->wlen + 2, len);
+	wire_write_u16(c->wbuf + c->wlen, (uint16_t)len);
+	c->wlen += (uint32_t)len + 2;
+	/* Inside a run the reply leaves with the others at its end; a forwarded one now. */
+	if (!c->in_run)
+		conn_pump(w, idx);
 }
 
 /*
@@ -164,35 +175,36 @@ static void conn_mark(tcp_conn_t *c, uint64_t now, bool restart)
 		c->msg_ms = now;
 }
 
-/* Answer one framed query of mlen bytes at rbuf + 2, then drop it from rbuf. */
+/* Answer one framed query of mlen bytes at rbuf + 2 into wbuf, then drop it from rbuf. */
 static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 {
 	tcp_conn_t *c = &w->tcp.conns[idx];
 	worker_reply_to_t to = {.tcp = true, .idx = idx};
-	size_t len = 0, used = 2 + mlen;
+	size_t len = 0, cap, used = 2 + mlen;
 	uint64_t start = worker_clock_ns();
+	uint8_t *out = tcp_reply_buf(w, idx, &cap);
 	query_t q;
 	int ret;
 
 	worker_txn(w);
-	ret =
-	    query_process(&w->qctx, c->rbuf + 2, mlen, &c->cl, c->wbuf + 2, TCP_WBUF - 2, &len, &q);
+	ret = query_process(&w->qctx, c->rbuf + 2, mlen, &c->cl, out, cap, &len, &q);
 	memmove(c->rbuf, c->rbuf + used, c->rlen - used);
 	c->rlen -= (uint32_t)used;
 	conn_mark(c, w->now_ms, false);
-	/* Reserve the connection's one send before the reply exists (the forwarder answers later).
-	 */
-	c->send_pending = true;
 	if (ret == QUERY_REPLY) {
 		tcp_reply(w, idx, len);
 		stats_observe(&w->qctx.stats, worker_clock_ns() - start, 1);
 	} else if (ret == QUERY_FORWARD)
-		worker_forward(w, &q, to);
+		worker_forward(w, &q, to); /* replies now, or sets fwd_wait */
 	else
 		tcp_reply(w, idx, 0);
 }
 
-/* Next step of a connection: answer a buffered query, or read more. */
+/*
+ * Next step of a connection: answer the whole queries buffered (a run), send what
+ * was answered, or read more. Nothing is answered while a send is in flight or a
+ * forwarded answer is owed (replies stay in order, wbuf is not touched under a send).
+ */
 static void conn_pump(struct worker *w, uint32_t idx)
 {
 	tcp_conn_t *c = &w->tcp.conns[idx];
@@ -200,18 +212,28 @@ static void conn_pump(struct worker *w, uint32_t idx)
 
 	if (c->fd < 0 || c->send_pending)
 		return;
-	if (c->rlen >= 2) {
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0; /* all sent: the next run starts at the front */
+	c->in_run = true;
+	while (!c->fwd_wait && c->rlen >= 2 && c->wlen + TCP_MSG_ROOM <= TCP_WBUF) {
 		mlen = wire_read_u16(c->rbuf);
 		if (mlen < WIRE_HDR_LEN || mlen > TCP_RBUF - 2) {
+			c->in_run = false;
 			conn_close(w, idx);
 			return;
 		}
-		if (c->rlen >= 2 + mlen) {
-			conn_query(w, idx, mlen);
+		if (c->rlen < 2 + mlen)
+			break;
+		conn_query(w, idx, mlen);
+		if (c->fd < 0) {
+			c->in_run = false;
 			return;
 		}
 	}
-	if (!c->recv_pending)
+	c->in_run = false;
+	if (c->woff < c->wlen)
+		conn_arm_send(w, idx);
+	else if (!c->fwd_wait && !c->recv_pending && c->rlen < TCP_RBUF)
 		conn_arm_recv(w, idx);
 }
 
@@ -267,6 +289,7 @@ static void conn_open(struct worker *w, int fd, const query_client_t *cl)
 	c->fd = fd;
 	c->in_use = true;
 	c->fwd_wait = false;
+	c->in_run = false;
 	c->gen++;
 	c->recv_pending = c->send_pending = false;
 	c->rlen = c->wlen = c->woff = 0;
@@ -312,7 +335,8 @@ static uint32_t pool_victim(const struct worker *w)
 		const tcp_conn_t *c = &w->tcp.conns[i];
 		uint64_t since = c->rlen == 0 ? c->last_ms : c->msg_ms;
 
-		if (!c->in_use || c->fd < 0 || c->send_pending || (c->rlen > 0 && !c->msg_ms))
+		if (!c->in_use || c->fd < 0 || c->send_pending || c->fwd_wait ||
+		    (c->rlen > 0 && !c->msg_ms))
 			continue;
 		if (since < oldest) {
 			oldest = since;
@@ -435,10 +459,9 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
 	/* Takeover: a kept-open connection ends after an answer with nothing else asked, so its
 	 * client reconnects to the new process (RFC 7766 §6.2.4) instead of losing the
 	 * connection mid-query when this process exits at the end of its drain. */
-	if (w->released && c->fd >= 0 && c->rlen == 0 && !c->send_pending && !c->fwd_wait) {
+	if (w->released && c->fd >= 0 && c->rlen == 0 && !c->send_pending && !c->fwd_wait)
 		conn_close(w, idx);
-		pool_adopt(w);
-	}
+	pool_adopt(w); /* conn_pump may have closed it */
 }
 
 void tcp_sweep(struct worker *w)
@@ -451,7 +474,7 @@ void tcp_sweep(struct worker *w)
 		if (c->fd < 0)
 			continue;
 		/* Not while our send is pending: we are not reading, the client may be done. */
-		if (c->msg_ms && !c->send_pending && w->now_ms - c->msg_ms >= msg) {
+		if (c->msg_ms && !c->send_pending && !c->fwd_wait && w->now_ms - c->msg_ms >= msg) {
 			stats_inc(&w->qctx.stats, STATS_TCP_CLOSE_MSG_TIMEOUT);
 			conn_close(w, i);
 		} else if (w->now_ms - c->last_ms >= idle) {
@@ -488,9 +511,11 @@ void tcp_forward_reply(struct worker *w, uint64_t cookie, const uint8_t *buf, si
 	if (!c->in_use || !c->fwd_wait || c->gen != (uint32_t)(cookie >> 32))
 		return;
 	c->fwd_wait = false;
-	if (len > TCP_WBUF - 2)
+	size_t cap;
+	uint8_t *out = tcp_reply_buf(w, idx, &cap);
+	if (len > cap)
 		len = 0; /* closes the connection: the client retries */
-	memcpy(c->wbuf + 2, buf, len);
+	memcpy(out, buf, len);
 	tcp_reply(w, idx, len);
 }
 

@@ -3,7 +3,13 @@
  * accept, a preallocated pool of connections (conf tcp-max-connections per
  * worker), 2-byte length framing with reassembly across reads, pipelined
  * queries answered in order, one outstanding send per connection (no reads
- * while it is pending, so a slow reader only stalls itself).
+ * while it is pending, so a slow reader only stalls itself). Every whole query
+ * a read brought is answered before that send, and the replies leave in it
+ * together (issue 16: one send per query, each waiting for the last one's
+ * completion, left a pipelining client's queries waiting a ring round trip each
+ * and its small segments behind Nagle), as long as wbuf has room for one more
+ * reply of the largest size; a query sent upstream ends the run, and its
+ * answer joins the replies before it when it comes.
  *
  * Fairness (issue 10 item 5), so that no client holds the pool:
  *  - a message whose first byte arrived must be complete within
@@ -34,20 +40,22 @@
 struct worker;
 struct io_uring_cqe;
 
-#define TCP_RBUF 8192	     /* buffered request bytes per connection */
-#define TCP_WBUF (2 + 65535) /* length prefix + largest DNS message */
-#define TCP_WAITQ 64	     /* accepted fds waiting for an evicted slot to drain */
+#define TCP_RBUF 8192		    /* buffered request bytes per connection */
+#define TCP_MSG_ROOM (2 + 65535)    /* length prefix + largest DNS message */
+#define TCP_WBUF (2 * TCP_MSG_ROOM) /* replies of one run; the last one may be the largest */
+#define TCP_WAITQ 64		    /* accepted fds waiting for an evicted slot to drain */
 
 typedef struct {
 	int fd; /* -1 when closed */
 	bool recv_pending;
-	bool send_pending;
+	bool send_pending; /* a send SQE is in flight */
 	bool in_use;
-	bool fwd_wait;	  /* its send is reserved for a forwarded answer */
+	bool fwd_wait;	  /* a forwarded answer is owed: no query is answered before it */
+	bool in_run;	  /* answering buffered queries: replies wait for the run's end */
 	uint32_t gen;	  /* bumped per accept: tells a forwarder reply for an old connection */
 	uint32_t rlen;	  /* bytes in rbuf */
-	uint32_t wlen;	  /* bytes of wbuf to send */
-	uint32_t woff;	  /* bytes of wbuf sent */
+	uint32_t wlen;	  /* bytes of wbuf to send (framed replies) */
+	uint32_t woff;	  /* bytes of wbuf sent; both 0 once all went */
 	uint64_t last_ms; /* last query byte in, or last whole reply out */
 	uint64_t msg_ms;  /* when the incomplete message at rbuf's head began; 0 = none */
 	uint8_t *rbuf;	  /* TCP_RBUF bytes, in the pool's mapping */
@@ -86,8 +94,11 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe);
  * exhaustion (EMFILE/ENFILE).
  */
 void tcp_sweep(struct worker *w);
-/** Send `len` bytes of response already written at wbuf + 2 on connection idx. */
+/** Send the `len`-byte reply already written at tcp_reply_buf() on connection idx (with
+ * the others of its run); len 0 closes the connection. */
 void tcp_reply(struct worker *w, uint32_t idx, size_t len);
+/** Where the next reply of connection idx goes (after those not sent yet), and its room. */
+uint8_t *tcp_reply_buf(struct worker *w, uint32_t idx, size_t *cap);
 
 /** The forwarder's handle for connection idx: index and generation. */
 uint64_t tcp_cookie(struct worker *w, uint32_t idx);

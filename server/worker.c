@@ -153,10 +153,8 @@ static void arm_timer(worker_t *w)
 
 uint8_t *worker_reply_buf(worker_t *w, worker_reply_to_t to, size_t *cap)
 {
-	if (to.tcp) {
-		*cap = TCP_WBUF - 2;
-		return w->tcp.conns[to.idx].wbuf + 2;
-	}
+	if (to.tcp)
+		return tcp_reply_buf(w, to.idx, cap);
 	*cap = sizeof(w->slots[to.idx].buf);
 	return w->slots[to.idx].buf;
 }

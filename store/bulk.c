@@ -108,6 +108,8 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 		if (ret == 0 && created)
 			ret = store_shape_note(w, key, (size_t)keylen, 1);
 	}
+	if (ret == 0 && (rc == 0 || kept + written > 0))
+		store_clog_note(w, key, (size_t)keylen);
 	if (ret == 0)
 		ret = bysrc_set(w, src, key, (size_t)keylen, written > 0);
 	if (ret == 0)

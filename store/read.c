@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -75,29 +76,59 @@ static int rrset_view(const MDB_val *k, const MDB_val *v, store_rrset_t *set)
  * The lookup cache: two-way sets of 128-byte slots, one slot per (name, type),
  * keyed inline so a hit is a compare in the set's own cache lines (two ways:
  * names that meet in a set do not evict each other, as in a direct-mapped
- * table, where a third of a store twice the table's size missed). A slot is
- * valid while its epoch is the cache's; a commit bumps the epoch, which drops
- * every slot at once (store_read_renew). The slots hold pointers into the map,
- * and the pages of the newest snapshot are never rewritten or freed until the
- * next commit, so they stay good for as long as the txn id does not move.
+ * table, where a third of a store twice the table's size missed).
+ *
+ * A slot says one of: the rrset is this value; there is no such rrset; or, for a
+ * store_lookup that missed, the whole answer (the name exists or not, and its
+ * CNAME if any): NXDOMAIN and NODATA answers are what Kubernetes' search paths
+ * mostly ask (issue 16). A value of up to SLOT_DATA - keylen octets is copied into
+ * the slot and outlives commits; a longer one is a pointer into the map, good only
+ * for the snapshot it was read in (pgen), since a commit may free its page.
+ *
+ * Commits do not empty the cache: store_cache_sync reads the commit log (meta
+ * "clog", write.c) and forgets the changed names, and every ancestor of one, whose
+ * "exists" may depend on it, in each type the cache holds (at most CACHE_TYPES of
+ * them, so a name's slots can be found). A slot is valid while its epoch is the
+ * cache's; store_cache_drop bumps the epoch, dropping every slot at once.
+ *
+ * Replies point into copied values, so a slot used since the last renew (tick) is
+ * never taken for another entry before the next one (a reply is built within one).
  */
 #define CACHE_KEY_MAX 104 /* longer keys always take the B-tree */
+#define SLOT_DATA 104	  /* key, then an inline value */
+#define CACHE_TYPES 16	  /* distinct qtypes cached; others always take the B-tree */
+
+enum {
+	SLOT_PTR = 1,	 /* the value is at val, in the map (valid while pgen is the cache's) */
+	SLOT_NONE = 2,	 /* no rrset of qtype at the name */
+	SLOT_LOOKUP = 4, /* with NONE: the name's existence and CNAME are known too */
+	SLOT_EXISTS = 8, /* ... the name exists (or is an empty non-terminal) */
+	SLOT_CNAME = 16, /* ... and has this CNAME rrset (the value) */
+};
 
 struct cache_slot {
 	uint32_t epoch;
-	uint32_t vlen;
-	const uint8_t *val;
+	uint32_t pgen; /* SLOT_PTR: the snapshot the pointer is good for */
 	uint16_t qtype;
+	uint16_t vlen;
 	uint8_t keylen;
-	uint8_t key[CACHE_KEY_MAX];
-	uint8_t pad[5];
+	uint8_t flags; /* SLOT_* */
+	uint16_t tick; /* the cache's tick when last filled or hit */
+	const uint8_t *val;
+	uint8_t data[SLOT_DATA];
 };
 
 struct store_lookup_cache {
 	struct cache_slot *slots;
 	size_t mask;
-	size_t cap; /* most slots it may grow to (even) */
-	uint32_t epoch;
+	size_t cap;	/* most slots it may grow to (even) */
+	uint32_t epoch; /* slots of another epoch are empty */
+	uint32_t pgen;	/* bumped with every new snapshot: older SLOT_PTR slots are stale */
+	uint16_t tick;	/* bumped by every renew */
+	bool synced;	/* gen names the store state the slots agree with */
+	uint64_t gen;
+	unsigned ntypes;
+	uint16_t types[CACHE_TYPES]; /* every qtype a slot of this epoch may hold */
 };
 
 _Static_assert(sizeof(struct cache_slot) == 128, "two cache lines per slot");
@@ -131,6 +162,7 @@ static int cache_map(struct store_lookup_cache *c, size_t n)
 	c->slots = p;
 	c->mask = n - 1;
 	c->epoch = 1;
+	c->ntypes = 0;
 	return 0;
 }
 
@@ -153,6 +185,8 @@ int store_read_cache(store_rtxn_t *t, size_t entries)
 		free(c);
 		return -ENOMEM;
 	}
+	c->gen = t->gen;
+	c->synced = true;
 	t->cache = c;
 	return 0;
 }
@@ -181,8 +215,9 @@ void store_cache_drop(store_rtxn_t *t)
 
 	if (!c)
 		return;
+	c->ntypes = 0;
 	if (++c->epoch == 0) {
-		/* After 2^32 commits old epochs would match again: start from zeroed slots. */
+		/* After 2^32 drops old epochs would match again: start from zeroed slots. */
 		madvise(c->slots, (c->mask + 1) * sizeof(*c->slots), MADV_DONTNEED);
 		c->epoch = 1;
 	}
@@ -208,11 +243,40 @@ static struct cache_slot *cache_set(struct store_lookup_cache *c, const uint8_t 
 	return &c->slots[h & c->mask & ~(size_t)1];
 }
 
-static bool slot_holds(const struct cache_slot *slot, uint32_t epoch, const uint8_t *key,
-		       size_t keylen, uint16_t qtype)
+static bool slot_live(const struct store_lookup_cache *c, const struct cache_slot *slot)
 {
-	return slot->epoch == epoch && slot->qtype == qtype && slot->keylen == keylen &&
-	       memcmp(slot->key, key, keylen) == 0;
+	return slot->epoch == c->epoch && (!(slot->flags & SLOT_PTR) || slot->pgen == c->pgen);
+}
+
+static bool slot_holds(const struct store_lookup_cache *c, const struct cache_slot *slot,
+		       const uint8_t *key, size_t keylen, uint16_t qtype)
+{
+	return slot_live(c, slot) && slot->qtype == qtype && slot->keylen == keylen &&
+	       memcmp(slot->data, key, keylen) == 0;
+}
+
+/* The slot of (key, qtype) in its set, or NULL. */
+static struct cache_slot *cache_find(store_rtxn_t *t, const uint8_t *key, size_t keylen,
+				     uint16_t qtype, struct cache_slot **set)
+{
+	struct store_lookup_cache *c = t->cache;
+
+	*set = NULL;
+	if (!c || !t->live || keylen > CACHE_KEY_MAX)
+		return NULL;
+	*set = cache_set(c, key, keylen, qtype);
+	for (struct cache_slot *slot = *set; slot < *set + 2; slot++) {
+		if (slot_holds(c, slot, key, keylen, qtype)) {
+			slot->tick = c->tick;
+			return slot;
+		}
+	}
+	return NULL;
+}
+
+static const uint8_t *slot_value(const struct cache_slot *slot)
+{
+	return slot->flags & SLOT_PTR ? slot->val : slot->data + slot->keylen;
 }
 
 const void *store_prefetch(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype)
@@ -235,10 +299,15 @@ void store_prefetch_value(store_rtxn_t *t, const void *hint)
 	/* Only a hint: the other way's rrset costs a wasted prefetch, never an answer. */
 	if (!set)
 		return;
-	if (set[0].epoch == t->cache->epoch)
-		__builtin_prefetch(set[0].val);
-	if (set[1].epoch == t->cache->epoch)
-		__builtin_prefetch(set[1].val);
+	for (int i = 0; i < 2; i++) {
+		if (!slot_live(t->cache, &set[i]) || set[i].vlen == 0)
+			continue;
+		if (set[i].flags & SLOT_PTR)
+			__builtin_prefetch(set[i].val);
+		else if (offsetof(struct cache_slot, data) + set[i].keylen + set[i].vlen > 64)
+			__builtin_prefetch((const uint8_t *)&set[i] +
+					   64); /* the copied value's end */
+	}
 }
 
 /* True when k is an rrset key of exactly the name `key`. */
@@ -250,56 +319,161 @@ static bool key_is_rrset_of(const MDB_val *k, const uint8_t *key, size_t keylen)
 	       memcmp(p, key, keylen) == 0;
 }
 
-/* Remember (key, qtype) -> val in its set; val NULL records "no such rrset". */
-static void cache_put(store_rtxn_t *t, struct cache_slot *set, const uint8_t *buf, size_t keylen,
-		      uint16_t qtype, const MDB_val *v)
+/* Whether the cache may hold qtype (it can forget every type it holds, by name). */
+static bool cache_type_ok(struct store_lookup_cache *c, uint16_t qtype)
 {
-	uint32_t epoch = t->cache->epoch;
-	struct cache_slot *slot;
+	for (unsigned i = 0; i < c->ntypes; i++)
+		if (c->types[i] == qtype)
+			return true;
+	if (c->ntypes == CACHE_TYPES)
+		return false;
+	c->types[c->ntypes++] = qtype;
+	return true;
+}
 
-	if (v && v->mv_size > UINT32_MAX)
+/*
+ * Remember (key, qtype) in its set: val (v->mv_size octets) with flags 0, or
+ * flags SLOT_NONE [| SLOT_LOOKUP ...] and val the CNAME rrset or NULL.
+ * An existing slot of the key is rewritten; else a free way, else the one
+ * used least recently, unless both were used since the last renew.
+ */
+static void cache_put(store_rtxn_t *t, struct cache_slot *set, const uint8_t *buf, size_t keylen,
+		      uint16_t qtype, const MDB_val *v, uint8_t flags)
+{
+	struct store_lookup_cache *c = t->cache;
+	struct cache_slot *slot = NULL;
+	size_t vlen = v ? v->mv_size : 0;
+
+	if (vlen > UINT16_MAX || !cache_type_ok(c, qtype))
 		return;
-	/* A free way, else the older entry goes: the newer one moves to the second way. */
-	if (set[0].epoch != epoch) {
-		slot = &set[0];
-	} else if (set[1].epoch != epoch) {
-		slot = &set[1];
-	} else {
-		set[1] = set[0];
-		slot = &set[0];
+	for (int i = 0; i < 2 && !slot; i++)
+		if (slot_holds(c, &set[i], buf, keylen, qtype))
+			slot = &set[i];
+	for (int i = 0; i < 2 && !slot; i++)
+		if (!slot_live(c, &set[i]))
+			slot = &set[i];
+	if (!slot) {
+		uint16_t a0 = (uint16_t)(c->tick - set[0].tick),
+			 a1 = (uint16_t)(c->tick - set[1].tick);
+		slot = a0 >= a1 ? &set[0] : &set[1];
+		if ((slot == &set[0] ? a0 : a1) == 0)
+			return; /* both may back a reply being built */
+	} else if (slot->tick == c->tick && slot->vlen != 0) {
+		return; /* its value may back a reply being built */
 	}
-	slot->epoch = epoch;
-	slot->vlen = v ? (uint32_t)v->mv_size : 0;
-	slot->val = v ? v->mv_data : NULL;
+	slot->epoch = c->epoch;
+	slot->pgen = c->pgen;
 	slot->qtype = qtype;
 	slot->keylen = (uint8_t)keylen;
-	memcpy(slot->key, buf, keylen);
+	slot->tick = c->tick;
+	slot->vlen = (uint16_t)vlen;
+	memcpy(slot->data, buf, keylen);
+	if (keylen + vlen <= SLOT_DATA) {
+		if (vlen)
+			memcpy(slot->data + keylen, v->mv_data, vlen);
+		slot->val = NULL;
+		slot->flags = flags;
+	} else {
+		slot->val = v->mv_data;
+		slot->flags = (uint8_t)(flags | SLOT_PTR);
+	}
+}
+
+/* Forget every slot of the name key[0..keylen), in every type the cache holds. */
+static void cache_forget(struct store_lookup_cache *c, const uint8_t *key, size_t keylen)
+{
+	if (keylen > CACHE_KEY_MAX)
+		return;
+	for (unsigned i = 0; i < c->ntypes; i++) {
+		struct cache_slot *set = cache_set(c, key, keylen, c->types[i]);
+		for (int w = 0; w < 2; w++)
+			if (slot_holds(c, &set[w], key, keylen, c->types[i]))
+				set[w].epoch = 0;
+	}
+}
+
+/* Forget a changed name and each of its ancestors (keys are labels root first). */
+static void cache_forget_tree(struct store_lookup_cache *c, const uint8_t *key, size_t keylen)
+{
+	size_t p = 0;
+
+	for (;;) {
+		cache_forget(c, key, p);
+		if (p >= keylen)
+			return;
+		p += 1u + key[p];
+		if (p > keylen)
+			return; /* not a key; the log is ours, but a reader never trusts a length */
+	}
+}
+
+int store_cache_sync(store_rtxn_t *t)
+{
+	struct store_lookup_cache *c = t->cache;
+	uint8_t kbuf[12];
+	MDB_val k = {sizeof(kbuf), kbuf}, v;
+	int rc;
+
+	if (!c)
+		return 0;
+	c->pgen++;
+	if (!c->synced || t->gen < c->gen || t->gen - c->gen > STORE_CLOG_KEEP)
+		goto drop;
+	memcpy(kbuf, "clog", 4);
+	for (uint64_t g = c->gen + 1; g <= t->gen; g++) {
+		wire_write_u32(kbuf + 4, (uint32_t)(g >> 32));
+		wire_write_u32(kbuf + 8, (uint32_t)g);
+		if ((rc = mdb_get(t->txn, t->s->meta, &k, &v)) != 0) {
+			if (rc != MDB_NOTFOUND) {
+				store_cache_drop(t);
+				c->synced = false;
+				return store_mdb_err(rc);
+			}
+			goto drop; /* written before the log existed */
+		}
+		const uint8_t *p = v.mv_data;
+		if (v.mv_size < 1 || (p[0] & STORE_CLOG_ALL))
+			goto drop;
+		for (size_t i = 1; i < v.mv_size && i + 1 + p[i] <= v.mv_size; i += 1u + p[i])
+			cache_forget_tree(c, p + i + 1, p[i]);
+	}
+	c->gen = t->gen;
+	c->synced = true;
+	return 0;
+drop:
+	store_cache_drop(t);
+	c->gen = t->gen;
+	c->synced = true;
+	return 0;
+}
+
+void store_cache_tick(store_rtxn_t *t)
+{
+	if (t->cache)
+		t->cache->tick++;
 }
 
 /*
  * One exact get of (buf[0..keylen) || 0 || qtype), through the cache.
  * buf has room for the key extra. @param neg also cache a miss (issue 17:
  * the zone-cut walk asks for NS at names that almost never have one).
- * @return 1 hit (*v set), 0 miss, or ERR_*.
+ * @return 1 hit (*v set), 0 miss, or ERR_*. *setp: the key's set when cached.
  */
 static int exact_get(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtype, MDB_val *v,
-		     bool neg)
+		     bool neg, struct cache_slot **hitp, struct cache_slot **setp)
 {
 	MDB_val k = {keylen + STORE_KEY_EXTRA, buf};
-	struct cache_slot *set = NULL;
+	struct cache_slot *set, *slot = cache_find(t, buf, keylen, qtype, &set);
 	int rc;
 
-	if (t->cache && t->live && keylen <= CACHE_KEY_MAX) {
-		set = cache_set(t->cache, buf, keylen, qtype);
-		for (struct cache_slot *slot = set; slot < set + 2; slot++) {
-			if (slot_holds(slot, t->cache->epoch, buf, keylen, qtype)) {
-				if (!slot->val)
-					return 0; /* a remembered miss */
-				v->mv_data = (void *)slot->val;
-				v->mv_size = slot->vlen;
-				return 1;
-			}
-		}
+	*hitp = slot;
+	*setp = set;
+	if (slot) {
+		if (slot->flags & SLOT_NONE)
+			return 0; /* a remembered miss */
+		v->mv_data = (void *)slot_value(slot);
+		v->mv_size = slot->vlen;
+		return 1;
 	}
 	buf[keylen] = 0;
 	wire_write_u16(buf + keylen + 1, qtype);
@@ -307,7 +481,7 @@ static int exact_get(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtyp
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_mdb_err(rc);
 	if (set && (rc == 0 || neg))
-		cache_put(t, set, buf, keylen, qtype, rc == 0 ? v : NULL);
+		cache_put(t, set, buf, keylen, qtype, rc == 0 ? v : NULL, rc == 0 ? 0 : SLOT_NONE);
 	return rc == 0 ? 1 : 0;
 }
 
@@ -319,7 +493,8 @@ int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t
 	if (keylen > WIRE_KEY_MAX)
 		return ERR_INVAL;
 	memcpy(buf, key, keylen);
-	return exact_get(t, buf, keylen, qtype, &v, true);
+	struct cache_slot *hit, *set;
+	return exact_get(t, buf, keylen, qtype, &v, true, &hit, &set);
 }
 
 /*
@@ -329,13 +504,13 @@ int store_has_rrset(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t
  * was half of the lookup's cost. @return 1 hit, 0 miss, or ERR_*.
  */
 static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t qtype,
-			store_lookup_t *out)
+			store_lookup_t *out, struct cache_slot **hit, struct cache_slot **set)
 {
 	store_lookup_t res = {0};
 	MDB_val v;
 	int ret;
 
-	if ((ret = exact_get(t, buf, keylen, qtype, &v, false)) <= 0)
+	if ((ret = exact_get(t, buf, keylen, qtype, &v, false, hit, set)) <= 0)
 		return ret;
 	if ((ret = value_view(qtype, v.mv_data, v.mv_size, &res.rrset)) < 0)
 		return ret;
@@ -348,12 +523,30 @@ static int lookup_exact(store_rtxn_t *t, uint8_t *buf, size_t keylen, uint16_t q
 	return 1;
 }
 
+/* A remembered store_lookup miss. @return 0 or ERR_STORE. */
+static int lookup_remembered(const struct cache_slot *slot, store_lookup_t *out)
+{
+	store_lookup_t res = {0};
+	int ret;
+
+	res.exists = (slot->flags & SLOT_EXISTS) != 0;
+	if (slot->flags & SLOT_CNAME) {
+		if ((ret = value_view(WIRE_TYPE_CNAME, slot_value(slot), slot->vlen, &res.cname)) <
+		    0)
+			return ret;
+		res.has_cname = true;
+	}
+	*out = res;
+	return 0;
+}
+
 int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qtype,
 		 store_lookup_t *out)
 {
 	uint8_t buf[WIRE_KEY_MAX + STORE_KEY_EXTRA];
-	MDB_val k = {keylen + 1, buf}, v;
+	MDB_val k = {keylen + 1, buf}, v, cv = {0, NULL};
 	store_lookup_t res = {0};
+	struct cache_slot *hit, *cset;
 	int rc, ret;
 
 	if (keylen > WIRE_KEY_MAX)
@@ -361,8 +554,10 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 	if (keylen)
 		memcpy(buf, key, keylen);
 	buf[keylen] = 0;
-	if ((ret = lookup_exact(t, buf, keylen, qtype, out)) != 0)
+	if ((ret = lookup_exact(t, buf, keylen, qtype, out, &hit, &cset)) != 0)
 		return ret < 0 ? ret : 0;
+	if (hit && (hit->flags & SLOT_LOOKUP))
+		return lookup_remembered(hit, out);
 	/* key||0x00 sorts first among the name's rrsets, and every descendant
 	 * (key||len||...) sorts right after them. */
 	rc = mdb_cursor_get(t->cur, &k, &v, MDB_SET_RANGE);
@@ -375,6 +570,7 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 		if (set.type == WIRE_TYPE_CNAME) {
 			res.has_cname = true;
 			res.cname = set;
+			cv = v;
 		}
 		if (set.type == qtype) {
 			res.has_rrset = true;
@@ -387,6 +583,11 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 	if (!res.exists && rc == 0 && k.mv_size > keylen &&
 	    (keylen == 0 || memcmp(k.mv_data, key, keylen) == 0))
 		res.exists = true;
+	/* Remember the miss whole: NXDOMAIN and NODATA cost a hit next time. */
+	if (cset && !res.has_rrset)
+		cache_put(t, cset, key, keylen, qtype, res.has_cname ? &cv : NULL,
+			  (uint8_t)(SLOT_NONE | SLOT_LOOKUP | (res.exists ? SLOT_EXISTS : 0) |
+				    (res.has_cname ? SLOT_CNAME : 0)));
 	*out = res;
 	return 0;
 }

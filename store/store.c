@@ -348,10 +348,16 @@ int store_read_renew(store_rtxn_t *t)
 	if ((rc = mdb_cursor_renew(t->txn, t->cur)) != 0)
 		return renew_fail(t, store_mdb_err(rc));
 	/* Same txn id = same snapshot (no commit since): gen, nhealth and the lookup cache
-	 * still hold, and the lookups they cost are skipped on most batches of the worker. */
+	 * still hold, and the lookups they cost are skipped on most batches of the worker.
+	 * After a commit, store_cache_sync forgets what the commit log says changed. */
+	store_cache_tick(t);
 	if (mdb_txn_id(t->txn) != t->loaded_id || !snapshot_is_newest(t)) {
-		store_cache_drop(t);
-		if ((rc = rtxn_load(t)) < 0)
+		if ((rc = rtxn_load(t)) < 0) {
+			store_cache_drop(t);
+			return renew_fail(t, rc);
+		}
+		/* Only the names the commits since changed leave the cache (issue 16). */
+		if ((rc = store_cache_sync(t)) < 0)
 			return renew_fail(t, rc);
 		store_cache_fit(t);
 		/* An id that may not name this snapshot names nothing: load again next time. */

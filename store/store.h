@@ -137,12 +137,13 @@ int store_read_renew(store_rtxn_t *t);
 /** End and free; NULL is a no-op. */
 void store_read_end(store_rtxn_t *t);
 /**
- * Give this handle a cache of at most `entries` (a power of two, at least 2) exact
- * store_lookup hits: name, type -> the rrset's place in the map. Entries stay
- * valid while no commit happens (same LMDB txn id: same snapshot, same pages)
- * and are dropped all at once by the first renew after one. One B-tree descent
- * touches ~8 cold cache lines in a 1M-name map; a hit touches two. For one
- * thread's handle (the query path); 0 leaves it off. @return 0 or -ENOMEM.
+ * Give this handle a cache of at most `entries` (a power of two, at least 2)
+ * store_lookup results: name, type -> the rrset (copied when small, else its place
+ * in the map), or the miss (NXDOMAIN / NODATA facts). A commit does not empty it:
+ * the first renew after one forgets the names the commit log says changed (and their
+ * ancestors), so a renewed handle never answers older than its snapshot. One B-tree
+ * descent touches ~8 cold cache lines in a 1M-name map; a hit touches one or two.
+ * For one thread's handle (the query path); 0 leaves it off. @return 0 or -ENOMEM.
  */
 int store_read_cache(store_rtxn_t *t, size_t entries);
 /**

@@ -24,6 +24,12 @@
 #define STORE_RRSET_MAX 65535 /* a value larger than this is ERR_TOOBIG */
 #define STORE_KEY_EXTRA 3     /* 0x00 || type (u16 BE) after the name key */
 #define STORE_HEALTH_HDR 9    /* status (u8), changed-at (u64 BE) */
+/* The commit log (issue 16): meta "clog" || generation (u64 BE) -> flags (u8) then the
+ * name keys whose rrsets that commit changed, each as length (u8) || key. Kept for the
+ * last STORE_CLOG_KEEP generations; a reader further behind drops its whole cache. */
+#define STORE_CLOG_KEEP 1024u
+#define STORE_CLOG_BYTES 2048u /* names logged per commit; more: STORE_CLOG_ALL */
+#define STORE_CLOG_ALL 1u      /* flags: too many names to list, everything may have changed */
 
 struct store {
 	MDB_env *env;
@@ -69,10 +75,28 @@ struct store_wtxn {
 	store_t *s;
 	MDB_txn *txn;
 	struct store_rtxn view;
+	/* Names this txn changed, for the commit log (write.c); clog_all once they overflow. */
+	bool clog_all;
+	size_t cloglen;
+	uint8_t clog[STORE_CLOG_BYTES];
 };
 
-/** Drop every entry of t's lookup cache (a commit happened); no-op without one. */
+/** Drop every entry of t's lookup cache; no-op without one. */
 void store_cache_drop(store_rtxn_t *t);
+/**
+ * After t took a snapshot other than the last one its cache was filled from (t->gen
+ * loaded): forget the entries of the names the commits since changed, read from the
+ * commit log in t's snapshot, or all of them when the log does not reach back. No-op
+ * without a cache. @return 0 or ERR_* (then the cache is empty).
+ */
+int store_cache_sync(store_rtxn_t *t);
+/** A renew: replies built before it no longer point into t's cache slots. */
+void store_cache_tick(store_rtxn_t *t);
+/**
+ * Note in w's commit log that the rrset with this key (name key || 0 || type) was put
+ * or deleted. Every writer of rrsets calls it, as store_shape_note.
+ */
+void store_clog_note(store_wtxn_t *w, const uint8_t *rkey, size_t rkeylen);
 /** Grow t's empty lookup cache to suit t->nrrsets (up to its cap); keeps it on failure. */
 void store_cache_fit(store_rtxn_t *t);
 /** Free t's lookup cache; no-op without one. */

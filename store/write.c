@@ -79,7 +79,7 @@ fail:
 	return ret;
 }
 
-static int put_generation(store_wtxn_t *w)
+static int put_generation(store_wtxn_t *w, uint64_t *out)
 {
 	uint64_t gen;
 	uint8_t buf[8];
@@ -91,13 +91,65 @@ static int put_generation(store_wtxn_t *w)
 	wire_write_u32(buf, (uint32_t)(gen >> 32));
 	wire_write_u32(buf + 4, (uint32_t)gen);
 	MDB_val k = {10, "generation"}, v = {8, buf};
+	*out = gen;
 	return store_mdb_err(mdb_put(w->txn, w->s->meta, &k, &v, 0));
+}
+
+void store_clog_note(store_wtxn_t *w, const uint8_t *rkey, size_t rkeylen)
+{
+	size_t keylen = rkeylen - STORE_KEY_EXTRA;
+
+	if (w->clog_all || rkeylen < STORE_KEY_EXTRA)
+		return;
+	/* Once per name: a watcher's txn changes a few names, often several types each. */
+	for (size_t p = 0; p < w->cloglen; p += 1u + w->clog[p])
+		if (w->clog[p] == keylen && memcmp(w->clog + p + 1, rkey, keylen) == 0)
+			return;
+	if (w->cloglen + 1 + keylen > sizeof(w->clog)) {
+		w->clog_all = true; /* an import or a source clear: readers start over */
+		return;
+	}
+	w->clog[w->cloglen] = (uint8_t)keylen;
+	memcpy(w->clog + w->cloglen + 1, rkey, keylen);
+	w->cloglen += 1 + keylen;
+}
+
+static void clog_key(uint8_t key[12], uint64_t gen)
+{
+	memcpy(key, "clog", 4);
+	wire_write_u32(key + 4, (uint32_t)(gen >> 32));
+	wire_write_u32(key + 8, (uint32_t)gen);
+}
+
+/* This commit's log entry, and the one that falls out of the kept window. */
+static int put_clog(store_wtxn_t *w, uint64_t gen)
+{
+	uint8_t key[12], val[1 + STORE_CLOG_BYTES];
+	MDB_val k = {sizeof(key), key}, v = {1, val};
+	int rc;
+
+	clog_key(key, gen);
+	val[0] = w->clog_all ? STORE_CLOG_ALL : 0;
+	if (!w->clog_all) {
+		memcpy(val + 1, w->clog, w->cloglen);
+		v.mv_size += w->cloglen;
+	}
+	if ((rc = mdb_put(w->txn, w->s->meta, &k, &v, 0)) != 0)
+		return store_mdb_err(rc);
+	if (gen <= STORE_CLOG_KEEP)
+		return 0;
+	clog_key(key, gen - STORE_CLOG_KEEP);
+	rc = mdb_del(w->txn, w->s->meta, &k, NULL);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
 }
 
 int store_write_commit(store_wtxn_t *w)
 {
-	int ret = put_generation(w);
+	uint64_t gen = 0;
+	int ret = put_generation(w, &gen);
 
+	if (ret == 0)
+		ret = put_clog(w, gen);
 	mdb_cursor_close(w->view.cur);
 	if (ret < 0)
 		mdb_txn_abort(w->txn);
@@ -222,6 +274,8 @@ static int rrset_append(store_wtxn_t *w, MDB_val *k, const MDB_val *old, int src
 		memcpy(e + STORE_ENTRY_HDR, rdata, rdlen);
 	MDB_val v = {len, buf};
 	ret = store_mdb_err(mdb_put(w->txn, w->s->rrsets, k, &v, 0));
+	if (ret == 0)
+		store_clog_note(w, k->mv_data, k->mv_size);
 	if (ret == 0 && !old)
 		ret = store_shape_note(w, k->mv_data, k->mv_size, 1);
 	free(buf);
@@ -242,6 +296,8 @@ static int rrset_set_ttl(store_wtxn_t *w, MDB_val *k, const MDB_val *old, size_t
 	wire_write_u32(buf + off + 1, ttl);
 	MDB_val v = {old->mv_size, buf};
 	ret = store_mdb_err(mdb_put(w->txn, w->s->rrsets, k, &v, 0));
+	if (ret == 0)
+		store_clog_note(w, k->mv_data, k->mv_size);
 	free(buf);
 	return ret;
 }
@@ -342,6 +398,8 @@ static int rrset_remove(store_wtxn_t *w, const uint8_t *key, size_t keylen, int 
 		MDB_val nv = {len, buf};
 		rc = store_mdb_err(mdb_put(w->txn, w->s->rrsets, &k, &nv, 0));
 	}
+	if (rc == 0)
+		store_clog_note(w, key, keylen);
 	if (rc == 0 && src_left == 0)
 		rc = bysrc_del(w, src, key, keylen);
 out:
@@ -479,6 +537,8 @@ int store_rrset_set_mode(store_wtxn_t *w, const uint8_t *name, size_t namelen, u
 	buf[0] = mode;
 	MDB_val nv = {v.mv_size, buf};
 	rc = store_mdb_err(mdb_put(w->txn, w->s->rrsets, &k, &nv, 0));
+	if (rc == 0)
+		store_clog_note(w, key, (size_t)keylen);
 	free(buf);
 	return rc;
 }

@@ -729,6 +729,9 @@ static void same_as_fresh(store_t *s, store_rtxn_t *cached, const char *name, ui
 		CHECK(a.rrset.len == b.rrset.len &&
 		      memcmp(a.rrset.entries, b.rrset.entries, a.rrset.len) == 0);
 	}
+	if (a.has_cname && b.has_cname)
+		CHECK(a.cname.len == b.cname.len &&
+		      memcmp(a.cname.entries, b.cname.entries, a.cname.len) == 0);
 	store_read_end(fresh);
 }
 
@@ -771,7 +774,7 @@ static void test_lookup_cache(store_t *s)
 	CHECK_EQ_INT(look(t, "C1.cache.", WIRE_TYPE_A, &again), 0);
 	CHECK(lk.has_rrset && again.has_rrset && lk.rrset.entries == again.rrset.entries);
 
-	/* Reset and renew without a commit keep the entries; a commit drops them. */
+	/* Reset and renew without a commit keep the entries; a commit drops the changed ones. */
 	store_read_reset(t);
 	CHECK_EQ_INT(store_read_renew(t), 0);
 	same_as_fresh(s, t, "c1.cache.", WIRE_TYPE_A);
@@ -1345,6 +1348,126 @@ static void test_shape(void)
 	set_schema_version(dir, STORE_SCHEMA_VERSION);
 }
 
+/*
+ * Issue 16: a commit no longer empties the lookup cache; the renew after it forgets
+ * only what the commit log names. Every answer after the renew must be the fresh
+ * snapshot's: changed rrsets, new and deleted names (a remembered NXDOMAIN or NODATA),
+ * a name that becomes an empty non-terminal, a changed CNAME, long (pointer) values,
+ * and a commit too big to log (the whole cache goes).
+ */
+static void check_all(store_t *s, store_rtxn_t *t, const char *const *names, size_t n)
+{
+	static const uint16_t types[] = {WIRE_TYPE_A, WIRE_TYPE_AAAA, WIRE_TYPE_CNAME,
+					 WIRE_TYPE_TXT};
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
+			same_as_fresh(s, t, names[i], types[k]);
+}
+
+static void commit_then_renew(store_rtxn_t *t, store_wtxn_t *w)
+{
+	store_read_reset(t);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(store_read_renew(t), 0);
+}
+
+static void test_lookup_cache_churn(store_t *s)
+{
+	static const char *const names[] = {"a.ch.", "b.ch.",	     "c.ch.",  "nx.ch.",
+					    "e.ch.", "x.e.ch.",	     "al.ch.", "long.ch.",
+					    "ch.",   "deep.x.e.ch.", "f.ch.",  "g.ch."};
+	size_t n = sizeof(names) / sizeof(names[0]);
+	uint8_t six[16] = {0xfd, 0, [15] = 1};
+	store_wtxn_t *w = NULL;
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	int api;
+
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	api = store_source_id(w, "api");
+	CHECK_EQ_INT(add_a(w, api, "a.ch.", 1), 0);
+	CHECK_EQ_INT(add_a(w, api, "b.ch.", 2), 0);
+	CHECK_EQ_INT(add_a(w, api, "c.ch.", 3), 0);
+	CHECK_EQ_INT(add_a(w, api, "f.ch.", 6), 0);
+	CHECK_EQ_INT(add_a(w, api, "g.ch.", 7), 0);
+	CHECK_EQ_INT(add(w, api, "al.ch.", WIRE_TYPE_CNAME, 60, "\1a\2ch", 6), 0);
+	for (uint8_t i = 0; i < 12; i++) /* 4 + 12 * 11 octets: too long to copy into a slot */
+		CHECK_EQ_INT(add_a(w, api, "long.ch.", (uint8_t)(100 + i)), 0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+
+	CHECK_EQ_INT(store_read_begin(s, &t), 0);
+	CHECK_EQ_INT(store_read_cache(t, 1024), 0);
+	for (int round = 0; round < 2; round++) /* the second round is answered by the cache */
+		check_all(s, t, names, n);
+
+	/* Changed, deleted, created, an empty non-terminal appearing, a retargeted CNAME. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	CHECK_EQ_INT(add_a(w, api, "a.ch.", 11), 0);
+	CHECK_EQ_INT(del(w, api, "b.ch.", WIRE_TYPE_A, NULL, 0), 0);
+	CHECK_EQ_INT(add_a(w, api, "nx.ch.", 4), 0);
+	CHECK_EQ_INT(add(w, api, "c.ch.", WIRE_TYPE_AAAA, 60, six, 16), 0);
+	CHECK_EQ_INT(add_a(w, api, "deep.x.e.ch.", 5), 0);
+	CHECK_EQ_INT(del(w, api, "al.ch.", WIRE_TYPE_CNAME, NULL, 0), 0);
+	CHECK_EQ_INT(add(w, api, "al.ch.", WIRE_TYPE_CNAME, 60, "\1c\2ch", 6), 0);
+	CHECK_EQ_INT(add_a(w, api, "long.ch.", 99), 0);
+	commit_then_renew(t, w);
+	CHECK_EQ_INT(look(t, "a.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.has_rrset && lk.rrset.count == 2);
+	CHECK_EQ_INT(look(t, "b.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(!lk.exists && !lk.has_rrset);
+	CHECK_EQ_INT(look(t, "nx.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.has_rrset);
+	CHECK_EQ_INT(look(t, "c.ch.", WIRE_TYPE_AAAA, &lk), 0);
+	CHECK(lk.has_rrset);
+	CHECK_EQ_INT(look(t, "e.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.exists && !lk.has_rrset); /* an empty non-terminal now, NXDOMAIN before */
+	CHECK_EQ_INT(look(t, "long.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.has_rrset && lk.rrset.count == 13);
+	check_all(s, t, names, n);
+
+	/* Commits one after another, a renew between each: f.ch. and g.ch. take turns. */
+	for (int i = 0; i < 40; i++) {
+		const char *name = i % 2 ? "f.ch." : "g.ch.";
+		uint8_t ip[4] = {10, 1, 0, (uint8_t)i};
+		CHECK_EQ_INT(store_write_begin(s, &w), 0);
+		CHECK_EQ_INT(del(w, api, name, WIRE_TYPE_A, NULL, 0), 0);
+		CHECK_EQ_INT(add(w, api, name, WIRE_TYPE_A, 300, ip, 4), 0);
+		if (i % 10 == 9)
+			CHECK_EQ_INT(del(w, api, "deep.x.e.ch.", WIRE_TYPE_A, NULL, 0), 0);
+		if (i % 10 == 4)
+			CHECK_EQ_INT(add_a(w, api, "deep.x.e.ch.", (uint8_t)i), 0);
+		commit_then_renew(t, w);
+		CHECK_EQ_INT(look(t, name, WIRE_TYPE_A, &lk), 0);
+		CHECK(lk.has_rrset && lk.rrset.len == 11 && lk.rrset.entries[10] == i);
+		check_all(s, t, names, n);
+	}
+
+	/* Several commits between two renews: all of them are applied. */
+	store_read_reset(t);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(store_write_begin(s, &w), 0);
+		CHECK_EQ_INT(add_a(w, api, i == 0 ? "a.ch." : i == 1 ? "b.ch." : "e.ch.", 30), 0);
+		CHECK_EQ_INT(store_write_commit(w), 0);
+	}
+	CHECK_EQ_INT(store_read_renew(t), 0);
+	check_all(s, t, names, n);
+
+	/* Too many names for the log: the commit says "everything", the cache empties. */
+	CHECK_EQ_INT(store_write_begin(s, &w), 0);
+	for (unsigned i = 0; i < 300; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "many%u.ch.", i);
+		CHECK_EQ_INT(add_a(w, api, name, (uint8_t)i), 0);
+	}
+	CHECK_EQ_INT(add_a(w, api, "c.ch.", 33), 0);
+	commit_then_renew(t, w);
+	CHECK_EQ_INT(look(t, "c.ch.", WIRE_TYPE_A, &lk), 0);
+	CHECK(lk.has_rrset && lk.rrset.count == 2);
+	check_all(s, t, names, n);
+	store_read_end(t);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -1366,6 +1489,7 @@ int main(void)
 		test_iter(s);
 		test_health(s);
 		test_lookup_cache(s);
+		test_lookup_cache_churn(s);
 		store_close(s);
 		test_reopen(dir);
 	}
