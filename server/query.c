@@ -655,6 +655,28 @@ static bool answer_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
 	return false;
 }
 
+/*
+ * Has the Kubernetes watcher ever committed a list? It writes dns-version.<zone>
+ * TXT in the txn of its first full list, so a store without it has never synced
+ * and a missing name may only be missing because the list has not finished.
+ * Asked on negative answers in the cluster zone only (one exact get).
+ */
+static bool k8s_synced(build_t *b, const chase_t *ch)
+{
+	static const uint8_t label[] = {11, 'd', 'n', 's', '-', 'v', 'e', 'r', 's', 'i', 'o', 'n'};
+	const conf_t *c = b->conf;
+	uint8_t name[WIRE_NAME_MAX], key[WIRE_KEY_MAX];
+	size_t zlen = c->domainlens[ch->zi], keylen;
+
+	if (sizeof(label) + zlen > sizeof(name))
+		return true;
+	memcpy(name, label, sizeof(label));
+	memcpy(name + sizeof(label), c->domains[ch->zi], zlen);
+	if (wire_name_to_key(name, sizeof(label) + zlen, key, &keylen) < 0)
+		return true;
+	return store_has_rrset(b->ctx->txn, key, keylen, WIRE_TYPE_TXT) == 1;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -704,6 +726,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return answer_wildcard(b, ch, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
+	} else if (ch->zi == c->k8s_zone && !k8s_synced(b, ch)) {
+		b->store_err = ERR_STORE; /* SERVFAIL: "no such name" is not known yet */
 	} else {
 		b->rcode = (lk.exists || apex) ? WIRE_RCODE_NOERROR : WIRE_RCODE_NXDOMAIN;
 		put_soa(b, &zone, true);

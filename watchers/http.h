@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 typedef struct http http_t;
+typedef struct http_multi http_multi_t;
 
 typedef struct {
 	const char *cafile; /* borrowed, NULL = system CAs */
@@ -33,6 +34,9 @@ void http_free(http_t *h);
 /** Send "Authorization: <token>" on later requests (etcd wants the raw token); NULL clears. */
 int http_set_token(http_t *h, const char *token);
 
+/** Send "Authorization: Bearer <token>" (the Kubernetes API); NULL clears. */
+int http_set_bearer(http_t *h, const char *token);
+
 typedef struct {
 	long status; /* HTTP status; 0 when no response */
 	char *body;  /* owned, NUL-terminated; free with http_resp_clear */
@@ -51,6 +55,9 @@ void http_resp_clear(http_resp_t *r);
 int http_post(http_t *h, const char *url, const char *body, size_t len, long timeout_ms,
 	      http_resp_t *out);
 
+/** GET url and collect the reply; as http_post otherwise. */
+int http_get(http_t *h, const char *url, long timeout_ms, http_resp_t *out);
+
 /** Called once per complete line (without its '\n'); line borrowed for the call.
  * Return 0 to go on; anything else ends the stream and is returned by http_stream. */
 typedef int (*http_line_fn)(void *ctx, const char *line, size_t len);
@@ -68,3 +75,29 @@ typedef int (*http_flush_fn)(void *ctx);
  */
 int http_stream(http_t *h, const char *url, const char *body, size_t len, long connect_ms,
 		long idle_ms, http_line_fn fn, http_flush_fn flush, void *ctx, long *status);
+
+/*
+ * Several GET streams on one thread (the Kubernetes watcher watches Services and
+ * EndpointSlices at once without threads). An http_t is in at most one multi at
+ * a time, from http_multi_add until http_multi_wait reports it done or
+ * http_multi_remove; while in it, it serves no other request.
+ */
+/** @param stop borrowed, may be NULL. @param out owned (http_multi_free). */
+int http_multi_new(http_multi_t **out, volatile sig_atomic_t *stop);
+/** Free; every http_t must have been removed or reported done. NULL is a no-op. */
+void http_multi_free(http_multi_t *m);
+/**
+ * Start a GET stream of url on h; fn/flush/ctx as for http_stream, borrowed until
+ * the transfer ends. @return 0, -EBUSY (h already in a multi), -ENOMEM.
+ */
+int http_multi_add(http_multi_t *m, http_t *h, const char *url, long connect_ms, long idle_ms,
+		   http_line_fn fn, http_flush_fn flush, void *ctx);
+/** Stop h's transfer (no-op when h is not in m). */
+void http_multi_remove(http_multi_t *m, http_t *h);
+/**
+ * Run the transfers until one ends. @param done receives that http_t (removed
+ * from m); @param status its HTTP status (0 if none).
+ * @return that transfer's result as http_stream returns it; -EINTR (stop flag,
+ * nothing reported done), -ENOENT (no transfer), ERR_UPSTREAM.
+ */
+int http_multi_wait(http_multi_t *m, http_t **done, long *status);
