@@ -625,6 +625,8 @@ static int run_daemon(daemon_t *d)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
 	if (d->conf->etcd_servers)
 		child_add(d, "skydns-watch-etcd");
+	if (d->conf->k8s_enable)
+		child_add(d, "skydns-watch-k8s");
 	serve_loop(d);
 	notify_send("STOPPING=1");
 	log_info("shutdown: stopping");

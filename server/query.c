@@ -722,12 +722,12 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
 	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
 		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
+	} else if (ch->zi == c->k8s_zone && !k8s_synced(b, ch)) {
+		b->store_err = ERR_STORE; /* SERVFAIL: "no such name" is not known yet */
 	} else if (!lk.exists && !apex) {
 		return answer_wildcard(b, ch, &zone);
 	} else if (qtype == WIRE_TYPE_ANY && (lk.exists || apex)) {
 		put_any_hinfo(b, &ch->cur);
-	} else if (ch->zi == c->k8s_zone && !k8s_synced(b, ch)) {
-		b->store_err = ERR_STORE; /* SERVFAIL: "no such name" is not known yet */
 	} else {
 		b->rcode = (lk.exists || apex) ? WIRE_RCODE_NOERROR : WIRE_RCODE_NXDOMAIN;
 		put_soa(b, &zone, true);

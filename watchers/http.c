@@ -5,9 +5,11 @@
 #include "watchers/http.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -81,6 +83,8 @@ void http_free(http_t *h)
 {
 	if (!h)
 		return;
+	if (h->multi)
+		http_multi_remove(h->multi, h);
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->hdrs);
@@ -377,8 +381,11 @@ static int multi_result(http_t *h, CURLcode rc)
 	return ret;
 }
 
-int http_multi_wait(http_multi_t *m, http_t **done, long *status)
+int http_multi_wait(http_multi_t *m, long timeout_ms, http_t **done, long *status)
 {
+	uint64_t waited = 0;
+
+	*done = NULL;
 	for (;;) {
 		CURLMsg *msg;
 		int running = 0, left = 0;
@@ -401,10 +408,20 @@ int http_multi_wait(http_multi_t *m, http_t **done, long *status)
 			*done = h;
 			return ret;
 		}
-		if (running == 0)
+		if (running == 0 && timeout_ms < 0)
 			return -ENOENT;
-		/* Bounded wait: the stop flag is looked at about once a second. */
-		if (curl_multi_poll(m->m, NULL, 0, 1000, NULL) != CURLM_OK)
+		if (timeout_ms >= 0 && waited >= (uint64_t)timeout_ms)
+			return ERR_TIMEOUT;
+		/* Bounded wait: the stop flag is looked at at least every 200 ms. */
+		long step = timeout_ms >= 0 && (uint64_t)timeout_ms - waited < 200
+				? (long)((uint64_t)timeout_ms - waited)
+				: 200;
+		if (running == 0) {
+			struct timespec ts = {0, step * 1000000L};
+			nanosleep(&ts, NULL);
+		} else if (curl_multi_poll(m->m, NULL, 0, (int)step, NULL) != CURLM_OK) {
 			return ERR_UPSTREAM;
+		}
+		waited += (uint64_t)step;
 	}
 }

@@ -2,9 +2,9 @@
  * http: the only libcurl wrapper of skydns's watchers. One http_t owns one
  * easy handle (kept connections, TLS settings) and is used by one thread at
  * a time. Requests are POSTs of JSON (the etcd v3 gateway accepts nothing
- * else); a stream request hands its body to a callback line by line as the
- * chunks arrive. No signals: CURLOPT_NOSIGNAL, and a stop flag polled by
- * the transfer instead. CURLcode is translated here, nowhere else.
+ * else) or GETs (the Kubernetes API); a stream request hands its body to a
+ * callback line by line as the chunks arrive. No signals: CURLOPT_NOSIGNAL, and a stop flag polled
+ * by the transfer instead. CURLcode is translated here, nowhere else.
  */
 #pragma once
 
@@ -95,9 +95,10 @@ int http_multi_add(http_multi_t *m, http_t *h, const char *url, long connect_ms,
 /** Stop h's transfer (no-op when h is not in m). */
 void http_multi_remove(http_multi_t *m, http_t *h);
 /**
- * Run the transfers until one ends. @param done receives that http_t (removed
- * from m); @param status its HTTP status (0 if none).
- * @return that transfer's result as http_stream returns it; -EINTR (stop flag,
- * nothing reported done), -ENOENT (no transfer), ERR_UPSTREAM.
+ * Run the transfers until one ends or timeout_ms passes (-1: no limit; it then
+ * returns -ENOENT when nothing runs). @param done receives the http_t that ended
+ * (removed from m); @param status its HTTP status (0 if none).
+ * @return that transfer's result as http_stream returns it; ERR_TIMEOUT (nothing
+ * ended), -EINTR (stop flag), -ENOENT, ERR_UPSTREAM.
  */
-int http_multi_wait(http_multi_t *m, http_t **done, long *status);
+int http_multi_wait(http_multi_t *m, long timeout_ms, http_t **done, long *status);

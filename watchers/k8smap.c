@@ -205,12 +205,14 @@ static json_t *compact_endpoints(const json_t *eps)
 		return NULL;
 	json_array_foreach(eps, i, ep)
 	{
-		const char *addr = json_string_value(json_array_get(json_object_get(ep, "addresses"), 0));
+		const char *addr =
+		    json_string_value(json_array_get(json_object_get(ep, "addresses"), 0));
 		const char *host = str_at(ep, "hostname");
 		const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
 		json_t *e;
 
-		if (!addr || (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1))
+		if (!addr ||
+		    (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1))
 			continue;
 		/* conditions.ready: nil means true (EndpointSlice API). */
 		e = json_pack("[ss?b]", addr, is_label(host) ? host : NULL, !json_is_false(ready));
@@ -310,7 +312,8 @@ static int add_rec(k8smap_derive_t *d, const uint8_t *name, size_t len, uint16_t
 /* The PTR owner of an address: d.c.b.a.in-addr.arpa or the ip6.arpa nibbles. */
 static int ptr_name(const uint8_t *a, size_t alen, uint8_t *out, size_t *len)
 {
-	static const uint8_t v4[] = {7, 'i', 'n', '-', 'a', 'd', 'd', 'r', 4, 'a', 'r', 'p', 'a', 0};
+	static const uint8_t v4[] = {7,	  'i', 'n', '-', 'a', 'd', 'd',
+				     'r', 4,   'a', 'r', 'p', 'a', 0};
 	static const uint8_t v6[] = {3, 'i', 'p', '6', 4, 'a', 'r', 'p', 'a', 0};
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
@@ -584,8 +587,7 @@ size_t k8smap_zone_records(const k8smap_conf_t *conf, k8smap_rec_t *out)
 	static const uint8_t txt[] = {5, '1', '.', '1', '.', '0'};
 
 	memset(out, 0, sizeof(*out));
-	if (name_join(out->name, &out->namelen, "dns-version", NULL, conf->zone, conf->zonelen) <
-	    0)
+	if (name_join(out->name, &out->namelen, "dns-version", NULL, conf->zone, conf->zonelen) < 0)
 		return 0;
 	out->type = WIRE_TYPE_TXT;
 	out->rdlen = sizeof(txt);

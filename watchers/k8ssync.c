@@ -38,8 +38,8 @@ struct k8ssync {
 	store_wtxn_t *w;
 	int src;
 	k8smap_conf_t mc;
-	bool full;	/* re-derive every Service at commit (after a reset) */
-	char **dirty;	/* "<ns>/<svc>" to re-derive */
+	bool full;    /* re-derive every Service at commit (after a reset) */
+	char **dirty; /* "<ns>/<svc>" to re-derive */
 	size_t ndirty, capdirty;
 	int64_t objects_delta;
 	uint64_t pending[C_N];
@@ -547,7 +547,8 @@ static int derive_all(k8ssync_t *s)
 	k8smap_rec_t zr;
 	int ret;
 
-	if ((ret = store_source_clear(s->w, s->src)) < 0 || (ret = store_kv_clear(s->w, NS_OWN)) < 0)
+	if ((ret = store_source_clear(s->w, s->src)) < 0 ||
+	    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
 		return ret;
 	/* Names collected first: no writes while a cursor walks the same DBI. */
 	ret = store_kv_iter(store_write_view(s->w), NS_SVC, NULL, 0, on_svc_key, &ks);
