@@ -22,6 +22,7 @@ install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES conf/skydns.conf conf/demo.zone README.md docs/DESIGN.md
 	DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY conf/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(DIRECTORY conf/kubernetes/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/kubernetes)
 
 # systemd looks in /usr/lib and /usr/local/lib (not in the multiarch libdir).
 install(CODE "
