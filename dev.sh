@@ -18,11 +18,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 BUILD_PKGS=(build-essential cmake pkg-config liburing-dev libldns-dev liblmdb-dev
-	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev)
+	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev libyaml-dev)
 # dig, for the README's example against the running demo server
 RUN_PKGS=(dnsutils)
 TEST_PKGS=(dnsutils knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython
-	clang libclang-rt-14-dev etcd-server etcd-client curl lmdb-utils unbound iproute2 procps openssl clang-format)
+	clang libclang-rt-14-dev etcd-server etcd-client curl lmdb-utils unbound iproute2 procps openssl clang-format
+	python3-yaml)
 
 CONF=conf/skydns.conf
 SKYDNS=./build/server/skydns

@@ -22,6 +22,7 @@ install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES conf/skydns.conf conf/demo.zone README.md docs/DESIGN.md
 	DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY conf/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(DIRECTORY conf/kubernetes/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/kubernetes)
 
 # systemd looks in /usr/lib and /usr/local/lib (not in the multiarch libdir).
 install(CODE "
@@ -59,7 +60,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The packages of the shared libraries the binaries link on Debian 12 (dpkg -S), and
 # what postinst makes the skydns user with.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, systemd | adduser")
+	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, libyaml-0-2, systemd | adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dnsutils")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
