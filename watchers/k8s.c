@@ -12,10 +12,10 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "watchers/k8sauth.h"
 
 #define LIST_TIMEOUT_MS 60000
 #define CONNECT_MS 5000
-#define TOKEN_MAX 16384
 /* The API server ends a watch after timeoutSeconds; the watcher re-watches from
  * its last resourceVersion (a cheap request), so a dead proxy is noticed too. */
 #define WATCH_TIMEOUT_S 300
@@ -23,55 +23,33 @@
 #define WATCH_IDLE_MS ((WATCH_TIMEOUT_S + 30) * 1000L)
 
 struct k8s {
-	char *server, *token_file, *token;
-	http_tls_t tls;
-	char *cafile, *certfile, *keyfile;
+	k8s_auth_t *auth;
+	const char *server; /* borrowed from auth */
+	http_tls_t tls;	    /* strings borrowed from auth */
 	http_t *list;
 	volatile sig_atomic_t *stop;
 };
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 void k8s_free(k8s_t *k)
 {
 	if (!k)
 		return;
 	http_free(k->list);
-	free(k->server);
-	free(k->token_file);
-	free(k->token);
-	free(k->cafile);
-	free(k->certfile);
-	free(k->keyfile);
 	free(k);
 }
 
-int k8s_new(k8s_t **out, const k8s_auth_t *auth, volatile sig_atomic_t *stop)
+int k8s_new(k8s_t **out, k8s_auth_t *auth, volatile sig_atomic_t *stop)
 {
 	k8s_t *k = calloc(1, sizeof(*k));
-	size_t n;
 	int ret;
 
 	if (!k)
 		return -ENOMEM;
 	k->stop = stop;
-	k->server = dup_or_null(auth->server);
-	k->token_file = dup_or_null(auth->token_file);
-	k->token = dup_or_null(auth->token);
-	k->cafile = dup_or_null(auth->tls.cafile);
-	k->certfile = dup_or_null(auth->tls.certfile);
-	k->keyfile = dup_or_null(auth->tls.keyfile);
-	k->tls = (http_tls_t){k->cafile, k->certfile, k->keyfile};
-	if (!k->server || (auth->token_file && !k->token_file) || (auth->token && !k->token)) {
-		k8s_free(k);
-		return -ENOMEM;
-	}
-	n = strlen(k->server);
-	while (n > 0 && k->server[n - 1] == '/')
-		k->server[--n] = 0;
+	k->auth = auth;
+	k->server = k8s_auth_server(auth);
+	k->tls =
+	    (http_tls_t){k8s_auth_cafile(auth), k8s_auth_certfile(auth), k8s_auth_keyfile(auth)};
 	if ((ret = http_new(&k->list, &k->tls, stop)) < 0) {
 		k8s_free(k);
 		return ret;
@@ -85,27 +63,17 @@ const char *k8s_server(const k8s_t *k)
 	return k->server;
 }
 
-/* The token as of now: a service-account token is rotated in place (kubelet
- * rewrites the file), so it is read before each request. */
+/* The token as of now (k8sauth re-reads a rotated file), on this handle. */
 static int set_token(k8s_t *k, http_t *h)
 {
-	char buf[TOKEN_MAX];
-	size_t n;
-	FILE *f;
+	char buf[K8S_TOKEN_MAX + 1], err[256] = "";
+	int ret = k8s_auth_token(k->auth, buf, sizeof(buf), NULL, err, sizeof(err));
 
-	if (!k->token_file)
-		return http_set_bearer(h, k->token);
-	if (!(f = fopen(k->token_file, "r"))) {
-		int e = errno;
-		log_warn("k8s: token file %s: %s", k->token_file, strerror(e));
-		return -e;
+	if (ret < 0) {
+		log_warn("k8s: token: %s", err[0] ? err : err_str(ret));
+		return ret;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = 0;
-	return http_set_bearer(h, n ? buf : NULL);
+	return http_set_bearer(h, buf[0] ? buf : NULL);
 }
 
 /* Percent-encode a continue token (base64: '+', '/', '=') for a query string. */

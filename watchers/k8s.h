@@ -1,10 +1,9 @@
 /*
- * k8s: a Kubernetes API client for list and watch (GET, JSON, a bearer token
- * re-read from its file before each request so a rotated service-account
- * token is picked up). Lists are paginated (limit/continue) and handed to the
- * caller item by item, one page in memory at a time; watches are line
- * streams of events run on an http_multi_t so several run on one thread.
- * resourceVersions are opaque strings. One thread.
+ * k8s: a Kubernetes API client for list and watch (GET, JSON, the bearer
+ * token k8sauth re-reads when its file changes, sent with every request so a
+ * rotated service-account token is picked up). Lists are paginated (limit/continue) and handed to
+ * the caller item by item, one page in memory at a time; watches are line streams of events run on
+ * an http_multi_t so several run on one thread. resourceVersions are opaque strings. One thread.
  */
 #pragma once
 
@@ -15,20 +14,18 @@
 
 typedef struct json_t json_t;
 typedef struct k8s k8s_t;
+struct k8s_auth;
 
 /* Not an error: the resourceVersion is too old (HTTP 410 or an in-stream ERROR
  * with a 410 Status); the caller lists again. */
 #define K8S_GONE 1
 
-typedef struct {
-	const char *server;	/* borrowed: https://host:port, no trailing path */
-	const char *token_file; /* borrowed, NULL = no token */
-	const char *token;	/* borrowed, used when token_file is NULL */
-	http_tls_t tls;
-} k8s_auth_t;
-
-/** @param auth borrowed for the call (copied). @param stop borrowed. @param out owned. */
-int k8s_new(k8s_t **out, const k8s_auth_t *auth, volatile sig_atomic_t *stop);
+/**
+ * @param auth borrowed for the client's life (watchers/k8sauth.h: server, TLS files,
+ *             the token it re-reads when its file changes).
+ * @param stop borrowed. @param out owned (k8s_free).
+ */
+int k8s_new(k8s_t **out, struct k8s_auth *auth, volatile sig_atomic_t *stop);
 /** NULL is a no-op; watches must have ended first. */
 void k8s_free(k8s_t *k);
 const char *k8s_server(const k8s_t *k);

@@ -29,13 +29,13 @@
 #include "store/store.h"
 #include "watchers/http.h"
 #include "watchers/k8s.h"
+#include "watchers/k8sauth.h"
 #include "watchers/k8ssync.h"
 
 #define DEFAULT_CONF "/etc/skydns/skydns.conf"
 #define PAGE_SIZE 500
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 static volatile sig_atomic_t g_stop;
 
@@ -283,39 +283,6 @@ static int run(watcher_t *w)
 	return 0;
 }
 
-/* Where the API server is and how to authenticate, from the config or the pod. */
-static int resolve_auth(const conf_t *c, k8s_auth_t *a, char *url, size_t cap)
-{
-	const char *host = getenv("KUBERNETES_SERVICE_HOST");
-	const char *port = getenv("KUBERNETES_SERVICE_PORT");
-
-	memset(a, 0, sizeof(*a));
-	a->token_file = c->k8s_token_file;
-	a->tls.cafile = c->k8s_cafile;
-	if (c->k8s_server) {
-		/* set_urls keeps a comma list; the first server is the API server. */
-		snprintf(url, cap, "%s", c->k8s_server);
-		char *comma = strchr(url, ',');
-		if (comma)
-			*comma = 0;
-		a->server = url;
-		return 0;
-	}
-	if (!host || !host[0]) {
-		log_err("k8s: no [Kubernetes] server and not in a cluster "
-			"(KUBERNETES_SERVICE_HOST unset)");
-		return ERR_CONFIG;
-	}
-	snprintf(url, cap, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
-		 port && port[0] ? port : "443");
-	a->server = url;
-	if (!a->token_file)
-		a->token_file = SA_DIR "/token";
-	if (!a->tls.cafile)
-		a->tls.cafile = SA_DIR "/ca.crt";
-	return 0;
-}
-
 static const char *parse_args(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONF;
@@ -372,8 +339,8 @@ int main(int argc, char **argv)
 	watcher_t w = {0};
 	conf_t *conf = NULL;
 	store_t *store = NULL;
-	k8s_auth_t auth;
-	char url[1024], err[512] = "";
+	k8s_auth_t *auth = NULL;
+	char err[512] = "";
 	int ret, rc = 1;
 
 	if (!path)
@@ -388,11 +355,15 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	w.conf = conf;
-	if (resolve_auth(conf, &auth, url, sizeof(url)) < 0) {
+	k8s_auth_params_t ap = {conf->k8s_server, conf->k8s_token_file, conf->k8s_cafile,
+				conf->k8s_kubeconfig};
+	if ((ret = k8s_auth_new(&auth, &ap, err, sizeof(err))) < 0) {
+		log_err("k8s: %s", err[0] ? err : err_str(ret));
 		rc = 2;
 		goto out;
 	}
-	if ((ret = k8s_new(&w.k8s, &auth, &g_stop)) < 0 || (ret = setup(&w, &store)) < 0) {
+	log_info("k8s: API server %s (%s)", k8s_auth_server(auth), k8s_auth_describe(auth));
+	if ((ret = k8s_new(&w.k8s, auth, &g_stop)) < 0 || (ret = setup(&w, &store)) < 0) {
 		log_err("k8s: start: %s", err_str(ret));
 		goto out;
 	}
@@ -411,6 +382,7 @@ out:
 	http_multi_free(w.multi);
 	k8ssync_free(w.sync);
 	k8s_free(w.k8s);
+	k8s_auth_free(auth);
 	store_close(store);
 	conf_free(conf);
 	log_close();
