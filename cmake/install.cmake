@@ -11,10 +11,10 @@ set(SKYDNS_DIST ${CMAKE_SOURCE_DIR}/dist)
 set(SKYDNS_DIST_OUT ${CMAKE_BINARY_DIR}/dist)
 
 # skydns looks for its watchers in its own directory first, so they go beside it.
-install(TARGETS skydns skydns-watch-etcd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+install(TARGETS skydns skydns-watch-etcd skydns-watch-k8s RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS skydns-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-install(FILES docs/man/skydns.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES docs/man/skydns.8 docs/man/skydns-watch-k8s.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES docs/man/skydns-cli.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 

@@ -677,6 +677,65 @@ static bool k8s_synced(build_t *b, const chase_t *ch)
 	return store_has_rrset(b->ctx->txn, key, keylen, WIRE_TYPE_TXT) == 1;
 }
 
+/* "a-b-c-d" -> 4 bytes. @return true when the label spells an IPv4 address so. */
+static bool parse_dashed_v4(const uint8_t *l, size_t len, uint8_t out[4])
+{
+	unsigned part = 0, v = 0, digits = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || l[i] == '-') {
+			if (digits == 0 || part > 3)
+				return false;
+			out[part++] = (uint8_t)v;
+			v = digits = 0;
+		} else if (l[i] >= '0' && l[i] <= '9' && digits < 3) {
+			v = v * 10 + (unsigned)(l[i] - '0');
+			digits++;
+			if (v > 255)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return part == 4;
+}
+
+/*
+ * [Kubernetes] pods = insecure: a-b-c-d.<ns>.pod.<zone> answers A a.b.c.d without
+ * a store lookup, as CoreDNS's "pods insecure" (the spec's pod A records; the
+ * conformance tests ask for their own). @return true when cur is such a name.
+ */
+static bool answer_pod(build_t *b, chase_t *ch, name_ref_t *zone)
+{
+	static const uint8_t pod[] = {3, 'p', 'o', 'd'};
+	const conf_t *c = b->conf;
+	const uint8_t *n = ch->lower;
+	size_t len = ch->cur.len, p1, p2;
+	uint8_t ip[4];
+
+	if (ch->zi != c->k8s_zone || c->k8s_pods != CONF_PODS_INSECURE || len < 1 || n[0] == 0)
+		return false;
+	p1 = 1 + (size_t)n[0];
+	if (p1 >= len || n[p1] == 0)
+		return false;
+	p2 = p1 + 1 + (size_t)n[p1];
+	if (p2 + sizeof(pod) + c->domainlens[ch->zi] != len ||
+	    memcmp(n + p2, pod, sizeof(pod)) != 0 || !parse_dashed_v4(n + 1, n[0], ip))
+		return false;
+	if (b->q->qtype != WIRE_TYPE_A && b->q->qtype != WIRE_TYPE_ANY) {
+		put_soa(b, zone, true); /* the name exists: NODATA */
+		return true;
+	}
+	put_name(b, &ch->cur);
+	b->err |= wire_put_u16(&b->w, WIRE_TYPE_A);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, c->k8s_ttl);
+	b->err |= wire_put_u16(&b->w, sizeof(ip));
+	b->err |= wire_put_bytes(&b->w, ip, sizeof(ip));
+	b->an++;
+	return true;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -692,6 +751,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		put_soa(b, &ch->cur, false);
 		return false;
 	}
+	if (answer_pod(b, ch, &zone))
+		return false;
 	if (wire_name_to_key(ch->lower, ch->cur.len, key, &keylen) < 0 || b->ctx->txn == NULL) {
 		b->store_err = ERR_STORE;
 		return false;

@@ -15,6 +15,8 @@ kube-apiserver does. Every answer is asked with dig over UDP and over TCP.
     Service goes; the API refuses a k8s-owned name with 409
   - 410: objects deleted while the watcher was cut off and the history
     compacted are gone after the re-list (and the re-list is counted)
+  - a second skydns with pods = insecure and svc-ip-source = externalIP: pod A
+    records a-b-c-d.<ns>.pod.<zone>, a Service answering with its externalIPs
   - API server gone: answers stay; skydns restarted while it is gone answers at
     once and, when it is back, resumes the watches (no list, log + metric)
 """
@@ -134,6 +136,32 @@ def scenario_records():
     both("3.1.244.10.in-addr.arpa.", "PTR", "NXDOMAIN", [], "not-ready endpoint")
 
 
+def scenario_modes():
+    global sky
+    api.add(kubeapi.service("default", "lb", cluster_ip="10.96.0.50",
+                            external_ips=["192.0.2.7"], ports=(("http", "TCP", 80),)))
+    first, sky = sky, k8slib.Skydns("http://127.0.0.1:%d" % api.port,
+                                    extra_k8s="pods = insecure\nsvc-ip-source = externalIP\n")
+    try:
+        sky.start()
+        t = k8slib.wait_for(lambda: sky.answer("lb.default.svc." + Z)[0] == "NOERROR", 15)
+        c.ok(t is not None, "second skydns synced")
+        both("lb.default.svc." + Z, "A", "NOERROR", ["192.0.2.7"], "externalIP")
+        both("web.default.svc." + Z, "A", "NXDOMAIN", [], "externalIP: no external address")
+        both("10-244-0-5.default.pod." + Z, "A", "NOERROR", ["10.244.0.5"], "pods insecure")
+        both("10-244-0-5.default.pod." + Z, "AAAA", "NOERROR", [], "pod name exists: NODATA")
+        both("10-244-0-256.default.pod." + Z, "A", "NXDOMAIN", [], "not an address")
+        rc, _, _ = first.dig("10-244-0-5.default.pod." + Z, "A")
+        c.eq(rc, "NXDOMAIN", "pods disabled (the default): no pod record")
+        c.ok(sky.stop(), "second skydns exits 0")
+    finally:
+        if sky.proc:
+            sky.stop()
+        sky.cleanup()
+        sky = first
+    api.delete("services", "default", "lb")
+
+
 def scenario_watch():
     svc = "svc." + Z
     s = api.get("endpointslices", "default", "web-abc")
@@ -215,6 +243,7 @@ def scenario_api_gone_restart():
 try:
     scenario_unsynced()
     scenario_records()
+    scenario_modes()
     scenario_watch()
     scenario_gone()
     scenario_api_gone_restart()
