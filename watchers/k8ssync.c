@@ -646,20 +646,39 @@ static int on_svc_key(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, 
 	return 0;
 }
 
-/* Every Service from scratch, after a list: the source is replaced in this txn. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every Service again, after a list: the source is replaced in this txn. */
 static int derive_all(k8ssync_t *s)
 {
 	keys_t ks = {0};
 	k8smap_rec_t zr;
 	int ret;
 
-	if ((ret = store_source_clear(s->w, s->src)) < 0 ||
-	    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
-		return ret;
+	store_rtxn_t *view = store_write_view(s->w);
+	uint64_t synced = 0;
+
+	/* The first list starts from nothing; a re-list diffs every Service against
+	 * what it wrote (k8s-own), so an unchanged cluster costs reads, not a rewrite
+	 * of the whole source (LMDB keeps a txn's dirty pages in memory). A Service
+	 * gone from the list is among the k8s-own keys and loses its records. */
+	if (store_meta_u64(view, STORE_K8S_SYNCED, &synced) < 0 || !synced) {
+		if ((ret = store_source_clear(s->w, s->src)) < 0 ||
+		    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
+			return ret;
+	}
 	/* Names collected first: no writes while a cursor walks the same DBI. */
-	ret = store_kv_iter(store_write_view(s->w), NS_SVC, NULL, 0, on_svc_key, &ks);
+	ret = store_kv_iter(view, NS_SVC, NULL, 0, on_svc_key, &ks);
+	if (ret == 0)
+		ret = store_kv_iter(view, NS_OWN, NULL, 0, on_svc_key, &ks);
+	if (ret == 0 && ks.n > 1)
+		qsort(ks.keys, ks.n, sizeof(*ks.keys), cmp_str);
 	for (size_t i = 0; ret == 0 && i < ks.n; i++)
-		ret = derive(s, ks.keys[i], 0);
+		if (i == 0 || strcmp(ks.keys[i - 1], ks.keys[i]) != 0)
+			ret = derive(s, ks.keys[i], 0);
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.keys[i]);
 	free(ks.keys);
