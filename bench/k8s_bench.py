@@ -203,6 +203,8 @@ def main():
         time.sleep(3)
         steady = status_kb(wpid, "VmRSS")
         rec("watcher_rss_steady_mib", steady / 1024.0, "MiB")
+        rec("watcher_steady_anon_mib", status_kb(wpid, "RssAnon") / 1024.0, "MiB")
+        rec("watcher_steady_file_mib", status_kb(wpid, "RssFile") / 1024.0, "MiB")
         size, used = store_sizes(os.path.join(d, "store"))
         rec("store_file_mib", size / 1048576.0, "MiB")
         rec("store_used_mib", used / 1048576.0, "MiB")
@@ -229,6 +231,10 @@ def main():
         hwm = status_kb(wpid, "VmHWM")
         rec("watcher_relist_hwm_mib", hwm / 1024.0, "MiB")
         rec("watcher_relist_ratio", hwm / float(steady or 1), "x")
+        # VmHWM counts the store's mapped pages the re-list read (page cache, shared
+        # with skydns); the watcher's own memory is the anonymous part.
+        rec("watcher_after_relist_anon_mib", status_kb(wpid, "RssAnon") / 1024.0, "MiB")
+        rec("watcher_after_relist_file_mib", status_kb(wpid, "RssFile") / 1024.0, "MiB")
 
         # Event -> answer latency.
         lat = {"svc_add": [], "ep_add": [], "ep_del": []}

@@ -547,6 +547,9 @@ static int swap_records(k8ssync_t *s, const char *key, const k8smap_derive_t *d)
 	}
 	for (size_t k = 0; ret == 0 && k < d->n; k++)
 		ret = own_add(&own, &olen, &ocap, &d->recs[k]);
+	/* Unchanged (a re-list of a quiet cluster): no write, no dirty page. */
+	if (ret == 0 && old && olen == vl && memcmp(own, old, olen) == 0)
+		goto out;
 	if (ret == 0)
 		ret = olen
 			  ? store_kv_put(s->w, NS_OWN, (const uint8_t *)key, strlen(key), own, olen)
