@@ -18,14 +18,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 BUILD_PKGS=(build-essential cmake pkg-config liburing-dev libldns-dev liblmdb-dev
-	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev)
+	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev libyaml-dev)
 # dig, for the README's example against the running demo server
 RUN_PKGS=(dnsutils)
 TEST_PKGS=(dnsutils knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython
 	clang libclang-rt-14-dev etcd-server etcd-client curl lmdb-utils unbound iproute2 procps openssl clang-format
-	chromium python3-websocket prometheus)
+	chromium python3-websocket prometheus python3-yaml)
 # chromium + python3-websocket: the status page's browser test (DevTools protocol);
-# prometheus: promtool, which checks conf/monitoring's alerting rules.
+# prometheus: promtool, which checks conf/monitoring's alerting rules;
+# python3-yaml: the Kubernetes manifests' test.
 
 CONF=conf/skydns.conf
 SKYDNS=./build/server/skydns

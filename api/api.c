@@ -287,6 +287,22 @@ static bool etcd_synced(api_t *api)
 	return ret == 0 && rev > 0;
 }
 
+/* As etcd_synced: the Kubernetes watcher writes "k8s:synced" in its first list's txn. */
+static bool k8s_synced(api_t *api)
+{
+	store_rtxn_t *t = NULL;
+	uint64_t v = 0;
+	int ret;
+
+	if (!api->conf->k8s_enable)
+		return true;
+	if (store_read_begin(api->store, &t) < 0)
+		return false;
+	ret = store_meta_u64(t, STORE_K8S_SYNCED, &v);
+	store_read_end(t);
+	return ret == 0 && v > 0;
+}
+
 static int handle_ready(api_t *api, struct mg_connection *c)
 {
 	char why[128];
@@ -306,6 +322,10 @@ static int handle_ready(api_t *api, struct mg_connection *c)
 		    c, 503,
 		    json_pack("{s:s,s:s}", "status", "unavailable", "reason",
 			      "etcd not synced yet: no full read or resume committed"));
+	if (!k8s_synced(api))
+		return api_reply_json(c, 503,
+				      json_pack("{s:s,s:s}", "status", "unavailable", "reason",
+						"kubernetes not synced yet: no list committed"));
 	return api_reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
 }
 

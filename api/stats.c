@@ -530,6 +530,48 @@ static void metrics_probe(sbuf_t *b, api_t *api)
 	}
 }
 
+/* What skydns-watch-k8s recorded in the store's meta. */
+static void metrics_k8s(sbuf_t *b, api_t *api)
+{
+	static const unsigned bounds[] = STORE_K8S_LAT_BOUNDS;
+	const char *h = "skydns_k8s_dns_programming_duration_seconds";
+	unsigned long long below = 0;
+	store_rtxn_t *t = NULL;
+	char key[64];
+
+	if (!api->conf->k8s_enable || store_read_begin(api->store, &t) < 0)
+		return;
+	etcd_counter(b, t, "skydns_k8s_synced", "gauge",
+		     "1 once the store holds a committed list of the cluster.", STORE_K8S_SYNCED);
+	etcd_counter(b, t, "skydns_k8s_objects", "gauge",
+		     "Services and EndpointSlices the store holds.", STORE_K8S_OBJECTS);
+	etcd_counter(b, t, "skydns_k8s_events_total", "counter",
+		     "Watch events applied to the store.", STORE_K8S_EVENTS);
+	etcd_counter(b, t, "skydns_k8s_relists_total", "counter",
+		     "Full lists committed (first sync, 410 Gone).", STORE_K8S_RELISTS);
+	etcd_counter(b, t, "skydns_k8s_resumes_total", "counter",
+		     "Watches resumed from a stored resourceVersion without a list.",
+		     STORE_K8S_RESUMES);
+	etcd_counter(b, t, "skydns_k8s_api_errors_total", "counter",
+		     "Failed Kubernetes API requests (counted at the next commit).",
+		     STORE_K8S_ERRORS);
+	etcd_counter(b, t, "skydns_k8s_invalid_objects_total", "counter",
+		     "Objects skipped as unusable.", STORE_K8S_BAD);
+	metric_head(b, h, "histogram",
+		    "Time from an EndpointSlice's last-change-trigger-time (or the event's "
+		    "arrival) to the commit of its Service's records.");
+	for (unsigned i = 0; i < STORE_K8S_LAT_NBOUNDS; i++) {
+		snprintf(key, sizeof(key), STORE_K8S_LAT_FMT, bounds[i]);
+		below += meta_or_zero(t, key);
+		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h, bounds[i] / 1e3, below);
+	}
+	below += meta_or_zero(t, STORE_K8S_LAT_INF);
+	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h, below);
+	sb_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, meta_or_zero(t, STORE_K8S_LAT_SUM) / 1e6, h,
+		  below);
+	store_read_end(t);
+}
+
 /* Per-upstream forwarding (issue 14): one series per server, labelled by address. */
 #define UPSTREAMS_MAX 64
 
@@ -623,6 +665,7 @@ int api_metrics_handle(api_t *api, struct mg_connection *c)
 	metrics_api(&b, api);
 	metrics_etcd(&b, api);
 	metrics_probe(&b, api);
+	metrics_k8s(&b, api);
 	metrics_upstreams(&b, api);
 	if (b.oom) {
 		free(b.p);

@@ -6,6 +6,8 @@ pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
+# kubeconfig files (watchers/k8sauth.c): real ones use YAML well past a subset.
+pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 
 # Debian's civetweb ships no pkg-config file and its CMake package points
 # at a /usr/bin/civetweb that the -dev package does not install.

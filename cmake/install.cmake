@@ -11,11 +11,12 @@ set(SKYDNS_DIST ${CMAKE_SOURCE_DIR}/dist)
 set(SKYDNS_DIST_OUT ${CMAKE_BINARY_DIR}/dist)
 
 # skydns looks for its watchers in its own directory first, so they go beside it.
-install(TARGETS skydns skydns-watch-etcd skydns-probe RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+install(TARGETS skydns skydns-watch-etcd skydns-watch-k8s skydns-probe
+	RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS skydns-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(FILES docs/man/skydns.8 docs/man/skydns-probe.8 docs/man/skydns-watch-etcd.8
-	DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+	docs/man/skydns-watch-k8s.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES docs/man/skydns-cli.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 
@@ -23,6 +24,7 @@ install(FILES docs/man/skydns.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES conf/skydns.conf conf/demo.zone README.md docs/DESIGN.md
 	DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY conf/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(DIRECTORY conf/kubernetes/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/kubernetes)
 
 # systemd looks in /usr/lib and /usr/local/lib (not in the multiarch libdir).
 install(CODE "
@@ -65,7 +67,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The packages of the shared libraries the binaries link on Debian 12 (dpkg -S), and
 # what postinst makes the skydns user with.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, systemd | adduser")
+	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, libyaml-0-2, systemd | adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dnsutils")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -708,6 +708,20 @@ static int set_svc_ip_source(conf_t *c, const keydef_t *k, const char *val, char
 	return expected(msg, msglen, val, "expected clusterIP or externalIP");
 }
 
+/* CoreDNS's `pods` modes: no pod records, any a-b-c-d answered, or only running pods' IPs. */
+static int set_pods(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	static const char *const names[] = {"disabled", "insecure", "verified"};
+
+	(void)k;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(val, names[i]) == 0) {
+			c->k8s_pods = (uint8_t)i;
+			return 0;
+		}
+	return expected(msg, msglen, val, "expected disabled, insecure or verified");
+}
+
 /* The names CoreDNS's forward plugin uses, so its users need nothing new. */
 static int set_policy(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
@@ -958,6 +972,8 @@ static const keydef_t keys[] = {
     {SEC_K8S, NAMES("kubeconfig"), set_str, F(k8s_kubeconfig), 0, 0},
     {SEC_K8S, NAMES("kube-domain"), set_kube_domain, F(kube_domain), 0, 0},
     {SEC_K8S, NAMES("svc-ip-source"), set_svc_ip_source, F(svc_ip_source), 0, 0},
+    {SEC_K8S, NAMES("ttl"), set_uint, F(k8s_ttl), 0, 86400},
+    {SEC_K8S, NAMES("pods"), set_pods, F(k8s_pods), 0, 0},
     {SEC_PROBE, NAMES("enable"), set_bool, F(probe_enable), 0, 0},
     {SEC_PROBE, NAMES("scann-ports", "scan-ports"), set_ports, F(scan_ports), 0, 0},
     {SEC_PROBE, NAMES("check-interval"), set_seconds, F(check_interval_ms), 100, SEC(86400)},
@@ -1191,6 +1207,32 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- checks that need the whole file ---- */
 
+/* The cluster zone is skydns's to answer once the watcher is on, listed or not. */
+static int add_kube_domain(parser_t *p)
+{
+	conf_t *c = p->c;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t len;
+
+	c->k8s_zone = -1;
+	if (!c->k8s_enable)
+		return 0;
+	if (parse_domain(c->kube_domain, name, &len) < 0)
+		return fail(p, ERR_CONFIG, "[Kubernetes] kube-domain: bad name %s", c->kube_domain);
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (c->domainlens[i] == len && memcmp(c->domains[i], name, len) == 0) {
+			c->k8s_zone = (int)i;
+			return 0;
+		}
+	if (c->ndomains >= CONF_MAX_DOMAINS)
+		return fail(p, ERR_CONFIG, "[Kubernetes] kube-domain: already %d dns-domains",
+			    CONF_MAX_DOMAINS);
+	memcpy(c->domains[c->ndomains], name, len);
+	c->domainlens[c->ndomains] = len;
+	c->k8s_zone = (int)c->ndomains++;
+	return 0;
+}
+
 static int cross_check(parser_t *p)
 {
 	conf_t *c = p->c;
@@ -1212,7 +1254,7 @@ static int cross_check(parser_t *p)
 		c->api_enable = true;
 	if (!was_set(p, offsetof(conf_t, ns_has_v4)))
 		ns_address_default(c);
-	return 0;
+	return add_kube_domain(p);
 }
 
 /* ---- lifecycle ---- */
@@ -1239,6 +1281,8 @@ int conf_defaults(conf_t **out)
 		goto fail;
 	}
 	c->ndomains = 1;
+	c->k8s_zone = -1;
+	c->k8s_ttl = 5;
 	ns_address_default(c);
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #define CONF_MAX_DOMAINS 16
+
+enum { CONF_PODS_DISABLED = 0, CONF_PODS_INSECURE = 1, CONF_PODS_VERIFIED = 2 };
 #define CONF_MAX_SERVERS 16
 #define CONF_MAX_SUBDOMAINS 64
 
@@ -154,6 +156,11 @@ typedef struct conf {
 	char *k8s_kubeconfig;
 	char *kube_domain;   /* default cluster.local. */
 	char *svc_ip_source; /* clusterIP | externalIP */
+	uint32_t k8s_ttl;    /* ttl: TTL of every Kubernetes record, default 5 */
+	uint8_t k8s_pods;    /* pods: CONF_PODS_*, default disabled */
+	/* With k8s_enable, kube-domain is appended to domains[] (answered authoritatively
+	 * without being listed in dns-domains); this is its index there, -1 otherwise. */
+	int k8s_zone;
 
 	/* [Probe] */
 	bool probe_enable;

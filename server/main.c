@@ -543,8 +543,8 @@ static bool children_conf_same(const conf_t *a, const conf_t *b)
 	       str_same(a->k8s_cafile, b->k8s_cafile) &&
 	       str_same(a->k8s_kubeconfig, b->k8s_kubeconfig) &&
 	       str_same(a->kube_domain, b->kube_domain) &&
-	       str_same(a->svc_ip_source, b->svc_ip_source) && a->probe_enable == b->probe_enable &&
-	       str_same(a->scan_ports, b->scan_ports) &&
+	       str_same(a->svc_ip_source, b->svc_ip_source) && a->k8s_ttl == b->k8s_ttl &&
+	       a->probe_enable == b->probe_enable && str_same(a->scan_ports, b->scan_ports) &&
 	       a->check_interval_ms == b->check_interval_ms &&
 	       a->check_timeout_ms == b->check_timeout_ms && a->rise == b->rise &&
 	       a->fall == b->fall && a->icmp == b->icmp && a->max_checks == b->max_checks &&
@@ -1312,6 +1312,8 @@ static int run_daemon(daemon_t *d)
 		child_add(d, "skydns-watch-etcd");
 	if (d->conf->probe_enable)
 		child_add(d, "skydns-probe");
+	if (d->conf->k8s_enable)
+		child_add(d, "skydns-watch-k8s");
 	serve_loop(d);
 	if (!d->successor) /* else the service goes on, in the successor */
 		notify_send("STOPPING=1");

@@ -712,6 +712,87 @@ static bool answer_etcd_wildcard(build_t *b, chase_t *ch, name_ref_t *zone)
 	return true;
 }
 
+/*
+ * Has the Kubernetes watcher ever committed a list? It writes dns-version.<zone>
+ * TXT in the txn of its first full list, so a store without it has never synced
+ * and a missing name may only be missing because the list has not finished.
+ * Asked on negative answers in the cluster zone only (one exact get).
+ */
+static bool k8s_synced(build_t *b, const chase_t *ch)
+{
+	static const uint8_t label[] = {11, 'd', 'n', 's', '-', 'v', 'e', 'r', 's', 'i', 'o', 'n'};
+	const conf_t *c = b->conf;
+	uint8_t name[WIRE_NAME_MAX], key[WIRE_KEY_MAX];
+	size_t zlen = c->domainlens[ch->zi], keylen;
+
+	if (sizeof(label) + zlen > sizeof(name))
+		return true;
+	memcpy(name, label, sizeof(label));
+	memcpy(name + sizeof(label), c->domains[ch->zi], zlen);
+	if (wire_name_to_key(name, sizeof(label) + zlen, key, &keylen) < 0)
+		return true;
+	return store_has_rrset(b->ctx->txn, key, keylen, WIRE_TYPE_TXT) == 1;
+}
+
+/* "a-b-c-d" -> 4 bytes. @return true when the label spells an IPv4 address so. */
+static bool parse_dashed_v4(const uint8_t *l, size_t len, uint8_t out[4])
+{
+	unsigned part = 0, v = 0, digits = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || l[i] == '-') {
+			if (digits == 0 || part > 3)
+				return false;
+			out[part++] = (uint8_t)v;
+			v = digits = 0;
+		} else if (l[i] >= '0' && l[i] <= '9' && digits < 3) {
+			v = v * 10 + (unsigned)(l[i] - '0');
+			digits++;
+			if (v > 255)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return part == 4;
+}
+
+/*
+ * [Kubernetes] pods = insecure: a-b-c-d.<ns>.pod.<zone> answers A a.b.c.d without
+ * a store lookup, as CoreDNS's "pods insecure" (the spec's pod A records; the
+ * conformance tests ask for their own). @return true when cur is such a name.
+ */
+static bool answer_pod(build_t *b, chase_t *ch, name_ref_t *zone)
+{
+	static const uint8_t pod[] = {3, 'p', 'o', 'd'};
+	const conf_t *c = b->conf;
+	const uint8_t *n = ch->lower;
+	size_t len = ch->cur.len, p1, p2;
+	uint8_t ip[4];
+
+	if (ch->zi != c->k8s_zone || c->k8s_pods != CONF_PODS_INSECURE || len < 1 || n[0] == 0)
+		return false;
+	p1 = 1 + (size_t)n[0];
+	if (p1 >= len || n[p1] == 0)
+		return false;
+	p2 = p1 + 1 + (size_t)n[p1];
+	if (p2 + sizeof(pod) + c->domainlens[ch->zi] != len ||
+	    memcmp(n + p2, pod, sizeof(pod)) != 0 || !parse_dashed_v4(n + 1, n[0], ip))
+		return false;
+	if (b->q->qtype != WIRE_TYPE_A && b->q->qtype != WIRE_TYPE_ANY) {
+		put_soa(b, zone, true); /* the name exists: NODATA */
+		return true;
+	}
+	put_name(b, &ch->cur);
+	b->err |= wire_put_u16(&b->w, WIRE_TYPE_A);
+	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
+	b->err |= wire_put_u32(&b->w, c->k8s_ttl);
+	b->err |= wire_put_u16(&b->w, sizeof(ip));
+	b->err |= wire_put_bytes(&b->w, ip, sizeof(ip));
+	b->an++;
+	return true;
+}
+
 /* Answer for ch->cur. @return true when a CNAME moved the chase on. */
 static bool answer_name(build_t *b, chase_t *ch)
 {
@@ -727,6 +808,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		put_soa(b, &ch->cur, false);
 		return false;
 	}
+	if (answer_pod(b, ch, &zone))
+		return false;
 	if (wire_name_to_key(ch->lower, ch->cur.len, key, &keylen) < 0 || b->ctx->txn == NULL) {
 		b->store_err = ERR_STORE;
 		return false;
@@ -757,6 +840,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 		return ch->links < QUERY_CNAME_MAX && follow_cname(b, ch, &lk.cname);
 	} else if (!lk.exists && additional_is_synth_ns(c, ch->zi, ch->lower, ch->cur.len)) {
 		put_synth_ns_addr(b, &ch->cur, ch->zi, ch->lower, &zone);
+	} else if (ch->zi == c->k8s_zone && !k8s_synced(b, ch)) {
+		b->store_err = ERR_STORE; /* SERVFAIL: "no such name" is not known yet */
 	} else if (!lk.exists && !apex) {
 		if (answer_etcd_wildcard(b, ch, &zone))
 			return false;

@@ -428,6 +428,24 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 	} /* ms */
 #define STORE_ETCD_LAT_NBOUNDS 7
 
+/* Meta u64 keys of the Kubernetes watcher (skydns-watch-k8s), as the etcd watcher's:
+ * counters cumulative over restarts, each commit adding what it counted. */
+#define STORE_K8S_SYNCED "k8s:synced"	    /* 1 once a full list was committed */
+#define STORE_K8S_EVENTS "k8s:events"	    /* watch events applied */
+#define STORE_K8S_RELISTS "k8s:relists"	    /* full lists committed */
+#define STORE_K8S_RESUMES "k8s:resumes"	    /* watches resumed from a stored resourceVersion */
+#define STORE_K8S_ERRORS "k8s:errors"	    /* failed API requests */
+#define STORE_K8S_BAD "k8s:bad_objects"	    /* objects skipped as unusable */
+#define STORE_K8S_OBJECTS "k8s:objects"	    /* Services + EndpointSlices in the store (gauge) */
+#define STORE_K8S_LAT_SUM "k8s:lat_sum_us"  /* sum of programming latencies, microseconds */
+#define STORE_K8S_LAT_FMT "k8s:lat_le_%ums" /* Services per latency bucket (not cumulative) */
+#define STORE_K8S_LAT_INF "k8s:lat_le_inf"
+#define STORE_K8S_LAT_BOUNDS                                                                       \
+	{                                                                                          \
+		1, 5, 10, 50, 100, 500, 1000, 5000                                                 \
+	} /* ms */
+#define STORE_K8S_LAT_NBOUNDS 8
+
 enum {
 	/* A file with no records may replace a zone that has some (skydns -import-allow-empty);
 	 * without it that import fails, so a truncated file cannot wipe a zone by accident. */

@@ -23,6 +23,7 @@ lib_of() {
 	jansson.h | jansson_config.h) echo jansson ;;
 	ldns/*) echo ldns ;;
 	ini.h) echo inih ;;
+	yaml.h) echo yaml ;;
 	*) echo "" ;;
 	esac
 }
@@ -34,7 +35,7 @@ allowed_libs() {
 	conf) echo "inih" ;;
 	store) echo "lmdb ldns" ;;
 	server) echo "liburing" ;;
-	watchers) echo "curl jansson" ;;
+	watchers) echo "curl jansson yaml" ;;
 	api) echo "civetweb jansson" ;;
 	probe) echo "curl jansson" ;;
 	cli) echo "curl jansson" ;;

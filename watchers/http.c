@@ -5,9 +5,11 @@
 #include "watchers/http.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -15,14 +17,6 @@
 
 #define HTTP_BODY_MAX ((size_t)256 << 20)
 #define HTTP_LINE_MAX ((size_t)64 << 20)
-
-struct http {
-	CURL *curl;
-	struct curl_slist *hdrs;
-	char *token_hdr;
-	char *cafile, *certfile, *keyfile;
-	volatile sig_atomic_t *stop;
-};
 
 /* Accumulates a reply (post) or the unfinished line (stream). */
 typedef struct {
@@ -36,6 +30,21 @@ typedef struct {
 	bool unflushed; /* lines were handed on since the last flush */
 	http_t *h;	/* stream: for the stop flag in the progress callback */
 } sink_t;
+
+struct http {
+	CURL *curl;
+	struct curl_slist *hdrs;
+	char *token_hdr;
+	char *cafile, *certfile, *keyfile;
+	volatile sig_atomic_t *stop;
+	sink_t msink;		  /* the stream of an http_multi transfer */
+	struct http_multi *multi; /* non-NULL while in one */
+};
+
+struct http_multi {
+	CURLM *m;
+	volatile sig_atomic_t *stop;
+};
 
 static bool g_curl_ready;
 
@@ -76,6 +85,8 @@ void http_free(http_t *h)
 {
 	if (!h)
 		return;
+	if (h->multi)
+		http_multi_remove(h->multi, h);
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->hdrs);
@@ -86,7 +97,7 @@ void http_free(http_t *h)
 	free(h);
 }
 
-int http_set_token(http_t *h, const char *token)
+static int set_auth(http_t *h, const char *scheme, const char *token)
 {
 	struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
 	char *th = NULL;
@@ -94,14 +105,14 @@ int http_set_token(http_t *h, const char *token)
 	if (!l)
 		return -ENOMEM;
 	if (token) {
-		size_t n = strlen(token) + sizeof("Authorization: ");
+		size_t n = strlen(scheme) + strlen(token) + sizeof("Authorization: ");
 		struct curl_slist *l2;
 
 		if (!(th = malloc(n))) {
 			curl_slist_free_all(l);
 			return -ENOMEM;
 		}
-		snprintf(th, n, "Authorization: %s", token);
+		snprintf(th, n, "Authorization: %s%s", scheme, token);
 		if (!(l2 = curl_slist_append(l, th))) {
 			free(th);
 			curl_slist_free_all(l);
@@ -114,6 +125,16 @@ int http_set_token(http_t *h, const char *token)
 	h->hdrs = l;
 	h->token_hdr = th;
 	return 0;
+}
+
+int http_set_token(http_t *h, const char *token)
+{
+	return set_auth(h, "", token);
+}
+
+int http_set_bearer(http_t *h, const char *token)
+{
+	return set_auth(h, "Bearer ", token);
 }
 
 void http_resp_clear(http_resp_t *r)
@@ -223,9 +244,13 @@ static void setup(http_t *h, const char *url, const char *body, size_t len, long
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -256,6 +281,11 @@ static int curl_err(http_t *h, CURLcode rc)
 	default:
 		return h->stop && *h->stop ? -EINTR : ERR_UPSTREAM;
 	}
+}
+
+int http_get(http_t *h, const char *url, long timeout_ms, http_resp_t *out)
+{
+	return http_post(h, url, NULL, 0, timeout_ms, out);
 }
 
 int http_post(http_t *h, const char *url, const char *body, size_t len, long timeout_ms,
@@ -313,4 +343,124 @@ int http_stream(http_t *h, const char *url, const char *body, size_t len, long c
 		ret = ERR_TOOBIG;
 	free(s.buf);
 	return ret;
+}
+
+/* ---- several streams on one thread (curl multi) ---- */
+
+int http_multi_new(http_multi_t **out, volatile sig_atomic_t *stop)
+{
+	http_multi_t *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	if (!(m->m = curl_multi_init())) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->stop = stop;
+	*out = m;
+	return 0;
+}
+
+void http_multi_free(http_multi_t *m)
+{
+	if (!m)
+		return;
+	curl_multi_cleanup(m->m);
+	free(m);
+}
+
+int http_multi_add(http_multi_t *m, http_t *h, const char *url, long connect_ms, long idle_ms,
+		   http_line_fn fn, http_flush_fn flush, void *ctx)
+{
+	if (h->multi)
+		return -EBUSY;
+	h->msink = (sink_t){.max = HTTP_LINE_MAX, .line = fn, .flush = flush, .ctx = ctx, .h = h};
+	setup(h, url, NULL, 0, connect_ms);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &h->msink);
+	/* The flush comes from the progress callback, once per pass (see on_stream_progress). */
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, &h->msink);
+	curl_easy_setopt(h->curl, CURLOPT_PRIVATE, h);
+	if (idle_ms > 0) {
+		curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_TIME, (idle_ms + 999) / 1000);
+	}
+	if (curl_multi_add_handle(m->m, h->curl) != CURLM_OK)
+		return -ENOMEM;
+	h->multi = m;
+	return 0;
+}
+
+void http_multi_remove(http_multi_t *m, http_t *h)
+{
+	if (!h || h->multi != m)
+		return;
+	curl_multi_remove_handle(m->m, h->curl);
+	free(h->msink.buf);
+	h->msink.buf = NULL;
+	h->msink.len = h->msink.cap = 0;
+	h->multi = NULL;
+}
+
+/* The result of a finished transfer, as http_stream would return it. */
+static int multi_result(http_t *h, CURLcode rc)
+{
+	int ret = curl_err(h, rc);
+
+	/* Lines of the last pass that no progress call flushed yet (as http_stream does). */
+	if (h->msink.unflushed && h->msink.flush && h->msink.cb_ret == 0 && !(h->stop && *h->stop))
+		h->msink.cb_ret = h->msink.flush(h->msink.ctx);
+	h->msink.unflushed = false;
+	if (h->msink.cb_ret != 0)
+		ret = h->msink.cb_ret;
+	else if (h->msink.too_big)
+		ret = ERR_TOOBIG;
+	return ret;
+}
+
+int http_multi_wait(http_multi_t *m, long timeout_ms, http_t **done, long *status)
+{
+	uint64_t waited = 0;
+
+	*done = NULL;
+	for (;;) {
+		CURLMsg *msg;
+		int running = 0, left = 0;
+
+		if (m->stop && *m->stop)
+			return -EINTR;
+		if (curl_multi_perform(m->m, &running) != CURLM_OK)
+			return ERR_UPSTREAM;
+		while ((msg = curl_multi_info_read(m->m, &left))) {
+			http_t *h = NULL;
+			int ret;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+			ret = multi_result(h, msg->data.result);
+			*status = 0;
+			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
+			http_multi_remove(m, h);
+			*done = h;
+			return ret;
+		}
+		if (running == 0 && timeout_ms < 0)
+			return -ENOENT;
+		if (timeout_ms >= 0 && waited >= (uint64_t)timeout_ms)
+			return ERR_TIMEOUT;
+		/* Bounded wait: the stop flag is looked at at least every 200 ms. */
+		long step = timeout_ms >= 0 && (uint64_t)timeout_ms - waited < 200
+				? (long)((uint64_t)timeout_ms - waited)
+				: 200;
+		if (running == 0) {
+			struct timespec ts = {0, step * 1000000L};
+			nanosleep(&ts, NULL);
+		} else if (curl_multi_poll(m->m, NULL, 0, (int)step, NULL) != CURLM_OK) {
+			return ERR_UPSTREAM;
+		}
+		waited += (uint64_t)step;
+	}
 }

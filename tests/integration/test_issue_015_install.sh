@@ -12,7 +12,7 @@ ROOT=$T/root
 out=$(DESTDIR=$ROOT cmake --install "$SKYDNS_BUILD" --prefix /usr 2>&1)
 assert_eq "cmake --install --prefix /usr into DESTDIR: exit 0" 0 $?
 
-for f in usr/sbin/skydns usr/sbin/skydns-watch-etcd usr/sbin/skydns-probe usr/bin/skydns-cli; do
+for f in usr/sbin/skydns usr/sbin/skydns-watch-etcd usr/sbin/skydns-watch-k8s usr/sbin/skydns-probe usr/bin/skydns-cli; do
 	assert_true "installed and executable: /$f" test -x "$ROOT/$f"
 done
 for f in usr/share/man/man8/skydns.8 usr/share/man/man8/skydns-probe.8 usr/share/man/man1/skydns-cli.1 \
@@ -42,7 +42,7 @@ assert_true "packaged config: data-dir is the StateDirectory" \
 
 # The man pages render without warnings (man-db; not in a minimal image).
 if command -v man >/dev/null 2>&1; then
-	for m in man8/skydns.8 man8/skydns-probe.8 man8/skydns-watch-etcd.8 man1/skydns-cli.1 man5/skydns.conf.5; do
+	for m in man8/skydns.8 man8/skydns-probe.8 man8/skydns-watch-etcd.8 man8/skydns-watch-k8s.8 man1/skydns-cli.1 man5/skydns.conf.5; do
 		w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/$m" 2>&1 >/dev/null)
 		assert_eq "man $m renders without warnings" "" "$w"
 	done
@@ -105,7 +105,7 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 			assert_contains ".deb holds $f" "$contents" " $f"
 		done
 		depends=$(dpkg-deb -f "$deb" Depends)
-		for p in liburing2 libldns3 liblmdb0 libjansson4 libcurl4 libcivetweb1 libinih1; do
+		for p in liburing2 libldns3 liblmdb0 libjansson4 libcurl4 libcivetweb1 libinih1 libyaml-0-2; do
 			assert_contains ".deb Depends on $p" "$depends" "$p"
 		done
 		# Each library the binaries need directly comes from a package the .deb depends on

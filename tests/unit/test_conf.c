@@ -218,6 +218,8 @@ static const char all_keys[] =
     "kubeconfig = /etc/kubeconfig\n"
     "kube-domain = Cluster.Example\n"
     "svc-ip-source = externalip\n"
+    "ttl = 30\n"
+    "pods = verified\n"
     "[Probe]\n"
     "enable = TRUE\n"
     "scann-ports = 80, 0443,8080\n"
@@ -233,10 +235,15 @@ static void test_every_key(void)
 
 	if (!c)
 		return;
-	CHECK_EQ_INT(c->ndomains, 3);
+	/* The kube-domain is appended: the watcher is on, the zone is answered. */
+	CHECK_EQ_INT(c->ndomains, 4);
 	CHECK(domain_is(c->domains[0], c->domainlens[0], "skydns.local."));
 	CHECK(domain_is(c->domains[1], c->domainlens[1], "example.com."));
 	CHECK(domain_is(c->domains[2], c->domainlens[2], "corp.example.com."));
+	CHECK(domain_is(c->domains[3], c->domainlens[3], "cluster.example."));
+	CHECK_EQ_INT(c->k8s_zone, 3);
+	CHECK_EQ_INT(c->k8s_ttl, 30);
+	CHECK_EQ_INT(c->k8s_pods, CONF_PODS_VERIFIED);
 	CHECK(addr_is(&c->dns_addr, "[::1]:5353"));
 	CHECK_EQ_INT(c->workers, 3);
 	CHECK_EQ_INT(c->edns_bufsize, 4096);
@@ -501,6 +508,10 @@ static void test_bad_values(void)
 	expect_error("[Kubernetes]\nsvc-ip-source = nodeIP\n", ERR_CONFIG,
 		     ":2: [Kubernetes] svc-ip-source: expected clusterIP or externalIP, got "
 		     "\"nodeIP\"");
+	expect_error("[Kubernetes]\npods = all\n", ERR_CONFIG,
+		     ":2: [Kubernetes] pods: expected disabled, insecure or verified, got \"all\"");
+	expect_error("[Kubernetes]\nttl = 86401\n", ERR_CONFIG,
+		     ":2: [Kubernetes] ttl: expected a number from 0 to 86400, got \"86401\"");
 	expect_error("[Kubernetes]\nkube-domain = a..b\n", ERR_CONFIG,
 		     ":2: [Kubernetes] kube-domain: expected a domain name such as cluster.local., "
 		     "got \"a..b\"");
