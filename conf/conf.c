@@ -400,6 +400,22 @@ int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len)
 	return best;
 }
 
+bool conf_name_is_reverse(const uint8_t *name, size_t len)
+{
+	static const uint8_t v4[] = "\7in-addr\4arpa", v6[] = "\3ip6\4arpa";
+
+	return wire_name_is_subdomain(name, len, v4, sizeof(v4)) ||
+	       wire_name_is_subdomain(name, len, v6, sizeof(v6));
+}
+
+size_t conf_default_domain(const conf_t *c)
+{
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (!conf_name_is_reverse(c->domains[i], c->domainlens[i]))
+			return i;
+	return 0;
+}
+
 /* ---- setters ---- */
 
 static int set_bool(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)

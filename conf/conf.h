@@ -44,7 +44,7 @@ typedef struct conf {
 
 	/* [Dns] */
 	size_t ndomains; /* >= 1; dns-domains ('%'-separated), alias dns-domain; default
-			    skydns.local. */
+			    skydns.local.; in-addr.arpa./ip6.arpa. ones are reverse zones */
 	uint8_t domains[CONF_MAX_DOMAINS][255]; /* wire form, lowercase */
 	size_t domainlens[CONF_MAX_DOMAINS];
 	conf_addr_t dns_addr;	/* dns-addr, "ip:port" or "[ip6]:port"; default 127.0.0.1:53 */
@@ -179,3 +179,14 @@ void conf_format_addr(const conf_addr_t *a, char *out, size_t cap);
 
 /** Index of the local domain containing the wire name (lowercase), or -1. Longest match. */
 int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);
+
+/** Is the wire name (lowercase) in-addr.arpa. or ip6.arpa. or below them? */
+bool conf_name_is_reverse(const uint8_t *name, size_t len);
+
+/**
+ * The domain short names are completed with (API names, SRV/MX/PTR targets,
+ * the import's default origin): the first of dns-domains that is not a
+ * reverse zone, so "dns-domains = 10.in-addr.arpa.%skydns.local." still
+ * puts "web" at web.skydns.local.; 0 when every domain is a reverse zone.
+ */
+size_t conf_default_domain(const conf_t *c);

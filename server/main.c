@@ -174,8 +174,9 @@ static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 			return 1;
 		}
 	} else {
-		originlen = conf->domainlens[0];
-		memcpy(origin, conf->domains[0], originlen);
+		size_t d = conf_default_domain(conf); /* a reverse zone needs -origin */
+		originlen = conf->domainlens[d];
+		memcpy(origin, conf->domains[d], originlen);
 	}
 	ret = store_import_zone_flags(store, o->import, origin, originlen,
 				      o->import_allow_empty ? STORE_IMPORT_ALLOW_EMPTY : 0, err,

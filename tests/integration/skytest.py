@@ -447,9 +447,10 @@ def wait_api(port, within=10.0):
         time.sleep(0.05)
     return False
 
-def start_nsd(dirpath, zone, zone_text, extra_server=""):
+def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None):
     """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
-    from zone_text, files in dirpath (created). Waits until it answers www.<zone> A.
+    from zone_text, files in dirpath (created). Waits until it answers `probe` (a name,
+    default www.<zone>) A.
     Returns (process, port); the caller terminates the process."""
     os.makedirs(dirpath, exist_ok=True)
     port = free_port()
@@ -469,7 +470,7 @@ def start_nsd(dirpath, zone, zone_text, extra_server=""):
     out = open(os.path.join(dirpath, "nsd.out"), "w")
     proc = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
     out.close()
-    q = dns.message.make_query("www.%s." % zone, "A").to_wire()
+    q = dns.message.make_query(probe or "www.%s." % zone, "A").to_wire()
     end = time.monotonic() + 10
     while time.monotonic() < end:
         try:
