@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -795,6 +797,81 @@ static int set_ns_address(conf_t *c, const keydef_t *k, const char *val, char *m
 	return 0;
 }
 
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9'	? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+					: -1;
+}
+
+/* "0a1b..." -> bytes; exactly `want` bytes when want > 0, else up to cap. @return count or -1. */
+static int parse_hex(const char *t, uint8_t *out, size_t cap, size_t want)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n % 2 || n / 2 > cap || (want && n / 2 != want))
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hexval(t[i]), lo = hexval(t[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int)(n / 2);
+}
+
+/* nsid: "hostname", "0x<hex>" or text; empty = off. */
+static int set_nsid(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char host[256];
+	int n;
+
+	(void)k;
+	if (strcasecmp(val, "hostname") == 0) {
+		if (gethostname(host, sizeof(host)) < 0)
+			return expected(msg, msglen, val,
+					"the host name, but gethostname() failed");
+		host[sizeof(host) - 1] = '\0';
+		val = host;
+	} else if ((val[0] == '0' && (val[1] == 'x' || val[1] == 'X'))) {
+		if ((n = parse_hex(val + 2, c->nsid, sizeof(c->nsid), 0)) < 0)
+			return expected(msg, msglen, val,
+					"0x and an even number of hex digits, at most 128 bytes");
+		c->nsidlen = (size_t)n;
+		return 0;
+	}
+	if (strlen(val) > sizeof(c->nsid))
+		return expected(msg, msglen, val, "at most 128 bytes of text");
+	c->nsidlen = strlen(val);
+	memcpy(c->nsid, val, c->nsidlen);
+	return 0;
+}
+
+static int set_cookies(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	(void)k;
+	if (strcasecmp(val, "on") == 0)
+		c->cookies = CONF_COOKIES_ON;
+	else if (strcasecmp(val, "off") == 0)
+		c->cookies = CONF_COOKIES_OFF;
+	else if (strcasecmp(val, "require") == 0)
+		c->cookies = CONF_COOKIES_REQUIRE;
+	else
+		return expected(msg, msglen, val, "on, off or require");
+	return 0;
+}
+
+static int set_cookie_secret(conf_t *c, const keydef_t *k, const char *val, char *msg,
+			     size_t msglen)
+{
+	(void)k;
+	if (parse_hex(val, c->cookie_secret, sizeof(c->cookie_secret), 16) < 0)
+		return expected(msg, msglen, val, "32 hex digits (16 bytes)");
+	c->cookie_secret_set = true;
+	return 0;
+}
+
 /* Default ns-address: where we listen, unless that is a wildcard (no one address to name). */
 static void ns_address_default(conf_t *c)
 {
@@ -889,6 +966,9 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
+    {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
+    {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
+    {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},
     {SEC_STORE, NAMES("data-dir"), set_str, F(data_dir), 1, 0},
     {SEC_STORE, NAMES("map-size"), set_size, F(map_size), MIB, 1ULL << 40},
@@ -1188,6 +1268,12 @@ int conf_defaults(conf_t **out)
 	}
 	c->ndomains = 1;
 	ns_address_default(c);
+	/* A fresh cookie secret per load; cookie-secret replaces it. */
+	if (getrandom(c->cookie_secret, sizeof(c->cookie_secret), 0) !=
+	    (ssize_t)sizeof(c->cookie_secret)) {
+		ret = -errno;
+		goto fail;
+	}
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;
 	c->max_ttl = 86400;

@@ -19,6 +19,16 @@
 #define CONF_MAX_SERVERS 16
 #define CONF_MAX_SUBDOMAINS 64
 
+#define CONF_NSID_MAX 128
+
+/* [Dns] cookies: answer DNS cookies (on), also refuse a UDP query whose server cookie is
+ * missing or bad with BADCOOKIE when it sent a client cookie (require), or ignore them (off). */
+enum {
+	CONF_COOKIES_ON = 0,
+	CONF_COOKIES_OFF,
+	CONF_COOKIES_REQUIRE,
+};
+
 /* [Dns] policy: which upstream a question's first try goes to. 0 is the default. */
 enum {
 	CONF_POLICY_FASTEST = 0, /* lowest smoothed RTT among the healthy */
@@ -94,6 +104,16 @@ typedef struct conf {
 	 * gets the stale answer (the question goes on, refreshing the cache), default 1.8 */
 	uint32_t serve_stale;
 	uint32_t stale_answer_timeout_ms;
+	/* nsid (RFC 5001, issue 17): what a query with an NSID option is answered; "hostname" =
+	 * gethostname() at load, "0x<hex>" bytes, else the text itself; unset or empty = off */
+	uint8_t nsid[CONF_NSID_MAX];
+	size_t nsidlen;
+	/* cookies (RFC 7873/9018): CONF_COOKIES_*, default on */
+	uint8_t cookies;
+	/* cookie-secret: 32 hex digits (16 bytes) keying server cookies; give every node behind
+	 * one anycast address the same one. Default: random at each load (keys rotate hourly) */
+	uint8_t cookie_secret[16];
+	bool cookie_secret_set; /* configured: RFC 9018's key as is; random: hourly keys from it */
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */
