@@ -402,6 +402,21 @@ int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len)
 	return best;
 }
 
+bool conf_xfr_allowed(const conf_t *c, const uint8_t *addr, size_t len)
+{
+	for (size_t i = 0; i < c->nxfr_allow; i++) {
+		const conf_prefix_t *p = &c->xfr_allow[i];
+		size_t full = p->prefix / 8, bits = p->prefix % 8;
+
+		if (p->len != len || memcmp(p->addr, addr, full) != 0)
+			continue;
+		if (bits == 0 ||
+		    ((p->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - bits))) == 0)
+			return true;
+	}
+	return false;
+}
+
 bool conf_name_is_reverse(const uint8_t *name, size_t len)
 {
 	static const uint8_t v4[] = "\7in-addr\4arpa", v6[] = "\3ip6\4arpa";
@@ -872,6 +887,52 @@ static int set_cookie_secret(conf_t *c, const keydef_t *k, const char *val, char
 	return 0;
 }
 
+/* xfr-allow: "127.0.0.1, 10.0.0.0/8, ::1"; empty or "none" = nobody. */
+static int set_xfr_allow(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_prefix_t pfx[CONF_MAX_XFR_ALLOW];
+	const char *list = strcasecmp(val, "none") == 0 ? "" : val, *cur = list;
+	char tok[TOKEN_MAX];
+	size_t n = 0;
+	int r;
+
+	(void)k;
+	while (*list && (r = next_token(&cur, ",", tok)) != 0) {
+		conf_prefix_t p = {.len = 4};
+		char *slash = strchr(tok, '/');
+		unsigned long bits = 0;
+		char *end = NULL;
+
+		if (r < 0 || n == CONF_MAX_XFR_ALLOW)
+			return expected(msg, msglen, val,
+					"at most %d addresses or prefixes (10.0.0.0/8, ::1) "
+					"separated by ','",
+					CONF_MAX_XFR_ALLOW);
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET, tok, p.addr) != 1) {
+			p.len = 16;
+			if (inet_pton(AF_INET6, tok, p.addr) != 1)
+				return expected(msg, msglen, val,
+						"addresses or prefixes (10.0.0.0/8, ::1) separated "
+						"by ','; \"%s\" is neither",
+						tok);
+		}
+		p.prefix = (uint8_t)(p.len * 8);
+		if (slash) {
+			bits = strtoul(slash + 1, &end, 10);
+			if (!slash[1] || *end || bits > p.len * 8u)
+				return expected(msg, msglen, val, "a prefix length 0..%u after '/'",
+						p.len * 8u);
+			p.prefix = (uint8_t)bits;
+		}
+		pfx[n++] = p;
+	}
+	memcpy(c->xfr_allow, pfx, n * sizeof(pfx[0]));
+	c->nxfr_allow = n;
+	return 0;
+}
+
 /* Default ns-address: where we listen, unless that is a wildcard (no one address to name). */
 static void ns_address_default(conf_t *c)
 {
@@ -967,6 +1028,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
     {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
+    {SEC_DNS, NAMES("xfr-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
     {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
     {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},

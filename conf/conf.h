@@ -20,6 +20,14 @@
 #define CONF_MAX_SUBDOMAINS 64
 
 #define CONF_NSID_MAX 128
+#define CONF_MAX_XFR_ALLOW 32
+
+/* One xfr-allow entry: an address prefix. */
+typedef struct {
+	uint8_t len; /* 4 or 16 */
+	uint8_t addr[16];
+	uint8_t prefix; /* bits */
+} conf_prefix_t;
 
 /* [Dns] cookies: answer DNS cookies (on), also refuse a UDP query whose server cookie is
  * missing or bad with BADCOOKIE when it sent a client cookie (require), or ignore them (off). */
@@ -114,6 +122,10 @@ typedef struct conf {
 	 * one anycast address the same one. Default: random at each load (keys rotate hourly) */
 	uint8_t cookie_secret[16];
 	bool cookie_secret_set; /* configured: RFC 9018's key as is; random: hourly keys from it */
+	/* xfr-allow: clients (addresses or prefixes, ','-separated) that may transfer the local
+	 * zones (AXFR, IXFR answered as AXFR) over TCP; default none: REFUSED */
+	size_t nxfr_allow;
+	conf_prefix_t xfr_allow[CONF_MAX_XFR_ALLOW];
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */
@@ -199,6 +211,9 @@ void conf_format_addr(const conf_addr_t *a, char *out, size_t cap);
 
 /** Index of the local domain containing the wire name (lowercase), or -1. Longest match. */
 int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);
+
+/** May the client address (4 or 16 bytes) transfer zones (xfr-allow)? */
+bool conf_xfr_allowed(const conf_t *c, const uint8_t *addr, size_t len);
 
 /** Is the wire name (lowercase) in-addr.arpa. or ip6.arpa. or below them? */
 bool conf_name_is_reverse(const uint8_t *name, size_t len);

@@ -876,6 +876,33 @@ static int reply_badkey(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, ui
 	return QUERY_REPLY;
 }
 
+/*
+ * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
+ * client in xfr-allow; the caller streams it (server/xfr.h). Everything else is REFUSED
+ * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 over UDP.
+ */
+static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
+		     size_t cap, size_t *resplen)
+{
+	const conf_t *c = ctx->conf;
+	uint8_t lower[WIRE_NAME_MAX];
+	int zi, ede = EDNS_EDE_NONE;
+
+	memcpy(lower, q->qname, q->qnamelen);
+	wire_name_lower(lower, q->qnamelen);
+	zi = conf_domain_of(c, lower, q->qnamelen);
+	if (zi < 0 || c->domainlens[zi] != q->qnamelen)
+		ede = EDNS_EDE_NOT_AUTHORITATIVE;
+	else if (!conf_xfr_allowed(c, cl->addr, cl->addrlen))
+		ede = EDNS_EDE_PROHIBITED;
+	else if (!cl->tcp)
+		ede = EDNS_EDE_NOT_SUPPORTED;
+	if (ede != EDNS_EDE_NONE)
+		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, ede, true, resp, cap, resplen);
+	stats_inc(&ctx->stats, STATS_RCODE0);
+	return QUERY_XFR;
+}
+
 /* After a valid question: class, type, and whose name it is. */
 static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
 		 size_t cap, size_t *resplen)
@@ -889,8 +916,7 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, EDNS_EDE_NOT_SUPPORTED, true, resp,
 				   cap, resplen);
 	if (q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR)
-		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, EDNS_EDE_PROHIBITED, true, resp, cap,
-				   resplen);
+		return route_xfr(ctx, q, cl, resp, cap, resplen);
 	memcpy(lower, q->qname, q->qnamelen);
 	wire_name_lower(lower, q->qnamelen);
 	if (ctx->topn)

@@ -62,6 +62,7 @@ enum {
 	QUERY_REPLY = 0,   /* resp holds *resplen bytes to send */
 	QUERY_DROP = 1,	   /* send nothing (not a query, too short for a header) */
 	QUERY_FORWARD = 2, /* not ours and forwarding is configured: see *q */
+	QUERY_XFR = 3,	   /* an allowed zone transfer over TCP: stream it (server/xfr.h) */
 };
 
 /** Initialize; seed the random state from `seed` (use getrandom at startup). */

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/edns.h"
 #include "server/worker.h"
 
 int tcp_pool_init(tcp_pool_t *p, unsigned n)
@@ -34,6 +35,7 @@ int tcp_pool_init(tcp_pool_t *p, unsigned n)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		p->conns[i].fd = -1;
+		p->conns[i].xfr = -1;
 		p->conns[i].rbuf = p->mem + per * i;
 		p->conns[i].wbuf = p->conns[i].rbuf + TCP_RBUF;
 		p->free[i] = n - 1 - i;
@@ -85,6 +87,11 @@ static void conn_maybe_free(struct worker *w, uint32_t idx)
 static void conn_close(struct worker *w, uint32_t idx)
 {
 	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	if (c->xfr >= 0) {
+		w->tcp.xfr[c->xfr].active = false;
+		c->xfr = -1;
+	}
 
 	if (c->fd >= 0) {
 		/* shutdown first: it completes our pending recv/send SQEs, which close alone would
@@ -158,6 +165,55 @@ static void conn_mark(tcp_conn_t *c, uint64_t now, bool restart)
 		c->msg_ms = now;
 }
 
+static void conn_pump(struct worker *w, uint32_t idx);
+
+/*
+ * The next message of the connection's zone transfer, or its end: then the connection reads
+ * queries again. A transfer that cannot go on (the zone changed, a store error) closes the
+ * connection, which tells the secondary that it failed (RFC 5936 §2.2).
+ */
+static void conn_xfr_next(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	xfr_t *x = &w->tcp.xfr[c->xfr];
+	size_t len;
+
+	if (x->done) {
+		x->active = false;
+		c->xfr = -1;
+		c->send_pending = false;
+		conn_pump(w, idx);
+		return;
+	}
+	worker_txn(w);
+	len = xfr_next(x, &w->qctx, c->wbuf + 2, TCP_WBUF - 2);
+	c->send_pending = true;
+	tcp_reply(w, idx, len); /* 0 closes */
+}
+
+/* Start a transfer the query allowed (QUERY_XFR); REFUSED when every slot is busy. */
+static void conn_xfr_start(struct worker *w, uint32_t idx, const query_t *q)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	uint8_t lower[WIRE_NAME_MAX];
+	int slot = -1;
+
+	for (int i = 0; i < TCP_XFR_MAX && slot < 0; i++)
+		if (!w->tcp.xfr[i].active)
+			slot = i;
+	memcpy(lower, q->qname, q->qnamelen);
+	wire_name_lower(lower, q->qnamelen);
+	if (slot < 0 || xfr_begin(&w->tcp.xfr[slot], &w->qctx, q,
+				  conf_domain_of(w->qctx.conf, lower, q->qnamelen)) < 0) {
+		tcp_reply(w, idx,
+			  query_reply_rcode(q, WIRE_RCODE_REFUSED, EDNS_EDE_OTHER, c->wbuf + 2,
+					    TCP_WBUF - 2));
+		return;
+	}
+	c->xfr = slot;
+	tcp_reply(w, idx, xfr_next(&w->tcp.xfr[slot], &w->qctx, c->wbuf + 2, TCP_WBUF - 2));
+}
+
 /* Answer one framed query of mlen bytes at rbuf + 2, then drop it from rbuf. */
 static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 {
@@ -182,6 +238,8 @@ static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 		stats_observe(&w->qctx.stats, worker_clock_ns() - start, 1);
 	} else if (ret == QUERY_FORWARD)
 		worker_forward(w, &q, to);
+	else if (ret == QUERY_XFR)
+		conn_xfr_start(w, idx, &q);
 	else
 		tcp_reply(w, idx, 0);
 }
@@ -266,6 +324,7 @@ static void conn_open(struct worker *w, int fd, const query_client_t *cl)
 	c->rlen = c->wlen = c->woff = 0;
 	c->last_ms = w->now_ms;
 	c->msg_ms = 0;
+	c->xfr = -1;
 	c->cl = *cl;
 	conn_pump(w, idx);
 }
@@ -425,6 +484,10 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
 	}
 	c->last_ms = w->now_ms;
 	conn_mark(c, w->now_ms, true);
+	if (c->xfr >= 0) {
+		conn_xfr_next(w, idx);
+		return;
+	}
 	conn_pump(w, idx);
 }
 

@@ -447,10 +447,11 @@ def wait_api(port, within=10.0):
         time.sleep(0.05)
     return False
 
-def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None):
+def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None, extra_zone=""):
     """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
     from zone_text, files in dirpath (created). Waits until it answers `probe` (a name,
-    default www.<zone>) A.
+    default www.<zone>) A; extra_zone: lines for its zone: clause (a secondary's
+    request-xfr).
     Returns (process, port); the caller terminates the process."""
     os.makedirs(dirpath, exist_ok=True)
     port = free_port()
@@ -465,8 +466,8 @@ def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None):
                 "  xfrdir: \"%s\"\n  pidfile: \"%s/nsd.pid\"\n  verbosity: 0\n"
                 "  rrl-ratelimit: 0\n%s"
                 "remote-control:\n  control-enable: no\n"
-                "zone:\n  name: %s\n  zonefile: %s/zone\n"
-                % (port, d, d, d, d, d, extra_server, zone, d))
+                "zone:\n  name: %s\n  zonefile: %s/zone\n%s"
+                % (port, d, d, d, d, d, extra_server, zone, d, extra_zone))
     out = open(os.path.join(dirpath, "nsd.out"), "w")
     proc = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
     out.close()

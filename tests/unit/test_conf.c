@@ -907,6 +907,20 @@ static void test_edns_keys(void)
 	}
 	conf_free(a);
 	conf_free(b);
+	c = expect_ok("[Dns]\nxfr-allow = 127.0.0.1, 10.0.0.0/8, 2001:db8::/32\n");
+	if (c) {
+		const uint8_t lo[4] = {127, 0, 0, 1}, ten[4] = {10, 9, 8, 7},
+			      lo2[4] = {127, 0, 0, 2};
+		uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+		CHECK(conf_xfr_allowed(c, lo, 4) && conf_xfr_allowed(c, ten, 4));
+		CHECK(!conf_xfr_allowed(c, lo2, 4));
+		CHECK(conf_xfr_allowed(c, v6, 16));
+		v6[3] = 0xb9;
+		CHECK(!conf_xfr_allowed(c, v6, 16));
+	}
+	conf_free(c);
+	expect_error("[Dns]\nxfr-allow = 10.0.0.0/33\n", ERR_CONFIG,
+		     ":2: [Dns] xfr-allow: a prefix length 0..32 after '/', got \"10.0.0.0/33\"");
 	expect_error("[Dns]\nnsid = 0x0\n", ERR_CONFIG,
 		     ":2: [Dns] nsid: 0x and an even number of hex digits, at most 128 bytes, got "
 		     "\"0x0\"");
