@@ -613,6 +613,23 @@ static int set_nameservers(conf_t *c, const keydef_t *k, const char *val, char *
 	return 0;
 }
 
+static int set_notify(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_addr_t servers[CONF_MAX_SERVERS];
+	char bad[TOKEN_MAX];
+	size_t n;
+
+	(void)k;
+	if (parse_servers(val, servers, &n, bad, sizeof(bad)) < 0)
+		return expected(msg, msglen, val,
+				"expected at most %d addresses ip[:port] separated by ',' "
+				"(\"%s\" is wrong)",
+				CONF_MAX_NOTIFY, bad);
+	memcpy(c->notify, servers, sizeof(servers[0]) * n);
+	c->nnotify = n;
+	return 0;
+}
+
 /* One "sub.domain@ip:port,ip:port" item. */
 static int parse_subdomain(const char *item, conf_subdomain_t *sd)
 {
@@ -1029,6 +1046,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
     {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
     {SEC_DNS, NAMES("xfr-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
+    {SEC_DNS, NAMES("notify"), set_notify, F(nnotify), 0, 0},
     {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
     {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},

@@ -21,6 +21,7 @@
 
 #define CONF_NSID_MAX 128
 #define CONF_MAX_XFR_ALLOW 32
+#define CONF_MAX_NOTIFY CONF_MAX_SERVERS
 
 /* One xfr-allow entry: an address prefix. */
 typedef struct {
@@ -126,6 +127,10 @@ typedef struct conf {
 	 * zones (AXFR, IXFR answered as AXFR) over TCP; default none: REFUSED */
 	size_t nxfr_allow;
 	conf_prefix_t xfr_allow[CONF_MAX_XFR_ALLOW];
+	/* notify: secondaries (ip[:port], ','-separated, port 53) sent a NOTIFY (RFC 1996) for
+	 * every local domain after the store changed; default none */
+	size_t nnotify;
+	conf_addr_t notify[CONF_MAX_NOTIFY];
 
 	/* [Store] */
 	char *data_dir;	 /* data-dir, default /var/lib/skydns */

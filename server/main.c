@@ -29,6 +29,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/notify.h"
+#include "server/xfrnotify.h"
 #include "server/server.h"
 #include "server/upstream.h"
 #include "store/store.h"
@@ -81,6 +82,7 @@ typedef struct {
 	store_t *store;
 	server_t *srv;
 	api_t *api;
+	xfrnotify_t *notify; /* NOTIFY to [Dns] notify after changes; NULL when it failed */
 	int sfd;
 } daemon_t;
 
@@ -499,6 +501,19 @@ static void child_add(daemon_t *d, const char *name)
 	child_start(d, ch);
 }
 
+/* The store's generation, for NOTIFY; a short read txn of main's own. @return ms to wait. */
+static int notify_tick(daemon_t *d)
+{
+	store_rtxn_t *t = NULL;
+	uint64_t gen;
+
+	if (!d->notify || d->conf->nnotify == 0 || store_read_begin(d->store, &t) < 0)
+		return INT_MAX;
+	gen = store_generation(t);
+	store_read_end(t);
+	return xfrnotify_tick(d->notify, d->conf, gen, mono_ms());
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
@@ -506,7 +521,7 @@ static void serve_loop(daemon_t *d)
 	for (;;) {
 		uint64_t now = mono_ms();
 		int wait = now < next_check ? (int)(next_check - now) : 0;
-		int due = INT_MAX;
+		int due = notify_tick(d);
 
 		for (unsigned i = 0; i < d->nchildren; i++) {
 			int t = child_due_ms(&d->children[i]);
@@ -626,6 +641,8 @@ static int run_daemon(daemon_t *d)
 		log_warn("start: notify $NOTIFY_SOCKET: %s", err_str(ret));
 	if (d->conf->etcd_servers)
 		child_add(d, "skydns-watch-etcd");
+	if ((ret = xfrnotify_new(&d->notify)) < 0)
+		log_warn("start: notify secondaries: %s", err_str(ret));
 	serve_loop(d);
 	notify_send("STOPPING=1");
 	log_info("shutdown: stopping");
@@ -637,6 +654,7 @@ static int run_daemon(daemon_t *d)
 static void daemon_free(daemon_t *d)
 {
 	api_stop(d->api);
+	xfrnotify_free(d->notify);
 	server_stop(d->srv);
 	store_close(d->store);
 	if (d->api_conf && d->api_conf != d->conf)

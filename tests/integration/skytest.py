@@ -447,14 +447,14 @@ def wait_api(port, within=10.0):
         time.sleep(0.05)
     return False
 
-def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None, extra_zone=""):
+def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None, extra_zone="", port=None):
     """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
     from zone_text, files in dirpath (created). Waits until it answers `probe` (a name,
     default www.<zone>) A; extra_zone: lines for its zone: clause (a secondary's
-    request-xfr).
+    request-xfr); port: one already taken from free_port(), else a new one.
     Returns (process, port); the caller terminates the process."""
     os.makedirs(dirpath, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     with open(os.path.join(dirpath, "zone"), "w") as f:
         f.write(zone_text)
     conf = os.path.join(dirpath, "nsd.conf")

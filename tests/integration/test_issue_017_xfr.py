@@ -9,7 +9,8 @@ of skydns.
 - REFUSED with the reason (EDE): a client outside xfr-allow (18), no xfr-allow at all
   (18), over UDP (21), a name that is not a zone apex (20).
 - NSD configured with request-xfr pulls the zone (wildcards, delegations, glue, SRV/MX
-  targets) and answers every question like skydns: rcode, AA and the answer section.
+  targets) and answers every question like skydns: rcode, AA and the answer section;
+  after a change skydns sends NOTIFY ([Dns] notify) and NSD serves it within 2 s.
 - Other queries are answered while a big transfer is read slowly.
 """
 import os
@@ -135,11 +136,12 @@ def wait_nsd(port, name, want, within=20.0):
     return False
 
 
-def secondary_checks(sky, tmp):
-    nsd_proc, nsd = skytest.start_nsd(
+def secondary_checks(d, nsd, tmp):
+    sky = d.port
+    nsd_proc, _ = skytest.start_nsd(
         tmp, "skydns.local", "", "  minimal-responses: no\n", probe="skydns.local.",
         extra_zone="  request-xfr: AXFR 127.0.0.1@%d NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n"
-        % sky)
+        % sky, port=nsd)
     try:
         C.ok(wait_nsd(nsd, "www.skydns.local.", {"10.0.0.1"}),
              "NSD transferred the zone from skydns")
@@ -153,6 +155,15 @@ def secondary_checks(sky, tmp):
                      what + " answer")
         r_sky, r_nsd = ask(sky, "skydns.local.", "SOA"), ask(nsd, "skydns.local.", "SOA")
         C.eq(r_nsd.answer[0][0].serial, r_sky.answer[0][0].serial, "NSD has skydns's serial")
+        # A change: skydns sends NOTIFY, NSD transfers again (acceptance: within 2 s).
+        t0 = time.monotonic()
+        d.import_zone(ZONE + "fresh A 10.9.9.9\n")
+        C.ok(wait_nsd(nsd, "fresh.skydns.local.", {"10.9.9.9"}, within=2.0),
+             "after NOTIFY NSD answers the new record within 2 s (%.2f s)"
+             % (time.monotonic() - t0))
+        C.eq(ask(nsd, "skydns.local.", "SOA").answer[0][0].serial,
+             ask(sky, "skydns.local.", "SOA").answer[0][0].serial,
+             "NSD follows the new serial")
     finally:
         nsd_proc.terminate()
         nsd_proc.wait(timeout=10)
@@ -165,10 +176,12 @@ def main():
             sys.exit(1)
     tmp = tempfile.mkdtemp(prefix="skydns-i17x-")
     try:
-        with Skydns(ZONE, extra_conf="xfr-allow = 127.0.0.0/8\n") as d:
+        nsd = skytest.free_port()
+        with Skydns(ZONE, extra_conf="xfr-allow = 127.0.0.0/8\nnotify = 127.0.0.1:%d\n"
+                    % nsd) as d:
             d.start()
             axfr_checks(d.port)
-            secondary_checks(d.port, os.path.join(tmp, "nsd"))
+            secondary_checks(d, nsd, os.path.join(tmp, "nsd"))
             C.ok(d.alive(), "server alive")
         refused_checks()
         big_checks()
