@@ -41,6 +41,16 @@ int xfr_begin(xfr_t *x, const query_ctx_t *ctx, const query_t *q, int zi)
 	return 0;
 }
 
+/* Is the transfer's zone still domain zi of this conf? */
+static bool same_zone(const conf_t *c, const xfr_t *x)
+{
+	uint8_t key[WIRE_KEY_MAX];
+	size_t keylen;
+
+	return wire_name_to_key(c->domains[x->zi], c->domainlens[x->zi], key, &keylen) == 0 &&
+	       keylen == x->zkeylen && memcmp(key, x->zkey, keylen) == 0;
+}
+
 static void put_prefixed(msg_t *m, const char *label)
 {
 	size_t n = strlen(label);
@@ -191,7 +201,9 @@ size_t xfr_next(xfr_t *x, query_ctx_t *ctx, uint8_t *resp, size_t cap)
 	msg_t m = {.x = x, .c = ctx->conf, .w = &w};
 	int ret;
 
-	if (!x->active || x->done || !ctx->txn)
+	/* A reload may have changed the domains under a running transfer: end it. */
+	if (!x->active || x->done || !ctx->txn || x->zi >= (int)ctx->conf->ndomains ||
+	    !same_zone(ctx->conf, x))
 		return 0;
 	if (cap > XFR_MSG_MAX)
 		cap = XFR_MSG_MAX;
