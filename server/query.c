@@ -762,8 +762,12 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 {
 	build_t b = {.ctx = ctx, .conf = ctx->conf, .q = q, .cl = cl};
 	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
-	edns_reply_t opt = reply_opt(q, ctx->conf, 0, 0, EDNS_EDE_NONE);
-	size_t optroom = q->edns ? edns_opt_len(&opt) : 0;
+	size_t optroom = 0;
+
+	if (q->edns) {
+		edns_reply_t opt = reply_opt(q, ctx->conf, 0, 0, EDNS_EDE_NONE);
+		optroom = edns_opt_len(&opt);
+	}
 
 	additional_init(&b.add);
 	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
@@ -945,23 +949,25 @@ static void query_reset(query_t *q)
 {
 	q->id = q->flags = q->qtype = q->qclass = 0;
 	q->qnamelen = 0;
-	q->edns = q->edns_do = false;
+	q->edns = q->edns_do = q->nsid = q->has_cookie = q->cookie_ok = false;
 	q->edns_udp = 0;
 	q->resp_limit = 512;
-	q->nsid = q->has_cookie = q->cookie_ok = false;
 }
 
-/* What the reply answers of the query's options: NSID, and a fresh cookie (RFC 7873 §5.2). */
-static void edns_answer(const query_ctx_t *ctx, query_t *q, edns_req_t *er,
+/* What the reply answers of the query's options: NSID, and a fresh cookie (RFC 7873 §5.2).
+ * @return true when the policy wants BADCOOKIE (RFC 7873 §5.2.3: cookies required, a UDP
+ * client with a cookie but no valid server cookie; over TCP the path is proven). */
+static bool edns_answer(const query_ctx_t *ctx, query_t *q, edns_req_t *er,
 			const query_client_t *cl)
 {
 	q->nsid = er->nsid;
 	if (!er->cookie || ctx->conf->cookies == CONF_COOKIES_OFF)
-		return;
+		return false;
 	edns_cookie(er, ctx->conf->cookie_secret, !ctx->conf->cookie_secret_set, cl->addr,
 		    cl->addrlen, ctx->now_s, q->cookie);
 	q->has_cookie = true;
 	q->cookie_ok = er->cookie_ok;
+	return !q->cookie_ok && !cl->tcp && ctx->conf->cookies == CONF_COOKIES_REQUIRE;
 }
 
 int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const query_client_t *cl,
@@ -994,7 +1000,7 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 				   resplen);
 
 	tsig_t ts = {.present = false};
-	edns_req_t er = {.nsid = false};
+	edns_req_t er; /* written by edns_parse whenever q->edns becomes true */
 	int pr = parse_sections(&r, cnt, q, &ts, &er);
 	if (pr == PARSE_FORMERR) {
 		q->edns = false; /* its OPT may be the broken part: answer without one */
@@ -1002,18 +1008,14 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 				   resplen);
 	}
 	q->resp_limit = cl->tcp ? cap : udp_limit(q, ctx->conf);
-	if (q->edns)
-		edns_answer(ctx, q, &er, cl);
+	bool badcookie = q->edns && edns_answer(ctx, q, &er, cl);
 	/* Before BADVERS and routing: a signed query is never answered (or forwarded) unsigned. */
 	if (ts.present)
 		return reply_badkey(ctx, q, &ts, resp, cap, resplen);
 	if (pr == PARSE_BADVERS)
 		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, EDNS_EDE_NONE, true, resp, cap,
 				   resplen);
-	/* RFC 7873 §5.2.3: a policy that requires cookies sends UDP clients that have one but
-	 * no valid server cookie a fresh one with BADCOOKIE; over TCP the path is proven. */
-	if (q->has_cookie && !q->cookie_ok && !cl->tcp &&
-	    ctx->conf->cookies == CONF_COOKIES_REQUIRE)
+	if (badcookie) /* with a fresh cookie, which the client retries with */
 		return reply_rcode(ctx, q, EDNS_RCODE_BADCOOKIE, EDNS_EDE_NONE, true, resp, cap,
 				   resplen);
 	return route(ctx, q, cl, resp, cap, resplen);

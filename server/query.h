@@ -46,15 +46,16 @@ typedef struct {
 	uint16_t qclass;
 	uint8_t qname[WIRE_NAME_MAX]; /* as received: case preserved */
 	size_t qnamelen;
+	/* The flags side by side: query_reset clears them with one store. EDNS options the
+	 * reply answers (server/edns.h) live here so that every reply built from this query,
+	 * also a forwarded one, carries them. */
 	bool edns;
-	uint16_t edns_udp; /* client's advertised size (0 without EDNS) */
 	bool edns_do;
+	bool nsid;	   /* NSID asked: local replies carry [Dns] nsid */
+	bool has_cookie;   /* cookie[] goes into the reply: client cookie + our fresh one */
+	bool cookie_ok;	   /* the query's server cookie was ours and fresh */
+	uint16_t edns_udp; /* client's advertised size (0 without EDNS) */
 	size_t resp_limit; /* effective response size limit for this query */
-	/* EDNS options the reply answers (server/edns.h), so that every reply built from
-	 * this query, also a forwarded one, carries them */
-	bool nsid;	 /* NSID asked: local replies carry [Dns] nsid */
-	bool has_cookie; /* cookie[] goes into the reply: client cookie + our fresh one */
-	bool cookie_ok;	 /* the query's server cookie was ours and fresh */
 	uint8_t cookie[24];
 } query_t;
 
