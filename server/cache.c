@@ -682,7 +682,7 @@ static int age_ttls(uint8_t *msg, size_t len, uint32_t age, bool fixed)
 
 /* cache_msg_finish; `stale`: every TTL CACHE_STALE_TTL and EDE 3 in the OPT. */
 static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp, uint32_t age,
-		  bool stale, uint8_t *resp, size_t cap, size_t *resplen)
+		  bool stale, int ede, uint8_t *resp, size_t cap, size_t *resplen)
 {
 	size_t qend = WIRE_HDR_LEN + q->qnamelen + 4;
 	size_t limit = q->resp_limit >= 512 ? q->resp_limit : 512;
@@ -690,7 +690,7 @@ static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t ou
 	 * cache keeps no conf (a reload may free it), and NSID names who answers locally. */
 	edns_reply_t o = {.udp = our_udp,
 			  .do_bit = q->edns_do,
-			  .ede = stale ? EDNS_EDE_STALE : EDNS_EDE_NONE,
+			  .ede = stale ? EDNS_EDE_STALE : ede,
 			  .cookie = q->has_cookie ? q->cookie : NULL};
 	size_t opt = q->edns ? edns_opt_len(&o) : 0;
 	bool trunc;
@@ -734,7 +734,13 @@ static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t ou
 int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
 		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen)
 {
-	return finish(norm, len, q, our_udp, age, false, resp, cap, resplen);
+	return finish(norm, len, q, our_udp, age, false, EDNS_EDE_NONE, resp, cap, resplen);
+}
+
+int cache_msg_finish_ede(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+			 int ede, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	return finish(norm, len, q, our_udp, 0, false, ede, resp, cap, resplen);
 }
 
 /* ---- the table --------------------------------------------------------- */
@@ -972,7 +978,7 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 		return ERR_NOTFOUND;
 	bool stale = e->expire_ms <= now_ms;
 	uint32_t age = stale ? 0 : (uint32_t)((now_ms - e->insert_ms) / 1000u);
-	ret = finish(e->msg, e->len, q, our_udp, age, stale, resp, cap, resplen);
+	ret = finish(e->msg, e->len, q, our_udp, age, stale, EDNS_EDE_NONE, resp, cap, resplen);
 	if (ret < 0)
 		return ret;
 	e->ref = 1;

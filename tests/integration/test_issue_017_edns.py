@@ -11,7 +11,8 @@ Issue 17, EDNS options: NSID (RFC 5001), DNS cookies (RFC 7873, server cookies a
   never over TCP; `cookies = off` sends none; two servers with one `cookie-secret`
   accept each other's cookies (anycast); a valid cookie exempts a client from RRL.
 - EDE: REFUSED outside the domains with forwarding off says 20 (Not Authoritative), a
-  class other than IN 21 (Not Supported); kdig and dig show them.
+  class other than IN 21 (Not Supported), a forwarded SERVFAIL after every upstream failed
+  22 (No Reachable Authority); kdig shows them.
 """
 import os
 import re
@@ -190,6 +191,23 @@ def ede_checks(port):
     C.ok(re.search(r"EDE: 20 \(Not Authoritative\)", out) is not None, "kdig shows EDE 20")
 
 
+def forward_ede_checks():
+    """Every upstream failed: SERVFAIL says why (EDE 22). A bound socket that never answers."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    try:
+        conf = ("nameservers = 127.0.0.1:%d\nforward-timeout = 0.3\nmax-fails = 0\n"
+                % dead.getsockname()[1])
+        with Skydns(ZONE, extra_conf=conf) as d:
+            d.start()
+            q = dns.message.make_query("example.com.", "A", use_edns=0)
+            r = dns.message.from_wire(udp_query(d.port, q.to_wire(), timeout=5.0))
+            C.eq((dns.rcode.to_text(r.rcode()), opt(r, 15)), ("SERVFAIL", b"\x00\x16"),
+                 "no upstream answered: SERVFAIL, EDE 22 (No Reachable Authority)")
+    finally:
+        dead.close()
+
+
 def main():
     for t in ("nsd", "kdig", "dig"):
         if not shutil.which(t):
@@ -208,6 +226,7 @@ def main():
             C.ok(d.alive(), "server alive")
         require_checks()
         rrl_checks()
+        forward_ede_checks()
     finally:
         if nsd_proc:
             nsd_proc.terminate()
