@@ -79,6 +79,7 @@ typedef struct {
 	char target[API_HOST_MAX]; /* SRV target / MX host / PTR host, text */
 	char text[API_TEXT_MAX];   /* TXT */
 	size_t textlen;
+	api_addr_t ip;	   /* PTR "ip": the owner is the address's reverse name; len 0 = none */
 	uint16_t priority; /* SRV, MX */
 	uint16_t weight;   /* SRV */
 	uint32_t ttl;

@@ -28,15 +28,26 @@ int api_name_finish(api_name_t *n);
 /**
  * An owner name: "name." is absolute; a name ending in a local domain is
  * taken as is; a single label (after any "_service" labels) gets the first
- * local domain; any other dotted name is refused, so typos create nothing.
+ * local domain that is not a reverse zone (conf_default_domain); any other dotted name is refused,
+ * so typos create nothing.
  * @param conf borrowed. @param out written only on success.
  * @return 0, ERR_INVAL (not a name) or ERR_NOTFOUND (outside the domains).
  */
 int api_name_owner(const struct conf *conf, const char *text, api_name_t *out);
 
 /**
+ * The reverse name of an address (RFC 1035 §3.5 "4.3.2.1.in-addr.arpa.",
+ * RFC 3596 §2.5 nibbles ".ip6.arpa."), for PTR bodies that give "ip".
+ * @param addr borrowed, network order, alen 4 or 16.
+ * @return 0, ERR_INVAL, or ERR_NOTFOUND when no local domain (a reverse zone
+ *         in dns-domains) holds the name.
+ */
+int api_name_reverse(const struct conf *conf, const uint8_t *addr, size_t alen, api_name_t *out);
+
+/**
  * A record's target (SRV, MX, PTR): anywhere, but a single label gets the
- * first local domain. @return 0, ERR_INVAL or ERR_TOOBIG.
+ * first local domain that is not a reverse zone (conf_default_domain).
+ * @return 0, ERR_INVAL or ERR_TOOBIG.
  */
 int api_name_target(const struct conf *conf, const char *text, api_name_t *out);
 

@@ -332,7 +332,7 @@ static int get_srv(json_t *root, api_req_t *r, char *err, size_t errlen)
 static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 {
 	uint32_t u = 0;
-	char buf[32] = "";
+	char buf[32] = "", ip[64] = "";
 	int ret;
 
 	if ((ret = get_str(root, "type", buf, sizeof(buf), NULL, err, errlen)) < 0)
@@ -353,6 +353,10 @@ static int get_fields(json_t *root, api_req_t *r, char *err, size_t errlen)
 	if ((ret = get_str(root, "alias", r->alias, sizeof(r->alias), NULL, err, errlen)) < 0 ||
 	    (ret = get_str(root, "text", r->text, sizeof(r->text), &r->textlen, err, errlen)) < 0)
 		return ret;
+	if ((ret = get_str(root, "ip", ip, sizeof(ip), NULL, err, errlen)) < 0)
+		return ret;
+	if (ip[0] && api_addr_parse(ip, &r->ip) < 0)
+		return fail(err, errlen, API_JSON_BAD, "bad IP address \"%.64s\"", ip);
 	/* SRV says "target", MX and PTR say "host": one field, both spellings. */
 	if ((ret = get_str(root, "target", r->target, sizeof(r->target), NULL, err, errlen)) < 0 ||
 	    (ret = get_str(root, "host", r->target, sizeof(r->target), NULL, err, errlen)) < 0)
@@ -436,6 +440,9 @@ static int validate(api_req_t *r, char *err, size_t errlen)
 		return fail(err, errlen, API_JSON_BAD, "\"update\" needs type A or AAAA");
 	if (r->nupdates && r->naddrs)
 		return fail(err, errlen, API_JSON_BAD, "\"update\" and \"ips\" are exclusive");
+	if (r->ip.len && r->type != API_T_PTR)
+		return fail(err, errlen, API_JSON_BAD,
+			    "\"ip\" is only for PTR (it names the reverse name to write)");
 	if (r->op == API_OP_DELETE)
 		return 0; /* every field optional: narrows what is removed */
 	/* Answer selection picks among addresses: elsewhere a mode would be a no-op reply. */

@@ -20,14 +20,15 @@ int api_name_finish(api_name_t *n)
 	return wire_name_to_text(n->name, n->len, n->text, sizeof(n->text)) < 0 ? ERR_INVAL : 0;
 }
 
-/* Append the first local domain to a relative wire name. */
+/* Append the default (first forward) local domain to a relative wire name. */
 static int append_domain(const conf_t *conf, api_name_t *n)
 {
-	size_t dlen = conf->domainlens[0];
+	size_t d = conf_default_domain(conf);
+	size_t dlen = conf->domainlens[d];
 
 	if (n->len - 1 + dlen > WIRE_NAME_MAX)
 		return ERR_TOOBIG;
-	memcpy(n->name + n->len - 1, conf->domains[0], dlen);
+	memcpy(n->name + n->len - 1, conf->domains[d], dlen);
 	n->len = n->len - 1 + dlen;
 	return 0;
 }
@@ -148,6 +149,49 @@ int api_name_target(const conf_t *conf, const char *text, api_name_t *out)
 		return ERR_INVAL;
 	if (!strchr(text, '.') && append_domain(conf, &n) < 0)
 		return ERR_TOOBIG;
+	if (api_name_finish(&n) < 0)
+		return ERR_INVAL;
+	*out = n;
+	return 0;
+}
+
+/* Append the label `text` at pos; returns the new end. */
+static size_t put_label(uint8_t *p, size_t pos, const char *text)
+{
+	size_t l = strlen(text);
+
+	p[pos] = (uint8_t)l;
+	memcpy(p + pos + 1, text, l);
+	return pos + 1 + l;
+}
+
+int api_name_reverse(const conf_t *conf, const uint8_t *addr, size_t alen, api_name_t *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	api_name_t n;
+	size_t pos = 0;
+	char t[4];
+
+	if (alen != 4 && alen != 16)
+		return ERR_INVAL;
+	for (size_t i = alen; i-- > 0;) {
+		if (alen == 4) {
+			snprintf(t, sizeof(t), "%u", addr[i]);
+			pos = put_label(n.name, pos, t);
+			continue;
+		}
+		t[1] = '\0';
+		t[0] = hex[addr[i] & 15];
+		pos = put_label(n.name, pos, t);
+		t[0] = hex[addr[i] >> 4];
+		pos = put_label(n.name, pos, t);
+	}
+	pos = put_label(n.name, pos, alen == 4 ? "in-addr" : "ip6");
+	pos = put_label(n.name, pos, "arpa");
+	n.name[pos++] = 0;
+	n.len = pos;
+	if (conf_domain_of(conf, n.name, n.len) < 0)
+		return ERR_NOTFOUND;
 	if (api_name_finish(&n) < 0)
 		return ERR_INVAL;
 	*out = n;

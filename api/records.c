@@ -827,11 +827,41 @@ static int status_of(int code)
 static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status);
 static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status);
 
+/*
+ * The name a write is for: the URL's, or for a PTR body with "ip" the
+ * address's reverse name (which must then be the URL's, when one is given).
+ * name NULL: the request went to the list, /skydns/api/.
+ */
+static int write_owner(wreq_t *q, const rname_t *name)
+{
+	const api_addr_t *ip = &q->req->ip;
+	char t[64];
+	rname_t rev;
+	int ret;
+
+	if (!ip->len) {
+		q->name = *name; /* the list (name NULL) was answered 405 before */
+		return 0;
+	}
+	api_addr_format(ip, t, sizeof(t));
+	if ((ret = api_name_reverse(q->api->conf, ip->b, ip->len, &rev)) == ERR_NOTFOUND)
+		return refuse(q, ERR_INVAL,
+			      "no local domain holds the reverse name of %s: add its reverse zone "
+			      "(e.g. %s) to dns-domains",
+			      t, ip->len == 4 ? "in-addr.arpa." : "ip6.arpa.");
+	if (ret < 0)
+		return refuse(q, ERR_INVAL, "bad IP address \"%s\"", t);
+	if (name && !wire_name_equal(name->name, name->len, rev.name, rev.len))
+		return refuse(q, ERR_INVAL, "\"ip\" %s is %s, not %s", t, rev.text, name->text);
+	q->name = rev;
+	return 0;
+}
+
 static int handle_write(api_t *api, struct mg_connection *c, int op, const rname_t *name)
 {
 	char *body = NULL;
 	size_t len = 0;
-	wreq_t q = {.api = api, .name = *name};
+	wreq_t q = {.api = api};
 	api_req_t *req = NULL;
 	int ret;
 
@@ -855,6 +885,19 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		goto out;
 	}
 	q.req = req;
+	if (!name && !req->ip.len) {
+		ret = api_reply_error(c, 405,
+				      "method %s not allowed on the list, except for a PTR body "
+				      "with \"ip\"; other records go to /skydns/api/<name>",
+				      op == API_OP_CREATE   ? "POST"
+				      : op == API_OP_UPDATE ? "PUT"
+							    : "DELETE");
+		goto out;
+	}
+	if ((ret = write_owner(&q, name)) < 0) {
+		ret = api_reply_error(c, 400, "%s", q.msg);
+		goto out;
+	}
 	q.added = json_array();
 	q.removed = json_array();
 	q.modes = json_array();
@@ -865,7 +908,7 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 	if ((ret = run_op(&q)) < 0) {
 		if (status_of(ret) == 500)
 			log_err("api: %s %s: %s", op == API_OP_DELETE ? "delete" : "write",
-				name->text, q.msg);
+				q.name.text, q.msg);
 		ret = api_reply_error(c, status_of(ret), "%s", q.msg);
 		goto out;
 	}
@@ -1044,17 +1087,15 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 	rname_t name;
 	int ret;
 
-	if (rest[0] == '\0') {
-		if (strcmp(method, "GET") != 0)
-			return api_reply_error(c, 405, "method %s not allowed on the list", method);
-		return list_names(api, c);
-	}
 	int op = strcmp(method, "POST") == 0	 ? API_OP_CREATE
 		 : strcmp(method, "PUT") == 0	 ? API_OP_UPDATE
 		 : strcmp(method, "DELETE") == 0 ? API_OP_DELETE
 						 : 0;
 	if (!op && strcmp(method, "GET") != 0)
 		return api_reply_error(c, 405, "method %s not allowed", method);
+	/* The list: GET lists; a write there is only a PTR given by its address ("ip"). */
+	if (rest[0] == '\0')
+		return op ? handle_write(api, c, op, NULL) : list_names(api, c);
 	if ((ret = api_name_owner(api->conf, rest, &name)) < 0) {
 		char msg[500];
 		api_name_error(api->conf, "name", rest, ret, msg, sizeof(msg));

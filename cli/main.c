@@ -32,6 +32,7 @@ typedef struct {
 	const char *ttl;
 	const char *status_ip;
 	const char *status_val;
+	const char *ptr; /* -ptr IP: write the PTR of IP (its reverse name) */
 	bool list;
 	bool json;
 } cli_opts_t;
@@ -46,35 +47,38 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-	fputs("usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
-	      "commands:\n"
-	      "  -list             print every name and its records\n"
-	      "  -show NAME        print one name\n"
-	      "  -domain NAME      write NAME (short names get the first local domain);\n"
-	      "                    with -method and -ips, -alias or -updates\n"
-	      "  -status IP [UP|DOWN]  show, or set, the health of an address\n"
-	      "options for -domain:\n"
-	      "  -method M         create (POST), update (PUT) or delete (DELETE); default create\n"
-	      "  -type TYPE        A, AAAA, CNAME, TXT, MX, SRV or PTR (default A; CNAME\n"
-	      "                    with -alias)\n"
-	      "  -ips \"a;b\"        addresses: create adds them, update replaces the set,\n"
-	      "                    delete removes them (no record flag: delete the whole name)\n"
-	      "  -alias NAME       make NAME a CNAME of -domain\n"
-	      "  -updates \"ips:old->new[;old->new]\"  update: replace addresses one by one\n"
-	      "  -text TEXT        TXT: the text\n"
-	      "  -host NAME        MX: the mail host; PTR: the name it points at\n"
-	      "  -priority N       MX (and SRV's default) priority\n"
-	      "  -weight N         SRV's default weight\n"
-	      "  -target \"host:port[:prio[:weight]][;...]\"  SRV targets; host is a name or an\n"
-	      "                    address ([v6]:port); an address gets a generated target name\n"
-	      "  -ttl SECONDS      the records' TTL\n"
-	      "options:\n"
-	      "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
-	      "                    an http:// or https:// URL is taken as is\n"
-	      "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header\n"
-	      "  -json             print the server's JSON instead of the table\n"
-	      "  -h                this help\n",
-	      f);
+	fputs(
+	    "usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
+	    "commands:\n"
+	    "  -list             print every name and its records\n"
+	    "  -show NAME        print one name\n"
+	    "  -domain NAME      write NAME (short names get the first local domain);\n"
+	    "                    with -method and -ips, -alias or -updates\n"
+	    "  -ptr IP -host NAME  write the PTR record of IP (at its in-addr.arpa./ip6.arpa.\n"
+	    "                    name, in a reverse zone of dns-domains); -method as for -domain\n"
+	    "  -status IP [UP|DOWN]  show, or set, the health of an address\n"
+	    "options for -domain:\n"
+	    "  -method M         create (POST), update (PUT) or delete (DELETE); default create\n"
+	    "  -type TYPE        A, AAAA, CNAME, TXT, MX, SRV or PTR (default A; CNAME\n"
+	    "                    with -alias)\n"
+	    "  -ips \"a;b\"        addresses: create adds them, update replaces the set,\n"
+	    "                    delete removes them (no record flag: delete the whole name)\n"
+	    "  -alias NAME       make NAME a CNAME of -domain\n"
+	    "  -updates \"ips:old->new[;old->new]\"  update: replace addresses one by one\n"
+	    "  -text TEXT        TXT: the text\n"
+	    "  -host NAME        MX: the mail host; PTR: the name it points at\n"
+	    "  -priority N       MX (and SRV's default) priority\n"
+	    "  -weight N         SRV's default weight\n"
+	    "  -target \"host:port[:prio[:weight]][;...]\"  SRV targets; host is a name or an\n"
+	    "                    address ([v6]:port); an address gets a generated target name\n"
+	    "  -ttl SECONDS      the records' TTL\n"
+	    "options:\n"
+	    "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
+	    "                    an http:// or https:// URL is taken as is\n"
+	    "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header\n"
+	    "  -json             print the server's JSON instead of the table\n"
+	    "  -h                this help\n",
+	    f);
 }
 
 static int parse_args(int argc, char **argv, cli_opts_t *o)
@@ -114,6 +118,7 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			      : strcmp(a, "-weight") == 0   ? &o->weight
 			      : strcmp(a, "-target") == 0   ? &o->target
 			      : strcmp(a, "-ttl") == 0	    ? &o->ttl
+			      : strcmp(a, "-ptr") == 0	    ? &o->ptr
 							    : NULL;
 			if (!dst || i + 1 >= argc) {
 				fprintf(stderr,
@@ -361,11 +366,13 @@ static int set_num(json_t *doc, const char *key, const char *flag, const char *v
 
 static json_t *record_body(const cli_opts_t *o)
 {
-	const char *type = o->type ? o->type : (o->alias ? "cname" : "A");
+	const char *type = o->type ? o->type : o->ptr ? "PTR" : (o->alias ? "cname" : "A");
 	json_t *doc = json_pack("{s:s}", "type", type);
 
 	if (!doc)
 		return NULL;
+	if (o->ptr)
+		json_object_set_new(doc, "ip", json_string(o->ptr));
 	if (o->ips)
 		json_object_set_new(doc, "ips", split_list(o->ips));
 	if (o->alias)
@@ -557,7 +564,7 @@ static int run_domain(const cli_opts_t *o, buf_t *b)
 	}
 	/* A bare delete removes the whole name: send no body at all. */
 	if (!(strcmp(m, "delete") == 0 && !o->ips && !o->alias && !o->type && !o->text &&
-	      !o->host && !o->target)) {
+	      !o->host && !o->target && !o->ptr)) {
 		if (!(doc = record_body(o)) || !(body = json_dumps(doc, JSON_COMPACT))) {
 			json_decref(doc);
 			return 1;
@@ -578,7 +585,8 @@ static int run(const cli_opts_t *o)
 		ret = http(o, "GET", "/skydns/api/", NULL, NULL, &b);
 	} else if (o->show) {
 		ret = http(o, "GET", "/skydns/api/", o->show, NULL, &b);
-	} else if (o->domain) {
+	} else if (o->domain || o->ptr) {
+		/* -ptr without -domain posts to the list: the server makes the name */
 		ret = run_domain(o, &b);
 	} else if (o->status_ip && o->status_val) {
 		char body[64];

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -405,6 +407,37 @@ int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len)
 	return best;
 }
 
+bool conf_xfr_allowed(const conf_t *c, const uint8_t *addr, size_t len)
+{
+	for (size_t i = 0; i < c->nxfr_allow; i++) {
+		const conf_prefix_t *p = &c->xfr_allow[i];
+		size_t full = p->prefix / 8, bits = p->prefix % 8;
+
+		if (p->len != len || memcmp(p->addr, addr, full) != 0)
+			continue;
+		if (bits == 0 ||
+		    ((p->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - bits))) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool conf_name_is_reverse(const uint8_t *name, size_t len)
+{
+	static const uint8_t v4[] = "\7in-addr\4arpa", v6[] = "\3ip6\4arpa";
+
+	return wire_name_is_subdomain(name, len, v4, sizeof(v4)) ||
+	       wire_name_is_subdomain(name, len, v6, sizeof(v6));
+}
+
+size_t conf_default_domain(const conf_t *c)
+{
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (!conf_name_is_reverse(c->domains[i], c->domainlens[i]))
+			return i;
+	return 0;
+}
+
 /* ---- setters ---- */
 
 static int set_bool(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
@@ -628,6 +661,23 @@ static int set_nameservers(conf_t *c, const keydef_t *k, const char *val, char *
 	return 0;
 }
 
+static int set_notify(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_addr_t servers[CONF_MAX_SERVERS];
+	char bad[TOKEN_MAX];
+	size_t n;
+
+	(void)k;
+	if (parse_servers(val, servers, &n, bad, sizeof(bad)) < 0)
+		return expected(msg, msglen, val,
+				"expected at most %d addresses ip[:port] separated by ',' "
+				"(\"%s\" is wrong)",
+				CONF_MAX_NOTIFY, bad);
+	memcpy(c->notify, servers, sizeof(servers[0]) * n);
+	c->nnotify = n;
+	return 0;
+}
+
 /* One "sub.domain@ip:port,ip:port" item. */
 static int parse_subdomain(const char *item, conf_subdomain_t *sd)
 {
@@ -841,6 +891,127 @@ static int set_ns_address(conf_t *c, const keydef_t *k, const char *val, char *m
 	return 0;
 }
 
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9'	? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+					: -1;
+}
+
+/* "0a1b..." -> bytes; exactly `want` bytes when want > 0, else up to cap. @return count or -1. */
+static int parse_hex(const char *t, uint8_t *out, size_t cap, size_t want)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n % 2 || n / 2 > cap || (want && n / 2 != want))
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hexval(t[i]), lo = hexval(t[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int)(n / 2);
+}
+
+/* nsid: "hostname", "0x<hex>" or text; empty = off. */
+static int set_nsid(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	char host[256];
+	int n;
+
+	(void)k;
+	if (strcasecmp(val, "hostname") == 0) {
+		if (gethostname(host, sizeof(host)) < 0)
+			return expected(msg, msglen, val,
+					"the host name, but gethostname() failed");
+		host[sizeof(host) - 1] = '\0';
+		val = host;
+	} else if ((val[0] == '0' && (val[1] == 'x' || val[1] == 'X'))) {
+		if ((n = parse_hex(val + 2, c->nsid, sizeof(c->nsid), 0)) < 0)
+			return expected(msg, msglen, val,
+					"0x and an even number of hex digits, at most 128 bytes");
+		c->nsidlen = (size_t)n;
+		return 0;
+	}
+	if (strlen(val) > sizeof(c->nsid))
+		return expected(msg, msglen, val, "at most 128 bytes of text");
+	c->nsidlen = strlen(val);
+	memcpy(c->nsid, val, c->nsidlen);
+	return 0;
+}
+
+static int set_cookies(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	(void)k;
+	if (strcasecmp(val, "on") == 0)
+		c->cookies = CONF_COOKIES_ON;
+	else if (strcasecmp(val, "off") == 0)
+		c->cookies = CONF_COOKIES_OFF;
+	else if (strcasecmp(val, "require") == 0)
+		c->cookies = CONF_COOKIES_REQUIRE;
+	else
+		return expected(msg, msglen, val, "on, off or require");
+	return 0;
+}
+
+static int set_cookie_secret(conf_t *c, const keydef_t *k, const char *val, char *msg,
+			     size_t msglen)
+{
+	(void)k;
+	if (parse_hex(val, c->cookie_secret, sizeof(c->cookie_secret), 16) < 0)
+		return expected(msg, msglen, val, "32 hex digits (16 bytes)");
+	c->cookie_secret_set = true;
+	return 0;
+}
+
+/* xfr-allow: "127.0.0.1, 10.0.0.0/8, ::1"; empty or "none" = nobody. */
+static int set_xfr_allow(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	conf_prefix_t pfx[CONF_MAX_XFR_ALLOW];
+	const char *list = strcasecmp(val, "none") == 0 ? "" : val, *cur = list;
+	char tok[TOKEN_MAX];
+	size_t n = 0;
+	int r;
+
+	(void)k;
+	while (*list && (r = next_token(&cur, ",", tok)) != 0) {
+		conf_prefix_t p = {.len = 4};
+		char *slash = strchr(tok, '/');
+		unsigned long bits = 0;
+		char *end = NULL;
+
+		if (r < 0 || n == CONF_MAX_XFR_ALLOW)
+			return expected(msg, msglen, val,
+					"at most %d addresses or prefixes (10.0.0.0/8, ::1) "
+					"separated by ','",
+					CONF_MAX_XFR_ALLOW);
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET, tok, p.addr) != 1) {
+			p.len = 16;
+			if (inet_pton(AF_INET6, tok, p.addr) != 1)
+				return expected(msg, msglen, val,
+						"addresses or prefixes (10.0.0.0/8, ::1) separated "
+						"by ','; \"%s\" is neither",
+						tok);
+		}
+		p.prefix = (uint8_t)(p.len * 8);
+		if (slash) {
+			bits = strtoul(slash + 1, &end, 10);
+			if (!slash[1] || *end || bits > p.len * 8u)
+				return expected(msg, msglen, val, "a prefix length 0..%u after '/'",
+						p.len * 8u);
+			p.prefix = (uint8_t)bits;
+		}
+		pfx[n++] = p;
+	}
+	memcpy(c->xfr_allow, pfx, n * sizeof(pfx[0]));
+	c->nxfr_allow = n;
+	return 0;
+}
+
 /* Default ns-address: where we listen, unless that is a wildcard (no one address to name). */
 static void ns_address_default(conf_t *c)
 {
@@ -937,6 +1108,11 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("ip-monitor-path"), set_etcd_path, F(ip_monitor_path), 1, 1},
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
+    {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
+    {SEC_DNS, NAMES("xfr-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
+    {SEC_DNS, NAMES("notify"), set_notify, F(nnotify), 0, 0},
+    {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
+    {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
     {SEC_DNS, NAMES("skipDomain"), set_ignored_bool, 0, 0, 0, 0},
     {SEC_STORE, NAMES("data-dir"), set_str, F(data_dir), 1, 0},
     {SEC_STORE, NAMES("map-size"), set_size, F(map_size), MIB, 1ULL << 40},
@@ -1284,6 +1460,12 @@ int conf_defaults(conf_t **out)
 	c->k8s_zone = -1;
 	c->k8s_ttl = 5;
 	ns_address_default(c);
+	/* A fresh cookie secret per load; cookie-secret replaces it. */
+	if (getrandom(c->cookie_secret, sizeof(c->cookie_secret), 0) !=
+	    (ssize_t)sizeof(c->cookie_secret)) {
+		ret = -errno;
+		goto fail;
+	}
 	c->edns_bufsize = 1232;
 	c->min_ttl = 60;
 	c->max_ttl = 86400;

@@ -21,6 +21,25 @@ enum { CONF_PODS_DISABLED = 0, CONF_PODS_INSECURE = 1, CONF_PODS_VERIFIED = 2 };
 #define CONF_MAX_SERVERS 16
 #define CONF_MAX_SUBDOMAINS 64
 
+#define CONF_NSID_MAX 128
+#define CONF_MAX_XFR_ALLOW 32
+#define CONF_MAX_NOTIFY CONF_MAX_SERVERS
+
+/* One xfr-allow entry: an address prefix. */
+typedef struct {
+	uint8_t len; /* 4 or 16 */
+	uint8_t addr[16];
+	uint8_t prefix; /* bits */
+} conf_prefix_t;
+
+/* [Dns] cookies: answer DNS cookies (on), also refuse a UDP query whose server cookie is
+ * missing or bad with BADCOOKIE when it sent a client cookie (require), or ignore them (off). */
+enum {
+	CONF_COOKIES_ON = 0,
+	CONF_COOKIES_OFF,
+	CONF_COOKIES_REQUIRE,
+};
+
 /* [Dns] policy: which upstream a question's first try goes to. 0 is the default. */
 enum {
 	CONF_POLICY_FASTEST = 0, /* lowest smoothed RTT among the healthy */
@@ -48,7 +67,7 @@ typedef struct conf {
 
 	/* [Dns] */
 	size_t ndomains; /* >= 1; dns-domains ('%'-separated), alias dns-domain; default
-			    skydns.local. */
+			    skydns.local.; in-addr.arpa./ip6.arpa. ones are reverse zones */
 	uint8_t domains[CONF_MAX_DOMAINS][255]; /* wire form, lowercase */
 	size_t domainlens[CONF_MAX_DOMAINS];
 	conf_addr_t dns_addr;	/* dns-addr, "ip:port" or "[ip6]:port"; default 127.0.0.1:53 */
@@ -98,6 +117,24 @@ typedef struct conf {
 	 * gets the stale answer (the question goes on, refreshing the cache), default 1.8 */
 	uint32_t serve_stale;
 	uint32_t stale_answer_timeout_ms;
+	/* nsid (RFC 5001, issue 17): what a query with an NSID option is answered; "hostname" =
+	 * gethostname() at load, "0x<hex>" bytes, else the text itself; unset or empty = off */
+	uint8_t nsid[CONF_NSID_MAX];
+	size_t nsidlen;
+	/* cookies (RFC 7873/9018): CONF_COOKIES_*, default on */
+	uint8_t cookies;
+	/* cookie-secret: 32 hex digits (16 bytes) keying server cookies; give every node behind
+	 * one anycast address the same one. Default: random at each load (keys rotate hourly) */
+	uint8_t cookie_secret[16];
+	bool cookie_secret_set; /* configured: RFC 9018's key as is; random: hourly keys from it */
+	/* xfr-allow: clients (addresses or prefixes, ','-separated) that may transfer the local
+	 * zones (AXFR, IXFR answered as AXFR) over TCP; default none: REFUSED */
+	size_t nxfr_allow;
+	conf_prefix_t xfr_allow[CONF_MAX_XFR_ALLOW];
+	/* notify: secondaries (ip[:port], ','-separated, port 53) sent a NOTIFY (RFC 1996) for
+	 * every local domain after the store changed; default none */
+	size_t nnotify;
+	conf_addr_t notify[CONF_MAX_NOTIFY];
 
 	/* [General] */
 	char *user;	  /* user, default none: run as the starting user */
@@ -212,3 +249,17 @@ void conf_format_addr(const conf_addr_t *a, char *out, size_t cap);
 
 /** Index of the local domain containing the wire name (lowercase), or -1. Longest match. */
 int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);
+
+/** May the client address (4 or 16 bytes) transfer zones (xfr-allow)? */
+bool conf_xfr_allowed(const conf_t *c, const uint8_t *addr, size_t len);
+
+/** Is the wire name (lowercase) in-addr.arpa. or ip6.arpa. or below them? */
+bool conf_name_is_reverse(const uint8_t *name, size_t len);
+
+/**
+ * The domain short names are completed with (API names, SRV/MX/PTR targets,
+ * the import's default origin): the first of dns-domains that is not a
+ * reverse zone, so "dns-domains = 10.in-addr.arpa.%skydns.local." still
+ * puts "web" at web.skydns.local.; 0 when every domain is a reverse zone.
+ */
+size_t conf_default_domain(const conf_t *c);

@@ -7,14 +7,12 @@
 
 #include "common/err.h"
 #include "common/wire.h"
+#include "server/edns.h"
 
 #define NIL UINT32_MAX
 #define PTR_MAX 0x3FFFu /* highest offset a compression pointer can reach */
-#define OPT_LEN 11	/* root owner, type, class, ttl, rdlen 0 */
-#define EDE_LEN 6	/* one EDE option with no text */
 #define FLAG_OPCODE 0x7800u
 #define FLAG_RCODE 0x000Fu
-#define EDNS_DO 0x8000u
 #define KEY_DO 1u
 #define KEY_CD 2u
 
@@ -652,17 +650,6 @@ static uint16_t reply_flags(uint16_t up, const query_t *q)
 	return f;
 }
 
-static int put_opt(wire_writer_t *w, const query_t *q, uint16_t our_udp)
-{
-	int ret;
-
-	if ((ret = wire_put_u8(w, 0)) < 0 || (ret = wire_put_u16(w, WIRE_TYPE_OPT)) < 0 ||
-	    (ret = wire_put_u16(w, our_udp)) < 0 || (ret = wire_put_u16(w, 0)) < 0 ||
-	    (ret = wire_put_u16(w, q->edns_do ? EDNS_DO : 0)) < 0 || (ret = wire_put_u16(w, 0)) < 0)
-		return ret;
-	return 0;
-}
-
 /* Lower every RR TTL of a (normalized, hence valid) message by age; with `fixed`,
  * set every TTL to age instead (serve-stale). */
 static int age_ttls(uint8_t *msg, size_t len, uint32_t age, bool fixed)
@@ -693,16 +680,19 @@ static int age_ttls(uint8_t *msg, size_t len, uint32_t age, bool fixed)
 	return 0;
 }
 
-/* EDE (RFC 8914) option 15, length 2, info-code 3 "Stale Answer" (RFC 8767). */
-static const uint8_t ede_stale[EDE_LEN] = {0, 15, 0, 2, 0, 3};
-
 /* cache_msg_finish; `stale`: every TTL CACHE_STALE_TTL and EDE 3 in the OPT. */
 static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp, uint32_t age,
-		  bool stale, uint8_t *resp, size_t cap, size_t *resplen)
+		  bool stale, int ede, uint8_t *resp, size_t cap, size_t *resplen)
 {
 	size_t qend = WIRE_HDR_LEN + q->qnamelen + 4;
 	size_t limit = q->resp_limit >= 512 ? q->resp_limit : 512;
-	size_t opt = q->edns ? OPT_LEN + (stale ? EDE_LEN : 0) : 0;
+	/* The client's cookie rides along; EDE 3 "Stale Answer" (RFC 8767 §6). No NSID: the
+	 * cache keeps no conf (a reload may free it), and NSID names who answers locally. */
+	edns_reply_t o = {.udp = our_udp,
+			  .do_bit = q->edns_do,
+			  .ede = stale ? EDNS_EDE_STALE : ede,
+			  .cookie = q->has_cookie ? q->cookie : NULL};
+	size_t opt = q->edns ? edns_opt_len(&o) : 0;
 	bool trunc;
 	wire_writer_t w;
 	int ret;
@@ -732,13 +722,9 @@ static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t ou
 		return ret;
 	}
 	if (opt) {
-		if ((ret = put_opt(&w, q, our_udp)) < 0)
-			return ret;
-		if (stale && ((ret = wire_put_bytes(&w, ede_stale, EDE_LEN)) < 0))
-			return ret;
-		if (stale)
-			wire_write_u16(resp + w.pos - EDE_LEN - 2,
-				       EDE_LEN); /* the OPT's RDLENGTH */
+		o.rcode = (uint16_t)(wire_read_u16(resp + 2) & 0xf);
+		if (edns_put_opt(&w, &o) < 0)
+			return ERR_TOOBIG;
 		wire_write_u16(resp + 10, (uint16_t)(wire_read_u16(resp + 10) + 1));
 	}
 	*resplen = w.pos;
@@ -748,7 +734,13 @@ static int finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t ou
 int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
 		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen)
 {
-	return finish(norm, len, q, our_udp, age, false, resp, cap, resplen);
+	return finish(norm, len, q, our_udp, age, false, EDNS_EDE_NONE, resp, cap, resplen);
+}
+
+int cache_msg_finish_ede(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+			 int ede, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	return finish(norm, len, q, our_udp, 0, false, ede, resp, cap, resplen);
 }
 
 /* ---- the table --------------------------------------------------------- */
@@ -986,7 +978,7 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 		return ERR_NOTFOUND;
 	bool stale = e->expire_ms <= now_ms;
 	uint32_t age = stale ? 0 : (uint32_t)((now_ms - e->insert_ms) / 1000u);
-	ret = finish(e->msg, e->len, q, our_udp, age, stale, resp, cap, resplen);
+	ret = finish(e->msg, e->len, q, our_udp, age, stale, EDNS_EDE_NONE, resp, cap, resplen);
 	if (ret < 0)
 		return ret;
 	e->ref = 1;

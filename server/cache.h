@@ -200,3 +200,7 @@ int cache_msg_rcode(const query_t *q, uint16_t rcode, uint8_t *out, size_t cap, 
  */
 int cache_msg_finish(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
 		     uint32_t age, uint8_t *resp, size_t cap, size_t *resplen);
+
+/** cache_msg_finish of our own reply (age 0) with the EDNS_EDE_* code `ede` in its OPT. */
+int cache_msg_finish_ede(const uint8_t *norm, size_t len, const query_t *q, uint16_t our_udp,
+			 int ede, uint8_t *resp, size_t cap, size_t *resplen);

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "server/csprng.h"
+#include "server/edns.h"
 #include "server/fairshare.h"
 
 #define NIL UINT32_MAX
@@ -749,8 +750,9 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	return idx;
 }
 
-/* Build our own SERVFAIL for q into resp. */
-static int servfail(forward_t *f, const query_t *q, uint8_t *resp, size_t cap, size_t *resplen)
+/* Build our own SERVFAIL for q into resp, with the EDNS_EDE_* reason `ede`. */
+static int servfail_ede(forward_t *f, const query_t *q, int ede, uint8_t *resp, size_t cap,
+			size_t *resplen)
 {
 	uint8_t norm[WIRE_HDR_LEN + WIRE_NAME_MAX + 4];
 	cache_msg_t info;
@@ -758,9 +760,14 @@ static int servfail(forward_t *f, const query_t *q, uint8_t *resp, size_t cap, s
 
 	inc(&f->st.servfail);
 	if (cache_msg_rcode(q, WIRE_RCODE_SERVFAIL, norm, sizeof(norm), &len, &info) < 0 ||
-	    cache_msg_finish(norm, len, q, f->edns_udp, 0, resp, cap, resplen) < 0)
+	    cache_msg_finish_ede(norm, len, q, f->edns_udp, ede, resp, cap, resplen) < 0)
 		*resplen = 0;
 	return FWD_FAILED;
+}
+
+static int servfail(forward_t *f, const query_t *q, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	return servfail_ede(f, q, EDNS_EDE_NONE, resp, cap, resplen);
 }
 
 static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forward_client_t *client,
@@ -1115,7 +1122,9 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 			if (ret < 0)
 				servfail(f, &w->q, buf, cap, &len);
 		} else {
-			servfail(f, &w->q, buf, cap, &len);
+			/* Every server failed or timed out (RFC 8914 22 "No Reachable Authority").
+			 */
+			servfail_ede(f, &w->q, EDNS_EDE_NO_REACHABLE_AUTHORITY, buf, cap, &len);
 		}
 		out->client = w->client;
 		out->len = len;

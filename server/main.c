@@ -34,6 +34,7 @@
 #include "server/notify.h"
 #include "server/privs.h"
 #include "server/query.h"
+#include "server/xfrnotify.h"
 #include "server/server.h"
 #include "server/takeover.h"
 #include "server/upstream.h"
@@ -95,7 +96,8 @@ typedef struct {
 	store_t *store;
 	server_t *srv;
 	api_t *api;
-	api_hooks_t hooks; /* what api_start gets, again on a reload that restarts it */
+	api_hooks_t hooks;   /* what api_start gets, again on a reload that restarts it */
+	xfrnotify_t *notify; /* NOTIFY to [Dns] notify after changes; NULL when it failed */
 	int sfd;
 	int ctl; /* the takeover control socket (server/takeover.h), -1 when none */
 	char ctl_path[108];
@@ -208,8 +210,9 @@ static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 			return 1;
 		}
 	} else {
-		originlen = conf->domainlens[0];
-		memcpy(origin, conf->domains[0], originlen);
+		size_t d = conf_default_domain(conf); /* a reverse zone needs -origin */
+		originlen = conf->domainlens[d];
+		memcpy(origin, conf->domains[d], originlen);
 	}
 	ret = store_import_zone_flags(store, o->import, origin, originlen,
 				      o->import_allow_empty ? STORE_IMPORT_ALLOW_EMPTY : 0, err,
@@ -1148,6 +1151,19 @@ static int api_start_retry(daemon_t *d, api_hooks_t *hooks)
 	return ret;
 }
 
+/* The store's generation, for NOTIFY; a short read txn of main's own. @return ms to wait. */
+static int notify_tick(daemon_t *d)
+{
+	store_rtxn_t *t = NULL;
+	uint64_t gen;
+
+	if (!d->notify || d->conf->nnotify == 0 || store_read_begin(d->store, &t) < 0)
+		return INT_MAX;
+	gen = store_generation(t);
+	store_read_end(t);
+	return xfrnotify_tick(d->notify, d->conf, gen, mono_ms());
+}
+
 static void serve_loop(daemon_t *d)
 {
 	uint64_t next_check = mono_ms() + READER_CHECK_MS;
@@ -1155,7 +1171,7 @@ static void serve_loop(daemon_t *d)
 	for (;;) {
 		uint64_t now = mono_ms();
 		int wait = now < next_check ? (int)(next_check - now) : 0;
-		int due = INT_MAX;
+		int due = notify_tick(d);
 
 		for (unsigned i = 0; i < d->nchildren; i++) {
 			int t = child_due_ms(&d->children[i]);
@@ -1314,6 +1330,8 @@ static int run_daemon(daemon_t *d)
 		child_add(d, "skydns-probe");
 	if (d->conf->k8s_enable)
 		child_add(d, "skydns-watch-k8s");
+	if ((ret = xfrnotify_new(&d->notify)) < 0)
+		log_warn("start: notify secondaries: %s", err_str(ret));
 	serve_loop(d);
 	if (!d->successor) /* else the service goes on, in the successor */
 		notify_send("STOPPING=1");
@@ -1326,6 +1344,7 @@ static int run_daemon(daemon_t *d)
 static void daemon_free(daemon_t *d)
 {
 	api_stop(d->api);
+	xfrnotify_free(d->notify);
 	server_stop(d->srv);
 	store_close(d->store);
 	if (d->api_conf && d->api_conf != d->conf)

@@ -6,12 +6,12 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "server/additional.h"
+#include "server/edns.h"
 #include "server/select.h"
 #include "server/topn.h"
 #include "server/zonecut.h"
 #include "store/store.h"
 
-#define QUERY_OPT_LEN 11     /* root name, type, class, ttl, rdlen */
 #define QUERY_CNAME_MAX 8    /* CNAME links chased inside the store (DESIGN §3) */
 #define QUERY_NS_TTL 3600    /* TTL of the synthesized apex NS */
 #define QUERY_PTR_MAX 0x3fff /* highest offset a compression pointer can reach */
@@ -139,25 +139,6 @@ static int skip_rr(wire_reader_t *r)
 	return wire_skip(r, rdlen) < 0 ? -1 : 0;
 }
 
-/* Options are walked only to check their framing; unknown ones are ignored. */
-static int check_opt_rdata(wire_reader_t *r, uint16_t rdlen)
-{
-	wire_reader_t o;
-	uint16_t code, olen;
-
-	if (wire_remaining(r) < rdlen)
-		return -1;
-	/* The same bytes, ending where the RR's rdata ends. */
-	o = *r;
-	o.len = r->pos + rdlen;
-	while (wire_remaining(&o) > 0) {
-		if (wire_get_u16(&o, &code) < 0 || wire_get_u16(&o, &olen) < 0 ||
-		    wire_skip(&o, olen) < 0)
-			return -1;
-	}
-	return wire_skip(r, rdlen);
-}
-
 /*
  * TSIG rdata (RFC 8945 §4.2), read only to echo it in a BADKEY reply: the
  * fields must frame exactly rdlen bytes, or the message is malformed.
@@ -185,7 +166,7 @@ static int parse_tsig_rdata(wire_reader_t *r, uint16_t rdlen, tsig_t *ts)
 
 /* One RR of the additional section: only the OPT and a last TSIG matter. */
 static int parse_additional_rr(wire_reader_t *r, query_t *q, bool last, uint8_t *version,
-			       tsig_t *ts)
+			       tsig_t *ts, edns_req_t *er)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	size_t len;
@@ -212,10 +193,13 @@ static int parse_additional_rr(wire_reader_t *r, query_t *q, bool last, uint8_t 
 	q->edns_udp = class;
 	q->edns_do = (ttl & 0x8000) != 0;
 	*version = (uint8_t)(ttl >> 16);
-	return check_opt_rdata(r, rdlen);
+	if (wire_remaining(r) < rdlen || edns_parse(r->base + r->pos, rdlen, er) < 0)
+		return -1;
+	return wire_skip(r, rdlen);
 }
 
-static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q, tsig_t *ts)
+static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q, tsig_t *ts,
+			  edns_req_t *er)
 {
 	uint8_t version = 0;
 
@@ -224,7 +208,7 @@ static int parse_sections(wire_reader_t *r, const uint16_t cnt[4], query_t *q, t
 			return PARSE_FORMERR;
 	}
 	for (uint32_t i = 0; i < cnt[3]; i++) {
-		if (parse_additional_rr(r, q, i + 1 == cnt[3], &version, ts) < 0)
+		if (parse_additional_rr(r, q, i + 1 == cnt[3], &version, ts, er) < 0)
 			return PARSE_FORMERR;
 	}
 	/* Bytes past the counted sections mean the counts lie. */
@@ -282,21 +266,32 @@ static int put_question(wire_writer_t *w, const query_t *q)
 	return e;
 }
 
-static int put_opt(wire_writer_t *w, const query_t *q, uint16_t bufsize, uint16_t rcode)
+/* The reply's OPT for q: DO, its cookie, NSID when asked and c has one (c may be NULL). */
+static edns_reply_t reply_opt(const query_t *q, const conf_t *c, uint16_t bufsize, uint16_t rcode,
+			      int ede)
 {
-	int e = wire_put_u8(w, 0);
-	e |= wire_put_u16(w, WIRE_TYPE_OPT);
-	e |= wire_put_u16(w, bufsize);
-	/* Extended rcode: its high 8 bits; version 0. DO is echoed (RFC 3225 §3 MUST), though
-	 * nothing here is signed: it tells the client the server understood the bit. */
-	e |= wire_put_u32(w, (uint32_t)(rcode >> 4) << 24 | (q->edns_do ? QUERY_EDNS_DO : 0));
-	e |= wire_put_u16(w, 0);
-	return e;
+	edns_reply_t o = {.udp = bufsize, .rcode = rcode, .do_bit = q->edns_do, .ede = ede};
+
+	if (q->has_cookie)
+		o.cookie = q->cookie;
+	if (q->nsid && c && c->nsidlen) {
+		o.nsid = c->nsid;
+		o.nsidlen = c->nsidlen;
+	}
+	return o;
+}
+
+static int put_opt(wire_writer_t *w, const query_t *q, const conf_t *c, uint16_t bufsize,
+		   uint16_t rcode, int ede)
+{
+	edns_reply_t o = reply_opt(q, c, bufsize, rcode, ede);
+
+	return edns_put_opt(w, &o);
 }
 
 /* Header, optional question, optional OPT: no records. @return length or 0. */
-static size_t reply_bare(const query_t *q, uint16_t rcode, bool question, uint16_t bufsize,
-			 uint8_t *resp, size_t cap)
+static size_t reply_bare(const query_t *q, const conf_t *c, uint16_t rcode, int ede, bool question,
+			 uint16_t bufsize, uint8_t *resp, size_t cap)
 {
 	wire_writer_t w;
 	int e;
@@ -310,18 +305,18 @@ static size_t reply_bare(const query_t *q, uint16_t rcode, bool question, uint16
 		wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, q, bufsize, rcode);
+		e |= put_opt(&w, q, c, bufsize, rcode, ede);
 		wire_patch_u16(&w, 10, 1);
 	}
 	return e < 0 ? 0 : w.pos;
 }
 
-size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap)
+size_t query_reply_rcode(const query_t *q, uint16_t rcode, int ede, uint8_t *resp, size_t cap)
 {
 	/* No conf here: advertise the limit this query was answered under. */
 	size_t adv = q->resp_limit < 512 ? 512 : q->resp_limit > 4096 ? 4096 : q->resp_limit;
 
-	return reply_bare(q, rcode, q->qnamelen > 0, (uint16_t)adv, resp, cap);
+	return reply_bare(q, NULL, rcode, ede, q->qnamelen > 0, (uint16_t)adv, resp, cap);
 }
 
 /* ---- answer assembly ---- */
@@ -898,7 +893,8 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 	wire_patch_u16(&b->w, 8, b->ns);
 	wire_patch_u16(&b->w, 10, b->ar);
 	if (b->q->edns) {
-		if (put_opt(&b->w, b->q, b->conf->edns_bufsize, b->rcode) < 0)
+		if (put_opt(&b->w, b->q, b->conf, b->conf->edns_bufsize, b->rcode, EDNS_EDE_NONE) <
+		    0)
 			return 0;
 		wire_patch_u16(&b->w, 10, (uint16_t)(b->ar + 1));
 	}
@@ -910,7 +906,12 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 {
 	build_t b = {.ctx = ctx, .conf = ctx->conf, .q = q, .cl = cl};
 	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
-	size_t optroom = q->edns ? QUERY_OPT_LEN : 0;
+	size_t optroom = 0;
+
+	if (q->edns) {
+		edns_reply_t opt = reply_opt(q, ctx->conf, 0, 0, EDNS_EDE_NONE);
+		optroom = edns_opt_len(&opt);
+	}
 
 	additional_init(&b.add);
 	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
@@ -947,10 +948,11 @@ static void count_rcode(query_ctx_t *ctx, uint16_t rcode)
 	stats_inc(&ctx->stats, rcode < 16 ? STATS_RCODE0 + rcode : STATS_BADVERS);
 }
 
-static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, bool question,
+static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, int ede, bool question,
 		       uint8_t *resp, size_t cap, size_t *resplen)
 {
-	size_t len = reply_bare(q, rcode, question, ctx->conf->edns_bufsize, resp, cap);
+	size_t len =
+	    reply_bare(q, ctx->conf, rcode, ede, question, ctx->conf->edns_bufsize, resp, cap);
 
 	if (len == 0) {
 		stats_inc(&ctx->stats, STATS_DROPPED);
@@ -977,7 +979,8 @@ static size_t build_badkey(const query_ctx_t *ctx, const query_t *q, const tsig_
 			wire_patch_u16(&w, 4, 1);
 	}
 	if (q->edns) {
-		e |= put_opt(&w, q, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH);
+		e |= put_opt(&w, q, ctx->conf, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH,
+			     EDNS_EDE_NONE);
 		ar++;
 	}
 	/* The TSIG goes last (§5.1); names uncompressed, as §4.2 wants for the algorithm. */
@@ -1014,10 +1017,38 @@ static int reply_badkey(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, ui
 	if (len == 0)
 		len = build_badkey(ctx, q, ts, false, resp, lim);
 	if (len == 0)
-		return reply_rcode(ctx, q, QUERY_RCODE_NOTAUTH, true, resp, cap, resplen);
+		return reply_rcode(ctx, q, QUERY_RCODE_NOTAUTH, EDNS_EDE_NONE, true, resp, cap,
+				   resplen);
 	stats_inc(&ctx->stats, STATS_RCODE0 + QUERY_RCODE_NOTAUTH);
 	*resplen = len;
 	return QUERY_REPLY;
+}
+
+/*
+ * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
+ * client in xfr-allow; the caller streams it (server/xfr.h). Everything else is REFUSED
+ * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 over UDP.
+ */
+static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
+		     size_t cap, size_t *resplen)
+{
+	const conf_t *c = ctx->conf;
+	uint8_t lower[WIRE_NAME_MAX];
+	int zi, ede = EDNS_EDE_NONE;
+
+	memcpy(lower, q->qname, q->qnamelen);
+	wire_name_lower(lower, q->qnamelen);
+	zi = conf_domain_of(c, lower, q->qnamelen);
+	if (zi < 0 || c->domainlens[zi] != q->qnamelen)
+		ede = EDNS_EDE_NOT_AUTHORITATIVE;
+	else if (!conf_xfr_allowed(c, cl->addr, cl->addrlen))
+		ede = EDNS_EDE_PROHIBITED;
+	else if (!cl->tcp)
+		ede = EDNS_EDE_NOT_SUPPORTED;
+	if (ede != EDNS_EDE_NONE)
+		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, ede, true, resp, cap, resplen);
+	stats_inc(&ctx->stats, STATS_RCODE0);
+	return QUERY_XFR;
 }
 
 /* After a valid question: class, type, and whose name it is. */
@@ -1029,9 +1060,11 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 	uint16_t rcode = 0;
 
 	stats_inc(&ctx->stats, stat_of_type(q->qtype));
-	if ((q->qclass != WIRE_CLASS_IN && q->qclass != WIRE_CLASS_ANY) ||
-	    q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR)
-		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
+	if (q->qclass != WIRE_CLASS_IN && q->qclass != WIRE_CLASS_ANY)
+		return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, EDNS_EDE_NOT_SUPPORTED, true, resp,
+				   cap, resplen);
+	if (q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR)
+		return route_xfr(ctx, q, cl, resp, cap, resplen);
 	memcpy(lower, q->qname, q->qnamelen);
 	wire_name_lower(lower, q->qnamelen);
 	if (ctx->topn)
@@ -1041,7 +1074,8 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 	    in_subdomain_server(c, lower, q->qnamelen) ? -1 : conf_domain_of(c, lower, q->qnamelen);
 	if (zi < 0) {
 		if (!forwarding_on(c))
-			return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, true, resp, cap, resplen);
+			return reply_rcode(ctx, q, WIRE_RCODE_REFUSED, EDNS_EDE_NOT_AUTHORITATIVE,
+					   true, resp, cap, resplen);
 		stats_inc(&ctx->stats, STATS_FORWARD);
 		return QUERY_FORWARD;
 	}
@@ -1059,9 +1093,25 @@ static void query_reset(query_t *q)
 {
 	q->id = q->flags = q->qtype = q->qclass = 0;
 	q->qnamelen = 0;
-	q->edns = q->edns_do = false;
+	q->edns = q->edns_do = q->nsid = q->has_cookie = q->cookie_ok = false;
 	q->edns_udp = 0;
 	q->resp_limit = 512;
+}
+
+/* What the reply answers of the query's options: NSID, and a fresh cookie (RFC 7873 §5.2).
+ * @return true when the policy wants BADCOOKIE (RFC 7873 §5.2.3: cookies required, a UDP
+ * client with a cookie but no valid server cookie; over TCP the path is proven). */
+static bool edns_answer(const query_ctx_t *ctx, query_t *q, edns_req_t *er,
+			const query_client_t *cl)
+{
+	q->nsid = er->nsid;
+	if (!er->cookie || ctx->conf->cookies == CONF_COOKIES_OFF)
+		return false;
+	edns_cookie(er, ctx->conf->cookie_secret, !ctx->conf->cookie_secret_set, cl->addr,
+		    cl->addrlen, ctx->now_s, q->cookie);
+	q->has_cookie = true;
+	q->cookie_ok = er->cookie_ok;
+	return !q->cookie_ok && !cl->tcp && ctx->conf->cookies == CONF_COOKIES_REQUIRE;
 }
 
 int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const query_client_t *cl,
@@ -1087,22 +1137,31 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 	if (!qok)
 		q->qnamelen = 0;
 	if (QUERY_OPCODE(q->flags) != 0)
-		return reply_rcode(ctx, q, WIRE_RCODE_NOTIMP, qok, resp, cap, resplen);
+		return reply_rcode(ctx, q, WIRE_RCODE_NOTIMP, EDNS_EDE_NONE, qok, resp, cap,
+				   resplen);
 	if (!qok)
-		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, false, resp, cap, resplen);
+		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, EDNS_EDE_NONE, false, resp, cap,
+				   resplen);
 
 	tsig_t ts = {.present = false};
-	int pr = parse_sections(&r, cnt, q, &ts);
+	edns_req_t er; /* written by edns_parse whenever q->edns becomes true */
+	int pr = parse_sections(&r, cnt, q, &ts, &er);
 	if (pr == PARSE_FORMERR) {
 		q->edns = false; /* its OPT may be the broken part: answer without one */
-		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, true, resp, cap, resplen);
+		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, EDNS_EDE_NONE, true, resp, cap,
+				   resplen);
 	}
 	q->resp_limit = cl->tcp ? cap : udp_limit(q, ctx->conf);
+	bool badcookie = q->edns && edns_answer(ctx, q, &er, cl);
 	/* Before BADVERS and routing: a signed query is never answered (or forwarded) unsigned. */
 	if (ts.present)
 		return reply_badkey(ctx, q, &ts, resp, cap, resplen);
 	if (pr == PARSE_BADVERS)
-		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, true, resp, cap, resplen);
+		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, EDNS_EDE_NONE, true, resp, cap,
+				   resplen);
+	if (badcookie) /* with a fresh cookie, which the client retries with */
+		return reply_rcode(ctx, q, EDNS_RCODE_BADCOOKIE, EDNS_EDE_NONE, true, resp, cap,
+				   resplen);
 	return route(ctx, q, cl, resp, cap, resplen);
 }
 

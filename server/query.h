@@ -28,6 +28,7 @@ typedef struct {
 	uint64_t rng[2];	 /* xorshift128+ state: rotation, random-one */
 	stats_t stats;
 	struct topn *topn; /* borrowed, may be NULL: counts asked names (server/topn.h) */
+	uint32_t now_s;	   /* Unix seconds, set by the worker per batch: cookie timestamps */
 } query_ctx_t;
 
 /* Who asked, and how. */
@@ -45,16 +46,24 @@ typedef struct {
 	uint16_t qclass;
 	uint8_t qname[WIRE_NAME_MAX]; /* as received: case preserved */
 	size_t qnamelen;
+	/* The flags side by side: query_reset clears them with one store. EDNS options the
+	 * reply answers (server/edns.h) live here so that every reply built from this query,
+	 * also a forwarded one, carries them. */
 	bool edns;
-	uint16_t edns_udp; /* client's advertised size (0 without EDNS) */
 	bool edns_do;
+	bool nsid;	   /* NSID asked: local replies carry [Dns] nsid */
+	bool has_cookie;   /* cookie[] goes into the reply: client cookie + our fresh one */
+	bool cookie_ok;	   /* the query's server cookie was ours and fresh */
+	uint16_t edns_udp; /* client's advertised size (0 without EDNS) */
 	size_t resp_limit; /* effective response size limit for this query */
+	uint8_t cookie[24];
 } query_t;
 
 enum {
 	QUERY_REPLY = 0,   /* resp holds *resplen bytes to send */
 	QUERY_DROP = 1,	   /* send nothing (not a query, too short for a header) */
 	QUERY_FORWARD = 2, /* not ours and forwarding is configured: see *q */
+	QUERY_XFR = 3,	   /* an allowed zone transfer over TCP: stream it (server/xfr.h) */
 };
 
 /** Initialize; seed the random state from `seed` (use getrandom at startup). */
@@ -83,7 +92,8 @@ int query_peek(const uint8_t *req, size_t reqlen, uint8_t key[WIRE_KEY_MAX], siz
 
 /**
  * Build a reply with only header, question (and OPT when the query had
- * EDNS) and the given rcode, e.g. SERVFAIL from the forwarder.
+ * EDNS, with q's cookie and the EDNS_EDE_* code `ede` unless EDNS_EDE_NONE)
+ * and the given rcode, e.g. SERVFAIL from the forwarder.
  * @return length written, or 0 if it does not fit.
  */
-size_t query_reply_rcode(const query_t *q, uint16_t rcode, uint8_t *resp, size_t cap);
+size_t query_reply_rcode(const query_t *q, uint16_t rcode, int ede, uint8_t *resp, size_t cap);

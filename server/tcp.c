@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/edns.h"
 #include "server/querylog.h"
 #include "server/worker.h"
 
@@ -35,6 +36,7 @@ int tcp_pool_init(tcp_pool_t *p, unsigned n)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		p->conns[i].fd = -1;
+		p->conns[i].xfr = -1;
 		p->conns[i].rbuf = p->mem + per * i;
 		p->conns[i].wbuf = p->conns[i].rbuf + TCP_RBUF;
 		p->free[i] = n - 1 - i;
@@ -89,6 +91,11 @@ static void conn_maybe_free(struct worker *w, uint32_t idx)
 static void conn_close(struct worker *w, uint32_t idx)
 {
 	tcp_conn_t *c = &w->tcp.conns[idx];
+
+	if (c->xfr >= 0) {
+		w->tcp.xfr[c->xfr].active = false;
+		c->xfr = -1;
+	}
 
 	if (c->fd >= 0) {
 		/* shutdown first: it completes our pending recv/send SQEs, which close alone would
@@ -175,6 +182,58 @@ static void conn_mark(tcp_conn_t *c, uint64_t now, bool restart)
 		c->msg_ms = now;
 }
 
+/*
+ * The next message of the connection's zone transfer, or its end: then the connection reads
+ * queries again. Called when everything before it was sent, so each message is built from
+ * the worker's current snapshot and no read txn is held across messages. A transfer that
+ * cannot go on (the zone changed, a store error) closes the connection, which tells the
+ * secondary that it failed (RFC 5936 §2.2).
+ */
+static void conn_xfr_next(struct worker *w, uint32_t idx)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	xfr_t *x = &w->tcp.xfr[c->xfr];
+	size_t cap;
+	uint8_t *out;
+
+	if (x->done) {
+		x->active = false;
+		c->xfr = -1;
+		conn_pump(w, idx);
+		return;
+	}
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	worker_txn(w);
+	out = tcp_reply_buf(w, idx, &cap);
+	tcp_reply(w, idx, xfr_next(x, &w->qctx, out, cap)); /* 0 closes */
+}
+
+/* Start a transfer the query allowed (QUERY_XFR); REFUSED when every slot is busy. While
+ * it runs, conn_pump answers no further query of the connection (replies stay in order). */
+static void conn_xfr_start(struct worker *w, uint32_t idx, const query_t *q)
+{
+	tcp_conn_t *c = &w->tcp.conns[idx];
+	uint8_t lower[WIRE_NAME_MAX];
+	size_t cap;
+	uint8_t *out = tcp_reply_buf(w, idx, &cap);
+	int slot = -1;
+
+	for (int i = 0; i < TCP_XFR_MAX && slot < 0; i++)
+		if (!w->tcp.xfr[i].active)
+			slot = i;
+	memcpy(lower, q->qname, q->qnamelen);
+	wire_name_lower(lower, q->qnamelen);
+	if (slot < 0 || xfr_begin(&w->tcp.xfr[slot], &w->qctx, q,
+				  conf_domain_of(w->qctx.conf, lower, q->qnamelen)) < 0) {
+		tcp_reply(w, idx,
+			  query_reply_rcode(q, WIRE_RCODE_REFUSED, EDNS_EDE_OTHER, out, cap));
+		return;
+	}
+	c->xfr = slot;
+	tcp_reply(w, idx, xfr_next(&w->tcp.xfr[slot], &w->qctx, out, cap));
+}
+
 /* Answer one framed query of mlen bytes at rbuf + 2 into wbuf, then drop it from rbuf. */
 static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 {
@@ -196,6 +255,8 @@ static void conn_query(struct worker *w, uint32_t idx, size_t mlen)
 		stats_observe(&w->qctx.stats, worker_clock_ns() - start, 1);
 	} else if (ret == QUERY_FORWARD)
 		worker_forward(w, &q, to); /* replies now, or sets fwd_wait */
+	else if (ret == QUERY_XFR)
+		conn_xfr_start(w, idx, &q);
 	else
 		tcp_reply(w, idx, 0);
 }
@@ -215,7 +276,7 @@ static void conn_pump(struct worker *w, uint32_t idx)
 	if (c->woff == c->wlen)
 		c->woff = c->wlen = 0; /* all sent: the next run starts at the front */
 	c->in_run = true;
-	while (!c->fwd_wait && c->rlen >= 2 && c->wlen + TCP_MSG_ROOM <= TCP_WBUF) {
+	while (!c->fwd_wait && c->xfr < 0 && c->rlen >= 2 && c->wlen + TCP_MSG_ROOM <= TCP_WBUF) {
 		mlen = wire_read_u16(c->rbuf);
 		if (mlen < WIRE_HDR_LEN || mlen > TCP_RBUF - 2) {
 			c->in_run = false;
@@ -295,6 +356,7 @@ static void conn_open(struct worker *w, int fd, const query_client_t *cl)
 	c->rlen = c->wlen = c->woff = 0;
 	c->last_ms = w->now_ms;
 	c->msg_ms = 0;
+	c->xfr = -1;
 	c->cl = *cl;
 	conn_pump(w, idx);
 }
@@ -455,7 +517,10 @@ void tcp_on_send(struct worker *w, const struct io_uring_cqe *cqe)
 	}
 	c->last_ms = w->now_ms;
 	conn_mark(c, w->now_ms, true);
-	conn_pump(w, idx);
+	if (c->xfr >= 0)
+		conn_xfr_next(w, idx);
+	else
+		conn_pump(w, idx);
 	/* Takeover: a kept-open connection ends after an answer with nothing else asked, so its
 	 * client reconnects to the new process (RFC 7766 §6.2.4) instead of losing the
 	 * connection mid-query when this process exits at the end of its drain. */

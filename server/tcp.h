@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "server/query.h"
+#include "server/xfr.h"
 
 struct worker;
 struct io_uring_cqe;
@@ -44,6 +45,7 @@ struct io_uring_cqe;
 #define TCP_MSG_ROOM (2 + 65535)    /* length prefix + largest DNS message */
 #define TCP_WBUF (2 * TCP_MSG_ROOM) /* replies of one run; the last one may be the largest */
 #define TCP_WAITQ 64		    /* accepted fds waiting for an evicted slot to drain */
+#define TCP_XFR_MAX 4		    /* zone transfers in progress per worker; more are REFUSED */
 
 typedef struct {
 	int fd; /* -1 when closed */
@@ -60,6 +62,7 @@ typedef struct {
 	uint64_t msg_ms;  /* when the incomplete message at rbuf's head began; 0 = none */
 	uint8_t *rbuf;	  /* TCP_RBUF bytes, in the pool's mapping */
 	uint8_t *wbuf;	  /* TCP_WBUF bytes */
+	int xfr;	  /* index of its zone transfer in the pool's xfr[], -1 = none */
 	query_client_t cl;
 } tcp_conn_t;
 
@@ -76,6 +79,9 @@ typedef struct {
 	int wait_fd[TCP_WAITQ]; /* owned; accepted, each matched to an evicted slot */
 	query_client_t wait_cl[TCP_WAITQ];
 	unsigned nwait;
+	/* Zone transfers: each sends its next message when the previous one is out, so
+	 * between two messages the worker serves everything else (server/xfr.h). */
+	xfr_t xfr[TCP_XFR_MAX];
 } tcp_pool_t;
 
 /** Allocate n connections (n may be 0: TCP refuses everything). @return 0 or -errno. */

@@ -190,7 +190,10 @@ static int udp_answer(worker_t *w, struct udp_batch *b, unsigned i, unsigned m)
 			    sizeof(b->resp[m]), &len, &q);
 	if (ret == QUERY_FORWARD)
 		udp_forward(w, &q, sa, salen);
-	if (ret != QUERY_REPLY || len == 0 || (len = udp_rrl(w, sa, salen, b->resp[m], len)) == 0)
+	if (ret != QUERY_REPLY || len == 0)
+		return 0;
+	/* A valid server cookie proves the source address (RFC 7873 §5.3): no RRL for it. */
+	if (!q.cookie_ok && (len = udp_rrl(w, sa, salen, b->resp[m], len)) == 0)
 		return 0;
 	if (w->qlog)
 		querylog_note(w->qlog, cl.addr, cl.addrlen, false, b->resp[m], len);

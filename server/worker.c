@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
+#include "server/edns.h"
 #include "server/querylog.h"
 #include "server/rrl.h"
 #include "server/topn.h"
@@ -241,7 +242,7 @@ void worker_forward(worker_t *w, const query_t *q, worker_reply_to_t to)
 	int ret;
 
 	if (!w->up.fwd) {
-		len = query_reply_rcode(q, WIRE_RCODE_SERVFAIL, buf, cap);
+		len = query_reply_rcode(q, WIRE_RCODE_SERVFAIL, EDNS_EDE_NONE, buf, cap);
 		count_forwarded(w, buf, len);
 		worker_reply(w, to, len);
 		return;
@@ -417,6 +418,7 @@ static int worker_setup(worker_t *w)
 	store_read_reset(w->rtx);
 	w->qctx.txn = w->rtx;
 	w->now_ms = now_ms();
+	w->qctx.now_s = (uint32_t)time(NULL); /* cookie timestamps: wall clock */
 	ret = upstream_setup(w);
 	if (ret < 0)
 		return ret;
@@ -521,6 +523,7 @@ static int worker_loop(worker_t *w)
 			goto out;
 		}
 		w->now_ms = now_ms();
+		w->qctx.now_s = (uint32_t)time(NULL); /* cookie timestamps: wall clock */
 		worker_check_reload(w);
 		n = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)

@@ -592,7 +592,10 @@ int store_lookup(store_rtxn_t *t, const uint8_t *key, size_t keylen, uint16_t qt
 	return 0;
 }
 
-int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn fn, void *ctx)
+/* The walk of store_iter and store_iter_after: from `start` (a full rrsets key, exclusive)
+ * or from the first key with the prefix. */
+static int iter_range(store_rtxn_t *t, const uint8_t *key, size_t keylen, const uint8_t *start,
+		      size_t startlen, store_iter_fn fn, void *ctx)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k = {keylen, (void *)key}, v;
@@ -601,7 +604,13 @@ int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn
 	/* Own cursor: fn may call store_lookup, which moves t->cur. */
 	if ((rc = mdb_cursor_open(t->txn, t->s->rrsets, &cur)) != 0)
 		return store_mdb_err(rc);
-	rc = mdb_cursor_get(cur, &k, &v, keylen ? MDB_SET_RANGE : MDB_FIRST);
+	if (start) {
+		k.mv_size = startlen;
+		k.mv_data = (void *)start;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && start && k.mv_size == startlen && memcmp(k.mv_data, start, startlen) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		store_rrset_t set;
 		if (k.mv_size < keylen + STORE_KEY_EXTRA ||
@@ -617,6 +626,24 @@ int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn
 out:
 	mdb_cursor_close(cur);
 	return ret;
+}
+
+int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn fn, void *ctx)
+{
+	return iter_range(t, key, keylen, NULL, 0, fn, ctx);
+}
+
+int store_iter_after(store_rtxn_t *t, const uint8_t *key, size_t keylen, const uint8_t *after,
+		     size_t afterlen, uint16_t after_type, store_iter_fn fn, void *ctx)
+{
+	uint8_t start[WIRE_KEY_MAX + STORE_KEY_EXTRA];
+
+	if (afterlen > WIRE_KEY_MAX)
+		return ERR_INVAL;
+	memcpy(start, after, afterlen);
+	start[afterlen] = 0;
+	wire_write_u16(start + afterlen + 1, after_type);
+	return iter_range(t, key, keylen, start, afterlen + STORE_KEY_EXTRA, fn, ctx);
 }
 
 /* OR the source ids of one rrset's entries into *mask. */

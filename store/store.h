@@ -242,6 +242,14 @@ typedef int (*store_iter_fn)(void *ctx, const uint8_t *key, size_t keylen,
 int store_iter(store_rtxn_t *t, const uint8_t *key, size_t keylen, store_iter_fn fn, void *ctx);
 
 /**
+ * store_iter, resuming after the rrset (after, after_type) that an earlier
+ * walk stopped at (a zone transfer, one message per txn). @return as store_iter,
+ * or ERR_INVAL for a key longer than WIRE_KEY_MAX.
+ */
+int store_iter_after(store_rtxn_t *t, const uint8_t *key, size_t keylen, const uint8_t *after,
+		     size_t afterlen, uint16_t after_type, store_iter_fn fn, void *ctx);
+
+/**
  * Health of an address (4 bytes IPv4 or 16 bytes IPv6).
  * @return STORE_HEALTH_* (UNKNOWN when no record), or ERR_STORE.
  */

@@ -447,12 +447,14 @@ def wait_api(port, within=10.0):
         time.sleep(0.05)
     return False
 
-def start_nsd(dirpath, zone, zone_text, extra_server=""):
+def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None, extra_zone="", port=None):
     """NSD in the foreground on a free loopback port, serving `zone` (no trailing dot)
-    from zone_text, files in dirpath (created). Waits until it answers www.<zone> A.
+    from zone_text, files in dirpath (created). Waits until it answers `probe` (a name,
+    default www.<zone>) A; extra_zone: lines for its zone: clause (a secondary's
+    request-xfr); port: one already taken from free_port(), else a new one.
     Returns (process, port); the caller terminates the process."""
     os.makedirs(dirpath, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     with open(os.path.join(dirpath, "zone"), "w") as f:
         f.write(zone_text)
     conf = os.path.join(dirpath, "nsd.conf")
@@ -464,12 +466,12 @@ def start_nsd(dirpath, zone, zone_text, extra_server=""):
                 "  xfrdir: \"%s\"\n  pidfile: \"%s/nsd.pid\"\n  verbosity: 0\n"
                 "  rrl-ratelimit: 0\n%s"
                 "remote-control:\n  control-enable: no\n"
-                "zone:\n  name: %s\n  zonefile: %s/zone\n"
-                % (port, d, d, d, d, d, extra_server, zone, d))
+                "zone:\n  name: %s\n  zonefile: %s/zone\n%s"
+                % (port, d, d, d, d, d, extra_server, zone, d, extra_zone))
     out = open(os.path.join(dirpath, "nsd.out"), "w")
     proc = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
     out.close()
-    q = dns.message.make_query("www.%s." % zone, "A").to_wire()
+    q = dns.message.make_query(probe or "www.%s." % zone, "A").to_wire()
     end = time.monotonic() + 10
     while time.monotonic() < end:
         try:

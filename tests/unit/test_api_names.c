@@ -39,7 +39,7 @@ static const name_case_t owners[] = {
     {"a..b", ERR_INVAL, NULL},
 };
 
-static conf_t *load_conf(const char *extra)
+static conf_t *load_conf_domains(const char *domains, const char *extra)
 {
 	char dir[] = "/tmp/test_api_names.XXXXXX", path[64], err[256];
 	conf_t *c = NULL;
@@ -50,14 +50,18 @@ static conf_t *load_conf(const char *extra)
 	snprintf(path, sizeof(path), "%s/skydns.conf", dir);
 	if (!(f = fopen(path, "w")))
 		return NULL;
-	fputs("[Dns]\ndns-domains = skydns.local.%example.test.\n", f);
-	fputs(extra, f);
+	fprintf(f, "[Dns]\ndns-domains = %s\n%s", domains, extra);
 	fclose(f);
 	if (conf_load(path, &c, err, sizeof(err)) < 0)
 		fprintf(stderr, "conf: %s\n", err);
 	unlink(path);
 	rmdir(dir);
 	return c;
+}
+
+static conf_t *load_conf(const char *extra)
+{
+	return load_conf_domains("skydns.local.%example.test.", extra);
 }
 
 static void test_owners(const conf_t *c)
@@ -116,6 +120,42 @@ static void test_search(void)
 	CHECK(load_conf("[Api]\napi-search = a,b\n") == NULL);
 }
 
+/* Reverse zones (issue 17): listed first, they still do not take short names. */
+static void test_reverse(void)
+{
+	conf_t *c = load_conf_domains("10.in-addr.arpa.%skydns.local.%d.f.ip6.arpa.", "");
+	const uint8_t v4[4] = {10, 0, 0, 7}, out4[4] = {192, 168, 1, 1};
+	uint8_t v6[16] = {0xfd, 0, [15] = 1};
+	api_name_t n;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ_INT((int)conf_default_domain(c), 1);
+	CHECK_EQ_INT(api_name_owner(c, "web", &n), 0);
+	CHECK(strcmp(n.text, "web.skydns.local.") == 0);
+	CHECK_EQ_INT(api_name_target(c, "web", &n), 0);
+	CHECK(strcmp(n.text, "web.skydns.local.") == 0);
+	CHECK_EQ_INT(api_name_owner(c, "7.0.0.10.in-addr.arpa", &n), 0);
+	CHECK(strcmp(n.text, "7.0.0.10.in-addr.arpa.") == 0);
+	CHECK_EQ_INT(api_name_reverse(c, v4, 4, &n), 0);
+	CHECK(strcmp(n.text, "7.0.0.10.in-addr.arpa.") == 0);
+	CHECK_EQ_INT(api_name_reverse(c, out4, 4, &n), ERR_NOTFOUND);
+	CHECK_EQ_INT(api_name_reverse(c, v6, 16, &n), 0);
+	CHECK(strcmp(n.text, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f."
+			     "ip6.arpa.") == 0);
+	v6[0] = 0x20;
+	CHECK_EQ_INT(api_name_reverse(c, v6, 16, &n), ERR_NOTFOUND);
+	CHECK_EQ_INT(api_name_reverse(c, v4, 5, &n), ERR_INVAL);
+	conf_free(c);
+	/* Only reverse zones: the first one it is. */
+	c = load_conf_domains("in-addr.arpa.", "");
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_INT((int)conf_default_domain(c), 0);
+	conf_free(c);
+}
+
 int main(void)
 {
 	conf_t *c = load_conf("");
@@ -127,5 +167,6 @@ int main(void)
 	}
 	conf_free(c);
 	test_search();
+	test_reverse();
 	return check_done();
 }

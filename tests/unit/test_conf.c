@@ -921,6 +921,57 @@ static void test_ns_address(void)
 		     "separated by ',', or none, got \"ns1.example.\"");
 }
 
+/* Issue 17: nsid, cookies, cookie-secret. */
+static void test_edns_keys(void)
+{
+	conf_t *c = expect_ok("[Dns]\nnsid = node-7\ncookies = require\n"
+			      "cookie-secret = 000102030405060708090A0b0c0d0e0f\n");
+
+	if (c) {
+		CHECK(c->nsidlen == 6 && memcmp(c->nsid, "node-7", 6) == 0);
+		CHECK_EQ_INT(c->cookies, CONF_COOKIES_REQUIRE);
+		CHECK(c->cookie_secret_set && c->cookie_secret[10] == 10 &&
+		      c->cookie_secret[15] == 15);
+	}
+	conf_free(c);
+	c = expect_ok("[Dns]\nnsid = 0x00ff\ncookies = off\n");
+	if (c) {
+		CHECK(c->nsidlen == 2 && c->nsid[0] == 0 && c->nsid[1] == 0xff);
+		CHECK_EQ_INT(c->cookies, CONF_COOKIES_OFF);
+		CHECK(!c->cookie_secret_set);
+	}
+	conf_free(c);
+	/* Defaults: no NSID, cookies on, a random secret (two loads differ). */
+	conf_t *a = expect_ok(""), *b = expect_ok("");
+	if (a && b) {
+		CHECK(a->nsidlen == 0 && a->cookies == CONF_COOKIES_ON && !a->cookie_secret_set);
+		CHECK(memcmp(a->cookie_secret, b->cookie_secret, 16) != 0);
+	}
+	conf_free(a);
+	conf_free(b);
+	c = expect_ok("[Dns]\nxfr-allow = 127.0.0.1, 10.0.0.0/8, 2001:db8::/32\n");
+	if (c) {
+		const uint8_t lo[4] = {127, 0, 0, 1}, ten[4] = {10, 9, 8, 7},
+			      lo2[4] = {127, 0, 0, 2};
+		uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+		CHECK(conf_xfr_allowed(c, lo, 4) && conf_xfr_allowed(c, ten, 4));
+		CHECK(!conf_xfr_allowed(c, lo2, 4));
+		CHECK(conf_xfr_allowed(c, v6, 16));
+		v6[3] = 0xb9;
+		CHECK(!conf_xfr_allowed(c, v6, 16));
+	}
+	conf_free(c);
+	expect_error("[Dns]\nxfr-allow = 10.0.0.0/33\n", ERR_CONFIG,
+		     ":2: [Dns] xfr-allow: a prefix length 0..32 after '/', got \"10.0.0.0/33\"");
+	expect_error("[Dns]\nnsid = 0x0\n", ERR_CONFIG,
+		     ":2: [Dns] nsid: 0x and an even number of hex digits, at most 128 bytes, got "
+		     "\"0x0\"");
+	expect_error("[Dns]\ncookies = maybe\n", ERR_CONFIG,
+		     ":2: [Dns] cookies: on, off or require, got \"maybe\"");
+	expect_error("[Dns]\ncookie-secret = 0011\n", ERR_CONFIG,
+		     ":2: [Dns] cookie-secret: 32 hex digits (16 bytes), got \"0011\"");
+}
+
 int main(void)
 {
 	snprintf(g_dir, sizeof(g_dir), "/tmp/test_conf.XXXXXX");
@@ -949,6 +1000,7 @@ int main(void)
 	test_examples();
 	test_max_ttl();
 	test_ns_address();
+	test_edns_keys();
 
 	unlink(g_path);
 	rmdir(g_dir);

@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/edns.h"
 #include "server/query.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
@@ -571,11 +572,11 @@ static void test_forward(void)
 	/* The forwarder's SERVFAIL: header, question, OPT. */
 	uint8_t out[600];
 	CHECK_EQ_INT(ask("www.example.com.", WIRE_TYPE_A, 4096, false), QUERY_FORWARD);
-	size_t n = query_reply_rcode(&g_q, WIRE_RCODE_SERVFAIL, out, sizeof(out));
+	size_t n = query_reply_rcode(&g_q, WIRE_RCODE_SERVFAIL, EDNS_EDE_NONE, out, sizeof(out));
 	CHECK(n > 0 && parse_resp(out, n, &g_r) == 0);
 	check_hdr(WIRE_FLAG_QR | WIRE_FLAG_RD, WIRE_RCODE_SERVFAIL, 0, 0, 1);
 	CHECK(g_r.has_opt && name_is(g_r.qname, g_r.qnamelen, "www.example.com."));
-	CHECK_EQ_INT(query_reply_rcode(&g_q, WIRE_RCODE_SERVFAIL, out, 20), 0);
+	CHECK_EQ_INT(query_reply_rcode(&g_q, WIRE_RCODE_SERVFAIL, EDNS_EDE_NONE, out, 20), 0);
 	g_conf->nnameservers = 0;
 
 	/* A subDomainServers entry inside a local domain wins. */
