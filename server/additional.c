@@ -86,15 +86,28 @@ static int put_owner(wire_writer_t *w, const additional_target_t *t)
 	return wire_put_bytes(w, t->name, t->len);
 }
 
-/* One whole stored RRset, or nothing. @return RRs written. */
-static uint16_t put_rrset(wire_writer_t *w, const additional_target_t *t, const store_rrset_t *set)
+/*
+ * A stored A/AAAA RRset, or nothing. Health applies as in the answer section:
+ * DOWN addresses are left out unless every one is DOWN (fail open), so a
+ * resolver that uses the additional section does not get the address the
+ * answer just steered it away from. @return RRs written.
+ */
+static uint16_t put_rrset(wire_writer_t *w, const additional_target_t *t, const store_rrset_t *set,
+			  store_rtxn_t *txn)
 {
 	size_t start = w->pos, pos = 0;
+	bool health = !store_health_empty(txn), skip_down = false;
 	store_rr_t rr;
 	uint16_t n = 0;
 	int e = 0, rc;
 
+	if (health)
+		while (!skip_down && (rc = store_rrset_next(set, &pos, &rr)) == 1)
+			skip_down = store_health_get(txn, rr.rdata, rr.rdlen) != STORE_HEALTH_DOWN;
+	pos = 0;
 	while ((rc = store_rrset_next(set, &pos, &rr)) == 1) {
+		if (skip_down && store_health_get(txn, rr.rdata, rr.rdlen) == STORE_HEALTH_DOWN)
+			continue;
 		e |= put_owner(w, t);
 		e |= wire_put_u16(w, set->type);
 		e |= wire_put_u16(w, WIRE_CLASS_IN);
@@ -154,7 +167,7 @@ static uint16_t fill_one(const additional_target_t *t, wire_writer_t *w, store_r
 		size_t alen;
 		uint16_t k = 0;
 		if (txn && store_lookup(txn, key, keylen, types[i], &lk) == 0 && lk.has_rrset) {
-			k = put_rrset(w, t, &lk.rrset);
+			k = put_rrset(w, t, &lk.rrset, txn);
 		} else if (!lk.exists &&
 			   (alen = additional_ns_addr(c, zi, lower, t->len, types[i], &addr)) > 0) {
 			k = put_synth(w, t, types[i], addr, alen);
