@@ -1109,7 +1109,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("shutdown-grace"), set_seconds, F(shutdown_grace_ms), 0, SEC(3600)},
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
     {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
-    {SEC_DNS, NAMES("xfr-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
+    {SEC_DNS, NAMES("xfr-allow", "transfer-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
     {SEC_DNS, NAMES("notify"), set_notify, F(nnotify), 0, 0},
     {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
     {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
