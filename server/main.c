@@ -591,17 +591,22 @@ static unsigned restart_only(const conf_t *a, const conf_t *b, char *out, size_t
 	return n;
 }
 
-static void swap_str(char **a, char **b)
+/* *dst becomes a copy of src (on OOM it keeps its own value). */
+static void copy_str(char **dst, const char *src)
 {
-	char *t = *a;
+	char *c = src ? strdup(src) : NULL;
 
-	*a = *b;
-	*b = t;
+	if (src && !c)
+		return;
+	free(*dst);
+	*dst = c;
 }
 
 /*
  * The new conf carries the running values of the restart-only settings, so
  * d->conf always says what runs and the next reload still sees the change.
+ * Copied, not moved: the API may still borrow old (when [Api] did not change)
+ * and read it from its threads.
  */
 static void keep_running(conf_t *old, conf_t *nc)
 {
@@ -610,11 +615,11 @@ static void keep_running(conf_t *old, conf_t *nc)
 	nc->tcp_max_conns = old->tcp_max_conns;
 	nc->map_size = old->map_size;
 	nc->lookup_cache = old->lookup_cache;
-	swap_str(&nc->data_dir, &old->data_dir);
-	swap_str(&nc->user, &old->user);
-	swap_str(&nc->query_log, &old->query_log);
+	copy_str(&nc->data_dir, old->data_dir);
+	copy_str(&nc->user, old->user);
+	copy_str(&nc->query_log, old->query_log);
 	nc->query_log_sample = old->query_log_sample;
-	swap_str(&nc->group, &old->group);
+	copy_str(&nc->group, old->group);
 	nc->has_user = old->has_user;
 	nc->run_uid = old->run_uid;
 	nc->run_gid = old->run_gid;
