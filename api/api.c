@@ -356,7 +356,7 @@ static int route_skydns(api_t *api, struct mg_connection *c, const char *method,
 			return api_reply_error(c, 405, "method %s not allowed here", method);
 		return api_stats_handle(api, c, "");
 	}
-	return api_reply_error(c, 404, "no such route");
+	return api_control_handle(api, c, method, p);
 }
 
 static int route_plain(api_t *api, struct mg_connection *c, const char *method, const char *uri)

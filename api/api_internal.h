@@ -90,6 +90,13 @@ int api_top_handle(api_t *api, struct mg_connection *c, const char *method, cons
 int api_live_handle(api_t *api, struct mg_connection *c);
 /* GET /skydns/lookup/<name>?type=T (lookup.c): what skydns answers, with record sources. */
 int api_lookup_handle(api_t *api, struct mg_connection *c, const char *rest);
+/* GET /skydns/stats/<name>, /skydns/domain/<name>, /skydns/domainL1/<name>, /skydns/master
+ * (control.c): the original's control routes. */
+int api_control_handle(api_t *api, struct mg_connection *c, const char *method, const char *p);
+/* A name as a request gives it (lookup.c): completed like the records API when it is local,
+ * else taken as absolute. @return 0 (name, *len, canonical text) or ERR_INVAL. */
+int api_lookup_name(const struct conf *conf, const char *text, uint8_t *name, size_t *len,
+		    char *canon, size_t cap);
 /* GET / and /ui (ui.c): the status page, compiled in. @return 0 when `uri` is not its. */
 int api_ui_handle(api_t *api, struct mg_connection *c, const char *method, const char *uri);
 
