@@ -56,6 +56,9 @@ int api_reply_text(struct mg_connection *c, int status, const char *ctype, const
 /* api_reply_text with extra header lines (each ending in CRLF; borrowed, may be NULL). */
 int api_reply_headers(struct mg_connection *c, int status, const char *ctype, const char *extra,
 		      const char *body, size_t len);
+/* Send the status line and headers of a reply whose body follows in mg_write()s of any
+ * size and ends with the connection (streamed lists); counted like every reply. */
+void api_reply_stream_start(struct mg_connection *c, int status, const char *ctype);
 /* Map a project error code to an HTTP status and reply. */
 int api_reply_err_code(struct mg_connection *c, int code, const char *what);
 

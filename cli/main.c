@@ -38,6 +38,8 @@ typedef struct {
 	const char *flush;
 	const char *l1;
 	const char *cache_ttl;
+	const char *limit; /* -list paging */
+	const char *after;
 	bool master;
 	bool list;
 	bool json;
@@ -57,6 +59,7 @@ static void usage(FILE *f)
 	    "usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
 	    "commands:\n"
 	    "  -list             print every name and its records\n"
+	    "                    (-limit N: a page of N names; -after NAME: the names after it)\n"
 	    "  -show NAME        print one name\n"
 	    "  -domain NAME      write NAME (short names get the first local domain);\n"
 	    "                    with -method and -ips, -alias or -updates\n"
@@ -140,6 +143,8 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			      : strcmp(a, "-flush") == 0     ? &o->flush
 			      : strcmp(a, "-l1") == 0	     ? &o->l1
 			      : strcmp(a, "-cache-ttl") == 0 ? &o->cache_ttl
+			      : strcmp(a, "-limit") == 0     ? &o->limit
+			      : strcmp(a, "-after") == 0     ? &o->after
 							     : NULL;
 			if (!dst || i + 1 >= argc) {
 				fprintf(stderr,
@@ -550,6 +555,9 @@ static int print_result(const cli_opts_t *o, const buf_t *b)
 	}
 	if ((names = json_object_get(doc, "names"))) {
 		json_array_foreach(names, i, n) print_name(n);
+		if (json_string_value(json_object_get(doc, "next")))
+			printf("next: -after %s\n",
+			       json_string_value(json_object_get(doc, "next")));
 	} else if (json_object_get(doc, "deleted")) {
 		/* A delete shows what went, in the same table. */
 		print_changes(json_object_get(doc, "removed"), "deleted");
@@ -700,7 +708,18 @@ static int run(const cli_opts_t *o)
 	buf_t b = {0};
 	int ret;
 
-	if (o->list) {
+	if (o->list && (o->limit || o->after)) {
+		char path[64];
+		if (o->limit && parse_num(o->limit, 1000000) < 1) {
+			fprintf(stderr, "skydns-cli: -limit wants a number 1..1000000\n");
+			return 2;
+		}
+		/* after= last: http() appends the name, escaped */
+		snprintf(path, sizeof(path), "/skydns/api/?%s%s%s", o->limit ? "limit=" : "",
+			 o->limit ? o->limit : "",
+			 o->after ? (o->limit ? "&after=" : "after=") : "");
+		ret = http(o, "GET", path, o->after, NULL, &b);
+	} else if (o->list) {
 		ret = http(o, "GET", "/skydns/api/", NULL, NULL, &b);
 	} else if (o->show) {
 		ret = http(o, "GET", "/skydns/api/", o->show, NULL, &b);
