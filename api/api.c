@@ -105,6 +105,20 @@ int api_reply_headers(struct mg_connection *c, int status, const char *ctype, co
 	return status;
 }
 
+void api_reply_stream_start(struct mg_connection *c, int status, const char *ctype)
+{
+	api_t *api = mg_get_request_info(c)->user_data;
+
+	if (api)
+		atomic_fetch_add_explicit(&api->replies[api_code_slot(status)], 1,
+					  memory_order_relaxed);
+	/* No length: the body ends when the connection closes, as every reply's does. */
+	mg_printf(c,
+		  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+		  "Connection: close\r\n\r\n",
+		  status, status_text(status), ctype);
+}
+
 int api_reply_json(struct mg_connection *c, int status, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -356,7 +370,7 @@ static int route_skydns(api_t *api, struct mg_connection *c, const char *method,
 			return api_reply_error(c, 405, "method %s not allowed here", method);
 		return api_stats_handle(api, c, "");
 	}
-	return api_reply_error(c, 404, "no such route");
+	return api_control_handle(api, c, method, p);
 }
 
 static int route_plain(api_t *api, struct mg_connection *c, const char *method, const char *uri)

@@ -49,6 +49,17 @@ typedef struct {
 	int last_exit;	   /* exit status, -signal, or INT_MIN when it never exited */
 } api_child_t;
 
+/* One cached forwarded answer of a name (GET /skydns/domain/<name>). */
+typedef struct {
+	uint16_t qtype;
+	uint16_t rcode;
+	uint32_t ttl_left; /* s until it expires; 0: expired, kept for serve-stale */
+	bool do_bit, cd;   /* the cache keys answers by the query's DO and CD bits too */
+	unsigned worker;   /* the worker whose cache holds it */
+} api_cache_entry_t;
+
+enum { API_CACHE_SHOW = 1, API_CACHE_FLUSH };
+
 /* What the API needs from the rest of the daemon, without depending on server/. */
 typedef struct {
 	/* Fill `out` (an array of `n` uint64 counters, indexed by STATS_*)
@@ -72,6 +83,18 @@ typedef struct {
 	int (*answer)(void *ctx, const struct conf *conf, struct store_rtxn *txn,
 		      const uint8_t *req, size_t reqlen, uint8_t *resp, size_t cap,
 		      size_t *resplen);
+	/* GET|DELETE /skydns/domain/<name> (wire name `name`): API_CACHE_SHOW fills
+	 * out[0..cap) and sets *n to how many entries there are; API_CACHE_FLUSH drops
+	 * them and sets *n to how many it dropped. The workers own their caches: the
+	 * request goes to each one's mailbox and this API thread waits (at most a second)
+	 * for their answers; workers never wait. @return workers that answered. May be
+	 * NULL (the route answers 404). */
+	unsigned (*cache_name)(void *ctx, int op, const uint8_t *name, size_t len,
+			       api_cache_entry_t *out, size_t cap, size_t *n);
+	/* /skydns/master cacheTtl: when `set` is not NULL, cap the TTLs of answers cached
+	 * from now on at *set s (0 = back to [Dns] max-ttl), posted to every worker as
+	 * above. @return the cap in force (0 = max-ttl). May be NULL (404). */
+	uint32_t (*cache_ttl)(void *ctx, const uint32_t *set);
 	void *ctx;
 	/* Fill out[0..cap) with the supervised children, from copies main publishes with
 	 * atomic stores (never waits for main). @return entries written. Called with

@@ -56,6 +56,9 @@ int api_reply_text(struct mg_connection *c, int status, const char *ctype, const
 /* api_reply_text with extra header lines (each ending in CRLF; borrowed, may be NULL). */
 int api_reply_headers(struct mg_connection *c, int status, const char *ctype, const char *extra,
 		      const char *body, size_t len);
+/* Send the status line and headers of a reply whose body follows in mg_write()s of any
+ * size and ends with the connection (streamed lists); counted like every reply. */
+void api_reply_stream_start(struct mg_connection *c, int status, const char *ctype);
 /* Map a project error code to an HTTP status and reply. */
 int api_reply_err_code(struct mg_connection *c, int code, const char *what);
 
@@ -90,6 +93,13 @@ int api_top_handle(api_t *api, struct mg_connection *c, const char *method, cons
 int api_live_handle(api_t *api, struct mg_connection *c);
 /* GET /skydns/lookup/<name>?type=T (lookup.c): what skydns answers, with record sources. */
 int api_lookup_handle(api_t *api, struct mg_connection *c, const char *rest);
+/* GET /skydns/stats/<name>, /skydns/domain/<name>, /skydns/domainL1/<name>, /skydns/master
+ * (control.c): the original's control routes. */
+int api_control_handle(api_t *api, struct mg_connection *c, const char *method, const char *p);
+/* A name as a request gives it (lookup.c): completed like the records API when it is local,
+ * else taken as absolute. @return 0 (name, *len, canonical text) or ERR_INVAL. */
+int api_lookup_name(const struct conf *conf, const char *text, uint8_t *name, size_t *len,
+		    char *canon, size_t cap);
 /* GET / and /ui (ui.c): the status page, compiled in. @return 0 when `uri` is not its. */
 int api_ui_handle(api_t *api, struct mg_connection *c, const char *method, const char *uri);
 

@@ -209,8 +209,8 @@ static size_t build_query(const uint8_t *name, size_t len, uint16_t type, uint8_
 }
 
 /* The name as the page typed it: completed like the records API, or taken as absolute. */
-static int lookup_name(const conf_t *conf, const char *text, uint8_t *name, size_t *len,
-		       char *canon, size_t cap)
+int api_lookup_name(const conf_t *conf, const char *text, uint8_t *name, size_t *len, char *canon,
+		    size_t cap)
 {
 	api_name_t n;
 
@@ -258,7 +258,7 @@ int api_lookup_handle(api_t *api, struct mg_connection *c, const char *rest)
 		return api_reply_error(c, 400, "bad type");
 	if ((type = wire_type_from_text(tname)) < 0)
 		return api_reply_error(c, 400, "unknown type \"%.32s\"", tname);
-	if (!rest[0] || lookup_name(api->conf, rest, name, &len, canon, sizeof(canon)) < 0)
+	if (!rest[0] || api_lookup_name(api->conf, rest, name, &len, canon, sizeof(canon)) < 0)
 		return api_reply_error(c, 400, "bad name \"%.255s\"", rest);
 	wire_type_to_text((uint16_t)type, tname, sizeof(tname));
 	if ((ret = store_read_begin(api->store, &t)) < 0)

@@ -931,6 +931,13 @@ typedef struct {
 	size_t keylen;
 	size_t only_keylen; /* show: stop at descendants; 0 = list everything */
 	bool single;
+	size_t max_names; /* list: stop before name max_names + 1 (more = true); 0 = no cap */
+	bool more;
+	size_t count; /* names started */
+	/* list: each finished name goes to emit(sink, name) and is dropped, so a batch holds
+	 * one name's JSON at a time (NULL: names stay in `names`) */
+	int (*emit)(void *sink, json_t *name);
+	void *sink;
 	int err;
 } collect_t;
 
@@ -956,9 +963,19 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_
 	if (set->count == 0)
 		return 0;
 	if (!cl->cur || keylen != cl->keylen || memcmp(key, cl->key, keylen) != 0) {
+		if (cl->max_names && cl->count >= cl->max_names) {
+			cl->more = true;
+			return 1;
+		}
+		if (cl->emit && cl->cur) {
+			if ((cl->err = cl->emit(cl->sink, cl->cur)) < 0)
+				return cl->err;
+			json_array_clear(cl->names);
+		}
 		if (!(cl->cur = name_object(key, keylen)))
 			return cl->err = ERR_STORE;
 		json_array_append_new(cl->names, cl->cur);
+		cl->count++;
 		memcpy(cl->key, key, keylen);
 		cl->keylen = keylen;
 	}
@@ -1052,34 +1069,180 @@ static bool domain_nested(const conf_t *conf, size_t i)
 	return false;
 }
 
-static int list_names(api_t *api, struct mg_connection *c)
+/* Names per read txn of a list: bounds both the memory of a batch and how long a slow
+ * client can pin a snapshot (LMDB: no long-lived readers). */
+#define API_LIST_BATCH 1000
+
+typedef struct {
+	const conf_t *conf;
+	size_t dom;		     /* index of the domain being walked */
+	uint8_t after[WIRE_KEY_MAX]; /* resume after this name's key; afterlen 0 = from the start */
+	size_t afterlen;
+	size_t remaining;	       /* names still to send (SIZE_MAX: no limit) */
+	char next[WIRE_NAME_TEXT_MAX]; /* the last name sent, once a limit stopped the list */
+	char *buf;		       /* one batch of text */
+	size_t len, cap;
+	bool first;
+} list_t;
+
+static int buf_add(list_t *l, const char *s, size_t n)
 {
-	const conf_t *conf = api->conf;
-	collect_t cl = {.names = json_array()};
+	if (l->len + n > l->cap) {
+		size_t cap = (l->len + n) * 2;
+		char *b = realloc(l->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		l->buf = b;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	return 0;
+}
+
+/* One name of a batch into l->buf, comma-separated. */
+static int list_emit(void *sink, json_t *n)
+{
+	list_t *l = sink;
+	char *text = json_dumps(n, JSON_COMPACT);
+	int ret = text ? 0 : -ENOMEM;
+
+	if (!ret && !l->first)
+		ret = buf_add(l, ",", 1);
+	if (!ret)
+		ret = buf_add(l, text, strlen(text));
+	free(text);
+	if (ret < 0)
+		return ret;
+	l->first = false;
+	snprintf(l->next, sizeof(l->next), "%s", json_string_value(json_object_get(n, "name")));
+	return 0;
+}
+
+/* One batch: up to API_LIST_BATCH names of domain l->dom after l->after, in one read txn,
+ * rendered into l->buf. @return 1 when the domain has more names, 0 when done, <0 error. */
+static int list_batch(api_t *api, list_t *l)
+{
+	size_t want = l->remaining < API_LIST_BATCH ? l->remaining : API_LIST_BATCH;
+	collect_t cl = {.names = json_array(), .max_names = want, .emit = list_emit, .sink = l};
+	const conf_t *conf = l->conf;
 	store_rtxn_t *t = NULL;
 	uint8_t key[WIRE_KEY_MAX];
 	size_t keylen;
-	int ret = 0;
+	int ret;
 
 	if (!cl.names)
-		return api_reply_error(c, 500, "out of memory");
-	if ((ret = store_read_begin(api->store, &t)) < 0) {
+		return -ENOMEM;
+	if ((ret = wire_name_to_key(conf->domains[l->dom], conf->domainlens[l->dom], key,
+				    &keylen)) < 0 ||
+	    (ret = store_read_begin(api->store, &t)) < 0) {
 		json_decref(cl.names);
-		return api_reply_err_code(c, ret, "store");
+		return ret;
 	}
-	for (size_t i = 0; i < conf->ndomains && ret >= 0 && cl.err == 0; i++) {
-		if (domain_nested(conf, i) ||
-		    wire_name_to_key(conf->domains[i], conf->domainlens[i], key, &keylen) < 0)
-			continue;
-		cl.cur = NULL;
-		ret = store_iter(t, key, keylen, collect_cb, &cl);
-	}
+	ret = l->afterlen
+		  ? store_iter_after(t, key, keylen, l->after, l->afterlen, 0xFFFF, collect_cb, &cl)
+		  : store_iter(t, key, keylen, collect_cb, &cl);
 	store_read_end(t);
-	if (ret < 0 || cl.err < 0) {
-		json_decref(cl.names);
-		return api_reply_err_code(c, ret < 0 ? ret : cl.err, "list");
+	if (ret >= 0 && cl.err >= 0 && cl.cur) /* the batch's last name */
+		cl.err = list_emit(l, cl.cur);
+	json_decref(cl.names);
+	if (ret < 0 || cl.err < 0)
+		return ret < 0 ? ret : cl.err;
+	if (cl.keylen) {
+		memcpy(l->after, cl.key, cl.keylen);
+		l->afterlen = cl.keylen;
 	}
-	return api_reply_json(c, 200, json_pack("{s:o}", "names", cl.names));
+	if (l->remaining != SIZE_MAX)
+		l->remaining -= cl.count;
+	return cl.more ? 1 : 0;
+}
+
+/* ?limit=N&after=<name>: parsed into l. @return 0 or the status already replied. */
+static int list_params(api_t *api, struct mg_connection *c, list_t *l)
+{
+	const char *qs = mg_get_request_info(c)->query_string;
+	char v[WIRE_NAME_TEXT_MAX + 1], *end;
+	const conf_t *conf = api->conf;
+	rname_t a;
+
+	l->remaining = SIZE_MAX;
+	if (!qs)
+		return 0;
+	if (mg_get_var(qs, strlen(qs), "limit", v, sizeof(v)) >= 0) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (!v[0] || *end || v[0] == '-' || n == 0 || n > 1000000)
+			return api_reply_error(c, 400,
+					       "limit must be an integer from 1 to 1000000");
+		l->remaining = n;
+	}
+	if (mg_get_var(qs, strlen(qs), "after", v, sizeof(v)) < 0 || !v[0])
+		return 0;
+	if (api_name_owner(conf, v, &a) < 0)
+		return api_reply_error(c, 400, "after: bad or foreign name \"%.255s\"", v);
+	for (l->dom = 0; l->dom < conf->ndomains; l->dom++)
+		if (!domain_nested(conf, l->dom) &&
+		    wire_name_is_subdomain(a.name, a.len, conf->domains[l->dom],
+					   conf->domainlens[l->dom]))
+			break;
+	if (l->dom == conf->ndomains)
+		return api_reply_error(c, 400, "after: \"%s\" is in no listed domain", a.text);
+	memcpy(l->after, a.key, a.keylen);
+	l->afterlen = a.keylen;
+	return 0;
+}
+
+/*
+ * GET /skydns/api/[?limit=N&after=<name>]: the names in store order, domain by domain,
+ * streamed batch by batch (API_LIST_BATCH names per read txn), so neither the document nor
+ * a snapshot grows with the store. The body ends at the close (the API closes after every
+ * reply), not with chunked framing, so clients that read to EOF keep working. With a limit,
+ * "next" names the last name sent while more remain: pass it as after= for the next page.
+ * An error past the headers can only cut the body short (invalid JSON), and is logged.
+ */
+static int list_names(api_t *api, struct mg_connection *c)
+{
+	const conf_t *conf = api->conf;
+	list_t l = {.conf = conf, .first = true};
+	bool more = false;
+	int ret;
+
+	if ((ret = list_params(api, c, &l)) != 0)
+		return ret;
+	api_reply_stream_start(c, 200, "application/json");
+	ret = buf_add(&l, "{\"names\":[", 10);
+	for (; ret >= 0 && l.dom < conf->ndomains; l.dom++, l.afterlen = 0) {
+		if (domain_nested(conf, l.dom))
+			continue;
+		do {
+			ret = list_batch(api, &l);
+			if (l.len && mg_write(c, l.buf, l.len) <= 0)
+				ret = -EPIPE;
+			l.len = 0;
+		} while (ret == 1 && l.remaining);
+		if (ret == 1) { /* the limit ran out in a domain that has more */
+			more = true;
+			break;
+		}
+		if (ret == 0 && l.remaining == 0 && l.dom + 1 < conf->ndomains) {
+			more = true; /* later domains may hold names: next says where to go on */
+			break;
+		}
+	}
+	if (ret >= 0) {
+		json_t *tail = more ? json_pack("{s:s}", "next", l.next) : NULL;
+		char *t = tail ? json_dumps(tail, JSON_COMPACT) : NULL;
+		/* "],"next":"x"}" from {"next":"x"}: the object's members after the array */
+		if (t)
+			mg_printf(c, "],%s\n", t + 1);
+		else
+			mg_printf(c, "]}\n");
+		free(t);
+		json_decref(tail);
+	} else {
+		log_err("api: list cut short: %s", err_str(ret));
+	}
+	free(l.buf);
+	return 200;
 }
 
 int api_records_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest)

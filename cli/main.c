@@ -32,7 +32,15 @@ typedef struct {
 	const char *ttl;
 	const char *status_ip;
 	const char *status_val;
-	const char *ptr; /* -ptr IP: write the PTR of IP (its reverse name) */
+	const char *ptr;   /* -ptr IP: write the PTR of IP (its reverse name) */
+	const char *stats; /* control routes (api/control.c) */
+	const char *cache;
+	const char *flush;
+	const char *l1;
+	const char *cache_ttl;
+	const char *limit; /* -list paging */
+	const char *after;
+	bool master;
 	bool list;
 	bool json;
 } cli_opts_t;
@@ -51,12 +59,21 @@ static void usage(FILE *f)
 	    "usage: skydns-cli [-addr HOST:PORT] [-token TOKEN] [-json] COMMAND\n"
 	    "commands:\n"
 	    "  -list             print every name and its records\n"
+	    "                    (-limit N: a page of N names; -after NAME: the names after it)\n"
 	    "  -show NAME        print one name\n"
 	    "  -domain NAME      write NAME (short names get the first local domain);\n"
 	    "                    with -method and -ips, -alias or -updates\n"
 	    "  -ptr IP -host NAME  write the PTR record of IP (at its in-addr.arpa./ip6.arpa.\n"
 	    "                    name, in a reverse zone of dns-domains); -method as for -domain\n"
 	    "  -status IP [UP|DOWN]  show, or set, the health of an address\n"
+	    "  -stats NAME       how often NAME was asked (GET /skydns/stats/NAME)\n"
+	    "  -cache NAME       the forward cache's answers for NAME (/skydns/domain/NAME)\n"
+	    "  -flush NAME       flush them: the next query goes upstream\n"
+	    "  -l1 NAME          the store's records of NAME with sources and health\n"
+	    "                    (/skydns/domainL1/NAME)\n"
+	    "  -master           run-time settings (/skydns/master)\n"
+	    "  -cache-ttl S      cap the TTL of answers cached from now on at S seconds\n"
+	    "                    (0: back to max-ttl), without a restart\n"
 	    "options for -domain:\n"
 	    "  -method M         create (POST), update (PUT) or delete (DELETE); default create\n"
 	    "  -type TYPE        A, AAAA, CNAME, TXT, MX, SRV or PTR (default A; CNAME\n"
@@ -96,6 +113,8 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			o->list = true;
 		} else if (strcmp(a, "-json") == 0) {
 			o->json = true;
+		} else if (strcmp(a, "-master") == 0) {
+			o->master = true;
 		} else if (strcmp(a, "-status") == 0) {
 			if (i + 1 >= argc)
 				return -1;
@@ -103,23 +122,30 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			if (i + 1 < argc && argv[i + 1][0] != '-')
 				o->status_val = argv[++i];
 		} else {
-			dst = strcmp(a, "-addr") == 0	    ? &o->addr
-			      : strcmp(a, "-token") == 0    ? &o->token
-			      : strcmp(a, "-show") == 0	    ? &o->show
-			      : strcmp(a, "-domain") == 0   ? &o->domain
-			      : strcmp(a, "-method") == 0   ? &o->method
-			      : strcmp(a, "-ips") == 0	    ? &o->ips
-			      : strcmp(a, "-alias") == 0    ? &o->alias
-			      : strcmp(a, "-updates") == 0  ? &o->updates
-			      : strcmp(a, "-type") == 0	    ? &o->type
-			      : strcmp(a, "-text") == 0	    ? &o->text
-			      : strcmp(a, "-host") == 0	    ? &o->host
-			      : strcmp(a, "-priority") == 0 ? &o->priority
-			      : strcmp(a, "-weight") == 0   ? &o->weight
-			      : strcmp(a, "-target") == 0   ? &o->target
-			      : strcmp(a, "-ttl") == 0	    ? &o->ttl
-			      : strcmp(a, "-ptr") == 0	    ? &o->ptr
-							    : NULL;
+			dst = strcmp(a, "-addr") == 0	     ? &o->addr
+			      : strcmp(a, "-token") == 0     ? &o->token
+			      : strcmp(a, "-show") == 0	     ? &o->show
+			      : strcmp(a, "-domain") == 0    ? &o->domain
+			      : strcmp(a, "-method") == 0    ? &o->method
+			      : strcmp(a, "-ips") == 0	     ? &o->ips
+			      : strcmp(a, "-alias") == 0     ? &o->alias
+			      : strcmp(a, "-updates") == 0   ? &o->updates
+			      : strcmp(a, "-type") == 0	     ? &o->type
+			      : strcmp(a, "-text") == 0	     ? &o->text
+			      : strcmp(a, "-host") == 0	     ? &o->host
+			      : strcmp(a, "-priority") == 0  ? &o->priority
+			      : strcmp(a, "-weight") == 0    ? &o->weight
+			      : strcmp(a, "-target") == 0    ? &o->target
+			      : strcmp(a, "-ttl") == 0	     ? &o->ttl
+			      : strcmp(a, "-ptr") == 0	     ? &o->ptr
+			      : strcmp(a, "-stats") == 0     ? &o->stats
+			      : strcmp(a, "-cache") == 0     ? &o->cache
+			      : strcmp(a, "-flush") == 0     ? &o->flush
+			      : strcmp(a, "-l1") == 0	     ? &o->l1
+			      : strcmp(a, "-cache-ttl") == 0 ? &o->cache_ttl
+			      : strcmp(a, "-limit") == 0     ? &o->limit
+			      : strcmp(a, "-after") == 0     ? &o->after
+							     : NULL;
 			if (!dst || i + 1 >= argc) {
 				fprintf(stderr,
 					"skydns-cli: bad or incomplete option %s (see -h)\n",
@@ -529,6 +555,9 @@ static int print_result(const cli_opts_t *o, const buf_t *b)
 	}
 	if ((names = json_object_get(doc, "names"))) {
 		json_array_foreach(names, i, n) print_name(n);
+		if (json_string_value(json_object_get(doc, "next")))
+			printf("next: -after %s\n",
+			       json_string_value(json_object_get(doc, "next")));
 	} else if (json_object_get(doc, "deleted")) {
 		/* A delete shows what went, in the same table. */
 		print_changes(json_object_get(doc, "removed"), "deleted");
@@ -543,6 +572,104 @@ static int print_result(const cli_opts_t *o, const buf_t *b)
 		       json_string_value(json_object_get(doc, "status")));
 	else
 		puts(b->p);
+	json_decref(doc);
+	return 0;
+}
+
+/* The control routes' replies as lines (the original printed them as they came). */
+static void print_control(json_t *doc)
+{
+	json_t *a, *v;
+	size_t i;
+
+	if ((a = json_object_get(doc, "answers"))) {
+		printf("domain: %s  cached answers: %lld\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       (long long)json_integer_value(json_object_get(doc, "count")));
+		json_array_foreach(a, i, v)
+		    printf("  type:%s  rcode:%s  ttl:%lld  worker:%lld%s%s\n",
+			   json_string_value(json_object_get(v, "type")),
+			   json_string_value(json_object_get(v, "rcode")),
+			   (long long)json_integer_value(json_object_get(v, "ttl")),
+			   (long long)json_integer_value(json_object_get(v, "worker")),
+			   json_is_true(json_object_get(v, "do")) ? "  do" : "",
+			   json_is_true(json_object_get(v, "cd")) ? "  cd" : "");
+	} else if (json_object_get(doc, "flushed")) {
+		printf("domain: %s  flushed: %lld cached answers\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       (long long)json_integer_value(json_object_get(doc, "flushed")));
+	} else if (json_object_get(doc, "tracked")) {
+		printf("domain: %s  count: %lld  error: %lld%s\n",
+		       json_string_value(json_object_get(doc, "name")),
+		       (long long)json_integer_value(json_object_get(doc, "count")),
+		       (long long)json_integer_value(json_object_get(doc, "error")),
+		       json_is_true(json_object_get(doc, "tracked"))
+			   ? ""
+			   : "  (not among the most asked)");
+	} else if (json_object_get(doc, "cacheTtl")) {
+		printf("cacheTtl: %lld  maxTtl: %lld\n",
+		       (long long)json_integer_value(json_object_get(doc, "cacheTtl")),
+		       (long long)json_integer_value(json_object_get(doc, "maxTtl")));
+	}
+}
+
+static void print_l1(json_t *doc)
+{
+	const char *n = json_string_value(json_object_get(doc, "name"));
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "records"), i, v)
+	{
+		char one[2048];
+		const char *type = json_string_value(json_object_get(v, "type"));
+		const char *h = json_string_value(json_object_get(v, "health"));
+
+		value_text(type, json_object_get(v, "value"), one, sizeof(one));
+		printf("domain: %s  type:%s  val:%s  ttl:%lld  source:%s%s%s\n", n ? n : "?",
+		       type ? type : "?", one,
+		       (long long)json_integer_value(json_object_get(v, "ttl")),
+		       json_string_value(json_object_get(v, "source")), h ? "  status:" : "",
+		       h ? h : "");
+	}
+}
+
+static int run_control(const cli_opts_t *o, buf_t *b)
+{
+	json_t *doc;
+	int ret;
+
+	if (o->stats)
+		ret = http(o, "GET", "/skydns/stats/", o->stats, NULL, b);
+	else if (o->cache)
+		ret = http(o, "GET", "/skydns/domain/", o->cache, NULL, b);
+	else if (o->flush)
+		ret = http(o, "DELETE", "/skydns/domain/", o->flush, NULL, b);
+	else if (o->l1)
+		ret = http(o, "GET", "/skydns/domainL1/", o->l1, NULL, b);
+	else if (o->cache_ttl) {
+		char body[64];
+		long v = parse_num(o->cache_ttl, 86400);
+		if (v < 0) {
+			fprintf(stderr,
+				"skydns-cli: -cache-ttl wants seconds 0..86400, not \"%s\"\n",
+				o->cache_ttl);
+			return 1;
+		}
+		snprintf(body, sizeof(body), "{\"cacheTtl\":%ld}", v);
+		ret = http(o, "POST", "/skydns/master", NULL, body, b);
+	} else
+		ret = http(o, "GET", "/skydns/master", NULL, NULL, b);
+	if (ret != 0 || o->json)
+		return ret ? ret : print_result(o, b);
+	if (!b->p || !(doc = json_loads(b->p, 0, NULL))) {
+		fprintf(stderr, "skydns-cli: the server did not answer JSON\n");
+		return 1;
+	}
+	if (o->l1)
+		print_l1(doc);
+	else
+		print_control(doc);
 	json_decref(doc);
 	return 0;
 }
@@ -581,13 +708,28 @@ static int run(const cli_opts_t *o)
 	buf_t b = {0};
 	int ret;
 
-	if (o->list) {
+	if (o->list && (o->limit || o->after)) {
+		char path[64];
+		if (o->limit && parse_num(o->limit, 1000000) < 1) {
+			fprintf(stderr, "skydns-cli: -limit wants a number 1..1000000\n");
+			return 2;
+		}
+		/* after= last: http() appends the name, escaped */
+		snprintf(path, sizeof(path), "/skydns/api/?%s%s%s", o->limit ? "limit=" : "",
+			 o->limit ? o->limit : "",
+			 o->after ? (o->limit ? "&after=" : "after=") : "");
+		ret = http(o, "GET", path, o->after, NULL, &b);
+	} else if (o->list) {
 		ret = http(o, "GET", "/skydns/api/", NULL, NULL, &b);
 	} else if (o->show) {
 		ret = http(o, "GET", "/skydns/api/", o->show, NULL, &b);
 	} else if (o->domain || o->ptr) {
 		/* -ptr without -domain posts to the list: the server makes the name */
 		ret = run_domain(o, &b);
+	} else if (o->stats || o->cache || o->flush || o->l1 || o->cache_ttl || o->master) {
+		ret = run_control(o, &b);
+		free(b.p);
+		return ret;
 	} else if (o->status_ip && o->status_val) {
 		char body[64];
 		snprintf(body, sizeof(body), "{\"status\":\"%s\"}",

@@ -951,6 +951,57 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 	return 0;
 }
 
+static bool entry_is_name(const struct entry *e, const uint8_t *lname, size_t len)
+{
+	return e->used && e->keylen == len + 4 && memcmp(e->msg + WIRE_HDR_LEN, lname, len) == 0;
+}
+
+size_t cache_name_entries(const cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	size_t n = 0;
+
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return 0;
+	memcpy(lname, name, len);
+	wire_name_lower(lname, len);
+	for (size_t i = 0; i < c->fresh; i++) {
+		const struct entry *e = &c->e[i];
+		if (!entry_is_name(e, lname, len))
+			continue;
+		if (n < cap)
+			out[n] = (cache_name_entry_t){
+			    .qtype = wire_read_u16(e->msg + WIRE_HDR_LEN + len),
+			    .rcode = (uint16_t)(e->msg[3] & 0x0F),
+			    .ttl_left = e->expire_ms > now_ms
+					    ? (uint32_t)((e->expire_ms - now_ms) / 1000u)
+					    : 0,
+			    .do_bit = (e->kbits & KEY_DO) != 0,
+			    .cd = (e->kbits & KEY_CD) != 0,
+			};
+		n++;
+	}
+	return n;
+}
+
+size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	size_t n = 0;
+
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return 0;
+	memcpy(lname, name, len);
+	wire_name_lower(lname, len);
+	for (size_t i = 0; i < c->fresh; i++)
+		if (entry_is_name(&c->e[i], lname, len)) {
+			unlink_entry(c, (uint32_t)i);
+			n++;
+		}
+	return n;
+}
+
 void cache_set_stale(cache_t *c, uint32_t seconds)
 {
 	c->stale_ms = (uint64_t)seconds * 1000u;

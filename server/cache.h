@@ -148,6 +148,25 @@ bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms);
 size_t cache_count(const cache_t *c);
 size_t cache_capacity(const cache_t *c);
 
+/* One cached answer of a name, as GET /skydns/domain/<name> shows it. */
+typedef struct {
+	uint16_t qtype;
+	uint16_t rcode;
+	uint32_t ttl_left; /* whole seconds until it expires; 0: expired, kept for serve-stale */
+	bool do_bit, cd;
+} cache_name_entry_t;
+
+/**
+ * The entries whose question name is `name` (wire, any case), into
+ * out[0..cap). A walk of the whole table (owner thread only; run on a
+ * control request, never per query). @return how many there are (may exceed cap).
+ */
+size_t cache_name_entries(const cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap);
+
+/** Drop every entry whose question name is `name` (owner thread only). @return entries dropped. */
+size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len);
+
 /** Copy the counters (any thread; relaxed loads). */
 void cache_stats_read(const cache_t *c, cache_stats_t *out);
 

@@ -133,7 +133,8 @@ struct forward {
 	cache_zone_t local_z[CONF_MAX_DOMAINS];
 	size_t nlocal;
 	cache_zone_t fwd_z[NGROUPS];
-	uint32_t max_ttl;
+	uint32_t max_ttl;      /* what answers are capped at now */
+	uint32_t conf_max_ttl; /* [Dns] max-ttl; forward_set_max_ttl(f, 0) returns to it */
 	forward_local_fn local;
 	void *local_ctx;
 	uint8_t *local_buf; /* MSG_MAX: our own reply for a local name a chain led to */
@@ -331,6 +332,7 @@ static void setup_policy(forward_t *f, const conf_t *c)
 		f->fwd_z[i - 1].len = f->groups[i].namelen;
 	}
 	f->max_ttl = c->max_ttl;
+	f->conf_max_ttl = c->max_ttl;
 	f->policy = c->policy;
 	f->max_fails = c->max_fails;
 	f->probe_ms = c->health_check_ms ? c->health_check_ms : 500;
@@ -1283,6 +1285,22 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 size_t forward_cache_entries(const forward_t *f)
 {
 	return f->cache ? cache_count(f->cache) : 0;
+}
+
+size_t forward_cache_name(const forward_t *f, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap)
+{
+	return f->cache ? cache_name_entries(f->cache, name, len, now_ms, out, cap) : 0;
+}
+
+size_t forward_cache_flush(forward_t *f, const uint8_t *name, size_t len)
+{
+	return f->cache ? cache_flush_name(f->cache, name, len) : 0;
+}
+
+void forward_set_max_ttl(forward_t *f, uint32_t ttl)
+{
+	f->max_ttl = ttl ? ttl : f->conf_max_ttl;
 }
 
 bool forward_configured(const conf_t *c)

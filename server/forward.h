@@ -247,6 +247,17 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 /** Entries held in the cache now (worker thread only). */
 size_t forward_cache_entries(const forward_t *f);
 
+/** The cached answers of `name` (cache_name_entries; worker thread only). */
+size_t forward_cache_name(const forward_t *f, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap);
+/** Drop the cached answers of `name` (worker thread only). @return entries dropped. */
+size_t forward_cache_flush(forward_t *f, const uint8_t *name, size_t len);
+/**
+ * Cap the TTLs of answers cached from now on at `ttl` seconds, 0: back to
+ * [Dns] max-ttl (worker thread only). Entries already cached keep theirs.
+ */
+void forward_set_max_ttl(forward_t *f, uint32_t ttl);
+
 /** Whether `c` turns forwarding on (nameservers, even empty, or subDomainServers). */
 bool forward_configured(const conf_t *c);
 

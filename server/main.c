@@ -467,6 +467,40 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 	return ret;
 }
 
+_Static_assert(sizeof(((api_cache_entry_t *)0)->qtype) == sizeof(((cache_name_entry_t *)0)->qtype),
+	       "one qtype width");
+
+static unsigned api_cache_name_hook(void *ctx, int op, const uint8_t *name, size_t len,
+				    api_cache_entry_t *out, size_t cap, size_t *n)
+{
+	server_cache_entry_t *e;
+	unsigned answered;
+
+	if (op == API_CACHE_FLUSH)
+		return server_cache_flush(ctx, name, len, n);
+	if (!(e = calloc(cap ? cap : 1, sizeof(*e)))) {
+		*n = 0;
+		return 0;
+	}
+	answered = server_cache_show(ctx, name, len, e, cap, n);
+	for (size_t i = 0; i < *n && i < cap; i++)
+		out[i] = (api_cache_entry_t){.qtype = e[i].e.qtype,
+					     .rcode = e[i].e.rcode,
+					     .ttl_left = e[i].e.ttl_left,
+					     .do_bit = e[i].e.do_bit,
+					     .cd = e[i].e.cd,
+					     .worker = e[i].worker};
+	free(e);
+	return answered;
+}
+
+static uint32_t api_cache_ttl_hook(void *ctx, const uint32_t *set)
+{
+	if (set)
+		server_cache_set_ttl(ctx, *set);
+	return server_cache_ttl(ctx);
+}
+
 /*
  * The status page's lookup box: the real query_process on the API thread's
  * own snapshot and query state, so the answer is what a worker would send
@@ -1301,6 +1335,8 @@ static int run_daemon(daemon_t *d)
 				 .top_names = api_top_hook,
 				 .upstreams = api_upstreams_hook,
 				 .answer = api_answer_hook,
+				 .cache_name = api_cache_name_hook,
+				 .cache_ttl = api_cache_ttl_hook,
 				 .children = api_children_hook,
 				 .ctx = d->srv,
 				 .children_ctx = d};

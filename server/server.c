@@ -28,6 +28,7 @@
 
 #define SERVER_START_WAIT_MS 5000
 #define SERVER_RELOAD_WAIT_MS 2000
+#define SERVER_CTL_WAIT_MS 1000 /* a worker's loop turns at least once a timer tick */
 /*
  * UDP receive buffer per worker socket. The default (rmem_default, ~208 KiB)
  * holds ~250 small datagrams: a worker off its CPU for a millisecond under
@@ -43,6 +44,9 @@ struct server {
 	unsigned started; /* threads created */
 	uint64_t gen;	  /* last reload generation */
 	querylog_t *qlog; /* owned; NULL when [Log] query-log is off */
+	/* Posters of control requests (API threads) take turns; workers never take it. */
+	pthread_mutex_t ctl_lock;
+	_Atomic uint32_t cache_ttl; /* the last server_cache_set_ttl(), 0 = [Dns] max-ttl */
 };
 
 static void sleep_ms(long ms)
@@ -290,8 +294,10 @@ int server_start_with(server_t **out, const struct conf *conf, struct store *sto
 		    (ret = adopted_ok(conf, fds[i], i % 2 ? SOCK_STREAM : SOCK_DGRAM)) < 0)
 			goto fail;
 	srv = calloc(1, sizeof(*srv));
-	if (srv)
+	if (srv) {
 		srv->workers = calloc(n, sizeof(*srv->workers));
+		pthread_mutex_init(&srv->ctl_lock, NULL);
+	}
 	if (!srv || !srv->workers) {
 		free(srv);
 		ret = -ENOMEM;
@@ -446,6 +452,7 @@ void server_stop(server_t *srv)
 		topn_free(srv->workers[i].qctx.topn);
 	}
 	querylog_free(srv->qlog); /* after the workers: they write its rings */
+	pthread_mutex_destroy(&srv->ctl_lock);
 	free(srv->workers);
 	free(srv);
 }
@@ -474,6 +481,112 @@ size_t server_upstreams(server_t *srv, struct upstream_report *out, size_t cap)
 	for (unsigned i = 0; i < srv->started; i++)
 		upstream_report(&srv->workers[i].up, out, &n, cap);
 	return n;
+}
+
+/*
+ * Post one control request to every live worker and wait (this thread, never
+ * a worker) until each acked or SERVER_CTL_WAIT_MS passed. A worker that did
+ * not ack an earlier request is skipped: its slot is still its to read.
+ * Calls `done` for each worker that answered. @return workers that answered.
+ */
+typedef void (*ctl_done_fn)(void *ctx, const worker_t *w);
+
+static unsigned ctl_post(server_t *srv, int op, const uint8_t *name, size_t len, uint32_t ttl,
+			 ctl_done_fn done, void *ctx)
+{
+	bool *posted = calloc(srv->started + 1u, sizeof(*posted));
+	unsigned answered = 0, pending = 0;
+
+	if (!posted)
+		return 0;
+	pthread_mutex_lock(&srv->ctl_lock);
+	for (unsigned i = 0; i < srv->started; i++) {
+		worker_t *w = &srv->workers[i];
+		uint64_t want = atomic_load_explicit(&w->ctl_want, memory_order_relaxed);
+
+		if (atomic_load(&w->dead) ||
+		    atomic_load_explicit(&w->ctl_ack, memory_order_acquire) != want)
+			continue;
+		w->ctl_op = op;
+		w->ctl_ttl = ttl;
+		w->ctl_len = len <= WIRE_NAME_MAX ? len : 0;
+		if (name && w->ctl_len)
+			memcpy(w->ctl_name, name, w->ctl_len);
+		atomic_store_explicit(&w->ctl_want, want + 1, memory_order_release);
+		worker_wake(w);
+		posted[i] = true;
+		pending++;
+	}
+	for (int t = 0; pending && t < SERVER_CTL_WAIT_MS; t++) {
+		for (unsigned i = 0; i < srv->started; i++) {
+			worker_t *w = &srv->workers[i];
+			if (!posted[i] ||
+			    atomic_load_explicit(&w->ctl_ack, memory_order_acquire) !=
+				atomic_load_explicit(&w->ctl_want, memory_order_relaxed))
+				continue;
+			posted[i] = false;
+			pending--;
+			answered++;
+			if (done)
+				done(ctx, w);
+		}
+		if (pending)
+			sleep_ms(1);
+	}
+	pthread_mutex_unlock(&srv->ctl_lock);
+	free(posted);
+	if (pending)
+		log_warn("server: %u worker(s) did not answer a cache control request within %d ms",
+			 pending, SERVER_CTL_WAIT_MS);
+	return answered;
+}
+
+typedef struct {
+	server_cache_entry_t *out;
+	size_t cap, n;
+} show_t;
+
+static void show_done(void *ctx, const worker_t *w)
+{
+	show_t *s = ctx;
+
+	for (size_t k = 0; k < w->ctl_n && k < WORKER_CTL_MAX; k++) {
+		if (s->n < s->cap)
+			s->out[s->n] = (server_cache_entry_t){.e = w->ctl_out[k], .worker = w->idx};
+		s->n++;
+	}
+}
+
+unsigned server_cache_show(server_t *srv, const uint8_t *name, size_t len,
+			   server_cache_entry_t *out, size_t cap, size_t *n)
+{
+	show_t s = {.out = out, .cap = cap};
+	unsigned answered = ctl_post(srv, WORKER_CTL_SHOW, name, len, 0, show_done, &s);
+
+	*n = s.n;
+	return answered;
+}
+
+static void flush_done(void *ctx, const worker_t *w)
+{
+	*(size_t *)ctx += w->ctl_n;
+}
+
+unsigned server_cache_flush(server_t *srv, const uint8_t *name, size_t len, size_t *flushed)
+{
+	*flushed = 0;
+	return ctl_post(srv, WORKER_CTL_FLUSH, name, len, 0, flush_done, flushed);
+}
+
+unsigned server_cache_set_ttl(server_t *srv, uint32_t ttl)
+{
+	atomic_store(&srv->cache_ttl, ttl);
+	return ctl_post(srv, WORKER_CTL_TTL, NULL, 0, ttl, NULL, NULL);
+}
+
+uint32_t server_cache_ttl(server_t *srv)
+{
+	return atomic_load(&srv->cache_ttl);
 }
 
 int server_top_names(server_t *srv, topn_entry_t *out, size_t n)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "server/cache.h"
 #include "server/query.h"
 #include "server/topn.h"
 
@@ -94,6 +95,30 @@ unsigned server_workers(const server_t *srv);
  * @return entries written, -ENOMEM, ERR_TIMEOUT (a snapshot kept tearing).
  */
 int server_top_names(server_t *srv, topn_entry_t *out, size_t n);
+
+/* One cached forwarded answer of a name, and the worker that holds it. */
+typedef struct {
+	cache_name_entry_t e;
+	unsigned worker;
+} server_cache_entry_t;
+
+/*
+ * Cache control (GET|DELETE /skydns/domain/<name>, /skydns/master): each
+ * worker owns its cache, so the request is posted to every worker's
+ * mailbox (worker_t.ctl_*), served in the worker's loop, and waited for
+ * here for at most a second. Any thread but a worker's (the API's);
+ * callers take turns. Each returns the number of workers that answered
+ * (fewer than server_workers() when one is stuck or dead).
+ */
+/** The cached answers of `name` (wire) into out[0..cap); *n = how many there are. */
+unsigned server_cache_show(server_t *srv, const uint8_t *name, size_t len,
+			   server_cache_entry_t *out, size_t cap, size_t *n);
+/** Drop the cached answers of `name`; *flushed = entries dropped. */
+unsigned server_cache_flush(server_t *srv, const uint8_t *name, size_t len, size_t *flushed);
+/** Cap the TTLs of answers cached from now on at `ttl` s (0 = [Dns] max-ttl), until changed. */
+unsigned server_cache_set_ttl(server_t *srv, uint32_t ttl);
+/** The cap last set by server_cache_set_ttl(), 0 = none (max-ttl applies). */
+uint32_t server_cache_ttl(server_t *srv);
 
 struct upstream_report;
 

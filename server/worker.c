@@ -42,6 +42,8 @@ int worker_init(worker_t *w, unsigned idx, int udp_fd, int tcp_fd, const struct 
 	atomic_init(&w->conf_next, conf);
 	atomic_init(&w->gen_want, 0);
 	atomic_init(&w->gen_ack, 0);
+	atomic_init(&w->ctl_want, 0);
+	atomic_init(&w->ctl_ack, 0);
 	atomic_init(&w->stop, false);
 	atomic_init(&w->release, false);
 	atomic_init(&w->busy, UINT_MAX);
@@ -358,7 +360,31 @@ static void worker_check_reload(worker_t *w)
 	w->conf = atomic_load_explicit(&w->conf_next, memory_order_acquire);
 	w->qctx.conf = w->conf;
 	upstream_reload(w);
+	if (w->up.fwd && w->cache_ttl)
+		forward_set_max_ttl(w->up.fwd, w->cache_ttl);
 	atomic_store_explicit(&w->gen_ack, want, memory_order_release);
+}
+
+/* A control request posted by server_cache_*(): a walk of this worker's cache at most. */
+static void worker_check_ctl(worker_t *w)
+{
+	uint64_t want = atomic_load_explicit(&w->ctl_want, memory_order_acquire);
+	forward_t *f = w->up.fwd;
+
+	if (want == atomic_load_explicit(&w->ctl_ack, memory_order_relaxed))
+		return;
+	w->ctl_n = 0;
+	if (w->ctl_op == WORKER_CTL_SHOW && f)
+		w->ctl_n = forward_cache_name(f, w->ctl_name, w->ctl_len, w->now_ms, w->ctl_out,
+					      WORKER_CTL_MAX);
+	else if (w->ctl_op == WORKER_CTL_FLUSH && f)
+		w->ctl_n = forward_cache_flush(f, w->ctl_name, w->ctl_len);
+	else if (w->ctl_op == WORKER_CTL_TTL) {
+		w->cache_ttl = w->ctl_ttl;
+		if (f)
+			forward_set_max_ttl(f, w->ctl_ttl);
+	}
+	atomic_store_explicit(&w->ctl_ack, want, memory_order_release);
 }
 
 static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
@@ -525,6 +551,7 @@ static int worker_loop(worker_t *w)
 		w->now_ms = now_ms();
 		w->qctx.now_s = (uint32_t)time(NULL); /* cookie timestamps: wall clock */
 		worker_check_reload(w);
+		worker_check_ctl(w);
 		n = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)
 		{

@@ -61,6 +61,9 @@ typedef struct {
 	uint32_t idx;
 } worker_reply_to_t;
 
+enum { WORKER_CTL_SHOW = 1, WORKER_CTL_FLUSH, WORKER_CTL_TTL };
+#define WORKER_CTL_MAX 32 /* cached answers of one name a SHOW reports per worker */
+
 typedef struct worker {
 	unsigned idx;
 	int udp_fd; /* owned */
@@ -114,6 +117,19 @@ typedef struct worker {
 	bool dead_logged; /* main only: server_check() reported it */
 	/* main only: its forwarder was not rebuilt for srv->conf (the build failed on reload) */
 	bool fwd_stale;
+	/* A control request (server_cache_*), one at a time: the poster writes ctl_op..ctl_len
+	 * only while ctl_ack == ctl_want, then bumps ctl_want and wakes the worker; the worker
+	 * serves it in its loop, writes ctl_n/ctl_out and stores ctl_ack = ctl_want (release).
+	 * So neither side ever reads what the other is writing, and the worker never waits. */
+	_Atomic uint64_t ctl_want;
+	_Atomic uint64_t ctl_ack;
+	int ctl_op;	    /* WORKER_CTL_* */
+	uint32_t ctl_ttl;   /* WORKER_CTL_TTL: the cap, 0 = [Dns] max-ttl */
+	uint32_t cache_ttl; /* worker only: the cap in force, reapplied to a reload's forwarder */
+	uint8_t ctl_name[WIRE_NAME_MAX];
+	size_t ctl_len;
+	size_t ctl_n; /* entries of the name (may exceed WORKER_CTL_MAX), or flushed */
+	cache_name_entry_t ctl_out[WORKER_CTL_MAX];
 } worker_t;
 
 /**

@@ -791,6 +791,56 @@ static void test_serve_stale(void)
 	cache_free(c);
 }
 
+/* GET|DELETE /skydns/domain/<name>: every entry of a name, whatever its type, case or bits. */
+static void test_name_show_flush(void)
+{
+	cache_t *c = NULL;
+	cache_msg_t info;
+	cache_name_entry_t e[4];
+	uint8_t name[WIRE_NAME_MAX], other[WIRE_NAME_MAX];
+	size_t nl, ol;
+	query_t q;
+	uint8_t resp[4096];
+	size_t len;
+	pkt_t p;
+
+	CHECK_EQ_INT(cache_new(&c, 16, 7), 0);
+	wire_name_from_text("WWW.example.com", name, &nl);
+	wire_name_from_text("www.example.org", other, &ol);
+	pkt_start(&p, 1, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "www.example.com",
+		  WIRE_TYPE_A);
+	pkt_a(&p, 300, 1);
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	pkt_start(&p, 2, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "www.example.com",
+		  WIRE_TYPE_AAAA);
+	pkt_soa(&p, 60, 60); /* NODATA: cached for the SOA's minimum */
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+	pkt_start(&p, 3, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "www.example.org",
+		  WIRE_TYPE_A);
+	pkt_a(&p, 300, 2);
+	CHECK_EQ_INT(insert_pkt(c, &p, 1000, &info), 0);
+
+	CHECK_EQ_INT(cache_name_entries(c, name, nl, 11000, e, 4), 2);
+	CHECK(e[0].qtype == WIRE_TYPE_A || e[1].qtype == WIRE_TYPE_A);
+	CHECK_EQ_INT(e[0].qtype == WIRE_TYPE_A ? e[0].ttl_left : e[1].ttl_left, 290);
+	CHECK_EQ_INT(cache_name_entries(c, name, nl, 11000, e, 1), 2); /* counts past cap */
+	CHECK_EQ_INT(cache_flush_name(c, name, nl), 2);
+	CHECK_EQ_INT(cache_count(c), 1);
+	mkq(&q, "www.example.com", WIRE_TYPE_A, 9);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 2000, resp, sizeof(resp), &len), ERR_NOTFOUND);
+	mkq(&q, "www.example.org", WIRE_TYPE_A, 9);
+	CHECK_EQ_INT(cache_lookup(c, &q, 1232, 2000, resp, sizeof(resp), &len), 0);
+	CHECK_EQ_INT(cache_flush_name(c, name, nl), 0);
+	CHECK_EQ_INT(cache_name_entries(c, other, ol, 2000, e, 4), 1);
+	/* The freed entries are reused. */
+	pkt_start(&p, 4, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA, "www.example.com",
+		  WIRE_TYPE_A);
+	pkt_a(&p, 300, 3);
+	CHECK_EQ_INT(insert_pkt(c, &p, 3000, &info), 0);
+	CHECK_EQ_INT(cache_count(c), 2);
+	cache_free(c);
+}
+
 int main(void)
 {
 	test_hit_and_countdown();
@@ -806,5 +856,6 @@ int main(void)
 	test_cd_key();
 	test_serve_stale();
 	test_splice();
+	test_name_show_flush();
 	return check_done();
 }
