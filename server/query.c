@@ -790,7 +790,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 	uint8_t key[WIRE_KEY_MAX];
 	size_t keylen;
 
-	if (apex && qtype == WIRE_TYPE_SOA) {
+	/* A UDP IXFR (route_xfr) gets the current SOA alone (RFC 1995 §2). */
+	if (apex && (qtype == WIRE_TYPE_SOA || qtype == WIRE_TYPE_IXFR)) {
 		put_soa(b, &ch->cur, false);
 		return false;
 	}
@@ -982,10 +983,29 @@ static int reply_unsigned(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, 
 }
 
 /*
+ * An IXFR over UDP by an allowed client: the current SOA alone (RFC 1995 §2). A client as
+ * new as we are is done; an older one sees the serial moved and comes back over TCP.
+ */
+static int reply_ixfr_udp(query_ctx_t *ctx, const query_t *q, const query_client_t *cl,
+			  const uint8_t *lower, int zi, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	uint16_t rcode = 0;
+	size_t len = reply_local(ctx, q, cl, lower, zi, resp, cap, &rcode);
+
+	if (len == 0) {
+		stats_inc(&ctx->stats, STATS_DROPPED);
+		return QUERY_DROP;
+	}
+	count_rcode(ctx, rcode);
+	*resplen = len;
+	return QUERY_REPLY;
+}
+
+/*
  * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
  * client in xfr-allow, signed with an xfr-key when those are set; the caller streams it
- * (server/xfr.h), signed when the request was. Everything else is REFUSED
- * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 over UDP.
+ * (server/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything else is REFUSED
+ * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 an AXFR over UDP.
  */
 static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
 		     size_t cap, size_t *resplen)
@@ -1004,6 +1024,8 @@ static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *c
 	else if (c->nxfr_keys > 0 && !(ctx->tsig.on && c->tsig_keys[ctx->tsig.key].xfr))
 		ede =
 		    EDNS_EDE_PROHIBITED; /* xfr-key: signed with one of those keys, or not at all */
+	else if (!cl->tcp && q->qtype == WIRE_TYPE_IXFR)
+		return reply_ixfr_udp(ctx, q, cl, lower, zi, resp, cap, resplen);
 	else if (!cl->tcp)
 		ede = EDNS_EDE_NOT_SUPPORTED;
 	if (ede != EDNS_EDE_NONE)
