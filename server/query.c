@@ -1004,8 +1004,9 @@ static int reply_ixfr_udp(query_ctx_t *ctx, const query_t *q, const query_client
 /*
  * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
  * client in xfr-allow, signed with an xfr-key when those are set; the caller streams it
- * (server/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything else is REFUSED
- * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 an AXFR over UDP.
+ * (server/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything
+ * else is REFUSED with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 an AXFR over
+ * UDP.
  */
 static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
 		     size_t cap, size_t *resplen)
@@ -1179,7 +1180,8 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, EDNS_EDE_NONE, false, resp, cap,
 				   resplen);
 
-	tsig_t ts = {.present = false};
+	tsig_t ts; /* only read when parse_sections set present */
+	ts.present = false;
 	ctx->tsig.on = false;
 	edns_req_t er; /* written by edns_parse whenever q->edns becomes true */
 	int pr = parse_sections(&r, cnt, q, &ts, &er);
