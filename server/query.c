@@ -1117,9 +1117,20 @@ static int reply_signed(query_ctx_t *ctx, query_t *q, const query_client_t *cl, 
 		return reply_unsigned(ctx, q, ts, (uint16_t)err, resp, cap, resplen);
 	}
 	room = tsig_room(c, ctx->tsig.key);
-	if (lim < room + WIRE_HDR_LEN) {
+	if (lim < room + WIRE_HDR_LEN + q->qnamelen + 4 + 11) {
+		/* A long key name and a 512-byte UDP limit: no room to sign anything. TC, so
+		 * the client asks again over TCP (where room is plenty). */
 		ctx->tsig.on = false;
-		return reply_unsigned(ctx, q, ts, TSIG_BADSIG, resp, cap, resplen);
+		len = reply_bare(q, c, 0, EDNS_EDE_NONE, true, c->edns_bufsize, resp, lim);
+		if (len == 0) {
+			stats_inc(&ctx->stats, STATS_DROPPED);
+			return QUERY_DROP;
+		}
+		wire_write_u16(resp + 2, (uint16_t)(wire_read_u16(resp + 2) | WIRE_FLAG_TC));
+		stats_inc(&ctx->stats, STATS_TRUNCATED);
+		count_rcode(ctx, 0);
+		*resplen = len;
+		return QUERY_REPLY;
 	}
 	q->resp_limit = lim - room;
 	if (err == TSIG_BADTIME) {

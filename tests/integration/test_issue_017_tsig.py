@@ -46,10 +46,11 @@ BIG = "$ORIGIN skydns.local.\n$TTL 300\n" + "".join(
 S256 = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
 S512 = "b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcm90aGVy"
 S1 = "c2hhb25lc2hhb25l"
+LONGKEY = ".".join(["k" * 60] * 2) + "."  # 123 bytes on the wire; a config line holds it
 KEYS = {"k256.": ("hmac-sha256", S256), "k512.": ("hmac-sha512", S512),
-        "k1.": ("hmac-sha1", S1)}
-CONF_KEYS = "tsig-keys = %s\n" % ", ".join(
-    "%s %s %s" % (n, a, s) for n, (a, s) in KEYS.items())
+        "k1.": ("hmac-sha1", S1), LONGKEY: ("hmac-sha512", S512)}
+# One line per key (the list continues on repeated keys; a line holds < 200 bytes).
+CONF_KEYS = "".join("tsig-keys = %s %s %s\n" % (n, a, s) for n, (a, s) in KEYS.items())
 RING = dns.tsigkeyring.from_text(KEYS)
 WRONG = dns.tsigkeyring.from_text({"k256.": ("hmac-sha256", "d3Jvbmd3cm9uZ3dyb25n")})
 
@@ -126,6 +127,15 @@ def query_checks(port):
          abs(int.from_bytes(other, "big") - now) < 5,
          "skewed clock: signed TSIG BADTIME with the server's time (err %d mac %d other %r)"
          % (err, maclen, other))
+    # A long key and a long name over UDP without EDNS: no room for a TSIG in 512 bytes, so
+    # TC (and the client retries over TCP, where the signed answer comes).
+    long_name = ".".join(["n" * 61] * 3 + ["x" * 53]) + ".skydns.local."  # 254 bytes
+    q = signed(long_name, "A", LONGKEY, edns=False)
+    wire = udp_query(port, q.to_wire())
+    C.ok(len(wire) <= 512 and wire[2] & 0x02, "long key and name over UDP: TC within 512 bytes")
+    r = dns.message.from_wire(tcp_query(port, q.to_wire()), keyring=RING, request_mac=q.mac)
+    C.ok(r.had_tsig and dns.rcode.to_text(r.rcode()) == "NXDOMAIN",
+         "... over TCP: NXDOMAIN, signed and verified")
     # Outside the domains (forwarding off): REFUSED, signed.
     q = signed("example.org.", "A", "k512.")
     r = dns.message.from_wire(udp_query(port, q.to_wire()), keyring=RING, request_mac=q.mac)
