@@ -59,6 +59,7 @@ static json_t *counters_json(const unsigned long long *v)
 		if (v[STATS_RCODE0 + i] || i <= 5)
 			json_object_set_new(rc, api_rcode_name(i), jint(v[STATS_RCODE0 + i]));
 	json_object_set_new(rc, "BADVERS", jint(v[STATS_BADVERS]));
+	json_object_set_new(rc, "BADCOOKIE", jint(v[STATS_BADCOOKIE]));
 	for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++) {
 		json_array_append_new(lat, jint(v[STATS_LAT0 + i]));
 		if (i + 1 < STATS_LAT_BUCKETS)

@@ -172,6 +172,7 @@ int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest)
 					    json_integer((json_int_t)v[STATS_RCODE0 + i]));
 	}
 	json_object_set_new(rc, "BADVERS", json_integer((json_int_t)v[STATS_BADVERS]));
+	json_object_set_new(rc, "BADCOOKIE", json_integer((json_int_t)v[STATS_BADCOOKIE]));
 	for (size_t i = 0; i < NTYPES; i++)
 		json_object_set_new(types, type_stats[i].name,
 				    json_integer((json_int_t)v[type_stats[i].stat]));
@@ -240,6 +241,13 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 				  v[STATS_RCODE0 + i]);
 	}
 	sb_printf(b, "skydns_responses_total{rcode=\"BADVERS\"} %llu\n", v[STATS_BADVERS]);
+	sb_printf(b, "skydns_responses_total{rcode=\"BADCOOKIE\"} %llu\n", v[STATS_BADCOOKIE]);
+	metric_head(
+	    b, "skydns_tsig_errors_total", "counter",
+	    "Signed requests answered NOTAUTH (RFC 8945): unknown key, wrong MAC, clock skew.");
+	sb_printf(b, "skydns_tsig_errors_total{error=\"BADKEY\"} %llu\n", v[STATS_TSIG_BADKEY]);
+	sb_printf(b, "skydns_tsig_errors_total{error=\"BADSIG\"} %llu\n", v[STATS_TSIG_BADSIG]);
+	sb_printf(b, "skydns_tsig_errors_total{error=\"BADTIME\"} %llu\n", v[STATS_TSIG_BADTIME]);
 	metric_head(b, "skydns_queries_by_type_total", "counter", "DNS queries, by question type.");
 	for (size_t i = 0; i < NTYPES; i++)
 		sb_printf(b, "skydns_queries_by_type_total{type=\"%s\"} %llu\n", type_stats[i].name,

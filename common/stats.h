@@ -21,6 +21,7 @@ enum {
 	STATS_FORWARD, /* handed to the forwarder */
 	STATS_RCODE0,  /* STATS_RCODE0 + rcode, rcodes 0..15 */
 	STATS_BADVERS = STATS_RCODE0 + 16,
+	STATS_BADCOOKIE, /* extended rcode 23 (RFC 7873), counted apart from BADVERS */
 	STATS_TYPE_A,
 	STATS_TYPE_AAAA,
 	STATS_TYPE_SRV,
@@ -59,6 +60,10 @@ enum {
 	STATS_TCP_REFUSED_FULL,	     /* refused at accept: pool full and nothing idle to evict */
 	STATS_RING_FULL,   /* operations dropped or deferred: no free SQE even after a submit */
 	STATS_CACHE_STALE, /* answers served past their TTL: serve-stale (issue 14) */
+	/* Signed requests refused (RFC 8945 §5.2): unknown key, wrong MAC, clock skew. */
+	STATS_TSIG_BADKEY,
+	STATS_TSIG_BADSIG,
+	STATS_TSIG_BADTIME,
 	/* Latency of answers from the store: STATS_LAT0 + i counts those that took at most
 	 * stats_lat_le_ns(i) (not cumulative), the last one the rest; the sum in ns. */
 	STATS_LAT0,

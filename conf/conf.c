@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -1013,6 +1014,116 @@ static int set_xfr_allow(conf_t *c, const keydef_t *k, const char *val, char *ms
 }
 
 /* Default ns-address: where we listen, unless that is a wildcard (no one address to name). */
+/* "hmac-sha256" (with or without the trailing dot) -> CONF_TSIG_*, or 0. */
+static uint8_t tsig_alg_of(const char *t)
+{
+	static const struct {
+		const char *name;
+		uint8_t alg;
+	} algs[] = {{"hmac-sha1", CONF_TSIG_SHA1},
+		    {"hmac-sha256", CONF_TSIG_SHA256},
+		    {"hmac-sha512", CONF_TSIG_SHA512}};
+	size_t n = strlen(t);
+
+	if (n > 0 && t[n - 1] == '.')
+		n--;
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (strlen(algs[i].name) == n && strncasecmp(t, algs[i].name, n) == 0)
+			return algs[i].alg;
+	return 0;
+}
+
+/* An error about tsig-keys that does not echo the value: it holds the secrets. */
+static int keys_error(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int keys_error(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	return ERR_CONFIG;
+}
+
+/* tsig-keys: "name algorithm secret, ..." (BIND's and NSD's triple, base64 secret). */
+static int set_tsig_keys(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	const char *cur = val;
+	char tok[TOKEN_MAX];
+	size_t n = 0;
+	int r;
+
+	(void)k;
+	while (*val && (r = next_token(&cur, ",", tok)) != 0) {
+		conf_tsig_key_t *key = &c->tsig_keys[n];
+		char name[TOKEN_MAX], alg[TOKEN_MAX], sec[TOKEN_MAX], extra[2];
+		uint8_t buf[TOKEN_MAX];
+		size_t blen = 0;
+
+		if (r < 0 || n == CONF_MAX_TSIG_KEYS)
+			return keys_error(msg, msglen, "at most %d keys separated by ','",
+					  CONF_MAX_TSIG_KEYS);
+		if (sscanf(tok, "%255s %255s %255s %1s", name, alg, sec, extra) != 3)
+			return keys_error(msg, msglen,
+					  "entries are \"name algorithm base64secret\"; entry %zu "
+					  "is not",
+					  n + 1);
+		if (parse_domain(name, key->name, &key->namelen) < 0)
+			return keys_error(msg, msglen, "\"%s\" is not a key name", name);
+		if (!(key->alg = tsig_alg_of(alg)))
+			return keys_error(msg, msglen,
+					  "key \"%s\": algorithm hmac-sha256, hmac-sha512 or "
+					  "hmac-sha1, got \"%s\"",
+					  name, alg);
+		if (base64_decode(sec, strlen(sec), buf, &blen) < 0 || blen == 0 ||
+		    blen > CONF_TSIG_SECRET_MAX)
+			return keys_error(msg, msglen,
+					  "key \"%s\": the secret is not base64 of 1..%d bytes",
+					  name, CONF_TSIG_SECRET_MAX);
+		memcpy(key->secret, buf, blen);
+		key->secretlen = blen;
+		for (size_t i = 0; i < n; i++)
+			if (wire_name_equal(c->tsig_keys[i].name, c->tsig_keys[i].namelen,
+					    key->name, key->namelen))
+				return keys_error(msg, msglen, "key \"%s\" given twice", name);
+		n++;
+	}
+	c->ntsig_keys = n;
+	return 0;
+}
+
+/* xfr-key: key names; cross_check ties them to tsig-keys, which may come later. */
+static int set_xfr_key(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
+{
+	const char *list = strcasecmp(val, "none") == 0 ? "" : val, *cur = list;
+	char tok[TOKEN_MAX];
+	size_t n = 0;
+	int r;
+
+	(void)k;
+	while (*list && (r = next_token(&cur, ",", tok)) != 0) {
+		if (r < 0 || n == CONF_MAX_XFR_KEYS)
+			return expected(msg, msglen, val, "at most %d key names separated by ','",
+					CONF_MAX_XFR_KEYS);
+		if (parse_domain(tok, c->xfr_keys[n], &c->xfr_keylens[n]) < 0)
+			return expected(msg, msglen, val, "key names; \"%s\" is not one", tok);
+		n++;
+	}
+	c->nxfr_keys = n;
+	return 0;
+}
+
+int conf_tsig_key(const conf_t *c, const uint8_t *name, size_t namelen, uint8_t alg)
+{
+	for (size_t i = 0; i < c->ntsig_keys; i++)
+		if (c->tsig_keys[i].alg == alg &&
+		    wire_name_equal(c->tsig_keys[i].name, c->tsig_keys[i].namelen, name, namelen))
+			return (int)i;
+	return -1;
+}
+
 static void ns_address_default(conf_t *c)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->dns_addr.sa;
@@ -1110,6 +1221,8 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("ns-address"), set_ns_address, F(ns_has_v4), 0, 0},
     {SEC_DNS, NAMES("nsid"), set_nsid, F(nsidlen), 0, 0},
     {SEC_DNS, NAMES("xfr-allow", "transfer-allow"), set_xfr_allow, F(nxfr_allow), 0, 0},
+    {SEC_DNS, NAMES("tsig-keys"), set_tsig_keys, F(ntsig_keys), 0, 0},
+    {SEC_DNS, NAMES("xfr-key", "transfer-key"), set_xfr_key, F(nxfr_keys), 0, 0},
     {SEC_DNS, NAMES("notify"), set_notify, F(nnotify), 0, 0},
     {SEC_DNS, NAMES("cookies"), set_cookies, F(cookies), 0, 0},
     {SEC_DNS, NAMES("cookie-secret"), set_cookie_secret, F(cookie_secret), 0, 0},
@@ -1172,7 +1285,7 @@ static char list_sep(const keydef_t *k)
 {
 	if (k->set == set_domains || k->set == set_subdomains)
 		return '%';
-	return k->set == set_nameservers ? ',' : 0;
+	return k->set == set_nameservers || k->set == set_tsig_keys ? ',' : 0;
 }
 
 static int fail(parser_t *p, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1430,6 +1543,20 @@ static int cross_check(parser_t *p)
 		c->api_enable = true;
 	if (!was_set(p, offsetof(conf_t, ns_has_v4)))
 		ns_address_default(c);
+	for (size_t i = 0; i < c->ntsig_keys; i++)
+		c->tsig_keys[i].xfr = false;
+	for (size_t i = 0; i < c->nxfr_keys; i++) {
+		bool found = false;
+		for (size_t j = 0; j < c->ntsig_keys; j++) {
+			conf_tsig_key_t *key = &c->tsig_keys[j];
+			if (wire_name_equal(key->name, key->namelen, c->xfr_keys[i],
+					    c->xfr_keylens[i]))
+				key->xfr = found = true;
+		}
+		if (!found)
+			return fail(p, ERR_CONFIG,
+				    "[Dns] xfr-key names a key that tsig-keys lacks");
+	}
 	return add_kube_domain(p);
 }
 

@@ -23,7 +23,23 @@ enum { CONF_PODS_DISABLED = 0, CONF_PODS_INSECURE = 1, CONF_PODS_VERIFIED = 2 };
 
 #define CONF_NSID_MAX 128
 #define CONF_MAX_XFR_ALLOW 32
+#define CONF_MAX_TSIG_KEYS 16
+#define CONF_MAX_XFR_KEYS 4
+#define CONF_TSIG_SECRET_MAX 128 /* bytes; HMAC hashes a longer key first, so more adds nothing */
 #define CONF_MAX_NOTIFY CONF_MAX_SERVERS
+
+/* TSIG algorithms (RFC 8945 §6). */
+enum { CONF_TSIG_SHA1 = 1, CONF_TSIG_SHA256, CONF_TSIG_SHA512 };
+
+/* One tsig-keys entry. */
+typedef struct {
+	uint8_t name[255]; /* wire form, lower case (WIRE_NAME_MAX) */
+	size_t namelen;
+	uint8_t alg; /* CONF_TSIG_* */
+	uint8_t secret[CONF_TSIG_SECRET_MAX];
+	size_t secretlen;
+	bool xfr; /* named by xfr-key: may sign a zone transfer */
+} conf_tsig_key_t;
 
 /* One xfr-allow entry: an address prefix. */
 typedef struct {
@@ -131,6 +147,15 @@ typedef struct conf {
 	 * zones (AXFR, IXFR answered as AXFR) over TCP; default none: REFUSED */
 	size_t nxfr_allow;
 	conf_prefix_t xfr_allow[CONF_MAX_XFR_ALLOW];
+	/* tsig-keys: "name algorithm base64secret" entries (','-separated; algorithm hmac-sha1,
+	 * hmac-sha256 or hmac-sha512) that sign queries and transfers (RFC 8945); default none */
+	size_t ntsig_keys;
+	conf_tsig_key_t tsig_keys[CONF_MAX_TSIG_KEYS];
+	/* xfr-key: key names (','-separated, each in tsig-keys) of which a transfer must be
+	 * signed with one, besides coming from xfr-allow; default none: unsigned transfers */
+	size_t nxfr_keys;
+	uint8_t xfr_keys[CONF_MAX_XFR_KEYS][255];
+	size_t xfr_keylens[CONF_MAX_XFR_KEYS];
 	/* notify: secondaries (ip[:port], ','-separated, port 53) sent a NOTIFY (RFC 1996) for
 	 * every local domain after the store changed; default none */
 	size_t nnotify;
@@ -252,6 +277,9 @@ int conf_domain_of(const conf_t *c, const uint8_t *name, size_t len);
 
 /** May the client address (4 or 16 bytes) transfer zones (xfr-allow)? */
 bool conf_xfr_allowed(const conf_t *c, const uint8_t *addr, size_t len);
+
+/** The tsig-keys entry of a key name (wire form, any case) and algorithm, or -1. */
+int conf_tsig_key(const conf_t *c, const uint8_t *name, size_t namelen, uint8_t alg);
 
 /** Is the wire name (lowercase) in-addr.arpa. or ip6.arpa. or below them? */
 bool conf_name_is_reverse(const uint8_t *name, size_t len);

@@ -4,6 +4,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf/conf.h"
 #include "common/wire.h"
@@ -12,6 +13,8 @@
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_NOW 1700000000u /* the corpus's signed seeds were signed at this time */
 
 static conf_t *g_conf;
 static store_rtxn_t *g_txn;
@@ -29,9 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (conf_defaults(&g_conf) != 0 || store_read_begin(fixture_store(), &g_txn) != 0 ||
 		    store_read_cache(g_txn, 8) != 0)
 			abort();
+		/* A known TSIG key, so signed seeds (corpus tsig_ok_*, signed at FUZZ_NOW) reach
+		 * MAC verification and reply signing, not only BADKEY. */
+		conf_tsig_key_t *k = &g_conf->tsig_keys[0];
+		memcpy(k->name, "\003key", 5);
+		k->namelen = 5;
+		k->alg = CONF_TSIG_SHA256;
+		memcpy(k->secret, "secret", 6);
+		k->secretlen = 6;
+		g_conf->ntsig_keys = 1;
 	}
 	query_ctx_init(&ctx, g_conf, 42);
 	ctx.txn = g_txn;
+	ctx.now_s = FUZZ_NOW;
 	for (int tcp = 0; tcp <= 1; tcp++) {
 		cl.tcp = tcp;
 		if (query_process(&ctx, data, size, &cl, resp, sizeof(resp), &len, &q) ==

@@ -16,7 +16,8 @@
 #include "server/fairshare.h"
 
 #define NIL UINT32_MAX
-#define GEN_STALE (NIL - 1)		  /* a reply built from the cache's stale entry */
+#define GEN_STALE (NIL - 1)  /* a reply built from the cache's stale entry */
+#define GEN_NETERR (NIL - 2) /* SERVFAIL: every try ended in a network error (EDE 23) */
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
 #define NBUCKETS 8192			  /* in-flight question hash, power of two */
 #define MSG_MAX 65535
@@ -75,6 +76,9 @@ struct inflight {
 	uint64_t stale_at; /* serve-stale: when its waiters get the stale answer */
 	bool has_stale;	   /* the cache holds one (serve-stale on) */
 	bool stale_done;   /* they got it: the question goes on to refresh the cache */
+	/* How its tries failed: a network error (port unreachable) / a timeout. Only network
+	 * errors make the SERVFAIL say EDE 23 (Network Error) rather than 22. */
+	bool neterr, timed_out;
 };
 
 struct waiter {
@@ -744,6 +748,7 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->probe = false;
 	e->has_stale = false;
 	e->stale_done = false;
+	e->neterr = e->timed_out = false;
 	e->do_bit = q->edns_do;
 	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
@@ -956,7 +961,7 @@ static void next_server(forward_t *f, uint32_t idx, uint64_t now_ms)
 		return;
 	}
 	cache_servfail(f, e, now_ms);
-	complete(f, idx, NIL);
+	complete(f, idx, e->neterr && !e->timed_out ? GEN_NETERR : NIL);
 }
 
 static bool upstream_failed(uint16_t flags)
@@ -1022,7 +1027,7 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 		len = continue_local(f, len, m);
 	f->answer_len = len;
 	f->answer_info = *m;
-	f->answer_gen = (f->answer_gen + 1) % GEN_STALE;
+	f->answer_gen = (f->answer_gen + 1) % GEN_NETERR; /* never one of the GEN_ marks */
 	if (f->cache)
 		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
@@ -1097,6 +1102,7 @@ void forward_on_error(forward_t *f, uint32_t slot, bool fail_fast, uint64_t now_
 	inc(&f->srv[f->groups[e->group].stat0 + e->cur].errors);
 	if (!fail_fast)
 		return;
+	e->neterr = true;
 	server_failed(f, e, now_ms);
 	if (e->probe)
 		probe_end(f, slot);
@@ -1123,6 +1129,9 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 					       cap, &len);
 			if (ret < 0)
 				servfail(f, &w->q, buf, cap, &len);
+		} else if (r.gen == GEN_NETERR) {
+			/* Every try was refused by the network (RFC 8914 23 "Network Error"). */
+			servfail_ede(f, &w->q, EDNS_EDE_NETWORK_ERROR, buf, cap, &len);
 		} else {
 			/* Every server failed or timed out (RFC 8914 22 "No Reachable Authority").
 			 */
@@ -1209,6 +1218,7 @@ void forward_on_tick(forward_t *f, uint64_t now_ms)
 			continue;
 		}
 		inc(&f->srv[f->groups[e->group].stat0 + e->cur].timeouts);
+		e->timed_out = true;
 		server_failed(f, e, now_ms);
 		if (e->probe)
 			probe_end(f, idx);

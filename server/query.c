@@ -9,6 +9,7 @@
 #include "server/edns.h"
 #include "server/select.h"
 #include "server/topn.h"
+#include "server/tsig.h"
 #include "server/zonecut.h"
 #include "store/store.h"
 
@@ -16,10 +17,8 @@
 #define QUERY_NS_TTL 3600    /* TTL of the synthesized apex NS */
 #define QUERY_PTR_MAX 0x3fff /* highest offset a compression pointer can reach */
 #define QUERY_TYPE_HINFO 13
-#define QUERY_TYPE_TSIG 250   /* RFC 8945 */
-#define QUERY_RCODE_NOTAUTH 9 /* RFC 8945 §5.2: a TSIG we cannot verify */
-#define QUERY_TSIG_BADKEY 17  /* TSIG error: key not recognized */
-#define QUERY_TSIG_FIXED 16   /* rdata after the algorithm, with empty MAC and other data */
+#define QUERY_TYPE_TSIG TSIG_TYPE
+#define QUERY_RCODE_NOTAUTH TSIG_RCODE_NOTAUTH /* RFC 8945 §5.2: a TSIG we cannot verify */
 #define QUERY_OPCODE(f) (((f) >> 11) & 0xf)
 /* Request bits a reply copies: opcode, RD, CD. */
 #define QUERY_COPY_FLAGS (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)
@@ -29,22 +28,6 @@
 
 /* Outcome of parsing everything after the header. */
 enum { PARSE_OK, PARSE_FORMERR, PARSE_BADVERS };
-
-/*
- * What an error reply needs of a request's TSIG RR (RFC 8945 §4.2). Kept out
- * of query_t: the forwarder copies query_t per in-flight question, and a
- * signed query is never forwarded.
- */
-typedef struct {
-	bool present;
-	uint8_t key[WIRE_NAME_MAX]; /* owner = key name, uncompressed */
-	size_t keylen;
-	uint8_t alg[WIRE_NAME_MAX];
-	size_t alglen;
-	uint8_t time_signed[6]; /* 48-bit seconds, copied verbatim */
-	uint16_t fudge;
-	uint16_t orig_id;
-} tsig_t;
 
 /* A name that may already sit uncompressed in the response at `off`. */
 typedef struct {
@@ -140,13 +123,13 @@ static int skip_rr(wire_reader_t *r)
 }
 
 /*
- * TSIG rdata (RFC 8945 §4.2), read only to echo it in a BADKEY reply: the
+ * TSIG rdata (RFC 8945 §4.2), kept to verify it or echo it in an error reply: the
  * fields must frame exactly rdlen bytes, or the message is malformed.
  */
 static int parse_tsig_rdata(wire_reader_t *r, uint16_t rdlen, tsig_t *ts)
 {
 	wire_reader_t t;
-	uint16_t maclen, err, otherlen;
+	uint16_t maclen;
 
 	if (wire_remaining(r) < rdlen)
 		return -1;
@@ -156,9 +139,15 @@ static int parse_tsig_rdata(wire_reader_t *r, uint16_t rdlen, tsig_t *ts)
 	if (wire_get_name(&t, ts->alg, &ts->alglen) < 0 ||
 	    wire_get_bytes(&t, ts->time_signed, sizeof(ts->time_signed)) < 0 ||
 	    wire_get_u16(&t, &ts->fudge) < 0 || wire_get_u16(&t, &maclen) < 0 ||
-	    wire_skip(&t, maclen) < 0 || wire_get_u16(&t, &ts->orig_id) < 0 ||
-	    wire_get_u16(&t, &err) < 0 || wire_get_u16(&t, &otherlen) < 0 ||
-	    wire_skip(&t, otherlen) < 0 || wire_remaining(&t) > 0)
+	    wire_remaining(&t) < maclen)
+		return -1;
+	ts->maclen = maclen;
+	memcpy(ts->mac, t.base + t.pos, maclen < TSIG_MAC_MAX ? maclen : TSIG_MAC_MAX);
+	if (wire_skip(&t, maclen) < 0 || wire_get_u16(&t, &ts->orig_id) < 0 ||
+	    wire_get_u16(&t, &ts->error) < 0 || wire_get_u16(&t, &ts->otherlen) < 0)
+		return -1;
+	ts->other_off = t.pos;
+	if (wire_skip(&t, ts->otherlen) < 0 || wire_remaining(&t) > 0)
 		return -1;
 	ts->present = true;
 	return wire_skip(r, rdlen);
@@ -172,6 +161,7 @@ static int parse_additional_rr(wire_reader_t *r, query_t *q, bool last, uint8_t 
 	size_t len;
 	uint16_t type, class, rdlen;
 	uint32_t ttl;
+	size_t start = r->pos;
 
 	if (wire_get_name(r, name, &len) < 0 || wire_get_u16(r, &type) < 0 ||
 	    wire_get_u16(r, &class) < 0 || wire_get_u32(r, &ttl) < 0 || wire_get_u16(r, &rdlen) < 0)
@@ -182,6 +172,7 @@ static int parse_additional_rr(wire_reader_t *r, query_t *q, bool last, uint8_t 
 			return -1;
 		memcpy(ts->key, name, len);
 		ts->keylen = len;
+		ts->rr_off = start;
 		return parse_tsig_rdata(r, rdlen, ts);
 	}
 	if (type != WIRE_TYPE_OPT)
@@ -799,7 +790,8 @@ static bool answer_name(build_t *b, chase_t *ch)
 	uint8_t key[WIRE_KEY_MAX];
 	size_t keylen;
 
-	if (apex && qtype == WIRE_TYPE_SOA) {
+	/* A UDP IXFR (route_xfr) gets the current SOA alone (RFC 1995 §2). */
+	if (apex && (qtype == WIRE_TYPE_SOA || qtype == WIRE_TYPE_IXFR)) {
 		put_soa(b, &ch->cur, false);
 		return false;
 	}
@@ -945,7 +937,9 @@ static bool in_subdomain_server(const conf_t *c, const uint8_t *lower, size_t le
 
 static void count_rcode(query_ctx_t *ctx, uint16_t rcode)
 {
-	stats_inc(&ctx->stats, rcode < 16 ? STATS_RCODE0 + rcode : STATS_BADVERS);
+	stats_inc(&ctx->stats, rcode < 16		       ? STATS_RCODE0 + rcode
+			       : rcode == EDNS_RCODE_BADCOOKIE ? STATS_BADCOOKIE
+							       : STATS_BADVERS);
 }
 
 static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, int ede, bool question,
@@ -963,59 +957,23 @@ static int reply_rcode(query_ctx_t *ctx, const query_t *q, uint16_t rcode, int e
 	return QUERY_REPLY;
 }
 
-/* NOTAUTH with an unsigned TSIG echoing the request's key (RFC 8945 §5.2). @return length or 0. */
-static size_t build_badkey(const query_ctx_t *ctx, const query_t *q, const tsig_t *ts,
-			   bool question, uint8_t *resp, size_t cap)
-{
-	wire_writer_t w;
-	uint16_t ar = 0;
-	int e;
-
-	wire_writer_init(&w, resp, cap);
-	e = put_header(&w, q, reply_flags(q, QUERY_RCODE_NOTAUTH));
-	if (question) {
-		e |= put_question(&w, q);
-		if (e == 0)
-			wire_patch_u16(&w, 4, 1);
-	}
-	if (q->edns) {
-		e |= put_opt(&w, q, ctx->conf, ctx->conf->edns_bufsize, QUERY_RCODE_NOTAUTH,
-			     EDNS_EDE_NONE);
-		ar++;
-	}
-	/* The TSIG goes last (§5.1); names uncompressed, as §4.2 wants for the algorithm. */
-	e |= wire_put_bytes(&w, ts->key, ts->keylen);
-	e |= wire_put_u16(&w, QUERY_TYPE_TSIG);
-	e |= wire_put_u16(&w, WIRE_CLASS_ANY);
-	e |= wire_put_u32(&w, 0);
-	e |= wire_put_u16(&w, (uint16_t)(ts->alglen + QUERY_TSIG_FIXED));
-	e |= wire_put_bytes(&w, ts->alg, ts->alglen);
-	/* Time signed and fudge copied: BADKEY, unlike BADTIME, reports no server time. */
-	e |= wire_put_bytes(&w, ts->time_signed, sizeof(ts->time_signed));
-	e |= wire_put_u16(&w, ts->fudge);
-	e |= wire_put_u16(&w, 0); /* MAC size: we hold no key to sign with */
-	e |= wire_put_u16(&w, ts->orig_id);
-	e |= wire_put_u16(&w, QUERY_TSIG_BADKEY);
-	e |= wire_put_u16(&w, 0); /* other len */
-	if (e < 0)
-		return 0;
-	wire_patch_u16(&w, 10, (uint16_t)(ar + 1));
-	return w.pos;
-}
-
 /*
- * We know no TSIG keys (yet), so every signed query gets BADKEY. Two long
- * names and a long question can exceed a UDP limit: then the question goes
- * (NSD never sends it), and last the TSIG.
+ * NOTAUTH with an unsigned TSIG echoing the request's (RFC 8945 §5.2): a key we do not
+ * know (BADKEY) or a MAC that does not verify (BADSIG). Two long names and a long
+ * question can exceed a UDP limit: then the question goes (NSD never sends it), and
+ * last the TSIG.
  */
-static int reply_badkey(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, uint8_t *resp,
-			size_t cap, size_t *resplen)
+static int reply_unsigned(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, uint16_t error,
+			  uint8_t *resp, size_t cap, size_t *resplen)
 {
-	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
-	size_t len = build_badkey(ctx, q, ts, true, resp, lim);
+	size_t lim = q->resp_limit < cap ? q->resp_limit : cap, len = 0;
 
-	if (len == 0)
-		len = build_badkey(ctx, q, ts, false, resp, lim);
+	for (int question = 1; question >= 0 && len == 0; question--) {
+		len = reply_bare(q, ctx->conf, QUERY_RCODE_NOTAUTH, EDNS_EDE_NONE, question,
+				 ctx->conf->edns_bufsize, resp, lim);
+		if (len > 0)
+			len = tsig_put_unsigned(ts, error, resp, len, lim);
+	}
 	if (len == 0)
 		return reply_rcode(ctx, q, QUERY_RCODE_NOTAUTH, EDNS_EDE_NONE, true, resp, cap,
 				   resplen);
@@ -1025,9 +983,30 @@ static int reply_badkey(query_ctx_t *ctx, const query_t *q, const tsig_t *ts, ui
 }
 
 /*
+ * An IXFR over UDP by an allowed client: the current SOA alone (RFC 1995 §2). A client as
+ * new as we are is done; an older one sees the serial moved and comes back over TCP.
+ */
+static int reply_ixfr_udp(query_ctx_t *ctx, const query_t *q, const query_client_t *cl,
+			  const uint8_t *lower, int zi, uint8_t *resp, size_t cap, size_t *resplen)
+{
+	uint16_t rcode = 0;
+	size_t len = reply_local(ctx, q, cl, lower, zi, resp, cap, &rcode);
+
+	if (len == 0) {
+		stats_inc(&ctx->stats, STATS_DROPPED);
+		return QUERY_DROP;
+	}
+	count_rcode(ctx, rcode);
+	*resplen = len;
+	return QUERY_REPLY;
+}
+
+/*
  * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
- * client in xfr-allow; the caller streams it (server/xfr.h). Everything else is REFUSED
- * with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 over UDP.
+ * client in xfr-allow, signed with an xfr-key when those are set; the caller streams it
+ * (server/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything
+ * else is REFUSED with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 an AXFR over
+ * UDP.
  */
 static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, uint8_t *resp,
 		     size_t cap, size_t *resplen)
@@ -1043,6 +1022,11 @@ static int route_xfr(query_ctx_t *ctx, const query_t *q, const query_client_t *c
 		ede = EDNS_EDE_NOT_AUTHORITATIVE;
 	else if (!conf_xfr_allowed(c, cl->addr, cl->addrlen))
 		ede = EDNS_EDE_PROHIBITED;
+	else if (c->nxfr_keys > 0 && !(ctx->tsig.on && c->tsig_keys[ctx->tsig.key].xfr))
+		ede =
+		    EDNS_EDE_PROHIBITED; /* xfr-key: signed with one of those keys, or not at all */
+	else if (!cl->tcp && q->qtype == WIRE_TYPE_IXFR)
+		return reply_ixfr_udp(ctx, q, cl, lower, zi, resp, cap, resplen);
 	else if (!cl->tcp)
 		ede = EDNS_EDE_NOT_SUPPORTED;
 	if (ede != EDNS_EDE_NONE)
@@ -1114,6 +1098,70 @@ static bool edns_answer(const query_ctx_t *ctx, query_t *q, edns_req_t *er,
 	return !q->cookie_ok && !cl->tcp && ctx->conf->cookies == CONF_COOKIES_REQUIRE;
 }
 
+/*
+ * A signed request (RFC 8945 §5.2): a key we do not know or a MAC that does not verify
+ * gets an unsigned NOTAUTH; a good MAC outside the fudge a signed BADTIME; else the
+ * answer, signed, with the TSIG's room kept free. A signed query is not forwarded (the
+ * upstream does not know our keys): REFUSED. A transfer leaves the signer in ctx->tsig.
+ */
+static int reply_signed(query_ctx_t *ctx, query_t *q, const query_client_t *cl, const uint8_t *req,
+			const tsig_t *ts, int pr, bool badcookie, uint8_t *resp, size_t cap,
+			size_t *resplen)
+{
+	const conf_t *c = ctx->conf;
+	int err = tsig_verify(c, req, ts, ctx->now_s, &ctx->tsig), ret;
+	size_t lim = q->resp_limit < cap ? q->resp_limit : cap, room, len;
+
+	if (err == TSIG_BADKEY || err == TSIG_BADSIG) {
+		stats_inc(&ctx->stats, err == TSIG_BADKEY ? STATS_TSIG_BADKEY : STATS_TSIG_BADSIG);
+		return reply_unsigned(ctx, q, ts, (uint16_t)err, resp, cap, resplen);
+	}
+	room = tsig_room(c, ctx->tsig.key);
+	if (lim < room + WIRE_HDR_LEN + q->qnamelen + 4 + 11) {
+		/* A long key name and a 512-byte UDP limit: no room to sign anything. TC, so
+		 * the client asks again over TCP (where room is plenty). */
+		ctx->tsig.on = false;
+		len = reply_bare(q, c, 0, EDNS_EDE_NONE, true, c->edns_bufsize, resp, lim);
+		if (len == 0) {
+			stats_inc(&ctx->stats, STATS_DROPPED);
+			return QUERY_DROP;
+		}
+		wire_write_u16(resp + 2, (uint16_t)(wire_read_u16(resp + 2) | WIRE_FLAG_TC));
+		stats_inc(&ctx->stats, STATS_TRUNCATED);
+		count_rcode(ctx, 0);
+		*resplen = len;
+		return QUERY_REPLY;
+	}
+	q->resp_limit = lim - room;
+	if (err == TSIG_BADTIME) {
+		stats_inc(&ctx->stats, STATS_TSIG_BADTIME);
+		ret = reply_rcode(ctx, q, QUERY_RCODE_NOTAUTH, EDNS_EDE_NONE, true, resp,
+				  lim - room, resplen);
+	} else if (pr == PARSE_BADVERS)
+		ret = reply_rcode(ctx, q, WIRE_RCODE_BADVERS, EDNS_EDE_NONE, true, resp, lim - room,
+				  resplen);
+	else if (badcookie)
+		ret = reply_rcode(ctx, q, EDNS_RCODE_BADCOOKIE, EDNS_EDE_NONE, true, resp,
+				  lim - room, resplen);
+	else
+		ret = route(ctx, q, cl, resp, lim - room, resplen);
+	if (ret == QUERY_FORWARD)
+		ret = reply_rcode(ctx, q, WIRE_RCODE_REFUSED, EDNS_EDE_NOT_AUTHORITATIVE, true,
+				  resp, lim - room, resplen);
+	if (ret == QUERY_XFR)
+		return ret;  /* ctx->tsig signs its messages */
+	q->resp_limit = lim; /* what the signed reply fits */
+	if (ret == QUERY_REPLY) {
+		len = tsig_sign(c, &ctx->tsig, resp, *resplen, lim, ctx->now_s, (uint16_t)err,
+				err == TSIG_BADTIME ? ts->time_signed : NULL);
+		if (len == 0)
+			ret = QUERY_DROP; /* cannot happen: the room was kept */
+		*resplen = len;
+	}
+	ctx->tsig.on = false;
+	return ret;
+}
+
 int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const query_client_t *cl,
 		  uint8_t *resp, size_t cap, size_t *resplen, query_t *q)
 {
@@ -1143,7 +1191,9 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 		return reply_rcode(ctx, q, WIRE_RCODE_FORMERR, EDNS_EDE_NONE, false, resp, cap,
 				   resplen);
 
-	tsig_t ts = {.present = false};
+	tsig_t ts; /* only read when parse_sections set present */
+	ts.present = false;
+	ctx->tsig.on = false;
 	edns_req_t er; /* written by edns_parse whenever q->edns becomes true */
 	int pr = parse_sections(&r, cnt, q, &ts, &er);
 	if (pr == PARSE_FORMERR) {
@@ -1155,7 +1205,7 @@ int query_process(query_ctx_t *ctx, const uint8_t *req, size_t reqlen, const que
 	bool badcookie = q->edns && edns_answer(ctx, q, &er, cl);
 	/* Before BADVERS and routing: a signed query is never answered (or forwarded) unsigned. */
 	if (ts.present)
-		return reply_badkey(ctx, q, &ts, resp, cap, resplen);
+		return reply_signed(ctx, q, cl, req, &ts, pr, badcookie, resp, cap, resplen);
 	if (pr == PARSE_BADVERS)
 		return reply_rcode(ctx, q, WIRE_RCODE_BADVERS, EDNS_EDE_NONE, true, resp, cap,
 				   resplen);

@@ -16,6 +16,7 @@
 
 #include "common/stats.h"
 #include "common/wire.h"
+#include "server/tsig.h"
 
 struct conf;
 struct store_rtxn;
@@ -29,6 +30,9 @@ typedef struct {
 	stats_t stats;
 	struct topn *topn; /* borrowed, may be NULL: counts asked names (server/topn.h) */
 	uint32_t now_s;	   /* Unix seconds, set by the worker per batch: cookie timestamps */
+	/* The last request's verified TSIG signer when it returned QUERY_XFR: xfr_begin takes
+	 * it to sign the transfer; off for everything else. */
+	tsig_signer_t tsig;
 } query_ctx_t;
 
 /* Who asked, and how. */

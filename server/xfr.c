@@ -36,6 +36,7 @@ int xfr_begin(xfr_t *x, const query_ctx_t *ctx, const query_t *q, int zi)
 	x->active = true;
 	x->zi = zi;
 	x->q = *q;
+	x->tsig = ctx->tsig;
 	if (wire_name_to_key(c->domains[zi], c->domainlens[zi], x->zkey, &x->zkeylen) < 0)
 		return ERR_INVAL;
 	return 0;
@@ -197,6 +198,7 @@ size_t xfr_next(xfr_t *x, query_ctx_t *ctx, uint8_t *resp, size_t cap)
 			    .ede = EDNS_EDE_NONE,
 			    .cookie = x->q.has_cookie ? x->q.cookie : NULL};
 	size_t optroom = x->q.edns ? edns_opt_len(&opt) : 0;
+	size_t sigroom = x->tsig.on ? tsig_room(ctx->conf, x->tsig.key) : 0;
 	wire_writer_t w;
 	msg_t m = {.x = x, .c = ctx->conf, .w = &w};
 	int ret;
@@ -207,11 +209,13 @@ size_t xfr_next(xfr_t *x, query_ctx_t *ctx, uint8_t *resp, size_t cap)
 		return 0;
 	if (cap > XFR_MSG_MAX)
 		cap = XFR_MSG_MAX;
+	if (x->tsig.on && x->tsig.key >= (int)ctx->conf->ntsig_keys)
+		return 0; /* a reload took the key away */
 	if (!x->started)
 		x->gen = store_generation(ctx->txn);
 	else if (store_generation(ctx->txn) != x->gen)
 		return 0; /* a commit since the first message: no mixed zone */
-	wire_writer_init(&w, resp, cap - optroom);
+	wire_writer_init(&w, resp, cap - optroom - sigroom);
 	if (put_head(x, &w, !x->started) < 0)
 		return 0;
 	if (!x->started) {
@@ -247,5 +251,8 @@ size_t xfr_next(xfr_t *x, query_ctx_t *ctx, uint8_t *resp, size_t cap)
 			return 0;
 		wire_patch_u16(&w, 10, 1);
 	}
+	if (x->tsig.on)
+		return tsig_sign(ctx->conf, &x->tsig, resp, w.pos, cap, ctx->now_s, TSIG_NOERROR,
+				 NULL);
 	return w.pos;
 }

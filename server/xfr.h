@@ -16,8 +16,8 @@
  * rrset of the zone in key order (glue and delegations included, subzones
  * that are local domains of their own left out). Names are not compressed.
  *
- * Threads: an xfr_t belongs to the worker that started it. No I/O, no
- * allocation.
+ * Threads: an xfr_t belongs to the worker that started it. No I/O; no
+ * allocation but libcrypto's digest context when signed (server/tsig.h).
  */
 #pragma once
 
@@ -44,10 +44,12 @@ typedef struct {
 	bool has_after;
 	unsigned msgs;
 	unsigned long rrs;
+	tsig_signer_t tsig; /* on: the request was signed; every message is (RFC 8945 §5.3.1) */
 } xfr_t;
 
 /**
- * Start a transfer of the zone q asks for (its apex, conf domain zi).
+ * Start a transfer of the zone q asks for (its apex, conf domain zi), signed when
+ * ctx->tsig is on (query_process verified the request).
  * @param q borrowed, copied.
  * @return 0, or ERR_INVAL (not an apex).
  */

@@ -24,6 +24,7 @@ lib_of() {
 	ldns/*) echo ldns ;;
 	ini.h) echo inih ;;
 	yaml.h) echo yaml ;;
+	openssl/*) echo openssl ;;
 	*) echo "" ;;
 	esac
 }
@@ -34,7 +35,7 @@ allowed_libs() {
 	common) echo "" ;;
 	conf) echo "inih" ;;
 	store) echo "lmdb ldns" ;;
-	server) echo "liburing" ;;
+	server) echo "liburing openssl" ;;
 	watchers) echo "curl jansson yaml" ;;
 	api) echo "civetweb jansson" ;;
 	probe) echo "curl jansson" ;;

@@ -484,6 +484,52 @@ def start_nsd(dirpath, zone, zone_text, extra_server="", probe=None, extra_zone=
     raise RuntimeError("nsd did not start on port %d (see %s/nsd.out)" % (port, dirpath))
 
 
+def start_knot(dirpath, zone, primary_port, key=None, port=None, probe=None):
+    """Knot DNS (knotd) in the foreground on a free loopback port as a secondary of
+    `zone` (no trailing dot) from 127.0.0.1@primary_port, files in dirpath (created);
+    key: (name, algorithm, base64 secret) to sign its transfers with, else none. NOTIFY
+    from 127.0.0.1 is accepted unsigned. Waits until it answers at all (the zone may not
+    be there yet: SERVFAIL counts). Returns the process; the caller terminates it."""
+    os.makedirs(dirpath, exist_ok=True)
+    port = port or free_port()
+    d = dirpath
+    keys = remote_key = ""
+    if key:
+        keys = "key:\n  - id: %s\n    algorithm: %s\n    secret: %s\n" % key
+        remote_key = "    key: %s\n" % key[0]
+    conf = os.path.join(d, "knot.conf")
+    with open(conf, "w") as f:
+        f.write("server:\n  listen: 127.0.0.1@%d\n  rundir: \"%s\"\n"
+                "  pidfile: \"%s/knot.pid\"\n"
+                "log:\n  - target: stderr\n    any: info\n"
+                "database:\n  storage: \"%s\"\n%s"
+                "remote:\n  - id: primary\n    address: 127.0.0.1@%d\n%s"
+                "acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n"
+                "    action: notify\n"
+                "template:\n  - id: default\n    storage: \"%s\"\n"
+                "    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n"
+                "zone:\n  - domain: %s\n    master: primary\n"
+                "    acl: notify_from_primary\n"
+                % (port, d, d, d, keys, primary_port, remote_key, d, zone))
+    out = open(os.path.join(d, "knot.out"), "w")
+    proc = subprocess.Popen(["knotd", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    q = dns.message.make_query(probe or "%s." % zone, "SOA").to_wire()
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            break
+        try:
+            udp_query(port, q, timeout=0.3)
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    raise RuntimeError("knotd did not start on port %d (see %s/knot.out)" % (port, d))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "free-port":
         print(free_port(int(sys.argv[2])))

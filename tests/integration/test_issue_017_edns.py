@@ -12,7 +12,7 @@ Issue 17, EDNS options: NSID (RFC 5001), DNS cookies (RFC 7873, server cookies a
   accept each other's cookies (anycast); a valid cookie exempts a client from RRL.
 - EDE: REFUSED outside the domains with forwarding off says 20 (Not Authoritative), a
   class other than IN 21 (Not Supported), a forwarded SERVFAIL after every upstream failed
-  22 (No Reachable Authority); kdig shows them.
+  22 (No Reachable Authority), a closed upstream port 23 (Network Error); kdig shows them.
 """
 import os
 import re
@@ -206,6 +206,15 @@ def forward_ede_checks():
                  "no upstream answered: SERVFAIL, EDE 22 (No Reachable Authority)")
     finally:
         dead.close()
+    # A closed port: ICMP port unreachable on every try, no timeout: EDE 23 (Network Error).
+    closed = skytest.free_port()
+    conf = "nameservers = 127.0.0.1:%d\nforward-timeout = 1\nmax-fails = 0\n" % closed
+    with Skydns(ZONE, extra_conf=conf) as d:
+        d.start()
+        q = dns.message.make_query("example.com.", "A", use_edns=0)
+        r = dns.message.from_wire(udp_query(d.port, q.to_wire(), timeout=5.0))
+        C.eq((dns.rcode.to_text(r.rcode()), opt(r, 15)), ("SERVFAIL", b"\x00\x17"),
+             "the upstream port is closed: SERVFAIL, EDE 23 (Network Error)")
 
 
 def main():

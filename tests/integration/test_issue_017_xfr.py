@@ -7,7 +7,8 @@ of skydns.
   synthesized apex NS and its address, every record of the zone once; a 5000-name zone
   goes in several messages of at most 64 KiB; IXFR gets the same records.
 - REFUSED with the reason (EDE): a client outside xfr-allow (18), no xfr-allow at all
-  (18), over UDP (21), a name that is not a zone apex (20).
+  (18), AXFR over UDP (21), a name that is not a zone apex (20). IXFR over UDP gets the
+  current SOA alone (RFC 1995 §2).
 - NSD configured with request-xfr pulls the zone (wildcards, delegations, glue, SRV/MX
   targets) and answers every question like skydns: rcode, AA and the answer section;
   after a change skydns sends NOTIFY ([Dns] notify) and NSD serves it within 2 s.
@@ -27,6 +28,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 
 import skytest
 from skytest import Checks, Skydns, tcp_query, udp_query
@@ -83,6 +85,15 @@ def axfr_checks(port):
     r = dns.message.from_wire(udp_query(port, q.to_wire()))
     C.eq((dns.rcode.to_text(r.rcode()), [o.code for o in r.options if o.otype == 15]),
          ("REFUSED", [21]), "AXFR over UDP: REFUSED, EDE 21")
+    # IXFR over UDP: the current SOA alone (RFC 1995 §2), so a current client is done.
+    q = dns.message.make_query("skydns.local.", "IXFR", use_edns=0)
+    q.authority.append(dns.rrset.from_text("skydns.local.", 0, "IN", "SOA",
+                                           "ns1.skydns.local. h.skydns.local. 1 1 1 1 1"))
+    r = dns.message.from_wire(udp_query(port, q.to_wire()))
+    soa = ask(port, "skydns.local.", "SOA").answer
+    C.eq((dns.rcode.to_text(r.rcode()), bool(r.flags & dns.flags.AA),
+          [str(x) for x in r.answer]), ("NOERROR", True, [str(x) for x in soa]),
+         "IXFR over UDP: the current SOA alone, AA")
     q = dns.message.make_query("www.skydns.local.", "AXFR", use_edns=0)
     r = dns.message.from_wire(tcp_query(port, q.to_wire()))
     C.eq((dns.rcode.to_text(r.rcode()), [o.code for o in r.options if o.otype == 15]),

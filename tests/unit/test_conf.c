@@ -963,6 +963,32 @@ static void test_edns_keys(void)
 	conf_free(c);
 	expect_error("[Dns]\nxfr-allow = 10.0.0.0/33\n", ERR_CONFIG,
 		     ":2: [Dns] xfr-allow: a prefix length 0..32 after '/', got \"10.0.0.0/33\"");
+	/* TSIG keys: algorithms, several lines, xfr-key tied to a key; errors never show the
+	 * secret. */
+	c = expect_ok("[Dns]\ntsig-keys = K1. hmac-sha256 c2VjcmV0, k2 HMAC-SHA512. b3RoZXI=\n"
+		      "tsig-keys = k3 hmac-sha1 eA==\nxfr-key = k2\n");
+	if (c) {
+		CHECK_EQ_INT((int)c->ntsig_keys, 3);
+		CHECK_EQ_INT(c->tsig_keys[0].alg, CONF_TSIG_SHA256);
+		CHECK_EQ_INT(c->tsig_keys[1].alg, CONF_TSIG_SHA512);
+		CHECK_EQ_INT(c->tsig_keys[2].alg, CONF_TSIG_SHA1);
+		CHECK(c->tsig_keys[0].secretlen == 6 &&
+		      memcmp(c->tsig_keys[0].secret, "secret", 6) == 0);
+		CHECK(!c->tsig_keys[0].xfr && c->tsig_keys[1].xfr && !c->tsig_keys[2].xfr);
+		CHECK_EQ_INT(conf_tsig_key(c, (const uint8_t *)"\002k1", 4, CONF_TSIG_SHA256), 0);
+		CHECK_EQ_INT(conf_tsig_key(c, (const uint8_t *)"\002k1", 4, CONF_TSIG_SHA1), -1);
+	}
+	conf_free(c);
+	expect_error("[Dns]\ntsig-keys = k1 hmac-md5 c2VjcmV0\n", ERR_CONFIG,
+		     ":2: [Dns] tsig-keys: key \"k1\": algorithm hmac-sha256, hmac-sha512 or "
+		     "hmac-sha1, got \"hmac-md5\"");
+	expect_error("[Dns]\ntsig-keys = k1 hmac-sha256 c2V*jcmV0\n", ERR_CONFIG,
+		     ":2: [Dns] tsig-keys: key \"k1\": the secret is not base64 of 1..128 bytes");
+	expect_error("[Dns]\ntsig-keys = k1 hmac-sha256\n", ERR_CONFIG,
+		     ":2: [Dns] tsig-keys: entries are \"name algorithm base64secret\"; entry 1 is "
+		     "not");
+	expect_error("[Dns]\ntsig-keys = k1 hmac-sha256 eA==\nxfr-key = k9\n", ERR_CONFIG,
+		     ": [Dns] xfr-key names a key that tsig-keys lacks");
 	expect_error("[Dns]\nnsid = 0x0\n", ERR_CONFIG,
 		     ":2: [Dns] nsid: 0x and an even number of hex digits, at most 128 bytes, got "
 		     "\"0x0\"");
