@@ -38,7 +38,10 @@ struct k8ssync {
 	store_wtxn_t *w;
 	int src;
 	k8smap_conf_t mc;
-	bool full;    /* re-derive every Service at commit (after a reset) */
+	bool full;		   /* re-derive every Service at commit (after a reset) */
+	bool sweep[K8SSYNC_KINDS]; /* a list of the kind is in this batch */
+	uint64_t *seen;		   /* hashes of the compact forms the lists named */
+	size_t nseen, capseen;
 	char **dirty; /* "<ns>/<svc>" to re-derive */
 	size_t ndirty, capdirty;
 	int64_t objects_delta;
@@ -87,6 +90,14 @@ static void dirty_clear(k8ssync_t *s)
 	s->ndirty = 0;
 }
 
+static void seen_clear(k8ssync_t *s)
+{
+	free(s->seen);
+	s->seen = NULL;
+	s->nseen = s->capseen = 0;
+	memset(s->sweep, 0, sizeof(s->sweep));
+}
+
 void k8ssync_free(k8ssync_t *s)
 {
 	if (!s)
@@ -103,6 +114,7 @@ void k8ssync_abort(k8ssync_t *s)
 	s->full = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
+	seen_clear(s);
 }
 
 bool k8ssync_open(const k8ssync_t *s)
@@ -154,32 +166,53 @@ int k8ssync_begin(k8ssync_t *s)
 	return 0;
 }
 
-static int count_keys(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+int k8ssync_reset(k8ssync_t *s, int kind)
 {
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(int64_t *)ctx)++;
+	if (!s->w || kind < 0 || kind >= K8SSYNC_KINDS)
+		return ERR_INVAL;
+	/* The kind's compact forms are not cleared: the list's objects are compared
+	 * with them (put_form) and only those that changed are written; those the
+	 * list did not name are deleted at commit (sweep). Clearing and rewriting all
+	 * of them made a re-list dirty every page of the namespaces, which LMDB holds
+	 * in memory until the commit, and doubled the store file. */
+	s->sweep[kind] = true;
+	s->full = true;
 	return 0;
 }
 
-int k8ssync_reset(k8ssync_t *s, int kind)
+/* FNV-1a over namespace and key: what a list named, 8 bytes per object. A
+ * collision (p ~ n^2 / 2^65) would keep one deleted object until the next list. */
+static uint64_t form_hash(const char *ns, const char *key)
 {
-	int64_t n = 0;
-	int ret;
+	uint64_t h = 14695981039346656037ULL;
 
-	if (!s->w)
-		return ERR_INVAL;
-	store_kv_iter(store_write_view(s->w), kind == K8SSYNC_SERVICES ? NS_SVC : NS_EPS, NULL, 0,
-		      count_keys, &n);
-	s->objects_delta -= n;
-	if (kind == K8SSYNC_SERVICES)
-		ret = store_kv_clear(s->w, NS_SVC);
-	else if ((ret = store_kv_clear(s->w, NS_EPS)) == 0)
-		ret = store_kv_clear(s->w, NS_IDX);
-	s->full = true;
-	return ret;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	h = (h ^ 0) * 1099511628211ULL;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	return h;
+}
+
+static int seen_add(k8ssync_t *s, const char *ns, const char *key)
+{
+	if (s->nseen == s->capseen) {
+		size_t cap = s->capseen ? s->capseen * 2 : 1024;
+		uint64_t *n = realloc(s->seen, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->seen = n;
+		s->capseen = cap;
+	}
+	s->seen[s->nseen++] = form_hash(ns, key);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int mark(k8ssync_t *s, const char *ns, const char *svc)
@@ -252,9 +285,58 @@ static int unfile_slice(k8ssync_t *s, const k8smap_id_t *id, char *old, size_t c
 	return mark(s, id->ns, old);
 }
 
+/* Whether ns:key holds exactly val: an unchanged object is neither written (no
+ * dirty page) nor re-derived. */
+static bool form_same(k8ssync_t *s, const char *ns, const char *key, const char *val)
+{
+	const uint8_t *v;
+	size_t vl;
+
+	return store_kv_get(store_write_view(s->w), ns, (const uint8_t *)key, strlen(key), &v,
+			    &vl) == 0 &&
+	       vl == strlen(val) && memcmp(v, val, vl) == 0;
+}
+
+static int put_service(k8ssync_t *s, const k8smap_id_t *id, const char *c)
+{
+	char key[KEY_MAX];
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s", id->ns, id->name);
+	if (s->sweep[K8SSYNC_SERVICES] && (ret = seen_add(s, NS_SVC, key)) < 0)
+		return ret;
+	if (form_same(s, NS_SVC, key, c))
+		return 0;
+	s->objects_delta += kv_exists(s, NS_SVC, key) ? 0 : 1;
+	if ((ret = kv_put_str(s, NS_SVC, key, c)) < 0)
+		return ret;
+	return mark(s, id->ns, id->name);
+}
+
+static int put_slice(k8ssync_t *s, const k8smap_id_t *id, const char *c)
+{
+	char key[KEY_MAX], ikey[KEY_MAX], old[64];
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->svc, id->name);
+	snprintf(ikey, sizeof(ikey), "%s/%s", id->ns, id->name);
+	if (s->sweep[K8SSYNC_SLICES] && (ret = seen_add(s, NS_EPS, key)) < 0)
+		return ret;
+	/* Filed under the same Service with the same form: nothing to do. */
+	if (form_same(s, NS_IDX, ikey, id->svc) && form_same(s, NS_EPS, key, c))
+		return 0;
+	if ((ret = unfile_slice(s, id, old, sizeof(old))) < 0)
+		return ret;
+	s->objects_delta++;
+	if ((ret = kv_put_str(s, NS_EPS, key, c)) < 0)
+		return ret;
+	if ((ret = kv_put_str(s, NS_IDX, ikey, id->svc)) < 0)
+		return ret;
+	return mark(s, id->ns, id->svc);
+}
+
 int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 {
-	char key[KEY_MAX], old[64];
 	k8smap_id_t id;
 	char *c = NULL;
 	int ret;
@@ -268,23 +350,7 @@ int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 	}
 	if (ret < 0)
 		return ret;
-	if (kind == K8SSYNC_SERVICES) {
-		snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
-		s->objects_delta += kv_exists(s, NS_SVC, key) ? 0 : 1;
-		if ((ret = kv_put_str(s, NS_SVC, key, c)) == 0)
-			ret = mark(s, id.ns, id.name);
-		goto out;
-	}
-	if ((ret = unfile_slice(s, &id, old, sizeof(old))) < 0)
-		goto out;
-	snprintf(key, sizeof(key), "%s/%s/%s", id.ns, id.svc, id.name);
-	s->objects_delta++;
-	if ((ret = kv_put_str(s, NS_EPS, key, c)) < 0)
-		goto out;
-	snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
-	if ((ret = kv_put_str(s, NS_IDX, key, id.svc)) == 0)
-		ret = mark(s, id.ns, id.svc);
-out:
+	ret = kind == K8SSYNC_SERVICES ? put_service(s, &id, c) : put_slice(s, &id, c);
 	free(c);
 	return ret;
 }
@@ -654,6 +720,58 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+typedef struct {
+	const k8ssync_t *s;
+	const char *ns;
+	keys_t gone;
+} sweep_ctx_t;
+
+static int on_swept(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	sweep_ctx_t *c = ctx;
+	char key[KEY_MAX];
+	uint64_t h;
+
+	if (kl >= sizeof(key))
+		return 0;
+	memcpy(key, k, kl);
+	key[kl] = 0;
+	h = form_hash(c->ns, key);
+	if (c->s->nseen && bsearch(&h, c->s->seen, c->s->nseen, sizeof(h), cmp_u64))
+		return 0;
+	return on_svc_key(&c->gone, k, kl, v, vl);
+}
+
+/* After a list of a kind: delete the compact forms it did not name (objects deleted
+ * while the watch was away). Collected first: no writes while a cursor walks. */
+static int sweep(k8ssync_t *s, int kind)
+{
+	sweep_ctx_t c = {.s = s, .ns = kind == K8SSYNC_SERVICES ? NS_SVC : NS_EPS};
+	int ret = store_kv_iter(store_write_view(s->w), c.ns, NULL, 0, on_swept, &c);
+
+	if (ret == 0)
+		ret = c.gone.ret;
+	for (size_t i = 0; ret == 0 && i < c.gone.n; i++) {
+		char *key = c.gone.keys[i], ikey[KEY_MAX];
+		const char *a = strchr(key, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+
+		if ((ret = store_kv_del(s->w, c.ns, (const uint8_t *)key, strlen(key))) < 0)
+			break;
+		s->objects_delta--;
+		if (kind == K8SSYNC_SLICES && b) {
+			/* "<ns>/<svc>/<slice>" is filed as "<ns>/<slice>" */
+			snprintf(ikey, sizeof(ikey), "%.*s%s", (int)(a - key), key, b);
+			ret = store_kv_del(s->w, NS_IDX, (const uint8_t *)ikey, strlen(ikey));
+			if (ret == ERR_NOTFOUND)
+				ret = 0;
+		}
+	}
+	for (size_t i = 0; i < c.gone.n; i++)
+		free(c.gone.keys[i]);
+	free(c.gone.keys);
+	return ret;
+}
+
 /* Every Service again, after a list: the source is replaced in this txn. */
 static int derive_all(k8ssync_t *s)
 {
@@ -742,7 +860,12 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 
 	if (!s->w)
 		return ERR_INVAL;
-	if (s->full)
+	if (s->nseen > 1)
+		qsort(s->seen, s->nseen, sizeof(*s->seen), cmp_u64);
+	for (int k = 0; ret == 0 && k < K8SSYNC_KINDS; k++)
+		if (s->sweep[k])
+			ret = sweep(s, k);
+	if (ret == 0 && s->full)
 		ret = derive_all(s);
 	for (size_t i = 0; ret == 0 && !s->full && i < s->ndirty; i++)
 		ret = derive(s, s->dirty[i], arrival_us);
@@ -757,6 +880,7 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 	s->full = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
+	seen_clear(s);
 	if (ret == 0)
 		memset(s->pending, 0, sizeof(s->pending));
 	return ret;
