@@ -38,7 +38,8 @@ struct k8ssync {
 	store_wtxn_t *w;
 	int src;
 	k8smap_conf_t mc;
-	bool full;		   /* re-derive every Service at commit (after a reset) */
+	bool full;		   /* re-derive every Service at commit (a first list) */
+	bool listed;		   /* a list is in this batch: the zone's records at commit */
 	bool sweep[K8SSYNC_KINDS]; /* a list of the kind is in this batch */
 	uint64_t *seen;		   /* hashes of the compact forms the lists named */
 	size_t nseen, capseen;
@@ -112,6 +113,7 @@ void k8ssync_abort(k8ssync_t *s)
 	store_write_abort(s->w);
 	s->w = NULL;
 	s->full = false;
+	s->listed = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
 	seen_clear(s);
@@ -174,9 +176,16 @@ int k8ssync_reset(k8ssync_t *s, int kind)
 	 * with them (put_form) and only those that changed are written; those the
 	 * list did not name are deleted at commit (sweep). Clearing and rewriting all
 	 * of them made a re-list dirty every page of the namespaces, which LMDB holds
-	 * in memory until the commit, and doubled the store file. */
+	 * in memory until the commit, and doubled the store file. Only the Services
+	 * whose forms changed are re-derived (marked as by events), so a re-list
+	 * reads the compact forms but not every Service's records; a store that never
+	 * synced derives them all. */
+	uint64_t synced = 0;
+
+	if (store_meta_u64(store_write_view(s->w), STORE_K8S_SYNCED, &synced) < 0 || !synced)
+		s->full = true;
 	s->sweep[kind] = true;
-	s->full = true;
+	s->listed = true;
 	return 0;
 }
 
@@ -221,10 +230,8 @@ static int mark(k8ssync_t *s, const char *ns, const char *svc)
 
 	if (s->full || !svc[0])
 		return 0;
+	/* Duplicates are dropped at commit (sorted): a list marks thousands. */
 	snprintf(key, sizeof(key), "%s/%s", ns, svc);
-	for (size_t i = 0; i < s->ndirty; i++)
-		if (!strcmp(s->dirty[i], key))
-			return 0;
 	if (s->ndirty == s->capdirty) {
 		size_t cap = s->capdirty ? s->capdirty * 2 : 64;
 		char **nd = realloc(s->dirty, cap * sizeof(*nd));
@@ -237,6 +244,17 @@ static int mark(k8ssync_t *s, const char *ns, const char *svc)
 		return -ENOMEM;
 	s->ndirty++;
 	return 0;
+}
+
+static int mark_n(k8ssync_t *s, const char *ns, const char *svc, size_t len)
+{
+	char name[64];
+
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, svc, len);
+	name[len] = 0;
+	return mark(s, ns, name);
 }
 
 static int kv_put_str(k8ssync_t *s, const char *ns, const char *key, const char *val)
@@ -758,6 +776,13 @@ static int sweep(k8ssync_t *s, int kind)
 		if ((ret = store_kv_del(s->w, c.ns, (const uint8_t *)key, strlen(key))) < 0)
 			break;
 		s->objects_delta--;
+		if (a) {
+			char ns[64];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(a - key), key);
+			ret = b ? mark_n(s, ns, a + 1, (size_t)(b - a - 1)) : mark(s, ns, a + 1);
+			if (ret < 0)
+				break;
+		}
 		if (kind == K8SSYNC_SLICES && b) {
 			/* "<ns>/<svc>/<slice>" is filed as "<ns>/<slice>" */
 			snprintf(ikey, sizeof(ikey), "%.*s%s", (int)(a - key), key, b);
@@ -776,21 +801,15 @@ static int sweep(k8ssync_t *s, int kind)
 static int derive_all(k8ssync_t *s)
 {
 	keys_t ks = {0};
-	k8smap_rec_t zr;
 	int ret;
 
 	store_rtxn_t *view = store_write_view(s->w);
-	uint64_t synced = 0;
 
-	/* The first list starts from nothing; a re-list diffs every Service against
-	 * what it wrote (k8s-own), so an unchanged cluster costs reads, not a rewrite
-	 * of the whole source (LMDB keeps a txn's dirty pages in memory). A Service
-	 * gone from the list is among the k8s-own keys and loses its records. */
-	if (store_meta_u64(view, STORE_K8S_SYNCED, &synced) < 0 || !synced) {
-		if ((ret = store_source_clear(s->w, s->src)) < 0 ||
-		    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
-			return ret;
-	}
+	/* The first list starts from nothing (a re-list derives only the Services
+	 * whose forms changed, against what they wrote: k8ssync_reset). */
+	if ((ret = store_source_clear(s->w, s->src)) < 0 ||
+	    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
+		return ret;
 	/* Names collected first: no writes while a cursor walks the same DBI. */
 	ret = store_kv_iter(view, NS_SVC, NULL, 0, on_svc_key, &ks);
 	if (ret == 0)
@@ -803,8 +822,15 @@ static int derive_all(k8ssync_t *s)
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.keys[i]);
 	free(ks.keys);
-	if (ret < 0)
-		return ret;
+	return ret;
+}
+
+/* After a list: dns-version.<zone> and the mark of a synced store. */
+static int zone_records(k8ssync_t *s)
+{
+	k8smap_rec_t zr;
+	int ret;
+
 	if (k8smap_zone_records(&s->mc, &zr) == 1) {
 		const uint8_t *rd = zr.rdata;
 		ret = store_rrset_replace(s->w, s->src, zr.name, zr.namelen, zr.type,
@@ -867,8 +893,13 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 			ret = sweep(s, k);
 	if (ret == 0 && s->full)
 		ret = derive_all(s);
+	if (s->ndirty > 1)
+		qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_str);
 	for (size_t i = 0; ret == 0 && !s->full && i < s->ndirty; i++)
-		ret = derive(s, s->dirty[i], arrival_us);
+		if (i == 0 || strcmp(s->dirty[i - 1], s->dirty[i]) != 0)
+			ret = derive(s, s->dirty[i], arrival_us);
+	if (ret == 0 && s->listed)
+		ret = zone_records(s);
 	if (ret == 0)
 		ret = flush_counters(s);
 	if (ret < 0) {
@@ -878,6 +909,7 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 	ret = store_write_commit(s->w);
 	s->w = NULL;
 	s->full = false;
+	s->listed = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
 	seen_clear(s);
