@@ -5,6 +5,7 @@
  */
 #include "watchers/k8ssync.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,13 @@
 #define NS_IDX "k8s-idx"
 #define NS_OWN "k8s-own"
 #define NS_RV "k8s-rv"
+#define NS_POD "k8s-pod"
+#define NS_PIP "k8s-pip"
 #define KEY_MAX 400
 
 enum { C_LAT_SUM = K8SSYNC_NCOUNTERS, C_LAT0, C_N = C_LAT0 + STORE_K8S_LAT_NBOUNDS + 1 };
 
-static const char *const rv_keys[K8SSYNC_KINDS] = {"services", "endpointslices"};
+static const char *const rv_keys[K8SSYNC_KINDS] = {"services", "endpointslices", "pods"};
 
 struct k8ssync {
 	const conf_t *conf;
@@ -303,6 +306,113 @@ static int unfile_slice(k8ssync_t *s, const k8smap_id_t *id, char *old, size_t c
 	return mark(s, id->ns, old);
 }
 
+/* ---- pods = verified: a-b-c-d.<ns>.pod.<zone> A for the pods that own the address ---- */
+
+static int any_key(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	(void)ctx;
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	return 1;
+}
+
+/* Owners are counted by key, so two pods with one address (hostNetwork pods
+ * share their node's) keep the record until the last of them goes. */
+static int pod_ip(k8ssync_t *s, const char *ns, const char *pod, const char *ip, bool add)
+{
+	char key[KEY_MAX], prefix[KEY_MAX];
+	uint8_t name[WIRE_NAME_MAX], a[4];
+	size_t namelen;
+	int ret;
+
+	if (k8smap_pod_name(&s->mc, ns, ip, name, &namelen) < 0 || inet_pton(AF_INET, ip, a) != 1)
+		return 0; /* no DNS name: nothing stored */
+	snprintf(key, sizeof(key), "%s/%s/%s", ns, ip, pod);
+	snprintf(prefix, sizeof(prefix), "%s/%s/", ns, ip);
+	if (add) {
+		const uint8_t *rd = a;
+		uint16_t rdlen = sizeof(a);
+		if ((ret = kv_put_str(s, NS_PIP, key, "")) < 0)
+			return ret;
+		ret = store_rrset_replace(s->w, s->src, name, namelen, WIRE_TYPE_A,
+					  s->conf->k8s_ttl, &rd, &rdlen, 1);
+		return ret < 0 ? ret : 0;
+	}
+	ret = store_kv_del(s->w, NS_PIP, (const uint8_t *)key, strlen(key));
+	if (ret < 0)
+		return ret == ERR_NOTFOUND ? 0 : ret;
+	ret = store_kv_iter(store_write_view(s->w), NS_PIP, (const uint8_t *)prefix, strlen(prefix),
+			    any_key, NULL);
+	if (ret != 0)
+		return ret < 0 ? ret : 0; /* another pod has the address */
+	ret = store_rr_del(s->w, s->src, name, namelen, WIRE_TYPE_A, NULL, 0);
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* Is ip in the comma-separated list? */
+static bool in_list(const char *list, const char *ip)
+{
+	size_t n = strlen(ip);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && !memcmp(p, ip, n))
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
+/* Each address of list that is not in other: add or drop its owner. */
+static int pod_ips(k8ssync_t *s, const char *ns, const char *pod, const char *list,
+		   const char *other, bool add)
+{
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char ip[64];
+		int ret;
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)(l < sizeof(ip) ? l : sizeof(ip) - 1), p);
+		if (!in_list(other, ip) && (ret = pod_ip(s, ns, pod, ip, add)) < 0)
+			return ret;
+		p += l + (e ? 1 : 0);
+	}
+	return 0;
+}
+
+/* A pod now has the addresses ips ("" = none: deleted, ended or terminating). */
+static int put_pod(k8ssync_t *s, const char *ns, const char *pod, const char *ips)
+{
+	char key[KEY_MAX], old[256] = "";
+	const uint8_t *v;
+	size_t vl;
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, pod);
+	if (s->sweep[K8SSYNC_PODS] && ips[0] && (ret = seen_add(s, NS_POD, key)) < 0)
+		return ret;
+	ret = store_kv_get(store_write_view(s->w), NS_POD, (const uint8_t *)key, strlen(key), &v,
+			   &vl);
+	if (ret < 0 && ret != ERR_NOTFOUND)
+		return ret;
+	if (ret == 0)
+		snprintf(old, sizeof(old), "%.*s", (int)(vl < sizeof(old) ? vl : sizeof(old) - 1),
+			 (const char *)v);
+	if (!strcmp(old, ips) && (ret == 0 || !ips[0]))
+		return 0;
+	if ((ret = pod_ips(s, ns, pod, old, ips, false)) < 0 ||
+	    (ret = pod_ips(s, ns, pod, ips, old, true)) < 0)
+		return ret;
+	if (ips[0])
+		return kv_put_str(s, NS_POD, key, ips);
+	ret = store_kv_del(s->w, NS_POD, (const uint8_t *)key, strlen(key));
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
 /* Whether ns:key holds exactly val: an unchanged object is neither written (no
  * dirty page) nor re-derived. */
 static bool form_same(k8ssync_t *s, const char *ns, const char *key, const char *val)
@@ -361,14 +471,18 @@ int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 
 	if (!s->w)
 		return ERR_INVAL;
-	ret = kind == K8SSYNC_SERVICES ? k8smap_service(obj, &id, &c) : k8smap_slice(obj, &id, &c);
+	ret = kind == K8SSYNC_SERVICES ? k8smap_service(obj, &id, &c)
+	      : kind == K8SSYNC_SLICES ? k8smap_slice(obj, &id, &c)
+				       : k8smap_pod(obj, &id, &c);
 	if (ret == ERR_PARSE) {
 		s->pending[K8SSYNC_BAD]++;
 		return 0;
 	}
 	if (ret < 0)
 		return ret;
-	ret = kind == K8SSYNC_SERVICES ? put_service(s, &id, c) : put_slice(s, &id, c);
+	ret = kind == K8SSYNC_SERVICES ? put_service(s, &id, c)
+	      : kind == K8SSYNC_SLICES ? put_slice(s, &id, c)
+				       : put_pod(s, id.ns, id.name, c);
 	free(c);
 	return ret;
 }
@@ -387,6 +501,8 @@ int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj)
 	}
 	if (kind == K8SSYNC_SLICES)
 		return unfile_slice(s, &id, old, sizeof(old));
+	if (kind == K8SSYNC_PODS)
+		return put_pod(s, id.ns, id.name, "");
 	snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
 	ret = store_kv_del(s->w, NS_SVC, (const uint8_t *)key, strlen(key));
 	if (ret == ERR_NOTFOUND)
@@ -764,7 +880,10 @@ static int on_swept(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, si
  * while the watch was away). Collected first: no writes while a cursor walks. */
 static int sweep(k8ssync_t *s, int kind)
 {
-	sweep_ctx_t c = {.s = s, .ns = kind == K8SSYNC_SERVICES ? NS_SVC : NS_EPS};
+	sweep_ctx_t c = {.s = s,
+			 .ns = kind == K8SSYNC_SERVICES ? NS_SVC
+			       : kind == K8SSYNC_SLICES ? NS_EPS
+							: NS_POD};
 	int ret = store_kv_iter(store_write_view(s->w), c.ns, NULL, 0, on_swept, &c);
 
 	if (ret == 0)
@@ -773,6 +892,13 @@ static int sweep(k8ssync_t *s, int kind)
 		char *key = c.gone.keys[i], ikey[KEY_MAX];
 		const char *a = strchr(key, '/'), *b = a ? strchr(a + 1, '/') : NULL;
 
+		if (kind == K8SSYNC_PODS) {
+			char ns[64];
+			snprintf(ns, sizeof(ns), "%.*s", a ? (int)(a - key) : 0, key);
+			if (a && (ret = put_pod(s, ns, a + 1, "")) < 0)
+				break;
+			continue;
+		}
 		if ((ret = store_kv_del(s->w, c.ns, (const uint8_t *)key, strlen(key))) < 0)
 			break;
 		s->objects_delta--;
@@ -819,6 +945,29 @@ static int derive_all(k8ssync_t *s)
 	for (size_t i = 0; ret == 0 && i < ks.n; i++)
 		if (i == 0 || strcmp(ks.keys[i - 1], ks.keys[i]) != 0)
 			ret = derive(s, ks.keys[i], 0);
+	for (size_t i = 0; i < ks.n; i++)
+		free(ks.keys[i]);
+	free(ks.keys);
+	return ret;
+}
+
+/* The first list cleared the source: the pod records again, from k8s-pip. */
+static int pods_rewrite(k8ssync_t *s)
+{
+	keys_t ks = {0};
+	int ret = store_kv_iter(store_write_view(s->w), NS_PIP, NULL, 0, on_svc_key, &ks);
+
+	if (ret == 0)
+		ret = ks.ret;
+	for (size_t i = 0; ret == 0 && i < ks.n; i++) {
+		char *ns = ks.keys[i], *ip = strchr(ns, '/'),
+		     *pod = ip ? strchr(ip + 1, '/') : NULL;
+		if (!pod)
+			continue;
+		*ip++ = 0;
+		*pod++ = 0;
+		ret = pod_ip(s, ns, pod, ip, true);
+	}
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.keys[i]);
 	free(ks.keys);
@@ -891,8 +1040,8 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 	for (int k = 0; ret == 0 && k < K8SSYNC_KINDS; k++)
 		if (s->sweep[k])
 			ret = sweep(s, k);
-	if (ret == 0 && s->full)
-		ret = derive_all(s);
+	if (ret == 0 && s->full && (ret = derive_all(s)) == 0)
+		ret = pods_rewrite(s);
 	if (s->ndirty > 1)
 		qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_str);
 	for (size_t i = 0; ret == 0 && !s->full && i < s->ndirty; i++)

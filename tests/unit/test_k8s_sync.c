@@ -302,6 +302,60 @@ static void test_relist_slices(void)
 	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
 }
 
+#define POD(name, extra_meta, status)                                                              \
+	"{\"metadata\":{\"namespace\":\"ns\",\"name\":\"" name "\"" extra_meta "},"                \
+	"\"status\":" status "}"
+#define POD_A(ip) "10-244-0-" ip ".ns.pod.cluster.local."
+
+/* pods = verified: a-b-c-d.<ns>.pod.<zone> exists while a pod of ns has the address. */
+static void test_pods(void)
+{
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p1", "", "{\"podIP\":\"10.244.0.5\"}"), false), 0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_PODS,
+		  POD("p2", "", "{\"podIPs\":[{\"ip\":\"10.244.0.5\"},{\"ip\":\"fd00::5\"}]}"),
+		  false),
+	    0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p3", "", "{\"podIP\":\"10.244.0.7\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p4", "", "{\"phase\":\"Pending\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("7"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count("10-244-0-5.other.pod.cluster.local.", WIRE_TYPE_A), -1);
+
+	/* Two pods own 10.244.0.5: it stays until both are gone. */
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p1", "", "{}"), true), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), 1);
+	/* p2 moves to .6; p3 is terminating. */
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p2", "", "{\"podIP\":\"10.244.0.6\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS,
+			   POD("p3", ",\"deletionTimestamp\":\"2026-12-02T03:04:05Z\"",
+			       "{\"podIP\":\"10.244.0.7\"}"),
+			   false),
+		     0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("7"), WIRE_TYPE_A), -1);
+
+	/* A re-list of pods: p2 unchanged, p5 new, the rest (none) swept; then one without p2. */
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_PODS), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p2", "", "{\"podIP\":\"10.244.0.6\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p5", "", "{\"podIP\":\"10.244.0.8\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("8"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_PODS), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p5", "", "{\"podIP\":\"10.244.0.8\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count(POD_A("8"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects()); /* pods are not counted */
+}
+
 static void test_time(void)
 {
 	uint64_t ms = 0;
@@ -338,6 +392,7 @@ int main(void)
 		test_headless();
 		test_relist();
 		test_relist_slices();
+		test_pods();
 	}
 	test_time();
 	k8ssync_free(g_k);
