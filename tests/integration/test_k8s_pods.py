@@ -11,6 +11,8 @@ UDP and TCP.
     terminating pod's name goes, a deleted pod's name goes
   - 410: a pod deleted while the watch was cut off and the history compacted is
     gone after the re-list of Pods
+  - two API requests refused with 500: the Pods watch comes back, and both are
+    counted in skydns_k8s_api_errors_total
   - SIGKILL of skydns-watch-k8s: skydns starts it again and it resumes its three
     watches from the store (no list), answers staying meanwhile
 """
@@ -116,6 +118,19 @@ def scenario_gone():
                          5) is not None, "the re-list is counted")
 
 
+def scenario_api_errors():
+    errors = sky.metrics().get("skydns_k8s_api_errors_total", 0)
+    api.inject("/api/v1/pods", 500, count=2)
+    api.drop_watches()  # the watches come again; the Pods watch is refused twice
+    time.sleep(0.5)
+    api.add(kubeapi.pod("default", "f", ips=("10.244.0.14",)))
+    c.ok(until("10-244-0-14.default" + POD, "NOERROR", 15), "the Pods watch is back after 500s")
+    t = k8slib.wait_for(
+        lambda: sky.metrics().get("skydns_k8s_api_errors_total", 0) >= errors + 2, 10)
+    c.ok(t is not None, "two refused requests counted in skydns_k8s_api_errors_total (%s -> %s)"
+         % (errors, sky.metrics().get("skydns_k8s_api_errors_total")))
+
+
 def scenario_sigkill():
     # The watches are open and the store holds their resourceVersions.
     c.ok(api.wait_watches(3, 10), "three watches open")
@@ -143,6 +158,7 @@ try:
     scenario_list()
     scenario_watch()
     scenario_gone()
+    scenario_api_errors()
     scenario_sigkill()
     c.ok(sky.stop(), "skydns exits 0 at the end")
 finally:
