@@ -513,6 +513,17 @@ int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj)
 	return mark(s, id.ns, id.name);
 }
 
+int k8ssync_forget(k8ssync_t *s, int kind)
+{
+	int ret;
+
+	/* An empty list: the sweep at commit drops every object of the kind */
+	if ((ret = k8ssync_reset(s, kind)) < 0)
+		return ret;
+	ret = store_kv_del(s->w, NS_RV, (const uint8_t *)rv_keys[kind], strlen(rv_keys[kind]));
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
 int k8ssync_set_rv(k8ssync_t *s, int kind, const char *rv)
 {
 	if (!s->w)

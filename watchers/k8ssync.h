@@ -62,6 +62,9 @@ int k8ssync_reset(k8ssync_t *s, int kind);
 int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj);
 /** In the open batch: an object was deleted. */
 int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj);
+/** In the open batch: forget every object of a kind and its resourceVersion (a kind no
+ * longer watched, as Pods when pods is no longer verified). */
+int k8ssync_forget(k8ssync_t *s, int kind);
 /** In the open batch: the resourceVersion a kind's watch resumes from (text borrowed). */
 int k8ssync_set_rv(k8ssync_t *s, int kind, const char *rv);
 /**

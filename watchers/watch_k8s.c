@@ -326,6 +326,15 @@ static int setup(watcher_t *w, store_t **store)
 		s->need_list = rv[0] == 0;
 		s->resumed = rv[0] != 0;
 	}
+	/* Pod records from a time pods was verified go (it is not now). */
+	if (w->nkinds <= K8SSYNC_PODS &&
+	    (ret = k8ssync_stored_rv(w->sync, K8SSYNC_PODS, rv, sizeof(rv))) == 0 && rv[0]) {
+		if ((ret = k8ssync_begin(w->sync)) < 0 ||
+		    (ret = k8ssync_forget(w->sync, K8SSYNC_PODS)) < 0 ||
+		    (ret = k8ssync_commit(w->sync, 0)) < 0)
+			return ret;
+		log_info("k8s: pods is not verified: dropped the stored pod records");
+	}
 	/* One list covers both kinds: a store with only one of them is listed anew.
 	 * The first list of Services clears the source, so Pods are listed with it. */
 	if (w->st[0].need_list != w->st[1].need_list)

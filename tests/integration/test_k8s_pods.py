@@ -15,6 +15,7 @@ UDP and TCP.
     counted in skydns_k8s_api_errors_total
   - SIGKILL of skydns-watch-k8s: skydns starts it again and it resumes its three
     watches from the store (no list), answers staying meanwhile
+  - restarted with pods = disabled: the stored pod records go, Services stay
 """
 import os
 import signal
@@ -154,12 +155,27 @@ def scenario_sigkill():
     c.ok("resumed the Pods watch" in log, "the log says the Pods watch resumed")
 
 
+def scenario_disabled():
+    c.ok(sky.stop(), "skydns exits 0")
+    with open(sky.conf) as f:
+        text = f.read()
+    with open(sky.conf, "w") as f:
+        f.write(text.replace("pods = verified", "pods = disabled"))
+    sky.start()
+    c.ok(until("10-244-0-99.default" + POD, "NXDOMAIN", 15),
+         "pods no longer verified: the stored pod records go")
+    both("10-244-0-13.default" + POD, "A", "NXDOMAIN", [], "pods disabled")
+    both("web.default.svc." + Z, "A", "NOERROR", ["10.96.0.10"], "Services stay")
+    c.ok("dropped the stored pod records" in sky.log(since_start=True), "logged")
+
+
 try:
     scenario_list()
     scenario_watch()
     scenario_gone()
     scenario_api_errors()
     scenario_sigkill()
+    scenario_disabled()
     c.ok(sky.stop(), "skydns exits 0 at the end")
 finally:
     if sky.proc:
