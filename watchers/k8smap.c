@@ -248,6 +248,43 @@ int k8smap_slice(const json_t *obj, k8smap_id_t *id, char **out)
 	return 0;
 }
 
+int k8smap_pod(const json_t *obj, k8smap_id_t *id, char **out)
+{
+	const json_t *md = json_object_get(obj, "metadata");
+	const json_t *st = json_object_get(obj, "status");
+	const json_t *ips = json_object_get(st, "podIPs"), *e;
+	const char *phase = str_at(st, "phase");
+	char buf[256] = "", *c;
+	uint8_t a[4];
+	size_t i, n = 0;
+	k8smap_id_t t;
+	int ret;
+
+	if ((ret = k8smap_ident(obj, &t)) < 0)
+		return ret;
+	bool gone = (json_object_get(md, "deletionTimestamp") &&
+		     !json_is_null(json_object_get(md, "deletionTimestamp"))) ||
+		    (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")));
+	for (i = 0; !gone && i < (json_is_array(ips) ? json_array_size(ips) : 1); i++) {
+		e = json_is_array(ips) ? json_object_get(json_array_get(ips, i), "ip")
+				       : json_object_get(st, "podIP");
+		const char *ip = json_string_value(e);
+		size_t l = ip ? strlen(ip) : 0;
+		/* IPv4 only: a-b-c-d names have no IPv6 form in the spec */
+		if (!ip || inet_pton(AF_INET, ip, a) != 1 || n + l + 2 > sizeof(buf))
+			continue;
+		if (n)
+			buf[n++] = ',';
+		memcpy(buf + n, ip, l + 1);
+		n += l;
+	}
+	if (!(c = strdup(buf)))
+		return -ENOMEM;
+	*id = t;
+	*out = c;
+	return 0;
+}
+
 /* ---- records ---- */
 
 static int name_cat(uint8_t *dst, size_t *len, const char *label)
@@ -336,6 +373,26 @@ static int ptr_name(const uint8_t *a, size_t alen, uint8_t *out, size_t *len)
 	}
 	memcpy(out + n, v6, sizeof(v6));
 	*len = n + sizeof(v6);
+	return 0;
+}
+
+int k8smap_pod_name(const k8smap_conf_t *conf, const char *ns, const char *ip, uint8_t *out,
+		    size_t *len)
+{
+	static const uint8_t pod[] = {3, 'p', 'o', 'd'};
+	uint8_t a[4];
+	char dashed[16];
+	size_t n = 0;
+
+	if (!is_label(ns) || inet_pton(AF_INET, ip, a) != 1)
+		return ERR_PARSE;
+	snprintf(dashed, sizeof(dashed), "%u-%u-%u-%u", a[0], a[1], a[2], a[3]);
+	if (name_cat(out, &n, dashed) < 0 || name_cat(out, &n, ns) < 0 ||
+	    n + sizeof(pod) + conf->zonelen > WIRE_NAME_MAX)
+		return ERR_PARSE;
+	memcpy(out + n, pod, sizeof(pod));
+	memcpy(out + n + sizeof(pod), conf->zone, conf->zonelen);
+	*len = n + sizeof(pod) + conf->zonelen;
 	return 0;
 }
 

@@ -45,6 +45,13 @@ int k8smap_service(const json_t *obj, k8smap_id_t *id, char **out);
 /** An EndpointSlice object -> its compact form; as k8smap_service. A slice
  * without the service-name label maps (its records are none) with id->svc "". */
 int k8smap_slice(const json_t *obj, k8smap_id_t *id, char **out);
+/**
+ * A Pod object -> its compact form for `pods = verified`: its IPv4 addresses
+ * (status.podIPs, else status.podIP), dotted, comma-separated, in the API's order;
+ * "" when it has none, is terminating (metadata.deletionTimestamp) or has ended
+ * (phase Succeeded/Failed): such a pod no longer owns an address. As k8smap_service.
+ */
+int k8smap_pod(const json_t *obj, k8smap_id_t *id, char **out);
 /** The metadata (namespace, name, labels, resourceVersion) only, for DELETED events
  * and BOOKMARKs. @return 0 or ERR_PARSE. */
 int k8smap_ident(const json_t *obj, k8smap_id_t *id);
@@ -92,6 +99,14 @@ void k8smap_derive_free(k8smap_derive_t *d);
 
 /** The zone's own records: dns-version.<zone> TXT "1.1.0". @return count written (1). */
 size_t k8smap_zone_records(const k8smap_conf_t *conf, k8smap_rec_t *out);
+
+/**
+ * The pod record's owner, a-b-c-d.<ns>.pod.<zone>, lowercase wire form.
+ * @param ip dotted IPv4 text. @param out WIRE_NAME_MAX bytes.
+ * @return 0, or ERR_PARSE (ns no DNS label, ip no IPv4 address, name too long).
+ */
+int k8smap_pod_name(const k8smap_conf_t *conf, const char *ns, const char *ip, uint8_t *out,
+		    size_t *len);
 
 /** RFC 3339 ("2026-12-02T03:04:05Z", optional fraction) -> unix ms. @return 0 or ERR_PARSE. */
 int k8smap_time_ms(const char *text, uint64_t *ms);

@@ -5,6 +5,7 @@
  */
 #include "watchers/k8ssync.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,13 @@
 #define NS_IDX "k8s-idx"
 #define NS_OWN "k8s-own"
 #define NS_RV "k8s-rv"
+#define NS_POD "k8s-pod"
+#define NS_PIP "k8s-pip"
 #define KEY_MAX 400
 
 enum { C_LAT_SUM = K8SSYNC_NCOUNTERS, C_LAT0, C_N = C_LAT0 + STORE_K8S_LAT_NBOUNDS + 1 };
 
-static const char *const rv_keys[K8SSYNC_KINDS] = {"services", "endpointslices"};
+static const char *const rv_keys[K8SSYNC_KINDS] = {"services", "endpointslices", "pods"};
 
 struct k8ssync {
 	const conf_t *conf;
@@ -38,7 +41,11 @@ struct k8ssync {
 	store_wtxn_t *w;
 	int src;
 	k8smap_conf_t mc;
-	bool full;    /* re-derive every Service at commit (after a reset) */
+	bool full;		   /* re-derive every Service at commit (a first list) */
+	bool listed;		   /* a list is in this batch: the zone's records at commit */
+	bool sweep[K8SSYNC_KINDS]; /* a list of the kind is in this batch */
+	uint64_t *seen;		   /* hashes of the compact forms the lists named */
+	size_t nseen, capseen;
 	char **dirty; /* "<ns>/<svc>" to re-derive */
 	size_t ndirty, capdirty;
 	int64_t objects_delta;
@@ -87,6 +94,14 @@ static void dirty_clear(k8ssync_t *s)
 	s->ndirty = 0;
 }
 
+static void seen_clear(k8ssync_t *s)
+{
+	free(s->seen);
+	s->seen = NULL;
+	s->nseen = s->capseen = 0;
+	memset(s->sweep, 0, sizeof(s->sweep));
+}
+
 void k8ssync_free(k8ssync_t *s)
 {
 	if (!s)
@@ -101,8 +116,10 @@ void k8ssync_abort(k8ssync_t *s)
 	store_write_abort(s->w);
 	s->w = NULL;
 	s->full = false;
+	s->listed = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
+	seen_clear(s);
 }
 
 bool k8ssync_open(const k8ssync_t *s)
@@ -154,32 +171,60 @@ int k8ssync_begin(k8ssync_t *s)
 	return 0;
 }
 
-static int count_keys(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+int k8ssync_reset(k8ssync_t *s, int kind)
 {
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(int64_t *)ctx)++;
+	if (!s->w || kind < 0 || kind >= K8SSYNC_KINDS)
+		return ERR_INVAL;
+	/* The kind's compact forms are not cleared: the list's objects are compared
+	 * with them (put_form) and only those that changed are written; those the
+	 * list did not name are deleted at commit (sweep). Clearing and rewriting all
+	 * of them made a re-list dirty every page of the namespaces, which LMDB holds
+	 * in memory until the commit, and doubled the store file. Only the Services
+	 * whose forms changed are re-derived (marked as by events), so a re-list
+	 * reads the compact forms but not every Service's records; a store that never
+	 * synced derives them all. */
+	uint64_t synced = 0;
+
+	if (store_meta_u64(store_write_view(s->w), STORE_K8S_SYNCED, &synced) < 0 || !synced)
+		s->full = true;
+	s->sweep[kind] = true;
+	s->listed = true;
 	return 0;
 }
 
-int k8ssync_reset(k8ssync_t *s, int kind)
+/* FNV-1a over namespace and key: what a list named, 8 bytes per object. A
+ * collision (p ~ n^2 / 2^65) would keep one deleted object until the next list. */
+static uint64_t form_hash(const char *ns, const char *key)
 {
-	int64_t n = 0;
-	int ret;
+	uint64_t h = 14695981039346656037ULL;
 
-	if (!s->w)
-		return ERR_INVAL;
-	store_kv_iter(store_write_view(s->w), kind == K8SSYNC_SERVICES ? NS_SVC : NS_EPS, NULL, 0,
-		      count_keys, &n);
-	s->objects_delta -= n;
-	if (kind == K8SSYNC_SERVICES)
-		ret = store_kv_clear(s->w, NS_SVC);
-	else if ((ret = store_kv_clear(s->w, NS_EPS)) == 0)
-		ret = store_kv_clear(s->w, NS_IDX);
-	s->full = true;
-	return ret;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	h = (h ^ 0) * 1099511628211ULL;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	return h;
+}
+
+static int seen_add(k8ssync_t *s, const char *ns, const char *key)
+{
+	if (s->nseen == s->capseen) {
+		size_t cap = s->capseen ? s->capseen * 2 : 1024;
+		uint64_t *n = realloc(s->seen, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->seen = n;
+		s->capseen = cap;
+	}
+	s->seen[s->nseen++] = form_hash(ns, key);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int mark(k8ssync_t *s, const char *ns, const char *svc)
@@ -188,10 +233,8 @@ static int mark(k8ssync_t *s, const char *ns, const char *svc)
 
 	if (s->full || !svc[0])
 		return 0;
+	/* Duplicates are dropped at commit (sorted): a list marks thousands. */
 	snprintf(key, sizeof(key), "%s/%s", ns, svc);
-	for (size_t i = 0; i < s->ndirty; i++)
-		if (!strcmp(s->dirty[i], key))
-			return 0;
 	if (s->ndirty == s->capdirty) {
 		size_t cap = s->capdirty ? s->capdirty * 2 : 64;
 		char **nd = realloc(s->dirty, cap * sizeof(*nd));
@@ -204,6 +247,17 @@ static int mark(k8ssync_t *s, const char *ns, const char *svc)
 		return -ENOMEM;
 	s->ndirty++;
 	return 0;
+}
+
+static int mark_n(k8ssync_t *s, const char *ns, const char *svc, size_t len)
+{
+	char name[64];
+
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, svc, len);
+	name[len] = 0;
+	return mark(s, ns, name);
 }
 
 static int kv_put_str(k8ssync_t *s, const char *ns, const char *key, const char *val)
@@ -252,39 +306,183 @@ static int unfile_slice(k8ssync_t *s, const k8smap_id_t *id, char *old, size_t c
 	return mark(s, id->ns, old);
 }
 
+/* ---- pods = verified: a-b-c-d.<ns>.pod.<zone> A for the pods that own the address ---- */
+
+static int any_key(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	(void)ctx;
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	return 1;
+}
+
+/* Owners are counted by key, so two pods with one address (hostNetwork pods
+ * share their node's) keep the record until the last of them goes. */
+static int pod_ip(k8ssync_t *s, const char *ns, const char *pod, const char *ip, bool add)
+{
+	char key[KEY_MAX], prefix[KEY_MAX];
+	uint8_t name[WIRE_NAME_MAX], a[4];
+	size_t namelen;
+	int ret;
+
+	if (k8smap_pod_name(&s->mc, ns, ip, name, &namelen) < 0 || inet_pton(AF_INET, ip, a) != 1)
+		return 0; /* no DNS name: nothing stored */
+	snprintf(key, sizeof(key), "%s/%s/%s", ns, ip, pod);
+	snprintf(prefix, sizeof(prefix), "%s/%s/", ns, ip);
+	if (add) {
+		const uint8_t *rd = a;
+		uint16_t rdlen = sizeof(a);
+		if ((ret = kv_put_str(s, NS_PIP, key, "")) < 0)
+			return ret;
+		ret = store_rrset_replace(s->w, s->src, name, namelen, WIRE_TYPE_A,
+					  s->conf->k8s_ttl, &rd, &rdlen, 1);
+		return ret < 0 ? ret : 0;
+	}
+	ret = store_kv_del(s->w, NS_PIP, (const uint8_t *)key, strlen(key));
+	if (ret < 0)
+		return ret == ERR_NOTFOUND ? 0 : ret;
+	ret = store_kv_iter(store_write_view(s->w), NS_PIP, (const uint8_t *)prefix, strlen(prefix),
+			    any_key, NULL);
+	if (ret != 0)
+		return ret < 0 ? ret : 0; /* another pod has the address */
+	ret = store_rr_del(s->w, s->src, name, namelen, WIRE_TYPE_A, NULL, 0);
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* Is ip in the comma-separated list? */
+static bool in_list(const char *list, const char *ip)
+{
+	size_t n = strlen(ip);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && !memcmp(p, ip, n))
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
+/* Each address of list that is not in other: add or drop its owner. */
+static int pod_ips(k8ssync_t *s, const char *ns, const char *pod, const char *list,
+		   const char *other, bool add)
+{
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char ip[64];
+		int ret;
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)(l < sizeof(ip) ? l : sizeof(ip) - 1), p);
+		if (!in_list(other, ip) && (ret = pod_ip(s, ns, pod, ip, add)) < 0)
+			return ret;
+		p += l + (e ? 1 : 0);
+	}
+	return 0;
+}
+
+/* A pod now has the addresses ips ("" = none: deleted, ended or terminating). */
+static int put_pod(k8ssync_t *s, const char *ns, const char *pod, const char *ips)
+{
+	char key[KEY_MAX], old[256] = "";
+	const uint8_t *v;
+	size_t vl;
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, pod);
+	if (s->sweep[K8SSYNC_PODS] && ips[0] && (ret = seen_add(s, NS_POD, key)) < 0)
+		return ret;
+	ret = store_kv_get(store_write_view(s->w), NS_POD, (const uint8_t *)key, strlen(key), &v,
+			   &vl);
+	if (ret < 0 && ret != ERR_NOTFOUND)
+		return ret;
+	if (ret == 0)
+		snprintf(old, sizeof(old), "%.*s", (int)(vl < sizeof(old) ? vl : sizeof(old) - 1),
+			 (const char *)v);
+	if (!strcmp(old, ips) && (ret == 0 || !ips[0]))
+		return 0;
+	if ((ret = pod_ips(s, ns, pod, old, ips, false)) < 0 ||
+	    (ret = pod_ips(s, ns, pod, ips, old, true)) < 0)
+		return ret;
+	if (ips[0])
+		return kv_put_str(s, NS_POD, key, ips);
+	ret = store_kv_del(s->w, NS_POD, (const uint8_t *)key, strlen(key));
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
+/* Whether ns:key holds exactly val: an unchanged object is neither written (no
+ * dirty page) nor re-derived. */
+static bool form_same(k8ssync_t *s, const char *ns, const char *key, const char *val)
+{
+	const uint8_t *v;
+	size_t vl;
+
+	return store_kv_get(store_write_view(s->w), ns, (const uint8_t *)key, strlen(key), &v,
+			    &vl) == 0 &&
+	       vl == strlen(val) && memcmp(v, val, vl) == 0;
+}
+
+static int put_service(k8ssync_t *s, const k8smap_id_t *id, const char *c)
+{
+	char key[KEY_MAX];
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s", id->ns, id->name);
+	if (s->sweep[K8SSYNC_SERVICES] && (ret = seen_add(s, NS_SVC, key)) < 0)
+		return ret;
+	if (form_same(s, NS_SVC, key, c))
+		return 0;
+	s->objects_delta += kv_exists(s, NS_SVC, key) ? 0 : 1;
+	if ((ret = kv_put_str(s, NS_SVC, key, c)) < 0)
+		return ret;
+	return mark(s, id->ns, id->name);
+}
+
+static int put_slice(k8ssync_t *s, const k8smap_id_t *id, const char *c)
+{
+	char key[KEY_MAX], ikey[KEY_MAX], old[64];
+	int ret;
+
+	snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->svc, id->name);
+	snprintf(ikey, sizeof(ikey), "%s/%s", id->ns, id->name);
+	if (s->sweep[K8SSYNC_SLICES] && (ret = seen_add(s, NS_EPS, key)) < 0)
+		return ret;
+	/* Filed under the same Service with the same form: nothing to do. */
+	if (form_same(s, NS_IDX, ikey, id->svc) && form_same(s, NS_EPS, key, c))
+		return 0;
+	if ((ret = unfile_slice(s, id, old, sizeof(old))) < 0)
+		return ret;
+	s->objects_delta++;
+	if ((ret = kv_put_str(s, NS_EPS, key, c)) < 0)
+		return ret;
+	if ((ret = kv_put_str(s, NS_IDX, ikey, id->svc)) < 0)
+		return ret;
+	return mark(s, id->ns, id->svc);
+}
+
 int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 {
-	char key[KEY_MAX], old[64];
 	k8smap_id_t id;
 	char *c = NULL;
 	int ret;
 
 	if (!s->w)
 		return ERR_INVAL;
-	ret = kind == K8SSYNC_SERVICES ? k8smap_service(obj, &id, &c) : k8smap_slice(obj, &id, &c);
+	ret = kind == K8SSYNC_SERVICES ? k8smap_service(obj, &id, &c)
+	      : kind == K8SSYNC_SLICES ? k8smap_slice(obj, &id, &c)
+				       : k8smap_pod(obj, &id, &c);
 	if (ret == ERR_PARSE) {
 		s->pending[K8SSYNC_BAD]++;
 		return 0;
 	}
 	if (ret < 0)
 		return ret;
-	if (kind == K8SSYNC_SERVICES) {
-		snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
-		s->objects_delta += kv_exists(s, NS_SVC, key) ? 0 : 1;
-		if ((ret = kv_put_str(s, NS_SVC, key, c)) == 0)
-			ret = mark(s, id.ns, id.name);
-		goto out;
-	}
-	if ((ret = unfile_slice(s, &id, old, sizeof(old))) < 0)
-		goto out;
-	snprintf(key, sizeof(key), "%s/%s/%s", id.ns, id.svc, id.name);
-	s->objects_delta++;
-	if ((ret = kv_put_str(s, NS_EPS, key, c)) < 0)
-		goto out;
-	snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
-	if ((ret = kv_put_str(s, NS_IDX, key, id.svc)) == 0)
-		ret = mark(s, id.ns, id.svc);
-out:
+	ret = kind == K8SSYNC_SERVICES ? put_service(s, &id, c)
+	      : kind == K8SSYNC_SLICES ? put_slice(s, &id, c)
+				       : put_pod(s, id.ns, id.name, c);
 	free(c);
 	return ret;
 }
@@ -303,6 +501,8 @@ int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj)
 	}
 	if (kind == K8SSYNC_SLICES)
 		return unfile_slice(s, &id, old, sizeof(old));
+	if (kind == K8SSYNC_PODS)
+		return put_pod(s, id.ns, id.name, "");
 	snprintf(key, sizeof(key), "%s/%s", id.ns, id.name);
 	ret = store_kv_del(s->w, NS_SVC, (const uint8_t *)key, strlen(key));
 	if (ret == ERR_NOTFOUND)
@@ -311,6 +511,17 @@ int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj)
 		return ret;
 	s->objects_delta--;
 	return mark(s, id.ns, id.name);
+}
+
+int k8ssync_forget(k8ssync_t *s, int kind)
+{
+	int ret;
+
+	/* An empty list: the sweep at commit drops every object of the kind */
+	if ((ret = k8ssync_reset(s, kind)) < 0)
+		return ret;
+	ret = store_kv_del(s->w, NS_RV, (const uint8_t *)rv_keys[kind], strlen(rv_keys[kind]));
+	return ret == ERR_NOTFOUND ? 0 : ret;
 }
 
 int k8ssync_set_rv(k8ssync_t *s, int kind, const char *rv)
@@ -654,25 +865,88 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+typedef struct {
+	const k8ssync_t *s;
+	const char *ns;
+	keys_t gone;
+} sweep_ctx_t;
+
+static int on_swept(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	sweep_ctx_t *c = ctx;
+	char key[KEY_MAX];
+	uint64_t h;
+
+	if (kl >= sizeof(key))
+		return 0;
+	memcpy(key, k, kl);
+	key[kl] = 0;
+	h = form_hash(c->ns, key);
+	if (c->s->nseen && bsearch(&h, c->s->seen, c->s->nseen, sizeof(h), cmp_u64))
+		return 0;
+	return on_svc_key(&c->gone, k, kl, v, vl);
+}
+
+/* After a list of a kind: delete the compact forms it did not name (objects deleted
+ * while the watch was away). Collected first: no writes while a cursor walks. */
+static int sweep(k8ssync_t *s, int kind)
+{
+	sweep_ctx_t c = {.s = s,
+			 .ns = kind == K8SSYNC_SERVICES ? NS_SVC
+			       : kind == K8SSYNC_SLICES ? NS_EPS
+							: NS_POD};
+	int ret = store_kv_iter(store_write_view(s->w), c.ns, NULL, 0, on_swept, &c);
+
+	if (ret == 0)
+		ret = c.gone.ret;
+	for (size_t i = 0; ret == 0 && i < c.gone.n; i++) {
+		char *key = c.gone.keys[i], ikey[KEY_MAX];
+		const char *a = strchr(key, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+
+		if (kind == K8SSYNC_PODS) {
+			char ns[64];
+			snprintf(ns, sizeof(ns), "%.*s", a ? (int)(a - key) : 0, key);
+			if (a && (ret = put_pod(s, ns, a + 1, "")) < 0)
+				break;
+			continue;
+		}
+		if ((ret = store_kv_del(s->w, c.ns, (const uint8_t *)key, strlen(key))) < 0)
+			break;
+		s->objects_delta--;
+		if (a) {
+			char ns[64];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(a - key), key);
+			ret = b ? mark_n(s, ns, a + 1, (size_t)(b - a - 1)) : mark(s, ns, a + 1);
+			if (ret < 0)
+				break;
+		}
+		if (kind == K8SSYNC_SLICES && b) {
+			/* "<ns>/<svc>/<slice>" is filed as "<ns>/<slice>" */
+			snprintf(ikey, sizeof(ikey), "%.*s%s", (int)(a - key), key, b);
+			ret = store_kv_del(s->w, NS_IDX, (const uint8_t *)ikey, strlen(ikey));
+			if (ret == ERR_NOTFOUND)
+				ret = 0;
+		}
+	}
+	for (size_t i = 0; i < c.gone.n; i++)
+		free(c.gone.keys[i]);
+	free(c.gone.keys);
+	return ret;
+}
+
 /* Every Service again, after a list: the source is replaced in this txn. */
 static int derive_all(k8ssync_t *s)
 {
 	keys_t ks = {0};
-	k8smap_rec_t zr;
 	int ret;
 
 	store_rtxn_t *view = store_write_view(s->w);
-	uint64_t synced = 0;
 
-	/* The first list starts from nothing; a re-list diffs every Service against
-	 * what it wrote (k8s-own), so an unchanged cluster costs reads, not a rewrite
-	 * of the whole source (LMDB keeps a txn's dirty pages in memory). A Service
-	 * gone from the list is among the k8s-own keys and loses its records. */
-	if (store_meta_u64(view, STORE_K8S_SYNCED, &synced) < 0 || !synced) {
-		if ((ret = store_source_clear(s->w, s->src)) < 0 ||
-		    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
-			return ret;
-	}
+	/* The first list starts from nothing (a re-list derives only the Services
+	 * whose forms changed, against what they wrote: k8ssync_reset). */
+	if ((ret = store_source_clear(s->w, s->src)) < 0 ||
+	    (ret = store_kv_clear(s->w, NS_OWN)) < 0)
+		return ret;
 	/* Names collected first: no writes while a cursor walks the same DBI. */
 	ret = store_kv_iter(view, NS_SVC, NULL, 0, on_svc_key, &ks);
 	if (ret == 0)
@@ -685,8 +959,38 @@ static int derive_all(k8ssync_t *s)
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.keys[i]);
 	free(ks.keys);
-	if (ret < 0)
-		return ret;
+	return ret;
+}
+
+/* The first list cleared the source: the pod records again, from k8s-pip. */
+static int pods_rewrite(k8ssync_t *s)
+{
+	keys_t ks = {0};
+	int ret = store_kv_iter(store_write_view(s->w), NS_PIP, NULL, 0, on_svc_key, &ks);
+
+	if (ret == 0)
+		ret = ks.ret;
+	for (size_t i = 0; ret == 0 && i < ks.n; i++) {
+		char *ns = ks.keys[i], *ip = strchr(ns, '/'),
+		     *pod = ip ? strchr(ip + 1, '/') : NULL;
+		if (!pod)
+			continue;
+		*ip++ = 0;
+		*pod++ = 0;
+		ret = pod_ip(s, ns, pod, ip, true);
+	}
+	for (size_t i = 0; i < ks.n; i++)
+		free(ks.keys[i]);
+	free(ks.keys);
+	return ret;
+}
+
+/* After a list: dns-version.<zone> and the mark of a synced store. */
+static int zone_records(k8ssync_t *s)
+{
+	k8smap_rec_t zr;
+	int ret;
+
 	if (k8smap_zone_records(&s->mc, &zr) == 1) {
 		const uint8_t *rd = zr.rdata;
 		ret = store_rrset_replace(s->w, s->src, zr.name, zr.namelen, zr.type,
@@ -742,10 +1046,20 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 
 	if (!s->w)
 		return ERR_INVAL;
-	if (s->full)
-		ret = derive_all(s);
+	if (s->nseen > 1)
+		qsort(s->seen, s->nseen, sizeof(*s->seen), cmp_u64);
+	for (int k = 0; ret == 0 && k < K8SSYNC_KINDS; k++)
+		if (s->sweep[k])
+			ret = sweep(s, k);
+	if (ret == 0 && s->full && (ret = derive_all(s)) == 0)
+		ret = pods_rewrite(s);
+	if (s->ndirty > 1)
+		qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_str);
 	for (size_t i = 0; ret == 0 && !s->full && i < s->ndirty; i++)
-		ret = derive(s, s->dirty[i], arrival_us);
+		if (i == 0 || strcmp(s->dirty[i - 1], s->dirty[i]) != 0)
+			ret = derive(s, s->dirty[i], arrival_us);
+	if (ret == 0 && s->listed)
+		ret = zone_records(s);
 	if (ret == 0)
 		ret = flush_counters(s);
 	if (ret < 0) {
@@ -755,8 +1069,10 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 	ret = store_write_commit(s->w);
 	s->w = NULL;
 	s->full = false;
+	s->listed = false;
 	s->objects_delta = 0;
 	dirty_clear(s);
+	seen_clear(s);
 	if (ret == 0)
 		memset(s->pending, 0, sizeof(s->pending));
 	return ret;

@@ -7,7 +7,9 @@
  *   k8s-eps  "<ns>/<svc>/<slice>"   -> an EndpointSlice's compact form
  *   k8s-idx  "<ns>/<slice>"         -> the Service the slice was filed under
  *   k8s-own  "<ns>/<svc>"           -> the (name, type[, rdata]) the Service wrote
- *   k8s-rv   "services" | "endpointslices" -> the resourceVersion of the last event
+ *   k8s-pod  "<ns>/<pod>"           -> the pod's IPv4 addresses (pods = verified)
+ *   k8s-pip  "<ns>/<ip>/<pod>"      -> "": the pods that own an address's pod record
+ *   k8s-rv   "services" | "endpointslices" | "pods" -> the resourceVersion of the last event
  * so a slice event re-derives its Service from the store (all slices merged, the
  * Service's records swapped in the batch's txn: no half-updated answers), and a
  * restart resumes each watch from its stored resourceVersion. Nothing of the
@@ -29,7 +31,8 @@ typedef struct k8ssync k8ssync_t;
 enum {
 	K8SSYNC_SERVICES = 0,
 	K8SSYNC_SLICES = 1,
-	K8SSYNC_KINDS = 2,
+	K8SSYNC_PODS = 2, /* pods = verified only */
+	K8SSYNC_KINDS = 3,
 };
 
 enum {
@@ -59,6 +62,9 @@ int k8ssync_reset(k8ssync_t *s, int kind);
 int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj);
 /** In the open batch: an object was deleted. */
 int k8ssync_del(k8ssync_t *s, int kind, const json_t *obj);
+/** In the open batch: forget every object of a kind and its resourceVersion (a kind no
+ * longer watched, as Pods when pods is no longer verified). */
+int k8ssync_forget(k8ssync_t *s, int kind);
 /** In the open batch: the resourceVersion a kind's watch resumes from (text borrowed). */
 int k8ssync_set_rv(k8ssync_t *s, int kind, const char *rv);
 /**

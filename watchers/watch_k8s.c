@@ -1,8 +1,7 @@
 /*
  * skydns-watch-k8s: keeps the store's `k8s` source equal to the cluster's
- * Services and EndpointSlices. Started and supervised by skydns when
- * [Kubernetes] enable = true, and runnable alone with the same config.
- * One thread:
+ * Services and EndpointSlices (and Pods' addresses for pods = verified). Started and supervised by
+ * skydns when [Kubernetes] enable = true, and runnable alone with the same config. One thread:
  *   - the store holds no resourceVersion: list Services and EndpointSlices
  *     (paginated) into one txn that replaces the k8s source;
  *   - watch both from their resourceVersions (two streams on one curl multi),
@@ -33,15 +32,18 @@
 #include "watchers/k8ssync.h"
 
 #define DEFAULT_CONF "/etc/skydns/skydns.conf"
-#define PAGE_SIZE 500
+/* Objects per list page: one decoded page is the list's only memory beyond the
+ * store (500, client-go's default, grew the watcher's heap by 7 MiB during a
+ * re-list of 10,000 Services, 28.6 -> 36.4 MiB; 200: 31.0; bench/k8s.sh). */
+#define PAGE_SIZE 200
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
 
 static volatile sig_atomic_t g_stop;
 
-static const char *const paths[K8SSYNC_KINDS] = {"/api/v1/services",
-						 "/apis/discovery.k8s.io/v1/endpointslices"};
-static const char *const kind_names[K8SSYNC_KINDS] = {"Services", "EndpointSlices"};
+static const char *const paths[K8SSYNC_KINDS] = {
+    "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices", "/api/v1/pods"};
+static const char *const kind_names[K8SSYNC_KINDS] = {"Services", "EndpointSlices", "Pods"};
 
 typedef struct watcher watcher_t;
 
@@ -63,6 +65,7 @@ struct watcher {
 	k8s_t *k8s;
 	http_multi_t *multi;
 	stream_t st[K8SSYNC_KINDS];
+	int nkinds; /* Pods are watched only for pods = verified */
 	uint64_t batch_arrival_us;
 	int list_kind; /* kind being listed, for on_item */
 	uint64_t listed;
@@ -97,7 +100,7 @@ static int list_kinds(watcher_t *w, const bool kinds[K8SSYNC_KINDS])
 	w->listed = 0;
 	if ((ret = k8ssync_begin(w->sync)) < 0)
 		goto fail;
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w->nkinds; k++) {
 		if (!kinds[k])
 			continue;
 		w->list_kind = k;
@@ -110,16 +113,17 @@ static int list_kinds(watcher_t *w, const bool kinds[K8SSYNC_KINDS])
 	k8ssync_note(w->sync, K8SSYNC_RELISTS);
 	if ((ret = k8ssync_commit(w->sync, 0)) < 0)
 		goto fail;
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w->nkinds; k++) {
 		if (!kinds[k])
 			continue;
 		memcpy(w->st[k].rv, rv[k], sizeof(w->st[k].rv));
 		w->st[k].need_list = false;
 		w->st[k].resumed = false;
 	}
-	log_info("k8s: listed %llu objects (%s%s%s) from %s in %llu ms",
+	log_info("k8s: listed %llu objects (%s%s%s%s%s) from %s in %llu ms",
 		 (unsigned long long)w->listed, kinds[0] ? "Services" : "",
 		 kinds[0] && kinds[1] ? ", " : "", kinds[1] ? "EndpointSlices" : "",
+		 (kinds[0] || kinds[1]) && kinds[2] ? ", " : "", kinds[2] ? "Pods" : "",
 		 k8s_server(w->k8s), (unsigned long long)(mono_ms() - t0));
 	return 0;
 fail:
@@ -196,11 +200,11 @@ static void fail_stream(stream_t *s, int ret)
 /* Start what is due: lists first (they replace a kind), then watches. */
 static int start_due(watcher_t *w)
 {
-	bool kinds[K8SSYNC_KINDS] = {false, false}, any = false;
+	bool kinds[K8SSYNC_KINDS] = {false}, any = false;
 	uint64_t now = mono_ms();
 	int ret;
 
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w->nkinds; k++) {
 		stream_t *s = &w->st[k];
 		if (s->need_list && !s->running && now >= s->not_before_ms)
 			kinds[k] = any = true;
@@ -209,11 +213,11 @@ static int start_due(watcher_t *w)
 		ret = list_kinds(w, kinds);
 		if (ret == ERR_SPACE || ret == ERR_STORE)
 			return ret;
-		for (int k = 0; k < K8SSYNC_KINDS; k++)
+		for (int k = 0; k < w->nkinds; k++)
 			if (kinds[k] && ret != 0 && ret != -EINTR)
 				fail_stream(&w->st[k], ret);
 	}
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w->nkinds; k++) {
 		stream_t *s = &w->st[k];
 		k8s_watch_cb_t cb = {.event = on_event, .flush = on_flush, .ctx = s};
 
@@ -253,7 +257,7 @@ static void stream_ended(watcher_t *w, stream_t *s, int ret, long status, uint64
 
 static int run(watcher_t *w)
 {
-	uint64_t started[K8SSYNC_KINDS] = {0, 0};
+	uint64_t started[K8SSYNC_KINDS] = {0};
 
 	while (!g_stop) {
 		http_t *done = NULL;
@@ -262,7 +266,7 @@ static int run(watcher_t *w)
 
 		if ((ret = start_due(w)) < 0)
 			return ret;
-		for (int k = 0; k < K8SSYNC_KINDS; k++)
+		for (int k = 0; k < w->nkinds; k++)
 			if (w->st[k].running && !started[k])
 				started[k] = mono_ms();
 		ret = http_multi_wait(w->multi, 200, &done, &status);
@@ -270,7 +274,7 @@ static int run(watcher_t *w)
 			break;
 		if (!done)
 			continue;
-		for (int k = 0; k < K8SSYNC_KINDS; k++) {
+		for (int k = 0; k < w->nkinds; k++) {
 			stream_t *s = &w->st[k];
 			if (s->watch.http != done)
 				continue;
@@ -310,7 +314,7 @@ static int setup(watcher_t *w, store_t **store)
 	    (ret = k8ssync_new(&w->sync, w->conf, *store)) < 0 ||
 	    (ret = http_multi_new(&w->multi, &g_stop)) < 0)
 		return ret;
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w->nkinds; k++) {
 		stream_t *s = &w->st[k];
 		s->w = w;
 		s->kind = k;
@@ -322,9 +326,21 @@ static int setup(watcher_t *w, store_t **store)
 		s->need_list = rv[0] == 0;
 		s->resumed = rv[0] != 0;
 	}
-	/* One list covers both kinds: a store with only one of them is listed anew. */
+	/* Pod records from a time pods was verified go (it is not now). */
+	if (w->nkinds <= K8SSYNC_PODS &&
+	    (ret = k8ssync_stored_rv(w->sync, K8SSYNC_PODS, rv, sizeof(rv))) == 0 && rv[0]) {
+		if ((ret = k8ssync_begin(w->sync)) < 0 ||
+		    (ret = k8ssync_forget(w->sync, K8SSYNC_PODS)) < 0 ||
+		    (ret = k8ssync_commit(w->sync, 0)) < 0)
+			return ret;
+		log_info("k8s: pods is not verified: dropped the stored pod records");
+	}
+	/* One list covers both kinds: a store with only one of them is listed anew.
+	 * The first list of Services clears the source, so Pods are listed with it. */
 	if (w->st[0].need_list != w->st[1].need_list)
 		w->st[0].need_list = w->st[1].need_list = true;
+	if (w->nkinds > K8SSYNC_PODS && w->st[0].need_list)
+		w->st[K8SSYNC_PODS].need_list = true;
 	if (!w->st[0].need_list)
 		log_info("k8s: the store holds resourceVersions %s (Services), %s "
 			 "(EndpointSlices); resuming the watches",
@@ -355,6 +371,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	w.conf = conf;
+	w.nkinds = conf->k8s_pods == CONF_PODS_VERIFIED ? K8SSYNC_KINDS : K8SSYNC_PODS;
 	k8s_auth_params_t ap = {conf->k8s_server, conf->k8s_token_file, conf->k8s_cafile,
 				conf->k8s_kubeconfig};
 	if ((ret = k8s_auth_new(&auth, &ap, err, sizeof(err))) < 0) {
@@ -375,7 +392,7 @@ int main(int argc, char **argv)
 		 w.st[1].rv);
 	rc = 0;
 out:
-	for (int k = 0; k < K8SSYNC_KINDS; k++) {
+	for (int k = 0; k < w.nkinds; k++) {
 		http_multi_remove(w.multi, w.st[k].watch.http);
 		k8s_watch_deinit(&w.st[k].watch);
 	}

@@ -27,6 +27,9 @@
 static store_t *g_s;
 static k8ssync_t *g_k;
 
+static int64_t meta(const char *key);
+static int64_t stored_objects(void);
+
 static int apply(int kind, const char *json, bool del)
 {
 	json_t *o = json_loads(json, 0, NULL);
@@ -170,6 +173,7 @@ static void test_headless(void)
 	CHECK_EQ_INT(count("1.0.0.10.in-addr.arpa.", WIRE_TYPE_PTR), 1);
 	CHECK_EQ_INT(apply(K8SSYNC_SERVICES, SVC_DB, true), 0);
 	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
 }
 
 static void test_relist(void)
@@ -201,6 +205,155 @@ static void test_relist(void)
 	CHECK_EQ_INT(count("ext.ns.svc.cluster.local.", WIRE_TYPE_CNAME), 1);
 	CHECK_EQ_INT(count("dns-version.cluster.local.", WIRE_TYPE_TXT), 1);
 	CHECK_EQ_INT(count("svc.cluster.local.", WIRE_TYPE_A), 0); /* exists: NODATA */
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
+}
+
+/* store meta u64 (a counter), -1 when absent */
+static int64_t meta(const char *key)
+{
+	store_rtxn_t *t;
+	uint64_t v = 0;
+	int64_t r = -1;
+
+	if (store_read_begin(g_s, &t) < 0)
+		return -2;
+	if (store_meta_u64(t, key, &v) == 0)
+		r = (int64_t)v;
+	store_read_end(t);
+	return r;
+}
+
+static int count_cb(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	(*(int64_t *)ctx)++;
+	return 0;
+}
+
+/* The Services and slices the store holds, to check the k8s:objects gauge. */
+static int64_t stored_objects(void)
+{
+	store_rtxn_t *t;
+	int64_t n = 0;
+
+	if (store_read_begin(g_s, &t) < 0)
+		return -2;
+	store_kv_iter(t, "k8s-svc", NULL, 0, count_cb, &n);
+	store_kv_iter(t, "k8s-eps", NULL, 0, count_cb, &n);
+	store_read_end(t);
+	return n;
+}
+
+/* A re-list of slices keeps the unchanged ones (not rewritten), drops those it
+ * does not name, files a moved slice under its new Service, and counts objects. */
+static void test_relist_slices(void)
+{
+	CHECK_EQ_INT(apply(K8SSYNC_SERVICES, SVC_DB, false), 0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-a", "db", "[{\"addresses\":[\"10.1.0.1\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-b", "db", "[{\"addresses\":[\"10.1.0.2\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-c", "db", "[{\"addresses\":[\"10.1.0.3\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count("db.ns.svc.cluster.local.", WIRE_TYPE_A), 3);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
+
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_SLICES), 0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-a", "db", "[{\"addresses\":[\"10.1.0.1\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-c", "web", "[{\"addresses\":[\"10.1.0.3\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count("db.ns.svc.cluster.local.", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count("10-1-0-2.db.ns.svc.cluster.local.", WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count("2.0.1.10.in-addr.arpa.", WIRE_TYPE_PTR), -1);
+	CHECK_EQ_INT(count("1.0.1.10.in-addr.arpa.", WIRE_TYPE_PTR), 1);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
+
+	/* The same list again changes nothing. */
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_SLICES), 0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-a", "db", "[{\"addresses\":[\"10.1.0.1\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_SLICES, SLICE("db-c", "web", "[{\"addresses\":[\"10.1.0.3\"]}]"), false),
+	    0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count("db.ns.svc.cluster.local.", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
+
+	/* An empty list of slices: db has no ready endpoint left. */
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_SLICES), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count("db.ns.svc.cluster.local.", WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count("1.0.1.10.in-addr.arpa.", WIRE_TYPE_PTR), -1);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects());
+}
+
+#define POD(name, extra_meta, status)                                                              \
+	"{\"metadata\":{\"namespace\":\"ns\",\"name\":\"" name "\"" extra_meta "},"                \
+	"\"status\":" status "}"
+#define POD_A(ip) "10-244-0-" ip ".ns.pod.cluster.local."
+
+/* pods = verified: a-b-c-d.<ns>.pod.<zone> exists while a pod of ns has the address. */
+static void test_pods(void)
+{
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p1", "", "{\"podIP\":\"10.244.0.5\"}"), false), 0);
+	CHECK_EQ_INT(
+	    apply(K8SSYNC_PODS,
+		  POD("p2", "", "{\"podIPs\":[{\"ip\":\"10.244.0.5\"},{\"ip\":\"fd00::5\"}]}"),
+		  false),
+	    0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p3", "", "{\"podIP\":\"10.244.0.7\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p4", "", "{\"phase\":\"Pending\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("7"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count("10-244-0-5.other.pod.cluster.local.", WIRE_TYPE_A), -1);
+
+	/* Two pods own 10.244.0.5: it stays until both are gone. */
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p1", "", "{}"), true), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), 1);
+	/* p2 moves to .6; p3 is terminating. */
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p2", "", "{\"podIP\":\"10.244.0.6\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS,
+			   POD("p3", ",\"deletionTimestamp\":\"2026-12-02T03:04:05Z\"",
+			       "{\"podIP\":\"10.244.0.7\"}"),
+			   false),
+		     0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 1), 0);
+	CHECK_EQ_INT(count(POD_A("5"), WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("7"), WIRE_TYPE_A), -1);
+
+	/* A re-list of pods: p2 unchanged, p5 new, the rest (none) swept; then one without p2. */
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_PODS), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p2", "", "{\"podIP\":\"10.244.0.6\"}"), false), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p5", "", "{\"podIP\":\"10.244.0.8\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count(POD_A("8"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(k8ssync_begin(g_k), 0);
+	CHECK_EQ_INT(k8ssync_reset(g_k, K8SSYNC_PODS), 0);
+	CHECK_EQ_INT(apply(K8SSYNC_PODS, POD("p5", "", "{\"podIP\":\"10.244.0.8\"}"), false), 0);
+	CHECK_EQ_INT(k8ssync_commit(g_k, 0), 0);
+	CHECK_EQ_INT(count(POD_A("6"), WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count(POD_A("8"), WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(meta(STORE_K8S_OBJECTS), stored_objects()); /* pods are not counted */
 }
 
 static void test_time(void)
@@ -238,6 +391,8 @@ int main(void)
 	if (g_s && g_k) {
 		test_headless();
 		test_relist();
+		test_relist_slices();
+		test_pods();
 	}
 	test_time();
 	k8ssync_free(g_k);
