@@ -39,8 +39,9 @@ struct entry {
 	uint16_t len;
 	uint16_t keylen; /* qname + qtype + qclass, at offset WIRE_HDR_LEN of msg */
 	uint8_t used;
-	uint8_t ref;   /* CLOCK reference bit */
-	uint8_t kbits; /* KEY_DO | KEY_CD */
+	uint8_t ref;	    /* CLOCK reference bit */
+	uint8_t kbits;	    /* KEY_DO | KEY_CD */
+	uint8_t prefetched; /* cache_lookup_prefetch asked for its refresh once */
 	uint8_t msg[CACHE_MSG_MAX];
 };
 
@@ -75,6 +76,7 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out)
 	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
 	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
 	out->stale = __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
+	out->prefetches = __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
 }
 
 /* ---- normalizing ------------------------------------------------------- */
@@ -909,6 +911,7 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	e->expire_ms = now_ms + (uint64_t)info->ttl * 1000u;
 	e->used = 1;
 	e->ref = 0;
+	e->prefetched = 0;
 	e->next = c->buckets[k.hash & c->mask];
 	c->buckets[k.hash & c->mask] = idx;
 	c->count++;
@@ -918,6 +921,20 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 
 int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
 		 size_t cap, size_t *resplen)
+{
+	return cache_lookup_prefetch(c, q, our_udp, now_ms, resp, cap, resplen, NULL);
+}
+
+/* In the last tenth of its TTL, once: a refresh then lands before expiry for any TTL >= 1 s
+ * the upstream answers within, and a SERVFAIL (5 s at most) is asked again at expiry only. */
+static bool wants_prefetch(const struct entry *e, uint64_t now_ms)
+{
+	return !e->prefetched && (e->expire_ms - now_ms) * 10u <= e->expire_ms - e->insert_ms &&
+	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
+}
+
+int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
 {
 	ckey_t k;
 	uint32_t idx;
@@ -948,6 +965,11 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 		return ret;
 	e->ref = 1;
 	stat_inc(&c->st.hits);
+	if (prefetch && wants_prefetch(e, now_ms)) {
+		e->prefetched = 1;
+		*prefetch = true;
+		stat_inc(&c->st.prefetches);
+	}
 	return 0;
 }
 

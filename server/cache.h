@@ -45,8 +45,9 @@ typedef struct {
 	uint64_t misses;
 	uint64_t evictions; /* live entries pushed out to make room */
 	uint64_t inserts;
-	uint64_t expired; /* entries dropped because their TTL ran out */
-	uint64_t stale;	  /* answers served past their TTL (serve-stale) */
+	uint64_t expired;    /* entries dropped because their TTL ran out */
+	uint64_t stale;	     /* answers served past their TTL (serve-stale) */
+	uint64_t prefetches; /* hits that asked for a refresh (cache_lookup_prefetch) */
 } cache_stats_t;
 
 /* A zone name for cache_policy_t: wire form, borrowed. */
@@ -123,6 +124,15 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
  */
 int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
 		 size_t cap, size_t *resplen);
+
+/**
+ * cache_lookup, and on a hit in the last 10 % of the entry's TTL (the first
+ * such hit of that entry only; never for a remembered SERVFAIL) set
+ * *prefetch to true: the caller should refresh it in the background, so a
+ * name in use never expires. *prefetch is left alone otherwise; NULL = no hint.
+ */
+int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch);
 
 /**
  * Serve-stale (RFC 8767): keep expired entries `seconds` longer for
