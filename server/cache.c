@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,7 @@ struct entry {
 	uint8_t ref;	    /* CLOCK reference bit */
 	uint8_t kbits;	    /* KEY_DO | KEY_CD */
 	uint8_t prefetched; /* cache_lookup_prefetch asked for its refresh once */
-	uint8_t msg[CACHE_MSG_MAX];
+	uint8_t *msg;	    /* len bytes of its own (malloc), sized to the answer */
 };
 
 _Static_assert(sizeof(struct entry) <= CACHE_ENTRY_SIZE, "CACHE_ENTRY_SIZE out of date");
@@ -53,7 +54,8 @@ struct cache {
 	size_t hand;
 	uint32_t mask;
 	uint32_t free_head;
-	uint32_t fresh; /* entries [fresh, cap) were never used: taken in order, no list */
+	uint32_t fresh;	  /* entries [fresh, cap) were never used: taken in order, no list */
+	size_t msg_bytes; /* heap the messages take (chunks, glibc overhead included) */
 	uint64_t seed;
 	uint64_t stale_ms; /* serve-stale: expired entries kept this long (0: dropped) */
 	uint32_t *buckets;
@@ -780,6 +782,9 @@ void cache_free(cache_t *c)
 {
 	if (!c)
 		return;
+	for (uint32_t i = 0; c->e && i < c->fresh; i++)
+		if (c->e[i].used)
+			free(c->e[i].msg);
 	free(c->e);
 	free(c->buckets);
 	free(c);
@@ -793,6 +798,19 @@ size_t cache_count(const cache_t *c)
 size_t cache_capacity(const cache_t *c)
 {
 	return c->cap;
+}
+
+/* What malloc took for a message: its usable size and glibc's size word. */
+static size_t chunk_bytes(void *p)
+{
+	return malloc_usable_size(p) + sizeof(size_t);
+}
+
+size_t cache_memory(const cache_t *c)
+{
+	return __atomic_load_n(&c->msg_bytes, __ATOMIC_RELAXED) +
+	       (size_t)__atomic_load_n(&c->fresh, __ATOMIC_RELAXED) * sizeof(struct entry) +
+	       ((size_t)c->mask + 1) * sizeof(*c->buckets);
 }
 
 /* Key bytes: lowercase qname, qtype, qclass (the question of a normalized message). */
@@ -845,6 +863,10 @@ static void unlink_entry(cache_t *c, uint32_t idx)
 	while (*pp != idx)
 		pp = &c->e[*pp].next;
 	*pp = c->e[idx].next;
+	__atomic_store_n(&c->msg_bytes, c->msg_bytes - chunk_bytes(c->e[idx].msg),
+			 __ATOMIC_RELAXED);
+	free(c->e[idx].msg);
+	c->e[idx].msg = NULL;
 	c->e[idx].used = 0;
 	c->e[idx].next = c->free_head;
 	c->free_head = idx;
@@ -882,17 +904,22 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	ckey_t k;
 	uint32_t idx;
 	struct entry *e;
+	uint8_t *msg;
 
 	if (info->ttl == 0)
 		return ERR_INVAL;
 	if (len > CACHE_MSG_MAX)
 		return ERR_TOOBIG;
+	/* Sized to the answer: a typical one is ~60-200 bytes, the old fixed slot 1,264. */
+	if (!(msg = malloc(len)))
+		return -ENOMEM;
 	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit, cd);
 	idx = find(c, &k);
 	if (idx != NIL)
 		unlink_entry(c, idx);
 	if (c->free_head == NIL && c->fresh < c->cap) {
-		idx = c->fresh++;
+		idx = c->fresh;
+		__atomic_store_n(&c->fresh, c->fresh + 1, __ATOMIC_RELAXED);
 		e = &c->e[idx];
 	} else {
 		if (c->free_head == NIL)
@@ -902,7 +929,9 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 		e = &c->e[idx];
 		c->free_head = e->next;
 	}
-	memcpy(e->msg, norm, len);
+	memcpy(msg, norm, len);
+	e->msg = msg;
+	__atomic_store_n(&c->msg_bytes, c->msg_bytes + chunk_bytes(msg), __ATOMIC_RELAXED);
 	e->len = (uint16_t)len;
 	e->keylen = (uint16_t)k.len;
 	e->hash = k.hash;

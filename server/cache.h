@@ -6,11 +6,14 @@
  * written with relaxed atomic stores so another thread may read them with
  * cache_stats_read().
  *
- * Memory: every entry is preallocated at cache_new() (a fixed array of
- * CACHE_ENTRY_SIZE-byte entries plus a bucket array of 4 bytes per entry,
- * rounded up to a power of two >= 2 * entries). Nothing is allocated after
- * that. Answers whose normalized form exceeds CACHE_MSG_MAX are not cached.
- * The array comes from calloc, so untouched entries cost only address space.
+ * Memory: cache_new() allocates a fixed array of small entry headers
+ * (CACHE_ENTRY_SIZE bytes each) plus a bucket array of 4 bytes per entry,
+ * rounded up to a power of two >= 2 * entries; the array comes from calloc,
+ * so untouched entries cost only address space. Each cached message is a
+ * malloc of exactly its length, freed when the entry goes, so memory follows
+ * the answers held (cache_memory), not entries * the largest answer. A
+ * failed malloc leaves the answer uncached. Answers whose normalized form
+ * exceeds CACHE_MSG_MAX are not cached.
  *
  * A "normalized" message (cache_msg_parse) is what the cache stores and
  * what client replies are built from: header with QDCOUNT 1, the question
@@ -35,7 +38,7 @@
 #define CACHE_MSG_MAX 1232    /* largest normalized answer cached, bytes */
 #define CACHE_MAX_TTL 86400u  /* TTLs above are cached for this long */
 #define CACHE_SERVFAIL_TTL 5u /* SERVFAIL is remembered this long at most */
-#define CACHE_ENTRY_SIZE 1264 /* bytes per entry: CACHE_MSG_MAX + bookkeeping */
+#define CACHE_ENTRY_SIZE 40   /* bytes per entry header; the message is allocated apart */
 #define CACHE_STALE_TTL 30u   /* TTL of a stale answer (RFC 8767 section 4) */
 
 typedef struct cache cache_t;
@@ -157,6 +160,9 @@ bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms);
 /** Number of entries held now (<= capacity). */
 size_t cache_count(const cache_t *c);
 size_t cache_capacity(const cache_t *c);
+
+/** Bytes the cache holds now: headers touched, buckets, message chunks (any thread; relaxed). */
+size_t cache_memory(const cache_t *c);
 
 /** Copy the counters (any thread; relaxed loads). */
 void cache_stats_read(const cache_t *c, cache_stats_t *out);
