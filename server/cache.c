@@ -48,7 +48,9 @@ struct entry {
 
 _Static_assert(sizeof(struct entry) <= CACHE_ENTRY_SIZE, "CACHE_ENTRY_SIZE out of date");
 
-struct cache {
+/* One lock's worth of the table: the whole cache when it is small, else 1/CACHE_SHARDS. */
+struct shard {
+	uint8_t lock; /* spinlock (test-and-set): held for a find plus a copy, never blocks */
 	size_t cap;
 	size_t count;
 	size_t hand;
@@ -63,6 +65,13 @@ struct cache {
 	cache_stats_t st;
 };
 
+struct cache {
+	uint32_t nshards; /* power of two */
+	uint32_t shift;	  /* shard = hash >> shift (the buckets use the low bits) */
+	int refs;	  /* cache_ref/cache_free */
+	struct shard *sh[];
+};
+
 /* ---- counters --------------------------------------------------------- */
 
 static void stat_inc(uint64_t *v)
@@ -70,15 +79,15 @@ static void stat_inc(uint64_t *v)
 	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-void cache_stats_read(const cache_t *c, cache_stats_t *out)
+static void shard_stats_read(const struct shard *c, cache_stats_t *out)
 {
-	out->hits = __atomic_load_n(&c->st.hits, __ATOMIC_RELAXED);
-	out->misses = __atomic_load_n(&c->st.misses, __ATOMIC_RELAXED);
-	out->evictions = __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
-	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
-	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
-	out->stale = __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
-	out->prefetches = __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
+	out->hits += __atomic_load_n(&c->st.hits, __ATOMIC_RELAXED);
+	out->misses += __atomic_load_n(&c->st.misses, __ATOMIC_RELAXED);
+	out->evictions += __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
+	out->inserts += __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
+	out->expired += __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
+	out->stale += __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
+	out->prefetches += __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
 }
 
 /* ---- normalizing ------------------------------------------------------- */
@@ -749,9 +758,11 @@ int cache_msg_finish_ede(const uint8_t *norm, size_t len, const query_t *q, uint
 
 /* ---- the table --------------------------------------------------------- */
 
-int cache_new(cache_t **out, size_t entries, uint64_t seed)
+static void shard_free(struct shard *c);
+
+static int shard_new(struct shard **out, size_t entries, uint64_t seed)
 {
-	cache_t *c;
+	struct shard *c;
 	size_t nb = 2;
 
 	if (entries == 0 || entries >= NIL / 2)
@@ -764,7 +775,7 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 	c->e = calloc(entries, sizeof(*c->e));
 	c->buckets = malloc(nb * sizeof(*c->buckets));
 	if (!c->e || !c->buckets) {
-		cache_free(c);
+		shard_free(c);
 		return -ENOMEM;
 	}
 	memset(c->buckets, 0xFF, nb * sizeof(*c->buckets));
@@ -778,7 +789,7 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 	return 0;
 }
 
-void cache_free(cache_t *c)
+static void shard_free(struct shard *c)
 {
 	if (!c)
 		return;
@@ -790,27 +801,10 @@ void cache_free(cache_t *c)
 	free(c);
 }
 
-size_t cache_count(const cache_t *c)
-{
-	return c->count;
-}
-
-size_t cache_capacity(const cache_t *c)
-{
-	return c->cap;
-}
-
 /* What malloc took for a message: its usable size and glibc's size word. */
 static size_t chunk_bytes(void *p)
 {
 	return malloc_usable_size(p) + sizeof(size_t);
-}
-
-size_t cache_memory(const cache_t *c)
-{
-	return __atomic_load_n(&c->msg_bytes, __ATOMIC_RELAXED) +
-	       (size_t)__atomic_load_n(&c->fresh, __ATOMIC_RELAXED) * sizeof(struct entry) +
-	       ((size_t)c->mask + 1) * sizeof(*c->buckets);
 }
 
 /* Key bytes: lowercase qname, qtype, qclass (the question of a normalized message). */
@@ -833,7 +827,7 @@ static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, uint8_t kbit
 	return (uint32_t)h;
 }
 
-static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t qnamelen,
+static void key_make(uint64_t seed, ckey_t *k, const uint8_t *qname, size_t qnamelen,
 		     uint16_t qtype, uint16_t qclass, bool do_bit, bool cd)
 {
 	memcpy(k->b, qname, qnamelen);
@@ -842,10 +836,10 @@ static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t q
 	wire_write_u16(k->b + qnamelen + 2, qclass);
 	k->len = qnamelen + 4;
 	k->kbits = (uint8_t)((do_bit ? KEY_DO : 0) | (cd ? KEY_CD : 0));
-	k->hash = key_hash(c->seed, k->b, k->len, k->kbits);
+	k->hash = key_hash(seed, k->b, k->len, k->kbits);
 }
 
-static uint32_t find(const cache_t *c, const ckey_t *k)
+static uint32_t find(const struct shard *c, const ckey_t *k)
 {
 	for (uint32_t i = c->buckets[k->hash & c->mask]; i != NIL; i = c->e[i].next) {
 		const struct entry *e = &c->e[i];
@@ -856,7 +850,7 @@ static uint32_t find(const cache_t *c, const ckey_t *k)
 	return NIL;
 }
 
-static void unlink_entry(cache_t *c, uint32_t idx)
+static void unlink_entry(struct shard *c, uint32_t idx)
 {
 	uint32_t *pp = &c->buckets[c->e[idx].hash & c->mask];
 
@@ -870,11 +864,11 @@ static void unlink_entry(cache_t *c, uint32_t idx)
 	c->e[idx].used = 0;
 	c->e[idx].next = c->free_head;
 	c->free_head = idx;
-	c->count--;
+	__atomic_store_n(&c->count, c->count - 1, __ATOMIC_RELAXED);
 }
 
 /* CLOCK: expired entries go first, then the first one not used since the last sweep. */
-static void evict_one(cache_t *c, uint64_t now_ms)
+static void evict_one(struct shard *c, uint64_t now_ms)
 {
 	for (size_t n = 0; n < 2 * c->cap + 1; n++) {
 		struct entry *e = &c->e[c->hand];
@@ -898,10 +892,10 @@ static void evict_one(cache_t *c, uint64_t now_ms)
 	}
 }
 
-int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
-		 bool cd, uint64_t now_ms)
+static int shard_insert(struct shard *c, const ckey_t *kp, const uint8_t *norm, size_t len,
+			const cache_msg_t *info, uint64_t now_ms)
 {
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
 	uint8_t *msg;
@@ -913,7 +907,6 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	/* Sized to the answer: a typical one is ~60-200 bytes, the old fixed slot 1,264. */
 	if (!(msg = malloc(len)))
 		return -ENOMEM;
-	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit, cd);
 	idx = find(c, &k);
 	if (idx != NIL)
 		unlink_entry(c, idx);
@@ -943,15 +936,9 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	e->prefetched = 0;
 	e->next = c->buckets[k.hash & c->mask];
 	c->buckets[k.hash & c->mask] = idx;
-	c->count++;
+	__atomic_store_n(&c->count, c->count + 1, __ATOMIC_RELAXED);
 	stat_inc(&c->st.inserts);
 	return 0;
-}
-
-int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
-		 size_t cap, size_t *resplen)
-{
-	return cache_lookup_prefetch(c, q, our_udp, now_ms, resp, cap, resplen, NULL);
 }
 
 /* In the last tenth of its TTL, once: a refresh then lands before expiry for any TTL >= 1 s
@@ -962,17 +949,13 @@ static bool wants_prefetch(const struct entry *e, uint64_t now_ms)
 	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
 }
 
-int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
-			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
+static int shard_lookup(struct shard *c, const ckey_t *kp, const query_t *q, uint16_t our_udp,
+			uint64_t now_ms, uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
 {
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
 
-	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
-		return ERR_NOTFOUND;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL) {
 		stat_inc(&c->st.misses);
@@ -1002,23 +985,16 @@ int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64
 	return 0;
 }
 
-void cache_set_stale(cache_t *c, uint32_t seconds)
+static int shard_lookup_stale(struct shard *c, const ckey_t *kp, const query_t *q, uint16_t our_udp,
+			      uint64_t now_ms, uint8_t *resp, size_t cap, size_t *resplen)
 {
-	c->stale_ms = (uint64_t)seconds * 1000u;
-}
-
-int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
-		       uint8_t *resp, size_t cap, size_t *resplen)
-{
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
 	int ret;
 
-	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+	if (c->stale_ms == 0)
 		return ERR_NOTFOUND;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL)
 		return ERR_NOTFOUND;
@@ -1037,20 +1013,206 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 	return 0;
 }
 
-bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms)
+static bool shard_has_stale(const struct shard *c, const ckey_t *kp, uint64_t now_ms)
 {
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	const struct entry *e;
 
-	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+	if (c->stale_ms == 0)
 		return false;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL)
 		return false;
 	e = &c->e[idx];
 	return e->expire_ms + c->stale_ms > now_ms &&
 	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
+}
+
+/* ---- the shared cache: shards under spinlocks --------------------------- */
+
+static void lock(struct shard *s)
+{
+	while (__atomic_test_and_set(&s->lock, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+static void unlock(struct shard *s)
+{
+	__atomic_clear(&s->lock, __ATOMIC_RELEASE);
+}
+
+int cache_new(cache_t **out, size_t entries, uint64_t seed)
+{
+	uint32_t n = 1, shift = 32;
+	cache_t *c;
+	int ret;
+
+	if (entries == 0 || entries >= NIL / 2)
+		return ERR_INVAL;
+	/* Shards only when each holds >= 1,024 entries: a small cache keeps one exact CLOCK. */
+	while (n < CACHE_SHARDS && entries / (2u * n) >= 1024u) {
+		n *= 2;
+		shift--;
+	}
+	c = calloc(1, sizeof(*c) + n * sizeof(c->sh[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nshards = n;
+	c->shift = shift;
+	c->refs = 1;
+	for (uint32_t i = 0; i < n; i++)
+		if ((ret = shard_new(&c->sh[i], (entries + n - 1) / n, seed)) < 0) {
+			cache_free(c);
+			return ret;
+		}
+	*out = c;
+	return 0;
+}
+
+cache_t *cache_ref(cache_t *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void cache_free(cache_t *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (uint32_t i = 0; i < c->nshards; i++)
+		if (c->sh[i])
+			shard_free(c->sh[i]);
+	free(c);
+}
+
+static struct shard *shard_of(const cache_t *c, const ckey_t *k)
+{
+	return c->sh[c->shift >= 32 ? 0 : k->hash >> c->shift];
+}
+
+static void q_key(const cache_t *c, ckey_t *k, const query_t *q)
+{
+	key_make(c->sh[0]->seed, k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+		 (q->flags & WIRE_FLAG_CD) != 0);
+}
+
+int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
+		 bool cd, uint64_t now_ms)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	key_make(c->sh[0]->seed, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit,
+		 cd);
+	s = shard_of(c, &k);
+	lock(s);
+	ret = shard_insert(s, &k, norm, len, info, now_ms);
+	unlock(s);
+	return ret;
+}
+
+int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
+		 size_t cap, size_t *resplen)
+{
+	return cache_lookup_prefetch(c, q, our_udp, now_ms, resp, cap, resplen, NULL);
+}
+
+int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s);
+	ret = shard_lookup(s, &k, q, our_udp, now_ms, resp, cap, resplen, prefetch);
+	unlock(s);
+	return ret;
+}
+
+void cache_set_stale(cache_t *c, uint32_t seconds)
+{
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		lock(c->sh[i]);
+		c->sh[i]->stale_ms = (uint64_t)seconds * 1000u;
+		unlock(c->sh[i]);
+	}
+}
+
+int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+		       uint8_t *resp, size_t cap, size_t *resplen)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s);
+	ret = shard_lookup_stale(s, &k, q, our_udp, now_ms, resp, cap, resplen);
+	unlock(s);
+	return ret;
+}
+
+bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms)
+{
+	ckey_t k;
+	struct shard *s;
+	bool ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return false;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s);
+	ret = shard_has_stale(s, &k, now_ms);
+	unlock(s);
+	return ret;
+}
+
+size_t cache_count(const cache_t *c)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->nshards; i++)
+		n += __atomic_load_n(&c->sh[i]->count, __ATOMIC_RELAXED);
+	return n;
+}
+
+size_t cache_capacity(const cache_t *c)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->nshards; i++)
+		n += c->sh[i]->cap;
+	return n;
+}
+
+size_t cache_memory(const cache_t *c)
+{
+	size_t n = sizeof(*c) + c->nshards * sizeof(struct shard);
+
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		const struct shard *s = c->sh[i];
+		n += __atomic_load_n(&s->msg_bytes, __ATOMIC_RELAXED) +
+		     (size_t)__atomic_load_n(&s->fresh, __ATOMIC_RELAXED) * sizeof(struct entry) +
+		     ((size_t)s->mask + 1) * sizeof(*s->buckets);
+	}
+	return n;
+}
+
+void cache_stats_read(const cache_t *c, cache_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < c->nshards; i++)
+		shard_stats_read(c->sh[i], out);
 }

@@ -1,10 +1,15 @@
 /*
- * server/cache: a per-worker cache of forwarded answers, and the message
- * normalizer the forwarder uses for every upstream answer.
+ * server/cache: the cache of forwarded answers, one for all the workers, and
+ * the message normalizer the forwarder uses for every upstream answer.
  *
- * Threads: a cache_t belongs to one worker thread; no locks. Counters are
- * written with relaxed atomic stores so another thread may read them with
- * cache_stats_read().
+ * Threads: every function may be called from any thread at once. The table
+ * is split into up to CACHE_SHARDS shards by key hash (one when it holds
+ * fewer than 2,048 entries), each under a spinlock held only for a find and
+ * the copy of one reply (or one insert), never across anything that blocks,
+ * so two workers meet only on the same shard for a few hundred ns.
+ * Lifetime: refcounted (cache_ref, cache_free), so the forwarders of one
+ * configuration share one cache and the last one frees it. Counters are
+ * per shard, read with relaxed loads by cache_stats_read().
  *
  * Memory: cache_new() allocates a fixed array of small entry headers
  * (CACHE_ENTRY_SIZE bytes each) plus a bucket array of 4 bytes per entry,
@@ -40,6 +45,7 @@
 #define CACHE_SERVFAIL_TTL 5u /* SERVFAIL is remembered this long at most */
 #define CACHE_ENTRY_SIZE 40   /* bytes per entry header; the message is allocated apart */
 #define CACHE_STALE_TTL 30u   /* TTL of a stale answer (RFC 8767 section 4) */
+#define CACHE_SHARDS 64	      /* most shards (locks) a cache is split into */
 
 typedef struct cache cache_t;
 
@@ -101,7 +107,10 @@ typedef struct {
  */
 int cache_new(cache_t **out, size_t entries, uint64_t seed);
 
-/** Free; NULL is a no-op. */
+/** Another reference to c (for another owner); returns c. */
+cache_t *cache_ref(cache_t *c);
+
+/** Drop a reference; the last one frees. NULL is a no-op. */
 void cache_free(cache_t *c);
 
 /**
@@ -155,7 +164,7 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 		       uint8_t *resp, size_t cap, size_t *resplen);
 
 /** Whether cache_lookup_stale would find an answer for q now (no counters touched). */
-bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms);
+bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms);
 
 /** Number of entries held now (<= capacity). */
 size_t cache_count(const cache_t *c);

@@ -110,7 +110,8 @@ struct forward {
 	csprng_t ids;	    /* upstream query IDs: unpredictable (issue 10) */
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
 	forward_stats_t st;
-	cache_t *cache;
+	cache_t *cache;	    /* maybe shared with the other workers' forwarders */
+	bool cache_reports; /* its counters are reported by this forwarder */
 
 	struct inflight fl[FORWARD_MAX_INFLIGHT];
 	uint32_t fl_free[FORWARD_MAX_INFLIGHT];
@@ -359,7 +360,11 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (c->cache_size > 0) {
+	f->cache_reports = true;
+	if (opts->cache) {
+		f->cache = cache_ref(opts->cache);
+		f->cache_reports = opts->cache_reports;
+	} else if (c->cache_size > 0) {
 		size_t per = c->cache_size / nw;
 		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
 			goto fail;
@@ -1293,7 +1298,7 @@ void forward_stats_read(const forward_t *f, forward_stats_t *out)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	if (f->cache)
 		cache_stats_read(f->cache, &out->cache);
-	else
+	if (!f->cache || !f->cache_reports)
 		memset(&out->cache, 0, sizeof(out->cache));
 }
 
@@ -1324,7 +1329,7 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 
 size_t forward_cache_entries(const forward_t *f)
 {
-	return f->cache ? cache_count(f->cache) : 0;
+	return f->cache && f->cache_reports ? cache_count(f->cache) : 0;
 }
 
 bool forward_configured(const conf_t *c)
