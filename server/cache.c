@@ -62,14 +62,21 @@ struct shard {
 	uint64_t stale_ms; /* serve-stale: expired entries kept this long (0: dropped) */
 	uint32_t *buckets;
 	struct entry *e;
-	cache_stats_t st;
+	cache_stats_t *st; /* the counters of the handle holding the lock */
 };
 
-struct cache {
+/* The shards, shared by every handle. */
+struct table {
 	uint32_t nshards; /* power of two */
 	uint32_t shift;	  /* shard = hash >> shift (the buckets use the low bits) */
-	int refs;	  /* cache_ref/cache_free */
+	int refs;	  /* handles */
 	struct shard *sh[];
+};
+
+/* A handle: one thread's way into the table, with that thread's counters. */
+struct cache {
+	struct table *t;
+	cache_stats_t st;
 };
 
 /* ---- counters --------------------------------------------------------- */
@@ -79,15 +86,15 @@ static void stat_inc(uint64_t *v)
 	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-static void shard_stats_read(const struct shard *c, cache_stats_t *out)
+void cache_stats_read(const cache_t *c, cache_stats_t *out)
 {
-	out->hits += __atomic_load_n(&c->st.hits, __ATOMIC_RELAXED);
-	out->misses += __atomic_load_n(&c->st.misses, __ATOMIC_RELAXED);
-	out->evictions += __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
-	out->inserts += __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
-	out->expired += __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
-	out->stale += __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
-	out->prefetches += __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
+	out->hits = __atomic_load_n(&c->st.hits, __ATOMIC_RELAXED);
+	out->misses = __atomic_load_n(&c->st.misses, __ATOMIC_RELAXED);
+	out->evictions = __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
+	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
+	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
+	out->stale = __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
+	out->prefetches = __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
 }
 
 /* ---- normalizing ------------------------------------------------------- */
@@ -878,7 +885,7 @@ static void evict_one(struct shard *c, uint64_t now_ms)
 		if (!e->used)
 			continue;
 		if (e->expire_ms <= now_ms) {
-			stat_inc(&c->st.expired);
+			stat_inc(&c->st->expired);
 			unlink_entry(c, idx);
 			return;
 		}
@@ -886,7 +893,7 @@ static void evict_one(struct shard *c, uint64_t now_ms)
 			e->ref = 0;
 			continue;
 		}
-		stat_inc(&c->st.evictions);
+		stat_inc(&c->st->evictions);
 		unlink_entry(c, idx);
 		return;
 	}
@@ -937,7 +944,7 @@ static int shard_insert(struct shard *c, const ckey_t *kp, const uint8_t *norm, 
 	e->next = c->buckets[k.hash & c->mask];
 	c->buckets[k.hash & c->mask] = idx;
 	__atomic_store_n(&c->count, c->count + 1, __ATOMIC_RELAXED);
-	stat_inc(&c->st.inserts);
+	stat_inc(&c->st->inserts);
 	return 0;
 }
 
@@ -958,16 +965,16 @@ static int shard_lookup(struct shard *c, const ckey_t *kp, const query_t *q, uin
 
 	idx = find(c, &k);
 	if (idx == NIL) {
-		stat_inc(&c->st.misses);
+		stat_inc(&c->st->misses);
 		return ERR_NOTFOUND;
 	}
 	e = &c->e[idx];
 	if (e->expire_ms <= now_ms) {
-		stat_inc(&c->st.misses);
+		stat_inc(&c->st->misses);
 		/* Kept for cache_lookup_stale while the serve-stale window lasts. */
 		if (e->expire_ms + c->stale_ms > now_ms)
 			return ERR_NOTFOUND;
-		stat_inc(&c->st.expired);
+		stat_inc(&c->st->expired);
 		unlink_entry(c, idx);
 		return ERR_NOTFOUND;
 	}
@@ -976,11 +983,11 @@ static int shard_lookup(struct shard *c, const ckey_t *kp, const query_t *q, uin
 	if (ret < 0)
 		return ret;
 	e->ref = 1;
-	stat_inc(&c->st.hits);
+	stat_inc(&c->st->hits);
 	if (prefetch && wants_prefetch(e, now_ms)) {
 		e->prefetched = 1;
 		*prefetch = true;
-		stat_inc(&c->st.prefetches);
+		stat_inc(&c->st->prefetches);
 	}
 	return 0;
 }
@@ -1009,7 +1016,7 @@ static int shard_lookup_stale(struct shard *c, const ckey_t *kp, const query_t *
 	if (ret < 0)
 		return ret;
 	e->ref = 1;
-	stat_inc(stale ? &c->st.stale : &c->st.hits);
+	stat_inc(stale ? &c->st->stale : &c->st->hits);
 	return 0;
 }
 
@@ -1031,11 +1038,12 @@ static bool shard_has_stale(const struct shard *c, const ckey_t *kp, uint64_t no
 
 /* ---- the shared cache: shards under spinlocks --------------------------- */
 
-static void lock(struct shard *s)
+static void lock(struct shard *s, cache_stats_t *st)
 {
 	while (__atomic_test_and_set(&s->lock, __ATOMIC_ACQUIRE))
 		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
 			__builtin_ia32_pause();
+	s->st = st;
 }
 
 static void unlock(struct shard *s)
@@ -1043,9 +1051,20 @@ static void unlock(struct shard *s)
 	__atomic_clear(&s->lock, __ATOMIC_RELEASE);
 }
 
+static void table_unref(struct table *t)
+{
+	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (uint32_t i = 0; i < t->nshards; i++)
+		if (t->sh[i])
+			shard_free(t->sh[i]);
+	free(t);
+}
+
 int cache_new(cache_t **out, size_t entries, uint64_t seed)
 {
 	uint32_t n = 1, shift = 32;
+	struct table *t;
 	cache_t *c;
 	int ret;
 
@@ -1056,45 +1075,54 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 		n *= 2;
 		shift--;
 	}
-	c = calloc(1, sizeof(*c) + n * sizeof(c->sh[0]));
-	if (!c)
+	t = calloc(1, sizeof(*t) + n * sizeof(t->sh[0]));
+	if (!t)
 		return -ENOMEM;
-	c->nshards = n;
-	c->shift = shift;
-	c->refs = 1;
+	t->nshards = n;
+	t->shift = shift;
+	t->refs = 1;
 	for (uint32_t i = 0; i < n; i++)
-		if ((ret = shard_new(&c->sh[i], (entries + n - 1) / n, seed)) < 0) {
-			cache_free(c);
+		if ((ret = shard_new(&t->sh[i], (entries + n - 1) / n, seed)) < 0) {
+			table_unref(t);
 			return ret;
 		}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		table_unref(t);
+		return -ENOMEM;
+	}
+	c->t = t;
 	*out = c;
 	return 0;
 }
 
-cache_t *cache_ref(cache_t *c)
+int cache_share(cache_t *c, cache_t **out)
 {
-	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
-	return c;
+	cache_t *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	__atomic_add_fetch(&c->t->refs, 1, __ATOMIC_RELAXED);
+	h->t = c->t;
+	*out = h;
+	return 0;
 }
 
 void cache_free(cache_t *c)
 {
-	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+	if (!c)
 		return;
-	for (uint32_t i = 0; i < c->nshards; i++)
-		if (c->sh[i])
-			shard_free(c->sh[i]);
+	table_unref(c->t);
 	free(c);
 }
 
 static struct shard *shard_of(const cache_t *c, const ckey_t *k)
 {
-	return c->sh[c->shift >= 32 ? 0 : k->hash >> c->shift];
+	return c->t->sh[c->t->shift >= 32 ? 0 : k->hash >> c->t->shift];
 }
 
 static void q_key(const cache_t *c, ckey_t *k, const query_t *q)
 {
-	key_make(c->sh[0]->seed, k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+	key_make(c->t->sh[0]->seed, k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
 		 (q->flags & WIRE_FLAG_CD) != 0);
 }
 
@@ -1105,10 +1133,10 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	struct shard *s;
 	int ret;
 
-	key_make(c->sh[0]->seed, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit,
-		 cd);
+	key_make(c->t->sh[0]->seed, &k, info->qname, info->qnamelen, info->qtype, info->qclass,
+		 do_bit, cd);
 	s = shard_of(c, &k);
-	lock(s);
+	lock(s, &c->st);
 	ret = shard_insert(s, &k, norm, len, info, now_ms);
 	unlock(s);
 	return ret;
@@ -1131,7 +1159,7 @@ int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64
 		return ERR_NOTFOUND;
 	q_key(c, &k, q);
 	s = shard_of(c, &k);
-	lock(s);
+	lock(s, &c->st);
 	ret = shard_lookup(s, &k, q, our_udp, now_ms, resp, cap, resplen, prefetch);
 	unlock(s);
 	return ret;
@@ -1139,10 +1167,10 @@ int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64
 
 void cache_set_stale(cache_t *c, uint32_t seconds)
 {
-	for (uint32_t i = 0; i < c->nshards; i++) {
-		lock(c->sh[i]);
-		c->sh[i]->stale_ms = (uint64_t)seconds * 1000u;
-		unlock(c->sh[i]);
+	for (uint32_t i = 0; i < c->t->nshards; i++) {
+		lock(c->t->sh[i], &c->st);
+		c->t->sh[i]->stale_ms = (uint64_t)seconds * 1000u;
+		unlock(c->t->sh[i]);
 	}
 }
 
@@ -1157,7 +1185,7 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 		return ERR_NOTFOUND;
 	q_key(c, &k, q);
 	s = shard_of(c, &k);
-	lock(s);
+	lock(s, &c->st);
 	ret = shard_lookup_stale(s, &k, q, our_udp, now_ms, resp, cap, resplen);
 	unlock(s);
 	return ret;
@@ -1173,7 +1201,7 @@ bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms)
 		return false;
 	q_key(c, &k, q);
 	s = shard_of(c, &k);
-	lock(s);
+	lock(s, &c->st);
 	ret = shard_has_stale(s, &k, now_ms);
 	unlock(s);
 	return ret;
@@ -1183,8 +1211,8 @@ size_t cache_count(const cache_t *c)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < c->nshards; i++)
-		n += __atomic_load_n(&c->sh[i]->count, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < c->t->nshards; i++)
+		n += __atomic_load_n(&c->t->sh[i]->count, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -1192,27 +1220,20 @@ size_t cache_capacity(const cache_t *c)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < c->nshards; i++)
-		n += c->sh[i]->cap;
+	for (uint32_t i = 0; i < c->t->nshards; i++)
+		n += c->t->sh[i]->cap;
 	return n;
 }
 
 size_t cache_memory(const cache_t *c)
 {
-	size_t n = sizeof(*c) + c->nshards * sizeof(struct shard);
+	size_t n = sizeof(*c->t) + c->t->nshards * sizeof(struct shard);
 
-	for (uint32_t i = 0; i < c->nshards; i++) {
-		const struct shard *s = c->sh[i];
+	for (uint32_t i = 0; i < c->t->nshards; i++) {
+		const struct shard *s = c->t->sh[i];
 		n += __atomic_load_n(&s->msg_bytes, __ATOMIC_RELAXED) +
 		     (size_t)__atomic_load_n(&s->fresh, __ATOMIC_RELAXED) * sizeof(struct entry) +
 		     ((size_t)s->mask + 1) * sizeof(*s->buckets);
 	}
 	return n;
-}
-
-void cache_stats_read(const cache_t *c, cache_stats_t *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (uint32_t i = 0; i < c->nshards; i++)
-		shard_stats_read(c->sh[i], out);
 }

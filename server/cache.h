@@ -7,9 +7,12 @@
  * fewer than 2,048 entries), each under a spinlock held only for a find and
  * the copy of one reply (or one insert), never across anything that blocks,
  * so two workers meet only on the same shard for a few hundred ns.
- * Lifetime: refcounted (cache_ref, cache_free), so the forwarders of one
- * configuration share one cache and the last one frees it. Counters are
- * per shard, read with relaxed loads by cache_stats_read().
+ * Handles: a cache_t is one thread's handle on the shared table (cache_new
+ * makes the first, cache_share more); the table lives until its last handle
+ * is freed, so the forwarders of one configuration share one table. The
+ * counters (cache_stats_t) are the handle's: what that thread's calls did,
+ * so sums over the workers count every lookup once. A handle's calls must
+ * come from one thread at a time; different handles may run at once.
  *
  * Memory: cache_new() allocates a fixed array of small entry headers
  * (CACHE_ENTRY_SIZE bytes each) plus a bucket array of 4 bytes per entry,
@@ -107,10 +110,15 @@ typedef struct {
  */
 int cache_new(cache_t **out, size_t entries, uint64_t seed);
 
-/** Another reference to c (for another owner); returns c. */
-cache_t *cache_ref(cache_t *c);
+/**
+ * Another handle on c's table, for another thread: the same entries, its own
+ * counters (cache_stats_read of a handle counts what was done through it).
+ * @param out receives an owned handle (cache_free), only on success.
+ * @return 0 or -ENOMEM.
+ */
+int cache_share(cache_t *c, cache_t **out);
 
-/** Drop a reference; the last one frees. NULL is a no-op. */
+/** Free a handle; the last handle on a table frees the table. NULL is a no-op. */
 void cache_free(cache_t *c);
 
 /**
@@ -166,14 +174,14 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 /** Whether cache_lookup_stale would find an answer for q now (no counters touched). */
 bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms);
 
-/** Number of entries held now (<= capacity). */
+/** Number of entries held now in the whole table (<= capacity; any thread). */
 size_t cache_count(const cache_t *c);
 size_t cache_capacity(const cache_t *c);
 
 /** Bytes the cache holds now: headers touched, buckets, message chunks (any thread; relaxed). */
 size_t cache_memory(const cache_t *c);
 
-/** Copy the counters (any thread; relaxed loads). */
+/** Copy the handle's counters (any thread; relaxed loads). */
 void cache_stats_read(const cache_t *c, cache_stats_t *out);
 
 /**

@@ -111,7 +111,7 @@ struct forward {
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
 	forward_stats_t st;
 	cache_t *cache;	    /* maybe shared with the other workers' forwarders */
-	bool cache_reports; /* its counters are reported by this forwarder */
+	bool cache_reports; /* forward_cache_entries reports the shared table */
 
 	struct inflight fl[FORWARD_MAX_INFLIGHT];
 	uint32_t fl_free[FORWARD_MAX_INFLIGHT];
@@ -362,7 +362,8 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 	}
 	f->cache_reports = true;
 	if (opts->cache) {
-		f->cache = cache_ref(opts->cache);
+		if ((ret = cache_share(opts->cache, &f->cache)) < 0)
+			goto fail;
 		f->cache_reports = opts->cache_reports;
 	} else if (c->cache_size > 0) {
 		size_t per = c->cache_size / nw;
@@ -1297,8 +1298,8 @@ void forward_stats_read(const forward_t *f, forward_stats_t *out)
 	for (size_t i = 0; i < offsetof(forward_stats_t, cache) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	if (f->cache)
-		cache_stats_read(f->cache, &out->cache);
-	if (!f->cache || !f->cache_reports)
+		cache_stats_read(f->cache, &out->cache); /* this worker's lookups and inserts */
+	else
 		memset(&out->cache, 0, sizeof(out->cache));
 }
 

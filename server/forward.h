@@ -144,11 +144,11 @@ typedef struct {
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
 	forward_local_fn local;	 /* NULL: chains into local names end at the CNAME */
 	void *local_ctx;	 /* borrowed; passed to local, must outlive the forwarder */
-	cache_t *cache;		 /* shared by the workers (the forwarder takes a reference);
-				  * NULL: its own of conf cache_size / nworkers entries */
-	bool cache_reports;	 /* with `cache`: forward_stats_read and forward_cache_entries
-				  * report it (set on one forwarder per cache, so sums over the
-				  * workers count it once) */
+	cache_t *cache;		 /* shared by the workers (the forwarder takes its own handle,
+				  * cache_share); NULL: its own of conf cache_size / nworkers */
+	bool cache_reports;	 /* with `cache`: forward_cache_entries reports the table's
+				  * size (one forwarder per table, so sums over workers count
+				  * it once); counters are always the forwarder's own */
 } forward_opts_t;
 
 typedef struct forward forward_t;
