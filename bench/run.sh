@@ -15,6 +15,10 @@
 #   bench/run.sh churn      issue 16: skydns under the batched load, alone and while
 #                           bench/churn.c commits CHURN_RATE times a second (10 changed
 #                           names each) from its own process; ratio churn/alone
+#   bench/run.sh forward-dead  issue 14: skydns forwarding cache misses (FWD_N distinct
+#                           names, one at a time) to two NSDs, then with the first
+#                           upstream dead (swallows packets): p50/p99 of each, and the
+#                           cache's memory per entry (bench/fwd_dead.py)
 #   (./dev.sh bench [auth|forward] installs what is missing and runs this.)
 #
 # Env (defaults in brackets):
@@ -73,6 +77,7 @@ SRV_CPU=1 GEN_CPU=0
 case $MODE in
 auth) SERVERS=${SERVERS:-"skydns mmsg nsd knot echo"} ;;
 forward) SERVERS=${SERVERS:-"skydns unbound"} ;;
+forward-dead) SERVERS=skydns ;;
 mix) SERVERS=${SERVERS:-"skydns"} LOADS=${LOADS:-"fast-pos fast-neg"} ;;
 churn) SERVERS=skydns LOADS=${LOADS:-"fast fast-churn"} ;;
 tcp)
@@ -80,7 +85,7 @@ tcp)
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1,000 connections on each side
 	;;
 *)
-	sed -n '2,15p' "$0" >&2
+	sed -n '2,22p' "$0" >&2
 	exit 2
 	;;
 esac
@@ -670,6 +675,22 @@ main() {
 	printf 'round\tserver\tversion\tload\tqps\tanswered\tlost\tnxdomain_pct\tsrv_us_per_q\tp50_ms\tp99_ms\thwm_kb\n' >"$TSV"
 
 	declare -gA PORTS
+	if [ "$MODE" = forward-dead ]; then
+		local up2
+		alloc_port
+		UP_PORT=$PORT
+		start_upstream "$UP_PORT"
+		alloc_port
+		up2=$PORT
+		mkdir -p "$RUN/upstream-nsd2"
+		nsd_conf "$RUN/upstream-nsd2" "$up2"
+		spawn "$RUN/upstream-nsd2/stdout" "$GEN_CPU" nsd -d -c "$RUN/upstream-nsd2/nsd.conf"
+		wait_ready nsd "$up2" || die "second upstream NSD does not answer"
+		log "mode $MODE: upstreams 127.0.0.1:$UP_PORT and :$up2 (CPU $GEN_CPU), skydns on CPU $SRV_CPU"
+		taskset -c "$SRV_CPU" /usr/bin/python3 "$HERE/fwd_dead.py" "$SKYDNS" "$UP_PORT" "$up2" \
+			"$QUERIES" "$RUN" "${FWD_N:-3000}" | tee "$RESULTS/$(date +%Y%m%d-%H%M%S)-$MODE.txt"
+		return 0
+	fi
 	if [ "$MODE" = forward ]; then
 		alloc_port
 		UP_PORT=$PORT

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,24 +40,42 @@ struct entry {
 	uint16_t len;
 	uint16_t keylen; /* qname + qtype + qclass, at offset WIRE_HDR_LEN of msg */
 	uint8_t used;
-	uint8_t ref;   /* CLOCK reference bit */
-	uint8_t kbits; /* KEY_DO | KEY_CD */
-	uint8_t msg[CACHE_MSG_MAX];
+	uint8_t ref;	    /* CLOCK reference bit */
+	uint8_t kbits;	    /* KEY_DO | KEY_CD */
+	uint8_t prefetched; /* cache_lookup_prefetch asked for its refresh once */
+	uint8_t *msg;	    /* len bytes of its own (malloc), sized to the answer */
 };
 
 _Static_assert(sizeof(struct entry) <= CACHE_ENTRY_SIZE, "CACHE_ENTRY_SIZE out of date");
 
-struct cache {
+/* One lock's worth of the table: the whole cache when it is small, else 1/CACHE_SHARDS. */
+struct shard {
+	uint8_t lock; /* spinlock (test-and-set): held for a find plus a copy, never blocks */
 	size_t cap;
 	size_t count;
 	size_t hand;
 	uint32_t mask;
 	uint32_t free_head;
-	uint32_t fresh; /* entries [fresh, cap) were never used: taken in order, no list */
+	uint32_t fresh;	  /* entries [fresh, cap) were never used: taken in order, no list */
+	size_t msg_bytes; /* heap the messages take (chunks, glibc overhead included) */
 	uint64_t seed;
 	uint64_t stale_ms; /* serve-stale: expired entries kept this long (0: dropped) */
 	uint32_t *buckets;
 	struct entry *e;
+	cache_stats_t *st; /* the counters of the handle holding the lock */
+};
+
+/* The shards, shared by every handle. */
+struct table {
+	uint32_t nshards; /* power of two */
+	uint32_t shift;	  /* shard = hash >> shift (the buckets use the low bits) */
+	int refs;	  /* handles */
+	struct shard *sh[];
+};
+
+/* A handle: one thread's way into the table, with that thread's counters. */
+struct cache {
+	struct table *t;
 	cache_stats_t st;
 };
 
@@ -75,6 +94,7 @@ void cache_stats_read(const cache_t *c, cache_stats_t *out)
 	out->inserts = __atomic_load_n(&c->st.inserts, __ATOMIC_RELAXED);
 	out->expired = __atomic_load_n(&c->st.expired, __ATOMIC_RELAXED);
 	out->stale = __atomic_load_n(&c->st.stale, __ATOMIC_RELAXED);
+	out->prefetches = __atomic_load_n(&c->st.prefetches, __ATOMIC_RELAXED);
 }
 
 /* ---- normalizing ------------------------------------------------------- */
@@ -745,9 +765,11 @@ int cache_msg_finish_ede(const uint8_t *norm, size_t len, const query_t *q, uint
 
 /* ---- the table --------------------------------------------------------- */
 
-int cache_new(cache_t **out, size_t entries, uint64_t seed)
+static void shard_free(struct shard *c);
+
+static int shard_new(struct shard **out, size_t entries, uint64_t seed)
 {
-	cache_t *c;
+	struct shard *c;
 	size_t nb = 2;
 
 	if (entries == 0 || entries >= NIL / 2)
@@ -760,7 +782,7 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 	c->e = calloc(entries, sizeof(*c->e));
 	c->buckets = malloc(nb * sizeof(*c->buckets));
 	if (!c->e || !c->buckets) {
-		cache_free(c);
+		shard_free(c);
 		return -ENOMEM;
 	}
 	memset(c->buckets, 0xFF, nb * sizeof(*c->buckets));
@@ -774,23 +796,22 @@ int cache_new(cache_t **out, size_t entries, uint64_t seed)
 	return 0;
 }
 
-void cache_free(cache_t *c)
+static void shard_free(struct shard *c)
 {
 	if (!c)
 		return;
+	for (uint32_t i = 0; c->e && i < c->fresh; i++)
+		if (c->e[i].used)
+			free(c->e[i].msg);
 	free(c->e);
 	free(c->buckets);
 	free(c);
 }
 
-size_t cache_count(const cache_t *c)
+/* What malloc took for a message: its usable size and glibc's size word. */
+static size_t chunk_bytes(void *p)
 {
-	return c->count;
-}
-
-size_t cache_capacity(const cache_t *c)
-{
-	return c->cap;
+	return malloc_usable_size(p) + sizeof(size_t);
 }
 
 /* Key bytes: lowercase qname, qtype, qclass (the question of a normalized message). */
@@ -813,7 +834,7 @@ static uint32_t key_hash(uint64_t seed, const uint8_t *p, size_t n, uint8_t kbit
 	return (uint32_t)h;
 }
 
-static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t qnamelen,
+static void key_make(uint64_t seed, ckey_t *k, const uint8_t *qname, size_t qnamelen,
 		     uint16_t qtype, uint16_t qclass, bool do_bit, bool cd)
 {
 	memcpy(k->b, qname, qnamelen);
@@ -822,10 +843,10 @@ static void key_make(const cache_t *c, ckey_t *k, const uint8_t *qname, size_t q
 	wire_write_u16(k->b + qnamelen + 2, qclass);
 	k->len = qnamelen + 4;
 	k->kbits = (uint8_t)((do_bit ? KEY_DO : 0) | (cd ? KEY_CD : 0));
-	k->hash = key_hash(c->seed, k->b, k->len, k->kbits);
+	k->hash = key_hash(seed, k->b, k->len, k->kbits);
 }
 
-static uint32_t find(const cache_t *c, const ckey_t *k)
+static uint32_t find(const struct shard *c, const ckey_t *k)
 {
 	for (uint32_t i = c->buckets[k->hash & c->mask]; i != NIL; i = c->e[i].next) {
 		const struct entry *e = &c->e[i];
@@ -836,21 +857,25 @@ static uint32_t find(const cache_t *c, const ckey_t *k)
 	return NIL;
 }
 
-static void unlink_entry(cache_t *c, uint32_t idx)
+static void unlink_entry(struct shard *c, uint32_t idx)
 {
 	uint32_t *pp = &c->buckets[c->e[idx].hash & c->mask];
 
 	while (*pp != idx)
 		pp = &c->e[*pp].next;
 	*pp = c->e[idx].next;
+	__atomic_store_n(&c->msg_bytes, c->msg_bytes - chunk_bytes(c->e[idx].msg),
+			 __ATOMIC_RELAXED);
+	free(c->e[idx].msg);
+	c->e[idx].msg = NULL;
 	c->e[idx].used = 0;
 	c->e[idx].next = c->free_head;
 	c->free_head = idx;
-	c->count--;
+	__atomic_store_n(&c->count, c->count - 1, __ATOMIC_RELAXED);
 }
 
 /* CLOCK: expired entries go first, then the first one not used since the last sweep. */
-static void evict_one(cache_t *c, uint64_t now_ms)
+static void evict_one(struct shard *c, uint64_t now_ms)
 {
 	for (size_t n = 0; n < 2 * c->cap + 1; n++) {
 		struct entry *e = &c->e[c->hand];
@@ -860,7 +885,7 @@ static void evict_one(cache_t *c, uint64_t now_ms)
 		if (!e->used)
 			continue;
 		if (e->expire_ms <= now_ms) {
-			stat_inc(&c->st.expired);
+			stat_inc(&c->st->expired);
 			unlink_entry(c, idx);
 			return;
 		}
@@ -868,29 +893,33 @@ static void evict_one(cache_t *c, uint64_t now_ms)
 			e->ref = 0;
 			continue;
 		}
-		stat_inc(&c->st.evictions);
+		stat_inc(&c->st->evictions);
 		unlink_entry(c, idx);
 		return;
 	}
 }
 
-int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
-		 bool cd, uint64_t now_ms)
+static int shard_insert(struct shard *c, const ckey_t *kp, const uint8_t *norm, size_t len,
+			const cache_msg_t *info, uint64_t now_ms)
 {
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
+	uint8_t *msg;
 
 	if (info->ttl == 0)
 		return ERR_INVAL;
 	if (len > CACHE_MSG_MAX)
 		return ERR_TOOBIG;
-	key_make(c, &k, info->qname, info->qnamelen, info->qtype, info->qclass, do_bit, cd);
+	/* Sized to the answer: a typical one is ~60-200 bytes, the old fixed slot 1,264. */
+	if (!(msg = malloc(len)))
+		return -ENOMEM;
 	idx = find(c, &k);
 	if (idx != NIL)
 		unlink_entry(c, idx);
 	if (c->free_head == NIL && c->fresh < c->cap) {
-		idx = c->fresh++;
+		idx = c->fresh;
+		__atomic_store_n(&c->fresh, c->fresh + 1, __ATOMIC_RELAXED);
 		e = &c->e[idx];
 	} else {
 		if (c->free_head == NIL)
@@ -900,7 +929,9 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 		e = &c->e[idx];
 		c->free_head = e->next;
 	}
-	memcpy(e->msg, norm, len);
+	memcpy(msg, norm, len);
+	e->msg = msg;
+	__atomic_store_n(&c->msg_bytes, c->msg_bytes + chunk_bytes(msg), __ATOMIC_RELAXED);
 	e->len = (uint16_t)len;
 	e->keylen = (uint16_t)k.len;
 	e->hash = k.hash;
@@ -909,36 +940,41 @@ int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t 
 	e->expire_ms = now_ms + (uint64_t)info->ttl * 1000u;
 	e->used = 1;
 	e->ref = 0;
+	e->prefetched = 0;
 	e->next = c->buckets[k.hash & c->mask];
 	c->buckets[k.hash & c->mask] = idx;
-	c->count++;
-	stat_inc(&c->st.inserts);
+	__atomic_store_n(&c->count, c->count + 1, __ATOMIC_RELAXED);
+	stat_inc(&c->st->inserts);
 	return 0;
 }
 
-int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
-		 size_t cap, size_t *resplen)
+/* In the last tenth of its TTL, once: a refresh then lands before expiry for any TTL >= 1 s
+ * the upstream answers within, and a SERVFAIL (5 s at most) is asked again at expiry only. */
+static bool wants_prefetch(const struct entry *e, uint64_t now_ms)
 {
-	ckey_t k;
+	return !e->prefetched && (e->expire_ms - now_ms) * 10u <= e->expire_ms - e->insert_ms &&
+	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
+}
+
+static int shard_lookup(struct shard *c, const ckey_t *kp, const query_t *q, uint16_t our_udp,
+			uint64_t now_ms, uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
+{
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
 
-	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
-		return ERR_NOTFOUND;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL) {
-		stat_inc(&c->st.misses);
+		stat_inc(&c->st->misses);
 		return ERR_NOTFOUND;
 	}
 	e = &c->e[idx];
 	if (e->expire_ms <= now_ms) {
-		stat_inc(&c->st.misses);
+		stat_inc(&c->st->misses);
 		/* Kept for cache_lookup_stale while the serve-stale window lasts. */
 		if (e->expire_ms + c->stale_ms > now_ms)
 			return ERR_NOTFOUND;
-		stat_inc(&c->st.expired);
+		stat_inc(&c->st->expired);
 		unlink_entry(c, idx);
 		return ERR_NOTFOUND;
 	}
@@ -947,78 +983,25 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 	if (ret < 0)
 		return ret;
 	e->ref = 1;
-	stat_inc(&c->st.hits);
+	stat_inc(&c->st->hits);
+	if (prefetch && wants_prefetch(e, now_ms)) {
+		e->prefetched = 1;
+		*prefetch = true;
+		stat_inc(&c->st->prefetches);
+	}
 	return 0;
 }
 
-static bool entry_is_name(const struct entry *e, const uint8_t *lname, size_t len)
+static int shard_lookup_stale(struct shard *c, const ckey_t *kp, const query_t *q, uint16_t our_udp,
+			      uint64_t now_ms, uint8_t *resp, size_t cap, size_t *resplen)
 {
-	return e->used && e->keylen == len + 4 && memcmp(e->msg + WIRE_HDR_LEN, lname, len) == 0;
-}
-
-size_t cache_name_entries(const cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
-			  cache_name_entry_t *out, size_t cap)
-{
-	uint8_t lname[WIRE_NAME_MAX];
-	size_t n = 0;
-
-	if (len == 0 || len > WIRE_NAME_MAX)
-		return 0;
-	memcpy(lname, name, len);
-	wire_name_lower(lname, len);
-	for (size_t i = 0; i < c->fresh; i++) {
-		const struct entry *e = &c->e[i];
-		if (!entry_is_name(e, lname, len))
-			continue;
-		if (n < cap)
-			out[n] = (cache_name_entry_t){
-			    .qtype = wire_read_u16(e->msg + WIRE_HDR_LEN + len),
-			    .rcode = (uint16_t)(e->msg[3] & 0x0F),
-			    .ttl_left = e->expire_ms > now_ms
-					    ? (uint32_t)((e->expire_ms - now_ms) / 1000u)
-					    : 0,
-			    .do_bit = (e->kbits & KEY_DO) != 0,
-			    .cd = (e->kbits & KEY_CD) != 0,
-			};
-		n++;
-	}
-	return n;
-}
-
-size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
-{
-	uint8_t lname[WIRE_NAME_MAX];
-	size_t n = 0;
-
-	if (len == 0 || len > WIRE_NAME_MAX)
-		return 0;
-	memcpy(lname, name, len);
-	wire_name_lower(lname, len);
-	for (size_t i = 0; i < c->fresh; i++)
-		if (entry_is_name(&c->e[i], lname, len)) {
-			unlink_entry(c, (uint32_t)i);
-			n++;
-		}
-	return n;
-}
-
-void cache_set_stale(cache_t *c, uint32_t seconds)
-{
-	c->stale_ms = (uint64_t)seconds * 1000u;
-}
-
-int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
-		       uint8_t *resp, size_t cap, size_t *resplen)
-{
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	struct entry *e;
 	int ret;
 
-	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+	if (c->stale_ms == 0)
 		return ERR_NOTFOUND;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL)
 		return ERR_NOTFOUND;
@@ -1033,24 +1016,287 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 	if (ret < 0)
 		return ret;
 	e->ref = 1;
-	stat_inc(stale ? &c->st.stale : &c->st.hits);
+	stat_inc(stale ? &c->st->stale : &c->st->hits);
 	return 0;
 }
 
-bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms)
+static bool shard_has_stale(const struct shard *c, const ckey_t *kp, uint64_t now_ms)
 {
-	ckey_t k;
+	const ckey_t k = *kp;
 	uint32_t idx;
 	const struct entry *e;
 
-	if (c->stale_ms == 0 || q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+	if (c->stale_ms == 0)
 		return false;
-	key_make(c, &k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
-		 (q->flags & WIRE_FLAG_CD) != 0);
 	idx = find(c, &k);
 	if (idx == NIL)
 		return false;
 	e = &c->e[idx];
 	return e->expire_ms + c->stale_ms > now_ms &&
 	       (wire_read_u16(e->msg + 2) & 0xF) != WIRE_RCODE_SERVFAIL;
+}
+
+/* ---- the shared cache: shards under spinlocks --------------------------- */
+
+static void lock(struct shard *s, cache_stats_t *st)
+{
+	while (__atomic_test_and_set(&s->lock, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+	s->st = st;
+}
+
+static void unlock(struct shard *s)
+{
+	__atomic_clear(&s->lock, __ATOMIC_RELEASE);
+}
+
+static void table_unref(struct table *t)
+{
+	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (uint32_t i = 0; i < t->nshards; i++)
+		if (t->sh[i])
+			shard_free(t->sh[i]);
+	free(t);
+}
+
+int cache_new(cache_t **out, size_t entries, uint64_t seed)
+{
+	uint32_t n = 1, shift = 32;
+	struct table *t;
+	cache_t *c;
+	int ret;
+
+	if (entries == 0 || entries >= NIL / 2)
+		return ERR_INVAL;
+	/* Shards only when each holds >= 1,024 entries: a small cache keeps one exact CLOCK. */
+	while (n < CACHE_SHARDS && entries / (2u * n) >= 1024u) {
+		n *= 2;
+		shift--;
+	}
+	t = calloc(1, sizeof(*t) + n * sizeof(t->sh[0]));
+	if (!t)
+		return -ENOMEM;
+	t->nshards = n;
+	t->shift = shift;
+	t->refs = 1;
+	for (uint32_t i = 0; i < n; i++)
+		if ((ret = shard_new(&t->sh[i], (entries + n - 1) / n, seed)) < 0) {
+			table_unref(t);
+			return ret;
+		}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		table_unref(t);
+		return -ENOMEM;
+	}
+	c->t = t;
+	*out = c;
+	return 0;
+}
+
+int cache_share(cache_t *c, cache_t **out)
+{
+	cache_t *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	__atomic_add_fetch(&c->t->refs, 1, __ATOMIC_RELAXED);
+	h->t = c->t;
+	*out = h;
+	return 0;
+}
+
+void cache_free(cache_t *c)
+{
+	if (!c)
+		return;
+	table_unref(c->t);
+	free(c);
+}
+
+static struct shard *shard_of(const cache_t *c, const ckey_t *k)
+{
+	return c->t->sh[c->t->shift >= 32 ? 0 : k->hash >> c->t->shift];
+}
+
+static void q_key(const cache_t *c, ckey_t *k, const query_t *q)
+{
+	key_make(c->t->sh[0]->seed, k, q->qname, q->qnamelen, q->qtype, q->qclass, q->edns_do,
+		 (q->flags & WIRE_FLAG_CD) != 0);
+}
+
+int cache_insert(cache_t *c, const uint8_t *norm, size_t len, const cache_msg_t *info, bool do_bit,
+		 bool cd, uint64_t now_ms)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	key_make(c->t->sh[0]->seed, &k, info->qname, info->qnamelen, info->qtype, info->qclass,
+		 do_bit, cd);
+	s = shard_of(c, &k);
+	lock(s, &c->st);
+	ret = shard_insert(s, &k, norm, len, info, now_ms);
+	unlock(s);
+	return ret;
+}
+
+int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms, uint8_t *resp,
+		 size_t cap, size_t *resplen)
+{
+	return cache_lookup_prefetch(c, q, our_udp, now_ms, resp, cap, resplen, NULL);
+}
+
+int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s, &c->st);
+	ret = shard_lookup(s, &k, q, our_udp, now_ms, resp, cap, resplen, prefetch);
+	unlock(s);
+	return ret;
+}
+
+static bool entry_is_name(const struct entry *e, const uint8_t *lname, size_t len)
+{
+	return e->used && e->keylen == len + 4 && memcmp(e->msg + WIRE_HDR_LEN, lname, len) == 0;
+}
+
+size_t cache_name_entries(cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	size_t n = 0;
+
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return 0;
+	memcpy(lname, name, len);
+	wire_name_lower(lname, len);
+	for (uint32_t k = 0; k < c->t->nshards; k++) {
+		struct shard *sh = c->t->sh[k];
+
+		lock(sh, &c->st);
+		for (size_t i = 0; i < sh->fresh; i++) {
+			const struct entry *e = &sh->e[i];
+			if (!entry_is_name(e, lname, len))
+				continue;
+			if (n < cap)
+				out[n] = (cache_name_entry_t){
+				    .qtype = wire_read_u16(e->msg + WIRE_HDR_LEN + len),
+				    .rcode = (uint16_t)(e->msg[3] & 0x0F),
+				    .ttl_left = e->expire_ms > now_ms
+						    ? (uint32_t)((e->expire_ms - now_ms) / 1000u)
+						    : 0,
+				    .do_bit = (e->kbits & KEY_DO) != 0,
+				    .cd = (e->kbits & KEY_CD) != 0,
+				};
+			n++;
+		}
+		unlock(sh);
+	}
+	return n;
+}
+
+size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	size_t n = 0;
+
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return 0;
+	memcpy(lname, name, len);
+	wire_name_lower(lname, len);
+	for (uint32_t k = 0; k < c->t->nshards; k++) {
+		struct shard *sh = c->t->sh[k];
+
+		lock(sh, &c->st);
+		for (size_t i = 0; i < sh->fresh; i++)
+			if (entry_is_name(&sh->e[i], lname, len)) {
+				unlink_entry(sh, (uint32_t)i);
+				n++;
+			}
+		unlock(sh);
+	}
+	return n;
+}
+
+void cache_set_stale(cache_t *c, uint32_t seconds)
+{
+	for (uint32_t i = 0; i < c->t->nshards; i++) {
+		lock(c->t->sh[i], &c->st);
+		c->t->sh[i]->stale_ms = (uint64_t)seconds * 1000u;
+		unlock(c->t->sh[i]);
+	}
+}
+
+int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+		       uint8_t *resp, size_t cap, size_t *resplen)
+{
+	ckey_t k;
+	struct shard *s;
+	int ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return ERR_NOTFOUND;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s, &c->st);
+	ret = shard_lookup_stale(s, &k, q, our_udp, now_ms, resp, cap, resplen);
+	unlock(s);
+	return ret;
+}
+
+bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms)
+{
+	ckey_t k;
+	struct shard *s;
+	bool ret;
+
+	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
+		return false;
+	q_key(c, &k, q);
+	s = shard_of(c, &k);
+	lock(s, &c->st);
+	ret = shard_has_stale(s, &k, now_ms);
+	unlock(s);
+	return ret;
+}
+
+size_t cache_count(const cache_t *c)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->t->nshards; i++)
+		n += __atomic_load_n(&c->t->sh[i]->count, __ATOMIC_RELAXED);
+	return n;
+}
+
+size_t cache_capacity(const cache_t *c)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->t->nshards; i++)
+		n += c->t->sh[i]->cap;
+	return n;
+}
+
+size_t cache_memory(const cache_t *c)
+{
+	size_t n = sizeof(*c->t) + c->t->nshards * sizeof(struct shard);
+
+	for (uint32_t i = 0; i < c->t->nshards; i++) {
+		const struct shard *s = c->t->sh[i];
+		n += __atomic_load_n(&s->msg_bytes, __ATOMIC_RELAXED) +
+		     (size_t)__atomic_load_n(&s->fresh, __ATOMIC_RELAXED) * sizeof(struct entry) +
+		     ((size_t)s->mask + 1) * sizeof(*s->buckets);
+	}
+	return n;
 }

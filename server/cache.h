@@ -1,16 +1,27 @@
 /*
- * server/cache: a per-worker cache of forwarded answers, and the message
- * normalizer the forwarder uses for every upstream answer.
+ * server/cache: the cache of forwarded answers, one for all the workers, and
+ * the message normalizer the forwarder uses for every upstream answer.
  *
- * Threads: a cache_t belongs to one worker thread; no locks. Counters are
- * written with relaxed atomic stores so another thread may read them with
- * cache_stats_read().
+ * Threads: every function may be called from any thread at once. The table
+ * is split into up to CACHE_SHARDS shards by key hash (one when it holds
+ * fewer than 2,048 entries), each under a spinlock held only for a find and
+ * the copy of one reply (or one insert), never across anything that blocks,
+ * so two workers meet only on the same shard for a few hundred ns.
+ * Handles: a cache_t is one thread's handle on the shared table (cache_new
+ * makes the first, cache_share more); the table lives until its last handle
+ * is freed, so the forwarders of one configuration share one table. The
+ * counters (cache_stats_t) are the handle's: what that thread's calls did,
+ * so sums over the workers count every lookup once. A handle's calls must
+ * come from one thread at a time; different handles may run at once.
  *
- * Memory: every entry is preallocated at cache_new() (a fixed array of
- * CACHE_ENTRY_SIZE-byte entries plus a bucket array of 4 bytes per entry,
- * rounded up to a power of two >= 2 * entries). Nothing is allocated after
- * that. Answers whose normalized form exceeds CACHE_MSG_MAX are not cached.
- * The array comes from calloc, so untouched entries cost only address space.
+ * Memory: cache_new() allocates a fixed array of small entry headers
+ * (CACHE_ENTRY_SIZE bytes each) plus a bucket array of 4 bytes per entry,
+ * rounded up to a power of two >= 2 * entries; the array comes from calloc,
+ * so untouched entries cost only address space. Each cached message is a
+ * malloc of exactly its length, freed when the entry goes, so memory follows
+ * the answers held (cache_memory), not entries * the largest answer. A
+ * failed malloc leaves the answer uncached. Answers whose normalized form
+ * exceeds CACHE_MSG_MAX are not cached.
  *
  * A "normalized" message (cache_msg_parse) is what the cache stores and
  * what client replies are built from: header with QDCOUNT 1, the question
@@ -35,8 +46,9 @@
 #define CACHE_MSG_MAX 1232    /* largest normalized answer cached, bytes */
 #define CACHE_MAX_TTL 86400u  /* TTLs above are cached for this long */
 #define CACHE_SERVFAIL_TTL 5u /* SERVFAIL is remembered this long at most */
-#define CACHE_ENTRY_SIZE 1264 /* bytes per entry: CACHE_MSG_MAX + bookkeeping */
+#define CACHE_ENTRY_SIZE 40   /* bytes per entry header; the message is allocated apart */
 #define CACHE_STALE_TTL 30u   /* TTL of a stale answer (RFC 8767 section 4) */
+#define CACHE_SHARDS 64	      /* most shards (locks) a cache is split into */
 
 typedef struct cache cache_t;
 
@@ -45,8 +57,9 @@ typedef struct {
 	uint64_t misses;
 	uint64_t evictions; /* live entries pushed out to make room */
 	uint64_t inserts;
-	uint64_t expired; /* entries dropped because their TTL ran out */
-	uint64_t stale;	  /* answers served past their TTL (serve-stale) */
+	uint64_t expired;    /* entries dropped because their TTL ran out */
+	uint64_t stale;	     /* answers served past their TTL (serve-stale) */
+	uint64_t prefetches; /* hits that asked for a refresh (cache_lookup_prefetch) */
 } cache_stats_t;
 
 /* A zone name for cache_policy_t: wire form, borrowed. */
@@ -97,7 +110,15 @@ typedef struct {
  */
 int cache_new(cache_t **out, size_t entries, uint64_t seed);
 
-/** Free; NULL is a no-op. */
+/**
+ * Another handle on c's table, for another thread: the same entries, its own
+ * counters (cache_stats_read of a handle counts what was done through it).
+ * @param out receives an owned handle (cache_free), only on success.
+ * @return 0 or -ENOMEM.
+ */
+int cache_share(cache_t *c, cache_t **out);
+
+/** Free a handle; the last handle on a table frees the table. NULL is a no-op. */
 void cache_free(cache_t *c);
 
 /**
@@ -125,6 +146,15 @@ int cache_lookup(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms
 		 size_t cap, size_t *resplen);
 
 /**
+ * cache_lookup, and on a hit in the last 10 % of the entry's TTL (the first
+ * such hit of that entry only; never for a remembered SERVFAIL) set
+ * *prefetch to true: the caller should refresh it in the background, so a
+ * name in use never expires. *prefetch is left alone otherwise; NULL = no hint.
+ */
+int cache_lookup_prefetch(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t now_ms,
+			  uint8_t *resp, size_t cap, size_t *resplen, bool *prefetch);
+
+/**
  * Serve-stale (RFC 8767): keep expired entries `seconds` longer for
  * cache_lookup_stale (0, the default: drop them at expiry). cache_lookup
  * still misses on them, so the question goes upstream first.
@@ -142,9 +172,9 @@ int cache_lookup_stale(cache_t *c, const query_t *q, uint16_t our_udp, uint64_t 
 		       uint8_t *resp, size_t cap, size_t *resplen);
 
 /** Whether cache_lookup_stale would find an answer for q now (no counters touched). */
-bool cache_has_stale(const cache_t *c, const query_t *q, uint64_t now_ms);
+bool cache_has_stale(cache_t *c, const query_t *q, uint64_t now_ms);
 
-/** Number of entries held now (<= capacity). */
+/** Number of entries held now in the whole table (<= capacity; any thread). */
 size_t cache_count(const cache_t *c);
 size_t cache_capacity(const cache_t *c);
 
@@ -158,16 +188,21 @@ typedef struct {
 
 /**
  * The entries whose question name is `name` (wire, any case), into
- * out[0..cap). A walk of the whole table (owner thread only; run on a
- * control request, never per query). @return how many there are (may exceed cap).
+ * out[0..cap). A walk of the whole table, one shard lock at a time (any
+ * handle; run on a control request, never per query). @return how many there
+ * are (may exceed cap).
  */
-size_t cache_name_entries(const cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
+size_t cache_name_entries(cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
 			  cache_name_entry_t *out, size_t cap);
 
-/** Drop every entry whose question name is `name` (owner thread only). @return entries dropped. */
+/** Drop every entry whose question name is `name` (any handle, one shard lock at a time).
+ * @return entries dropped. */
 size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len);
 
-/** Copy the counters (any thread; relaxed loads). */
+/** Bytes the cache holds now: headers touched, buckets, message chunks (any thread; relaxed). */
+size_t cache_memory(const cache_t *c);
+
+/** Copy the handle's counters (any thread; relaxed loads). */
 void cache_stats_read(const cache_t *c, cache_stats_t *out);
 
 /**

@@ -71,6 +71,8 @@ struct inflight {
 	bool used, tcp, queued, do_bit, cd, has_id;
 	bool sent;	   /* its UDP try went out and was not released yet */
 	bool probe;	   /* a health probe (". NS"): no waiters, never joined, never cached */
+	bool prefetch;	   /* a refresh of a live cache entry: started with no waiters, and a
+			    * failure leaves the entry alone (no SERVFAIL cached over it) */
 	uint16_t tried;	   /* servers of the group asked already (bit = index in the group) */
 	uint64_t sent_ms;  /* the current try's start, for its RTT sample */
 	uint64_t stale_at; /* serve-stale: when its waiters get the stale answer */
@@ -112,7 +114,8 @@ struct forward {
 	csprng_t ids;	    /* upstream query IDs: unpredictable (issue 10) */
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
 	forward_stats_t st;
-	cache_t *cache;
+	cache_t *cache;	    /* maybe shared with the other workers' forwarders */
+	bool cache_reports; /* forward_cache_entries reports the shared table */
 
 	struct inflight fl[FORWARD_MAX_INFLIGHT];
 	uint32_t fl_free[FORWARD_MAX_INFLIGHT];
@@ -363,7 +366,12 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (c->cache_size > 0) {
+	f->cache_reports = true;
+	if (opts->cache) {
+		if ((ret = cache_share(opts->cache, &f->cache)) < 0)
+			goto fail;
+		f->cache_reports = opts->cache_reports;
+	} else if (c->cache_size > 0) {
 		size_t per = c->cache_size / nw;
 		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
 			goto fail;
@@ -746,6 +754,7 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->cur = 0;
 	e->tried = 0;
 	e->probe = false;
+	e->prefetch = false;
 	e->has_stale = false;
 	e->stale_done = false;
 	e->neterr = e->timed_out = false;
@@ -795,6 +804,39 @@ static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forwar
 	return 0;
 }
 
+/*
+ * A hit in the last tenth of its TTL: ask upstream again now, with nobody
+ * waiting, so the answer replaces the entry before it expires and the name
+ * never misses while it is in use. At most one question per key is in flight
+ * (a miss joins this one); a full table skips the refresh (it is only an
+ * optimisation), and it never takes a client's fair share.
+ */
+static void prefetch(forward_t *f, const query_t *q, uint64_t now_ms)
+{
+	uint8_t lname[WIRE_NAME_MAX];
+	uint32_t h, idx;
+	uint8_t group;
+
+	memcpy(lname, q->qname, q->qnamelen);
+	wire_name_lower(lname, q->qnamelen);
+	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do, q_cd(q));
+	if (fl_find(f, lname, q->qnamelen, q, h) != NIL || f->nfl_free == 0)
+		return;
+	group = pick_group(f, lname, q->qnamelen);
+	if (f->groups[group].n == 0)
+		return;
+	idx = fl_alloc(f, q, lname, h, group);
+	f->fl[idx].owner = 0;
+	f->fl[idx].prefetch = true;
+	inc(&f->st.forwarded);
+	if (f->serve_stale) { /* a client that misses later may still get the old answer */
+		f->fl[idx].has_stale = true;
+		f->fl[idx].stale_at = now_ms + f->stale_wait_ms;
+	}
+	f->fl[idx].cur = (uint8_t)pick_server(f, &f->fl[idx], true);
+	start_try(f, idx, false, now_ms);
+}
+
 int forward_query(forward_t *f, const query_t *q, const forward_client_t *client, uint64_t now_ms,
 		  uint8_t *resp, size_t cap, size_t *resplen)
 {
@@ -807,9 +849,14 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	f->now_ms = now_ms;
 	if (q->qnamelen == 0 || q->qnamelen > WIRE_NAME_MAX)
 		return servfail(f, q, resp, cap, resplen);
-	if (f->cache && cache_lookup(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen) == 0)
+	bool refresh = false;
+	if (f->cache && cache_lookup_prefetch(f->cache, q, f->edns_udp, now_ms, resp, cap, resplen,
+					      &refresh) == 0) {
+		if (refresh)
+			prefetch(f, q, now_ms);
 		return (wire_read_u16(resp + 2) & 0xF) == WIRE_RCODE_SERVFAIL ? FWD_FAILED
 									      : FWD_ANSWERED;
+	}
 	memcpy(lname, q->qname, q->qnamelen);
 	wire_name_lower(lname, q->qnamelen);
 	h = q_hash(lname, q->qnamelen, q->qtype, q->qclass, q->edns_do, q_cd(q));
@@ -960,7 +1007,8 @@ static void next_server(forward_t *f, uint32_t idx, uint64_t now_ms)
 		complete(f, idx, GEN_STALE);
 		return;
 	}
-	cache_servfail(f, e, now_ms);
+	if (!e->prefetch) /* a refresh that failed keeps the answer it was to replace */
+		cache_servfail(f, e, now_ms);
 	complete(f, idx, e->neterr && !e->timed_out ? GEN_NETERR : NIL);
 }
 
@@ -1028,7 +1076,7 @@ static void accept_answer(forward_t *f, uint32_t idx, size_t len, const cache_ms
 	f->answer_len = len;
 	f->answer_info = *m;
 	f->answer_gen = (f->answer_gen + 1) % GEN_NETERR; /* never one of the GEN_ marks */
-	if (f->cache)
+	if (f->cache && !(e->prefetch && upstream_failed(m->flags)))
 		cache_insert(f->cache, f->answer, len, m, e->do_bit, e->cd, now_ms);
 	complete(f, idx, f->answer_gen);
 }
@@ -1262,7 +1310,7 @@ void forward_stats_read(const forward_t *f, forward_stats_t *out)
 	for (size_t i = 0; i < offsetof(forward_stats_t, cache) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	if (f->cache)
-		cache_stats_read(f->cache, &out->cache);
+		cache_stats_read(f->cache, &out->cache); /* this worker's lookups and inserts */
 	else
 		memset(&out->cache, 0, sizeof(out->cache));
 }
@@ -1294,7 +1342,7 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 
 size_t forward_cache_entries(const forward_t *f)
 {
-	return f->cache ? cache_count(f->cache) : 0;
+	return f->cache && f->cache_reports ? cache_count(f->cache) : 0;
 }
 
 size_t forward_cache_name(const forward_t *f, const uint8_t *name, size_t len, uint64_t now_ms,

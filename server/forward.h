@@ -144,6 +144,11 @@ typedef struct {
 	const char *resolv_conf; /* NULL = /etc/resolv.conf; read only when no nameservers */
 	forward_local_fn local;	 /* NULL: chains into local names end at the CNAME */
 	void *local_ctx;	 /* borrowed; passed to local, must outlive the forwarder */
+	cache_t *cache;		 /* shared by the workers (the forwarder takes its own handle,
+				  * cache_share); NULL: its own of conf cache_size / nworkers */
+	bool cache_reports;	 /* with `cache`: forward_cache_entries reports the table's
+				  * size (one forwarder per table, so sums over workers count
+				  * it once); counters are always the forwarder's own */
 } forward_opts_t;
 
 typedef struct forward forward_t;
@@ -247,7 +252,7 @@ int forward_server_stats(const forward_t *f, size_t i, forward_server_stats_t *o
 /** Entries held in the cache now (worker thread only). */
 size_t forward_cache_entries(const forward_t *f);
 
-/** The cached answers of `name` (cache_name_entries; worker thread only). */
+/** The cached answers of `name` (cache_name_entries). */
 size_t forward_cache_name(const forward_t *f, const uint8_t *name, size_t len, uint64_t now_ms,
 			  cache_name_entry_t *out, size_t cap);
 /** Drop the cached answers of `name` (worker thread only). @return entries dropped. */

@@ -47,6 +47,9 @@ struct server {
 	/* Posters of control requests (API threads) take turns; workers never take it. */
 	pthread_mutex_t ctl_lock;
 	_Atomic uint32_t cache_ttl; /* the last server_cache_set_ttl(), 0 = [Dns] max-ttl */
+	cache_t *cache;		    /* one reference: the workers' shared cache of srv->conf's
+				     * forwarding (made with the first forwarder; a reload that
+				     * changes forwarding starts a new one) */
 };
 
 static void sleep_ms(long ms)
@@ -175,16 +178,27 @@ static int worker_topn(worker_t *w)
 	return topn_new(&w->qctx.topn, TOPN_DEFAULT_CAPACITY, seed);
 }
 
-/* The forwarder of worker w, or NULL (*out) when forwarding is off. */
-static int make_forwarder(const conf_t *conf, unsigned nworkers, worker_t *w, forward_t **out)
+/*
+ * The forwarder of worker i, or NULL (*out) when forwarding is off. Every
+ * worker's forwarder uses srv->cache (made here with the first), so a name
+ * one worker cached is a hit for all and is held once; worker 0's reports it.
+ */
+static int make_forwarder(server_t *srv, const conf_t *conf, unsigned i, forward_t **out)
 {
-	forward_opts_t o = {.nworkers = nworkers, .local = worker_local_answer, .local_ctx = w};
+	worker_t *w = &srv->workers[i];
+	forward_opts_t o = {.nworkers = srv->n, .local = worker_local_answer, .local_ctx = w};
+	int ret;
 
 	*out = NULL;
 	if (!forward_configured(conf))
 		return 0;
 	if (getrandom(&o.seed, sizeof(o.seed), 0) != sizeof(o.seed))
 		o.seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)out;
+	if (!srv->cache && conf->cache_size > 0 &&
+	    (ret = cache_new(&srv->cache, conf->cache_size, o.seed ^ 0x5bd1e995u)) < 0)
+		return ret;
+	o.cache = srv->cache;
+	o.cache_reports = i == 0;
 	return forward_new(out, conf, &o);
 }
 
@@ -200,7 +214,7 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 	sigset_t all, old;
 	int ret;
 
-	ret = make_forwarder(conf, srv->n, w, &fwd);
+	ret = make_forwarder(srv, conf, i, &fwd);
 	if (ret == 0 && udp < 0 && (udp = sock_open(&conf->dns_addr, SOCK_DGRAM)) < 0)
 		ret = udp;
 	if (ret == 0 && tcp < 0 && (tcp = sock_open(&conf->dns_addr, SOCK_STREAM)) < 0)
@@ -378,6 +392,11 @@ int server_reload(server_t *srv, const struct conf *conf)
 	int ret;
 
 	srv->conf = conf;
+	if (!same) { /* new forwarders, new cache: answers scrubbed and capped by the old rules go
+		      */
+		cache_free(srv->cache);
+		srv->cache = NULL;
+	}
 	for (unsigned i = 0; i < srv->started; i++) {
 		worker_t *w = &srv->workers[i];
 
@@ -386,7 +405,7 @@ int server_reload(server_t *srv, const struct conf *conf)
 		/* Same upstreams: the worker keeps its forwarder, cache included, unless that
 		 * one predates srv->conf (its rebuild failed before): then try again. */
 		if (!same || w->fwd_stale) {
-			ret = make_forwarder(conf, srv->n, w, &fwd);
+			ret = make_forwarder(srv, conf, i, &fwd);
 			w->fwd_stale = ret < 0;
 			if (ret < 0)
 				log_err("server: reload: forwarder of worker %u: %s; keeping the "
@@ -454,6 +473,7 @@ void server_stop(server_t *srv)
 	querylog_free(srv->qlog); /* after the workers: they write its rings */
 	pthread_mutex_destroy(&srv->ctl_lock);
 	free(srv->workers);
+	cache_free(srv->cache);
 	free(srv);
 }
 
@@ -544,12 +564,18 @@ static unsigned ctl_post(server_t *srv, int op, const uint8_t *name, size_t len,
 typedef struct {
 	server_cache_entry_t *out;
 	size_t cap, n;
+	bool got;
 } show_t;
 
+/* The workers share one cache (srv->cache): the first worker's answer lists it all, the
+ * others would list the same entries again. */
 static void show_done(void *ctx, const worker_t *w)
 {
 	show_t *s = ctx;
 
+	if (s->got)
+		return;
+	s->got = true;
 	for (size_t k = 0; k < w->ctl_n && k < WORKER_CTL_MAX; k++) {
 		if (s->n < s->cap)
 			s->out[s->n] = (server_cache_entry_t){.e = w->ctl_out[k], .worker = w->idx};

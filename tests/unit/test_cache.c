@@ -288,6 +288,49 @@ static void test_capacity_and_clock(void)
 	cache_free(c);
 }
 
+/*
+ * Memory follows the answers (issue 14): 10,000 entries of two A records
+ * (~67 normalized bytes) take at most 2x their bytes plus the fixed per-entry
+ * header and buckets, and eviction and replacement give the memory back.
+ * Before: a fixed 1,264-byte slot per entry, ~19x the answer.
+ */
+static void test_memory_per_entry(void)
+{
+	enum { N = 10000 };
+	cache_t *c = NULL;
+	pkt_t p;
+	cache_msg_t info;
+	uint8_t norm[65535];
+	size_t len, answers = 0;
+	char name[64];
+
+	CHECK_EQ_INT(cache_new(&c, N, 7), 0);
+	for (int i = 0; i < N; i++) {
+		mkname(name, sizeof(name), i);
+		pkt_start(&p, 1, WIRE_FLAG_QR, name, WIRE_TYPE_A);
+		pkt_a(&p, 600, 1);
+		pkt_a(&p, 600, 2);
+		CHECK_EQ_INT(
+		    cache_msg_parse(p.buf, pkt_end(&p), NULL, norm, sizeof(norm), &len, &info), 0);
+		answers += len;
+		CHECK_EQ_INT(cache_insert(c, norm, len, &info, false, false, 1000), 0);
+	}
+	size_t mem = cache_memory(c), fixed = 40 + 2 * 4 * 2; /* header, >= 2 buckets of 4 */
+	printf("cache memory: %zu bytes per entry for %zu-byte answers\n", mem / N, answers / N);
+	CHECK(mem <= 2 * answers + (size_t)N * fixed + 4 * 32768);
+	/* The same names again (replaced) and as many new ones (evicting): no growth. */
+	for (int i = 0; i < 2 * N; i++) {
+		mkname(name, sizeof(name), i);
+		pkt_start(&p, 1, WIRE_FLAG_QR, name, WIRE_TYPE_A);
+		pkt_a(&p, 600, 1);
+		pkt_a(&p, 600, 2);
+		CHECK_EQ_INT(insert_pkt(c, &p, 2000, &info), 0);
+	}
+	CHECK(cache_memory(c) <= mem + 4 * N); /* longer names: host10000.. has a digit more */
+	CHECK_EQ_INT(cache_count(c), N);
+	cache_free(c);
+}
+
 static void test_truncation_and_edns(void)
 {
 	cache_t *c = NULL;
@@ -847,6 +890,7 @@ int main(void)
 	test_negative();
 	test_oversize();
 	test_capacity_and_clock();
+	test_memory_per_entry();
 	test_truncation_and_edns();
 	test_parse_rejects();
 	test_reencode_linear();

@@ -1204,6 +1204,63 @@ static void test_serve_stale(void)
 }
 
 /*
+ * Prefetch: a hit in the last 10 % of an entry's TTL answers from the cache at
+ * once and asks upstream once in the background (a second hit and a client
+ * that misses meanwhile ask nothing more); the answer replaces the entry, so
+ * the name does not miss at the old expiry. A refresh that fails keeps the
+ * old answer. Before: nothing was sent until the entry expired and missed.
+ */
+static void test_prefetch(void)
+{
+	conf_t *c = mkconf();
+	forward_t *f = mkfwd(c, NULL);
+	uint8_t ans[4096];
+	query_t q;
+	sent_t s;
+	size_t len;
+
+	mkq(&q, "p.example", WIRE_TYPE_A, 1);
+	CHECK_EQ_INT(ask(f, &q, 1, 1000, &len), FWD_PENDING);
+	CHECK_EQ_INT(send_for(f, "p.example", &s), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 100), 1001);
+	CHECK_EQ_INT(reply_rcode(f, 1), WIRE_RCODE_NOERROR);
+	/* 85 s of 100: a plain hit, nothing sent. */
+	CHECK_EQ_INT(ask(f, &q, 2, 86001, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(next_send(f, &s), 0);
+	/* 95 s: answered from the cache, and one refresh goes out. */
+	CHECK_EQ_INT(ask(f, &q, 3, 96001, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), 5);
+	CHECK_EQ_INT(send_for(f, "p.example", &s), 1);
+	CHECK_EQ_INT(ask(f, &q, 4, 96500, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(next_send(f, &(sent_t){0}), 0);
+	CHECK_EQ_INT(forward_inflight(f), 1);
+	forward_on_packet(f, s.s.slot, s.s.to, ans, answer_for(&s, ans, 1, 100), 96600);
+	CHECK_EQ_INT(reply_rcode(f, 3), -1); /* nobody waited on the refresh */
+	CHECK_EQ_INT(forward_inflight(f), 0);
+	/* Past the old expiry (101 s): a hit on the refreshed entry. */
+	CHECK_EQ_INT(ask(f, &q, 5, 110000, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(first_ttl(g_resp, len), 87);
+	CHECK_EQ_INT(next_send(f, &s), 0);
+
+	/* A refresh that fails (both servers time out) caches no SERVFAIL over it. */
+	CHECK_EQ_INT(ask(f, &q, 6, 187000, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(send_for(f, "p.example", &s), 1);
+	forward_on_tick(f, 188000);
+	CHECK_EQ_INT(send_for(f, "p.example", &s), 1);
+	forward_on_tick(f, 189000);
+	CHECK_EQ_INT(forward_inflight(f), 0);
+	CHECK_EQ_INT(ask(f, &q, 7, 189500, &len), FWD_ANSWERED);
+	CHECK_EQ_INT(wire_read_u16(g_resp + 2) & 0xF, WIRE_RCODE_NOERROR);
+	CHECK_EQ_INT(next_send(f, &s), 0); /* once per entry */
+
+	forward_stats_t st;
+	forward_stats_read(f, &st);
+	CHECK_EQ_INT(st.cache.prefetches, 2);
+	done(f);
+	free(c);
+}
+
+/*
  * Many questions at once, server 0 silent: only those of the first
  * RTT_BAND_MS (10 ms) ask it first; later ones go to server 1 while server
  * 0's first try still waits for its timeout. Before: all of them, for 1 s.
@@ -1282,6 +1339,7 @@ int main(void)
 	test_all_down_still_asked();
 	test_policies();
 	test_serve_stale();
+	test_prefetch();
 	test_silent_server_loses_questions_early();
 	test_fastest_retries_slow_server();
 	return check_done();
