@@ -105,7 +105,7 @@ if command -v cpack >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
 			assert_contains ".deb holds $f" "$contents" " $f"
 		done
 		depends=$(dpkg-deb -f "$deb" Depends)
-		for p in liburing2 libldns3 liblmdb0 libjansson4 libcurl4 libcivetweb1 libinih1 libyaml-0-2; do
+		for p in liburing2 libldns3 liblmdb0 libjansson4 libcurl4 libcivetweb1 libinih1 libyaml-0-2 libssl3; do
 			assert_contains ".deb Depends on $p" "$depends" "$p"
 		done
 		# Each library the binaries need directly comes from a package the .deb depends on
