@@ -129,6 +129,8 @@ static const struct {
     {STATS_CACHE_STALE, "stale", "skydns_cache_stale_answers_total",
      "Answers served past their TTL (serve-stale): every upstream failed or was slower than "
      "stale-answer-timeout."},
+    {STATS_CACHE_PREFETCH, "prefetches", "skydns_cache_prefetches_total",
+     "Cache hits in the last 10 % of their TTL that refreshed the entry in the background."},
 };
 
 #define NFWD (sizeof(fwd_stats) / sizeof(fwd_stats[0]))

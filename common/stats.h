@@ -58,8 +58,9 @@ enum {
 	STATS_TCP_CLOSE_EVICTED,     /* longest-idle connection closed to admit a new one */
 	STATS_TCP_REFUSED_CLIENT,    /* refused at accept: the client's /24 (/56) at its cap */
 	STATS_TCP_REFUSED_FULL,	     /* refused at accept: pool full and nothing idle to evict */
-	STATS_RING_FULL,   /* operations dropped or deferred: no free SQE even after a submit */
-	STATS_CACHE_STALE, /* answers served past their TTL: serve-stale (issue 14) */
+	STATS_RING_FULL,      /* operations dropped or deferred: no free SQE even after a submit */
+	STATS_CACHE_STALE,    /* answers served past their TTL: serve-stale (issue 14) */
+	STATS_CACHE_PREFETCH, /* hits in the last 10 % of the TTL that started a refresh */
 	/* Signed requests refused (RFC 8945 §5.2): unknown key, wrong MAC, clock skew. */
 	STATS_TSIG_BADKEY,
 	STATS_TSIG_BADSIG,

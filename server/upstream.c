@@ -618,14 +618,14 @@ void upstream_report(const upstream_t *u, upstream_report_t *out, size_t *n, siz
 	}
 }
 
-static uint64_t stale_count(const forward_t *f)
+/* The forwarder's cache counters (its handle's: this worker's lookups); zeros without one. */
+static cache_stats_t cache_counts(const forward_t *f)
 {
-	forward_stats_t st;
+	forward_stats_t st = {0};
 
-	if (!f)
-		return 0;
-	forward_stats_read(f, &st);
-	return st.cache.stale;
+	if (f)
+		forward_stats_read(f, &st);
+	return st.cache;
 }
 
 void upstream_publish(worker_t *w)
@@ -637,7 +637,9 @@ void upstream_publish(worker_t *w)
 	for (unsigned i = 0; i < UPSTREAM_NSTATS; i++)
 		stats_set(&w->qctx.stats, STATS_FWD_FORWARDED + i, u->base[i] + v[i]);
 	stats_set(&w->qctx.stats, STATS_CACHE_ENTRIES, u->fwd ? forward_cache_entries(u->fwd) : 0);
-	stats_set(&w->qctx.stats, STATS_CACHE_STALE, u->stale_base + stale_count(u->fwd));
+	cache_stats_t cs = cache_counts(u->fwd);
+	stats_set(&w->qctx.stats, STATS_CACHE_STALE, u->stale_base + cs.stale);
+	stats_set(&w->qctx.stats, STATS_CACHE_PREFETCH, u->prefetch_base + cs.prefetches);
 	if (u->pub_stale) {
 		publish_addrs(u);
 		u->pub_stale = false;
@@ -666,7 +668,9 @@ void upstream_reload(worker_t *w)
 	read_counts(u->fwd, v);
 	for (unsigned i = 0; i < UPSTREAM_NSTATS; i++)
 		u->base[i] += v[i];
-	u->stale_base += stale_count(u->fwd);
+	cache_stats_t cs = cache_counts(u->fwd);
+	u->stale_base += cs.stale;
+	u->prefetch_base += cs.prefetches;
 	tcp_forward_abandon(w);
 	/* The old forwarder's tries die with it: their slots mean nothing to the new one. */
 	close_all_udp(w);

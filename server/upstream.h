@@ -122,6 +122,7 @@ typedef struct {
 	bool dirty;			/* counters changed since the last upstream_publish */
 	uint64_t base[UPSTREAM_NSTATS]; /* counters of forwarders replaced by reloads */
 	uint64_t stale_base;		/* the same for STATS_CACHE_STALE */
+	uint64_t prefetch_base;		/* and STATS_CACHE_PREFETCH */
 
 	_Atomic(forward_t *) next; /* shared: offered by main, taken by the worker */
 

@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skytest import Checks, Skydns, udp_query  # noqa: E402
+from skytest import Checks, Skydns, free_port, http_request, udp_query  # noqa: E402
 from fakeup import FakeUpstream  # noqa: E402
 
 import dns.message  # noqa: E402
@@ -62,8 +62,10 @@ def ask(port):
 
 def main():
     up = Up()
+    aport = free_port()
     sky = Skydns(extra_conf="nameservers = 127.0.0.1:%d\nforward-timeout = 2\n"
-                            "cacheSize = 100\n" % up.up.port)
+                            "cacheSize = 100\n[Api]\napi-enable = true\n"
+                            "api-address = 127.0.0.1:%d\n" % (up.up.port, aport))
     try:
         sky.start()
         dt, r = ask(sky.port)
@@ -95,6 +97,17 @@ def main():
                  "the refresh went out in the last 10 %% of the TTL (%.2f s)" % rel)
         C.ok(after and all(a == "192.0.2.2" for a in after),
              "after the old expiry: the refreshed address (%s)" % sorted(set(after)))
+        # The refresh is counted where an operator sees it.
+        count = None
+        for _ in range(40):
+            st, body = http_request(aport, "GET", "/metrics", timeout=5)
+            for line in body.decode(errors="replace").splitlines():
+                if line.startswith("skydns_cache_prefetches_total"):
+                    count = float(line.split()[-1])
+            if count:
+                break
+            time.sleep(0.1)
+        C.eq(count, 1.0, "/metrics: skydns_cache_prefetches_total counts the one refresh")
     finally:
         sky.stop()
         up.up.stop()
