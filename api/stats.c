@@ -374,49 +374,63 @@ static uint64_t meta_or_zero(store_rtxn_t *t, const char *key)
 	return store_meta_u64(t, key, &v) == 0 ? v : 0;
 }
 
-static void etcd_counter(sbuf_t *b, store_rtxn_t *t, const char *name, const char *type,
+/* A counter or gauge a watcher keeps in the store's meta under key. */
+static void meta_counter(sbuf_t *b, store_rtxn_t *t, const char *name, const char *type,
 			 const char *help, const char *key)
 {
 	metric_head(b, name, type, help);
 	sb_printf(b, "%s %llu\n", name, (unsigned long long)meta_or_zero(t, key));
 }
 
+/*
+ * A latency histogram a watcher keeps in the store's meta: per bucket (not
+ * cumulative) under "<prefix><bound>ms", the rest under "<prefix>inf", the
+ * sum in microseconds under sum_key. Bounds in ms.
+ */
+static void meta_histogram(sbuf_t *b, store_rtxn_t *t, const char *h, const char *help,
+			   const unsigned *bounds, unsigned n, const char *prefix,
+			   const char *sum_key)
+{
+	unsigned long long below = 0;
+	char key[64];
+
+	metric_head(b, h, "histogram", help);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%ums", prefix, bounds[i]);
+		below += meta_or_zero(t, key);
+		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h, bounds[i] / 1e3, below);
+	}
+	snprintf(key, sizeof(key), "%sinf", prefix);
+	below += meta_or_zero(t, key);
+	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h, below);
+	sb_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, meta_or_zero(t, sum_key) / 1e6, h, below);
+}
+
 /* What skydns-watch-etcd recorded in the store's meta (it is another process). */
 static void metrics_etcd(sbuf_t *b, api_t *api)
 {
 	static const unsigned bounds[] = STORE_ETCD_LAT_BOUNDS;
-	const char *h = "skydns_etcd_event_commit_seconds";
-	unsigned long long below = 0;
 	store_rtxn_t *t = NULL;
-	char key[64];
 
 	if (!api->conf->etcd_servers || store_read_begin(api->store, &t) < 0)
 		return;
-	etcd_counter(b, t, "skydns_etcd_revision_applied", "gauge",
+	meta_counter(b, t, "skydns_etcd_revision_applied", "gauge",
 		     "etcd revision the store holds.", STORE_ETCD_REV);
-	etcd_counter(b, t, "skydns_etcd_revision_seen", "gauge",
+	meta_counter(b, t, "skydns_etcd_revision_seen", "gauge",
 		     "Highest etcd revision the watcher was told of.", STORE_ETCD_SEEN_REV);
-	etcd_counter(b, t, "skydns_etcd_events_applied_total", "counter",
+	meta_counter(b, t, "skydns_etcd_events_applied_total", "counter",
 		     "etcd keys applied to the store (puts and deletes).", STORE_ETCD_EVENTS);
-	etcd_counter(b, t, "skydns_etcd_rereads_total", "counter",
+	meta_counter(b, t, "skydns_etcd_rereads_total", "counter",
 		     "Full reads of the prefix committed (first sync, compaction).",
 		     STORE_ETCD_REREADS);
-	etcd_counter(b, t, "skydns_etcd_invalid_records_total", "counter",
+	meta_counter(b, t, "skydns_etcd_invalid_records_total", "counter",
 		     "etcd values skipped as invalid (logged with their key).", STORE_ETCD_BAD);
-	etcd_counter(b, t, "skydns_etcd_errors_total", "counter",
+	meta_counter(b, t, "skydns_etcd_errors_total", "counter",
 		     "Failed etcd reads and watches (counted at the next commit).",
 		     STORE_ETCD_ERRORS);
-	metric_head(b, h, "histogram",
-		    "Time from a watch message's arrival to its batch's commit (before fsync).");
-	for (unsigned i = 0; i < STORE_ETCD_LAT_NBOUNDS; i++) {
-		snprintf(key, sizeof(key), STORE_ETCD_LAT_FMT, bounds[i]);
-		below += meta_or_zero(t, key);
-		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h, bounds[i] / 1e3, below);
-	}
-	below += meta_or_zero(t, STORE_ETCD_LAT_INF);
-	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h, below);
-	sb_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, meta_or_zero(t, STORE_ETCD_LAT_SUM) / 1e6,
-		  h, below);
+	meta_histogram(b, t, "skydns_etcd_event_commit_seconds",
+		       "Time from a watch message's arrival to its batch's commit (before fsync).",
+		       bounds, STORE_ETCD_LAT_NBOUNDS, STORE_ETCD_LAT_PREFIX, STORE_ETCD_LAT_SUM);
 	store_read_end(t);
 }
 
@@ -544,41 +558,30 @@ static void metrics_probe(sbuf_t *b, api_t *api)
 static void metrics_k8s(sbuf_t *b, api_t *api)
 {
 	static const unsigned bounds[] = STORE_K8S_LAT_BOUNDS;
-	const char *h = "skydns_k8s_dns_programming_duration_seconds";
-	unsigned long long below = 0;
 	store_rtxn_t *t = NULL;
-	char key[64];
 
 	if (!api->conf->k8s_enable || store_read_begin(api->store, &t) < 0)
 		return;
-	etcd_counter(b, t, "skydns_k8s_synced", "gauge",
+	meta_counter(b, t, "skydns_k8s_synced", "gauge",
 		     "1 once the store holds a committed list of the cluster.", STORE_K8S_SYNCED);
-	etcd_counter(b, t, "skydns_k8s_objects", "gauge",
+	meta_counter(b, t, "skydns_k8s_objects", "gauge",
 		     "Services and EndpointSlices the store holds.", STORE_K8S_OBJECTS);
-	etcd_counter(b, t, "skydns_k8s_events_total", "counter",
+	meta_counter(b, t, "skydns_k8s_events_total", "counter",
 		     "Watch events applied to the store.", STORE_K8S_EVENTS);
-	etcd_counter(b, t, "skydns_k8s_relists_total", "counter",
+	meta_counter(b, t, "skydns_k8s_relists_total", "counter",
 		     "Full lists committed (first sync, 410 Gone).", STORE_K8S_RELISTS);
-	etcd_counter(b, t, "skydns_k8s_resumes_total", "counter",
+	meta_counter(b, t, "skydns_k8s_resumes_total", "counter",
 		     "Watches resumed from a stored resourceVersion without a list.",
 		     STORE_K8S_RESUMES);
-	etcd_counter(b, t, "skydns_k8s_api_errors_total", "counter",
+	meta_counter(b, t, "skydns_k8s_api_errors_total", "counter",
 		     "Failed Kubernetes API requests (counted at the next commit).",
 		     STORE_K8S_ERRORS);
-	etcd_counter(b, t, "skydns_k8s_invalid_objects_total", "counter",
+	meta_counter(b, t, "skydns_k8s_invalid_objects_total", "counter",
 		     "Objects skipped as unusable.", STORE_K8S_BAD);
-	metric_head(b, h, "histogram",
-		    "Time from an EndpointSlice's last-change-trigger-time (or the event's "
-		    "arrival) to the commit of its Service's records.");
-	for (unsigned i = 0; i < STORE_K8S_LAT_NBOUNDS; i++) {
-		snprintf(key, sizeof(key), STORE_K8S_LAT_FMT, bounds[i]);
-		below += meta_or_zero(t, key);
-		sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h, bounds[i] / 1e3, below);
-	}
-	below += meta_or_zero(t, STORE_K8S_LAT_INF);
-	sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h, below);
-	sb_printf(b, "%s_sum %.6f\n%s_count %llu\n", h, meta_or_zero(t, STORE_K8S_LAT_SUM) / 1e6, h,
-		  below);
+	meta_histogram(b, t, "skydns_k8s_dns_programming_duration_seconds",
+		       "Time from an EndpointSlice's last-change-trigger-time (or the event's "
+		       "arrival) to the commit of its Service's records.",
+		       bounds, STORE_K8S_LAT_NBOUNDS, STORE_K8S_LAT_PREFIX, STORE_K8S_LAT_SUM);
 	store_read_end(t);
 }
 

@@ -428,8 +428,9 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 #define STORE_ETCD_REREADS "etcd:rereads"    /* full reads committed */
 #define STORE_ETCD_ERRORS "etcd:errors"	     /* failed reads/watches (counted at the next commit) */
 #define STORE_ETCD_LAT_SUM "etcd:lat_sum_us" /* sum of event -> commit latencies, microseconds */
-#define STORE_ETCD_LAT_FMT "etcd:lat_le_%ums" /* batches per latency bucket (not cumulative) */
-#define STORE_ETCD_LAT_INF "etcd:lat_le_inf"
+#define STORE_ETCD_LAT_PREFIX "etcd:lat_le_"
+#define STORE_ETCD_LAT_FMT STORE_ETCD_LAT_PREFIX "%ums" /* batches per bucket (not cumulative) */
+#define STORE_ETCD_LAT_INF STORE_ETCD_LAT_PREFIX "inf"
 #define STORE_ETCD_LAT_BOUNDS                                                                      \
 	{                                                                                          \
 		1, 5, 10, 50, 100, 500, 1000                                                       \
@@ -438,16 +439,17 @@ int store_rrset_replace(store_wtxn_t *w, int src, const uint8_t *name, size_t na
 
 /* Meta u64 keys of the Kubernetes watcher (skydns-watch-k8s), as the etcd watcher's:
  * counters cumulative over restarts, each commit adding what it counted. */
-#define STORE_K8S_SYNCED "k8s:synced"	    /* 1 once a full list was committed */
-#define STORE_K8S_EVENTS "k8s:events"	    /* watch events applied */
-#define STORE_K8S_RELISTS "k8s:relists"	    /* full lists committed */
-#define STORE_K8S_RESUMES "k8s:resumes"	    /* watches resumed from a stored resourceVersion */
-#define STORE_K8S_ERRORS "k8s:errors"	    /* failed API requests */
-#define STORE_K8S_BAD "k8s:bad_objects"	    /* objects skipped as unusable */
-#define STORE_K8S_OBJECTS "k8s:objects"	    /* Services + EndpointSlices in the store (gauge) */
-#define STORE_K8S_LAT_SUM "k8s:lat_sum_us"  /* sum of programming latencies, microseconds */
-#define STORE_K8S_LAT_FMT "k8s:lat_le_%ums" /* Services per latency bucket (not cumulative) */
-#define STORE_K8S_LAT_INF "k8s:lat_le_inf"
+#define STORE_K8S_SYNCED "k8s:synced"	   /* 1 once a full list was committed */
+#define STORE_K8S_EVENTS "k8s:events"	   /* watch events applied */
+#define STORE_K8S_RELISTS "k8s:relists"	   /* full lists committed */
+#define STORE_K8S_RESUMES "k8s:resumes"	   /* watches resumed from a stored resourceVersion */
+#define STORE_K8S_ERRORS "k8s:errors"	   /* failed API requests */
+#define STORE_K8S_BAD "k8s:bad_objects"	   /* objects skipped as unusable */
+#define STORE_K8S_OBJECTS "k8s:objects"	   /* Services + EndpointSlices in the store (gauge) */
+#define STORE_K8S_LAT_SUM "k8s:lat_sum_us" /* sum of programming latencies, microseconds */
+#define STORE_K8S_LAT_PREFIX "k8s:lat_le_"
+#define STORE_K8S_LAT_FMT STORE_K8S_LAT_PREFIX "%ums" /* Services per bucket (not cumulative) */
+#define STORE_K8S_LAT_INF STORE_K8S_LAT_PREFIX "inf"
 #define STORE_K8S_LAT_BOUNDS                                                                       \
 	{                                                                                          \
 		1, 5, 10, 50, 100, 500, 1000, 5000                                                 \
