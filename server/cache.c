@@ -1170,42 +1170,13 @@ static bool entry_is_name(const struct entry *e, const uint8_t *lname, size_t le
 	return e->used && e->keylen == len + 4 && memcmp(e->msg + WIRE_HDR_LEN, lname, len) == 0;
 }
 
-size_t cache_name_entries(cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
-			  cache_name_entry_t *out, size_t cap)
-{
-	uint8_t lname[WIRE_NAME_MAX];
-	size_t n = 0;
-
-	if (len == 0 || len > WIRE_NAME_MAX)
-		return 0;
-	memcpy(lname, name, len);
-	wire_name_lower(lname, len);
-	for (uint32_t k = 0; k < c->t->nshards; k++) {
-		struct shard *sh = c->t->sh[k];
-
-		lock(sh, &c->st);
-		for (size_t i = 0; i < sh->fresh; i++) {
-			const struct entry *e = &sh->e[i];
-			if (!entry_is_name(e, lname, len))
-				continue;
-			if (n < cap)
-				out[n] = (cache_name_entry_t){
-				    .qtype = wire_read_u16(e->msg + WIRE_HDR_LEN + len),
-				    .rcode = (uint16_t)(e->msg[3] & 0x0F),
-				    .ttl_left = e->expire_ms > now_ms
-						    ? (uint32_t)((e->expire_ms - now_ms) / 1000u)
-						    : 0,
-				    .do_bit = (e->kbits & KEY_DO) != 0,
-				    .cd = (e->kbits & KEY_CD) != 0,
-				};
-			n++;
-		}
-		unlock(sh);
-	}
-	return n;
-}
-
-size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
+/*
+ * Call fn for every entry whose question name is `name` (wire, any case), one
+ * shard lock at a time; fn may unlink the entry. @return how many there were.
+ */
+static size_t walk_name(cache_t *c, const uint8_t *name, size_t len,
+			void (*fn)(struct shard *sh, uint32_t idx, size_t nth, void *ctx),
+			void *ctx)
 {
 	uint8_t lname[WIRE_NAME_MAX];
 	size_t n = 0;
@@ -1219,13 +1190,54 @@ size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
 
 		lock(sh, &c->st);
 		for (size_t i = 0; i < sh->fresh; i++)
-			if (entry_is_name(&sh->e[i], lname, len)) {
-				unlink_entry(sh, (uint32_t)i);
-				n++;
-			}
+			if (entry_is_name(&sh->e[i], lname, len))
+				fn(sh, (uint32_t)i, n++, ctx);
 		unlock(sh);
 	}
 	return n;
+}
+
+typedef struct {
+	cache_name_entry_t *out;
+	size_t cap, len;
+	uint64_t now_ms;
+} show_ctx_t;
+
+static void show_one(struct shard *sh, uint32_t idx, size_t nth, void *ctx)
+{
+	show_ctx_t *s = ctx;
+	const struct entry *e = &sh->e[idx];
+
+	if (nth >= s->cap)
+		return;
+	s->out[nth] = (cache_name_entry_t){
+	    .qtype = wire_read_u16(e->msg + WIRE_HDR_LEN + s->len),
+	    .rcode = (uint16_t)(e->msg[3] & 0x0F),
+	    .ttl_left =
+		e->expire_ms > s->now_ms ? (uint32_t)((e->expire_ms - s->now_ms) / 1000u) : 0,
+	    .do_bit = (e->kbits & KEY_DO) != 0,
+	    .cd = (e->kbits & KEY_CD) != 0,
+	};
+}
+
+size_t cache_name_entries(cache_t *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			  cache_name_entry_t *out, size_t cap)
+{
+	show_ctx_t s = {.out = out, .cap = cap, .len = len, .now_ms = now_ms};
+
+	return walk_name(c, name, len, show_one, &s);
+}
+
+static void flush_one(struct shard *sh, uint32_t idx, size_t nth, void *ctx)
+{
+	(void)nth;
+	(void)ctx;
+	unlink_entry(sh, idx);
+}
+
+size_t cache_flush_name(cache_t *c, const uint8_t *name, size_t len)
+{
+	return walk_name(c, name, len, flush_one, NULL);
 }
 
 void cache_set_stale(cache_t *c, uint32_t seconds)
