@@ -205,7 +205,7 @@ TSAN_TESTS='^unit/|^integration/test_(api|transport|forward|hardening)$'
 run_tsan() {
 	local logs rc=0
 	say "tsan: ThreadSanitizer build into ./build-tsan"
-	# no -Werror: gcc warns that TSan does not model atomic_thread_fence (server/topn.c)
+	# no -Werror: gcc warns that TSan does not model atomic_thread_fence (engine/topn.c)
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_TSAN=ON \
 		-DWERROR=OFF >/dev/null || return 1
 	cmake --build build-tsan -j"$(nproc)" || return 1

@@ -28,7 +28,7 @@
 #include "store/store.h"
 
 #define CONTROL_SHOW_MAX 256   /* cached answers of one name listed */
-#define CONTROL_TTL_MAX 86400u /* server/cache.h CONTROL_TTL_MAX: longer is never cached */
+#define CONTROL_TTL_MAX 86400u /* engine/cache.h CONTROL_TTL_MAX: longer is never cached */
 
 static int get_only(struct mg_connection *c, const char *method)
 {

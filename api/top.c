@@ -1,6 +1,6 @@
 /*
  * api/top: GET /skydns/stats/top/<N>, the most-asked names merged from the
- * workers' Space-Saving tables (server/topn.h) through the top_names hook.
+ * workers' Space-Saving tables (engine/topn.h) through the top_names hook.
  * Counts are estimates with a stated error: count is an upper bound and
  * count - error a lower bound of the times a name was asked.
  */

@@ -25,8 +25,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
-#include "server/query.h"
-#include "server/topn.h"
+#include "engine/query.h"
+#include "engine/topn.h"
 #include "store/store.h"
 
 #define MMSG_BATCH 64

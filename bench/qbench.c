@@ -32,7 +32,7 @@
 
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/query.h"
+#include "engine/query.h"
 #include "store/store.h"
 
 #define QB_DEFAULT_NAMES 20000

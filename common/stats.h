@@ -32,7 +32,7 @@ enum {
 	STATS_TYPE_NS,
 	STATS_TYPE_SOA,
 	STATS_TYPE_OTHER,
-	/* Forwarder and cache (server/forward.h), published by each worker after a batch. */
+	/* Forwarder and cache (engine/forward.h), published by each worker after a batch. */
 	STATS_FWD_FORWARDED, /* questions sent upstream (first try) */
 	STATS_FWD_TIMEOUTS,  /* upstream tries without a usable answer in time */
 	STATS_FWD_ERRORS,    /* upstream answers malformed or SERVFAIL/REFUSED/FORMERR/NOTIMP */

@@ -98,7 +98,7 @@ typedef struct conf {
 	/* tcp-message-timeout (seconds in file), default 3 s: a started message must end by then.
 	 * tcp-max-per-client above counts per client /24 (IPv6 /56), not per address. */
 	uint32_t tcp_msg_ms;
-	/* UDP response rate limiting per client /24 (/56) and response kind (server/rrl.h) */
+	/* UDP response rate limiting per client /24 (/56) and response kind (engine/rrl.h) */
 	uint32_t rrl_rate; /* rrl-responses-per-second; 0 = off (default) */
 	uint32_t
 	    rrl_slip; /* rrl-slip: every n-th limited reply goes out TC=1; 0 = none; default 2 */

@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "fuzz/fixture.h"
-#include "server/cache.h"
+#include "engine/cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -33,7 +33,7 @@
 #include "common/wire.h"
 #include "conf/conf.h"
 #include "fuzz/fixture.h"
-#include "server/forward.h"
+#include "engine/forward.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

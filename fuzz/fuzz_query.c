@@ -9,7 +9,7 @@
 #include "conf/conf.h"
 #include "common/wire.h"
 #include "fuzz/fixture.h"
-#include "server/query.h"
+#include "engine/query.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

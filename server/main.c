@@ -33,7 +33,7 @@
 #include "conf/conf.h"
 #include "server/notify.h"
 #include "server/privs.h"
-#include "server/query.h"
+#include "engine/query.h"
 #include "server/xfrnotify.h"
 #include "server/server.h"
 #include "server/takeover.h"

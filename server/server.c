@@ -23,7 +23,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "server/querylog.h"
-#include "server/topn.h"
+#include "engine/topn.h"
 #include "server/worker.h"
 
 #define SERVER_START_WAIT_MS 5000

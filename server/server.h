@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#include "server/cache.h"
-#include "server/query.h"
-#include "server/topn.h"
+#include "engine/cache.h"
+#include "engine/query.h"
+#include "engine/topn.h"
 
 struct conf;
 struct store;

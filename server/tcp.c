@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/edns.h"
+#include "engine/edns.h"
 #include "server/querylog.h"
 #include "server/worker.h"
 

@@ -17,7 +17,7 @@
  *    clock restarts only when a reply of ours went out, i.e. after the
  *    client finished a message;
  *  - tcp-max-per-client counts connections per client /24 (IPv6 /56), like
- *    server/rrl.c;
+ *    engine/rrl.c;
  *  - with the pool full, a new connection replaces the one quiet the longest
  *    (idle since its last query, RFC 7766 §6.2.3, or stuck in a partial
  *    message since its first byte) instead of being refused; only when every
@@ -35,8 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/query.h"
-#include "server/xfr.h"
+#include "engine/query.h"
+#include "engine/xfr.h"
 
 struct worker;
 struct io_uring_cqe;
@@ -80,7 +80,7 @@ typedef struct {
 	query_client_t wait_cl[TCP_WAITQ];
 	unsigned nwait;
 	/* Zone transfers: each sends its next message when the previous one is out, so
-	 * between two messages the worker serves everything else (server/xfr.h). */
+	 * between two messages the worker serves everything else (engine/xfr.h). */
 	xfr_t xfr[TCP_XFR_MAX];
 } tcp_pool_t;
 

@@ -8,7 +8,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
-#include "server/rrl.h"
+#include "engine/rrl.h"
 #include "server/querylog.h"
 #include "server/worker.h"
 #include "store/store.h"

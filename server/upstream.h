@@ -1,6 +1,6 @@
 /*
  * server/upstream: the I/O side of forwarding inside one worker's ring. The
- * sans-IO forwarder (server/forward.h) decides what to send and what to
+ * sans-IO forwarder (engine/forward.h) decides what to send and what to
  * answer; this module moves the bytes: one fresh UDP socket per try,
  * connected to the server it asks (a kernel-random source port per query;
  * the kernel drops datagrams from any other address or port), read by a
@@ -44,7 +44,7 @@
 #include <sys/uio.h>
 
 #include "common/stats.h"
-#include "server/forward.h"
+#include "engine/forward.h"
 #include "server/uring.h"
 
 struct worker;

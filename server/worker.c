@@ -12,10 +12,10 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
-#include "server/edns.h"
+#include "engine/edns.h"
 #include "server/querylog.h"
-#include "server/rrl.h"
-#include "server/topn.h"
+#include "engine/rrl.h"
+#include "engine/topn.h"
 #include "server/udp.h"
 #include "store/store.h"
 

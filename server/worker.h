@@ -11,7 +11,7 @@
  * never mallocs after worker_init, and holds a read snapshot only while
  * it processes a batch of completions.
  *
- * Forwarding (server/forward.h, a sans-IO module; server/upstream.h moves
+ * Forwarding (engine/forward.h, a sans-IO module; server/upstream.h moves
  * its bytes): worker_forward() hands a QUERY_FORWARD query to the
  * forwarder; a cache hit or an immediate failure is sent at once from the
  * query's own reply buffer. Otherwise a UDP query's slot is released (a slow
@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "server/query.h"
+#include "engine/query.h"
 #include "server/tcp.h"
 #include "server/uring.h"
 #include "server/upstream.h"
@@ -87,7 +87,7 @@ typedef struct worker {
 	struct store_rtxn *rtx;
 	bool txn_live;
 	query_ctx_t qctx;
-	struct rrl *rrl;	    /* owned; UDP response rate limiting (server/rrl.h) */
+	struct rrl *rrl;	    /* owned; UDP response rate limiting (engine/rrl.h) */
 	struct querylog_ring *qlog; /* borrowed from server_t; NULL: query log off */
 
 	unsigned rearm; /* WORKER_REARM_*: arms that found the SQ full, retried after the batch */

@@ -35,7 +35,8 @@ allowed_libs() {
 	common) echo "" ;;
 	conf) echo "inih" ;;
 	store) echo "lmdb ldns" ;;
-	server) echo "liburing openssl" ;;
+	engine) echo "openssl" ;;
+	server) echo "liburing" ;;
 	watchers) echo "curl jansson yaml" ;;
 	api) echo "civetweb jansson" ;;
 	probe) echo "curl jansson" ;;
@@ -49,7 +50,8 @@ allowed_mods() {
 	common) echo "common" ;;
 	conf) echo "common conf" ;;
 	store) echo "common store" ;;
-	server) echo "common conf store server" ;;
+	engine) echo "common conf store engine" ;;
+	server) echo "common conf store engine server" ;;
 	watchers) echo "common conf store watchers" ;;
 	api) echo "common conf store api" ;;
 	probe) echo "common conf store watchers probe" ;;
@@ -57,12 +59,24 @@ allowed_mods() {
 	esac
 }
 
-CHECKED="common conf store server watchers api probe cli"
+CHECKED="common conf store engine server watchers api probe cli"
 MODULES="$CHECKED tests fuzz"
 
 # The composition root wires every module together (STYLE.md table).
 exempt() {
 	[ "$1" = server/main.c ]
+}
+
+# System headers of I/O that engine/ must not include: the engine is sans-IO
+# (bytes in, bytes out, decisions), so that it can be fuzzed and unit-tested
+# without sockets and can never block a worker. Sockets, files, rings, threads.
+is_io_header() {
+	case $1 in
+	sys/socket.h | sys/uio.h | sys/epoll.h | sys/eventfd.h | sys/mman.h | sys/stat.h | \
+		sys/signalfd.h | sys/timerfd.h | sys/un.h | sys/random.h | poll.h | unistd.h | fcntl.h | \
+		netdb.h | pthread.h | signal.h | dirent.h | spawn.h | aio.h | mqueue.h | linux/*) return 0 ;;
+	esac
+	return 1
 }
 
 # libc, POSIX and Linux headers: the only angle includes allowed without a rule.
@@ -123,6 +137,10 @@ check_include() {
 	fi
 	dir=$(dirname "$root/$rel")
 	[ "$kind" = '"' ] && [ -e "$dir/$hdr" ] && return 0 # a header next to the file
+	if [ "$folder" = engine ] && is_io_header "$hdr"; then
+		echo "$rel:$line: engine/ is sans-IO and must not include $hdr"
+		return 1
+	fi
 	is_system "$hdr" && return 0
 	echo "$rel:$line: $folder/ includes unknown third-party header $hdr" \
 		"(add it to tests/layering.sh and STYLE.md if intended)"
@@ -149,7 +167,7 @@ check_folder() {
 self_test() {
 	local t out n rc=0
 	t=$(mktemp -d) || return 1
-	mkdir -p "$t"/{common,conf,store,server,cli,api,tests}
+	mkdir -p "$t"/{common,conf,store,engine,server,cli,api,tests}
 	printf '#include <string.h>\n#include <lmdb.h>\n' >"$t/common/a.c"
 	printf '#include <ini.h>\n#include "common/err.h"\n  #  include "jansson.h"\n' >"$t/conf/a.c"
 	printf '#include <lmdb.h>\n#include <ldns/ldns.h>\n#include <liburing.h>\n' >"$t/store/a.c"
@@ -159,16 +177,18 @@ self_test() {
 	printf '#include <jansson.h>\n#include "store/store.h"\n' >"$t/cli/a.c"
 	printf '#include <civetweb.h>\n#include <openssl/ssl.h>\n' >"$t/api/a.h"
 	printf '#include <lmdb.h>\n#include <liburing.h>\n' >"$t/tests/a.c"
-	out=$(for f in common conf store server cli api; do check_folder "$t" "$f"; done)
+	printf '#include <string.h>\n#include <sys/socket.h>\n#include "server/worker.h"\n#include <liburing.h>\n' >"$t/engine/a.c"
+	out=$(for f in common conf store engine server cli api; do check_folder "$t" "$f"; done)
 	n=$(printf '%s\n' "$out" | grep -c .)
-	for want in common/a.c:2: conf/a.c:3: store/a.c:3: server/a.c:3: cli/a.c:2: api/a.h:2:; do
+	for want in common/a.c:2: conf/a.c:3: store/a.c:3: server/a.c:3: cli/a.c:2: api/a.h:2: \
+		engine/a.c:2: engine/a.c:3: engine/a.c:4:; do
 		grep -q "^$want" <<<"$out" || {
 			echo "layering.sh self-test: missed $want"
 			rc=1
 		}
 	done
-	[ "$n" -eq 6 ] || {
-		echo "layering.sh self-test: expected 6 violations, got $n:"
+	[ "$n" -eq 9 ] || {
+		echo "layering.sh self-test: expected 9 violations, got $n:"
 		printf '%s\n' "$out"
 		rc=1
 	}

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/wire.h"
-#include "server/query.h"
+#include "engine/query.h"
 
 /* A recursive IN question for name/qtype with id, no EDNS (512-byte replies). */
 static inline void mkq(query_t *q, const char *name, uint16_t qtype, uint16_t id)

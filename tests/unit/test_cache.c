@@ -8,7 +8,7 @@
 #include "mkquery.h"
 #include "common/err.h"
 #include "common/wire.h"
-#include "server/cache.h"
+#include "engine/cache.h"
 
 /* ---- packet builder (upstream answers) ------------------------------------ */
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "server/csprng.h"
+#include "common/csprng.h"
 
 /* RFC 8439 §2.3.2: proves the block function is ChaCha20, not something like it. */
 static void test_chacha20_vector(void)

@@ -9,7 +9,7 @@
 
 #include "check.h"
 #include "common/wire.h"
-#include "server/edns.h"
+#include "engine/edns.h"
 
 static void test_siphash(void)
 {

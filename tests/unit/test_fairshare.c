@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "common/err.h"
-#include "server/fairshare.h"
+#include "engine/fairshare.h"
 
 static conf_addr_t addr(const char *ip)
 {

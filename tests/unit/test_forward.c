@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/forward.h"
+#include "engine/forward.h"
 
 static uint8_t g_resp[65535];
 

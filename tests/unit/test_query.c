@@ -18,8 +18,8 @@
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/edns.h"
-#include "server/query.h"
+#include "engine/edns.h"
+#include "engine/query.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
 

@@ -6,7 +6,7 @@
 #include "check.h"
 #include "common/err.h"
 #include "common/wire.h"
-#include "server/rrl.h"
+#include "engine/rrl.h"
 
 static const uint8_t A1[4] = {192, 0, 2, 1}, A2[4] = {192, 0, 2, 200}, B1[4] = {192, 0, 3, 1};
 

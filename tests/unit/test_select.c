@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/select.h"
+#include "engine/select.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
 

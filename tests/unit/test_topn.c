@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "server/topn.h"
+#include "engine/topn.h"
 #include "check.h"
 
 #define NNAMES 5000

@@ -2,7 +2,7 @@
  * server/topn: Space-Saving heavy hitters with a hash index and a min-heap
  * over fixed slots, plus a seqlock-published copy for readers (topn.h).
  */
-#include "server/topn.h"
+#include "engine/topn.h"
 
 #include <errno.h>
 #include <stdatomic.h>

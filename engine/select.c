@@ -1,4 +1,4 @@
-#include "server/select.h"
+#include "engine/select.h"
 
 #include "store/store.h"
 

@@ -1,4 +1,4 @@
-#include "server/forward.h"
+#include "engine/forward.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/wire.h"
-#include "server/csprng.h"
-#include "server/edns.h"
-#include "server/fairshare.h"
+#include "common/csprng.h"
+#include "engine/edns.h"
+#include "engine/fairshare.h"
 
 #define NIL UINT32_MAX
 #define GEN_STALE (NIL - 1)  /* a reply built from the cache's stale entry */

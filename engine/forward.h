@@ -2,7 +2,7 @@
  * server/forward: the sans-IO forwarder of one worker. It decides which
  * upstream server to ask, builds the upstream queries, matches the answers,
  * handles per-try timeouts, TC -> TCP retries and failover, coalesces
- * identical questions in flight, caches answers (server/cache.h) and builds
+ * identical questions in flight, caches answers (engine/cache.h) and builds
  * the client replies. It does no I/O: the worker moves the bytes.
  *
  * Threads: a forward_t belongs to one worker thread; no locks. Counters are
@@ -58,8 +58,8 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
-#include "server/cache.h"
-#include "server/query.h"
+#include "engine/cache.h"
+#include "engine/query.h"
 
 /* Distinct questions upstream at once = try slots = at most this many UDP
  * sockets open per worker (plus its TCP retries): RLIMIT_NOFILE must cover
@@ -157,7 +157,7 @@ typedef struct forward forward_t;
  * Create the forwarder of one worker: copies the upstream servers out of
  * `c` (so `c` may be freed afterwards), reads resolv_conf when `c` has no
  * nameservers, drops (with a warning) any server equal to dns-addr, keys
- * its query-ID generator from the kernel (server/csprng.h: may wait for the
+ * its query-ID generator from the kernel (common/csprng.h: may wait for the
  * kernel's pool right after boot, so call it from main), and preallocates
  * everything.
  * @param out receives an owned forwarder (forward_free), only on success.

@@ -1,7 +1,7 @@
 /*
  * tsig: RFC 8945 MACs (see tsig.h).
  */
-#include "server/tsig.h"
+#include "engine/tsig.h"
 
 #include <string.h>
 

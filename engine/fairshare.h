@@ -2,7 +2,7 @@
  * server/fairshare: how much of one worker's forwarding tables each client
  * network holds, so that one client cannot deny forwarding to all others
  * (issue 10, item 7). Clients are counted by network as RRL counts them
- * (server/rrl.h): the /24 of an IPv4 address (also when v4-mapped), the /56
+ * (engine/rrl.h): the /24 of an IPv4 address (also when v4-mapped), the /56
  * of an IPv6 address, since one host or customer usually holds at least
  * that much address space. Two things are counted per network: the
  * questions in flight it started (the try slots and upstream sockets) and

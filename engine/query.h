@@ -16,7 +16,7 @@
 
 #include "common/stats.h"
 #include "common/wire.h"
-#include "server/tsig.h"
+#include "engine/tsig.h"
 
 struct conf;
 struct store_rtxn;
@@ -28,7 +28,7 @@ typedef struct {
 	struct store_rtxn *txn;	 /* borrowed; renewed by the worker per batch */
 	uint64_t rng[2];	 /* xorshift128+ state: rotation, random-one */
 	stats_t stats;
-	struct topn *topn; /* borrowed, may be NULL: counts asked names (server/topn.h) */
+	struct topn *topn; /* borrowed, may be NULL: counts asked names (engine/topn.h) */
 	uint32_t now_s;	   /* Unix seconds, set by the worker per batch: cookie timestamps */
 	/* The last request's verified TSIG signer when it returned QUERY_XFR: xfr_begin takes
 	 * it to sign the transfer; off for everything else. */
@@ -51,7 +51,7 @@ typedef struct {
 	uint8_t qname[WIRE_NAME_MAX]; /* as received: case preserved */
 	size_t qnamelen;
 	/* The flags side by side: query_reset clears them with one store. EDNS options the
-	 * reply answers (server/edns.h) live here so that every reply built from this query,
+	 * reply answers (engine/edns.h) live here so that every reply built from this query,
 	 * also a forwarded one, carries them. */
 	bool edns;
 	bool edns_do;
@@ -67,7 +67,7 @@ enum {
 	QUERY_REPLY = 0,   /* resp holds *resplen bytes to send */
 	QUERY_DROP = 1,	   /* send nothing (not a query, too short for a header) */
 	QUERY_FORWARD = 2, /* not ours and forwarding is configured: see *q */
-	QUERY_XFR = 3,	   /* an allowed zone transfer over TCP: stream it (server/xfr.h) */
+	QUERY_XFR = 3,	   /* an allowed zone transfer over TCP: stream it (engine/xfr.h) */
 };
 
 /** Initialize; seed the random state from `seed` (use getrandom at startup). */

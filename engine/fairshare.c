@@ -1,4 +1,4 @@
-#include "server/fairshare.h"
+#include "engine/fairshare.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "server/cache.h"
+#include "engine/cache.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 
 #include "common/err.h"
 #include "common/wire.h"
-#include "server/edns.h"
+#include "engine/edns.h"
 
 #define NIL UINT32_MAX
 #define PTR_MAX 0x3FFFu /* highest offset a compression pointer can reach */

@@ -1,7 +1,7 @@
 /*
  * edns: EDNS(0) options in and out (see edns.h).
  */
-#include "server/edns.h"
+#include "engine/edns.h"
 
 #include <string.h>
 

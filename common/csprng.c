@@ -1,4 +1,4 @@
-#include "server/csprng.h"
+#include "common/csprng.h"
 
 #include <errno.h>
 #include <fcntl.h>

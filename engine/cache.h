@@ -41,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/query.h"
+#include "engine/query.h"
 
 #define CACHE_MSG_MAX 1232    /* largest normalized answer cached, bytes */
 #define CACHE_MAX_TTL 86400u  /* TTLs above are cached for this long */

@@ -17,7 +17,7 @@
  * that are local domains of their own left out). Names are not compressed.
  *
  * Threads: an xfr_t belongs to the worker that started it. No I/O; no
- * allocation but libcrypto's digest context when signed (server/tsig.h).
+ * allocation but libcrypto's digest context when signed (engine/tsig.h).
  */
 #pragma once
 
@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "common/wire.h"
-#include "server/query.h"
+#include "engine/query.h"
 
 typedef struct {
 	bool active;

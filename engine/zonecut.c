@@ -1,4 +1,4 @@
-#include "server/zonecut.h"
+#include "engine/zonecut.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "server/rrl.h"
+#include "engine/rrl.h"
 
 #include <errno.h>
 #include <stdbool.h>

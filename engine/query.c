@@ -1,16 +1,16 @@
-#include "server/query.h"
+#include "engine/query.h"
 
 #include <string.h>
 
 #include "common/err.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/additional.h"
-#include "server/edns.h"
-#include "server/select.h"
-#include "server/topn.h"
-#include "server/tsig.h"
-#include "server/zonecut.h"
+#include "engine/additional.h"
+#include "engine/edns.h"
+#include "engine/select.h"
+#include "engine/topn.h"
+#include "engine/tsig.h"
+#include "engine/zonecut.h"
 #include "store/store.h"
 
 #define QUERY_CNAME_MAX 8    /* CNAME links chased inside the store (DESIGN §3) */
@@ -1004,7 +1004,7 @@ static int reply_ixfr_udp(query_ctx_t *ctx, const query_t *q, const query_client
 /*
  * AXFR and IXFR (answered as AXFR, RFC 1995 §4): over TCP, of a local domain's apex, by a
  * client in xfr-allow, signed with an xfr-key when those are set; the caller streams it
- * (server/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything
+ * (engine/xfr.h), signed when the request was. An allowed IXFR over UDP gets the SOA. Everything
  * else is REFUSED with the reason as EDE: 20 not a zone of ours, 18 not allowed, 21 an AXFR over
  * UDP.
  */

@@ -1,14 +1,14 @@
 /*
  * xfr: zone transfers, one message per call (see xfr.h).
  */
-#include "server/xfr.h"
+#include "engine/xfr.h"
 
 #include <string.h>
 
 #include "common/err.h"
 #include "conf/conf.h"
-#include "server/additional.h"
-#include "server/edns.h"
+#include "engine/additional.h"
+#include "engine/edns.h"
 #include "store/store.h"
 
 #define XFR_NS_TTL 3600 /* the synthesized apex NS and its address, as query.c answers */

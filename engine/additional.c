@@ -1,9 +1,9 @@
-#include "server/additional.h"
+#include "engine/additional.h"
 
 #include <string.h>
 
 #include "conf/conf.h"
-#include "server/zonecut.h"
+#include "engine/zonecut.h"
 #include "store/store.h"
 
 #define ADDITIONAL_PTR_MAX 0x3fff /* highest offset a compression pointer reaches */
