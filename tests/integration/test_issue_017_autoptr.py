@@ -6,8 +6,8 @@ zones of dns-domains, checked with dig -x.
 - POST an A (and an AAAA): dig -x gives the name, with the address's TTL; the reply's
   "added" lists the PTR.
 - Two names with one address: two PTRs; deleting one name leaves the other's.
-- PUT replacing the address: the old PTR is gone, the new one there; DELETE of the name:
-  NXDOMAIN.
+- PUT replacing the address (a new set, or "update" old -> new): the old PTR is gone, the
+  new one there; DELETE of the name: NXDOMAIN.
 - An address outside every reverse zone is written without a PTR (no 400); a reverse
   name a zone import holds keeps the zone's PTR alone.
 - Without auto-ptr (the default) an A gets no PTR.
@@ -78,9 +78,14 @@ def on_checks():
              "after PUT the new PTR is there")
         C.ok(any(e.get("type") == "PTR" for e in b.get("removed", [])),
              "the PUT's reply lists the PTR removed")
+        st, _ = api(apiport, "PUT", "/skydns/api/web", {"type": "A",
+                                                        "update": {"10.0.0.8": "10.0.0.10"}})
+        C.eq((st, dig_x(d.port, "10.0.0.8")[0], dig_x(d.port, "10.0.0.10")[1]),
+             (200, "NXDOMAIN", ["web.skydns.local."]),
+             "PUT \"update\" 10.0.0.8 -> 10.0.0.10 moves the PTR")
         st, _ = api(apiport, "DELETE", "/skydns/api/web")
         C.eq(st, 200, "DELETE web")
-        C.eq((dig_x(d.port, "10.0.0.8")[0], dig_x(d.port, "fd00::7")[0]),
+        C.eq((dig_x(d.port, "10.0.0.10")[0], dig_x(d.port, "fd00::7")[0]),
              ("NXDOMAIN", "NXDOMAIN"), "after DELETE both PTRs are gone")
         st, _ = api(apiport, "POST", "/skydns/api/far", {"type": "A", "ips": ["192.168.1.1"]})
         r = ask(d.port, "1.1.168.192.in-addr.arpa.", "PTR")
