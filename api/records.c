@@ -15,6 +15,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "api/api_autoptr.h"
 #include "api/api_dist.h"
 #include "api/api_json.h"
 #include "api/api_names.h"
@@ -790,6 +791,9 @@ static int run_op(wreq_t *q)
 		ret = gc_helpers(q);
 	if (ret == 0)
 		ret = log_modes(q, modes);
+	if (ret == 0 && q->api->conf->api_auto_ptr)
+		ret = api_autoptr_sync(q->api->conf, q->w, q->src, &q->name, q->added, q->removed,
+				       q->msg, sizeof(q->msg));
 	if (ret < 0)
 		goto fail;
 	ret = store_write_commit(q->w);

@@ -1245,6 +1245,7 @@ static const keydef_t keys[] = {
     {SEC_API, NAMES("api-hostnames"), set_hostnames, F(api_hostnames), 0, 0},
     {SEC_API, NAMES("api-threads"), set_uint, F(api_threads), 4, 256},
     {SEC_API, NAMES("api-search", "search"), set_search, F(api_search), 0, 0},
+    {SEC_API, NAMES("auto-ptr"), set_bool, F(api_auto_ptr), 0, 0},
     {SEC_STATS, NAMES("statsServer"), set_stats_server, F(api_address), 0, 0},
     {SEC_STATS, NAMES("statsServerAuthToken"), set_str, F(api_token), 0, 0},
     {SEC_ETCD, NAMES("etcd-servers"), set_urls, F(etcd_servers), 0, 0},

@@ -200,6 +200,9 @@ typedef struct conf {
 	/* api-search (alias search): labels ("svc") under the first local domain where the API
 	 * looks for a two-label name ("web.default" -> web.default.svc.<domain>); NULL = none */
 	char *api_search;
+	/* auto-ptr: every A/AAAA an API write adds or removes gets a PTR added or removed at its
+	 * reverse name, where a reverse zone of domains[] holds it; default false */
+	bool api_auto_ptr;
 
 	/* [Etcd] */
 	char *etcd_servers; /* comma list of URLs; NULL = etcd off */

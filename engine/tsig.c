@@ -191,10 +191,17 @@ size_t tsig_sign(const conf_t *c, tsig_signer_t *s, uint8_t *msg, size_t len, si
 	wire_write_u16(timers + 6, TSIG_FUDGE);
 	wire_write_u16(tail, error);
 	wire_write_u16(tail + 2, otherlen);
-	/* §5.3: request MAC, message, variables; §5.3.1: later messages only the timers. */
-	const piece_t full[] = {
-	    {pm, 2},  {s->mac, s->maclen}, {msg, len}, {k->name, k->namelen}, {vars, 6},
-	    {an, al}, {timers, 8},	   {tail, 4},  {other, otherlen}};
+	/* §5.3: request MAC, message, variables; §5.3.1: later messages only the timers. A
+	 * signer without a prior MAC signs a request (our NOTIFY): §4.3.1 has no MAC field. */
+	const piece_t full[] = {{pm, s->maclen ? 2 : 0},
+				{s->mac, s->maclen},
+				{msg, len},
+				{k->name, k->namelen},
+				{vars, 6},
+				{an, al},
+				{timers, 8},
+				{tail, 4},
+				{other, otherlen}};
 	const piece_t later[] = {{pm, 2}, {s->mac, s->maclen}, {msg, len}, {timers, 8}};
 	if ((s->first ? hmac(k, full, sizeof(full) / sizeof(full[0]), mac, &maclen)
 		      : hmac(k, later, sizeof(later) / sizeof(later[0]), mac, &maclen)) < 0)

@@ -47,7 +47,8 @@ typedef struct {
 	uint16_t otherlen;
 } tsig_t;
 
-/* A verified signer: what signing the replies needs. */
+/* A verified signer: what signing the replies needs. A signer set up by the caller
+ * with on, key, first and maclen 0 signs a request (RFC 8945 §4.3.1: no prior MAC). */
 typedef struct {
 	bool on;
 	int key;		   /* index into conf->tsig_keys */

@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/tsig.h"
 
 #define XFRNOTIFY_OPCODE (4u << 11) /* RFC 1996 */
 #define XFRNOTIFY_PENDING (CONF_MAX_NOTIFY * CONF_MAX_DOMAINS)
@@ -80,11 +82,24 @@ static int sock_for(xfrnotify_t *n, int family)
 	return *fd;
 }
 
-static void send_one(xfrnotify_t *n, pending_t *e, uint64_t now_ms)
+/* The key NOTIFY is signed with: the first xfr-key, since a secondary that must sign its
+ * transfers with it is configured to accept NOTIFY signed with it too (NSD's allow-notify
+ * and Knot's acl name one key for both). -1: none, the NOTIFY goes unsigned. */
+static int notify_key(const conf_t *c)
 {
-	uint8_t buf[WIRE_HDR_LEN + WIRE_NAME_MAX + 4];
+	for (size_t i = 0; i < c->ntsig_keys; i++)
+		if (c->tsig_keys[i].xfr)
+			return (int)i;
+	return -1;
+}
+
+static void send_one(xfrnotify_t *n, const conf_t *c, pending_t *e, uint64_t now_ms)
+{
+	uint8_t buf[1024]; /* question and a TSIG RR (tsig_room is under 400 bytes) */
 	wire_writer_t w;
 	int fd = sock_for(n, e->to.sa.ss_family);
+	int key = notify_key(c);
+	size_t len;
 	char t[64];
 
 	e->tries++;
@@ -98,9 +113,19 @@ static void send_one(xfrnotify_t *n, pending_t *e, uint64_t now_ms)
 	wire_put_bytes(&w, e->zone, e->zonelen);
 	wire_put_u16(&w, WIRE_TYPE_SOA);
 	wire_put_u16(&w, WIRE_CLASS_IN);
+	len = w.pos;
+	if (key >= 0) {
+		tsig_signer_t sg = {.on = true, .key = key, .first = true};
+		len = tsig_sign(c, &sg, buf, len, sizeof(buf), (uint64_t)time(NULL), TSIG_NOERROR,
+				NULL);
+		if (len == 0) {
+			log_warn("notify: could not sign with the xfr-key");
+			return;
+		}
+	}
 	/* Non-blocking: a full socket buffer is a lost datagram, which the retry covers. */
-	if (fd < 0 || sendto(fd, buf, w.pos, MSG_DONTWAIT, (const struct sockaddr *)&e->to.sa,
-			     e->to.len) < 0) {
+	if (fd < 0 ||
+	    sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&e->to.sa, e->to.len) < 0) {
 		conf_format_addr(&e->to, t, sizeof(t));
 		log_warn("notify: to %s: %s", t, strerror(errno));
 		return;
@@ -203,7 +228,7 @@ int xfrnotify_tick(xfrnotify_t *n, const conf_t *c, uint64_t gen, uint64_t now_m
 				    false; /* RFC 1996 §3.6: give up; the refresh timer remains */
 				continue;
 			}
-			send_one(n, e, now_ms);
+			send_one(n, c, e, now_ms);
 		}
 		if ((int)(e->next_ms - now_ms) < wait)
 			wait = (int)(e->next_ms - now_ms);

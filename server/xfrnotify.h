@@ -8,7 +8,10 @@
  * is sent once the store has been quiet for XFRNOTIFY_DEBOUNCE_MS (at most
  * XFRNOTIFY_DEBOUNCE_MAX_MS after the first change), one NOTIFY per local
  * domain and secondary, retried every second until the secondary answers
- * (up to XFRNOTIFY_TRIES). Sockets are non-blocking; nothing here waits.
+ * (up to XFRNOTIFY_TRIES). With an xfr-key set, each NOTIFY is signed with the
+ * first one (RFC 8945), so a secondary that only accepts signed NOTIFY follows too;
+ * the answer is matched by id and address, its TSIG not verified (an answer only
+ * stops the retries). Sockets are non-blocking; nothing here waits.
  *
  * Threads: one thread (main) owns an xfrnotify_t.
  */

@@ -488,7 +488,7 @@ def start_knot(dirpath, zone, primary_port, key=None, port=None, probe=None):
     """Knot DNS (knotd) in the foreground on a free loopback port as a secondary of
     `zone` (no trailing dot) from 127.0.0.1@primary_port, files in dirpath (created);
     key: (name, algorithm, base64 secret) to sign its transfers with, else none. NOTIFY
-    from 127.0.0.1 is accepted unsigned. Waits until it answers at all (the zone may not
+    from 127.0.0.1 is accepted signed with that key, else unsigned. Waits until it answers at all (the zone may not
     be there yet: SERVFAIL counts). Returns the process; the caller terminates it."""
     os.makedirs(dirpath, exist_ok=True)
     port = port or free_port()
@@ -505,12 +505,12 @@ def start_knot(dirpath, zone, primary_port, key=None, port=None, probe=None):
                 "database:\n  storage: \"%s\"\n%s"
                 "remote:\n  - id: primary\n    address: 127.0.0.1@%d\n%s"
                 "acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n"
-                "    action: notify\n"
+                "    action: notify\n%s"
                 "template:\n  - id: default\n    storage: \"%s\"\n"
                 "    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n"
                 "zone:\n  - domain: %s\n    master: primary\n"
                 "    acl: notify_from_primary\n"
-                % (port, d, d, d, keys, primary_port, remote_key, d, zone))
+                % (port, d, d, d, keys, primary_port, remote_key, remote_key, d, zone))
     out = open(os.path.join(d, "knot.out"), "w")
     proc = subprocess.Popen(["knotd", "-c", conf], stdout=out, stderr=subprocess.STDOUT)
     out.close()

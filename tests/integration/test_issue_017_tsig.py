@@ -13,6 +13,8 @@ makes a transfer need one of them.
 - xfr-key: unsigned AXFR and one signed with another known key are REFUSED, the xfr-key
   one is served.
 - NSD as a secondary pulling with the key gets the zone; with a wrong secret it does not.
+- NSD accepting only NOTIFY signed with the key (allow-notify: 127.0.0.1 k256.) follows a
+  change within 2 s: skydns signs its NOTIFY with the xfr-key.
 - Knot as a secondary, with and without TSIG, answers every question of the differential
   zone like skydns and follows a change after NOTIFY within 2 s.
 """
@@ -226,6 +228,30 @@ def nsd_checks(tmp):
         C.ok(d.alive(), "server alive after NSD")
 
 
+def nsd_notify_checks(tmp):
+    nport = skytest.free_port()
+    extra = "xfr-allow = 127.0.0.1\nxfr-key = k256.\nnotify = 127.0.0.1:%d\n" % nport
+    with Skydns(ZONE, extra_conf=extra + CONF_KEYS) as d:
+        d.start()
+        proc, _ = skytest.start_nsd(
+            os.path.join(tmp, "nsd-notify"), "skydns.local", "",
+            "  minimal-responses: no\n" + nsd_key(S256), probe="skydns.local.",
+            extra_zone="  request-xfr: AXFR 127.0.0.1@%d k256.\n"
+            "  allow-notify: 127.0.0.1 k256.\n" % d.port, port=nport)
+        try:
+            C.ok(wait_for(nport, "www.skydns.local.", {"10.0.0.1"}, within=5.0),
+                 "NSD (signed NOTIFY only) transferred the zone")
+            t0 = time.monotonic()
+            d.import_zone(ZONE + "fresh A 10.9.9.9\n")
+            C.ok(wait_for(nport, "fresh.skydns.local.", {"10.9.9.9"}, within=2.0),
+                 "NSD accepting only signed NOTIFY follows a change within 2 s (%.2f s)"
+                 % (time.monotonic() - t0))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        C.ok(d.alive(), "server alive after NSD's signed NOTIFY")
+
+
 def knot_checks(tmp):
     for keyed in (False, True):
         kport = skytest.free_port()
@@ -274,6 +300,7 @@ def main():
     try:
         axfr_checks()
         nsd_checks(tmp)
+        nsd_notify_checks(tmp)
         knot_checks(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
