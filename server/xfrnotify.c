@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
-#include "server/tsig.h"
+#include "engine/tsig.h"
 
 #define XFRNOTIFY_OPCODE (4u << 11) /* RFC 1996 */
 #define XFRNOTIFY_PENDING (CONF_MAX_NOTIFY * CONF_MAX_DOMAINS)
