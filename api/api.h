@@ -23,6 +23,7 @@ typedef struct {
 	char name[WIRE_NAME_TEXT_MAX]; /* text, lowercase, trailing dot */
 	uint64_t count;		       /* upper bound of the times it was asked */
 	uint64_t error;		       /* count - error is a lower bound */
+	uint32_t first_s, last_s;      /* first and last counted, Unix s (0: unknown) */
 } api_top_name_t;
 
 /* Largest N of /skydns/stats/top/<N>. */

@@ -462,6 +462,8 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 			snprintf(out[i].name, sizeof(out[i].name), "?");
 		out[i].count = e[i].count;
 		out[i].error = e[i].error;
+		out[i].first_s = e[i].first_s;
+		out[i].last_s = e[i].last_s;
 	}
 	free(e);
 	return ret;

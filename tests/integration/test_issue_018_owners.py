@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etcdlib  # noqa: E402
-from skytest import Checks, Skydns, free_port, http_request  # noqa: E402
+from skytest import BUILD, Checks, Skydns, free_port, http_request  # noqa: E402
 
 C = Checks()
 D = "skydns.local."
@@ -55,6 +55,13 @@ def dig(port, name, qtype="A"):
 def names(port, token, query=""):
     st, r = api(port, "GET", "api/", token=token, query=query)
     return st, sorted(n["name"] for n in (r or {}).get("names", []))
+
+
+def cli(aport, token, *args):
+    r = subprocess.run([os.path.join(BUILD, "cli", "skydns-cli"), "-addr",
+                        "127.0.0.1:%d" % aport, "-token", token] + list(args),
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
 
 
 def tokens_file(path, text):
@@ -98,6 +105,12 @@ def local_users():
              "the admin's list: every name")
         st, _ = api(aport, "GET", "api/web1", token="tb-018")
         C.eq(st, 404, "bob's GET of alice's name finds nothing")
+        rc, out = cli(aport, "ta-018", "-list")
+        C.ok(rc == 0 and "web1." + D in out and "web2" not in out and "imported" not in out,
+             "skydns-cli -list with alice's token: her names only (%s)" % out)
+        rc, out = cli(aport, "tb-018", "-domain", "web1", "-method", "delete")
+        C.ok(rc != 0 and "403" in out and "alice" in out,
+             "skydns-cli delete with bob's token: the 403 naming alice (%s)" % out)
         st, r = api(aport, "GET", "api/web1", token="ta-018")
         C.ok(st == 200 and r["records"], "alice's GET of web1")
 
@@ -161,6 +174,13 @@ def shared_token():
         C.eq(st, 201, "?user=dave creates app (%s)" % r)
         C.eq(names(aport, ADMIN, "?user=dave"), (200, ["app." + D]), "dave's list")
         C.eq(names(aport, ADMIN, "?user=erin"), (200, []), "erin's list is empty")
+        rc, out = cli(aport, ADMIN, "-user", "dave", "-domain", "app2", "-ips", "10.5.1.1")
+        C.eq(rc, 0, "skydns-cli -user dave creates app2 (%s)" % out)
+        C.eq(names(aport, ADMIN, "?user=dave"), (200, ["app." + D, "app2." + D]),
+             "app2 is dave's")
+        rc, out = cli(aport, ADMIN, "-user", "dave", "-list", "-limit", "1")
+        C.ok(rc == 0 and "app." + D in out and "next: -after app." + D in out,
+             "skydns-cli -user with a paged list (%s)" % out)
         st, r = api(aport, "PUT", "api/app", {"type": "A", "ips": ["10.5.0.2"]}, ADMIN,
                     "?user=erin")
         C.ok(st == 403 and "dave" in r.get("error", ""), "erin cannot change dave's (%s)" % r)
