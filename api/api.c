@@ -229,8 +229,7 @@ int api_read_body(struct mg_connection *c, char **out, size_t *len)
 	return 0;
 }
 
-/* Constant time in the length of the configured token: no early exit on a mismatch. */
-static bool token_equal(const char *want, const char *got, size_t gotlen)
+bool api_token_equal(const char *want, const char *got, size_t gotlen)
 {
 	size_t wlen = strlen(want);
 	unsigned char diff = (unsigned char)(wlen != gotlen);
@@ -240,27 +239,66 @@ static bool token_equal(const char *want, const char *got, size_t gotlen)
 	return diff == 0;
 }
 
-static bool authorized(const api_t *api, struct mg_connection *c)
+/* The token a request presents (Bearer header, else ?token=), into buf. @return its length
+ * or -1 when it brings none. */
+static int presented_token(struct mg_connection *c, char *buf, size_t cap)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	const char *h = mg_get_header(c, "Authorization");
-	char qtok[512];
 
-	if (!api->token)
-		return true;
 	if (h && strncasecmp(h, "Bearer ", 7) == 0) {
 		h += 7;
 		while (*h == ' ')
 			h++;
-		return token_equal(api->token, h, strlen(h));
+		if (strlen(h) >= cap)
+			return -1;
+		snprintf(buf, cap, "%s", h);
+		return (int)strlen(buf);
 	}
-	if (ri->query_string) {
-		int n = mg_get_var(ri->query_string, strlen(ri->query_string), "token", qtok,
-				   sizeof(qtok));
-		if (n >= 0)
-			return token_equal(api->token, qtok, (size_t)n);
+	if (ri->query_string)
+		return mg_get_var(ri->query_string, strlen(ri->query_string), "token", buf, cap);
+	return -1;
+}
+
+/*
+ * Who sent the request: the admin (the single api-token, or no token on a tokenless
+ * loopback API), or the user whose api-tokens-file token it brings. The admin may act as
+ * a user with ?user=<name> (the original's shared-token scripts), which then owns what it
+ * writes and sees only its names. @return 0 (*who filled), 401 or 403 (replied).
+ */
+static int identify(api_t *api, struct mg_connection *c, api_who_t *who)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	char tok[512], user[API_USER_MAX + 1];
+	int n, un = -1;
+
+	*who = (api_who_t){.user = API_ADMIN_USER, .admin = true};
+	/* api->tokens is set once at start and only swapped for another table after. */
+	if (api->token || api->tokens) {
+		n = presented_token(c, tok, sizeof(tok));
+		if (n < 0 || (!(api->token && api_token_equal(api->token, tok, (size_t)n)) &&
+			      !api_tokens_match(api, tok, (size_t)n, who))) {
+			api_reply_error(c, 401, "missing or bad token");
+			return 401;
+		}
 	}
-	return false;
+	if (ri->query_string)
+		un = mg_get_var(ri->query_string, strlen(ri->query_string), "user", user,
+				sizeof(user));
+	if (un < 0 || (un == 0 && who->admin) || strcmp(user, who->user) == 0)
+		return 0;
+	if (!api_user_valid(user, (size_t)un)) {
+		api_reply_error(c, 400, "user: bad user name \"%.64s\"", user);
+		return 400;
+	}
+	if (!who->admin) {
+		api_reply_error(c, 403, "the token of user %s cannot act as user %s", who->user,
+				user);
+		return 403;
+	}
+	memcpy(who->user, user, (size_t)un + 1); /* api_user_valid: un < API_USER_MAX */
+	who->admin = strcmp(user, API_ADMIN_USER) == 0;
+	return 0;
 }
 
 /*
@@ -343,12 +381,13 @@ static int handle_ready(api_t *api, struct mg_connection *c)
 	return api_reply_json(c, 200, json_pack("{s:s}", "status", "ready"));
 }
 
-static int route_skydns(api_t *api, struct mg_connection *c, const char *method, const char *p)
+static int route_skydns(api_t *api, struct mg_connection *c, const api_who_t *who,
+			const char *method, const char *p)
 {
 	if (strncmp(p, "api/", 4) == 0)
-		return api_records_handle(api, c, method, p + 4);
+		return api_records_handle(api, c, who, method, p + 4);
 	if (strcmp(p, "api") == 0)
-		return api_records_handle(api, c, method, "");
+		return api_records_handle(api, c, who, method, "");
 	if (strncmp(p, "status/", 7) == 0)
 		return api_status_handle(api, c, method, p + 7);
 	if (strcmp(p, "status") == 0)
@@ -401,6 +440,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
 			  : ri->local_uri   ? ri->local_uri
 					    : "";
 	const char *method = ri->request_method ? ri->request_method : "";
+	api_who_t who;
 	int ret;
 
 	if ((ret = api_ui_handle(api, c, method, uri)) != 0)
@@ -408,11 +448,16 @@ static int on_request(struct mg_connection *c, void *cbdata)
 	if (strncmp(uri, "/skydns/", 8) != 0)
 		return route_plain(api, c, method, uri);
 	/* Without a token nothing else tells a browser page from the admin. */
-	if (!api->token && (ret = api_guard_check(api, c)) != 0)
+	if (!api->token && !api->tokens && (ret = api_guard_check(api, c)) != 0)
 		return ret;
-	if (!authorized(api, c))
-		return api_reply_error(c, 401, "missing or bad token");
-	return route_skydns(api, c, method, uri + 8);
+	if ((ret = identify(api, c, &who)) != 0)
+		return ret;
+	/* Users own records; health, caches and settings are the admin's. */
+	if (!who.admin && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    strncmp(uri + 8, "api/", 4) != 0 && strcmp(uri + 8, "api") != 0)
+		return api_reply_error(c, 403, "user %s: only the admin token may %s %s", who.user,
+				       method, uri);
+	return route_skydns(api, c, &who, method, uri + 8);
 }
 
 static int on_log(const struct mg_connection *c, const char *msg)
@@ -468,7 +513,8 @@ static int listen_spec(const conf_t *conf, char *out, size_t cap, bool *loopback
 static int check_conf(const conf_t *conf, char *spec, size_t cap)
 {
 	bool loopback = false;
-	bool has_token = conf->api_token && conf->api_token[0];
+	bool has_token = (conf->api_token && conf->api_token[0]) ||
+			 (conf->api_tokens_file && conf->api_tokens_file[0]);
 	int ret;
 
 	if ((ret = listen_spec(conf, spec, cap, &loopback)) < 0)
@@ -620,6 +666,7 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 	if (!(api = calloc(1, sizeof(*api))))
 		return -ENOMEM;
 	api->pemfd = -1;
+	pthread_mutex_init(&api->tokens_lock, NULL);
 	api->conf = conf;
 	api->store = store;
 	if (hooks)
@@ -628,20 +675,26 @@ int api_start(api_t **out, const struct conf *conf, struct store *store, const a
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (!api->token && (ret = api_guard_init(api, conf)) < 0)
+	if (conf->api_tokens_file && conf->api_tokens_file[0] &&
+	    (ret = api_tokens_load(conf->api_tokens_file, &api->tokens)) < 0)
+		goto fail;
+	if (!api->token && !api->tokens && (ret = api_guard_init(api, conf)) < 0)
 		goto fail;
 	mg_init_library(conf->api_certfile && conf->api_certfile[0] ? MG_FEATURES_TLS : 0);
 	if ((ret = start_civetweb(api, conf, spec)) < 0) {
 		mg_exit_library();
 		goto fail;
 	}
-	log_info("api: listening on %s%s", spec, api->token ? " (token required)" : "");
+	log_info("api: listening on %s%s", spec,
+		 api->token || api->tokens ? " (token required)" : "");
 	*out = api;
 	return 0;
 fail:
 	if (api->pemfd >= 0)
 		close(api->pemfd);
 	api_guard_free(api);
+	api_tokens_free(api->tokens);
+	pthread_mutex_destroy(&api->tokens_lock);
 	free(api->token);
 	free(api);
 	return ret;
@@ -662,6 +715,8 @@ void api_stop(api_t *api)
 	if (api->pemfd >= 0)
 		close(api->pemfd);
 	api_guard_free(api);
+	api_tokens_free(api->tokens);
+	pthread_mutex_destroy(&api->tokens_lock);
 	free(api->token);
 	free(api);
 }

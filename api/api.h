@@ -23,6 +23,7 @@ typedef struct {
 	char name[WIRE_NAME_TEXT_MAX]; /* text, lowercase, trailing dot */
 	uint64_t count;		       /* upper bound of the times it was asked */
 	uint64_t error;		       /* count - error is a lower bound */
+	uint32_t first_s, last_s;      /* first and last counted, Unix s (0: unknown) */
 } api_top_name_t;
 
 /* Largest N of /skydns/stats/top/<N>. */
@@ -120,6 +121,13 @@ int api_check_conf(const struct conf *conf);
 
 /** Mark not ready (/ready answers 503) while draining on shutdown. */
 void api_set_draining(api_t *api, bool draining);
+
+/**
+ * Re-read [Api] api-tokens-file (SIGHUP): the new table replaces the old one for the
+ * requests that follow; a file that does not load is logged (PATH:LINE) and the old
+ * table stays. NULL api, or no file configured: no-op. Main thread.
+ */
+void api_reload_tokens(api_t *api);
 
 /** Stop the HTTP threads and free; NULL is a no-op. */
 void api_stop(api_t *api);

@@ -33,8 +33,8 @@ bool api_dist_on(const api_t *api);
  * A, AAAA, TXT and the cname alias form are written; other types get 501.
  * @return what civetweb's handler returns.
  */
-int api_dist_write(api_t *api, struct mg_connection *c, const api_name_t *name,
-		   const api_req_t *req);
+int api_dist_write(api_t *api, struct mg_connection *c, const api_who_t *who,
+		   const api_name_t *name, const api_req_t *req);
 
 /** PUT (st = STORE_HEALTH_*) or DELETE (st = 0) of ip-monitor-path<ip>; replies on failure.
  * @return 0 when written and applied (the caller replies), else the handler's value. */
@@ -44,6 +44,14 @@ int api_dist_status(api_t *api, struct mg_connection *c, const api_addr_t *a, in
  * The reply of a write: what it added and removed (borrowed), then the name as the
  * store holds it now. Shared by records.c (embedded mode) and dist.c.
  */
-int api_records_reply(api_t *api, struct mg_connection *c, const api_name_t *n,
-		      struct json_t *added, struct json_t *removed, struct json_t *modes,
-		      bool deleted, int status);
+int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who,
+		      const api_name_t *n, struct json_t *added, struct json_t *removed,
+		      struct json_t *modes, bool deleted, int status);
+
+/**
+ * The owner of the name with this key as source `src` holds it (issue 18): the user in
+ * the owner namespace `ns` (STORE_OWNER_NS_*), or API_ADMIN_USER when none is noted.
+ * @return 1 (owner in out[0..cap)), 0 (src holds no entry at the name), or ERR_*.
+ */
+int api_owner_of(struct store_rtxn *t, const uint8_t *key, size_t keylen, int src, const char *ns,
+		 char *out, size_t cap);

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,18 @@ struct store_rtxn;
 #define API_CODES_LIST 200, 201, 400, 401, 403, 404, 405, 408, 409, 413, 415, 421, 500, 503
 #define API_NCODES 15
 
+/* Who sent a request (api/tokens.c): the admin changes every API record, a user only the
+ * names it owns. The single api-token, a tokenless loopback API and the user named
+ * API_ADMIN_USER in api-tokens-file are the admin. */
+#define API_USER_MAX 64
+#define API_ADMIN_USER "admin"
+typedef struct {
+	char user[API_USER_MAX]; /* API_ADMIN_USER for the admin */
+	bool admin;
+} api_who_t;
+
+struct api_tokens; /* tokens.c */
+
 struct api {
 	struct mg_context *ctx;
 	const struct conf *conf; /* borrowed from main; outlives the api */
@@ -29,6 +42,10 @@ struct api {
 	api_hooks_t hooks;
 	int pemfd;   /* memfd joining TLS cert + key, or -1 */
 	char *token; /* owned copy; NULL = no auth */
+	/* api-tokens-file's table (owned), swapped by api_reload_tokens under tokens_lock;
+	 * NULL = no file. */
+	pthread_mutex_t tokens_lock;
+	struct api_tokens *tokens;
 	_Atomic bool draining;
 	char **hosts; /* owned: Host values a tokenless API accepts (guard.c) */
 	size_t nhosts;
@@ -39,6 +56,19 @@ struct api {
 	_Atomic long names;	    /* that count */
 	_Atomic uint64_t names_gen; /* the generation it was counted at */
 };
+
+/* Constant time in the length of `want`: no early exit on a mismatch. */
+bool api_token_equal(const char *want, const char *got, size_t gotlen);
+/**
+ * Read an api-tokens-file. Errors are logged as "PATH:LINE: message".
+ * @param out receives an owned table (api_tokens_free). @return 0, ERR_CONFIG, -errno.
+ */
+int api_tokens_load(const char *path, struct api_tokens **out);
+void api_tokens_free(struct api_tokens *t);
+/** The user whose token is tok[0..len): fills *who. @return whether one matched. */
+bool api_tokens_match(api_t *api, const char *tok, size_t len, api_who_t *who);
+/** A user name as the tokens file and ?user= take it: [A-Za-z0-9._@-], < API_USER_MAX. */
+bool api_user_valid(const char *u, size_t len);
 
 /* Index into api->replies for an HTTP status. */
 unsigned api_code_slot(int status);
@@ -84,7 +114,8 @@ void api_guard_free(api_t *api);
 int api_guard_check(api_t *api, struct mg_connection *c);
 
 /* Route handlers; `rest` is the path after the route prefix (URL-decoded). */
-int api_records_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);
+int api_records_handle(api_t *api, struct mg_connection *c, const api_who_t *who,
+		       const char *method, const char *rest);
 int api_status_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest);
 int api_stats_handle(api_t *api, struct mg_connection *c, const char *rest);
 int api_metrics_handle(api_t *api, struct mg_connection *c);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -38,6 +39,19 @@ static int get_only(struct mg_connection *c, const char *method)
 	return 405;
 }
 
+/* A time as RFC 3339 UTC text (`key`) and as Unix seconds (`skey`); none when unknown. */
+static void time_field(json_t *doc, const char *key, const char *skey, uint32_t s)
+{
+	time_t tt = (time_t)s;
+	struct tm tm;
+	char buf[32];
+
+	if (!s || !gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return;
+	json_object_set_new(doc, key, json_string(buf));
+	json_object_set_new(doc, skey, json_integer((json_int_t)s));
+}
+
 /* GET /skydns/stats/<name>: the name's estimated count, from the merged top-N tables. */
 static int stats_name(api_t *api, struct mg_connection *c, const char *rest)
 {
@@ -59,8 +73,9 @@ static int stats_name(api_t *api, struct mg_connection *c, const char *rest)
 		return api_reply_error(c, 503, "name counts: %s", err_str(n));
 	}
 	/* Space-Saving keeps the heavy hitters only: an unmonitored name was asked at most
-	 * as often as the table's least counted one, so 0 with "tracked": false. The
-	 * workers keep no per-name times (the tables are per query hot path). */
+	 * as often as the table's least counted one, so 0 with "tracked": false. The times
+	 * are those of the monitored slot: since the name (re)entered the table, to the
+	 * second, and a table that samples (full) stamps one query in TOPN_SAMPLE. */
 	doc = json_pack("{s:s,s:I,s:I,s:b}", "name", canon, "count", (json_int_t)0, "error",
 			(json_int_t)0, "tracked", 0);
 	for (int i = 0; doc && i < n; i++)
@@ -68,6 +83,8 @@ static int stats_name(api_t *api, struct mg_connection *c, const char *rest)
 			json_object_set_new(doc, "count", json_integer((json_int_t)t[i].count));
 			json_object_set_new(doc, "error", json_integer((json_int_t)t[i].error));
 			json_object_set_new(doc, "tracked", json_true());
+			time_field(doc, "firstQueryTime", "first", t[i].first_s);
+			time_field(doc, "lastQueryTime", "last", t[i].last_s);
 			break;
 		}
 	free(t);
@@ -174,10 +191,22 @@ static int domain_l1(api_t *api, struct mg_connection *c, const char *method, co
 	l1_t l = {0};
 	int ret = ERR_INVAL;
 
+	/* The original's re-read from etcd. Without etcd there is nothing to re-read from;
+	 * with it, the watcher keeps the store in step with its watch and a forced re-read of
+	 * one name (which must not move the stored revision) is not built yet (issue 18). */
+	if (strcmp(method, "POST") == 0 && !(api->conf->etcd_servers && api->conf->etcd_servers[0]))
+		return api_reply_error(
+		    c, 409,
+		    "POST re-reads a name from etcd, and no etcd-servers is "
+		    "configured: the store's records come from zone imports, the "
+		    "API and the Kubernetes watcher only");
 	if (strcmp(method, "POST") == 0)
-		return api_reply_error(c, 405,
-				       "POST (re-read a name from etcd) is not offered: the etcd "
-				       "watcher keeps the store in step with its watch");
+		return api_reply_error(
+		    c, 501,
+		    "POST (re-read one name from etcd) is not offered yet: the etcd "
+		    "watcher keeps the store in step with its watch; restart "
+		    "skydns-watch-etcd (kill it: skydns restarts it) to re-read "
+		    "everything");
 	if (get_only(c, method))
 		return 405;
 	if (!rest[0] || (ret = api_name_owner(api->conf, rest, &n)) < 0) {

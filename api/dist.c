@@ -62,8 +62,22 @@ typedef struct {
 	json_t *cmp, *ops;	 /* owned */
 	json_t *added, *removed; /* owned, the reply's lists */
 	bool deleted;
+	const api_who_t *who;	 /* who asks (set again by plan_init's caller each try) */
+	char user[API_USER_MAX]; /* the owner new values carry ("user"), from check_owner */
 	char msg[400];
 } plan_t;
+
+static int refuse(plan_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(plan_t *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
 
 static const char *type_name(uint16_t t)
 {
@@ -140,7 +154,9 @@ static void rec_key(const char *dir, drec_t *r)
 	snprintf(r->key, sizeof(r->key), "%s/ip-%s", dir, leaf);
 }
 
-static char *rec_value(const drec_t *r)
+/* The etcd value of r; `user` is its owner, kept in the original's "user" field (none for
+ * the admin's, as the original's values without one). */
+static char *rec_value(const drec_t *r, const char *user)
 {
 	json_t *j = r->type == WIRE_TYPE_TXT
 			? json_pack("{s:s,s:I}", "text", r->value, "ttl", (json_int_t)r->ttl)
@@ -148,7 +164,11 @@ static char *rec_value(const drec_t *r)
 			? json_pack("{s:s,s:s,s:I}", "host", r->value, "type", "CNAME", "ttl",
 				    (json_int_t)r->ttl)
 			: json_pack("{s:s,s:I}", "host", r->value, "ttl", (json_int_t)r->ttl);
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char *s;
+
+	if (j && user[0] && strcmp(user, API_ADMIN_USER) != 0)
+		json_object_set_new(j, "user", json_string(user));
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
 	return s;
@@ -227,6 +247,31 @@ static int read_recs(store_rtxn_t *t, const api_name_t *n, bool own_only, drecs_
 	return store_kv_iter(t, STORE_ETCD_KV_NS, n->key, n->keylen, read_cb, &rd);
 }
 
+/*
+ * A user changes only the etcd names it owns (the owner the etcd watcher copied from the
+ * values' "user" field), the admin every one, keeping its owner; a new name becomes the
+ * writer's. Sets p->user, the owner the written values carry.
+ */
+static int check_user(store_rtxn_t *t, const api_name_t *n, int etcd, plan_t *p)
+{
+	char owner[API_USER_MAX];
+	int ret =
+	    api_owner_of(t, n->key, n->keylen, etcd, STORE_OWNER_NS_ETCD, owner, sizeof(owner));
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		snprintf(p->user, sizeof(p->user), "%s", p->who->user);
+		return 0;
+	}
+	if (!p->who->admin && strcmp(owner, p->who->user) != 0)
+		return refuse(p, ERR_DENIED,
+			      "%s is owned by user %s; user %s changes only its own records",
+			      n->text, owner, p->who->user);
+	snprintf(p->user, sizeof(p->user), "%s", owner);
+	return 0;
+}
+
 /* Names held by sources other than etcd (a zone import, k8s, the embedded API) are not ours. */
 static int check_owner(store_rtxn_t *t, const api_name_t *n, plan_t *p)
 {
@@ -238,7 +283,7 @@ static int check_owner(store_rtxn_t *t, const api_name_t *n, plan_t *p)
 	if (etcd >= 0)
 		mask &= ~((uint64_t)1 << etcd);
 	if (!mask)
-		return 0;
+		return check_user(t, n, etcd, p);
 	snprintf(p->msg, sizeof(p->msg),
 		 "%.200s holds records of another source (a zone import, the Kubernetes watcher or "
 		 "this node's local API store); in distributed mode the API changes only names "
@@ -279,7 +324,7 @@ static int cmp_subtree(plan_t *p, const char *dir, int64_t rev)
 
 static int op_put(plan_t *p, const api_name_t *owner, const drec_t *r, int64_t expect)
 {
-	char *v = rec_value(r);
+	char *v = rec_value(r, p->user);
 	json_t *o = v ? json_pack("{s:s,s:s}", "put", r->key, "value", v) : NULL;
 	int ret = o && json_array_append_new(p->ops, o) == 0 ? 0 : -ENOMEM;
 
@@ -340,24 +385,13 @@ static int wanted(const api_req_t *req, const char *dir, drecs_t *out)
 
 typedef struct {
 	api_t *api;
+	const api_who_t *who;
 	const api_name_t *name;
 	const api_req_t *req;
 	char dir[DIST_KEY_MAX];
 	drecs_t have, want;
 	int64_t rev; /* the revision the copy was read at */
 } dreq_t;
-
-static int refuse(plan_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int refuse(plan_t *p, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static int plan_create(dreq_t *d, plan_t *p)
 {
@@ -654,6 +688,8 @@ static int status_of(int code)
 	case ERR_CONFLICT:
 	case ERR_READONLY:
 		return 409;
+	case ERR_DENIED:
+		return 403;
 	case ERR_INVAL:
 	case ERR_PARSE:
 		return 400;
@@ -698,6 +734,7 @@ static int run(dreq_t *d, plan_t *p, int *http)
 		plan_clear(p);
 		if ((ret = plan_init(p)) < 0)
 			break;
+		p->who = d->who;
 		if ((ret = plan(d, p)) < 0)
 			break;
 		if (json_array_size(p->ops) == 0)
@@ -741,8 +778,8 @@ static int run(dreq_t *d, plan_t *p, int *http)
 	return ret;
 }
 
-int api_dist_write(api_t *api, struct mg_connection *c, const api_name_t *name,
-		   const api_req_t *req)
+int api_dist_write(api_t *api, struct mg_connection *c, const api_who_t *who,
+		   const api_name_t *name, const api_req_t *req)
 {
 	dreq_t *d = calloc(1, sizeof(*d));
 	plan_t p = {0};
@@ -754,6 +791,7 @@ int api_dist_write(api_t *api, struct mg_connection *c, const api_name_t *name,
 		goto out;
 	}
 	d->api = api;
+	d->who = who;
 	d->name = name;
 	d->req = req;
 	if (req->type != API_T_A && req->type != API_T_AAAA && req->type != API_T_TXT &&
@@ -779,7 +817,7 @@ int api_dist_write(api_t *api, struct mg_connection *c, const api_name_t *name,
 		ret = api_reply_error(c, http, "%s", p.msg);
 		goto out;
 	}
-	ret = api_records_reply(api, c, name, p.added, p.removed, NULL, p.deleted,
+	ret = api_records_reply(api, c, who, name, p.added, p.removed, NULL, p.deleted,
 				req->op == API_OP_CREATE ? 201 : 200);
 out:
 	plan_clear(&p);

@@ -34,6 +34,7 @@ typedef api_name_t rname_t;
 /* State of one write request. */
 typedef struct {
 	api_t *api;
+	const api_who_t *who;
 	const api_req_t *req;
 	store_wtxn_t *w;
 	store_rtxn_t *v; /* read view of w */
@@ -296,6 +297,59 @@ static void source_label(wreq_t *q, const rname_t *n, int id, char *buf, size_t 
 	snprintf(buf, cap, "store source #%d", id);
 }
 
+int api_owner_of(store_rtxn_t *t, const uint8_t *key, size_t keylen, int src, const char *ns,
+		 char *out, size_t cap)
+{
+	const uint8_t *val = NULL;
+	uint64_t mask = 0;
+	size_t vlen = 0;
+	int ret;
+
+	if (src < 0)
+		return 0;
+	if ((ret = store_name_sources(t, key, keylen, &mask)) < 0)
+		return ret;
+	if (!((mask >> src) & 1))
+		return 0;
+	ret = store_kv_get(t, ns, key, keylen, &val, &vlen);
+	if (ret == ERR_NOTFOUND || (ret == 0 && (vlen == 0 || vlen >= cap)))
+		snprintf(out, cap, "%s", API_ADMIN_USER);
+	else if (ret < 0)
+		return ret;
+	else
+		snprintf(out, cap, "%.*s", (int)vlen, (const char *)val);
+	return 1;
+}
+
+/*
+ * A user changes only the names it owns; the admin changes every name, and its
+ * writes keep the owner. A name no one owns yet becomes the writer's: its owner is
+ * noted now, in this txn (a note where the request ends up adding nothing is
+ * harmless: an owner counts only while the API holds entries at the name).
+ */
+static int check_user(wreq_t *q, const rname_t *n)
+{
+	char owner[API_USER_MAX];
+	int ret =
+	    api_owner_of(q->v, n->key, n->keylen, q->src, STORE_OWNER_NS_API, owner, sizeof(owner));
+
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		if (q->who->admin || strcmp(owner, q->who->user) == 0)
+			return 0;
+		return refuse(q, ERR_DENIED,
+			      "%s is owned by user %s; user %s changes only its own records",
+			      n->text, owner, q->who->user);
+	}
+	if (q->who->admin) {
+		ret = store_kv_del(q->w, STORE_OWNER_NS_API, n->key, n->keylen);
+		return ret == ERR_NOTFOUND ? 0 : ret;
+	}
+	return store_kv_put(q->w, STORE_OWNER_NS_API, n->key, n->keylen,
+			    (const uint8_t *)q->who->user, strlen(q->who->user));
+}
+
 /*
  * The API changes only names no other source holds: a write there would be
  * undone by the next import or watch event, or be a 2xx that changes nothing.
@@ -310,7 +364,7 @@ static int check_owner(wreq_t *q, const rname_t *n)
 		return ret;
 	mask &= ~((uint64_t)1 << q->src);
 	if (!mask)
-		return 0;
+		return check_user(q, n);
 	for (int id = 0; id < 64; id++) {
 		if ((mask >> id) & 1) {
 			source_label(q, n, id, who, sizeof(who));
@@ -817,6 +871,8 @@ static int status_of(int code)
 	case ERR_CONFLICT:
 	case ERR_READONLY:
 		return 409;
+	case ERR_DENIED:
+		return 403;
 	case ERR_INVAL:
 	case ERR_PARSE:
 		return 400;
@@ -828,7 +884,8 @@ static int status_of(int code)
 	}
 }
 
-static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status);
+static int show_name(api_t *api, struct mg_connection *c, const api_who_t *who, const rname_t *n,
+		     int status);
 static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status);
 
 /*
@@ -861,11 +918,12 @@ static int write_owner(wreq_t *q, const rname_t *name)
 	return 0;
 }
 
-static int handle_write(api_t *api, struct mg_connection *c, int op, const rname_t *name)
+static int handle_write(api_t *api, struct mg_connection *c, const api_who_t *who, int op,
+			const rname_t *name)
 {
 	char *body = NULL;
 	size_t len = 0;
-	wreq_t q = {.api = api};
+	wreq_t q = {.api = api, .who = who};
 	api_req_t *req = NULL;
 	int ret;
 
@@ -885,7 +943,7 @@ static int handle_write(api_t *api, struct mg_connection *c, int op, const rname
 		goto out;
 	}
 	if (api_dist_on(api)) {
-		ret = api_dist_write(api, c, name, req);
+		ret = api_dist_write(api, c, who, name, req);
 		goto out;
 	}
 	q.req = req;
@@ -942,8 +1000,46 @@ typedef struct {
 	 * one name's JSON at a time (NULL: names stay in `names`) */
 	int (*emit)(void *sink, json_t *name);
 	void *sink;
+	/* a user's view: only rrsets of source src at names `user` owns (NULL: everything) */
+	const char *user;
+	store_rtxn_t *txn;
+	int src;
+	const char *owner_ns;
 	int err;
 } collect_t;
+
+/* Does the user of a filtered view own this rrset? @return 1, 0, or <0. */
+static int visible(collect_t *cl, const uint8_t *key, size_t keylen, const store_rrset_t *set)
+{
+	char owner[API_USER_MAX];
+	store_rr_t rr;
+	size_t pos = 0;
+	bool ours = false;
+	int ret;
+
+	if (!cl->user)
+		return 1;
+	while (!ours && store_rrset_next(set, &pos, &rr) == 1)
+		ours = rr.source_id == cl->src;
+	if (!ours)
+		return 0;
+	ret = api_owner_of(cl->txn, key, keylen, cl->src, cl->owner_ns, owner, sizeof(owner));
+	return ret <= 0 ? ret : strcmp(owner, cl->user) == 0;
+}
+
+/* Filter cl for who: a user sees the names it owns, the admin everything. */
+static void collect_for(api_t *api, const api_who_t *who, store_rtxn_t *t, collect_t *cl)
+{
+	bool dist = api_dist_on(api);
+
+	cl->txn = t;
+	if (who && !who->admin) {
+		cl->user = who->user;
+		cl->owner_ns = dist ? STORE_OWNER_NS_ETCD : STORE_OWNER_NS_API;
+		/* No source yet: no records of it, so nothing to show. */
+		cl->src = store_source_find(t, dist ? "etcd" : API_SOURCE);
+	}
+}
 
 static json_t *name_object(const uint8_t *key, size_t keylen)
 {
@@ -966,6 +1062,8 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_
 		return 1;
 	if (set->count == 0)
 		return 0;
+	if ((cl->err = visible(cl, key, keylen, set)) <= 0)
+		return cl->err;
 	if (!cl->cur || keylen != cl->keylen || memcmp(key, cl->key, keylen) != 0) {
 		if (cl->max_names && cl->count >= cl->max_names) {
 			cl->more = true;
@@ -993,7 +1091,7 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t keylen, const store_
  * The name as GET shows it. @param doc receives an owned object, or NULL
  * when the name holds nothing. @return 0 or an error code.
  */
-static int name_doc(api_t *api, const rname_t *n, json_t **doc)
+static int name_doc(api_t *api, const api_who_t *who, const rname_t *n, json_t **doc)
 {
 	collect_t cl = {.names = json_array(), .single = true, .only_keylen = n->keylen};
 	store_rtxn_t *t = NULL;
@@ -1005,6 +1103,7 @@ static int name_doc(api_t *api, const rname_t *n, json_t **doc)
 		json_decref(cl.names);
 		return ret;
 	}
+	collect_for(api, who, t, &cl);
 	ret = store_iter(t, n->key, n->keylen, collect_cb, &cl);
 	store_read_end(t);
 	if (ret < 0 || cl.err < 0) {
@@ -1016,10 +1115,11 @@ static int name_doc(api_t *api, const rname_t *n, json_t **doc)
 	return 0;
 }
 
-static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int status)
+static int show_name(api_t *api, struct mg_connection *c, const api_who_t *who, const rname_t *n,
+		     int status)
 {
 	json_t *doc = NULL;
-	int ret = name_doc(api, n, &doc);
+	int ret = name_doc(api, who, n, &doc);
 
 	if (ret < 0)
 		return api_reply_err_code(c, ret, n->text);
@@ -1033,11 +1133,11 @@ static int show_name(api_t *api, struct mg_connection *c, const rname_t *n, int 
  * ("records" empty once nothing is left; "deleted" for the original's
  * scripts).
  */
-int api_records_reply(api_t *api, struct mg_connection *c, const rname_t *n, json_t *added,
-		      json_t *removed, json_t *modes, bool deleted, int status)
+int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who, const rname_t *n,
+		      json_t *added, json_t *removed, json_t *modes, bool deleted, int status)
 {
 	json_t *doc = NULL;
-	int ret = name_doc(api, n, &doc);
+	int ret = name_doc(api, who, n, &doc);
 
 	if (ret < 0)
 		return api_reply_err_code(c, ret, n->text);
@@ -1054,7 +1154,7 @@ int api_records_reply(api_t *api, struct mg_connection *c, const rname_t *n, jso
 
 static int reply_write(api_t *api, struct mg_connection *c, wreq_t *q, int status)
 {
-	return api_records_reply(api, c, &q->name, q->added, q->removed, q->modes,
+	return api_records_reply(api, c, q->who, &q->name, q->added, q->removed, q->modes,
 				 q->req->op == API_OP_DELETE, status);
 }
 
@@ -1079,6 +1179,7 @@ static bool domain_nested(const conf_t *conf, size_t i)
 
 typedef struct {
 	const conf_t *conf;
+	const api_who_t *who;
 	size_t dom;		     /* index of the domain being walked */
 	uint8_t after[WIRE_KEY_MAX]; /* resume after this name's key; afterlen 0 = from the start */
 	size_t afterlen;
@@ -1143,6 +1244,7 @@ static int list_batch(api_t *api, list_t *l)
 		json_decref(cl.names);
 		return ret;
 	}
+	collect_for(api, l->who, t, &cl);
 	ret = l->afterlen
 		  ? store_iter_after(t, key, keylen, l->after, l->afterlen, 0xFFFF, collect_cb, &cl)
 		  : store_iter(t, key, keylen, collect_cb, &cl);
@@ -1203,10 +1305,10 @@ static int list_params(api_t *api, struct mg_connection *c, list_t *l)
  * "next" names the last name sent while more remain: pass it as after= for the next page.
  * An error past the headers can only cut the body short (invalid JSON), and is logged.
  */
-static int list_names(api_t *api, struct mg_connection *c)
+static int list_names(api_t *api, struct mg_connection *c, const api_who_t *who)
 {
 	const conf_t *conf = api->conf;
-	list_t l = {.conf = conf, .first = true};
+	list_t l = {.conf = conf, .who = who, .first = true};
 	bool more = false;
 	int ret;
 
@@ -1249,7 +1351,8 @@ static int list_names(api_t *api, struct mg_connection *c)
 	return 200;
 }
 
-int api_records_handle(api_t *api, struct mg_connection *c, const char *method, const char *rest)
+int api_records_handle(api_t *api, struct mg_connection *c, const api_who_t *who,
+		       const char *method, const char *rest)
 {
 	rname_t name;
 	int ret;
@@ -1262,13 +1365,13 @@ int api_records_handle(api_t *api, struct mg_connection *c, const char *method, 
 		return api_reply_error(c, 405, "method %s not allowed", method);
 	/* The list: GET lists; a write there is only a PTR given by its address ("ip"). */
 	if (rest[0] == '\0')
-		return op ? handle_write(api, c, op, NULL) : list_names(api, c);
+		return op ? handle_write(api, c, who, op, NULL) : list_names(api, c, who);
 	if ((ret = api_name_owner(api->conf, rest, &name)) < 0) {
 		char msg[500];
 		api_name_error(api->conf, "name", rest, ret, msg, sizeof(msg));
 		return api_reply_error(c, 400, "%s", msg);
 	}
 	if (!op)
-		return show_name(api, c, &name, 200);
-	return handle_write(api, c, op, &name);
+		return show_name(api, c, who, &name, 200);
+	return handle_write(api, c, who, op, &name);
 }

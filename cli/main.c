@@ -17,6 +17,8 @@
 typedef struct {
 	const char *addr;
 	const char *token;
+	const char *user;
+	const char *reread;
 	const char *show;
 	const char *domain;
 	const char *method;
@@ -71,6 +73,7 @@ static void usage(FILE *f)
 	    "  -flush NAME       flush them: the next query goes upstream\n"
 	    "  -l1 NAME          the store's records of NAME with sources and health\n"
 	    "                    (/skydns/domainL1/NAME)\n"
+	    "  -reread NAME      re-read NAME from etcd into the store (POST domainL1/NAME)\n"
 	    "  -master           run-time settings (/skydns/master)\n"
 	    "  -cache-ttl S      cap the TTL of answers cached from now on at S seconds\n"
 	    "                    (0: back to max-ttl), without a restart\n"
@@ -92,7 +95,11 @@ static void usage(FILE *f)
 	    "options:\n"
 	    "  -addr HOST:PORT   API address (env SKYDNS_API_ADDR, default 127.0.0.1:9001);\n"
 	    "                    an http:// or https:// URL is taken as is\n"
-	    "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header\n"
+	    "  -token TOKEN      API token (env SKYDNS_API_TOKEN), sent as a Bearer header;\n"
+	    "                    a user's token (api-tokens-file) changes and lists only its "
+	    "names\n"
+	    "  -user NAME        with the admin's (shared) token: act as user NAME, the owner of\n"
+	    "                    what it writes (?user=, env SKYDNS_API_USER)\n"
 	    "  -json             print the server's JSON instead of the table\n"
 	    "  -h                this help\n",
 	    f);
@@ -124,6 +131,8 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 		} else {
 			dst = strcmp(a, "-addr") == 0	     ? &o->addr
 			      : strcmp(a, "-token") == 0     ? &o->token
+			      : strcmp(a, "-user") == 0	     ? &o->user
+			      : strcmp(a, "-reread") == 0    ? &o->reread
 			      : strcmp(a, "-show") == 0	     ? &o->show
 			      : strcmp(a, "-domain") == 0    ? &o->domain
 			      : strcmp(a, "-method") == 0    ? &o->method
@@ -179,13 +188,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 static char *url_of(CURL *c, const cli_opts_t *o, const char *path, const char *seg)
 {
 	char *esc = seg ? curl_easy_escape(c, seg, 0) : NULL;
+	char *uesc = o->user && o->user[0] ? curl_easy_escape(c, o->user, 0) : NULL;
 	const char *scheme = strstr(o->addr, "://") ? "" : "http://";
-	size_t n = strlen(scheme) + strlen(o->addr) + strlen(path) + (esc ? strlen(esc) : 0) + 1;
+	size_t n = strlen(scheme) + strlen(o->addr) + strlen(path) + (esc ? strlen(esc) : 0) +
+		   (uesc ? strlen(uesc) + 6 : 0) + 1;
 	char *url = malloc(n);
 
+	/* ?user= goes last: a list path already carries ?limit=...&after=<seg>. */
 	if (url)
-		snprintf(url, n, "%s%s%s%s", scheme, o->addr, path, esc ? esc : "");
+		snprintf(url, n, "%s%s%s%s%s%s", scheme, o->addr, path, esc ? esc : "",
+			 uesc ? (strchr(path, '?') ? "&user=" : "?user=") : "", uesc ? uesc : "");
 	curl_free(esc);
+	curl_free(uesc);
 	return url;
 }
 
@@ -606,6 +620,10 @@ static void print_control(json_t *doc)
 		       json_is_true(json_object_get(doc, "tracked"))
 			   ? ""
 			   : "  (not among the most asked)");
+		if (json_object_get(doc, "lastQueryTime"))
+			printf("  first: %s  last: %s\n",
+			       json_string_value(json_object_get(doc, "firstQueryTime")),
+			       json_string_value(json_object_get(doc, "lastQueryTime")));
 	} else if (json_object_get(doc, "cacheTtl")) {
 		printf("cacheTtl: %lld  maxTtl: %lld\n",
 		       (long long)json_integer_value(json_object_get(doc, "cacheTtl")),
@@ -647,6 +665,8 @@ static int run_control(const cli_opts_t *o, buf_t *b)
 		ret = http(o, "DELETE", "/skydns/domain/", o->flush, NULL, b);
 	else if (o->l1)
 		ret = http(o, "GET", "/skydns/domainL1/", o->l1, NULL, b);
+	else if (o->reread)
+		ret = http(o, "POST", "/skydns/domainL1/", o->reread, "{}", b);
 	else if (o->cache_ttl) {
 		char body[64];
 		long v = parse_num(o->cache_ttl, 86400);
@@ -666,7 +686,7 @@ static int run_control(const cli_opts_t *o, buf_t *b)
 		fprintf(stderr, "skydns-cli: the server did not answer JSON\n");
 		return 1;
 	}
-	if (o->l1)
+	if (o->l1 || o->reread)
 		print_l1(doc);
 	else
 		print_control(doc);
@@ -726,7 +746,8 @@ static int run(const cli_opts_t *o)
 	} else if (o->domain || o->ptr) {
 		/* -ptr without -domain posts to the list: the server makes the name */
 		ret = run_domain(o, &b);
-	} else if (o->stats || o->cache || o->flush || o->l1 || o->cache_ttl || o->master) {
+	} else if (o->stats || o->cache || o->flush || o->l1 || o->reread || o->cache_ttl ||
+		   o->master) {
 		ret = run_control(o, &b);
 		free(b.p);
 		return ret;
@@ -775,6 +796,7 @@ int main(int argc, char **argv)
 
 	o.addr = getenv("SKYDNS_API_ADDR");
 	o.token = getenv("SKYDNS_API_TOKEN");
+	o.user = getenv("SKYDNS_API_USER");
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
 	if (!o.addr || !o.addr[0])

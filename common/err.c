@@ -33,6 +33,8 @@ const char *err_str(int code)
 		return "timed out";
 	case ERR_UPSTREAM:
 		return "upstream failure";
+	case ERR_DENIED:
+		return "permission denied";
 	}
 	if (code < 0 && code > -1000)
 		return strerror(-code); /* glibc returns static text for errno values */

@@ -23,6 +23,7 @@ enum {
 	ERR_READONLY = -1010,  /* write to a read-only source or store */
 	ERR_TIMEOUT = -1011,   /* operation timed out */
 	ERR_UPSTREAM = -1012,  /* remote peer failed or answered garbage */
+	ERR_DENIED = -1013,    /* the caller may not change this (owned by another user) */
 };
 
 /**

@@ -191,6 +191,9 @@ typedef struct conf {
 	bool api_enable;   /* api-enable, default false */
 	char *api_address; /* api-address, default 127.0.0.1:9001 */
 	char *api_token;   /* api-token, alias skydns-auth / statsServerAuthToken; NULL = none */
+	/* api-tokens-file: "user token" lines, one token per user (api/tokens.c reads it at
+	 * start and on SIGHUP); NULL = none */
+	char *api_tokens_file;
 	char *api_certfile;
 	char *api_keyfile;
 	/* api-hostnames: comma list of names (lowercase, no trailing dot) a tokenless API also

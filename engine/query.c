@@ -1051,8 +1051,10 @@ static int route(query_ctx_t *ctx, const query_t *q, const query_client_t *cl, u
 		return route_xfr(ctx, q, cl, resp, cap, resplen);
 	memcpy(lower, q->qname, q->qnamelen);
 	wire_name_lower(lower, q->qnamelen);
-	if (ctx->topn)
+	if (ctx->topn) {
+		topn_set_now(ctx->topn, ctx->now_s);
 		topn_sample(ctx->topn, lower, q->qnamelen);
+	}
 	/* A subDomainServers entry wins even inside a local domain. */
 	int zi =
 	    in_subdomain_server(c, lower, q->qnamelen) ? -1 : conf_domain_of(c, lower, q->qnamelen);

@@ -29,6 +29,7 @@ struct topn {
 	size_t mask;	     /* index buckets - 1 */
 	bool dirty;
 	unsigned skipped; /* queries passed over since the last sampled one */
+	uint32_t now_s;	  /* topn_set_now */
 
 	/* Published copy: words [0] = used, [1] = min, then the entries. */
 	_Atomic uint64_t seq;
@@ -195,6 +196,7 @@ static void add_weighted(topn_t *t, const uint8_t *name, size_t len, uint64_t w)
 	if (t->index[b] != TOPN_EMPTY) {
 		s = t->index[b];
 		t->slots[s].count += w;
+		t->slots[s].last_s = t->now_s;
 		heap_down(t, t->pos[s]);
 		return;
 	}
@@ -215,9 +217,15 @@ static void add_weighted(topn_t *t, const uint8_t *name, size_t len, uint64_t w)
 		b = index_find(t, h, name, len); /* the removal may have shifted buckets */
 	}
 	slot_set(t, s, h, name, len);
+	t->slots[s].first_s = t->slots[s].last_s = t->now_s;
 	t->index[b] = s;
 	heap_up(t, t->pos[s]);
 	heap_down(t, t->pos[s]);
+}
+
+void topn_set_now(topn_t *t, uint32_t now_s)
+{
+	t->now_s = now_s;
 }
 
 void topn_add(topn_t *t, const uint8_t *name, size_t len)
@@ -335,13 +343,18 @@ size_t topn_merge(topn_entry_t *all, size_t total, const size_t *ends, const uin
 	qsort(all, total, sizeof(*all), by_name);
 	for (size_t i = 0; i < total;) {
 		uint64_t c = 0, d = 0;
+		uint32_t first = all[i].first_s, last = all[i].last_s;
 		size_t j = i;
 
 		for (; j < total && by_name(&all[i], &all[j]) == 0; j++) {
 			c += all[j].count;
 			d += all[j].error;
+			first = all[j].first_s < first ? all[j].first_s : first;
+			last = all[j].last_s > last ? all[j].last_s : last;
 		}
 		all[groups] = all[i];
+		all[groups].first_s = first;
+		all[groups].last_s = last;
 		all[groups].count = summin + c;
 		all[groups].error = summin - d;
 		groups++;

@@ -29,10 +29,13 @@
 
 typedef struct topn topn_t;
 
-/* One monitored name: lowercased wire form, estimated count and its error bound. */
+/* One monitored name: lowercased wire form, estimated count and its error bound, and when
+ * it was first and last counted while monitored (Unix seconds of topn_set_now; a name
+ * that took over an evicted slot starts its first time then). */
 typedef struct {
 	uint64_t count; /* upper bound of the true count */
 	uint64_t error; /* count - error is a lower bound */
+	uint32_t first_s, last_s;
 	uint8_t namelen;
 	uint8_t name[WIRE_NAME_MAX];
 } topn_entry_t;
@@ -59,6 +62,9 @@ size_t topn_capacity(const topn_t *t);
  * @param name lowercased wire name, 1..WIRE_NAME_MAX bytes (longer is ignored).
  */
 void topn_add(topn_t *t, const uint8_t *name, size_t len);
+
+/** The time later adds are stamped with (owner thread; the worker sets it per batch). */
+void topn_set_now(topn_t *t, uint32_t now_s);
 
 /* Once the table is full, topn_sample() counts one query in TOPN_SAMPLE. */
 #define TOPN_SAMPLE 8
@@ -93,7 +99,8 @@ int topn_snapshot(const topn_t *t, topn_entry_t *out, uint64_t *min);
  * @param total   number of entries in `all`.
  * @param tables  number of tables; mins[i] is table i's min, and
  *                ends[i] the index in `all` one past table i's entries.
- * @param out     receives at most n entries, highest count first (ties by name).
+ * @param out     receives at most n entries, highest count first (ties by name);
+ *                first_s is the earliest of the tables', last_s the latest.
  * @return entries written.
  */
 size_t topn_merge(topn_entry_t *all, size_t total, const size_t *ends, const uint64_t *mins,

@@ -462,6 +462,8 @@ static int api_top_hook(void *ctx, api_top_name_t *out, size_t n)
 			snprintf(out[i].name, sizeof(out[i].name), "?");
 		out[i].count = e[i].count;
 		out[i].error = e[i].error;
+		out[i].first_s = e[i].first_s;
+		out[i].last_s = e[i].last_s;
 	}
 	free(e);
 	return ret;
@@ -556,7 +558,9 @@ static bool str_same(const char *a, const char *b)
 static bool api_conf_same(const conf_t *a, const conf_t *b)
 {
 	return a->api_enable == b->api_enable && str_same(a->api_address, b->api_address) &&
-	       str_same(a->api_token, b->api_token) && str_same(a->api_certfile, b->api_certfile) &&
+	       str_same(a->api_token, b->api_token) &&
+	       str_same(a->api_tokens_file, b->api_tokens_file) &&
+	       str_same(a->api_certfile, b->api_certfile) &&
 	       str_same(a->api_keyfile, b->api_keyfile) &&
 	       str_same(a->api_hostnames, b->api_hostnames) && a->api_threads == b->api_threads &&
 	       str_same(a->api_search, b->api_search) && a->ndomains == b->ndomains &&
@@ -669,8 +673,10 @@ static void reload_api(daemon_t *d, conf_t *nc, conf_t *old)
 	conf_t *prev = d->api_conf;
 	int ret;
 
-	if (api_conf_same(prev, nc))
+	if (api_conf_same(prev, nc)) {
+		api_reload_tokens(d->api); /* the file may have changed although its path did not */
 		return;
+	}
 	api_stop(d->api);
 	d->api = NULL;
 	ret = api_start(&d->api, nc, d->store, &d->hooks);

@@ -403,6 +403,17 @@ typedef int (*store_kv_fn)(void *ctx, const uint8_t *key, size_t klen, const uin
 int store_kv_iter(store_rtxn_t *t, const char *ns, const uint8_t *prefix, size_t plen,
 		  store_kv_fn fn, void *ctx);
 
+/*
+ * Who owns a name (issue 18): store_kv namespaces whose key is a name key and whose value
+ * the user name (text, no NUL) that created the name through the API. One namespace per
+ * source the API writes through: the API's own records, and in distributed mode the etcd
+ * records (skydns-watch-etcd copies the etcd values' "user" field here). A value counts
+ * only while that source holds entries at the name; a name with entries and no value
+ * belongs to the admin (every store from before owners existed).
+ */
+#define STORE_OWNER_NS_API "owner:api"
+#define STORE_OWNER_NS_ETCD "owner:etcd"
+
 /* ---- bulk rrset writes (store/bulk.c) ---- */
 
 /**

@@ -225,6 +225,10 @@ int map_parse_value(const uint8_t *json, size_t len, map_value_t *out, char *err
 		}
 		memcpy(v.group, json_string_value(f), json_string_length(f) + 1);
 	}
+	/* Never a reason to skip the value: the records are served whoever owns them. */
+	if ((f = json_object_get(root, "user")) && json_is_string(f) &&
+	    json_string_length(f) < MAP_USER_MAX)
+		memcpy(v.user, json_string_value(f), json_string_length(f) + 1);
 	if ((f = json_object_get(root, "mail")) && !json_is_null(f)) {
 		if (!json_is_boolean(f)) {
 			fail(err, errlen, "mail is not a boolean%s", "");

@@ -16,6 +16,7 @@
 
 #define MAP_TEXT_MAX 4096
 #define MAP_GROUP_MAX 64
+#define MAP_USER_MAX 64	    /* api/api_internal.h API_USER_MAX */
 #define MAP_TTL_DEFAULT 300 /* CoreDNS's etcd plugin */
 #define MAP_PRIORITY_DEFAULT 10
 
@@ -37,6 +38,9 @@ typedef struct {
 	bool mail;
 	unsigned targetstrip;
 	char group[MAP_GROUP_MAX];
+	/* "user": who wrote the value through the API (the original's owner field); a value
+	 * whose user is not a string of fewer than MAP_USER_MAX bytes counts as the admin's */
+	char user[MAP_USER_MAX];
 	size_t textlen;
 	char text[MAP_TEXT_MAX]; /* last: a copy may keep only offsetof(text) + textlen bytes */
 } map_value_t;

@@ -197,6 +197,8 @@ int sync_reset(sync_t *s)
 		ret = ret == ERR_NOTFOUND ? 0 : ret;
 	}
 	free(a.addrs);
+	if (ret == 0)
+		ret = store_kv_clear(s->w, STORE_OWNER_NS_ETCD);
 	return ret < 0 ? ret : store_kv_clear(s->w, KV_NS_HEALTH);
 }
 
@@ -615,6 +617,24 @@ static int derive_apex_ns(sync_t *s, const uint8_t *name, size_t namelen, const 
 	return ret;
 }
 
+/*
+ * The name's owner for the API (store.h STORE_OWNER_NS_ETCD): the "user" of its first
+ * leaf that names one; none (the admin's) when no leaf does. Before map_build, which
+ * reorders the leaves.
+ */
+static int note_owner(sync_t *s, const uint8_t *key, size_t klen, const collect_t *c)
+{
+	int ret;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->leaves[i].v->user[0])
+			return store_kv_put(s->w, STORE_OWNER_NS_ETCD, key, klen,
+					    (const uint8_t *)c->leaves[i].v->user,
+					    strlen(c->leaves[i].v->user));
+	ret = store_kv_del(s->w, STORE_OWNER_NS_ETCD, key, klen);
+	return ret == ERR_NOTFOUND ? 0 : ret;
+}
+
 static int derive(sync_t *s, const uint8_t *key, size_t klen)
 {
 	uint8_t name[WIRE_NAME_MAX];
@@ -637,6 +657,8 @@ static int derive(sync_t *s, const uint8_t *key, size_t klen)
 	ret = store_rr_del(s->w, s->src, name, namelen, 0, NULL, 0);
 	if (ret == 0 || ret == ERR_NOTFOUND)
 		ret = store_kv_iter(store_write_view(s->w), KV_NS, key, klen, collect_kv, c);
+	if (ret == 0)
+		ret = note_owner(s, key, klen, c);
 	if (ret == 0) {
 		recs_t r = {0};
 		ret = map_build(name, namelen, c->leaves, c->n, emit_rr, &r);

@@ -159,6 +159,9 @@ def main():
         C.eq(recs, [("10.0.1.1", "import:skydns.local.", "UP"),
                     ("10.0.1.2", "import:skydns.local.", "DOWN")],
              "domainL1: each address with its source and health")
+        st, r = api(aport, "POST", "domainL1/www")
+        C.ok(st == 409 and "etcd" in r.get("error", ""),
+             "POST domainL1 without etcd: 409 saying there is no etcd to re-read (%s)" % r)
         st, r = api(aport, "GET", "domainL1/nothing")
         C.eq(st, 404, "domainL1 of a name with no records")
         st, r = api(aport, "GET", "domainL1/www.example.com")
@@ -187,10 +190,21 @@ def main():
              "skydns-cli -json -l1 (%s)" % out)
 
         # stats/<name>: counted from the workers' top-N tables (published each second).
-        for _ in range(5):
+        t0 = int(time.time())
+        ask(P, "www.skydns.local.")
+        time.sleep(1.1)
+        for _ in range(4):
             ask(P, "www.skydns.local.")
+        t1 = int(time.time())
         time.sleep(1.5)
         st, r = api(aport, "GET", "stats/www")
+        # The original's first and last query time of the name (issue 18).
+        first, last = r.get("first", 0), r.get("last", 0)
+        C.ok(t0 - 1 <= first <= last <= t1 + 1 and last >= first + 1,
+             "stats/www: first %d and last %d query times within [%d, %d]"
+             % (first, last, t0, t1))
+        C.ok(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) == r.get("lastQueryTime"),
+             "stats/www: lastQueryTime as RFC 3339 UTC (%s)" % r)
         C.eq((st, r.get("name"), r.get("tracked")), (200, "www.skydns.local.", True),
              "stats/www: tracked (%s)" % r)
         C.ok(r.get("count", 0) >= 5, "stats/www: asked at least 5 times (%s)" % r)
