@@ -11,6 +11,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 
 #include <lmdb.h>
@@ -184,6 +187,28 @@ fail:
 	store_gate_deinit(s);
 	free(s);
 	return ret;
+}
+
+void store_release_map(store_t *s)
+{
+	/* mdb_env_info's me_mapaddr is set only for MDB_FIXEDMAP, so the map is found
+	 * in /proc/self/maps by the data file's device and inode. */
+	mdb_filehandle_t fd;
+	struct stat st;
+	char line[512];
+	FILE *f;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	    !(f = fopen("/proc/self/maps", "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		unsigned maj, mnr;
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &mnr, &ino) == 5 &&
+		    ino == (unsigned long)st.st_ino && makedev(maj, mnr) == st.st_dev)
+			(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	fclose(f);
 }
 
 void store_close(store_t *s)

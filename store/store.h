@@ -100,6 +100,14 @@ enum {
 int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags);
 /** Close; NULL is a no-op. All txns must be ended first. */
 void store_close(store_t *s);
+
+/* Drops this process's view of the mapped store pages it has read (MADV_DONTNEED on
+ * LMDB's read-only shared map). Nothing is lost: the pages stay in the page cache and on
+ * disk, and the next read faults them back. For a writer that walks most of the store at
+ * once (a watcher's full re-list), so its RSS does not grow by the store pages it only
+ * passed through, which skydns's workers map anyway. Safe inside a write txn: without
+ * MDB_WRITEMAP nothing is written through the map. Any thread; never fails. */
+void store_release_map(store_t *s);
 /* What the store has seen; plain values, for metrics. */
 typedef struct {
 	uint64_t map_resizes; /* remaps that changed the map size (another process grew it) */

@@ -46,7 +46,8 @@ struct k8ssync {
 	bool sweep[K8SSYNC_KINDS]; /* a list of the kind is in this batch */
 	uint64_t *seen;		   /* hashes of the compact forms the lists named */
 	size_t nseen, capseen;
-	char **dirty; /* "<ns>/<svc>" to re-derive */
+	unsigned passed; /* objects put or Services derived since store_release_map */
+	char **dirty;	 /* "<ns>/<svc>" to re-derive */
 	size_t ndirty, capdirty;
 	int64_t objects_delta;
 	uint64_t pending[C_N];
@@ -463,6 +464,19 @@ static int put_slice(k8ssync_t *s, const k8smap_id_t *id, const char *c)
 	return mark(s, id->ns, id->svc);
 }
 
+/* A list puts, sweeps and re-derives every object, reading its stored forms once:
+ * without this the watcher's RSS grows by every store page it passed through (shared
+ * with skydns, file-backed) and a re-list peaks at ~1.3x the steady RSS (issue 12). */
+#define RELEASE_EVERY 1024
+
+static void passed_one(k8ssync_t *s)
+{
+	if (++s->passed >= RELEASE_EVERY) {
+		s->passed = 0;
+		store_release_map(s->store);
+	}
+}
+
 int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 {
 	k8smap_id_t id;
@@ -471,6 +485,7 @@ int k8ssync_put(k8ssync_t *s, int kind, const json_t *obj)
 
 	if (!s->w)
 		return ERR_INVAL;
+	passed_one(s);
 	ret = kind == K8SSYNC_SERVICES ? k8smap_service(obj, &id, &c)
 	      : kind == K8SSYNC_SLICES ? k8smap_slice(obj, &id, &c)
 				       : k8smap_pod(obj, &id, &c);
@@ -790,6 +805,7 @@ static void observe(k8ssync_t *s, uint64_t lat_us)
 /* key = "<ns>/<svc>". */
 static int derive(k8ssync_t *s, const char *key, uint64_t arrival_us)
 {
+	passed_one(s);
 	store_rtxn_t *view = store_write_view(s->w);
 	char ns[64], name[64], prefix[KEY_MAX];
 	const char *slash = strchr(key, '/');
@@ -866,7 +882,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 typedef struct {
-	const k8ssync_t *s;
+	k8ssync_t *s;
 	const char *ns;
 	keys_t gone;
 } sweep_ctx_t;
@@ -876,6 +892,8 @@ static int on_swept(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, si
 	sweep_ctx_t *c = ctx;
 	char key[KEY_MAX];
 	uint64_t h;
+
+	passed_one(c->s);
 
 	if (kl >= sizeof(key))
 		return 0;
@@ -1067,6 +1085,8 @@ int k8ssync_commit(k8ssync_t *s, uint64_t arrival_us)
 		return ret;
 	}
 	ret = store_write_commit(s->w);
+	if (s->listed)
+		store_release_map(s->store);
 	s->w = NULL;
 	s->full = false;
 	s->listed = false;
