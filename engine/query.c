@@ -1,5 +1,6 @@
 #include "engine/query.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -743,8 +744,31 @@ static bool parse_dashed_v4(const uint8_t *l, size_t len, uint8_t out[4])
 	return part == 4;
 }
 
+/* "2001-db8--1" -> 16 bytes: an IPv6 address with its colons spelled as dashes, as
+ * Kubernetes names IPv6 pods. Only hex digits and dashes; inet_pton (pure: parses a
+ * string) decides the rest, so "::" compression and its limits are the address's own. */
+static bool parse_dashed_v6(const uint8_t *l, size_t len, uint8_t out[16])
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (len < 2 || len >= sizeof(text))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t ch = l[i];
+		if (ch == '-')
+			text[i] = ':';
+		else if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))
+			text[i] = (char)ch;
+		else
+			return false;
+	}
+	text[len] = 0;
+	return inet_pton(AF_INET6, text, out) == 1;
+}
+
 /*
- * [Kubernetes] pods = insecure: a-b-c-d.<ns>.pod.<zone> answers A a.b.c.d without
+ * [Kubernetes] pods = insecure: a-b-c-d.<ns>.pod.<zone> answers A a.b.c.d (and an
+ * IPv6 pod's 2001-db8--1.<ns>.pod.<zone> AAAA 2001:db8::1) without
  * a store lookup, as CoreDNS's "pods insecure" (the spec's pod A records; the
  * conformance tests ask for their own). @return true when cur is such a name.
  */
@@ -753,8 +777,9 @@ static bool answer_pod(build_t *b, chase_t *ch, name_ref_t *zone)
 	static const uint8_t pod[] = {3, 'p', 'o', 'd'};
 	const conf_t *c = b->conf;
 	const uint8_t *n = ch->lower;
-	size_t len = ch->cur.len, p1, p2;
-	uint8_t ip[4];
+	size_t len = ch->cur.len, p1, p2, iplen;
+	uint16_t type;
+	uint8_t ip[16];
 
 	if (ch->zi != c->k8s_zone || c->k8s_pods != CONF_PODS_INSECURE || len < 1 || n[0] == 0)
 		return false;
@@ -763,18 +788,27 @@ static bool answer_pod(build_t *b, chase_t *ch, name_ref_t *zone)
 		return false;
 	p2 = p1 + 1 + (size_t)n[p1];
 	if (p2 + sizeof(pod) + c->domainlens[ch->zi] != len ||
-	    memcmp(n + p2, pod, sizeof(pod)) != 0 || !parse_dashed_v4(n + 1, n[0], ip))
+	    memcmp(n + p2, pod, sizeof(pod)) != 0)
 		return false;
-	if (b->q->qtype != WIRE_TYPE_A && b->q->qtype != WIRE_TYPE_ANY) {
+	if (parse_dashed_v4(n + 1, n[0], ip)) {
+		type = WIRE_TYPE_A;
+		iplen = 4;
+	} else if (parse_dashed_v6(n + 1, n[0], ip)) {
+		type = WIRE_TYPE_AAAA; /* 2001-db8--1.<ns>.pod.<zone> (spec 1.1.0, IPv6 pods) */
+		iplen = 16;
+	} else {
+		return false;
+	}
+	if (b->q->qtype != type && b->q->qtype != WIRE_TYPE_ANY) {
 		put_soa(b, zone, true); /* the name exists: NODATA */
 		return true;
 	}
 	put_name(b, &ch->cur);
-	b->err |= wire_put_u16(&b->w, WIRE_TYPE_A);
+	b->err |= wire_put_u16(&b->w, type);
 	b->err |= wire_put_u16(&b->w, WIRE_CLASS_IN);
 	b->err |= wire_put_u32(&b->w, c->k8s_ttl);
-	b->err |= wire_put_u16(&b->w, sizeof(ip));
-	b->err |= wire_put_bytes(&b->w, ip, sizeof(ip));
+	b->err |= wire_put_u16(&b->w, (uint16_t)iplen);
+	b->err |= wire_put_bytes(&b->w, ip, iplen);
 	b->an++;
 	return true;
 }

@@ -151,6 +151,15 @@ def scenario_modes():
         both("10-244-0-5.default.pod." + Z, "A", "NOERROR", ["10.244.0.5"], "pods insecure")
         both("10-244-0-5.default.pod." + Z, "AAAA", "NOERROR", [], "pod name exists: NODATA")
         both("10-244-0-256.default.pod." + Z, "A", "NXDOMAIN", [], "not an address")
+        # IPv6 pods: the address's colons spelled as dashes (spec 1.1.0).
+        both("fd00-10-244--5.default.pod." + Z, "AAAA", "NOERROR", ["fd00:10:244::5"],
+             "pods insecure, IPv6")
+        both("2001-db8-0-0-0-0-0-1.default.pod." + Z, "AAAA", "NOERROR", ["2001:db8::1"],
+             "IPv6 without ::")
+        both("fd00-10-244--5.default.pod." + Z, "A", "NOERROR", [], "IPv6 pod: A is NODATA")
+        both("fd00-10-244---5.default.pod." + Z, "AAAA", "NXDOMAIN", [], "':::' is no address")
+        both("fd00-g--5.default.pod." + Z, "AAAA", "NXDOMAIN", [], "not hex")
+        both("1-2-3.default.pod." + Z, "A", "NXDOMAIN", [], "three parts: no address")
         rc, _, _ = first.dig("10-244-0-5.default.pod." + Z, "A")
         c.eq(rc, "NXDOMAIN", "pods disabled (the default): no pod record")
         c.ok(sky.stop(), "second skydns exits 0")
