@@ -255,7 +255,7 @@ int k8smap_pod(const json_t *obj, k8smap_id_t *id, char **out)
 	const json_t *ips = json_object_get(st, "podIPs"), *e;
 	const char *phase = str_at(st, "phase");
 	char buf[256] = "", *c;
-	uint8_t a[4];
+	uint8_t a[16];
 	size_t i, n = 0;
 	k8smap_id_t t;
 	int ret;
@@ -270,8 +270,8 @@ int k8smap_pod(const json_t *obj, k8smap_id_t *id, char **out)
 				       : json_object_get(st, "podIP");
 		const char *ip = json_string_value(e);
 		size_t l = ip ? strlen(ip) : 0;
-		/* IPv4 only: a-b-c-d names have no IPv6 form in the spec */
-		if (!ip || inet_pton(AF_INET, ip, a) != 1 || n + l + 2 > sizeof(buf))
+		if (!ip || (inet_pton(AF_INET, ip, a) != 1 && inet_pton(AF_INET6, ip, a) != 1) ||
+		    n + l + 2 > sizeof(buf))
 			continue;
 		if (n)
 			buf[n++] = ',';
@@ -380,13 +380,24 @@ int k8smap_pod_name(const k8smap_conf_t *conf, const char *ns, const char *ip, u
 		    size_t *len)
 {
 	static const uint8_t pod[] = {3, 'p', 'o', 'd'};
-	uint8_t a[4];
-	char dashed[16];
+	uint8_t a[16];
+	char dashed[INET6_ADDRSTRLEN];
 	size_t n = 0;
 
-	if (!is_label(ns) || inet_pton(AF_INET, ip, a) != 1)
+	if (!is_label(ns))
 		return ERR_PARSE;
-	snprintf(dashed, sizeof(dashed), "%u-%u-%u-%u", a[0], a[1], a[2], a[3]);
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		snprintf(dashed, sizeof(dashed), "%u-%u-%u-%u", a[0], a[1], a[2], a[3]);
+	} else if (inet_pton(AF_INET6, ip, a) == 1 &&
+		   inet_ntop(AF_INET6, a, dashed, sizeof(dashed))) {
+		/* The canonical text (RFC 5952, lowercase, "::") with dashes for colons:
+		 * fd00::5 -> fd00--5, what pods = insecure also answers. */
+		for (char *p = dashed; *p; p++)
+			if (*p == ':')
+				*p = '-';
+	} else {
+		return ERR_PARSE;
+	}
 	if (name_cat(out, &n, dashed) < 0 || name_cat(out, &n, ns) < 0 ||
 	    n + sizeof(pod) + conf->zonelen > WIRE_NAME_MAX)
 		return ERR_PARSE;

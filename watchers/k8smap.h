@@ -101,9 +101,10 @@ void k8smap_derive_free(k8smap_derive_t *d);
 size_t k8smap_zone_records(const k8smap_conf_t *conf, k8smap_rec_t *out);
 
 /**
- * The pod record's owner, a-b-c-d.<ns>.pod.<zone>, lowercase wire form.
- * @param ip dotted IPv4 text. @param out WIRE_NAME_MAX bytes.
- * @return 0, or ERR_PARSE (ns no DNS label, ip no IPv4 address, name too long).
+ * The pod record's owner, a-b-c-d.<ns>.pod.<zone> (IPv6: the canonical text with
+ * dashes for colons, fd00--5.<ns>.pod.<zone>), lowercase wire form.
+ * @param ip IPv4 or IPv6 text. @param out WIRE_NAME_MAX bytes.
+ * @return 0, or ERR_PARSE (ns no DNS label, ip no address, name too long).
  */
 int k8smap_pod_name(const k8smap_conf_t *conf, const char *ns, const char *ip, uint8_t *out,
 		    size_t *len);

@@ -324,21 +324,28 @@ static int any_key(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, siz
 static int pod_ip(k8ssync_t *s, const char *ns, const char *pod, const char *ip, bool add)
 {
 	char key[KEY_MAX], prefix[KEY_MAX];
-	uint8_t name[WIRE_NAME_MAX], a[4];
+	uint8_t name[WIRE_NAME_MAX], a[16];
 	size_t namelen;
+	uint16_t alen = 4, type = WIRE_TYPE_A;
 	int ret;
 
-	if (k8smap_pod_name(&s->mc, ns, ip, name, &namelen) < 0 || inet_pton(AF_INET, ip, a) != 1)
+	if (k8smap_pod_name(&s->mc, ns, ip, name, &namelen) < 0)
 		return 0; /* no DNS name: nothing stored */
+	if (inet_pton(AF_INET, ip, a) != 1) {
+		if (inet_pton(AF_INET6, ip, a) != 1)
+			return 0;
+		alen = 16;
+		type = WIRE_TYPE_AAAA;
+	}
 	snprintf(key, sizeof(key), "%s/%s/%s", ns, ip, pod);
 	snprintf(prefix, sizeof(prefix), "%s/%s/", ns, ip);
 	if (add) {
 		const uint8_t *rd = a;
-		uint16_t rdlen = sizeof(a);
+		uint16_t rdlen = alen;
 		if ((ret = kv_put_str(s, NS_PIP, key, "")) < 0)
 			return ret;
-		ret = store_rrset_replace(s->w, s->src, name, namelen, WIRE_TYPE_A,
-					  s->conf->k8s_ttl, &rd, &rdlen, 1);
+		ret = store_rrset_replace(s->w, s->src, name, namelen, type, s->conf->k8s_ttl, &rd,
+					  &rdlen, 1);
 		return ret < 0 ? ret : 0;
 	}
 	ret = store_kv_del(s->w, NS_PIP, (const uint8_t *)key, strlen(key));
@@ -348,7 +355,7 @@ static int pod_ip(k8ssync_t *s, const char *ns, const char *pod, const char *ip,
 			    any_key, NULL);
 	if (ret != 0)
 		return ret < 0 ? ret : 0; /* another pod has the address */
-	ret = store_rr_del(s->w, s->src, name, namelen, WIRE_TYPE_A, NULL, 0);
+	ret = store_rr_del(s->w, s->src, name, namelen, type, NULL, 0);
 	return ret == ERR_NOTFOUND ? 0 : ret;
 }
 

@@ -77,6 +77,9 @@ def scenario_list():
     both("10-244-1-9.kube-system" + POD, "A", "NOERROR", ["10.244.1.9"], "pod of kube-system")
     both("10-244-1-9.default" + POD, "A", "NXDOMAIN", [], "address of another namespace")
     both("10-244-0-6.default" + POD, "A", "NXDOMAIN", [], "address no pod has")
+    both("fd00--5.default" + POD, "AAAA", "NOERROR", ["fd00::5"], "an IPv6 pod: AAAA")
+    both("fd00--5.default" + POD, "A", "NOERROR", [], "an IPv6 pod: A is NODATA")
+    both("fd00--6.default" + POD, "AAAA", "NXDOMAIN", [], "IPv6 address no pod has")
     both("web.default.svc." + Z, "A", "NOERROR", ["10.96.0.10"], "Services as before")
 
 
