@@ -147,6 +147,16 @@ int api_reply_error(struct mg_connection *c, int status, const char *fmt, ...)
 	return api_reply_json(c, status, json_pack("{s:s}", "error", msg));
 }
 
+int api_refuse(char *msg, size_t cap, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, cap, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
 int api_reply_err_code(struct mg_connection *c, int code, const char *what)
 {
 	switch (code) {

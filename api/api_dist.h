@@ -55,3 +55,10 @@ int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who,
  */
 int api_owner_of(struct store_rtxn *t, const uint8_t *key, size_t keylen, int src, const char *ns,
 		 char *out, size_t cap);
+/**
+ * May `who` change a name that `owner` owns (from api_owner_of)? A user changes only its
+ * own names, the admin every one. @return 0, or ERR_DENIED with the reply's message
+ * (naming the owner) in msg[0..cap).
+ */
+int api_may_change(const api_who_t *who, const char *owner, const char *name, char *msg,
+		   size_t cap);

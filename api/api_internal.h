@@ -80,6 +80,10 @@ int api_reply_json(struct mg_connection *c, int status, struct json_t *doc);
 /* Reply {"error": msg} with `status`. */
 int api_reply_error(struct mg_connection *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Format a refused write's message into msg (cap bytes) and return code: the error path
+ * of the write planners (records.c, dist.c), whose reply names the message later. */
+int api_refuse(char *msg, size_t cap, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Reply with a plain text body (Prometheus). */
 int api_reply_text(struct mg_connection *c, int status, const char *ctype, const char *body,
 		   size_t len);

@@ -14,7 +14,6 @@
 #include "api/api_dist.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,17 +66,7 @@ typedef struct {
 	char msg[400];
 } plan_t;
 
-static int refuse(plan_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int refuse(plan_t *p, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
+#define refuse(p, code, ...) api_refuse((p)->msg, sizeof((p)->msg), (code), __VA_ARGS__)
 
 static const char *type_name(uint16_t t)
 {
@@ -264,10 +253,8 @@ static int check_user(store_rtxn_t *t, const api_name_t *n, int etcd, plan_t *p)
 		snprintf(p->user, sizeof(p->user), "%s", p->who->user);
 		return 0;
 	}
-	if (!p->who->admin && strcmp(owner, p->who->user) != 0)
-		return refuse(p, ERR_DENIED,
-			      "%s is owned by user %s; user %s changes only its own records",
-			      n->text, owner, p->who->user);
+	if ((ret = api_may_change(p->who, owner, n->text, p->msg, sizeof(p->msg))) < 0)
+		return ret;
 	snprintf(p->user, sizeof(p->user), "%s", owner);
 	return 0;
 }

@@ -7,7 +7,6 @@
 #include "api/api_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,17 +50,7 @@ typedef struct {
 	char msg[400];
 } wreq_t;
 
-static int refuse(wreq_t *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int refuse(wreq_t *q, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
+#define refuse(q, code, ...) api_refuse((q)->msg, sizeof((q)->msg), (code), __VA_ARGS__)
 
 /* ---- generating the records a request stands for ---- */
 
@@ -321,6 +310,15 @@ int api_owner_of(store_rtxn_t *t, const uint8_t *key, size_t keylen, int src, co
 	return 1;
 }
 
+int api_may_change(const api_who_t *who, const char *owner, const char *name, char *msg, size_t cap)
+{
+	if (who->admin || strcmp(owner, who->user) == 0)
+		return 0;
+	return api_refuse(msg, cap, ERR_DENIED,
+			  "%s is owned by user %s; user %s changes only its own records", name,
+			  owner, who->user);
+}
+
 /*
  * A user changes only the names it owns; the admin changes every name, and its
  * writes keep the owner. A name no one owns yet becomes the writer's: its owner is
@@ -335,13 +333,8 @@ static int check_user(wreq_t *q, const rname_t *n)
 
 	if (ret < 0)
 		return ret;
-	if (ret == 1) {
-		if (q->who->admin || strcmp(owner, q->who->user) == 0)
-			return 0;
-		return refuse(q, ERR_DENIED,
-			      "%s is owned by user %s; user %s changes only its own records",
-			      n->text, owner, q->who->user);
-	}
+	if (ret == 1)
+		return api_may_change(q->who, owner, n->text, q->msg, sizeof(q->msg));
 	if (q->who->admin) {
 		ret = store_kv_del(q->w, STORE_OWNER_NS_API, n->key, n->keylen);
 		return ret == ERR_NOTFOUND ? 0 : ret;
