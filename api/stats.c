@@ -293,6 +293,16 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 		    "I/O operations dropped (a reply, a TCP connection) or deferred (a re-arm) "
 		    "because the io_uring submission queue stayed full.");
 	sb_printf(b, "skydns_ring_full_total %llu\n", v[STATS_RING_FULL]);
+	metric_head(b, "skydns_querylog_lines_total", "counter",
+		    "Query log ([Log] query-log) lines written to the file.");
+	sb_printf(b, "skydns_querylog_lines_total %llu\n", v[STATS_QLOG_WRITTEN]);
+	metric_head(b, "skydns_querylog_dropped_total", "counter",
+		    "Query log records not kept: a worker's ring was full because the writer "
+		    "(the disk) was behind; the query was answered all the same.");
+	sb_printf(b, "skydns_querylog_dropped_total{reason=\"ring_full\"} %llu\n",
+		  v[STATS_QLOG_DROPPED]);
+	sb_printf(b, "skydns_querylog_dropped_total{reason=\"write_failed\"} %llu\n",
+		  v[STATS_QLOG_LOST]);
 }
 
 /* Prometheus wants cumulative buckets; the workers count each bucket on its own. */

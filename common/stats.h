@@ -65,6 +65,10 @@ enum {
 	STATS_TSIG_BADKEY,
 	STATS_TSIG_BADSIG,
 	STATS_TSIG_BADTIME,
+	/* Query log ([Log] query-log), filled by server_stats from its writer, not per worker. */
+	STATS_QLOG_WRITTEN, /* lines written to the file */
+	STATS_QLOG_DROPPED, /* records not kept: the worker's ring was full (writer behind) */
+	STATS_QLOG_LOST,    /* lines formatted but not written: write() failed (disk full) */
 	/* Latency of answers from the store: STATS_LAT0 + i counts those that took at most
 	 * stats_lat_le_ns(i) (not cumulative), the last one the rest; the sum in ns. */
 	STATS_LAT0,

@@ -49,6 +49,8 @@ struct querylog {
 	_Atomic bool stop;
 	_Atomic bool reopen;
 	uint64_t dropped_seen, last_check_s;
+	/* Writer thread only writes these; any thread reads them (server_stats). */
+	_Atomic uint64_t written, lost; /* lost: formatted, but write() failed (disk full) */
 };
 
 static int open_file(const char *path)
@@ -126,18 +128,24 @@ static size_t format(const qrec_t *q, char *out, size_t cap)
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-static void write_all(querylog_t *ql, const char *buf, size_t len)
+/* Writes the buffer of nrec lines and counts them written or lost. */
+static void write_all(querylog_t *ql, const char *buf, size_t len, uint64_t nrec)
 {
 	while (len > 0) {
 		ssize_t n = write(ql->fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return; /* disk full: lines are lost, the workers are not slowed */
+		if (n <= 0) {
+			/* Disk full: lines are lost, the workers are not slowed. A partly
+			 * written buffer counts as lost whole: the file has a torn line. */
+			atomic_fetch_add_explicit(&ql->lost, nrec, memory_order_relaxed);
+			return;
+		}
 		buf += n;
 		len -= (size_t)n;
 	}
+	atomic_fetch_add_explicit(&ql->written, nrec, memory_order_relaxed);
 }
 
 /* SIGUSR1, or logrotate moved the file (checked once a second). */
@@ -168,7 +176,7 @@ static void drain(querylog_t *ql)
 {
 	static char buf[1 << 16]; /* the writer thread's own */
 	size_t len = 0;
-	uint64_t dropped = 0;
+	uint64_t dropped = 0, nrec = 0;
 
 	for (unsigned i = 0; i < ql->n; i++) {
 		querylog_ring_t *r = &ql->rings[i];
@@ -177,16 +185,18 @@ static void drain(querylog_t *ql)
 
 		for (; tail != head; tail++) {
 			if (sizeof(buf) - len < 1400) {
-				write_all(ql, buf, len);
+				write_all(ql, buf, len, nrec);
 				len = 0;
+				nrec = 0;
 			}
 			len += format(&r->rec[tail % QUERYLOG_RING], buf + len, sizeof(buf) - len);
+			nrec++;
 		}
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
 		dropped += atomic_load_explicit(&r->dropped, memory_order_relaxed);
 	}
 	if (len)
-		write_all(ql, buf, len);
+		write_all(ql, buf, len, nrec);
 	if (dropped > ql->dropped_seen) {
 		log_warn("querylog: %llu records dropped (a worker's ring of %d was full: the disk "
 			 "is slower than the queries; raise query-log-sample)",
@@ -273,4 +283,15 @@ void querylog_reopen(querylog_t *ql)
 {
 	if (ql)
 		atomic_store(&ql->reopen, true);
+}
+
+void querylog_counts(const querylog_t *ql, uint64_t *written, uint64_t *dropped, uint64_t *lost)
+{
+	*written = *dropped = *lost = 0;
+	if (!ql)
+		return;
+	*written = atomic_load_explicit(&ql->written, memory_order_relaxed);
+	*lost = atomic_load_explicit(&ql->lost, memory_order_relaxed);
+	for (unsigned i = 0; i < ql->n; i++)
+		*dropped += atomic_load_explicit(&ql->rings[i].dropped, memory_order_relaxed);
 }

@@ -47,5 +47,12 @@ querylog_ring_t *querylog_ring(querylog_t *ql, unsigned i);
 void querylog_note(querylog_ring_t *r, const uint8_t addr[16], unsigned addrlen, bool tcp,
 		   const uint8_t *resp, size_t len);
 
+/**
+ * Totals since start, for /metrics (any thread; relaxed reads). written: lines
+ * in the file; dropped: records a worker's full ring refused; lost: lines whose
+ * write() failed. All 0 when ql is NULL.
+ */
+void querylog_counts(const querylog_t *ql, uint64_t *written, uint64_t *dropped, uint64_t *lost);
+
 /** Reopen the file at its path at the writer's next round (SIGUSR1). Any thread. */
 void querylog_reopen(querylog_t *ql);

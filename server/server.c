@@ -484,9 +484,15 @@ void server_querylog_reopen(server_t *srv)
 
 void server_stats(server_t *srv, stats_t *out)
 {
+	uint64_t w, d, l;
+
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < srv->started; i++)
 		stats_sum(&srv->workers[i].qctx.stats, out);
+	querylog_counts(srv->qlog, &w, &d, &l);
+	out->v[STATS_QLOG_WRITTEN] = w;
+	out->v[STATS_QLOG_DROPPED] = d;
+	out->v[STATS_QLOG_LOST] = l;
 }
 
 unsigned server_workers(const server_t *srv)
