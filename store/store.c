@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -143,6 +145,31 @@ static int schema_open(store_t *s)
 	return store_mdb_err(mdb_txn_commit(txn));
 }
 
+/*
+ * root running `skydns -import` into the data directory of a service that runs
+ * as its own account (the package's /var/lib/skydns, owned by skydns) would
+ * leave data.mdb and lock.mdb owned by root, and the service then fails to
+ * open its store. Files root just created or owns there go to the directory's
+ * owner instead; nothing changes for any other caller. No symlinks followed.
+ */
+static void give_to_dir_owner(const char *dir)
+{
+	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	struct stat d, f;
+	int dfd;
+
+	if (geteuid() != 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(dfd, &d) == 0 && d.st_uid != 0) {
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+			if (fstatat(dfd, files[i], &f, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(f.st_mode) && f.st_uid == 0)
+				(void)fchownat(dfd, files[i], d.st_uid, d.st_gid,
+					       AT_SYMLINK_NOFOLLOW);
+	}
+	close(dfd);
+}
+
 int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags)
 {
 	store_t *s = NULL;
@@ -175,6 +202,7 @@ int store_open(store_t **out, const char *dir, size_t mapsize, unsigned flags)
 		    rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? ERR_STORE : store_mdb_err(rc);
 		goto fail;
 	}
+	give_to_dir_owner(dir);
 	if ((ret = schema_open(s)) < 0)
 		goto fail;
 	MDB_envinfo info;

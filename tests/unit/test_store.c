@@ -1541,6 +1541,33 @@ static void test_release_map(void)
 	store_close(s);
 }
 
+/* Opened by root in a directory another account owns (the package's data-dir,
+ * `skydns -import` run as root): the store files go to that account, so the
+ * service running as it can open them. Before, they stayed root's and the
+ * service failed with "store: open /var/lib/skydns: Permission denied". */
+static void test_root_gives_files_to_dir_owner(void)
+{
+	char dir[300], path[340];
+	store_t *s = NULL;
+	struct stat st;
+
+	if (geteuid() != 0) {
+		printf("SKIP root_gives_files_to_dir_owner: not root\n");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/owned", g_dir);
+	CHECK_EQ_INT(mkdir(dir, 0750), 0);
+	CHECK_EQ_INT(chown(dir, 65534, 65534), 0);
+	CHECK_EQ_INT(store_open(&s, dir, MAP, 0), 0);
+	store_close(s);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, i ? "lock.mdb" : "data.mdb");
+		CHECK_EQ_INT(stat(path, &st), 0);
+		CHECK_EQ_INT((int)st.st_uid, 65534);
+		CHECK_EQ_INT((int)st.st_gid, 65534);
+	}
+}
+
 int main(void)
 {
 	char dir[300];
@@ -1575,6 +1602,7 @@ int main(void)
 	test_resized("grow-live", true);
 	test_full_grows();
 	test_release_map();
+	test_root_gives_files_to_dir_owner();
 	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
