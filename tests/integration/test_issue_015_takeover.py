@@ -10,7 +10,8 @@ over one kept-open TCP connection, skydns is replaced three times (twice by
 running skydns -takeover, once by SIGUSR2, the systemd unit's path, where
 skydns starts its successor itself). Every
 query must be answered with the zone's address: lost = 0, SERVFAIL = 0.
-The kept-open client reconnects when the server closes it between two
+Four more kept-open connections each hold 4 pipelined queries in flight at
+all times (RFC 7766 §6.2.1.1). The kept-open clients reconnect when the server closes it between two
 queries (RFC 7766 §6.2.4: the old process ends such connections after an
 answer); a query sent on a closed connection counts as lost.
 
@@ -55,7 +56,8 @@ stop = threading.Event()
 lock = threading.Lock()
 tally = {"udp_sent": 0, "udp_ok": 0, "udp_bad": 0, "tcp_sent": 0, "tcp_ok": 0, "tcp_bad": 0,
          "tcp_lost": 0, "keep_sent": 0, "keep_ok": 0, "keep_bad": 0, "keep_lost": 0,
-         "keep_reconnects": 0}
+         "keep_reconnects": 0, "pipe_sent": 0, "pipe_ok": 0, "pipe_bad": 0, "pipe_lost": 0,
+         "pipe_connects": 0}
 bad = []
 
 
@@ -199,6 +201,72 @@ def tcp_keep(port):
         s.close()
 
 
+PIPE_CONNS, PIPE_DEPTH = 4, 4
+
+
+def tcp_pipe(port):
+    """One kept-open connection with PIPE_DEPTH queries in flight (RFC 7766 pipelining):
+    all sent in one write, then PIPE_DEPTH answers read, matched by ID. An EOF before
+    sending means the server ended the idle connection: reconnect. Every query sent
+    and not answered counts as lost, so a server that closes a connection holding
+    unanswered pipelined queries fails this."""
+    s = None
+    qid = 0
+    while not stop.is_set():
+        try:
+            if s is None:
+                s = tcp_connect(port, timeout=ANSWER_WAIT_S)
+                count("pipe_connects")
+            else:
+                s.setblocking(False)
+                try:
+                    closed = s.recv(1, socket.MSG_PEEK) == b""
+                except BlockingIOError:
+                    closed = False
+                s.setblocking(True)
+                s.settimeout(ANSWER_WAIT_S)
+                if closed:
+                    s.close()
+                    s = None
+                    continue
+        except OSError as e:
+            count("pipe_lost", PIPE_DEPTH)
+            bad.append("pipe connect: %s" % e)
+            s = None
+            time.sleep(0.01)
+            continue
+        want, out = set(), b""
+        for _ in range(PIPE_DEPTH):
+            qid = (qid + 1) & 0xffff
+            q = dns.message.make_query("www.skydns.local.", "A")
+            q.id = qid
+            w = q.to_wire()
+            want.add(qid)
+            out += struct.pack("!H", len(w)) + w
+        count("pipe_sent", PIPE_DEPTH)
+        try:
+            s.sendall(out)
+            while want:
+                wire = tcp_read_msg(s)
+                rid = struct.unpack("!H", wire[:2])[0]
+                if rid not in want:
+                    bad.append("pipe: unexpected ID %d" % rid)
+                    continue
+                want.discard(rid)
+                ok, what = good(wire)
+                count("pipe_ok" if ok else "pipe_bad")
+                if not ok:
+                    bad.append("pipe: " + what)
+        except (OSError, ConnectionError) as e:
+            count("pipe_lost", len(want))
+            bad.append("pipe lost %d: %s" % (len(want), e))
+            s.close()
+            s = None
+        time.sleep(0.01)
+    if s:
+        s.close()
+
+
 class Adopted:
     """A successor skydns started by skydns itself, reparented to this test (subreaper)."""
 
@@ -328,6 +396,7 @@ def main():
         udp = UdpLoad(port)
         threads = udp.threads + [threading.Thread(target=tcp_once, args=(port,)),
                                  threading.Thread(target=tcp_keep, args=(port,))]
+        threads += [threading.Thread(target=tcp_pipe, args=(port,)) for _ in range(PIPE_CONNS)]
         for t in threads:
             t.start()
         time.sleep(1.0)
@@ -394,6 +463,12 @@ def main():
         c.eq(tally["tcp_bad"], 0, "TCP answers not NOERROR %s" % WANT)
         c.eq(tally["keep_lost"], 0, "kept-open TCP queries lost")
         c.eq(tally["keep_bad"], 0, "kept-open TCP answers not NOERROR %s" % WANT)
+        c.eq(tally["pipe_lost"], 0, "pipelined TCP queries lost (%d connections x %d in flight)"
+             % (PIPE_CONNS, PIPE_DEPTH))
+        c.eq(tally["pipe_bad"], 0, "pipelined TCP answers not NOERROR %s" % WANT)
+        c.ok(tally["pipe_ok"] >= 1000 and tally["pipe_connects"] >= PIPE_CONNS * 2,
+             "pipelined TCP ran throughout and moved to new processes (%d answers, %d connects)"
+             % (tally["pipe_ok"], tally["pipe_connects"]))
         c.ok(tally["udp_ok"] >= UDP_RATE * 4 and tally["tcp_ok"] >= TCP_RATE * 2,
              "enough load was answered (%d UDP, %d TCP)" % (tally["udp_ok"], tally["tcp_ok"]))
         c.ok(tally["keep_reconnects"] >= 2,
