@@ -554,6 +554,20 @@ static bool str_same(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* Only each name's own bytes: a conf's buffers past a name's length are not
+ * cleared the same way in every conf, so a whole-array memcmp saw a change in
+ * every reload and restarted the API for nothing. */
+static bool domains_same(const conf_t *a, const conf_t *b)
+{
+	if (a->ndomains != b->ndomains)
+		return false;
+	for (size_t i = 0; i < a->ndomains; i++)
+		if (a->domainlens[i] != b->domainlens[i] ||
+		    memcmp(a->domains[i], b->domains[i], a->domainlens[i]) != 0)
+			return false;
+	return true;
+}
+
 /* Everything api/ reads from its conf: a change restarts the API with the new one. */
 static bool api_conf_same(const conf_t *a, const conf_t *b)
 {
@@ -563,8 +577,7 @@ static bool api_conf_same(const conf_t *a, const conf_t *b)
 	       str_same(a->api_certfile, b->api_certfile) &&
 	       str_same(a->api_keyfile, b->api_keyfile) &&
 	       str_same(a->api_hostnames, b->api_hostnames) && a->api_threads == b->api_threads &&
-	       str_same(a->api_search, b->api_search) && a->ndomains == b->ndomains &&
-	       memcmp(a->domains, b->domains, sizeof(a->domains)) == 0 &&
+	       str_same(a->api_search, b->api_search) && domains_same(a, b) &&
 	       str_same(a->etcd_servers, b->etcd_servers) &&
 	       str_same(a->etcd_prefix, b->etcd_prefix);
 }
