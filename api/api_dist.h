@@ -41,6 +41,15 @@ int api_dist_write(api_t *api, struct mg_connection *c, const api_who_t *who,
 int api_dist_status(api_t *api, struct mg_connection *c, const api_addr_t *a, int st);
 
 /**
+ * POST /skydns/domainL1/<name> in distributed mode: skydns-watch-etcd re-reads the
+ * name's etcd keys (its own and those below) into the store (watchers/door.h) and
+ * answers when that txn has committed, so the caller's next read sees it.
+ * @param res receives {"rev","storedRev","keys","changed","dropped","key"} (owned) on 200.
+ * @return the HTTP status: 200, 413 (name too long for a key), 500, 503 (msg says why).
+ */
+int api_dist_reread(api_t *api, const api_name_t *name, struct json_t **res, char *msg, size_t cap);
+
+/**
  * The reply of a write: what it added and removed (borrowed), then the name as the
  * store holds it now. Shared by records.c (embedded mode) and dist.c.
  */

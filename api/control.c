@@ -5,12 +5,14 @@
  *   GET    /skydns/domain/<name>    the forward cache's answers for a name
  *   DELETE /skydns/domain/<name>    flush them (the next query goes upstream)
  *   GET    /skydns/domainL1/<name>  the store's records of a name, with sources and health
+ *   POST   /skydns/domainL1/<name>  re-read the name from etcd first (api/dist.c), then as GET
  *   GET    /skydns/master           run-time settings ({"cacheTtl": s, "maxTtl": s})
  *   POST   /skydns/master           change them ({"cacheTtl": s}; 0 = back to max-ttl)
  * The caches belong to the workers: the hooks post a request to each
  * worker's mailbox and this API thread waits (bounded) for the answers.
  */
 #include "api/api_internal.h"
+#include "api/api_dist.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -191,23 +193,17 @@ static int domain_l1(api_t *api, struct mg_connection *c, const char *method, co
 	l1_t l = {0};
 	int ret = ERR_INVAL;
 
-	/* The original's re-read from etcd. Without etcd there is nothing to re-read from;
-	 * with it, the watcher keeps the store in step with its watch and a forced re-read of
-	 * one name (which must not move the stored revision) is not built yet (issue 18). */
-	if (strcmp(method, "POST") == 0 && !(api->conf->etcd_servers && api->conf->etcd_servers[0]))
+	bool post = strcmp(method, "POST") == 0;
+	json_t *reread = NULL;
+
+	/* The original's re-read from etcd. Without etcd there is nothing to re-read from. */
+	if (post && !api_dist_on(api))
 		return api_reply_error(
 		    c, 409,
 		    "POST re-reads a name from etcd, and no etcd-servers is "
 		    "configured: the store's records come from zone imports, the "
 		    "API and the Kubernetes watcher only");
-	if (strcmp(method, "POST") == 0)
-		return api_reply_error(
-		    c, 501,
-		    "POST (re-read one name from etcd) is not offered yet: the etcd "
-		    "watcher keeps the store in step with its watch; restart "
-		    "skydns-watch-etcd (kill it: skydns restarts it) to re-read "
-		    "everything");
-	if (get_only(c, method))
+	if (!post && get_only(c, method))
 		return 405;
 	if (!rest[0] || (ret = api_name_owner(api->conf, rest, &n)) < 0) {
 		char msg[512];
@@ -215,21 +211,33 @@ static int domain_l1(api_t *api, struct mg_connection *c, const char *method, co
 			       sizeof(msg));
 		return api_reply_error(c, 400, "%s", msg);
 	}
-	if ((ret = store_read_begin(api->store, &l.t)) < 0)
+	if (post) {
+		char msg[512];
+		int http = api_dist_reread(api, &n, &reread, msg, sizeof(msg));
+		if (http != 200)
+			return api_reply_error(c, http, "%s", msg);
+	}
+	if ((ret = store_read_begin(api->store, &l.t)) < 0) {
+		json_decref(reread);
 		return api_reply_err_code(c, ret, "store");
+	}
 	l.keylen = n.keylen;
 	l.records = json_array();
 	ret = store_iter(l.t, n.key, n.keylen, l1_cb, &l);
 	store_read_end(l.t);
 	if (ret < 0 || l.err < 0) {
 		json_decref(l.records);
+		json_decref(reread);
 		return api_reply_err_code(c, ret < 0 ? ret : l.err, n.text);
 	}
-	if (json_array_size(l.records) == 0) {
+	/* After a re-read, an empty name is an answer (etcd has none), not a missing one. */
+	if (json_array_size(l.records) == 0 && !reread) {
 		json_decref(l.records);
 		return api_reply_error(c, 404, "%s: no such name", n.text);
 	}
-	return api_reply_json(c, 200, json_pack("{s:s,s:o}", "name", n.text, "records", l.records));
+	return api_reply_json(
+	    c, 200,
+	    json_pack("{s:s,s:o,s:o*}", "name", n.text, "records", l.records, "reread", reread));
 }
 
 static json_t *master_doc(api_t *api, uint32_t ttl)

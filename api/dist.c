@@ -844,3 +844,68 @@ int api_dist_status(api_t *api, struct mg_connection *c, const api_addr_t *a, in
 				       key, (long long)rev, DIST_APPLY_WAIT_MS);
 	return 0;
 }
+
+int api_dist_reread(api_t *api, const api_name_t *name, json_t **res, char *msg, size_t cap)
+{
+	char dir[DIST_KEY_MAX], buf[8192];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = DIST_DOOR_TIMEOUT_S};
+	json_t *req, *root = NULL;
+	char *body = NULL;
+	size_t n = 0;
+	int fd = -1, http = 503;
+
+	*res = NULL;
+	if (name_dir(api->conf, name, dir, sizeof(dir)) < 0) {
+		snprintf(msg, cap, "%s: too long for an etcd key", name->text);
+		return 413;
+	}
+	/* Not door_txn: its reply is a txn's; this one carries the re-read's counts. */
+	req = json_pack("{s:s}", "reread", dir);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body) {
+		snprintf(msg, cap, "out of memory");
+		return 500;
+	}
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", api->conf->data_dir,
+			     DIST_SOCK_NAME) >= sizeof(sa.sun_path)) {
+		snprintf(msg, cap, "data-dir too long for a socket path");
+		goto out;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, body, strlen(body), MSG_NOSIGNAL) != (ssize_t)strlen(body)) {
+		snprintf(msg, cap, "the etcd watcher is not reachable at %s: %s", sa.sun_path,
+			 strerror(errno));
+		goto out;
+	}
+	shutdown(fd, SHUT_WR);
+	for (ssize_t r; n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0;)
+		n += (size_t)r;
+	root = json_loadb(buf, n, 0, NULL);
+	if (json_is_string(json_object_get(root, "error"))) {
+		const char *at = json_string_value(json_object_get(root, "at"));
+		snprintf(msg, cap, "re-reading %s from etcd: %s (at %s); the store is as it was",
+			 name->text, json_string_value(json_object_get(root, "error")),
+			 at ? at : "?");
+		goto out;
+	}
+	if (!json_is_true(json_object_get(root, "ok"))) {
+		snprintf(msg, cap, "the etcd watcher gave no answer re-reading %s", name->text);
+		goto out;
+	}
+	json_object_del(root, "ok");
+	json_object_set_new(root, "key", json_string(dir));
+	*res = root;
+	root = NULL;
+	http = 200;
+out:
+	json_decref(root);
+	if (fd >= 0)
+		close(fd);
+	free(body);
+	return http;
+}

@@ -22,7 +22,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "common/wire.h"
+#include "store/store.h"
 #include "watchers/etcd.h"
+#include "watchers/map.h"
+#include "watchers/sync.h"
 
 #define DOOR_MAX_OPS 512    /* etcd's --max-txn-ops default is 128; keep ours bounded too */
 #define DOOR_IO_TIMEOUT_S 5 /* a client that stalls mid-request */
@@ -31,6 +35,7 @@ struct door {
 	const conf_t *conf;
 	volatile sig_atomic_t *stop;
 	etcd_t *etcd;
+	sync_t *sync; /* re-reads of one name; its own, beside the watch's */
 	int fd;
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -159,6 +164,74 @@ static int run_txn(door_t *d, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_
 	return ret;
 }
 
+typedef struct {
+	door_t *d;
+	const char *dir;
+} reread_ctx_t;
+
+/* sync_read_fn: every key under the name's etcd key at one revision, from any member. */
+static int read_dir(void *ctx, etcd_kv_fn fn, void *fnctx, int64_t *rev)
+{
+	reread_ctx_t *r = ctx;
+	door_t *d = r->d;
+	uint64_t cid = 0;
+	int ret = ERR_UPSTREAM;
+
+	for (int tries = 0; tries < 16 && !*d->stop; tries++) {
+		if ((ret = etcd_authenticate(d->etcd)) == 0 &&
+		    (ret = etcd_range_prefix(d->etcd, (const uint8_t *)r->dir, strlen(r->dir), 1000,
+					     fn, fnctx, rev, &cid)) == 0)
+			return 0;
+		if (ret != ERR_UPSTREAM && ret != ERR_TIMEOUT)
+			return ret; /* fn's error (the store), or etcd refused: not a member's */
+		log_warn("etcd: api re-read at %s: %s; trying the next member",
+			 etcd_endpoint(d->etcd), err_str(ret));
+		if (etcd_failover(d->etcd) && tries > 0)
+			break;
+	}
+	return ret;
+}
+
+/*
+ * {"reread": "<etcd key of a name>"}: the name's subtree read from etcd into the store
+ * (sync_reread_name). A failed read may have passed keys to the txn already; the txn is
+ * aborted then, so the store is as before.
+ */
+static void serve_reread(door_t *d, int fd, const char *dir)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t namelen;
+	reread_ctx_t r = {d, dir};
+	sync_reread_t out;
+	int ret;
+
+	if (!d->sync) {
+		reply(fd, json_pack("{s:s}", "error", "this watcher has no store to re-read into"));
+		return;
+	}
+	if (map_key_name(d->conf->etcd_prefix, (const uint8_t *)dir, strlen(dir), name, &namelen) <
+	    0) {
+		reply(fd, json_pack("{s:s}", "error", "not a name's key under etcd-prefix"));
+		return;
+	}
+	if ((ret = sync_reread_name(d->sync, name, namelen, read_dir, &r, &out)) < 0) {
+		log_warn("etcd: api re-read of %s failed: %s", dir, err_str(ret));
+		reply(fd, json_pack("{s:s,s:s}", "error",
+				    ret == ERR_CONFLICT ? "the member read is behind this store"
+							: err_str(ret),
+				    "at", etcd_endpoint(d->etcd)));
+		return;
+	}
+	log_info("etcd: api re-read of %s at revision %lld: %zu keys, %zu put, %zu dropped "
+		 "(the store stays at revision %lld)",
+		 dir, (long long)out.rev, out.keys, out.changed, out.dropped,
+		 (long long)out.stored_rev);
+	reply(fd,
+	      json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "ok", 1, "rev", (json_int_t)out.rev,
+			"storedRev", (json_int_t)out.stored_rev, "keys", (json_int_t)out.keys,
+			"changed", (json_int_t)out.changed, "dropped", (json_int_t)out.dropped));
+}
+
 static void serve(door_t *d, int fd)
 {
 	struct timeval tv = {.tv_sec = DOOR_IO_TIMEOUT_S};
@@ -182,6 +255,10 @@ static void serve(door_t *d, int fd)
 		goto out;
 	}
 	root = json_loadb(body, len, 0, NULL);
+	if (json_is_string(json_object_get(root, "reread"))) {
+		serve_reread(d, fd, json_string_value(json_object_get(root, "reread")));
+		goto out;
+	}
 	if ((ret = root ? parse_req(root, cmp, &ncmp, ops, &nops) : ERR_PARSE) < 0) {
 		reply(fd, json_pack("{s:s}", "error", "bad request"));
 		goto out;
@@ -219,7 +296,8 @@ static void *door_main(void *arg)
 	return NULL;
 }
 
-int door_start(door_t **out, const conf_t *conf, const http_tls_t *tls, volatile sig_atomic_t *stop)
+int door_start(door_t **out, const conf_t *conf, store_t *store, const http_tls_t *tls,
+	       volatile sig_atomic_t *stop)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	door_t *d = calloc(1, sizeof(*d));
@@ -239,6 +317,8 @@ int door_start(door_t **out, const conf_t *conf, const http_tls_t *tls, volatile
 	if ((ret = etcd_new(&d->etcd, conf->etcd_servers, tls, stop)) < 0)
 		goto fail;
 	etcd_set_auth(d->etcd, conf->etcd_username, conf->etcd_password);
+	if (store && (ret = sync_new(&d->sync, conf, store)) < 0)
+		goto fail;
 	memcpy(sa.sun_path, d->path, strlen(d->path) + 1);
 	if ((d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		ret = -errno;
@@ -265,6 +345,7 @@ fail:
 	if (d->fd >= 0)
 		close(d->fd);
 	etcd_free(d->etcd);
+	sync_free(d->sync);
 	free(d);
 	return ret;
 }
@@ -277,5 +358,6 @@ void door_stop(door_t *d)
 	close(d->fd);
 	unlink(d->path);
 	etcd_free(d->etcd);
+	sync_free(d->sync);
 	free(d);
 }

@@ -800,3 +800,146 @@ fail:
 	sync_abort(s);
 	return ret;
 }
+
+/* ---- re-reading one name (POST /skydns/domainL1/<name>) ---- */
+
+typedef struct {
+	sync_t *s;
+	const uint8_t *name;
+	size_t namelen;
+	uint8_t **have; /* the store's copies at or below the name: kv keys, (len u16, bytes) */
+	bool *seen;
+	size_t n, cap;
+	sync_reread_t *out;
+	int err;
+} reread_t;
+
+static int collect_have(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	reread_t *r = ctx;
+	uint8_t *k;
+
+	(void)val;
+	(void)vlen;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		uint8_t **nh = realloc(r->have, cap * sizeof(*nh));
+		bool *ns = nh ? realloc(r->seen, cap * sizeof(*ns)) : NULL;
+		if (nh)
+			r->have = nh;
+		if (!ns)
+			return -ENOMEM;
+		r->seen = ns;
+		r->cap = cap;
+	}
+	if (!(k = malloc(2 + klen)))
+		return -ENOMEM;
+	k[0] = (uint8_t)(klen >> 8);
+	k[1] = (uint8_t)klen;
+	memcpy(k + 2, key, klen);
+	r->seen[r->n] = false;
+	r->have[r->n++] = k;
+	return 0;
+}
+
+static int cmp_have(const void *a, const void *b)
+{
+	const uint8_t *x = *(const uint8_t *const *)a, *y = *(const uint8_t *const *)b;
+	size_t xl = ((size_t)x[0] << 8) | x[1], yl = ((size_t)y[0] << 8) | y[1];
+	int c = memcmp(x + 2, y + 2, xl < yl ? xl : yl);
+
+	return c ? c : (xl > yl) - (xl < yl);
+}
+
+/* One key of the read: ours if at or below the name; applied (stale ones skipped). */
+static int reread_kv(void *ctx, const etcd_kv_t *kv)
+{
+	reread_t *r = ctx;
+	uint8_t name[WIRE_NAME_MAX], k[2 + STORE_KV_KEY_MAX], *kp = k;
+	size_t namelen, klen;
+	uint64_t events = r->s->stats.events;
+	int ret;
+
+	if (kv->del ||
+	    map_key_name(r->s->conf->etcd_prefix, kv->key, kv->klen, name, &namelen) < 0 ||
+	    !wire_name_is_subdomain(name, namelen, r->name, r->namelen))
+		return 0; /* a sibling such as www2 under the range's prefix www */
+	r->out->keys++;
+	if (kv_key(name, namelen, kv, k + 2, sizeof(k) - 2, &klen) == 0) {
+		k[0] = (uint8_t)(klen >> 8);
+		k[1] = (uint8_t)klen;
+		uint8_t **hit = bsearch(&kp, r->have, r->n, sizeof(*r->have), cmp_have);
+		if (hit)
+			r->seen[hit - r->have] = true;
+	}
+	if ((ret = sync_apply(r->s, kv)) < 0)
+		return r->err = ret;
+	if (r->s->stats.events > events)
+		r->out->changed++;
+	return 0;
+}
+
+int sync_reread_name(sync_t *s, const uint8_t *name, size_t namelen, sync_read_fn read, void *ctx,
+		     sync_reread_t *out)
+{
+	reread_t r = {.s = s, .name = name, .namelen = namelen, .out = out};
+	uint8_t key[WIRE_KEY_MAX];
+	uint64_t stored = 0;
+	size_t nk;
+	int ret;
+
+	*out = (sync_reread_t){0};
+	if (s->w)
+		return ERR_INVAL; /* a batch of the watch is open: not ours to commit */
+	if (wire_name_to_key(name, namelen, key, &nk) < 0)
+		return ERR_INVAL;
+	if ((ret = sync_begin(s)) < 0)
+		return ret;
+	/* The write txn excludes the watch's commits until ours: the stored revision and
+	 * the copies below stay as read here while etcd is read. */
+	ret = store_meta_u64(store_write_view(s->w), STORE_ETCD_REV, &stored);
+	if (ret < 0 && ret != ERR_NOTFOUND)
+		goto out;
+	out->stored_rev = (int64_t)stored;
+	if ((ret = store_kv_iter(store_write_view(s->w), KV_NS, key, nk, collect_have, &r)) < 0)
+		goto out;
+	if (r.n > 1)
+		qsort(r.have, r.n, sizeof(*r.have), cmp_have);
+	if ((ret = read(ctx, reread_kv, &r, &out->rev)) < 0 || (ret = r.err) < 0)
+		goto out;
+	/* A read older than the store (a lagging member) could undo newer copies. */
+	if (out->rev < out->stored_rev) {
+		ret = ERR_CONFLICT;
+		goto out;
+	}
+	/* Copies the read does not hold: deleted in etcd at or before out->rev. As a delete
+	 * event at out->rev, so a later put replayed by the watch (newer) still applies. */
+	for (size_t i = 0; i < r.n; i++) {
+		const uint8_t *k = r.have[i] + 2;
+		size_t kl = ((size_t)r.have[i][0] << 8) | r.have[i][1], e = 0;
+		if (r.seen[i])
+			continue;
+		while (e < kl && k[e] != 0)
+			e += 1u + k[e];
+		if (e >= kl)
+			continue;
+		etcd_kv_t kv = {
+		    .key = k + e + 1, .klen = kl - e - 1, .mod_rev = out->rev, .del = true};
+		uint64_t events = s->stats.events;
+		if ((ret = sync_apply(s, &kv)) < 0)
+			goto out;
+		if (s->stats.events > events)
+			out->dropped++;
+	}
+	/* rev 0: the stored revision stays; the watch goes on from it (its replay of what
+	 * this read already holds is stale by each key's mod_revision and skipped). */
+	ret = sync_commit(s, 0);
+out:
+	if (ret < 0)
+		sync_abort(s);
+	for (size_t i = 0; i < r.n; i++)
+		free(r.have[i]);
+	free(r.have);
+	free(r.seen);
+	return ret;
+}

@@ -71,3 +71,32 @@ void sync_abort(sync_t *s);
 bool sync_open(const sync_t *s);
 
 const sync_stats_t *sync_stats(const sync_t *s);
+
+/* What a re-read of one name did. */
+typedef struct {
+	int64_t rev;	    /* the etcd revision the read saw */
+	int64_t stored_rev; /* the store's revision, which the re-read leaves as it was */
+	size_t keys;	    /* etcd keys at or below the name */
+	size_t changed;	    /* of them, put in the store: absent or older there */
+	size_t dropped;	    /* copies of keys etcd no longer has, deleted */
+} sync_reread_t;
+
+/**
+ * Reads etcd: calls fn(fnctx, kv) for every key under the name's key prefix at one
+ * revision (keys of other names may come too; they are skipped) and sets *rev to it.
+ * @return 0, or an error that fails the re-read.
+ */
+typedef int (*sync_read_fn)(void *ctx, etcd_kv_fn fn, void *fnctx, int64_t *rev);
+
+/**
+ * Make the etcd source's copy of `name` and the names below it what etcd holds now
+ * (the original's POST /skydns/domainL1/<name>), in one txn of its own, without
+ * moving the stored revision: keys newer in the read are put, copies the read lacks
+ * are deleted, keys the store has at the same or a newer mod_revision stay. The txn
+ * is open while `read` runs, so the watch's commits wait for it.
+ * Not while a batch is open (the watch's): a second sync_t on the same store.
+ * @return 0, ERR_CONFLICT (the read is older than the stored revision: a lagging
+ *         member), ERR_INVAL, read's error, or a store error.
+ */
+int sync_reread_name(sync_t *s, const uint8_t *name, size_t namelen, sync_read_fn read, void *ctx,
+		     sync_reread_t *out);

@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Without the door the API's writes fail with 503; DNS still works, so go on. */
-	if ((ret = door_start(&door, conf, &tls, &g_stop)) < 0)
+	if ((ret = door_start(&door, conf, store, &tls, &g_stop)) < 0)
 		log_err("etcd: api socket in %s: %s; API writes in distributed mode will fail",
 			conf->data_dir, err_str(ret));
 	if (w.applied > 0) {

@@ -221,6 +221,83 @@ static void test_big_name(void)
 	CHECK_EQ_INT(count("h7.big.skydns.local", WIRE_TYPE_A), 1);
 }
 
+/* A fake etcd read: these keys at revision g_read_rev. */
+static const char *g_read[8][2];
+static int64_t g_read_rev;
+
+static int fake_read(void *ctx, etcd_kv_fn fn, void *fnctx, int64_t *rev)
+{
+	(void)ctx;
+	for (int i = 0; i < 8 && g_read[i][0]; i++) {
+		etcd_kv_t kv = {(const uint8_t *)g_read[i][0],
+				strlen(g_read[i][0]),
+				(const uint8_t *)g_read[i][1],
+				strlen(g_read[i][1]),
+				g_read_rev - 1,
+				false};
+		int ret = fn(fnctx, &kv);
+		if (ret)
+			return ret;
+	}
+	*rev = g_read_rev;
+	return 0;
+}
+
+/* POST domainL1: one name's copy made what etcd holds, the stored revision unmoved. */
+static void test_reread_name(void)
+{
+	uint8_t wire[255];
+	size_t wl;
+	sync_reread_t out;
+
+	/* The store's copy of rr (as a watch that missed changes left it), and a sibling. */
+	CHECK_EQ_INT(put("/skydns/local/skydns/rr/a", "{\"host\":\"10.7.0.1\"}", 30), 0);
+	CHECK_EQ_INT(put("/skydns/local/skydns/rr/gone", "{\"host\":\"10.7.0.9\"}", 30), 0);
+	CHECK_EQ_INT(put("/skydns/local/skydns/rr2", "{\"host\":\"10.7.1.1\"}", 30), 0);
+	CHECK_EQ_INT(sync_commit(g_sync, 30), 0);
+	CHECK_EQ_INT(count("rr.skydns.local", WIRE_TYPE_A), 2);
+	CHECK_EQ_INT(wire_name_from_text("rr.skydns.local.", wire, &wl), 0);
+
+	/* etcd now: rr/a changed, rr/gone deleted, rr/b new; rr2 (a sibling under the
+	 * prefix the read asks for) must stay as the store has it. */
+	memset(g_read, 0, sizeof(g_read));
+	g_read[0][0] = "/skydns/local/skydns/rr/a";
+	g_read[0][1] = "{\"host\":\"10.7.0.2\"}";
+	g_read[1][0] = "/skydns/local/skydns/rr/b";
+	g_read[1][1] = "{\"host\":\"10.7.0.3\"}";
+	g_read[2][0] = "/skydns/local/skydns/rr2";
+	g_read[2][1] = "{\"host\":\"10.7.1.2\"}";
+	g_read_rev = 40;
+	CHECK_EQ_INT(sync_reread_name(g_sync, wire, wl, fake_read, NULL, &out), 0);
+	CHECK_EQ_INT(out.rev, 40);
+	CHECK_EQ_INT(out.stored_rev, 30);
+	CHECK_EQ_INT(out.keys, 2);
+	CHECK_EQ_INT(out.changed, 2);
+	CHECK_EQ_INT(out.dropped, 1);
+	CHECK_EQ_INT(stored_rev(), 30); /* the watch goes on from where it was */
+	CHECK_EQ_INT(count("rr.skydns.local", WIRE_TYPE_A), 2);
+	CHECK_EQ_INT(count("a.rr.skydns.local", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count("b.rr.skydns.local", WIRE_TYPE_A), 1);
+	CHECK_EQ_INT(count("gone.rr.skydns.local", WIRE_TYPE_A), -1);
+	CHECK_EQ_INT(count("rr2.skydns.local", WIRE_TYPE_A), 1);
+
+	/* The watch's replay of older events is stale by each key's mod_revision. */
+	uint64_t stale0 = sync_stats(g_sync)->stale;
+	CHECK_EQ_INT(put("/skydns/local/skydns/rr/a", "{\"host\":\"10.7.0.1\"}", 31), 0);
+	CHECK_EQ_INT(sync_commit(g_sync, 31), 0);
+	CHECK_EQ_INT(sync_stats(g_sync)->stale, stale0 + 1);
+
+	/* Again: nothing to change. A read behind the store is refused, changing nothing. */
+	g_read[2][0] = NULL;
+	CHECK_EQ_INT(sync_reread_name(g_sync, wire, wl, fake_read, NULL, &out), 0);
+	CHECK_EQ_INT(out.changed + out.dropped, 0);
+	g_read[0][1] = "{\"host\":\"10.7.0.5\"}";
+	g_read_rev = 20;
+	CHECK_EQ_INT(sync_reread_name(g_sync, wire, wl, fake_read, NULL, &out), ERR_CONFLICT);
+	CHECK_EQ_INT(sync_open(g_sync), 0);
+	CHECK_EQ_INT(stored_rev(), 31);
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -245,6 +322,7 @@ int main(void)
 		test_subtree();
 		test_cname_health_abort_reset();
 		test_big_name();
+		test_reread_name();
 	}
 	sync_free(g_sync);
 	store_close(g_s);
