@@ -851,7 +851,27 @@ static int cmp_have(const void *a, const void *b)
 	return c ? c : (xl > yl) - (xl < yl);
 }
 
-/* One key of the read: ours if at or below the name; applied (stale ones skipped). */
+/*
+ * Drop the store's copy of kv's key unless it equals kv (same mod_revision and value).
+ * A re-read cannot trust mod_revision alone: an etcd rebuilt as the same cluster
+ * gives other values the same revisions. @return 1 dropped, 0 equal or absent, or <0.
+ */
+static int drop_unequal(sync_t *s, const etcd_kv_t *kv, const uint8_t *k, size_t klen)
+{
+	const uint8_t *v;
+	size_t vlen;
+	int ret;
+
+	if (store_kv_get(store_write_view(s->w), KV_NS, k, klen, &v, &vlen) < 0)
+		return 0;
+	if (!kv->del && vlen == 8 + kv->vlen && (int64_t)get_u64(v) == kv->mod_rev &&
+	    memcmp(v + 8, kv->val, kv->vlen) == 0)
+		return 0;
+	ret = store_kv_del(s->w, KV_NS, k, klen);
+	return ret < 0 && ret != ERR_NOTFOUND ? ret : 1;
+}
+
+/* One key of the read: ours if at or below the name; put unless the copy equals it. */
 static int reread_kv(void *ctx, const etcd_kv_t *kv)
 {
 	reread_t *r = ctx;
@@ -871,6 +891,8 @@ static int reread_kv(void *ctx, const etcd_kv_t *kv)
 		uint8_t **hit = bsearch(&kp, r->have, r->n, sizeof(*r->have), cmp_have);
 		if (hit)
 			r->seen[hit - r->have] = true;
+		if ((ret = drop_unequal(r->s, kv, k + 2, klen)) < 0)
+			return r->err = ret;
 	}
 	if ((ret = sync_apply(r->s, kv)) < 0)
 		return r->err = ret;
@@ -912,8 +934,8 @@ int sync_reread_name(sync_t *s, const uint8_t *name, size_t namelen, sync_read_f
 		ret = ERR_CONFLICT;
 		goto out;
 	}
-	/* Copies the read does not hold: deleted in etcd at or before out->rev. As a delete
-	 * event at out->rev, so a later put replayed by the watch (newer) still applies. */
+	/* Copies the read does not hold: deleted in etcd at or before out->rev (or never
+	 * there, in a rebuilt etcd). A later put replayed by the watch still applies. */
 	for (size_t i = 0; i < r.n; i++) {
 		const uint8_t *k = r.have[i] + 2;
 		size_t kl = ((size_t)r.have[i][0] << 8) | r.have[i][1], e = 0;
@@ -925,11 +947,10 @@ int sync_reread_name(sync_t *s, const uint8_t *name, size_t namelen, sync_read_f
 			continue;
 		etcd_kv_t kv = {
 		    .key = k + e + 1, .klen = kl - e - 1, .mod_rev = out->rev, .del = true};
-		uint64_t events = s->stats.events;
-		if ((ret = sync_apply(s, &kv)) < 0)
+		/* The copy first: one at out->rev itself would be "stale" to the delete. */
+		if ((ret = drop_unequal(s, &kv, k, kl)) < 0 || (ret = sync_apply(s, &kv)) < 0)
 			goto out;
-		if (s->stats.events > events)
-			out->dropped++;
+		out->dropped++;
 	}
 	/* rev 0: the stored revision stays; the watch goes on from it (its replay of what
 	 * this read already holds is stale by each key's mod_revision and skipped). */

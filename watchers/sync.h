@@ -91,8 +91,10 @@ typedef int (*sync_read_fn)(void *ctx, etcd_kv_fn fn, void *fnctx, int64_t *rev)
 /**
  * Make the etcd source's copy of `name` and the names below it what etcd holds now
  * (the original's POST /skydns/domainL1/<name>), in one txn of its own, without
- * moving the stored revision: keys newer in the read are put, copies the read lacks
- * are deleted, keys the store has at the same or a newer mod_revision stay. The txn
+ * moving the stored revision: every key whose copy differs from the read (value or
+ * mod_revision: an etcd rebuilt as the same cluster reuses revisions) is put, copies
+ * the read lacks are deleted, equal copies stay. The watch's later replay of events
+ * the read already holds is stale by each key's mod_revision. The txn
  * is open while `read` runs, so the watch's commits wait for it.
  * Not while a batch is open (the watch's): a second sync_t on the same store.
  * @return 0, ERR_CONFLICT (the read is older than the stored revision: a lagging
