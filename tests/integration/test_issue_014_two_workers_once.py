@@ -7,6 +7,10 @@ spreads them over both workers) ask at once: every client gets the right
 answer, and the upstream saw each name exactly once. /metrics shows the
 workers joined each other's questions (skydns_forward_joined_workers_total
 > 0: both workers got clients, and the second waited for the first).
+A name the upstream answers SERVFAIL (300 ms late) and a name it never
+answers: all 12 clients get SERVFAIL (the waiting worker takes the owner's
+cached SERVFAIL, nobody is left without a reply), still one upstream
+question per name (with one server, forward-timeout 2 s).
 Before (per-worker in-flight joining only): the second worker asked again,
 2 upstream questions for most names.
 
@@ -30,12 +34,18 @@ C = Checks()
 NAMES = ["n%d.inflight.example.test." % i for i in range(20)]
 CLIENTS = 12
 DELAY_S = 0.3
+FAIL = "fail.inflight.example.test."
+SILENT = "silent.inflight.example.test."
 
 
 def handle(q, tcp):
     r = dns.message.make_response(q)
     name = q.question[0].name.to_text().lower()
-    if name in NAMES:
+    if name == SILENT:
+        return None
+    if name == FAIL:
+        r.set_rcode(dns.rcode.SERVFAIL)
+    elif name in NAMES:
         r.answer.append(dns.rrset.from_text(name, 300, "IN", "A",
                                             "192.0.2.%d" % (NAMES.index(name) + 1)))
     else:
@@ -47,8 +57,11 @@ def ask(port, name, i, out, k):
     try:
         q = dns.message.make_query(name, "A", use_edns=0)
         r = dns.message.from_wire(udp_query(port, q.to_wire(), timeout=5.0))
-        out[k] = (r.rcode() == dns.rcode.NOERROR and len(r.answer) == 1 and
-                  r.answer[0][0].address == "192.0.2.%d" % (i + 1))
+        if i < 0:
+            out[k] = r.rcode() == dns.rcode.SERVFAIL
+        else:
+            out[k] = (r.rcode() == dns.rcode.NOERROR and len(r.answer) == 1 and
+                      r.answer[0][0].address == "192.0.2.%d" % (i + 1))
     except Exception as e:  # a timeout is a wrong answer
         print("client %d: %s" % (k, e), flush=True)
         out[k] = False
@@ -71,7 +84,7 @@ def main():
     try:
         sky.start()
         bad = 0
-        for i, name in enumerate(NAMES):
+        for i, name in list(enumerate(NAMES)) + [(-1, FAIL), (-1, SILENT)]:
             out = [None] * CLIENTS
             ts = [threading.Thread(target=ask, args=(sky.port, name, i, out, k))
                   for k in range(CLIENTS)]
@@ -80,10 +93,10 @@ def main():
             for t in ts:
                 t.join(timeout=10)
             bad += sum(1 for x in out if x is not True)
-        C.eq(bad, 0, "every client got the right answer")
-        counts = [len(up.seen(n)) for n in NAMES]
+        C.eq(bad, 0, "every client got the right answer (SERVFAIL for the failing names)")
+        counts = [len(up.seen(n)) for n in NAMES + [FAIL, SILENT]]
         print("upstream questions per name %s" % counts, flush=True)
-        C.eq(counts, [1] * len(NAMES), "each name asked upstream once, by one worker")
+        C.eq(counts, [1] * (len(NAMES) + 2), "each name asked upstream once, by one worker")
         # Workers publish their counters about once a second.
         end = time.monotonic() + 5
         joined = None
