@@ -122,6 +122,9 @@ static const struct {
     {STATS_FWD_SCRUBBED, "scrubbed", "skydns_forward_scrubbed_total",
      "Upstream records dropped: off the answer's chain and out of bailiwick, or for local "
      "names."},
+    {STATS_FWD_JOINED_WORKERS, "joinedWorkers", "skydns_forward_joined_workers_total",
+     "Questions not sent upstream: another worker was asking them already, its answer "
+     "came through the shared cache."},
     {STATS_CACHE_HITS, "hits", "skydns_cache_hits_total", "Forwarded queries answered from cache."},
     {STATS_CACHE_MISSES, "misses", "skydns_cache_misses_total", "Cache lookups that missed."},
     {STATS_CACHE_EVICTIONS, "evictions", "skydns_cache_evictions_total",

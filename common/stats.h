@@ -42,7 +42,8 @@ enum {
 	STATS_FWD_TCP,	     /* TC over UDP, asked again over TCP */
 	/* SERVFAIL at once: the client's /24 (/56) held its share (forward-max-per-client) */
 	STATS_FWD_SHARE_DROPS,
-	STATS_FWD_SCRUBBED, /* upstream records dropped: off the chain and out of bailiwick */
+	STATS_FWD_SCRUBBED,	  /* upstream records dropped: off the chain and out of bailiwick */
+	STATS_FWD_JOINED_WORKERS, /* questions not sent: another worker had them upstream */
 	STATS_CACHE_HITS,
 	STATS_CACHE_MISSES,
 	STATS_CACHE_EVICTIONS, /* live entries pushed out to make room */

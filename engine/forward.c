@@ -18,6 +18,7 @@
 #define NIL UINT32_MAX
 #define GEN_STALE (NIL - 1)  /* a reply built from the cache's stale entry */
 #define GEN_NETERR (NIL - 2) /* SERVFAIL: every try ended in a network error (EDE 23) */
+#define GEN_CACHE (NIL - 3)  /* another worker's answer: each waiter's reply from the cache */
 #define NGROUPS (1 + CONF_MAX_SUBDOMAINS) /* group 0: nameservers, then subdomains */
 #define NBUCKETS 8192			  /* in-flight question hash, power of two */
 #define MSG_MAX 65535
@@ -81,6 +82,11 @@ struct inflight {
 	/* How its tries failed: a network error (port unreachable) / a timeout. Only network
 	 * errors make the SERVFAIL say EDE 23 (Network Error) rather than 22. */
 	bool neterr, timed_out;
+	/* Cross-worker joining (engine/inflight.h): `registered`: we asked, `ref` is ours to
+	 * end at release; `remote`: another worker asks, `ref` is its question, nothing is
+	 * sent and `deadline` is when we give up waiting and ask ourselves. */
+	bool registered, remote;
+	uint64_t ref;
 };
 
 struct waiter {
@@ -115,6 +121,9 @@ struct forward {
 	fairshare_t *share; /* NULL: forward-max-per-client = 0 */
 	forward_stats_t st;
 	cache_t *cache;	    /* maybe shared with the other workers' forwarders */
+	inflight_t *reg;    /* with a shared cache: the workers' in-flight registry, or NULL */
+	unsigned worker;    /* our number in reg */
+	uint64_t wakes;	    /* workers waiting for questions we ended (forward_take_wakes) */
 	bool cache_reports; /* forward_cache_entries reports the shared table */
 
 	struct inflight fl[FORWARD_MAX_INFLIGHT];
@@ -371,6 +380,8 @@ int forward_new(forward_t **out, const conf_t *c, const forward_opts_t *opts)
 		if ((ret = cache_share(opts->cache, &f->cache)) < 0)
 			goto fail;
 		f->cache_reports = opts->cache_reports;
+		f->reg = opts->inflight;
+		f->worker = opts->worker;
 	} else if (c->cache_size > 0) {
 		size_t per = c->cache_size / nw;
 		if ((ret = cache_new(&f->cache, per ? per : 1, splitmix(&x))) < 0)
@@ -406,6 +417,11 @@ void forward_free(forward_t *f)
 {
 	if (!f)
 		return;
+	/* Our questions end here: other workers waiting for them find them dead at their
+	 * next tick (this teardown does no I/O, so it wakes nobody) and ask themselves. */
+	for (size_t i = 0; f->reg && i < f->nactive; i++)
+		if (f->fl[f->active[i]].registered)
+			inflight_done(f->reg, f->fl[f->active[i]].ref);
 	csprng_deinit(&f->ids);
 	fairshare_free(f->share);
 	cache_free(f->cache);
@@ -468,8 +484,13 @@ static void fl_release(forward_t *f, uint32_t idx)
 	while (*pp != idx)
 		pp = &f->fl[*pp].hnext;
 	*pp = e->hnext;
-	f->idmap[e->id] = 0;
+	if (e->has_id) /* a remote wait never had one: e->id may be another entry's now */
+		f->idmap[e->id] = 0;
 	e->has_id = false;
+	/* After complete() cached the answer (or the SERVFAIL): the woken find it there. */
+	if (e->registered)
+		f->wakes |= inflight_done(f->reg, e->ref);
+	e->registered = e->remote = false;
 	if (f->share)
 		fairshare_put(f->share, e->owner, 1, 0);
 	e->owner = 0;
@@ -758,6 +779,7 @@ static uint32_t fl_alloc(forward_t *f, const query_t *q, const uint8_t *lname, u
 	e->has_stale = false;
 	e->stale_done = false;
 	e->neterr = e->timed_out = false;
+	e->registered = e->remote = false;
 	e->do_bit = q->edns_do;
 	e->cd = q_cd(q); /* part of the key: the upstream query's CD is every waiter's */
 	e->used = true;
@@ -802,6 +824,72 @@ static int add_waiter(forward_t *f, uint32_t idx, const query_t *q, const forwar
 	f->w[wi].next = f->fl[idx].waiters;
 	f->fl[idx].waiters = wi;
 	return 0;
+}
+
+static void complete(forward_t *f, uint32_t idx, uint32_t gen);
+
+/*
+ * A new question of ours (entry idx, not sent yet): is another worker asking
+ * it already? Then wait for that one (remote) and send nothing; otherwise
+ * register as the one asking (or, with the registry full, just ask).
+ * @return true when it waits for another worker.
+ */
+static bool reg_claim(forward_t *f, uint32_t idx, uint64_t now_ms)
+{
+	struct inflight *e = &f->fl[idx];
+	const struct group *g = &f->groups[e->group];
+	inflight_key_t k = {.name = e->qname,
+			    .len = e->qnamelen,
+			    .qtype = e->qtype,
+			    .qclass = e->qclass,
+			    .do_bit = e->do_bit,
+			    .cd = e->cd,
+			    .hash = e->hash};
+	uint64_t ref;
+
+	if (!f->reg)
+		return false;
+	switch (inflight_claim(f->reg, &k, f->worker, &ref)) {
+	case INFLIGHT_OWNER:
+		e->ref = ref;
+		e->registered = true;
+		return false;
+	case INFLIGHT_JOINED:
+		/* The owner's every try, one TCP retry, and a margin: past that it is stuck. */
+		e->ref = ref;
+		e->remote = true;
+		e->deadline = now_ms + (uint64_t)g->try_ms * (g->n + 2) + 100;
+		inc(&f->st.joined_workers);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The owner of remote entry idx is done (or late): its waiters get the
+ * cached answer, or, with nothing cached, we ask ourselves.
+ */
+static void remote_resolve(forward_t *f, uint32_t idx, uint64_t now_ms)
+{
+	struct inflight *e = &f->fl[idx];
+	size_t len;
+
+	bool live = inflight_live(f->reg, e->ref); /* still: the owner is late */
+
+	e->remote = false;
+	if (e->waiters == NIL || /* they got the stale answer: the owner refreshes the entry */
+	    (!live && cache_lookup(f->cache, &f->w[e->waiters].q, f->edns_udp, now_ms, f->local_buf,
+				   MSG_MAX, &len) == 0)) {
+		complete(f, idx, GEN_CACHE);
+		return;
+	}
+	/* Nothing cached: ask ourselves, registered unless the late owner still is. */
+	if (!live && reg_claim(f, idx, now_ms))
+		return;
+	inc(&f->st.forwarded);
+	f->fl[idx].cur = (uint8_t)pick_server(f, &f->fl[idx], true);
+	start_try(f, idx, false, now_ms);
 }
 
 /*
@@ -885,11 +973,13 @@ int forward_query(forward_t *f, const query_t *q, const forward_client_t *client
 	if (f->share)
 		fairshare_take(f->share, net, 1, 0);
 	add_waiter(f, idx, q, client, net);
-	inc(&f->st.forwarded);
 	if (f->serve_stale && cache_has_stale(f->cache, q, now_ms)) {
 		f->fl[idx].has_stale = true;
 		f->fl[idx].stale_at = now_ms + f->stale_wait_ms;
 	}
+	if (reg_claim(f, idx, now_ms))
+		return FWD_PENDING;
+	inc(&f->st.forwarded);
 	f->fl[idx].cur = (uint8_t)pick_server(f, &f->fl[idx], true);
 	start_try(f, idx, false, now_ms);
 	return FWD_PENDING;
@@ -1177,6 +1267,11 @@ int forward_next_reply(forward_t *f, forward_reply_t *out, uint8_t *buf, size_t 
 					       cap, &len);
 			if (ret < 0)
 				servfail(f, &w->q, buf, cap, &len);
+		} else if (r.gen == GEN_CACHE) {
+			/* Just found by remote_resolve; gone only if evicted since. */
+			if (cache_lookup(f->cache, &w->q, f->edns_udp, f->now_ms, buf, cap, &len) <
+			    0)
+				servfail(f, &w->q, buf, cap, &len);
 		} else if (r.gen == GEN_NETERR) {
 			/* Every try was refused by the network (RFC 8914 23 "Network Error"). */
 			servfail_ede(f, &w->q, EDNS_EDE_NETWORK_ERROR, buf, cap, &len);
@@ -1261,6 +1356,13 @@ void forward_on_tick(forward_t *f, uint64_t now_ms)
 
 		if (e->has_stale && !e->stale_done && e->stale_at <= now_ms)
 			stale_now(f, idx);
+		if (e->remote) { /* no try of ours: the owner's end, or our patience's */
+			if (e->deadline <= now_ms || !inflight_live(f->reg, e->ref))
+				remote_resolve(f, idx, now_ms);
+			if (f->fl[idx].used)
+				i++;
+			continue;
+		}
 		if (e->deadline > now_ms) {
 			i++;
 			continue;
@@ -1277,6 +1379,33 @@ void forward_on_tick(forward_t *f, uint64_t now_ms)
 			     /* else released: active[i] now holds another entry, look at it */
 	}
 	probes_due(f, now_ms);
+}
+
+uint64_t forward_take_wakes(forward_t *f)
+{
+	uint64_t m = f->wakes;
+
+	f->wakes = 0;
+	return m;
+}
+
+void forward_on_wake(forward_t *f, uint64_t now_ms)
+{
+	size_t i = 0;
+
+	f->now_ms = now_ms;
+	while (i < f->nactive) {
+		uint32_t idx = f->active[i];
+		if (f->fl[idx].remote && !inflight_live(f->reg, f->fl[idx].ref))
+			remote_resolve(f, idx, now_ms);
+		if (f->fl[idx].used && f->active[i] == idx)
+			i++; /* else released: active[i] holds another entry now */
+	}
+}
+
+inflight_t *forward_registry(const forward_t *f)
+{
+	return f->reg;
 }
 
 bool forward_wants_tick(const forward_t *f)

@@ -59,6 +59,7 @@
 
 #include "conf/conf.h"
 #include "engine/cache.h"
+#include "engine/inflight.h"
 #include "engine/query.h"
 
 /* Distinct questions upstream at once = try slots = at most this many UDP
@@ -100,6 +101,7 @@ typedef struct {
 	uint64_t queries;	 /* forward_query calls */
 	uint64_t forwarded;	 /* questions sent upstream (first try) */
 	uint64_t joined;	 /* queries that joined an identical question in flight */
+	uint64_t joined_workers; /* questions that waited for another worker's (inflight.h) */
 	uint64_t tcp_retries;	 /* TC over UDP, asked again over TCP */
 	uint64_t servfail;	 /* clients answered SERVFAIL by us */
 	uint64_t ignored;	 /* upstream packets: unknown ID, wrong source or question */
@@ -146,6 +148,9 @@ typedef struct {
 	void *local_ctx;	 /* borrowed; passed to local, must outlive the forwarder */
 	cache_t *cache;		 /* shared by the workers (the forwarder takes its own handle,
 				  * cache_share); NULL: its own of conf cache_size / nworkers */
+	inflight_t *inflight;	 /* with `cache`: the workers' registry (borrowed, outlives the
+				  * forwarder); NULL: every worker asks for itself */
+	unsigned worker;	 /* this worker's number in `inflight` */
 	bool cache_reports;	 /* with `cache`: forward_cache_entries reports the table's
 				  * size (one forwarder per table, so sums over workers count
 				  * it once); counters are always the forwarder's own */
@@ -233,6 +238,26 @@ bool forward_wants_tick(const forward_t *f);
 
 /** Earliest try deadline or probe due (absolute ms), UINT64_MAX when none. */
 uint64_t forward_next_timeout(const forward_t *f);
+
+/**
+ * Cross-worker joining (opts.inflight). A question another worker asks
+ * already is not sent: its clients wait here until that worker's answer is
+ * in the shared cache. That worker's forwarder collects which workers wait
+ * for the questions it ended; after every forwarder call the worker takes
+ * them and wakes each (one eventfd write per worker per drain, i.e. per
+ * upstream answer, never per query):
+ *   m = forward_take_wakes(f); for each bit j: write inflight_wake_fd(reg, j).
+ * A woken worker calls forward_on_wake: every waiting question whose owner
+ * is done is answered from the cache, or, when the cache has nothing (the
+ * owner failed without caching, a stale answer, eviction), asked upstream
+ * by this worker itself. forward_on_tick does the same check (so a lost
+ * wake costs one tick), and sends itself a question whose owner did not
+ * finish within the group's whole timeout.
+ */
+uint64_t forward_take_wakes(forward_t *f);
+void forward_on_wake(forward_t *f, uint64_t now_ms);
+/** The registry the forwarder uses, NULL for none. */
+inflight_t *forward_registry(const forward_t *f);
 
 /** Questions in flight now. */
 size_t forward_inflight(const forward_t *f);

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "server/querylog.h"
+#include "engine/inflight.h"
 #include "engine/topn.h"
 #include "server/worker.h"
 
@@ -50,6 +51,7 @@ struct server {
 	cache_t *cache;		    /* one reference: the workers' shared cache of srv->conf's
 				     * forwarding (made with the first forwarder; a reload that
 				     * changes forwarding starts a new one) */
+	inflight_t *inflight;	    /* owned: the questions the workers have upstream (n > 1) */
 };
 
 static void sleep_ms(long ms)
@@ -199,6 +201,8 @@ static int make_forwarder(server_t *srv, const conf_t *conf, unsigned i, forward
 		return ret;
 	o.cache = srv->cache;
 	o.cache_reports = i == 0;
+	o.inflight = srv->cache ? srv->inflight : NULL;
+	o.worker = i;
 	return forward_new(out, conf, &o);
 }
 
@@ -229,6 +233,8 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
 	w->qlog = querylog_ring(srv->qlog, i);
+	if (srv->inflight && ret == 0)
+		inflight_set_wake_fd(srv->inflight, i, w->efd);
 	/* One budget for the process, as cacheSize: each worker remembers the names its own
 	 * clients ask. */
 	w->lookup_cache = conf->lookup_cache / srv->n;
@@ -319,6 +325,10 @@ int server_start_with(server_t **out, const struct conf *conf, struct store *sto
 	}
 	srv->n = n;
 	srv->conf = conf;
+	/* One worker never waits for another; without the registry each asks for itself. */
+	if (n > 1 && inflight_new(&srv->inflight) < 0)
+		log_warn("server: no memory for the in-flight registry: workers ask upstream "
+			 "each for itself");
 	if ((ret = querylog_new(&srv->qlog, conf, n)) < 0)
 		log_err("server: query-log %s: %s", conf->query_log, err_str(ret));
 	/* Only a fresh start checks that nobody serves the address: a takeover joins on purpose. */
@@ -465,8 +475,11 @@ void server_stop(server_t *srv)
 		atomic_store(&srv->workers[i].stop, true);
 		worker_wake(&srv->workers[i]);
 	}
-	for (unsigned i = 0; i < srv->started; i++) {
+	/* Every thread first: a running worker may still write another's eventfd (cross-worker
+	 * wakes), which must stay open until nobody can. */
+	for (unsigned i = 0; i < srv->started; i++)
 		pthread_join(srv->workers[i].thread, NULL);
+	for (unsigned i = 0; i < srv->started; i++) {
 		worker_deinit(&srv->workers[i]);
 		topn_free(srv->workers[i].qctx.topn);
 	}
@@ -474,6 +487,7 @@ void server_stop(server_t *srv)
 	pthread_mutex_destroy(&srv->ctl_lock);
 	free(srv->workers);
 	cache_free(srv->cache);
+	inflight_free(srv->inflight);
 	free(srv);
 }
 

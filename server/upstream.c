@@ -1,6 +1,7 @@
 #include "server/upstream.h"
 
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -466,9 +467,24 @@ void upstream_drain(worker_t *w)
 	}
 	while (forward_next_reply(u->fwd, &r, u->reply, UPSTREAM_TCP_MSG))
 		worker_forward_reply(w, &r, u->reply);
+	/* Workers waiting for questions we ended: one eventfd write each (a counter add,
+	 * never blocks), however many of their questions ended in this call. */
+	for (uint64_t m = forward_take_wakes(u->fwd); m; m &= m - 1) {
+		int fd = inflight_wake_fd(forward_registry(u->fwd), (unsigned)__builtin_ctzll(m));
+		if (fd >= 0)
+			eventfd_write(fd, 1);
+	}
 	u->dirty = true;
 	if (!u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
+}
+
+void upstream_wake(worker_t *w)
+{
+	if (!w->up.fwd || !forward_registry(w->up.fwd))
+		return;
+	forward_on_wake(w->up.fwd, w->now_ms);
+	upstream_drain(w);
 }
 
 void upstream_on_cqe(worker_t *w, const struct io_uring_cqe *cqe)
@@ -521,6 +537,7 @@ static void read_counts(const forward_t *f, uint64_t *v)
 	v[STATS_FWD_TCP - STATS_FWD_FORWARDED] = st.tcp_retries;
 	v[STATS_FWD_SHARE_DROPS - STATS_FWD_FORWARDED] = st.share_drops;
 	v[STATS_FWD_SCRUBBED - STATS_FWD_FORWARDED] = st.scrubbed;
+	v[STATS_FWD_JOINED_WORKERS - STATS_FWD_FORWARDED] = st.joined_workers;
 	v[STATS_CACHE_HITS - STATS_FWD_FORWARDED] = st.cache.hits;
 	v[STATS_CACHE_MISSES - STATS_FWD_FORWARDED] = st.cache.misses;
 	v[STATS_CACHE_EVICTIONS - STATS_FWD_FORWARDED] = st.cache.evictions;

@@ -161,6 +161,9 @@ void upstream_reload(struct worker *w);
 /** Move the forwarder's queued packets and replies; arm the tick. After every forwarder call. */
 void upstream_drain(struct worker *w);
 
+/** The worker's eventfd fired: another worker may have ended questions we wait for. */
+void upstream_wake(struct worker *w);
+
 /** A completion of type UD_UPSTREAM, UD_UP_SEND, UD_UP_TCP or UD_FWD_TICK. */
 void upstream_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
 

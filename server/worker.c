@@ -408,6 +408,7 @@ static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 	case UD_EVENTFD:
 		if (!atomic_load(&w->stop))
 			arm_eventfd(w);
+		upstream_wake(w);
 		break;
 	case UD_TIMER:
 		tcp_sweep(w);
