@@ -10,6 +10,7 @@ target, PASS/FAIL (or "info" where the issue sets no number), and the per-round 
 whose spread is the noise of the shared machine.
 """
 import collections
+import os
 import statistics
 import sys
 
@@ -152,7 +153,8 @@ def main(paths):
 
 def names(m):
     """the zone size, when a mode recorded one (bench/run.sh mix/churn/mem at NSVC)"""
-    return ""
+    n = os.environ.get("TABLE_NSVC")
+    return " (%s names)" % n if n else ""
 
 
 HEAD = ("row", "skydns", "peer", "ratio", "target", "pass", "per round / note")
