@@ -15,6 +15,17 @@
 #   bench/run.sh churn      issue 16: skydns under the batched load, alone and while
 #                           bench/churn.c commits CHURN_RATE times a second (10 changed
 #                           names each) from its own process; ratio churn/alone
+#   bench/run.sh workers2   issue 16: skydns with workers = 2 vs Knot with udp-workers: 2,
+#                           server and generator sharing both cores (skydns2, knot2),
+#                           beside the 1-worker rows (server CPU 1, generator CPU 0)
+#   bench/run.sh mem        issue 16: RSS of skydns (RssAnon = heap and other private
+#                           memory, RssFile = the mapped store) after the batched load
+#                           filled the lookup cache and MEM_FWD_N forwarded names the
+#                           forward cache (both at their default sizes); NSD, Knot VmHWM
+#                           (use NSVC=1000000)
+#   bench/run.sh all        every mode above but forward-dead, then ONE table with the
+#                           issue 16 targets and pass/fail (bench/table.py); QUICK=1 for
+#                           a short development run
 #   bench/run.sh forward-dead  issue 14: skydns forwarding cache misses (FWD_N distinct
 #                           names, one at a time) to two NSDs, then with the first
 #                           upstream dead (swallows packets): p50/p99 of each, and the
@@ -53,7 +64,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-DATA=$HERE/data
+DATA=${BENCH_DATA:-$HERE/data}
 RUN=${BENCH_RUN_DIR:-$HERE/run}
 BIN=$RUN/bin
 RESULTS=$HERE/results
@@ -67,6 +78,9 @@ DNSPERF_ARGS=${DNSPERF_ARGS:-"-T 2 -c 8"}
 FAST_ARGS=${FAST_ARGS:-"-M -c 8 -q 256"}
 LATQPS=${LATQPS:-20000}
 CHURN_RATE=${CHURN_RATE:-50}
+WORKERS=1 # per server: skydns2 and knot2 set 2 (dynamic scope, see bench_one)
+MEM_FWD_N=${MEM_FWD_N:-100000}     # = the default cacheSize
+MEM_LOOKUP_N=${MEM_LOOKUP_N:-300000} # > the default lookup-cache (262,144 entries)
 BUILD_DIR=${SKYDNS_BUILD_DIR:-$ROOT/build}
 SKYDNS=$BUILD_DIR/server/skydns
 MMSG=$BUILD_DIR/bench/skydns-mmsg-bench
@@ -80,12 +94,15 @@ forward) SERVERS=${SERVERS:-"skydns unbound"} ;;
 forward-dead) SERVERS=skydns ;;
 mix) SERVERS=${SERVERS:-"skydns"} LOADS=${LOADS:-"fast-pos fast-neg"} ;;
 churn) SERVERS=skydns LOADS=${LOADS:-"fast fast-churn"} ;;
+workers2) SERVERS=${SERVERS:-"skydns knot skydns2 knot2"} LOADS=${LOADS:-"fast"} ;;
+mem) SERVERS=${SERVERS:-"skydns nsd knot"} LOADS=${LOADS:-"mem"} ;;
+all) ;;
 tcp)
 	SERVERS=${SERVERS:-"skydns knot nsd"} LOADS=${LOADS:-"tcp10 tcp1000 tcpsetup"}
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1,000 connections on each side
 	;;
 *)
-	sed -n '2,22p' "$0" >&2
+	sed -n '2,34p' "$0" >&2
 	exit 2
 	;;
 esac
@@ -152,6 +169,15 @@ cpu_ticks() { # utime+stime of a PID tree, threads included
 	local t=0 p v
 	for p in $(tree_pids "$1"); do
 		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+status_kb() { # FIELD: that /proc/PID/status field summed over a PID tree (kB)
+	local t=0 p v
+	for p in $(tree_pids "$2"); do
+		v=$(awk -v f="$1:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null || true)
 		t=$((t + ${v:-0}))
 	done
 	echo "$t"
@@ -267,7 +293,7 @@ skydns_conf() { # dir port [upstream]
 	cat >"$1/skydns.conf" <<EOF
 [Dns]
 dns-addr = 127.0.0.1:$2
-workers = 1
+workers = $WORKERS
 shutdown-grace = 0
 tcp-max-connections = 4096
 tcp-max-per-client = 4096
@@ -278,6 +304,11 @@ EOF
 			"$3" >>"$1/skydns.conf"
 	else
 		printf 'dns-domains = skydns.local.\n' >>"$1/skydns.conf"
+		# mem: forward the names of a second zone, so the forward cache fills too
+		# (cacheSize and lookup-cache stay at their defaults)
+		if [ -n "${MEM_UP_PORT:-}" ]; then
+			printf 'nameservers = 127.0.0.1:%s\n' "$MEM_UP_PORT" >>"$1/skydns.conf"
+		fi
 	fi
 	printf '[Store]\ndata-dir = %s/store\n[Log]\nlog-level = warn\n' "$1" >>"$1/skydns.conf"
 }
@@ -359,7 +390,7 @@ start_knot() {
 server:
     rundir: "$d"
     listen: 127.0.0.1@$1
-    udp-workers: 1
+    udp-workers: $WORKERS
     tcp-workers: 1
     tcp-max-clients: 4096
     background-workers: 1
@@ -382,6 +413,10 @@ zone:
 EOF
 	spawn "$d/stdout" "$SRV_CPU" knotd -c "$d/knot.conf"
 }
+
+# workers2: the same servers with two workers (bench_one sets WORKERS and the CPUs)
+start_skydns2() { start_skydns "$@"; }
+start_knot2() { start_knot "$@"; }
 
 start_echo() {
 	mkdir -p "$RUN/echo"
@@ -438,9 +473,9 @@ start_upstream() {
 
 version_of() {
 	case $1 in
-	skydns) "$SKYDNS" -version 2>&1 | head -n1 | tr ' ' '-' ;;
+	skydns | skydns2) "$SKYDNS" -version 2>&1 | head -n1 | tr ' ' '-' ;;
 	nsd) nsd -v 2>&1 | awk 'NR==1 {print "NSD-" $3}' ;;
-	knot) knotd -V 2>&1 | awk 'NR==1 {print "Knot-" $NF}' ;;
+	knot | knot2) knotd -V 2>&1 | awk 'NR==1 {print "Knot-" $NF}' ;;
 	unbound) unbound -V 2>&1 | awk 'NR==1 {print "Unbound-" $2}' ;;
 	echo) echo "io_uring-echo" ;;
 	echommsg) echo "mmsg-echo" ;;
@@ -488,6 +523,24 @@ measure() {
 		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" \
 			-c 4 -Q "$LATQPS" >"$out" 2>&1 || rc=$?
 		;;
+	mem)
+		# one pass over MEM_LOOKUP_N distinct questions fills the lookup cache, the batched
+		# load follows; then one pass over MEM_FWD_N names of the upstream's zone fills
+		# the forward cache
+		taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DATA/queries-mem.txt" -n 1 \
+			-c 4 -q 200 -t 2 >"$RUN/$srv-memlookup-r$round.txt" 2>&1 || true
+		log "lookup fill: $(grep -E 'Queries (completed|lost)' "$RUN/$srv-memlookup-r$round.txt" |
+			tr -s ' \n' ' ')"
+		# shellcheck disable=SC2086
+		taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "$port" -d "$qf" -l "$SECS" \
+			$FAST_ARGS >"$out" 2>&1 || rc=$?
+		if [ "$srv" = skydns ] && [ -n "${MEM_UP_PORT:-}" ]; then
+			taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DATA/queries-fwd.txt" -n 1 \
+				-c 4 -q 200 -t 2 >"$RUN/$srv-memfwd-r$round.txt" 2>&1 || true
+			log "forward fill: $(grep -E 'Queries (completed|lost)' "$RUN/$srv-memfwd-r$round.txt" |
+				tr -s ' \n' ' ')"
+		fi
+		;;
 	esac
 	t1=$(cpu_ticks "$pid")
 	if [ -n "$cpid" ]; then
@@ -496,7 +549,8 @@ measure() {
 	fi
 	[ "$rc" = 0 ] || log "WARNING: $kind against $srv exited $rc (see $out)"
 	awk -v srv="$srv" -v ver="$(version_of "$srv")" -v round="$round" -v kind="$kind" \
-		-v secs="$SECS" -v ticks=$((t1 - t0)) -v hz="$HZ" -v hwm="$(hwm_kb "$pid")" '
+		-v secs="$SECS" -v ticks=$((t1 - t0)) -v hz="$HZ" -v hwm="$(hwm_kb "$pid")" \
+		-v anon="$(status_kb RssAnon "$pid")" -v file="$(status_kb RssFile "$pid")" '
 	BEGIN { p50 = p99 = "-" }
 	/Queries completed:/  { ans = $3 }
 	/Queries lost:/       { lost = $3 }
@@ -507,18 +561,22 @@ measure() {
 	/^latency_ms/         { p50 = $5; p99 = $9 }
 	END {
 		uspq = ans ? 1e6 * ticks / hz / ans : 0
-		printf "%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.2f\t%s\t%s\t%d\n", round, srv, ver, kind,
-			qps, ans, lost, ans ? 100 * nx / ans : 0, uspq, p50, p99, hwm
+		printf "%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%d\n", round, srv, ver, kind,
+			qps, ans, lost, ans ? 100 * nx / ans : 0, uspq, p50, p99, hwm, anon, file
 	}' "$out" | tee -a "$TSV" | awk -F'\t' '{
-		printf "  %-8s %-7s %8s qps  lost %-6s nx %5s%%  %6s us/q  p50 %s p99 %s ms  hwm %d KiB\n",
-			$2, $4, $5, $7, $8, $9, $10, $11, $12 }' >&2
+		printf "  %-8s %-7s %8s qps  lost %-6s nx %5s%%  %6s us/q  p50 %s p99 %s ms  hwm %d anon %d file %d KiB\n",
+			$2, $4, $5, $7, $8, $9, $10, $11, $12, $13, $14 }' >&2
 }
 
 # bench_one SERVER ROUND: start, check, warm up, the three loads, stop
 bench_one() {
 	local srv=$1 round=$2 port pid kind
+	# two workers: the server and the generator share both cores (local: the start_*,
+	# pin_tree and measure calls below see these values)
+	local WORKERS=$WORKERS SRV_CPU=$SRV_CPU GEN_CPU=$GEN_CPU
+	case $srv in skydns2 | knot2) WORKERS=2 SRV_CPU=0,1 GEN_CPU=0,1 ;; esac
 	port=${PORTS[$srv]}
-	log "round $round: $srv on 127.0.0.1:$port (CPU $SRV_CPU, 1 worker)"
+	log "round $round: $srv on 127.0.0.1:$port (CPU $SRV_CPU, $WORKERS worker(s))"
 	if [ "$MODE" = forward ]; then "start_$srv" "$port" "$UP_PORT"; else "start_$srv" "$port"; fi
 	pid=$LAST_PID
 	if ! wait_ready "$srv" "$port"; then
@@ -664,15 +722,74 @@ report_tcp() {
 	}' "$TSV"
 }
 
+# mem: an upstream NSD (generator's CPU, not counted) serving MEM_FWD_N names of
+# fwd.bench.invalid, and the query file that asks each once
+start_mem_upstream() {
+	local d=$RUN/mem-upstream
+	rm -rf "$d" && mkdir -p "$d"
+	{
+		# shellcheck disable=SC2016 # $ORIGIN and $TTL are zone file syntax
+		printf '$ORIGIN fwd.bench.invalid.\n$TTL 3600\n'
+		printf '@ SOA ns hostmaster 1 3600 600 86400 3600\n@ NS ns\nns A 127.0.0.1\n'
+		seq 0 $((MEM_FWD_N - 1)) | awk '{printf "f-%d A 10.%d.%d.%d\n", $1, int($1 / 65536) % 256, int($1 / 256) % 256, $1 % 256}'
+	} >"$d/fwd.zone"
+	seq 0 $((MEM_FWD_N - 1)) | awk '{printf "f-%d.fwd.bench.invalid A\n", $1}' >"$DATA/queries-fwd.txt"
+	# MEM_LOOKUP_N distinct questions for the lookup cache (A, and AAAA when the zone has
+	# fewer names than that)
+	local n=$((${NSVC:-10000} < MEM_LOOKUP_N ? ${NSVC:-10000} : MEM_LOOKUP_N))
+	seq 0 $((n - 1)) | awk -v n="$n" -v want="$MEM_LOOKUP_N" '{
+		printf "svc-%d.default.svc.skydns.local A\n", $1
+		if (n < want) printf "svc-%d.default.svc.skydns.local AAAA\n", $1 }' >"$DATA/queries-mem.txt"
+	nsd_conf "$d" "$1"
+	sed -i "s|^  name: skydns.local|  name: fwd.bench.invalid|; s|^  zonefile: .*|  zonefile: $d/fwd.zone|" \
+		"$d/nsd.conf"
+	spawn "$d/stdout" "$GEN_CPU" nsd -d -c "$d/nsd.conf"
+	for _ in $(seq 1 120); do
+		dig_short "$1" f-1.fwd.bench.invalid A | grep -qx 10.0.0.1 && return 0
+		sleep 0.25
+	done
+	die "the mem upstream NSD does not answer (see $d/stdout)"
+}
+
+# all: every mode in turn (each its own run of this script, so each builds, makes its
+# data and cleans up as it does alone), then one table over all their TSVs
+run_all() {
+	local big=${ALL_NSVC:-1000000} m tsvs=() t out
+	if [ -n "${QUICK:-}" ]; then
+		export BENCH_SECONDS=${BENCH_SECONDS:-3} # ROUNDS stays at its default (2)
+		big=${ALL_NSVC:-100000}
+	fi
+	for m in auth mix churn tcp workers2 mem forward; do
+		out=$RUN/all-$m.out
+		log "all: $m (output in $out)"
+		case $m in
+		auth) t=(env LOADS="${ALL_AUTH_LOADS:-fast}" "$0" auth) ;;
+		mix | churn | mem) t=(env NSVC="$big" BENCH_DATA="$HERE/data/n$big" "$0" "$m") ;;
+		forward) t=(env LOADS=fast "$0" forward) ;;
+		*) t=("$0" "$m") ;;
+		esac
+		if "${t[@]}" >"$out" 2>&1; then
+			tsvs+=("$(sed -n 's/.*rows: //p' "$out" | tail -n1)")
+		else
+			log "WARNING: mode $m failed (see $out); its rows are missing"
+		fi
+	done
+	TABLE_NSVC=$big /usr/bin/python3 "$HERE/table.py" "${tsvs[@]}" | tee "$RESULTS/$(date +%Y%m%d-%H%M%S)-all.txt"
+}
+
 # --------------------------------------------------------------- main ---
 main() {
 	local r s list
 	mkdir -p "$RUN" "$RESULTS"
+	if [ "$MODE" = all ]; then
+		run_all
+		return 0
+	fi
 	build_tools
 	make_data
 	build_skydns
 	TSV=$RESULTS/$(date +%Y%m%d-%H%M%S)-$MODE.tsv
-	printf 'round\tserver\tversion\tload\tqps\tanswered\tlost\tnxdomain_pct\tsrv_us_per_q\tp50_ms\tp99_ms\thwm_kb\n' >"$TSV"
+	printf 'round\tserver\tversion\tload\tqps\tanswered\tlost\tnxdomain_pct\tsrv_us_per_q\tp50_ms\tp99_ms\thwm_kb\trss_anon_kb\trss_file_kb\n' >"$TSV"
 
 	declare -gA PORTS
 	if [ "$MODE" = forward-dead ]; then
@@ -697,6 +814,11 @@ main() {
 		log "upstream NSD on 127.0.0.1:$UP_PORT (CPU $GEN_CPU)"
 		start_upstream "$UP_PORT"
 	else
+		if [ "$MODE" = mem ]; then
+			alloc_port
+			MEM_UP_PORT=$PORT
+			start_mem_upstream "$MEM_UP_PORT"
+		fi
 		case " $SERVERS " in *" skydns "* | *" mmsg "*) import_skydns ;; esac
 	fi
 	for s in $SERVERS; do
@@ -714,6 +836,7 @@ main() {
 	case $MODE in
 	mix | churn) report_pair ;;
 	tcp) report_tcp ;;
+	workers2 | mem) /usr/bin/python3 "$HERE/table.py" "$TSV" ;;
 	*) report ;;
 	esac
 	log "rows: $TSV"
