@@ -117,6 +117,8 @@ typedef struct {
 	uint8_t *tcp_mem; /* owned mapping for every rbuf */
 	uint8_t *reply;	  /* owned, UPSTREAM_TCP_MSG: client replies are built here */
 
+	struct dot *dot; /* owned, DoT connections (dot.h); NULL until a DoT query */
+
 	struct __kernel_timespec tick;
 	bool tick_armed;
 	bool dirty;			/* counters changed since the last upstream_publish */
