@@ -27,6 +27,7 @@ enum { DOT_CLOSED, DOT_CONNECTING, DOT_HANDSHAKE, DOT_READY };
 typedef struct {
 	uint16_t id;
 	uint32_t slot;
+	uint64_t sent_ms; /* past the try timeout the forwarder gave up on it: dropped */
 } dot_pend_t;
 
 typedef struct {
@@ -376,6 +377,7 @@ bool dot_send(worker_t *w, const forward_send_t *s)
 			k->pend[i] = k->pend[--k->npend];
 	if (k->npend == 0)
 		k->deadline = w->now_ms + timeout_ms(w);
+	k->pend[k->npend].sent_ms = w->now_ms;
 	k->pend[k->npend].id = wire_read_u16(s->pkt);
 	k->pend[k->npend++].slot = s->slot;
 	wire_write_u16(k->wq + k->wlen, (uint16_t)s->len);
@@ -419,6 +421,12 @@ void dot_sweep(worker_t *w)
 		dot_conn_t *k = &d->conn[i];
 		if (k->fd < 0)
 			continue;
+		/* Tries the forwarder timed out long ago: their answers would be ignored. */
+		for (unsigned j = 0; j < k->npend;)
+			if (w->now_ms - k->pend[j].sent_ms >= 2 * timeout_ms(w))
+				k->pend[j] = k->pend[--k->npend];
+			else
+				j++;
 		if (k->state != DOT_READY && w->now_ms >= k->deadline)
 			conn_fail(w, k, "handshake timeout");
 		else if (k->state == DOT_READY && k->npend > 0 && w->now_ms >= k->deadline)

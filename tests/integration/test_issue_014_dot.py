@@ -121,7 +121,7 @@ def cpu_s(pid):
     return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench(sky, prefix, n=400):
+def bench(sky, prefix, n=int(os.environ.get("DOT_BENCH_N", "400"))):
     """Sequential cold-cache queries (NXDOMAIN names: every one is forwarded)."""
     c0, t0 = cpu_s(sky.proc.pid), time.monotonic()
     ok = 0
