@@ -71,9 +71,14 @@ static struct dot *dot_get(worker_t *w)
 {
 	const conf_t *c = w->conf;
 	struct dot *d = w->up.dot;
+	bool any = false;
 	int r;
 
 	if (d && !d->stale)
+		return d;
+	for (size_t i = 0; i < c->nnameservers; i++)
+		any |= c->nameserver_tls[i][0] != '\0';
+	if (!any) /* plain servers only: nothing to allocate (a few bytes read per send) */
 		return d;
 	if (!d) {
 		if (!(d = calloc(1, sizeof(*d))))
