@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 BUILD_PKGS=(build-essential cmake pkg-config liburing-dev libldns-dev liblmdb-dev
-	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev libyaml-dev libssl-dev)
+	libjansson-dev libcurl4-openssl-dev libcivetweb-dev libinih-dev libyaml-dev libssl-dev libgnutls28-dev)
 # dig, for the README's example against the running demo server
 RUN_PKGS=(dnsutils)
 TEST_PKGS=(dnsutils knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython

@@ -8,6 +8,8 @@ pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
 # kubeconfig files (watchers/k8sauth.c): real ones use YAML well past a subset.
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
+# DNS over TLS to upstreams (server/dot.c): GnuTLS, whose push/pull hooks suit non-blocking I/O.
+pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls)
 
 # Debian's civetweb ships no pkg-config file and its CMake package points
 # at a /usr/bin/civetweb that the -dev package does not install.

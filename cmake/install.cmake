@@ -67,7 +67,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The packages of the shared libraries the binaries link on Debian 12 (dpkg -S), and
 # what postinst makes the skydns user with.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, libyaml-0-2, libssl3, systemd | adduser")
+	"libc6 (>= 2.36), liburing2 (>= 2.3), libldns3, liblmdb0, libjansson4, libcurl4, libcivetweb1, libinih1, libyaml-0-2, libssl3, libgnutls30, systemd | adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dnsutils")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -94,35 +94,21 @@ typedef struct {
 } parser_t;
 
 static const size_t string_fields[] = {
-    offsetof(conf_t, path),
-    offsetof(conf_t, ip_monitor_path),
-    offsetof(conf_t, data_dir),
-    offsetof(conf_t, log_dir),
-    offsetof(conf_t, api_address),
-    offsetof(conf_t, api_token),
-    offsetof(conf_t, api_certfile),
-    offsetof(conf_t, api_keyfile),
-    offsetof(conf_t, etcd_servers),
-    offsetof(conf_t, etcd_prefix),
-    offsetof(conf_t, etcd_certfile),
-    offsetof(conf_t, etcd_keyfile),
-    offsetof(conf_t, etcd_cafile),
-    offsetof(conf_t, k8s_server),
-    offsetof(conf_t, k8s_token_file),
-    offsetof(conf_t, k8s_cafile),
-    offsetof(conf_t, k8s_kubeconfig),
-    offsetof(conf_t, kube_domain),
-    offsetof(conf_t, svc_ip_source),
-    offsetof(conf_t, scan_ports),
-    offsetof(conf_t, api_hostnames),
-    offsetof(conf_t, etcd_username),
-    offsetof(conf_t, etcd_password),
-    offsetof(conf_t, api_search),
-    offsetof(conf_t, probe_id),
-    offsetof(conf_t, user),
-    offsetof(conf_t, group),
-    offsetof(conf_t, query_log),
-    offsetof(conf_t, api_tokens_file),
+    offsetof(conf_t, path),	     offsetof(conf_t, ip_monitor_path),
+    offsetof(conf_t, data_dir),	     offsetof(conf_t, log_dir),
+    offsetof(conf_t, api_address),   offsetof(conf_t, api_token),
+    offsetof(conf_t, tls_cafile),    offsetof(conf_t, api_certfile),
+    offsetof(conf_t, api_keyfile),   offsetof(conf_t, etcd_servers),
+    offsetof(conf_t, etcd_prefix),   offsetof(conf_t, etcd_certfile),
+    offsetof(conf_t, etcd_keyfile),  offsetof(conf_t, etcd_cafile),
+    offsetof(conf_t, k8s_server),    offsetof(conf_t, k8s_token_file),
+    offsetof(conf_t, k8s_cafile),    offsetof(conf_t, k8s_kubeconfig),
+    offsetof(conf_t, kube_domain),   offsetof(conf_t, svc_ip_source),
+    offsetof(conf_t, scan_ports),    offsetof(conf_t, api_hostnames),
+    offsetof(conf_t, etcd_username), offsetof(conf_t, etcd_password),
+    offsetof(conf_t, api_search),    offsetof(conf_t, probe_id),
+    offsetof(conf_t, user),	     offsetof(conf_t, group),
+    offsetof(conf_t, query_log),     offsetof(conf_t, api_tokens_file),
 };
 
 static char **str_field(conf_t *c, size_t off)
@@ -659,18 +645,46 @@ static int parse_servers(const char *list, conf_addr_t servers[CONF_MAX_SERVERS]
 	return 0;
 }
 
+/* "tls://ip[:port]@name" (port 853 by default) or a plain "ip[:port]"; name[0] = 0 for plain. */
+static int parse_nameserver(const char *tok, conf_addr_t *out, char name[CONF_TLS_NAME_MAX])
+{
+	char addr[TOKEN_MAX];
+	const char *at;
+
+	name[0] = '\0';
+	if (strncmp(tok, "tls://", 6) != 0)
+		return conf_parse_addr(tok, 53, out);
+	tok += 6;
+	at = strrchr(tok, '@');
+	if (!at || at == tok || !at[1] || strlen(at + 1) >= CONF_TLS_NAME_MAX ||
+	    (size_t)(at - tok) >= sizeof(addr))
+		return ERR_PARSE;
+	memcpy(addr, tok, (size_t)(at - tok));
+	addr[at - tok] = '\0';
+	snprintf(name, CONF_TLS_NAME_MAX, "%s", at + 1);
+	return conf_parse_addr(addr, 853, out);
+}
+
 static int set_nameservers(conf_t *c, const keydef_t *k, const char *val, char *msg, size_t msglen)
 {
 	conf_addr_t servers[CONF_MAX_SERVERS];
-	char bad[TOKEN_MAX];
-	size_t n;
+	char bad[TOKEN_MAX], tok[TOKEN_MAX];
+	const char *cur = val;
+	size_t n = 0;
+	int r;
 
 	(void)k;
-	if (parse_servers(val, servers, &n, bad, sizeof(bad)) < 0)
-		return expected(msg, msglen, val,
-				"expected at most %d addresses ip[:port] separated by ',' "
-				"(\"%s\" is wrong)",
-				CONF_MAX_SERVERS, bad);
+	memset(c->nameserver_tls, 0, sizeof(c->nameserver_tls));
+	while (*val && (r = next_token(&cur, ",", tok)) != 0) {
+		snprintf(bad, sizeof(bad), "%s", r < 0 ? "" : tok);
+		if (r < 0 || n == CONF_MAX_SERVERS ||
+		    parse_nameserver(tok, &servers[n], c->nameserver_tls[n]) < 0)
+			return expected(msg, msglen, val,
+					"expected at most %d addresses ip[:port] or "
+					"tls://ip[:port]@name separated by ',' (\"%s\" is wrong)",
+					CONF_MAX_SERVERS, bad);
+		n++;
+	}
 	memcpy(c->nameservers, servers, sizeof(servers[0]) * n);
 	c->nnameservers = n;
 	c->nameservers_set = true;
@@ -1222,6 +1236,7 @@ static const keydef_t keys[] = {
     {SEC_DNS, NAMES("rrl-slip"), set_uint, F(rrl_slip), 0, 100},
     {SEC_DNS, NAMES("rrl-window"), set_uint, F(rrl_window), 1, 3600},
     {SEC_DNS, NAMES("nameservers", "ex-nameservers"), set_nameservers, F(nameservers), 0, 0},
+    {SEC_DNS, NAMES("tls-cafile"), set_str, F(tls_cafile), 0, 0},
     {SEC_DNS, NAMES("subDomainServers", "inDomainServers"), set_subdomains, F(subdomains), 0, 0},
     {SEC_DNS, NAMES("forward-timeout"), set_seconds, F(forward_timeout_ms), 10, SEC(60)},
     {SEC_DNS, NAMES("forward-max-per-client"), set_uint, F(forward_max_per_client), 0, 4096},

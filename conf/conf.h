@@ -64,7 +64,8 @@ enum {
 	CONF_POLICY_ROUND_ROBIN, /* the next healthy one, in turn */
 };
 
-#define CONF_LINES 160 /* more than there are keys */
+#define CONF_TLS_NAME_MAX 256 /* a DoT upstream's certificate name, with NUL */
+#define CONF_LINES 160	      /* more than there are keys */
 
 typedef struct {
 	struct sockaddr_storage sa;
@@ -106,7 +107,11 @@ typedef struct conf {
 	size_t nnameservers; /* nameservers, alias ex-nameservers; comma list ip[:port] */
 	conf_addr_t nameservers[CONF_MAX_SERVERS];
 	bool nameservers_set; /* key present (even empty: then use /etc/resolv.conf) */
-	size_t nsubdomains;   /* subDomainServers, alias inDomainServers */
+	/* DNS over TLS: "tls://ip[:port]@name" in nameservers; the name the certificate must
+	 * match, "" for a plain server (same index as nameservers[]). */
+	char nameserver_tls[CONF_MAX_SERVERS][CONF_TLS_NAME_MAX];
+	char *tls_cafile;   /* tls-cafile: CA bundle for DoT upstreams; NULL = system store */
+	size_t nsubdomains; /* subDomainServers, alias inDomainServers */
 	conf_subdomain_t subdomains[CONF_MAX_SUBDOMAINS];
 	uint32_t forward_timeout_ms; /* forward-timeout (seconds, may be fractional), default 2 */
 	size_t cache_size;	     /* cacheSize, entries, default 100000; 0 disables */

@@ -1527,7 +1527,10 @@ bool forward_conf_same(const conf_t *a, const conf_t *b)
 	    a->health_check_ms != b->health_check_ms || a->serve_stale != b->serve_stale ||
 	    a->stale_answer_timeout_ms != b->stale_answer_timeout_ms || !domains_same(a, b) ||
 	    !addrs_same(a->nameservers, a->nnameservers, b->nameservers, b->nnameservers) ||
-	    a->nsubdomains != b->nsubdomains)
+	    a->nsubdomains != b->nsubdomains ||
+	    /* DoT names and CA: server/dot.c rebuilds its connections with the forwarder */
+	    memcmp(a->nameserver_tls, b->nameserver_tls, sizeof(a->nameserver_tls)) != 0 ||
+	    strcmp(a->tls_cafile ? a->tls_cafile : "", b->tls_cafile ? b->tls_cafile : "") != 0)
 		return false;
 	for (size_t i = 0; i < a->nsubdomains && i < CONF_MAX_SUBDOMAINS; i++) {
 		const conf_subdomain_t *x = &a->subdomains[i], *y = &b->subdomains[i];

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/wire.h"
 #include "conf/conf.h"
+#include "server/dot.h"
 #include "server/worker.h"
 
 #define UPSTREAM_BGID 2
@@ -79,6 +80,7 @@ void upstream_deinit(upstream_t *u)
 	if (next != UPSTREAM_OFF)
 		forward_free(next);
 	forward_free(u->fwd);
+	dot_free(u->dot);
 	for (unsigned i = 0; u->udp && i < FORWARD_MAX_INFLIGHT; i++)
 		if (u->udp[i].fd >= 0)
 			close(u->udp[i].fd);
@@ -412,6 +414,7 @@ void upstream_sweep(worker_t *w)
 	/* A tick that could not be armed (SQ full) must not leave tries without a timeout. */
 	if (u->fwd && !u->tick_armed && forward_wants_tick(u->fwd))
 		arm_tick(w);
+	dot_sweep(w);
 	for (uint32_t i = 0; u->tcp && i < UPSTREAM_TCP; i++) {
 		upstream_tcp_t *c = &u->tcp[i];
 		struct io_uring_sqe *sqe;
@@ -460,6 +463,8 @@ void upstream_drain(worker_t *w)
 				udp_close(w, slot);
 		if (!forward_next_send(u->fwd, &s))
 			break;
+		if (dot_send(w, &s)) /* a tls:// server: its own connection */
+			continue;
 		if (s.tcp)
 			tcp_start(w, &s);
 		else
@@ -500,6 +505,9 @@ void upstream_on_cqe(worker_t *w, const struct io_uring_cqe *cqe)
 		break;
 	case UD_UP_TCP:
 		on_tcp(w, cqe);
+		break;
+	case UD_DOT:
+		dot_on_cqe(w, cqe);
 		break;
 	case UD_FWD_TICK:
 		u->tick_armed = false;
@@ -691,6 +699,7 @@ void upstream_reload(worker_t *w)
 	tcp_forward_abandon(w);
 	/* The old forwarder's tries die with it: their slots mean nothing to the new one. */
 	close_all_udp(w);
+	dot_reset(w);
 	forward_free(u->fwd);
 	u->fwd = next == UPSTREAM_OFF ? NULL : next;
 	u->dirty = true;

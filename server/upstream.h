@@ -10,10 +10,9 @@
  * answer, close); and a 50 ms tick while questions are in flight.
  *
  * File descriptors: up to FORWARD_MAX_INFLIGHT UDP sockets plus UPSTREAM_TCP
- * per worker when the forwarder is full (4096 + 64), so RLIMIT_NOFILE must
- * be at least workers * 4160 plus the listeners, clients and the store.
- * When socket() fails (EMFILE) the try counts as an upstream error and
- * times out; nothing else breaks.
+ * per worker when the forwarder is full (4096 + 64; plus one per tls:// server, dot.h), so
+ * RLIMIT_NOFILE must be at least workers * 4160 plus the listeners, clients and the store. When
+ * socket() fails (EMFILE) the try counts as an upstream error and times out; nothing else breaks.
  *
  * Threads: everything belongs to the worker thread, except upstream_offer()
  * which main calls on reload (the `next` field), and upstream_report() which
@@ -116,6 +115,8 @@ typedef struct {
 	unsigned ntcp_free;
 	uint8_t *tcp_mem; /* owned mapping for every rbuf */
 	uint8_t *reply;	  /* owned, UPSTREAM_TCP_MSG: client replies are built here */
+
+	struct dot *dot; /* owned, DoT connections (dot.h); NULL until a DoT query */
 
 	struct __kernel_timespec tick;
 	bool tick_armed;

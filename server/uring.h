@@ -31,6 +31,7 @@ enum {
 	UD_UP_SEND = 10,   /* send on the socket of upstream try slot idx */
 	UD_UP_TCP = 11,	   /* connect/send/recv of upstream TCP connection idx */
 	UD_FWD_TICK = 12,  /* forwarder timeout tick, armed while questions are in flight */
+	UD_DOT = 13,	   /* readiness poll of DoT upstream connection idx (dot.h) */
 };
 
 static inline uint64_t uring_ud(unsigned type, uint32_t idx)

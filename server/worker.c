@@ -421,6 +421,7 @@ static void worker_dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 	case UD_UP_SEND:
 	case UD_UP_TCP:
 	case UD_FWD_TICK:
+	case UD_DOT:
 		upstream_on_cqe(w, cqe);
 		break;
 	default:

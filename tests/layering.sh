@@ -25,6 +25,7 @@ lib_of() {
 	ini.h) echo inih ;;
 	yaml.h) echo yaml ;;
 	openssl/*) echo openssl ;;
+	gnutls/*) echo gnutls ;;
 	*) echo "" ;;
 	esac
 }
@@ -36,7 +37,7 @@ allowed_libs() {
 	conf) echo "inih" ;;
 	store) echo "lmdb ldns" ;;
 	engine) echo "openssl" ;;
-	server) echo "liburing" ;;
+	server) echo "liburing gnutls" ;; # gnutls: DoT upstreams (server/dot.c)
 	watchers) echo "curl jansson yaml" ;;
 	api) echo "civetweb jansson" ;;
 	probe) echo "curl jansson" ;;

@@ -467,10 +467,12 @@ static void test_bad_values(void)
 	expect_error("[Dns]\ndns-domains = a.%A.\n", ERR_CONFIG,
 		     ":2: [Dns] dns-domains: domain \"A.\" is listed twice, got \"a.%A.\"");
 	expect_error("[Dns]\nnameservers = 8.8.8.8,,9.9.9.9\n", ERR_CONFIG,
-		     ":2: [Dns] nameservers: expected at most 16 addresses ip[:port] separated by "
+		     ":2: [Dns] nameservers: expected at most 16 addresses ip[:port] or "
+		     "tls://ip[:port]@name separated by "
 		     "',' (\"\" is wrong), got \"8.8.8.8,,9.9.9.9\"");
 	expect_error("[Dns]\nex-nameservers = 8.8.8.8:53,dns.google\n", ERR_CONFIG,
-		     ":2: [Dns] ex-nameservers: expected at most 16 addresses ip[:port] separated "
+		     ":2: [Dns] ex-nameservers: expected at most 16 addresses ip[:port] or "
+		     "tls://ip[:port]@name separated "
 		     "by ',' (\"dns.google\" is wrong), got \"8.8.8.8:53,dns.google\"");
 	expect_error("[Dns]\nsubDomainServers = a.example@\n", ERR_CONFIG,
 		     ":2: [Dns] subDomainServers: expected at most 64 items "
@@ -704,7 +706,8 @@ static void test_list_continuation(void)
 	CHECK(c && c->nnameservers == 1 && addr_is(&c->nameservers[0], "192.0.2.9:53"));
 	conf_free(c);
 	expect_error("[Dns]\nnameservers = 192.0.2.1\nnameservers = nope\n", ERR_CONFIG,
-		     ":3: [Dns] nameservers: expected at most 16 addresses ip[:port] separated "
+		     ":3: [Dns] nameservers: expected at most 16 addresses ip[:port] or "
+		     "tls://ip[:port]@name separated "
 		     "by ',' (\"nope\" is wrong), got \"192.0.2.1,nope\"");
 }
 
