@@ -51,9 +51,12 @@ typedef struct {
 	uint64_t connects; /* TCP+TLS connections opened (tests read the log) */
 } dot_conn_t;
 
-struct dot {
+struct dot_cred {
 	gnutls_certificate_credentials_t cred;
-	bool cred_ok;
+};
+
+struct dot {
+	const dot_cred_t *cred; /* borrowed from the worker (w->dot_cred); NULL: none loaded */
 	unsigned n;
 	bool stale; /* dot_reset: rebuild from w->conf at the next query (gens kept) */
 	dot_conn_t conn[CONF_MAX_SERVERS];
@@ -72,7 +75,6 @@ static struct dot *dot_get(worker_t *w)
 	const conf_t *c = w->conf;
 	struct dot *d = w->up.dot;
 	bool any = false;
-	int r;
 
 	if (d && !d->stale)
 		return d;
@@ -102,16 +104,7 @@ static struct dot *dot_get(worker_t *w)
 		conf_format_addr(&k->to, addr, sizeof(addr));
 		snprintf(k->label, sizeof(k->label), "%s@%s", addr, c->nameserver_tls[i]);
 	}
-	if (d->n > 0 && gnutls_certificate_allocate_credentials(&d->cred) == 0) {
-		d->cred_ok = true;
-		r = c->tls_cafile ? gnutls_certificate_set_x509_trust_file(d->cred, c->tls_cafile,
-									   GNUTLS_X509_FMT_PEM)
-				  : gnutls_certificate_set_x509_system_trust(d->cred);
-		if (r <= 0)
-			log_warn("dot: worker %u: no CA certificates from %s: %s", w->idx,
-				 c->tls_cafile ? c->tls_cafile : "the system store",
-				 r < 0 ? gnutls_strerror(r) : "none found");
-	}
+	d->cred = atomic_load_explicit(&w->dot_cred, memory_order_acquire);
 	w->up.dot = d;
 	return d;
 }
@@ -217,10 +210,10 @@ static bool tls_start(worker_t *w, dot_conn_t *k)
 {
 	struct dot *d = w->up.dot;
 
-	if (!d->cred_ok || gnutls_init(&k->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0)
+	if (!d->cred || gnutls_init(&k->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0)
 		return false;
 	if (gnutls_set_default_priority(k->s) < 0 ||
-	    gnutls_credentials_set(k->s, GNUTLS_CRD_CERTIFICATE, d->cred) < 0)
+	    gnutls_credentials_set(k->s, GNUTLS_CRD_CERTIFICATE, d->cred->cred) < 0)
 		return false;
 	(void)gnutls_server_name_set(k->s, GNUTLS_NAME_DNS, k->name, strlen(k->name));
 	/* The handshake fails with GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR unless the chain
@@ -454,9 +447,7 @@ void dot_reset(worker_t *w)
 		conn_close(w, &d->conn[i]);
 		d->conn[i].npend = 0;
 	}
-	if (d->cred_ok)
-		gnutls_certificate_free_credentials(d->cred);
-	d->cred_ok = false;
+	d->cred = NULL; /* the next conf's comes with it */
 	/* Kept, not freed: the generations outlive the list so late completions miss. */
 	d->n = 0;
 	d->stale = true;
@@ -475,7 +466,42 @@ void dot_free(struct dot *d)
 		free(k->rb);
 		free(k->wq);
 	}
-	if (d->cred_ok)
-		gnutls_certificate_free_credentials(d->cred);
+	free(d);
+}
+
+int dot_cred_new(const conf_t *c, dot_cred_t **out)
+{
+	bool any = false;
+	dot_cred_t *d;
+	int r;
+
+	*out = NULL;
+	for (size_t i = 0; i < c->nnameservers; i++)
+		any |= c->nameserver_tls[i][0] != '\0';
+	if (!any)
+		return 0;
+	if (!(d = calloc(1, sizeof(*d))))
+		return -ENOMEM;
+	if (gnutls_certificate_allocate_credentials(&d->cred) < 0) {
+		free(d);
+		return -ENOMEM;
+	}
+	r = c->tls_cafile ? gnutls_certificate_set_x509_trust_file(d->cred, c->tls_cafile,
+								   GNUTLS_X509_FMT_PEM)
+			  : gnutls_certificate_set_x509_system_trust(d->cred);
+	if (r <= 0)
+		log_warn("dot: no CA certificates from %s: %s; every tls:// server will fail "
+			 "verification",
+			 c->tls_cafile ? c->tls_cafile : "the system store",
+			 r < 0 ? gnutls_strerror(r) : "none found");
+	*out = d;
+	return 0;
+}
+
+void dot_cred_free(dot_cred_t *d)
+{
+	if (!d)
+		return;
+	gnutls_certificate_free_credentials(d->cred);
 	free(d);
 }

@@ -19,9 +19,15 @@
  *
  * Threads: everything belongs to the worker thread (w->up.dot is created
  * and freed there, except dot_free at upstream_deinit after the worker
- * ended). Memory: allocated at the first DoT query (credentials, per
- * connection buffers), the one exception to upstream.h's "nothing after
- * upstream_init"; loading the CA store reads local files once per worker.
+ * ended), but the CA store: reading it is file I/O, which a worker must
+ * not do, so the thread that starts or reloads the server loads it once
+ * per conf (dot_cred_new) and hands it to every worker with the conf
+ * (worker_t.dot_cred). GnuTLS credentials are read-only once loaded and
+ * shared by every worker's sessions; server.c frees a generation's only
+ * after every worker acknowledged the next conf (a worker closes its
+ * sessions, dot_reset, before it acknowledges). Memory: per connection
+ * buffers are allocated at the first DoT query, the one exception to
+ * upstream.h's "nothing after upstream_init".
  * Invariants: a poll op is pending on a connection's fd exactly while
  * `polling`; user_data carries the connection's generation, bumped at every
  * close, so a late completion never reaches the next socket.
@@ -36,6 +42,23 @@
 struct worker;
 struct io_uring_cqe;
 struct dot;
+struct conf;
+
+/** A CA store loaded for the DoT servers of one conf (shared, read-only). */
+typedef struct dot_cred dot_cred_t;
+
+/**
+ * Load the CA store for conf's tls:// servers ([Dns] tls-cafile or the
+ * system's). Blocking file I/O: call it from the thread that starts or
+ * reloads the server, never from a worker. A store that yields no
+ * certificate is logged (every handshake will then fail verification).
+ * @return 0 with *out NULL when conf has no tls:// server, 0 with an owned
+ *         *out (dot_cred_free), or -ENOMEM.
+ */
+int dot_cred_new(const struct conf *conf, dot_cred_t **out);
+
+/** Free; NULL is a no-op. No session may use it any more. */
+void dot_cred_free(dot_cred_t *c);
 
 #define DOT_IDLE_MS 10000 /* an idle connection is closed after this */
 #define DOT_PEND 512	  /* queries in flight per connection; more fail over */

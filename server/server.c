@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "server/dot.h"
 #include "server/querylog.h"
 #include "engine/inflight.h"
 #include "engine/topn.h"
@@ -48,6 +49,7 @@ struct server {
 	/* Posters of control requests (API threads) take turns; workers never take it. */
 	pthread_mutex_t ctl_lock;
 	_Atomic uint32_t cache_ttl; /* the last server_cache_set_ttl(), 0 = [Dns] max-ttl */
+	dot_cred_t *dot_cred;	    /* the CA store of srv->conf's tls:// servers, or NULL */
 	cache_t *cache;		    /* one reference: the workers' shared cache of srv->conf's
 				     * forwarding (made with the first forwarder; a reload that
 				     * changes forwarding starts a new one) */
@@ -232,6 +234,7 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 		return ret;
 	}
 	ret = worker_init(w, i, udp, tcp, conf, store, fwd);
+	atomic_store_explicit(&w->dot_cred, srv->dot_cred, memory_order_relaxed);
 	w->qlog = querylog_ring(srv->qlog, i);
 	if (srv->inflight && ret == 0)
 		inflight_set_wake_fd(srv->inflight, i, w->efd);
@@ -329,6 +332,8 @@ int server_start_with(server_t **out, const struct conf *conf, struct store *sto
 	if (n > 1 && inflight_new(&srv->inflight) < 0)
 		log_warn("server: no memory for the in-flight registry: workers ask upstream "
 			 "each for itself");
+	if (dot_cred_new(conf, &srv->dot_cred) < 0)
+		log_err("server: no memory for the CA store: tls:// servers fail until a reload");
 	if ((ret = querylog_new(&srv->qlog, conf, n)) < 0)
 		log_err("server: query-log %s: %s", conf->query_log, err_str(ret));
 	/* Only a fresh start checks that nobody serves the address: a takeover joins on purpose. */
@@ -398,10 +403,18 @@ int server_reload(server_t *srv, const struct conf *conf)
 {
 	uint64_t gen = ++srv->gen;
 	bool same = forward_conf_same(srv->conf, conf);
+	dot_cred_t *cred = NULL, *old_cred = srv->dot_cred;
 	forward_t *fwd;
 	int ret;
 
 	srv->conf = conf;
+	/* Loaded here, not in the workers: reading a CA store is file I/O. Each reload reads
+	 * it again, so a renewed tls-cafile takes effect on SIGHUP. */
+	if (dot_cred_new(conf, &cred) < 0) {
+		log_err("server: reload: no memory for the CA store: keeping the old one");
+		cred = old_cred;
+	}
+	srv->dot_cred = cred;
 	if (!same) { /* new forwarders, new cache: answers scrubbed and capped by the old rules go
 		      */
 		cache_free(srv->cache);
@@ -425,6 +438,7 @@ int server_reload(server_t *srv, const struct conf *conf)
 				upstream_offer(&w->up, fwd);
 		}
 
+		atomic_store_explicit(&w->dot_cred, cred, memory_order_relaxed);
 		atomic_store_explicit(&w->conf_next, conf, memory_order_release);
 		atomic_store_explicit(&w->gen_want, gen, memory_order_release);
 		worker_wake(w);
@@ -437,10 +451,15 @@ int server_reload(server_t *srv, const struct conf *conf)
 			    atomic_load_explicit(&srv->workers[i].gen_ack, memory_order_acquire) >=
 				gen)
 				done++;
-		if (done == srv->started)
+		if (done == srv->started) {
+			/* Every worker closed its sessions on the old store before it acked. */
+			if (old_cred != cred)
+				dot_cred_free(old_cred);
 			return 0;
+		}
 		sleep_ms(1);
 	}
+	/* A worker may still use the old store: it is kept (leaked) rather than freed under it. */
 	return ERR_TIMEOUT;
 }
 
@@ -488,6 +507,7 @@ void server_stop(server_t *srv)
 	free(srv->workers);
 	cache_free(srv->cache);
 	inflight_free(srv->inflight);
+	dot_cred_free(srv->dot_cred);
 	free(srv);
 }
 

@@ -99,6 +99,9 @@ typedef struct worker {
 	pthread_t thread;
 	/* shared with server.c */
 	_Atomic(const struct conf *) conf_next;
+	/* The CA store of conf_next's tls:// servers (server/dot.h), stored before gen_want;
+	 * borrowed: server.c frees it after every worker acknowledged a later conf. */
+	_Atomic(const struct dot_cred *) dot_cred;
 	_Atomic uint64_t gen_want;
 	_Atomic uint64_t gen_ack;
 	_Atomic bool stop;
