@@ -56,6 +56,18 @@ int api_dist_reread(api_t *api, const api_name_t *name, struct json_t **res, cha
 int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who,
 		      const api_name_t *n, struct json_t *added, struct json_t *removed,
 		      struct json_t *modes, bool deleted, int status);
+/** api_records_reply with the members of `extra` (borrowed; NULL: none) added to the reply. */
+int api_records_reply_with(api_t *api, struct mg_connection *c, const api_who_t *who,
+			   const api_name_t *n, struct json_t *added, struct json_t *removed,
+			   struct json_t *modes, bool deleted, int status, struct json_t *extra);
+/**
+ * POST /skydns/api/<name>?takeover=<what> (api/takeover.c): with what "import", make
+ * the zone-import records at the name the API's, owned by `who`, in one write txn.
+ * 409 for a name a watcher holds, 404 for an empty name, 501 in distributed mode.
+ * @return the HTTP status replied.
+ */
+int api_takeover(api_t *api, struct mg_connection *c, const api_who_t *who, const api_name_t *n,
+		 const char *what);
 
 /**
  * The owner of the name with this key as source `src` holds it (issue 18): the user in

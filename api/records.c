@@ -25,7 +25,7 @@
 #include "conf/conf.h"
 #include "store/store.h"
 
-#define API_SOURCE "api"
+#define API_SOURCE STORE_SOURCE_API
 #define K8S_SOURCE "k8s"
 
 typedef api_name_t rname_t;
@@ -366,8 +366,12 @@ static int check_owner(wreq_t *q, const rname_t *n)
 	}
 	return refuse(q, ERR_READONLY,
 		      "%s is owned by %s; the API changes only names it created "
-		      "(zone imports and watchers are read-only here)",
-		      n->text, who);
+		      "(zone imports and watchers are read-only here%s)",
+		      n->text, who,
+		      strncmp(who, "the zone import", 15) == 0
+			  ? "; POST /skydns/api/<name>?takeover=import makes an imported name "
+			    "the API's"
+			  : "");
 }
 
 static int rr_check_owner(wreq_t *q, const rname_t *owner, uint16_t type, const uint8_t *rd,
@@ -1129,6 +1133,13 @@ static int show_name(api_t *api, struct mg_connection *c, const api_who_t *who, 
 int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who, const rname_t *n,
 		      json_t *added, json_t *removed, json_t *modes, bool deleted, int status)
 {
+	return api_records_reply_with(api, c, who, n, added, removed, modes, deleted, status, NULL);
+}
+
+int api_records_reply_with(api_t *api, struct mg_connection *c, const api_who_t *who,
+			   const rname_t *n, json_t *added, json_t *removed, json_t *modes,
+			   bool deleted, int status, json_t *extra)
+{
 	json_t *doc = NULL;
 	int ret = name_doc(api, who, n, &doc);
 
@@ -1142,6 +1153,8 @@ int api_records_reply(api_t *api, struct mg_connection *c, const api_who_t *who,
 		json_object_set(doc, "modes", modes);
 	if (deleted)
 		json_object_set_new(doc, "deleted", json_true());
+	if (extra)
+		json_object_update(doc, extra);
 	return api_reply_json(c, status, doc);
 }
 
@@ -1344,9 +1357,18 @@ static int list_names(api_t *api, struct mg_connection *c, const api_who_t *who)
 	return 200;
 }
 
+/* POST ?takeover=<what>: true with what[0..cap) set. */
+static bool takeover_arg(struct mg_connection *c, char *what, size_t cap)
+{
+	const char *qs = mg_get_request_info(c)->query_string;
+
+	return qs && mg_get_var(qs, strlen(qs), "takeover", what, cap) >= 0;
+}
+
 int api_records_handle(api_t *api, struct mg_connection *c, const api_who_t *who,
 		       const char *method, const char *rest)
 {
+	char what[64];
 	rname_t name;
 	int ret;
 
@@ -1366,5 +1388,7 @@ int api_records_handle(api_t *api, struct mg_connection *c, const api_who_t *who
 	}
 	if (!op)
 		return show_name(api, c, who, &name, 200);
+	if (op == API_OP_CREATE && takeover_arg(c, what, sizeof(what)))
+		return api_takeover(api, c, who, &name, what);
 	return handle_write(api, c, who, op, &name);
 }

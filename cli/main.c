@@ -19,6 +19,8 @@ typedef struct {
 	const char *token;
 	const char *user;
 	const char *reread;
+	const char *takeover; /* -takeover NAME: POST /skydns/api/NAME?takeover=import */
+	const char *query;    /* appended after the escaped name (with "?") */
 	const char *show;
 	const char *domain;
 	const char *method;
@@ -63,6 +65,8 @@ static void usage(FILE *f)
 	    "  -list             print every name and its records\n"
 	    "                    (-limit N: a page of N names; -after NAME: the names after it)\n"
 	    "  -show NAME        print one name\n"
+	    "  -takeover NAME    make the zone-import records of NAME the API's (yours), so\n"
+	    "                    the API can change it and re-imports leave it alone\n"
 	    "  -domain NAME      write NAME (short names get the first local domain);\n"
 	    "                    with -method and -ips, -alias or -updates\n"
 	    "  -ptr IP -host NAME  write the PTR record of IP (at its in-addr.arpa./ip6.arpa.\n"
@@ -133,6 +137,7 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 			      : strcmp(a, "-token") == 0     ? &o->token
 			      : strcmp(a, "-user") == 0	     ? &o->user
 			      : strcmp(a, "-reread") == 0    ? &o->reread
+			      : strcmp(a, "-takeover") == 0  ? &o->takeover
 			      : strcmp(a, "-show") == 0	     ? &o->show
 			      : strcmp(a, "-domain") == 0    ? &o->domain
 			      : strcmp(a, "-method") == 0    ? &o->method
@@ -190,14 +195,16 @@ static char *url_of(CURL *c, const cli_opts_t *o, const char *path, const char *
 	char *esc = seg ? curl_easy_escape(c, seg, 0) : NULL;
 	char *uesc = o->user && o->user[0] ? curl_easy_escape(c, o->user, 0) : NULL;
 	const char *scheme = strstr(o->addr, "://") ? "" : "http://";
+	const char *q = o->query ? o->query : "";
 	size_t n = strlen(scheme) + strlen(o->addr) + strlen(path) + (esc ? strlen(esc) : 0) +
-		   (uesc ? strlen(uesc) + 6 : 0) + 1;
+		   strlen(q) + (uesc ? strlen(uesc) + 6 : 0) + 1;
 	char *url = malloc(n);
 
 	/* ?user= goes last: a list path already carries ?limit=...&after=<seg>. */
 	if (url)
-		snprintf(url, n, "%s%s%s%s%s%s", scheme, o->addr, path, esc ? esc : "",
-			 uesc ? (strchr(path, '?') ? "&user=" : "?user=") : "", uesc ? uesc : "");
+		snprintf(url, n, "%s%s%s%s%s%s%s", scheme, o->addr, path, esc ? esc : "", q,
+			 uesc ? (strchr(path, '?') || q[0] ? "&user=" : "?user=") : "",
+			 uesc ? uesc : "");
 	curl_free(esc);
 	curl_free(uesc);
 	return url;
@@ -575,6 +582,13 @@ static int print_result(const cli_opts_t *o, const buf_t *b)
 	} else if (json_object_get(doc, "deleted")) {
 		/* A delete shows what went, in the same table. */
 		print_changes(json_object_get(doc, "removed"), "deleted");
+	} else if (json_is_object(json_object_get(doc, "takeover"))) {
+		json_t *t = json_object_get(doc, "takeover");
+		printf("taken over from %s by %s: %zu records are the API's now\n",
+		       json_string_value(json_object_get(t, "from")),
+		       json_string_value(json_object_get(t, "owner")),
+		       json_array_size(json_object_get(t, "records")));
+		print_name(doc);
 	} else if (json_object_get(doc, "records")) {
 		print_name(doc);
 	} else if (json_object_get(doc, "status") && json_is_array(json_object_get(doc, "status")))
@@ -743,6 +757,10 @@ static int run(const cli_opts_t *o)
 		ret = http(o, "GET", "/skydns/api/", NULL, NULL, &b);
 	} else if (o->show) {
 		ret = http(o, "GET", "/skydns/api/", o->show, NULL, &b);
+	} else if (o->takeover) {
+		cli_opts_t t = *o;
+		t.query = "?takeover=import";
+		ret = http(&t, "POST", "/skydns/api/", o->takeover, NULL, &b);
 	} else if (o->domain || o->ptr) {
 		/* -ptr without -domain posts to the list: the server makes the name */
 		ret = run_domain(o, &b);

@@ -192,7 +192,7 @@ static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 {
 	uint8_t origin[WIRE_NAME_MAX];
 	size_t originlen;
-	store_import_result_t res = {0, 0};
+	store_import_result_t res = {0};
 	char err[512] = "";
 	int ret;
 
@@ -226,6 +226,13 @@ static int do_import(const conf_t *conf, store_t *store, const opts_t *o)
 	if (res.nsoa == 0)
 		fprintf(stderr, "%s: warning: no SOA record (skydns answers with its own)\n",
 			o->import);
+	if (res.nskipped_names)
+		fprintf(
+		    stderr,
+		    "%s: skipped %zu record%s at %zu name%s the API owns (taken over or written "
+		    "through the API; change them there): %s\n",
+		    o->import, res.nskipped_rr, res.nskipped_rr == 1 ? "" : "s", res.nskipped_names,
+		    res.nskipped_names == 1 ? "" : "s", res.skipped);
 	printf("imported %zu records from %s\n", res.nrr, o->import);
 	return 0;
 }

@@ -34,6 +34,12 @@ typedef struct {
 	int line;      /* line of the entry being imported (ldns's count) */
 	int soa_line;  /* line of the first SOA */
 	bool had_data; /* the previous import of this origin left records */
+	int api_src;   /* the API's source id when it holds records, else -1 */
+	/* The last name asked about the API (a file's records of one name come together). */
+	uint8_t last_key[WIRE_KEY_MAX];
+	size_t last_keylen;
+	bool last_api;
+	store_import_result_t *res; /* skipped names go here */
 } import_t;
 
 static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
@@ -180,6 +186,53 @@ static int check_cname(import_t *im, const ldns_rdf *owner, uint16_t type)
 	return 0;
 }
 
+/*
+ * A name the API holds records at (created through the API, or taken over from an
+ * import with POST /skydns/api/<name>?takeover=import) is the API's: the import leaves
+ * it alone, so a re-import cannot undo a takeover or put the file's records beside the
+ * API's (the API, for its part, refuses names an import holds). @return 1 skip, 0, <0.
+ */
+static int api_owns(import_t *im, const ldns_rdf *owner)
+{
+	const uint8_t *o = ldns_rdf_data(owner);
+	size_t olen = ldns_rdf_size(owner), klen, n;
+	uint8_t lower[WIRE_NAME_MAX], key[WIRE_KEY_MAX];
+	char text[WIRE_NAME_TEXT_MAX];
+	store_import_result_t *res = im->res;
+	uint64_t mask = 0;
+	int ret;
+
+	if (im->api_src < 0)
+		return 0;
+	memcpy(lower, o, olen);
+	wire_name_lower(lower, olen);
+	if (wire_name_to_key(lower, olen, key, &klen) < 0)
+		return ERR_STORE;
+	if (klen == im->last_keylen && memcmp(key, im->last_key, klen) == 0) {
+		if (im->last_api)
+			res->nskipped_rr++;
+		return im->last_api;
+	}
+	if ((ret = store_name_sources(store_write_view(im->w), key, klen, &mask)) < 0)
+		return ret;
+	memcpy(im->last_key, key, klen);
+	im->last_keylen = klen;
+	im->last_api = (mask >> im->api_src) & 1;
+	if (!im->last_api)
+		return 0;
+	res->nskipped_rr++;
+	res->nskipped_names++;
+	n = strlen(res->skipped);
+	name_text(lower, olen, text, sizeof(text));
+	if (res->nskipped_names > 1 && n + 2 < sizeof(res->skipped))
+		n += (size_t)snprintf(res->skipped + n, sizeof(res->skipped) - n, ", ");
+	if (n + strlen(text) + 4 < sizeof(res->skipped))
+		snprintf(res->skipped + n, sizeof(res->skipped) - n, "%s", text);
+	else if (n + 4 < sizeof(res->skipped) && !strstr(res->skipped, "..."))
+		snprintf(res->skipped + n, sizeof(res->skipped) - n, "...");
+	return 1;
+}
+
 static int import_rr(import_t *im, const ldns_rr *rr)
 {
 	const ldns_rdf *owner = ldns_rr_owner(rr);
@@ -200,6 +253,11 @@ static int import_rr(import_t *im, const ldns_rr *rr)
 	}
 	if (type == WIRE_TYPE_SOA)
 		return check_soa(im, rr, owner) < 0 ? ERR_PARSE : 0;
+	if ((ret = api_owns(im, owner)) != 0) {
+		if (ret < 0)
+			snprintf(im->msg, sizeof(im->msg), "store: %s", err_str(ret));
+		return ret < 0 ? ret : 0;
+	}
 	if ((ret = check_cname(im, owner, type)) < 0)
 		return ret;
 	if ((ret = rdata_wire(im, rr, type, &rdlen)) < 0)
@@ -417,6 +475,9 @@ static int import_begin(store_t *s, import_t *im, const char *path, char *err, s
 		im->w = NULL;
 		return ret;
 	}
+	im->api_src = store_source_find(store_write_view(im->w), STORE_SOURCE_API);
+	if (im->api_src >= 0 && store_source_has_data(store_write_view(im->w), im->api_src) != 1)
+		im->api_src = -1; /* no API records: nothing to skip, no look-up per name */
 	return 0;
 }
 
@@ -426,7 +487,8 @@ static int check_empty(const import_t *im, const char *path, unsigned flags, cha
 {
 	char otext[WIRE_NAME_TEXT_MAX];
 
-	if (im->count > 0 || !im->had_data || (flags & STORE_IMPORT_ALLOW_EMPTY))
+	if (im->count > 0 || im->res->nskipped_rr > 0 || !im->had_data ||
+	    (flags & STORE_IMPORT_ALLOW_EMPTY))
 		return 0;
 	fmt_err(err, errlen,
 		"%s: no records: importing it would empty zone %s (pass -import-allow-empty to do "
@@ -449,10 +511,13 @@ int store_import_zone(store_t *s, const char *path, const uint8_t *origin, size_
 int store_import_zone_flags(store_t *s, const char *path, const uint8_t *origin, size_t originlen,
 			    unsigned flags, char *err, size_t errlen, store_import_result_t *res)
 {
-	import_t im = {.origin = origin, .originlen = originlen};
+	store_import_result_t scratch;
+	import_t im = {
+	    .origin = origin, .originlen = originlen, .api_src = -1, .res = res ? res : &scratch};
 	FILE *fp = NULL;
 	int ret;
 
+	memset(im.res, 0, sizeof(*im.res));
 	if (!s || !path || !origin || wire_name_check(origin, originlen) < 0) {
 		fmt_err(err, errlen, "%s: invalid origin", path ? path : "(null)");
 		return ERR_INVAL;

@@ -481,10 +481,18 @@ enum {
 	STORE_IMPORT_ALLOW_EMPTY = 1 << 0,
 };
 
+/* The source the admin API writes its records under (embedded mode). */
+#define STORE_SOURCE_API "api"
+
 /* What an import found, for the caller's report. */
 typedef struct {
 	size_t nrr;  /* records stored */
 	size_t nsoa; /* SOA records seen (0 or 1): 0 deserves a warning */
+	/* Records of the file at names the API holds (written or taken over through the API):
+	 * the import leaves those names to the API and skips their records. */
+	size_t nskipped_rr;
+	size_t nskipped_names;
+	char skipped[512]; /* the first skipped names, ", "-separated, "..." once cut */
 } store_import_result_t;
 
 /**
@@ -492,7 +500,8 @@ typedef struct {
  * with "PATH:LINE: message": a CNAME beside other data at one name (RFC 1034
  * §3.6.2), a CNAME at the apex, a second SOA, an unknown type, a bad TTL,
  * names outside the zone, and an empty file over a non-empty zone unless
- * STORE_IMPORT_ALLOW_EMPTY.
+ * STORE_IMPORT_ALLOW_EMPTY. Records at a name the API (source STORE_SOURCE_API) holds
+ * records at are skipped and counted in res: that name is the API's.
  * @param res receives the counts on success (may be NULL).
  */
 int store_import_zone_flags(store_t *s, const char *path, const uint8_t *origin, size_t originlen,

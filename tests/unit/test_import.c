@@ -295,7 +295,7 @@ static void test_reimport(void)
 			  "(pass -import-allow-empty to do that)") != NULL);
 	CHECK_EQ_INT(generation(), g);
 	CHECK(exists("y.other.test."));
-	store_import_result_t res = {99, 99};
+	store_import_result_t res = {.nrr = 99, .nsoa = 99};
 	CHECK_EQ_INT(import_flags("nottl.zone", "", "other.test.", STORE_IMPORT_ALLOW_EMPTY, err,
 				  sizeof(err), &res),
 		     0);
@@ -323,7 +323,7 @@ static void expect_refused(const char *text, int line, const char *msg)
 static void test_validation(void)
 {
 	char err[512];
-	store_import_result_t res = {0, 0};
+	store_import_result_t res = {0};
 
 	expect_refused("www IN A 192.0.2.1\nwww IN CNAME other\n", 2,
 		       "CNAME at www.example.test. beside other data (a name with a CNAME has "
@@ -379,6 +379,71 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 	return remove(path);
 }
 
+/* Sources and entries of name/type: count of entries, *api those of the "api" source. */
+static int count_rr(const char *name, uint16_t type, int *api)
+{
+	store_rtxn_t *t = NULL;
+	store_lookup_t lk;
+	store_rr_t rr;
+	size_t pos = 0;
+	int n = 0, src;
+
+	*api = 0;
+	if (get(name, type, &t, &lk) == 0 && lk.has_rrset) {
+		src = store_source_find(t, STORE_SOURCE_API);
+		while (store_rrset_next(&lk.rrset, &pos, &rr) == 1) {
+			n++;
+			*api += rr.source_id == src;
+		}
+	}
+	store_read_end(t);
+	return n;
+}
+
+/* Issue 18: a name the API holds (taken over, or written through the API) is the API's:
+ * a re-import skips the file's records there and says so; other names import as before. */
+static void test_api_names_skipped(void)
+{
+	static const char zone[] = "$ORIGIN skip.test.\n$TTL 60\n"
+				   "www A 10.0.1.1\nwww A 10.0.1.2\nwww TXT \"z\"\n"
+				   "other A 10.0.2.1\napi2 A 10.0.3.1\n";
+	uint8_t n[WIRE_NAME_MAX];
+	size_t nlen;
+	store_import_result_t res = {0};
+	store_wtxn_t *w = NULL;
+	char err[512];
+	int api, src;
+
+	CHECK_EQ_INT(import_flags("skip1.zone", zone, "skip.test.", 0, err, sizeof(err), &res), 0);
+	CHECK_EQ_INT((int)res.nskipped_names, 0);
+	CHECK_EQ_INT(count_rr("www.skip.test.", WIRE_TYPE_A, &api), 2);
+	/* The API holds www (one address) and api2, as after a takeover and a PUT. */
+	CHECK_EQ_INT(store_write_begin(g_s, &w), 0);
+	src = store_source_id(w, STORE_SOURCE_API);
+	CHECK(src >= 0);
+	CHECK_EQ_INT(wire_name_from_text("www.skip.test.", n, &nlen), 0);
+	CHECK_EQ_INT(
+	    store_rr_add(w, src, n, nlen, WIRE_TYPE_A, 30, (const uint8_t *)"\x0a\0\x09\x09", 4),
+	    0);
+	CHECK_EQ_INT(wire_name_from_text("api2.skip.test.", n, &nlen), 0);
+	CHECK_EQ_INT(
+	    store_rr_add(w, src, n, nlen, WIRE_TYPE_A, 30, (const uint8_t *)"\x0a\0\x09\x08", 4),
+	    0);
+	CHECK_EQ_INT(store_write_commit(w), 0);
+	CHECK_EQ_INT(import_flags("skip2.zone", zone, "skip.test.", 0, err, sizeof(err), &res), 0);
+	CHECK_EQ_INT((int)res.nrr, 1);
+	CHECK_EQ_INT((int)res.nskipped_rr, 4);
+	CHECK_EQ_INT((int)res.nskipped_names, 2);
+	CHECK(strcmp(res.skipped, "www.skip.test., api2.skip.test.") == 0);
+	CHECK_EQ_INT(count_rr("www.skip.test.", WIRE_TYPE_A, &api), 1);
+	CHECK_EQ_INT(api, 1);
+	CHECK_EQ_INT(count_rr("www.skip.test.", WIRE_TYPE_TXT, &api), 0);
+	CHECK_EQ_INT(count_rr("api2.skip.test.", WIRE_TYPE_A, &api), 1);
+	CHECK_EQ_INT(api, 1);
+	CHECK_EQ_INT(count_rr("other.skip.test.", WIRE_TYPE_A, &api), 1);
+	CHECK_EQ_INT(api, 0);
+}
+
 int main(void)
 {
 	char dir[300];
@@ -395,6 +460,7 @@ int main(void)
 		test_errors();
 		test_reimport();
 		test_validation();
+		test_api_names_skipped();
 		store_close(g_s);
 	}
 	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
