@@ -1301,8 +1301,7 @@ static int block_signals(void)
  */
 static void raise_nofile(const conf_t *c)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned long long workers = c->workers ? c->workers : (ncpu > 0 ? (unsigned long)ncpu : 1);
+	unsigned long long workers = c->workers ? c->workers : server_default_workers();
 	unsigned long long need =
 	    workers * ((unsigned long long)c->tcp_max_conns + FD_PER_WORKER_UPSTREAM) +
 	    FD_PROCESS_SLACK;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -146,17 +147,48 @@ static int addr_free(const conf_addr_t *a, int type)
 	return ret;
 }
 
-static void pin(pthread_t t, unsigned i, long ncpu)
+/*
+ * The CPUs this process may run on: the affinity it was started with (taskset, systemd's
+ * CPUAffinity=, a container's cpuset), read from the main thread, which is never pinned.
+ * Workers are spread over these only: worker i on CPU i of the whole machine would put it
+ * outside the set it was given (on a CPU the operator reserved for something else), and a
+ * default of one worker per online CPU would start more workers than the set has CPUs.
+ */
+static unsigned allowed_cpus(cpu_set_t *set)
+{
+	long ncpu;
+
+	if (sched_getaffinity(0, sizeof(*set), set) == 0 && CPU_COUNT(set) > 0)
+		return (unsigned)CPU_COUNT(set);
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	CPU_ZERO(set);
+	for (long c = 0; c < (ncpu > 0 ? ncpu : 1) && c < CPU_SETSIZE; c++)
+		CPU_SET((int)c, set);
+	return (unsigned)CPU_COUNT(set);
+}
+
+unsigned server_default_workers(void)
 {
 	cpu_set_t set;
-	int ret;
 
+	return allowed_cpus(&set);
+}
+
+/* Pin worker i to the (i mod n)-th of the allowed CPUs. */
+static void pin(pthread_t t, unsigned i, const cpu_set_t *allowed)
+{
+	unsigned k = i % (unsigned)CPU_COUNT(allowed);
+	cpu_set_t set;
+	int cpu = 0, ret;
+
+	for (;; cpu++)
+		if (CPU_ISSET(cpu, allowed) && k-- == 0)
+			break;
 	CPU_ZERO(&set);
-	CPU_SET((int)(i % (unsigned long)ncpu), &set);
+	CPU_SET(cpu, &set);
 	ret = pthread_setaffinity_np(t, sizeof(set), &set);
 	if (ret != 0)
-		log_warn("server: pin worker %u to cpu %ld: %s", i, (long)(i % (unsigned long)ncpu),
-			 err_str(-ret));
+		log_warn("server: pin worker %u to cpu %d: %s", i, cpu, err_str(-ret));
 }
 
 /* Wait until the worker finished its setup (ring, buffers, read txn). */
@@ -213,7 +245,7 @@ static int make_forwarder(server_t *srv, const conf_t *conf, unsigned i, forward
  * new ones, which join the SO_REUSEPORT group already bound).
  */
 static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct store *store,
-			long ncpu, int udp, int tcp)
+			const cpu_set_t *cpus, int udp, int tcp)
 {
 	worker_t *w = &srv->workers[i];
 	forward_t *fwd = NULL;
@@ -258,7 +290,11 @@ static int start_worker(server_t *srv, unsigned i, const conf_t *conf, struct st
 		return ret;
 	}
 	srv->started++;
-	pin(w->thread, i, ncpu);
+	/* "skydns-w<i>" in top -H, ps -L and /proc/PID/task/TID/comm (at most 15 chars). */
+	char tname[16];
+	snprintf(tname, sizeof(tname), "skydns-w%u", i & 0xffffu); /* workers <= 1024 */
+	pthread_setname_np(w->thread, tname);
+	pin(w->thread, i, cpus);
 	return wait_started(w);
 }
 
@@ -295,15 +331,13 @@ static int adopted_ok(const conf_t *conf, int fd, int type)
 int server_start_with(server_t **out, const struct conf *conf, struct store *store, const int *fds,
 		      unsigned nfds)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = conf->workers, pairs = nfds / 2, i;
+	cpu_set_t cpus;
+	unsigned ncpu = allowed_cpus(&cpus), n = conf->workers, pairs = nfds / 2, i;
 	server_t *srv;
 	int ret = 0;
 
-	if (ncpu < 1)
-		ncpu = 1;
 	if (n == 0)
-		n = (unsigned)ncpu;
+		n = ncpu;
 	if (pairs > n) {
 		/* Every handed-over socket needs a reader: closing one would drop what is queued
 		 * in it once the old process exits. */
@@ -342,7 +376,7 @@ int server_start_with(server_t **out, const struct conf *conf, struct store *sto
 	for (i = 0; ret == 0 && i < n; i++) {
 		int udp = i < pairs ? fds[2 * i] : -1, tcp = i < pairs ? fds[2 * i + 1] : -1;
 
-		ret = start_worker(srv, i, conf, store, ncpu, udp, tcp);
+		ret = start_worker(srv, i, conf, store, &cpus, udp, tcp);
 	}
 	/* start_worker took (and on failure closed) the sockets of workers 0..i-1. */
 	for (unsigned k = 2 * i; k < 2 * pairs; k++)

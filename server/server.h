@@ -19,6 +19,13 @@ struct store;
 typedef struct server server_t;
 
 /**
+ * Workers when the config says 0: one per CPU this process may run on (its affinity at
+ * start: taskset, systemd's CPUAffinity=, a cpuset), not per CPU of the machine. Worker i
+ * is pinned to the i-th of those CPUs.
+ */
+unsigned server_default_workers(void);
+
+/**
  * Bind every worker's sockets and start the worker threads.
  * @param conf  borrowed; must outlive the server or be replaced with
  *              server_reload() before it is freed.
