@@ -154,6 +154,9 @@ void store_read_end(store_rtxn_t *t);
  * For one thread's handle (the query path); 0 leaves it off. @return 0 or -ENOMEM.
  */
 int store_read_cache(store_rtxn_t *t, size_t entries);
+/** The cache's exact gets since store_read_cache: answered by a slot, and not (0, 0 without
+ * a cache). The handle's thread only. */
+void store_cache_counts(const store_rtxn_t *t, uint64_t *hits, uint64_t *misses);
 /**
  * Start loading the cache slot a store_lookup of (key, qtype) will read; for a
  * batch of lookups, so their cache misses overlap. @return a hint for
