@@ -27,6 +27,51 @@ static inline uint8_t lower(uint8_t c)
 	return (uint8_t)(c - 'A') < 26u ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
+/*
+ * lower() of 8 octets at once, the query path's commonest loop (every name is lowered,
+ * compared and turned into a key): each octet's low 7 bits plus a bias set its top bit
+ * when it is >= 'A', and another when it is > 'Z'; neither sum carries into the next
+ * octet. An octet with its own top bit set is no letter.
+ */
+static inline uint64_t lower8(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, top = 0x8080808080808080ull;
+	uint64_t low7 = w & ~top;
+	uint64_t ge_a = low7 + (0x80 - 'A') * ones, gt_z = low7 + (0x80 - 'Z' - 1) * ones;
+
+	return w | ((ge_a & ~gt_z & ~w & top) >> 2); /* 0x80 >> 2: the case bit */
+}
+
+static inline uint64_t load8(const uint8_t *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	return w;
+}
+
+/*
+ * Copy n octets (a label and its length octet), lowered when `low`, 8 at a time while
+ * both stay inside their buffers (dst_room, src_room: octets left in each from dst and
+ * src), so a copy may write up to 7 octets past dst + n, inside dst_room. A memcpy of a
+ * label's unknown length is a call or a `rep movs` that costs more than the copy (a
+ * label is ~10 octets); the short tail near a buffer's end is rare.
+ */
+static inline void copy_label(uint8_t *dst, size_t dst_room, const uint8_t *src, size_t src_room,
+			      size_t n, bool low)
+{
+	size_t i = 0;
+
+	for (; i < n && i + 8 <= dst_room && i + 8 <= src_room; i += 8) {
+		uint64_t w = load8(src + i);
+		if (low)
+			w = lower8(w);
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = low ? lower(src[i]) : src[i];
+}
+
 /* ---- reader ---------------------------------------------------------- */
 
 void wire_reader_init(wire_reader_t *r, const uint8_t *p, size_t len)
@@ -124,7 +169,7 @@ int wire_get_name(wire_reader_t *r, uint8_t out[WIRE_NAME_MAX], size_t *outlen)
 			return ERR_MALFORMED;
 		if (len - pos < 1u + c)
 			return ERR_TRUNC;
-		memcpy(out + n, p + pos, 1u + c);
+		copy_label(out + n, WIRE_NAME_MAX - n, p + pos, len - pos, 1u + c, false);
 		n += 1u + c;
 		pos += 1u + c;
 		if (c == 0)
@@ -245,7 +290,13 @@ int wire_name_check(const uint8_t *name, size_t len)
  */
 void wire_name_lower(uint8_t *name, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = lower8(load8(name + i));
+		memcpy(name + i, &w, 8);
+	}
+	for (; i < len; i++) /* a short tail: a copy of unknown length would be a call */
 		name[i] = lower(name[i]);
 }
 
@@ -256,7 +307,14 @@ void wire_name_lower(uint8_t *name, size_t len)
  */
 static bool equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t wa = load8(a + i), wb = load8(b + i);
+		if (wa != wb && lower8(wa) != lower8(wb))
+			return false;
+	}
+	for (; i < n; i++)
 		if (a[i] != b[i] && lower(a[i]) != lower(b[i]))
 			return false;
 	return true;
@@ -301,7 +359,8 @@ unsigned wire_name_labels(const uint8_t *name, size_t len)
  */
 int wire_name_to_key(const uint8_t *name, size_t len, uint8_t key[WIRE_KEY_MAX], size_t *keylen)
 {
-	size_t klen, pos = 0;
+	uint8_t off[WIRE_NAME_MAX / 2]; /* label offsets: a label takes at least 2 octets */
+	size_t klen, pos = 0, n = 0, k = 0;
 
 	if (!name || len == 0 || len > WIRE_NAME_MAX)
 		return ERR_MALFORMED;
@@ -312,14 +371,17 @@ int wire_name_to_key(const uint8_t *name, size_t len, uint8_t key[WIRE_KEY_MAX],
 			break;
 		if (l > WIRE_LABEL_MAX || pos + 1 + l > klen)
 			return ERR_MALFORMED;
-		uint8_t *dst = key + klen - (pos + 1 + l);
-		dst[0] = (uint8_t)l;
-		for (size_t i = 1; i <= l; i++)
-			dst[i] = lower(name[pos + i]);
+		off[n++] = (uint8_t)pos;
 		pos += 1 + l;
 	}
 	if (pos != klen)
 		return ERR_MALFORMED;
+	/* Root side first: a copy's overrun then lands where the next label goes. */
+	while (n-- > 0) {
+		size_t o = off[n], m = 1u + name[o];
+		copy_label(key + k, WIRE_KEY_MAX - k, name + o, len - o, m, true);
+		k += m;
+	}
 	*keylen = klen;
 	return 0;
 }

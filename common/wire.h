@@ -92,7 +92,8 @@ int wire_skip(wire_reader_t *r, size_t n);
  * Read a name at r->pos, following compression pointers (only backwards,
  * loops and over-long names rejected) within r->base. The reader advances
  * past the name as it appears at r->pos (2 bytes for a pointer).
- * @param out    receives the uncompressed wire form, case preserved.
+ * @param out    receives the uncompressed wire form, case preserved; octets past
+ *               *outlen are unspecified (labels are copied 8 octets at a time).
  * @param outlen receives its length (1..255). Written only on success.
  * @return 0, ERR_TRUNC or ERR_MALFORMED.
  */
@@ -128,7 +129,8 @@ unsigned wire_name_labels(const uint8_t *name, size_t len);
 
 /**
  * Build the store key of a valid wire name (see above), lowercased.
- * @param key receives at most WIRE_KEY_MAX bytes; *keylen its length.
+ * @param key receives at most WIRE_KEY_MAX bytes; *keylen its length. Octets of key
+ *            past *keylen are unspecified (labels are copied 8 octets at a time).
  * @return 0 or ERR_MALFORMED.
  */
 int wire_name_to_key(const uint8_t *name, size_t len, uint8_t key[WIRE_KEY_MAX], size_t *keylen);

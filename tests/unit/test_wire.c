@@ -5,6 +5,7 @@
 #include "common/wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -481,6 +482,106 @@ static void test_name_labels_lower(void)
 	CHECK_MEM(all, want, sizeof(all));
 }
 
+/*
+ * The word-at-a-time paths (lowering, compare, label copies in wire_get_name and
+ * wire_name_to_key) against byte-at-a-time references, on seeded random names of every
+ * length whose octets cluster around 'A'..'Z' and the top bit. Each name sits at the very
+ * end of its own heap block, so an 8-octet read past it is an ASan report.
+ */
+static uint8_t ref_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+static uint8_t rnd_octet(void)
+{
+	static const uint8_t edge[] = {'@',  'A',  'B',	 'Y',  'Z',  '[',  '`',	 'a', 'z', '{',
+				       0x7f, 0x80, 0xc0, 0xc1, 0xda, 0xdb, 0xff, '0', '-', 0};
+	return rnd(3) ? edge[rnd(sizeof(edge))] : (uint8_t)rnd(256);
+}
+
+/* A valid random name of at most `max` octets. */
+static size_t rnd_name(uint8_t *out, size_t max)
+{
+	size_t n = 0;
+
+	while (n + 2 <= max - 1 && rnd(8) != 0) {
+		size_t l = 1 + rnd(rnd(4) ? 12 : WIRE_LABEL_MAX);
+		if (n + 1 + l + 1 > max)
+			l = max - n - 2;
+		out[n++] = (uint8_t)l;
+		for (size_t i = 0; i < l; i++)
+			out[n++] = rnd_octet();
+	}
+	out[n++] = 0;
+	return n;
+}
+
+static void test_word_paths(void)
+{
+	for (int iter = 0; iter < 20000; iter++) {
+		uint8_t tmp[WIRE_NAME_MAX], key[WIRE_KEY_MAX], want[WIRE_KEY_MAX],
+		    out[WIRE_NAME_MAX];
+		size_t len = rnd_name(tmp, iter % 3 ? 1 + rnd(WIRE_NAME_MAX) : WIRE_NAME_MAX), klen,
+		       outlen, pos = 0, k = len - 1;
+		uint8_t *name = malloc(len), *other = malloc(len);
+
+		memcpy(name, tmp, len);
+		/* The key by hand: labels reversed, lowered, no root octet. */
+		while (name[pos] != 0) {
+			size_t l = name[pos];
+			k -= 1 + l;
+			want[k] = (uint8_t)l;
+			for (size_t i = 1; i <= l; i++)
+				want[k + i] = ref_lower(name[pos + i]);
+			pos += 1 + l;
+		}
+		CHECK(wire_name_to_key(name, len, key, &klen) == 0);
+		CHECK(klen == len - 1 && memcmp(key, want, klen) == 0);
+
+		/* The same name read out of a message that ends with it. */
+		wire_reader_t r;
+		wire_reader_init(&r, name, len);
+		CHECK(wire_get_name(&r, out, &outlen) == 0);
+		CHECK(outlen == len && memcmp(out, name, len) == 0 && r.pos == len);
+
+		/* Compare: a copy with random letters' case flipped is equal; one octet changed
+		 * to something no fold makes equal is not. */
+		memcpy(other, name, len);
+		for (size_t i = 0; i < len; i++)
+			if (ref_lower(other[i]) != other[i] || (other[i] >= 'a' && other[i] <= 'z'))
+				if (rnd(2))
+					other[i] ^= 0x20;
+		CHECK(wire_name_equal(name, len, other, len));
+		CHECK(wire_name_is_subdomain(name, len, other, len));
+		if (len > 1) {
+			size_t at = 1 + rnd((uint32_t)(len - 1));
+			if (name[at - 1] != 0 && at < len - 1) {
+				other[at] =
+				    (uint8_t)(ref_lower(name[at]) == ref_lower('q') ? '7' : 'q');
+				if (ref_lower(other[at]) != ref_lower(name[at]))
+					CHECK(!wire_name_equal(name, len, other, len));
+			}
+		}
+
+		/* Lowering in place, at every length up to the block's end. */
+		memcpy(other, name, len);
+		wire_name_lower(other, len);
+		for (size_t i = 0; i < len; i++)
+			CHECK(other[i] == ref_lower(name[i]));
+		free(name);
+		free(other);
+	}
+}
+
 /* ---- keys ------------------------------------------------------------ */
 
 static void test_key_table(void)
@@ -827,6 +928,7 @@ int main(void)
 	test_name_check();
 	test_name_compare();
 	test_name_labels_lower();
+	test_word_paths();
 	test_key_table();
 	test_key_to_name_bad();
 	test_key_order();
