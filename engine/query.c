@@ -54,6 +54,24 @@ typedef struct {
 	uint8_t ns1name[WIRE_NAME_MAX]; /* ns1.<domain>, when the synthesized NS named it */
 } build_t;
 
+/*
+ * Every field but the arrays, which are written before they are read: zeroing the
+ * whole 0.9 KiB (an initializer) was 118 instructions of every answer, a twentieth of
+ * query_process. A new field must be set here.
+ */
+static void build_init(build_t *b, query_ctx_t *ctx, const query_t *q, const query_client_t *cl)
+{
+	b->ctx = ctx;
+	b->conf = ctx->conf;
+	b->q = q;
+	b->cl = cl;
+	memset(&b->w, 0, sizeof(b->w));
+	b->err = b->store_err = 0;
+	b->rcode = b->an = b->ns = b->ar = 0;
+	b->referral = false;
+	additional_init(&b->add);
+}
+
 static uint64_t rng_next(uint64_t s[2])
 {
 	uint64_t a = s[0], b = s[1];
@@ -930,7 +948,7 @@ static size_t finish(build_t *b, size_t qend, size_t optroom, uint16_t flags)
 static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client_t *cl,
 			  const uint8_t *lower, int zi, uint8_t *resp, size_t cap, uint16_t *rcode)
 {
-	build_t b = {.ctx = ctx, .conf = ctx->conf, .q = q, .cl = cl};
+	build_t b;
 	size_t lim = q->resp_limit < cap ? q->resp_limit : cap;
 	size_t optroom = 0;
 
@@ -939,7 +957,7 @@ static size_t reply_local(query_ctx_t *ctx, const query_t *q, const query_client
 		optroom = edns_opt_len(&opt);
 	}
 
-	additional_init(&b.add);
+	build_init(&b, ctx, q, cl);
 	if (lim < WIRE_HDR_LEN + q->qnamelen + 4 + optroom)
 		return 0;
 	wire_writer_init(&b.w, resp, lim - optroom);
