@@ -269,6 +269,12 @@ static void metrics_queries(sbuf_t *b, const unsigned long long *v)
 	}
 	metric_head(b, "skydns_cache_entries", "gauge", "Answers held in the cache now.");
 	sb_printf(b, "skydns_cache_entries %llu\n", v[STATS_CACHE_ENTRIES]);
+	metric_head(b, "skydns_lookup_cache_hits_total", "counter",
+		    "Store lookups answered by the workers' lookup cache ([Store] lookup-cache).");
+	sb_printf(b, "skydns_lookup_cache_hits_total %llu\n", v[STATS_LOOKUP_HITS]);
+	metric_head(b, "skydns_lookup_cache_misses_total", "counter",
+		    "Store lookups that searched the store: not cached yet, evicted, or changed.");
+	sb_printf(b, "skydns_lookup_cache_misses_total %llu\n", v[STATS_LOOKUP_MISSES]);
 	metric_head(b, "skydns_rrl_responses_total", "counter",
 		    "UDP replies over the response rate limit, by action.");
 	sb_printf(b, "skydns_rrl_responses_total{action=\"dropped\"} %llu\n", v[STATS_RRL_DROPPED]);

@@ -62,6 +62,9 @@ enum {
 	STATS_RING_FULL,      /* operations dropped or deferred: no free SQE even after a submit */
 	STATS_CACHE_STALE,    /* answers served past their TTL: serve-stale (issue 14) */
 	STATS_CACHE_PREFETCH, /* hits in the last 10 % of the TTL that started a refresh */
+	/* The store's lookup cache ([Store] lookup-cache), the worker's cumulative counts. */
+	STATS_LOOKUP_HITS,   /* exact gets answered by a slot */
+	STATS_LOOKUP_MISSES, /* exact gets that took the B-tree */
 	/* Signed requests refused (RFC 8945 §5.2): unknown key, wrong MAC, clock skew. */
 	STATS_TSIG_BADKEY,
 	STATS_TSIG_BADSIG,

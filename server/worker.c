@@ -572,6 +572,10 @@ static int worker_loop(worker_t *w)
 		 */
 		if (w->up.dirty)
 			upstream_publish(w);
+		uint64_t hits, misses;
+		store_cache_counts(w->rtx, &hits, &misses);
+		stats_set(&w->qctx.stats, STATS_LOOKUP_HITS, hits);
+		stats_set(&w->qctx.stats, STATS_LOOKUP_MISSES, misses);
 	}
 	ret = 0;
 out:
