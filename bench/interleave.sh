@@ -125,8 +125,11 @@ for ((c = 0; c < CYCLES; c++)); do
 		out=$(taskset -c "$GEN_CPU" "$BIN/latprobe" -s 127.0.0.1 -p "${SPORT[${TSRV[$i]}]}" \
 			-d "${TQF[$i]}" -l "$SLICE" -M -c 8 -q 256 2>&1 || true)
 		t1=$(runtime_ns "$pid")
-		set -- $(echo "$out" | sed -n 's/^sent \([0-9]*\) received \([0-9]*\) lost \([0-9]*\).*/\2 \3/p')
-		printf '%d\t%s\t%d\t%d\t%d\n' "$c" "${TNAME[$i]}" "$((t1 - t0))" "${1:-0}" "${2:-0}" >>"$SLICES"
+		ans=0 lost=0
+		read -r ans lost < <(echo "$out" |
+			sed -n 's/^sent \([0-9]*\) received \([0-9]*\) lost \([0-9]*\).*/\2 \3/p') || true
+		printf '%d\t%s\t%d\t%d\t%d\n' "$c" "${TNAME[$i]}" "$((t1 - t0))" "${ans:-0}" \
+			"${lost:-0}" >>"$SLICES"
 	done
 done
 echo "interleave: ${#TSRV[@]} targets, $CYCLES cycles of $SLICE s, zone $DATA (rows: $SLICES)"
