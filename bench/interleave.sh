@@ -45,27 +45,19 @@ trap cleanup EXIT
 
 [ $# -ge 2 ] || die "usage: $0 TARGET TARGET... (see the header)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on 1, generator on 0)"
-mkdir -p "$BIN" "$RUN"
-[ -x "$BIN/latprobe" ] && [ ! "$HERE/latprobe.c" -nt "$BIN/latprobe" ] ||
-	cc -O2 -o "$BIN/latprobe" "$HERE/latprobe.c" || die "cannot build latprobe"
-[ -x "$BIN/echo" ] && [ ! "$HERE/echo.c" -nt "$BIN/echo" ] ||
-	cc -O2 -o "$BIN/echo" "$HERE/echo.c" -lpthread -luring || die "cannot build echo"
-[ -f "$DATA/queries-neg.txt" ] || NSVC=$NSVC "$HERE/make-zone.sh" "$DATA" >&2
-
-port_busy() { ss -Hlnu "( sport = :$1 )" 2>/dev/null | grep -q .; }
 NEXT_PORT=5450
-free_port() {
-	while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-	PORT=$NEXT_PORT
-	NEXT_PORT=$((NEXT_PORT + 1))
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # port_busy, alloc_port, build_tools
+mkdir -p "$RUN"
+build_tools
+[ -f "$DATA/queries-neg.txt" ] || NSVC=$NSVC "$HERE/make-zone.sh" "$DATA" >&2
 
 # One server per distinct SERVER; the store is imported once per binary and zone.
 declare -A SPORT SPID
 start_server() { # SERVER
 	local s=$1 bin d
 	[ -n "${SPORT[$s]:-}" ] && return 0
-	free_port
+	alloc_port
 	if [ "$s" = echo ]; then
 		taskset -c "$SRV_CPU" "$BIN/echo" "$PORT" 1 uring >/dev/null 2>&1 &
 	else

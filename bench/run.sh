@@ -197,18 +197,9 @@ pin_tree() { # Knot sets its own thread affinity: put every thread back on our C
 	for p in $(tree_pids "$1"); do taskset -a -p -c "$SRV_CPU" "$p" >/dev/null 2>&1 || true; done
 }
 
-port_busy() { ss -Hlnut "( sport = :$1 )" 2>/dev/null | grep -q .; }
 NEXT_PORT=5400
-# sets PORT to the first free loopback port from NEXT_PORT on (not in a subshell:
-# NEXT_PORT must advance so two servers never get the same port)
-alloc_port() {
-	PORT=$NEXT_PORT
-	while port_busy "$PORT"; do
-		PORT=$((PORT + 1))
-		[ "$PORT" -lt 5700 ] || die "no free port in 5400-5699"
-	done
-	NEXT_PORT=$((PORT + 1))
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # port_busy, alloc_port (from NEXT_PORT: 5400-5699), build_tools
 
 dig_short() { # port name type
 	kdig +time=1 +retry=0 +short @127.0.0.1 -p "$1" "$2" "$3" 2>/dev/null
@@ -242,16 +233,6 @@ sanity() { # port
 }
 
 # ---------------------------------------------------------------- setup --
-build_tools() {
-	mkdir -p "$BIN"
-	if [ ! -x "$BIN/latprobe" ] || [ "$HERE/latprobe.c" -nt "$BIN/latprobe" ]; then
-		cc -O2 -o "$BIN/latprobe" "$HERE/latprobe.c" || die "cannot build latprobe"
-	fi
-	if [ ! -x "$BIN/echo" ] || [ "$HERE/echo.c" -nt "$BIN/echo" ]; then
-		cc -O2 -o "$BIN/echo" "$HERE/echo.c" -lpthread -luring || die "cannot build echo"
-	fi
-}
-
 # skydns is optional: while it does not build, the peers are still measured. An
 # existing binary is used (with a warning) when the current tree does not build.
 build_skydns() {
